@@ -6,3 +6,4 @@ export * from './attribute';
 export * from './node';
 export * from './graph';
 export * from './model';
+export * from './ops';
