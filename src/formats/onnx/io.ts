@@ -1,0 +1,163 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import { InputError } from '../../errors';
+import type { Model, Tensor } from '../../ir';
+import { writeAll, writeFileAtomic, writeFileAtomicWith } from '../../util/atomic';
+import { resolveInside } from '../../util/safe-path';
+import { decodeOnnx, encodeModel, inlineTensorBytes, modelTensors, PROTOBUF_LIMIT } from './codec';
+import { defaultDataLocation, ExternalRef, lazyExternalData } from './external-data';
+import type { StringStringEntryProto } from './proto-types';
+import { onnxStorage } from './tensor-codec';
+
+export interface ExternalDataOptions {
+  /** Tensors of at least this many bytes go to the data file (default 1024). */
+  threshold?: number;
+  /** Data file name, relative to the model's folder (default `<model file name>.data`). */
+  location?: string;
+}
+
+export interface OnnxSaveOptions {
+  /**
+   * true or an object: write tensors over the threshold to one data file beside the model.
+   * false: everything inline. Unset: tensors that came from external data stay external.
+   * A model over the protobuf limit is always written with external data.
+   */
+  externalData?: boolean | ExternalDataOptions;
+  /** Largest inline weight total before external data is forced; the protobuf limit by default (lower it in tests). */
+  maxProtoBytes?: number;
+}
+
+/** Bytes between external tensors start on multiples of this (cache-line / SIMD friendly; deterministic). */
+const EXTERNAL_ALIGN = 64;
+const DEFAULT_THRESHOLD = 1024;
+
+export function loadOnnx(file: string): Model {
+  let bytes: Buffer;
+  try {
+    bytes = fs.readFileSync(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new InputError(code === 'ENOENT' ? 'no such file' : `cannot read (${code ?? String(e)})`, file);
+  }
+  return decodeOnnx(bytes, { file, baseDir: path.dirname(path.resolve(file)) });
+}
+
+/** Which tensors go to external data. */
+function chooseExternal(model: Model, opts: OnnxSaveOptions): { external: Set<Tensor>; threshold: number } | undefined {
+  const limit = opts.maxProtoBytes ?? PROTOBUF_LIMIT;
+  const o = opts.externalData;
+  const threshold = (typeof o === 'object' ? o.threshold : undefined) ?? DEFAULT_THRESHOLD;
+  const external = new Set<Tensor>();
+  const eligible = (t: Tensor): boolean => t.dtype !== 'string';
+  if (o === undefined) {
+    for (const t of modelTensors(model)) if (eligible(t) && onnxStorage(t)?.field === 'external') external.add(t);
+  }
+  if (o === true || typeof o === 'object' || inlineTensorBytes(model, (t) => external.has(t)) > limit) {
+    for (const t of modelTensors(model)) if (eligible(t) && t.byteLength >= threshold) external.add(t);
+  }
+  return external.size ? { external, threshold } : undefined;
+}
+
+/** The data file name: the option, else the single file the model already used, else `<model>.data`. */
+function chooseLocation(external: Set<Tensor>, file: string, opts: OnnxSaveOptions): string {
+  if (typeof opts.externalData === 'object' && opts.externalData.location) return opts.externalData.location;
+  const used = new Set<string>();
+  for (const t of external) {
+    const ref = onnxStorage(t)?.externalRef;
+    if (ref) used.add(ref.location);
+  }
+  if (used.size === 1) {
+    const only = [...used][0];
+    if (!only.includes('/') && !only.includes('\\')) return only;
+  }
+  return defaultDataLocation(file);
+}
+
+/** external_data entries for a tensor written at `offset`: keeps the original keys and their order, updating location/offset/length. */
+function externalEntries(t: Tensor, location: string, offset: number, length: number): StringStringEntryProto[] {
+  const old = onnxStorage(t)?.externalData;
+  const values: Record<string, string> = { location, offset: String(offset), length: String(length) };
+  const out: StringStringEntryProto[] = [];
+  const seen = new Set<string>();
+  for (const e of old ?? []) {
+    const k = e.key ?? '';
+    seen.add(k);
+    if (k in values) out.push({ key: k, value: values[k] });
+    else out.push({ ...e });
+  }
+  for (const k of ['location', 'offset', 'length']) if (!seen.has(k)) out.push({ key: k, value: values[k] });
+  return out;
+}
+
+/**
+ * Saves atomically. With external data the data file is streamed tensor by
+ * tensor (lazy tensors are read one at a time), then the model file is written.
+ */
+export function saveOnnx(model: Model, file: string, opts: OnnxSaveOptions = {}): void {
+  const plan = chooseExternal(model, opts);
+  if (!plan) {
+    writeFileAtomic(file, encodeModel(model));
+    return;
+  }
+  const dir = path.dirname(path.resolve(file));
+  const location = chooseLocation(plan.external, file, opts);
+  const dataPath = resolveInside(dir, location, file);
+  materializeOverwrittenSources(model, plan.external, dataPath);
+  const written = new Map<Tensor, { entries: StringStringEntryProto[]; offset: number; length: number }>();
+  let bytes: Uint8Array | undefined;
+  writeFileAtomicWith(dataPath, (fd) => {
+    let offset = 0;
+    const pad = new Uint8Array(EXTERNAL_ALIGN);
+    bytes = encodeModel(model, {
+      externalize: (t) => {
+        if (!plan.external.has(t)) return undefined;
+        const done = written.get(t);
+        if (done) return done.entries;
+        const gap = (EXTERNAL_ALIGN - (offset % EXTERNAL_ALIGN)) % EXTERNAL_ALIGN;
+        if (gap) writeAll(fd, pad.subarray(0, gap));
+        offset += gap;
+        const data = t.bytes();
+        writeAll(fd, data);
+        const rec = { entries: externalEntries(t, location, offset, data.byteLength), offset, length: data.byteLength };
+        written.set(t, rec);
+        offset += data.byteLength;
+        return rec.entries;
+      },
+    });
+  });
+  writeFileAtomic(file, bytes!);
+  rebindLazyTensors(model, written, { location, path: dataPath });
+}
+
+/**
+ * Lazy tensors written to the new data file now read from it: their old
+ * source may just have been replaced (re-saving over the same data file), and
+ * reading the new file keeps them valid.
+ */
+function rebindLazyTensors(
+  model: Model,
+  written: Map<Tensor, { entries: StringStringEntryProto[]; offset: number; length: number }>,
+  target: { location: string; path: string },
+): void {
+  for (const t of modelTensors(model)) {
+    const st = onnxStorage(t);
+    const rec = written.get(t);
+    if (!t.isLazy) continue;
+    if (rec) {
+      const ref: ExternalRef = { location: target.location, path: target.path, offset: rec.offset, length: rec.length };
+      const storage = { ...st, format: 'onnx' as const, field: 'external' as const, externalData: rec.entries, dataLocation: 1, externalRef: ref };
+      t.setData(t.dtype, t.shape, lazyExternalData(ref, rec.length, t.name));
+      t.storage = storage;
+    }
+  }
+}
+
+/** Lazy tensors that will be inlined but read from the data file about to be replaced are loaded first. */
+function materializeOverwrittenSources(model: Model, external: Set<Tensor>, dataPath: string): void {
+  for (const t of modelTensors(model)) {
+    const st = onnxStorage(t);
+    if (!t.isLazy || external.has(t) || st?.externalRef?.path !== dataPath) continue;
+    t.setData(t.dtype, t.shape, { kind: 'bytes', bytes: t.bytes() });
+    t.storage = { ...st, field: 'raw_data', externalData: undefined, dataLocation: undefined, externalRef: undefined };
+  }
+}
