@@ -242,7 +242,8 @@ message FunctionProto {
 let root: protobuf.Root | undefined;
 
 function lookup(name: string): protobuf.Type {
-  root ??= protobuf.parse(ONNX_PROTO, { keepCase: true }).root;
+  // resolveAll applies field options (packed = true) before protobufjs generates its codecs.
+  root ??= protobuf.parse(ONNX_PROTO, { keepCase: true }).root.resolveAll();
   return root.lookupType(`onnx.${name}`);
 }
 
