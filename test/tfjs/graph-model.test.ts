@@ -77,8 +77,8 @@ describe('tfjs graph-model', () => {
     expect(m.graph.initializers.map((v) => `${v.name}:${v.const!.dtype}`)).toEqual([
       'shape4d:int32', 'conv_w:float32', 'conv_b:float32', 'shape2d:int32', 'dense_w:float32', 'dense_b:float32', 'flag:bool', 'labels:string',
     ]);
-    expect(Array.from(m.graph.initializers[0].const!.typed())).toEqual([-1, 2, 2, 2]);
-    expect(Array.from(m.graph.initializers[6].const!.typed())).toEqual([1, 0, 1]);
+    expect(Array.from(m.graph.initializers[0].const!.typed() as Int32Array)).toEqual([-1, 2, 2, 2]);
+    expect(Array.from(m.graph.initializers[6].const!.typed() as Uint8Array)).toEqual([1, 0, 1]);
     expect(m.graph.initializers[7].const!.strings().map((b) => Buffer.from(b).toString())).toEqual(['cat', 'dög', '']);
     expect(m.graph.nodes.map((n) => n.opType)).toEqual(['Reshape', 'Conv2D', 'BiasAdd', 'Relu', 'Reshape', 'MatMul', 'BiasAdd', 'Softmax', 'Identity']);
     const conv = m.graph.nodes[1];
