@@ -1,0 +1,6 @@
+import type { RegisteredCommand } from '../command';
+import { convertCommand } from './convert';
+import { inspectCommand } from './inspect';
+
+/** Every `mc` subcommand, in help order. A new command is one file plus one line here. */
+export const COMMANDS: readonly RegisteredCommand[] = [inspectCommand, convertCommand];

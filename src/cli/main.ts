@@ -1,0 +1,55 @@
+/**
+ * The `mc` program. This file holds the CLI's single exit point: main() sets
+ * process.exitCode from runCli(), which maps typed errors to exit codes
+ * (src/errors.ts): 0 ok, 1 a gate failed, 2 bad usage or input, 3 internal error.
+ */
+import chalk from 'chalk';
+import { EXIT, exitCodeOf } from '../errors';
+import type { RegisteredCommand } from './command';
+import { COMMANDS } from './commands';
+import { CliIO, makeContext } from './context';
+import { parseArgv } from './program';
+
+export const BUG_HINT = 'this is a bug in mc; please report it with the command you ran and the mc version (rerun with --debug for the stack trace)';
+
+/** Runs the CLI on user arguments and returns the exit code. Never exits the process. */
+export async function runCli(args: readonly string[], io: CliIO, commands: readonly RegisteredCommand[] = COMMANDS): Promise<number> {
+  // Known before parsing so that parse failures honour it too.
+  let debug = args.includes('--debug');
+  try {
+    const outcome = parseArgv(args, commands, { out: (s) => io.stdout.write(s), err: (s) => io.stderr.write(s) });
+    if (outcome.kind === 'exit') return outcome.code;
+    debug = outcome.global.debug;
+    const noColor = !outcome.global.color || (io.env.NO_COLOR ?? '') !== '';
+    const colors = noColor ? new chalk.Instance({ level: 0 }) : chalk;
+    if (noColor) chalk.level = 0; // reporters that use the shared chalk instance follow too
+    return await outcome.command.run(makeContext(io, colors, debug));
+  } catch (e) {
+    return reportError(e, io, debug);
+  }
+}
+
+/** Prints `e` as one `mc: ...` line on stderr and returns its exit code. */
+export function reportError(e: unknown, io: Pick<CliIO, 'stderr'>, debug: boolean): number {
+  const code = exitCodeOf(e);
+  const message = oneLine(e instanceof Error ? e.message : String(e));
+  if (code === EXIT.internal) {
+    io.stderr.write(`mc: internal error: ${message}\n`);
+    if (debug && e instanceof Error && e.stack) io.stderr.write(`${e.stack}\n`);
+    io.stderr.write(`mc: ${BUG_HINT}\n`);
+  } else {
+    io.stderr.write(`mc: ${message}\n`);
+    if (debug && e instanceof Error && e.stack) io.stderr.write(`${e.stack}\n`);
+  }
+  return code;
+}
+
+function oneLine(s: string): string {
+  return s.replace(/\s*\n\s*/g, ' ').trim();
+}
+
+/** Entry point used by bin/mc. The only place that sets the process exit status. */
+export async function main(argv: readonly string[] = process.argv): Promise<void> {
+  const code = await runCli(argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env });
+  process.exitCode = code;
+}

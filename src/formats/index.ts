@@ -1,0 +1,179 @@
+/**
+ * The format router: picks the ONNX or TensorFlow.js reader/writer for a path.
+ * Everything above this file (CLI, API, passes) is format-neutral and goes
+ * through loadModel/saveModel; everything below it knows one format.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import type { Model } from '../ir';
+import { InputError, UsageError } from '../errors';
+import { checkNotOverwritingInput } from '../util/atomic';
+import { loadOnnx, saveOnnx } from './onnx';
+import { modelTensors } from './onnx/codec';
+import { onnxStorage } from './onnx/tensor-codec';
+import { loadTfjs, saveTfjs, tfjsFiles } from './tfjs';
+
+export type FormatName = 'onnx' | 'tfjs';
+
+/** Options for saveModel. `externalData` applies to ONNX only (tensors above `threshold` bytes go to a side file). */
+export interface SaveOptions {
+  externalData?: boolean | { threshold?: number; location?: string };
+}
+
+/**
+ * The format of a model given on the command line: a `.onnx` file, a tfjs
+ * `model.json` (any *.json), or a folder containing `model.json`.
+ * Anything else is an InputError naming the path.
+ */
+export function detectFormat(p: string): FormatName {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(p);
+  } catch {
+    throw new InputError('no such file or folder', p);
+  }
+  if (st.isDirectory()) {
+    if (fs.existsSync(path.join(p, 'model.json'))) return 'tfjs';
+    throw new InputError('folder has no model.json (expected a TensorFlow.js model folder)', p);
+  }
+  const ext = path.extname(p).toLowerCase();
+  if (ext === '.onnx') return 'onnx';
+  if (ext === '.json') return 'tfjs';
+  throw new InputError(`not a model${describeContent(p)}: expected a .onnx file, a model.json, or a folder containing model.json`, p);
+}
+
+/**
+ * The format an output path asks for: `.onnx` → ONNX; `*.json`, an existing
+ * folder or a name without extension → a tfjs folder. Anything else is ambiguous.
+ */
+export function outputFormatOf(p: string): FormatName {
+  const ext = path.extname(p).toLowerCase();
+  if (ext === '.onnx') return 'onnx';
+  if (ext === '.json' || ext === '') return 'tfjs';
+  if (fs.existsSync(p) && fs.statSync(p).isDirectory()) return 'tfjs';
+  throw new UsageError(`cannot tell the output format of '${p}': name a .onnx file, or a folder (or model.json) for TensorFlow.js`);
+}
+
+/** The format family of a loaded model. */
+export function formatOf(model: Model): FormatName {
+  return model.format === 'onnx' ? 'onnx' : 'tfjs';
+}
+
+export function loadModel(p: string): Model {
+  return detectFormat(p) === 'onnx' ? loadOnnx(p) : loadTfjs(p);
+}
+
+/**
+ * Writes `model` to `outPath` in its own format (ONNX → .onnx file, tfjs →
+ * folder with model.json and shards). Cross-format conversion is refused.
+ * Returns the files written (the model file first).
+ */
+export function saveModel(model: Model, outPath: string, opts: SaveOptions = {}): string[] {
+  const target = outputFormatOf(outPath);
+  const source = formatOf(model);
+  if (target !== source) {
+    throw new UsageError(`cannot write a ${model.format} model as ${target} ('${outPath}'): mc does not convert between formats`);
+  }
+  if (source === 'onnx') {
+    saveOnnx(model, outPath, { externalData: opts.externalData });
+    return modelFiles(outPath);
+  }
+  if (opts.externalData !== undefined && opts.externalData !== false) {
+    throw new UsageError('--external-data applies to ONNX outputs only');
+  }
+  const dir = tfjsDir(outPath);
+  saveTfjs(model, dir);
+  return modelFiles(dir);
+}
+
+/**
+ * Every file the model at `p` consists of: the .onnx plus its external data
+ * files, or model.json plus its shards. Pass the already loaded `model` of an
+ * ONNX file to avoid parsing it again.
+ */
+export function modelFiles(p: string, model?: Model): string[] {
+  if (detectFormat(p) === 'tfjs') return tfjsFiles(tfjsDir(p));
+  const files = [path.resolve(p)];
+  for (const t of modelTensors(model ?? loadOnnx(p))) {
+    const ref = onnxStorage(t)?.externalRef;
+    if (ref && !files.includes(ref.path)) files.push(ref.path);
+  }
+  return files;
+}
+
+/**
+ * The path that identifies a model on disk: the .onnx file, or the folder of
+ * a tfjs model (so `dir` and `dir/model.json` compare equal).
+ */
+export function modelRoot(p: string): string {
+  return path.extname(p).toLowerCase() === '.onnx' ? p : tfjsDir(p);
+}
+
+export interface ConvertOptions {
+  input: string;
+  output: string;
+  externalData?: SaveOptions['externalData'];
+  /** Allow `output` to replace `input`. */
+  force?: boolean;
+}
+
+export interface ConvertResult {
+  input: string;
+  output: string;
+  format: string;
+  inputBytes: number;
+  files: { path: string; bytes: number }[];
+  totalBytes: number;
+}
+
+/**
+ * Re-saves the model at `input` to `output` in the same format (`mc convert`).
+ * Refuses cross-format conversion and replacing the input unless `force`.
+ */
+export function convertModel(o: ConvertOptions): ConvertResult {
+  const inFormat = detectFormat(o.input);
+  const outFormat = outputFormatOf(o.output);
+  if (inFormat !== outFormat) {
+    throw new UsageError(`cannot convert ${inFormat} to ${outFormat} ('${o.output}'): mc re-saves within one format`);
+  }
+  if (outFormat === 'tfjs' && o.externalData) throw new UsageError('--external-data applies to ONNX outputs only');
+  checkNotOverwritingInput(modelRoot(o.input), modelRoot(o.output), o.force === true);
+  const inputFiles = modelFiles(o.input);
+  const model = loadModel(o.input);
+  const written = saveModel(model, o.output, { externalData: o.externalData });
+  const files = written.map((p) => ({ path: p, bytes: fs.statSync(p).size }));
+  return {
+    input: o.input,
+    output: o.output,
+    format: model.format,
+    inputBytes: inputFiles.reduce((s, p) => s + fs.statSync(p).size, 0),
+    files,
+    totalBytes: files.reduce((s, f) => s + f.bytes, 0),
+  };
+}
+
+/** A tfjs output/input path names the folder, or the model.json inside it. */
+function tfjsDir(p: string): string {
+  return path.extname(p).toLowerCase() === '.json' ? path.dirname(p) : p;
+}
+
+/** A short hint about what a non-model file is, for the error message. */
+function describeContent(p: string): string {
+  let head: Buffer;
+  try {
+    const fd = fs.openSync(p, 'r');
+    try {
+      head = Buffer.alloc(8);
+      head = head.subarray(0, fs.readSync(fd, head, 0, 8, 0));
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return '';
+  }
+  if (head.length === 0) return ' (empty file)';
+  if (head.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]))) return ' (a PNG image)';
+  if (head[0] === 0xff && head[1] === 0xd8) return ' (a JPEG image)';
+  if (head[0] === 0x50 && head[1] === 0x4b) return ' (a zip archive)';
+  return '';
+}
