@@ -59,7 +59,7 @@ export function parseArgv(args: readonly string[], commands: readonly Registered
     // --help and --version exit 0; help shown for a missing command is a usage error.
     if (e.exitCode === 0) return { kind: 'exit', code: 0 };
     if (e.code === 'commander.help' || e.code === 'commander.helpDisplayed') throw new UsageError("missing command (see 'mc --help')");
-    throw new UsageError(e.message.replace(/^error:\s*/, ''));
+    throw new UsageError(e.message.replace(/^error:\s*/, '').replace(/\s*\n\s*/g, ' ').trim());
   }
   if (!parsed) throw new UsageError("missing command (see 'mc --help')");
   const g = program.opts<{ debug?: boolean; color?: boolean }>();
