@@ -1,0 +1,176 @@
+/**
+ * @jest-environment ./test/helpers/onnx-ort-environment.js
+ */
+/**
+ * Round-trips every model of ONNX's backend test data (libonnx-testdata) through
+ * mc's IR and checks, for each: the re-encoded ModelProto is the same message
+ * (and counts byte-identical files), and onnxruntime gives bitwise-identical
+ * outputs for the original and the round-tripped model on test_data_set_0.
+ */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import type * as ort from 'onnxruntime-node';
+import { decodeTensorProto, encodeOnnx, loadOnnx } from '../../src/formats/onnx';
+import { proto } from '../../src/formats/onnx/schema';
+import { protoEqual } from '../../src/formats/onnx/type-codec';
+import type { Model } from '../../src/ir';
+import { outputsDiffer, runOnce, toOrtTensor } from '../helpers/onnx-ort';
+
+const ROOT = process.env.MC_ONNX_TESTDATA ?? '/usr/share/libonnx-testdata/data';
+const CATEGORIES = ['node', 'pytorch-converted', 'pytorch-operator', 'simple'];
+const REQUIRED = process.env.MC_REQUIRE_ONNX_TESTDATA === '1';
+
+interface CategoryResult {
+  total: number;
+  messageIdentical: number;
+  byteIdentical: number;
+  ran: number;
+  outputsIdentical: number;
+  skipped: Record<string, string[]>;
+  mismatches: string[];
+}
+
+const results: Record<string, CategoryResult> = {};
+
+function firstLine(e: unknown): string {
+  return (e instanceof Error ? e.message : String(e)).split('\n')[0].trim();
+}
+
+/** A coarse reason class for a skip: ORT's status name when it gives one. */
+function skipClass(reason: string): string {
+  const m = /\[ONNXRuntimeError\] : \d+ : (\w+)/.exec(reason);
+  if (m) return `ort:${m[1]}`;
+  return reason.split(':')[0].slice(0, 60);
+}
+
+function skip(r: CategoryResult, name: string, reason: string): void {
+  (r.skipped[skipClass(reason)] ??= []).push(`${name}: ${reason.slice(0, 200)}`);
+}
+
+function readInputs(dir: string, names: readonly string[]): Record<string, ort.Tensor> {
+  const setDir = path.join(dir, 'test_data_set_0');
+  const files = fs.readdirSync(setDir).filter((f) => /^input_\d+\.pb$/.test(f))
+    .sort((a, b) => Number(a.slice(6, -3)) - Number(b.slice(6, -3)));
+  const feeds: Record<string, ort.Tensor> = {};
+  files.forEach((f, i) => {
+    const t = decodeTensorProto(fs.readFileSync(path.join(setDir, f)), path.join(setDir, f));
+    // Input files carry the input's name; fall back to the graph's non-initializer input order.
+    const name = names.includes(t.name) ? t.name : names[i];
+    feeds[name] = toOrtTensor(t);
+  });
+  return feeds;
+}
+
+async function checkCase(r: CategoryResult, dir: string): Promise<void> {
+  const name = path.basename(dir);
+  const file = path.join(dir, 'model.onnx');
+  const original = fs.readFileSync(file);
+  r.total++;
+  let encoded: Uint8Array;
+  let model: Model;
+  try {
+    model = loadOnnx(file);
+    encoded = encodeOnnx(model);
+  } catch (e) {
+    r.mismatches.push(`${name}: round trip threw: ${firstLine(e)}`);
+    return;
+  }
+  if (protoEqual(proto.ModelProto.decode(original), proto.ModelProto.decode(encoded))) r.messageIdentical++;
+  else r.mismatches.push(`${name}: re-encoded message differs`);
+  if (Buffer.from(encoded).equals(original)) r.byteIdentical++;
+
+  const inits = new Set(model.graph.initializers.map((v) => v.name));
+  const inputs = model.graph.inputs.filter((v) => !inits.has(v.name));
+  if (inputs.some((v) => v.typeExtra !== undefined && !(v.typeExtra as { tensor_type?: unknown }).tensor_type)) {
+    skip(r, name, 'non-tensor input (sequence/map/optional)');
+    return;
+  }
+  let feeds: Record<string, ort.Tensor>;
+  try {
+    feeds = readInputs(dir, inputs.map((v) => v.name));
+  } catch (e) {
+    skip(r, name, `input data: ${firstLine(e)}`);
+    return;
+  }
+  let expected: ort.InferenceSession.OnnxValueMapType;
+  try {
+    expected = await runOnce(original, feeds);
+  } catch (e) {
+    skip(r, name, firstLine(e));
+    return;
+  }
+  r.ran++;
+  let actual: ort.InferenceSession.OnnxValueMapType;
+  try {
+    actual = await runOnce(encoded, feeds);
+  } catch (e) {
+    r.mismatches.push(`${name}: round-tripped model fails in ORT: ${firstLine(e)}`);
+    return;
+  }
+  const diff = outputsDiffer(expected, actual);
+  if (!diff) {
+    r.outputsIdentical++;
+    return;
+  }
+  // Random ops (Bernoulli, RandomNormal, Dropout) differ run to run: check the original against itself.
+  const again = await runOnce(original, feeds);
+  if (outputsDiffer(expected, again)) {
+    r.ran--;
+    skip(r, name, 'nondeterministic outputs (the original differs between runs)');
+  } else {
+    r.mismatches.push(`${name}: ${diff}`);
+  }
+}
+
+const present = CATEGORIES.some((c) => fs.existsSync(path.join(ROOT, c)));
+
+if (!present) {
+  const msg = `ONNX backend test data not found under ${ROOT} (install Debian package libonnx-testdata)`;
+  if (REQUIRED) {
+    test('ONNX backend test data is installed (MC_REQUIRE_ONNX_TESTDATA=1)', () => {
+      throw new Error(msg);
+    });
+  } else {
+    console.warn(`\n!!! SKIPPING ONNX CONFORMANCE: ${msg} !!!\n`);
+    test.skip(`ONNX conformance: ${msg}`, () => undefined);
+  }
+} else {
+  describe('ONNX backend test data round trip', () => {
+    afterAll(() => {
+      const sum = (k: 'total' | 'messageIdentical' | 'byteIdentical' | 'ran' | 'outputsIdentical'): number =>
+        Object.values(results).reduce((s, r) => s + r[k], 0);
+      const skippedByClass: Record<string, number> = {};
+      for (const r of Object.values(results)) {
+        for (const [k, v] of Object.entries(r.skipped)) skippedByClass[k] = (skippedByClass[k] ?? 0) + v.length;
+      }
+      const summary = {
+        total: sum('total'), messageIdentical: sum('messageIdentical'), byteIdentical: sum('byteIdentical'),
+        ran: sum('ran'), outputsIdentical: sum('outputsIdentical'),
+        skipped: Object.values(skippedByClass).reduce((s, n) => s + n, 0), skippedByClass,
+        mismatches: Object.values(results).flatMap((r) => r.mismatches),
+      };
+      const out = path.join(os.tmpdir(), 'mc-onnx-conformance.json');
+      fs.writeFileSync(out, JSON.stringify({ summary, categories: results }, null, 2));
+      console.log(`ONNX conformance: ${JSON.stringify(summary, null, 1)}\n(details: ${out})`);
+    });
+
+    for (const cat of CATEGORIES) {
+      const dir = path.join(ROOT, cat);
+      const run = fs.existsSync(dir) ? test : test.skip;
+      run(`${cat}: message-identical round trip and bitwise-identical ORT outputs`, async () => {
+        const r: CategoryResult = { total: 0, messageIdentical: 0, byteIdentical: 0, ran: 0, outputsIdentical: 0, skipped: {}, mismatches: [] };
+        results[cat] = r;
+        const cases = fs.readdirSync(dir).sort().map((d) => path.join(dir, d)).filter((d) => fs.existsSync(path.join(d, 'model.onnx')));
+        for (const c of cases) await checkCase(r, c);
+        expect(r.mismatches).toEqual([]);
+        expect(r.total).toBe(cases.length);
+        expect(r.messageIdentical).toBe(r.total);
+        expect(r.outputsIdentical).toBe(r.ran);
+        // Guard against a silently broken runner: most models must actually run
+        // (measured with ORT 1.30: node 880/932, pytorch-converted 59/82, pytorch-operator 24/35, simple 17/23).
+        expect(r.ran).toBeGreaterThanOrEqual(Math.floor(r.total * 0.6));
+      }, 600_000);
+    }
+  });
+}
