@@ -28,12 +28,15 @@ export function tfjsFileHandler(dirOrJson: string): tf.io.IOHandler {
         throw new InputError(`cannot read model.json: ${(e as Error).message}`, jsonPath);
       }
       const specs: tf.io.WeightsManifestEntry[] = [];
-      const buffers: ArrayBuffer[] = [];
+      const buffers: Buffer[] = [];
       for (const g of json.weightsManifest ?? []) {
-        for (const p of g.paths) buffers.push(toArrayBuffer(fs.readFileSync(resolveInside(dir, p, jsonPath))));
+        for (const p of g.paths) buffers.push(fs.readFileSync(resolveInside(dir, p, jsonPath)));
         specs.push(...g.weights);
       }
-      const artifacts: tf.io.ModelArtifacts = { ...json, weightSpecs: specs, weightData: buffers };
+      // One concatenated buffer, as tfjs-node's file handler passes: with a list of
+      // odd-sized shard buffers, tfjs 4.22 decoded some weights wrongly under jest.
+      const weightData = toArrayBuffer(Buffer.concat(buffers));
+      const artifacts: tf.io.ModelArtifacts = { ...json, weightSpecs: specs, weightData };
       delete (artifacts as { weightsManifest?: unknown }).weightsManifest;
       return artifacts;
     },
