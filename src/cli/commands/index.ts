@@ -1,6 +1,7 @@
 import type { RegisteredCommand } from '../command';
 import { convertCommand } from './convert';
+import { evalCommand } from './eval';
 import { inspectCommand } from './inspect';
 
 /** Every `mc` subcommand, in help order. A new command is one file plus one line here. */
-export const COMMANDS: readonly RegisteredCommand[] = [inspectCommand, convertCommand];
+export const COMMANDS: readonly RegisteredCommand[] = [inspectCommand, convertCommand, evalCommand];

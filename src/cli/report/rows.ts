@@ -104,8 +104,8 @@ export function budgetText(x: BudgetResult): string {
 }
 
 function fmtNumber(x: number): string {
-  if (Number.isInteger(x)) return String(x);
-  return Math.abs(x) >= 100 ? x.toFixed(1) : Math.abs(x) >= 1 ? x.toFixed(3) : x.toPrecision(4);
+  // Four significant digits, without trailing zeros: 0.1 stays "0.1", 0.27351 becomes "0.2735".
+  return Number.isInteger(x) ? String(x) : String(Number(x.toPrecision(4)));
 }
 
 /** One line with the settings that shape the numbers. */

@@ -1,0 +1,214 @@
+import { UsageError } from '../errors';
+import { detectFormat } from '../formats';
+import type { Batch } from '../data/types';
+import { openRunner, type HostTensor, type ModelRunner } from '../runtime';
+import { VERSION } from '../version';
+import { AccuracyAccumulator, pickMetric } from './accuracy';
+import { checkBudgetRequirements, checkBudgets } from './budgets';
+import { FidelityAccumulator } from './fidelity';
+import { checkLabelCount, checkSameInputs, inputSpecs, openEvalData, openEvalLabels, synthesizeFeeds, type EvalData, type LabelSource } from './inputs';
+import { measureLatency } from './latency';
+import { openPerLayerPair, type PerLayerPair } from './per-layer';
+import { measureSize } from './size';
+import {
+  SCHEMA_VERSION, type AccuracyReport, type Budgets, type Delta, type EvalOptions, type EvalReport,
+  type FidelityReport, type LatencyReport, type MetricName, type ModelReport, type Settings,
+} from './types';
+
+export const EVAL_DEFAULTS = { batchSize: 32, runs: 50, warmup: 5, threads: 1 } as const;
+
+function positiveInt(name: string, v: number | undefined, fallback: number, min = 1): number {
+  const x = v ?? fallback;
+  if (!Number.isInteger(x) || x < min) throw new UsageError(`--${name} must be an integer ≥ ${min}, got ${x}`);
+  return x;
+}
+
+/** Defaults filled in and checked; refuses flag combinations that cannot work before any model loads. */
+function resolveSettings(o: EvalOptions): Settings & { budgets: Budgets } {
+  const s = {
+    runs: positiveInt('runs', o.runs, EVAL_DEFAULTS.runs, 0),
+    warmup: positiveInt('warmup', o.warmup, EVAL_DEFAULTS.warmup, 0),
+    threads: positiveInt('threads', o.threads, EVAL_DEFAULTS.threads),
+    batchSize: positiveInt('batch-size', o.batchSize, EVAL_DEFAULTS.batchSize),
+    samples: o.samples === undefined ? null : positiveInt('samples', o.samples, 1),
+    metric: o.metric ?? null,
+    perLayer: o.perLayer ?? false,
+    data: o.data ?? null,
+    labels: o.labels ?? null,
+    budgets: o.budgets ?? {},
+  };
+  if (s.labels && !s.data) throw new UsageError('--labels needs --data');
+  if (s.metric && !s.labels) throw new UsageError('--metric needs --labels');
+  if (s.perLayer && !(o.baseline && s.data)) throw new UsageError('--per-layer needs --baseline and --data');
+  checkBudgetRequirements(s.budgets, { baseline: !!o.baseline, data: !!s.data, labels: !!s.labels, latency: s.runs > 0 });
+  return s;
+}
+
+interface Side {
+  path: string;
+  runner: ModelRunner;
+  accuracy: AccuracyAccumulator | null;
+}
+
+/**
+ * Evaluates a candidate model, alone or against a baseline: size, latency,
+ * accuracy (with labels) and fidelity (with a baseline and data), then checks
+ * the budgets. Data is streamed batch by batch; only running sums are kept.
+ */
+export async function evaluate(opts: EvalOptions): Promise<EvalReport> {
+  const s = resolveSettings(opts);
+  const runners: ModelRunner[] = [];
+  let perLayer: PerLayerPair | null = null;
+  try {
+    const cand: Side = { path: opts.candidate, runner: await openRunner(opts.candidate, { threads: s.threads }), accuracy: null };
+    runners.push(cand.runner);
+    let base: Side | null = null;
+    if (opts.baseline) {
+      base = { path: opts.baseline, runner: await openRunner(opts.baseline, { threads: s.threads }), accuracy: null };
+      runners.push(base.runner);
+    }
+    const specs = inputSpecs(cand.runner);
+    if (base) checkSameInputs(specs, inputSpecs(base.runner), base.path);
+
+    let data: EvalData | null = null;
+    let labels: LabelSource | null = null;
+    if (s.data) {
+      data = openEvalData(s.data, specs, s.batchSize, s.samples ?? undefined);
+      if (s.labels) {
+        labels = openEvalLabels(s.labels);
+        checkLabelCount(labels, s.labels, data.dataset);
+      }
+    }
+    if (s.perLayer && base) {
+      perLayer = await openPerLayerPair(cand.path, base.path, s.threads);
+      runners.push(perLayer.candidate, perLayer.baseline);
+    }
+
+    let fidelity: FidelityReport | null = null;
+    let metric: MetricName | null = s.metric;
+    if (data) {
+      const r = await dataPass(cand, base, data, labels, s.labels, metric, perLayer, opts.onProgress);
+      fidelity = r.fidelity;
+      metric = r.metric;
+    }
+
+    // Latency: the first batch of --data, or a synthetic batch of --batch-size.
+    let latency: { candidate: LatencyReport; baseline: LatencyReport | null; ratio: number | null } | null = null;
+    if (s.runs > 0) {
+      const feeds = data ? firstBatch(data) : synthesizeFeeds(specs, s.batchSize);
+      const batchSize = data ? Math.min(data.batchSize, data.samples) : s.batchSize;
+      latency = await measureLatency(cand.runner, feeds, base?.runner ?? null, base ? feeds : null, {
+        runs: s.runs, warmup: s.warmup, batchSize, input: data ? 'data' : 'synthetic',
+      });
+    }
+
+    const candidate: ModelReport = {
+      path: cand.path,
+      format: detectFormat(cand.path),
+      size: await measureSize(cand.path),
+      latency: latency?.candidate ?? null,
+      accuracy: cand.accuracy?.report() ?? null,
+      fidelity,
+    };
+    const baseline: ModelReport | null = base && {
+      path: base.path,
+      format: detectFormat(base.path),
+      size: await measureSize(base.path),
+      latency: latency?.baseline ?? null,
+      accuracy: base.accuracy?.report() ?? null,
+      fidelity: null,
+    };
+    const { budgets, ...settings } = s;
+    const report: EvalReport = {
+      schemaVersion: SCHEMA_VERSION,
+      mcVersion: VERSION,
+      settings: { ...settings, metric, batchSize: data?.batchSize ?? s.batchSize, samples: data?.samples ?? null },
+      baseline,
+      candidate,
+      delta: baseline ? computeDelta(baseline, candidate, latency?.ratio ?? null) : null,
+      budgets: [],
+      passed: true,
+    };
+    report.budgets = checkBudgets(report, budgets);
+    report.passed = report.budgets.every((b) => b.passed);
+    return report;
+  } finally {
+    for (const r of runners) await r.dispose();
+  }
+}
+
+function feedsOf(b: Batch): Map<string, HostTensor> {
+  return new Map([...b.inputs].map(([k, t]) => [k, { dtype: t.dtype, shape: t.shape, data: t.data }]));
+}
+
+function firstBatch(d: EvalData): Map<string, HostTensor> {
+  for (const b of d.dataset.batches(d.batchSize, d.samples)) return feedsOf(b);
+  throw new UsageError(`${d.dataset.path}: no samples`);
+}
+
+async function dataPass(
+  cand: Side, base: Side | null, data: EvalData, labels: LabelSource | null, labelsFile: string | null,
+  metricOpt: MetricName | null, perLayer: PerLayerPair | null, onProgress?: (done: number, total: number) => void,
+): Promise<{ fidelity: FidelityReport | null; metric: MetricName | null }> {
+  const outNames = cand.runner.outputs.map((o) => o.name);
+  const fid = base ? new FidelityAccumulator(outNames) : null;
+  const labelIter = labels?.batches(data.batchSize, data.samples)[Symbol.iterator]();
+  let metric = metricOpt;
+  let done = 0;
+  for (const batch of data.dataset.batches(data.batchSize, data.samples)) {
+    const feeds = feedsOf(batch);
+    const c = await cand.runner.run(feeds);
+    const b = base ? await base.runner.run(feeds) : null;
+    if (labelIter && labelsFile) {
+      const y = labelIter.next();
+      if (y.done) throw new UsageError(`${labelsFile}: fewer labels than samples`);
+      const first = c.get(outNames[0])!;
+      if (!metric) metric = pickMetric(first.shape, y.value.dtype, y.value.shape, labelsFile);
+      cand.accuracy ??= new AccuracyAccumulator(metric, outNames[0]);
+      cand.accuracy.add(first, y.value);
+      if (base && b) {
+        base.accuracy ??= new AccuracyAccumulator(metric, outNames[0]);
+        base.accuracy.add(b.get(outNames[0]) ?? first, y.value);
+      }
+    }
+    if (fid && b) fid.addOutputs(b, c, batch.count);
+    if (fid && perLayer) {
+      const pc = await perLayer.candidate.run(feeds, perLayer.names);
+      const pb = await perLayer.baseline.run(feeds, perLayer.names);
+      fid.addLayers(pb, pc);
+    }
+    done += batch.count;
+    onProgress?.(done, data.samples);
+  }
+  return { fidelity: fid?.report(perLayer !== null) ?? null, metric };
+}
+
+function ratio(a: number, b: number): number {
+  return b === 0 ? (a === 0 ? 1 : Infinity) : a / b;
+}
+
+function points(base: number | null | undefined, cand: number | null | undefined): number | null {
+  return base == null || cand == null ? null : (base - cand) * 100;
+}
+
+function percentWorse(base: number | null | undefined, cand: number | null | undefined): number | null {
+  return base == null || cand == null ? null : ((cand - base) / base) * 100;
+}
+
+function computeDelta(b: ModelReport, c: ModelReport, latencyRatio: number | null): Delta {
+  const ba: AccuracyReport | null = b.accuracy;
+  const ca: AccuracyReport | null = c.accuracy;
+  return {
+    sizeBytes: c.size.bytes - b.size.bytes,
+    sizeRatio: ratio(c.size.bytes, b.size.bytes),
+    gzipBytes: c.size.gzipBytes - b.size.gzipBytes,
+    gzipRatio: ratio(c.size.gzipBytes, b.size.gzipBytes),
+    parameters: c.size.parameters - b.size.parameters,
+    latencyMedianMs: b.latency && c.latency ? c.latency.medianMs - b.latency.medianMs : null,
+    latencyRatio,
+    accuracyTop1Points: points(ba?.top1, ca?.top1),
+    accuracyTop5Points: points(ba?.top5, ca?.top5),
+    perplexityPercent: percentWorse(ba?.perplexity, ca?.perplexity),
+    msePercent: percentWorse(ba?.mse, ca?.mse),
+  };
+}

@@ -1,0 +1,7 @@
+export * from './types';
+export { evaluate, EVAL_DEFAULTS } from './evaluate';
+export { BUDGET_SPECS, checkBudgets, checkBudgetRequirements, parseBudgetValue, type BudgetSpec } from './budgets';
+export { measureSize } from './size';
+export { measureLatency } from './latency';
+export { AccuracyAccumulator, pickMetric } from './accuracy';
+export { ErrorAccumulator, FidelityAccumulator, sqnrDb } from './fidelity';

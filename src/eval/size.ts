@@ -1,0 +1,55 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import * as zlib from 'zlib';
+import { pipeline } from 'stream/promises';
+import { Writable } from 'stream';
+import { loadModel, modelFiles } from '../formats';
+import { getTfjsQuantization } from '../formats/tfjs';
+import type { SizeFile, SizeReport } from './types';
+
+/**
+ * gzip size of one file: zlib's gzip at level 9, streamed so a large external
+ * data file is never held in memory. Each file is compressed on its own (as a
+ * server would serve them), and the sizes are summed.
+ */
+async function gzipBytes(file: string): Promise<number> {
+  let n = 0;
+  const counter = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      n += chunk.length;
+      done();
+    },
+  });
+  await pipeline(fs.createReadStream(file), zlib.createGzip({ level: 9 }), counter);
+  return n;
+}
+
+/**
+ * Size of a model: bytes and gzip bytes of every file it needs (.onnx plus
+ * external data; model.json plus shards), and its weights counted by dtype.
+ * Weight bytes are as stored (a tfjs uint8-quantized weight counts 1 byte per element).
+ */
+export async function measureSize(modelPath: string): Promise<SizeReport> {
+  const files: SizeFile[] = [];
+  const base = fs.statSync(modelPath).isDirectory() ? modelPath : path.dirname(modelPath);
+  for (const f of modelFiles(modelPath)) {
+    files.push({ path: path.relative(base, f) || path.basename(f), bytes: fs.statSync(f).size, gzipBytes: await gzipBytes(f) });
+  }
+  const model = loadModel(modelPath);
+  let parameters = 0;
+  const bytesByDtype: Record<string, number> = {};
+  for (const w of model.weights()) {
+    const t = w.const!;
+    parameters += t.size;
+    const q = getTfjsQuantization(t);
+    const key = q ? q.quantization.dtype : t.dtype;
+    bytesByDtype[key] = (bytesByDtype[key] ?? 0) + (q ? q.storedBytes.byteLength : t.byteLength);
+  }
+  return {
+    bytes: files.reduce((s, f) => s + f.bytes, 0),
+    gzipBytes: files.reduce((s, f) => s + f.gzipBytes, 0),
+    files,
+    parameters,
+    bytesByDtype: Object.fromEntries(Object.entries(bytesByDtype).sort(([a], [b]) => (a < b ? -1 : 1))),
+  };
+}
