@@ -179,7 +179,8 @@ describe('tfjs graph-model extras and bad input', () => {
     const b = readJson(path.join(out, 'model.json')) as { modelTopology: { library: unknown }; weightsManifest: { weights: { name: string }[] }[] };
     expect(b.modelTopology.library).toEqual(library);
     expect(b.weightsManifest[0].weights.map((w) => w.name)).toEqual(['w', 'fn_const']);
-    expect(Array.from(loadTfjs(out).extra && (loadTfjs(out).extra as TfjsModelExtra).looseWeights[0].const!.typed() as Int32Array)).toEqual([5, 6, 7]);
+    const reloaded = loadTfjs(out).extra as TfjsModelExtra;
+    expect(Array.from(reloaded.looseWeights[0].const!.typed() as Int32Array)).toEqual([5, 6, 7]);
     const [y] = await runGraphModel(out, { x: tf.tensor2d([1, 0], [1, 2]) });
     expect(Array.from(new Float32Array(y.buffer))).toEqual(Array.from(weights.w.dataSync().subarray(0, 2)));
   });
