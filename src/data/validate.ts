@@ -1,0 +1,39 @@
+import { InputError } from '../errors';
+import { formatShape } from './npy';
+import type { Dataset, InputSpec } from './types';
+
+export interface Validation {
+  /**
+   * The batch size the model fixes on its sample axis (e.g. 1 for an input
+   * declared [1,3,224,224]), if any; batches must then be read at that size.
+   */
+  readonly fixedBatch?: number;
+}
+
+/**
+ * Checks that the dataset feeds every model input with the exact dtype and a
+ * compatible shape: same rank, equal fixed dims, any size where the model has a
+ * symbolic or unknown dim. The sample axis is the first axis of both. Arrays
+ * the model does not take are ignored. Throws a one-line InputError naming the
+ * file, the input, what the model expects and what the file holds.
+ */
+export function validateAgainst(dataset: Dataset, specs: readonly InputSpec[]): Validation {
+  const have = dataset.describe();
+  let fixedBatch: number | undefined;
+  for (const spec of specs) {
+    const d = have.find((x) => x.name === spec.name);
+    if (!d) {
+      throw new InputError(`no data for model input '${spec.name}' (the data provides: ${have.map((x) => x.name).join(', ')})`, dataset.path);
+    }
+    const got = [dataset.count, ...d.shape];
+    const shapeOk = got.length === spec.shape.length
+      && spec.shape.every((dim, i) => i === 0 || typeof dim !== 'number' || dim === got[i]);
+    if (d.dtype !== spec.dtype || !shapeOk) {
+      const hint = d.dtype !== spec.dtype ? `; store the data as ${spec.dtype}` : '';
+      throw new InputError(`input '${spec.name}' expects ${formatShape(spec.dtype, spec.shape)}, got ${formatShape(d.dtype, got)}${hint}`, d.file);
+    }
+    const b = spec.shape[0];
+    if (typeof b === 'number' && b > 0) fixedBatch = fixedBatch === undefined ? b : Math.min(fixedBatch, b);
+  }
+  return fixedBatch === undefined ? {} : { fixedBatch };
+}
