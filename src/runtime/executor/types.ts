@@ -1,0 +1,37 @@
+import type * as tfjs from '@tensorflow/tfjs';
+import type { Node } from '../../ir';
+
+/** The tfjs op library. Injected (not imported) so tests can substitute it and the IR stays runtime-free. */
+export type TF = typeof tfjs;
+export type T = tfjs.Tensor;
+
+/** What an op implementation may read besides its inputs. */
+export interface OpContext {
+  readonly tf: TF;
+  readonly node: Node;
+  /** Opset version of the node's domain (attribute vs input forms differ across opsets). */
+  readonly opset: number;
+}
+
+/** An ONNX op on tfjs tensors. Omitted optional inputs arrive as null. */
+export type OpImpl = (ctx: OpContext, inputs: readonly (T | null)[]) => T | T[];
+
+export type OpTable = Readonly<Record<string, OpImpl>>;
+
+/** Integer values of a small constant-like tensor (shapes, axes, pads). Reads it synchronously. */
+export function intsOf(t: T | null | undefined): number[] | undefined {
+  if (!t) return undefined;
+  return Array.from(t.dataSync() as ArrayLike<number>, Number);
+}
+
+/** Normalizes a possibly negative axis. */
+export function axisOf(axis: number, rank: number): number {
+  return axis < 0 ? axis + rank : axis;
+}
+
+/** Input `i`, which the op requires. */
+export function need(ctx: OpContext, inputs: readonly (T | null)[], i: number): T {
+  const t = inputs[i];
+  if (!t) throw new Error(`${ctx.node.describe()}: missing required input ${i}`);
+  return t;
+}
