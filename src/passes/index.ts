@@ -1,0 +1,2 @@
+export * from './pass';
+export * from './quantize';

@@ -1,0 +1,46 @@
+/**
+ * Weight-only form: the weight becomes an integer initializer plus a
+ * DequantizeLinear node whose float output feeds the original op, which is
+ * left as it was (onnx.ai/onnx/operators/onnx__DequantizeLinear.html):
+ *   y = (x - x_zero_point) · x_scale
+ *  - per tensor: scalar scale, opset 10;
+ *  - per axis: 1-D scale along `axis`, opset 13;
+ *  - blocked: scale shaped like x with the blocked axis ⌈D/block_size⌉ long,
+ *    `block_size` attribute, opset 21; INT4/UINT4 inputs also need opset 21.
+ * All consumers that were chosen for this weight share one DequantizeLinear;
+ * consumers not quantized keep reading the float original.
+ */
+import { intAttr } from '../../../ir';
+import type { QuantizedWeight } from '../weights';
+import { addAll, byteSum, constant, Consumer, EmitContext, Emission, floatConstant, floatValue, node, storedBytes } from './common';
+import type { Value } from '../../../ir';
+
+export function dequantizeLinearOpset(qw: QuantizedWeight): number {
+  if (qw.dtype === 'int4' || qw.dtype === 'uint4' || qw.layout.granularity === 'block') return 21;
+  return qw.layout.granularity === 'channel' ? 13 : 10;
+}
+
+export function emitDequantizeLinear(ctx: EmitContext, weight: Value, qw: QuantizedWeight, consumers: Consumer[]): Emission {
+  const shape = weight.const!.shape;
+  const q = constant(ctx, `${weight.name}_quantized`, qw.dtype, shape, storedBytes(qw.values, qw.dtype));
+  const scale = floatConstant(ctx, `${weight.name}_scale`, qw.scaleShape, qw.scales);
+  const zp = constant(ctx, `${weight.name}_zero_point`, qw.dtype, qw.scaleShape, storedBytes(qw.zeroPoints, qw.dtype));
+  const out = floatValue(ctx, `${weight.name}_dequantized`, weight.shape ?? shape);
+  const attributes = [];
+  if (qw.layout.granularity !== 'tensor') attributes.push(intAttr('axis', qw.layout.axis));
+  if (qw.layout.granularity === 'block') attributes.push(intAttr('block_size', qw.layout.blockSize));
+  const first = consumers[0].node;
+  const dq = node(ctx, 'DequantizeLinear', `${weight.name}_DequantizeLinear`, { inputs: [q, scale, zp], outputs: [out], attributes });
+  const constants = [q, scale, zp];
+  const layout = qw.layout.granularity === 'tensor' ? 'per-tensor' : qw.layout.granularity === 'channel' ? `axis=${qw.layout.axis}` : `axis=${qw.layout.axis} block=${qw.layout.blockSize}`;
+  return {
+    edits: [
+      ...addAll(constants),
+      { kind: 'insertNode', node: dq, before: first },
+      ...consumers.map((c) => ({ kind: 'setInput' as const, node: c.node, index: c.index, value: out })),
+    ],
+    opsets: [{ domain: '', version: dequantizeLinearOpset(qw) }],
+    bytesAfter: byteSum(constants),
+    form: `DequantizeLinear ${qw.dtype} ${layout}`,
+  };
+}

@@ -1,0 +1,76 @@
+/**
+ * Typed options of weight quantization, shared by the CLI (`mc quantize`) and
+ * the library API. `resolveQuantizeOptions` fills defaults and rejects
+ * combinations that have no meaning, with one clear line each.
+ */
+import { UsageError } from '../../errors';
+
+export type QuantBits = 8 | 4;
+export type QuantMode = 'weight' | 'dynamic';
+export type Granularity = 'tensor' | 'channel' | 'block';
+export type Int4Format = 'matmulnbits' | 'qdq';
+export type TfjsDtypeChoice = 'uint8' | 'uint16' | 'float16' | 'auto';
+
+export interface QuantizeOptions {
+  bits: QuantBits;
+  /** 'weight': weights stored quantized, compute in float. 'dynamic': int8 compute with activations quantized at run time (ONNX only). */
+  mode: QuantMode;
+  granularity: Granularity;
+  /** Elements per block along the reduction axis (granularity 'block'). */
+  blockSize: number;
+  symmetric: boolean;
+  /** How int4 MatMul weights are written; Conv/Gather/odd Gemm weights always use 'qdq'. */
+  int4Format: Int4Format;
+  /** Weight (initializer) names or node names to leave in float, as minimatch globs. */
+  exclude: string[];
+  /** Only quantize weights of these op types (e.g. ['MatMul', 'Gemm']); undefined = every op the registry knows. */
+  opTypes?: string[];
+  /** Weights with fewer elements stay float. */
+  minElements: number;
+  /** tfjs storage dtype; 'auto' keeps a tensor wider when uint8 would give SQNR below minWeightSqnrDb. */
+  tfjsDtype: TfjsDtypeChoice;
+  minWeightSqnrDb: number;
+}
+
+/** Defaults per the design: int8 per-channel symmetric; int4 block 32 on the reduction axis. */
+export function defaultQuantizeOptions(bits: QuantBits = 8): QuantizeOptions {
+  return {
+    bits,
+    mode: 'weight',
+    granularity: bits === 4 ? 'block' : 'channel',
+    blockSize: 32,
+    symmetric: true,
+    int4Format: 'matmulnbits',
+    exclude: [],
+    opTypes: undefined,
+    minElements: 1024,
+    tfjsDtype: 'auto',
+    minWeightSqnrDb: 30,
+  };
+}
+
+/** Defaults for what `partial` leaves out (granularity follows `bits`), then validation. */
+export function resolveQuantizeOptions(partial: Partial<QuantizeOptions> = {}): QuantizeOptions {
+  const bits = partial.bits ?? 8;
+  if (bits !== 8 && bits !== 4) throw new UsageError(`--bits must be 8 or 4, got ${String(bits)}`);
+  const o: QuantizeOptions = { ...defaultQuantizeOptions(bits), ...stripUndefined(partial) };
+  if (o.mode !== 'weight' && o.mode !== 'dynamic') throw new UsageError(`--mode must be weight or dynamic, got ${String(o.mode)}`);
+  if (!['tensor', 'channel', 'block'].includes(o.granularity)) throw new UsageError(`--granularity must be tensor, channel or block, got ${String(o.granularity)}`);
+  if (!Number.isInteger(o.blockSize) || o.blockSize < 16 || (o.blockSize & (o.blockSize - 1)) !== 0) {
+    // MatMulNBits requires a power of two ≥ 16 (ORT contrib op spec); keep one rule for every form.
+    throw new UsageError(`--block-size must be a power of two ≥ 16, got ${String(o.blockSize)}`);
+  }
+  if (!['matmulnbits', 'qdq'].includes(o.int4Format)) throw new UsageError(`--int4-format must be matmulnbits or qdq, got ${String(o.int4Format)}`);
+  if (!['uint8', 'uint16', 'float16', 'auto'].includes(o.tfjsDtype)) throw new UsageError(`--tfjs-dtype must be uint8, uint16, float16 or auto, got ${String(o.tfjsDtype)}`);
+  if (!Number.isInteger(o.minElements) || o.minElements < 0) throw new UsageError(`--min-elements must be a non-negative integer, got ${String(o.minElements)}`);
+  if (!Number.isFinite(o.minWeightSqnrDb)) throw new UsageError(`minWeightSqnrDb must be a number`);
+  if (o.mode === 'dynamic' && o.bits !== 8) throw new UsageError('--mode dynamic needs --bits 8 (int8 MatMulInteger/ConvInteger)');
+  if (o.mode === 'dynamic' && o.granularity === 'block') throw new UsageError('--mode dynamic supports --granularity tensor or channel, not block');
+  return o;
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  const out: Partial<T> = {};
+  for (const k of Object.keys(o) as (keyof T)[]) if (o[k] !== undefined) out[k] = o[k];
+  return out;
+}

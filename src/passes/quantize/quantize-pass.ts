@@ -1,0 +1,238 @@
+/**
+ * The quantize pass: picks weight inputs with the op registry, quantizes each
+ * weight once per needed layout, asks the emitter of the chosen output form
+ * for edits, checks the opset those edits need, then applies everything.
+ * Planning never mutates the model, so a refusal leaves it untouched.
+ */
+import { minimatch } from 'minimatch';
+import { defaultOpRegistry, Graph, Model, OpRegistry, Value } from '../../ir';
+import { UnsupportedError } from '../../errors';
+import type { Pass, PassContext, PassResult } from '../pass';
+import { applyEdits, GraphEdit, NameAllocator, removeUnusedInitializers } from './edits';
+import { toMatMulNBits } from './int4';
+import { canUseDynamic, emitDynamic } from './onnx/dynamic';
+import { emitDequantizeLinear } from './onnx/dequantize-linear';
+import { canUseMatMulNBits, emitMatMulNBits } from './onnx/matmulnbits';
+import type { Consumer, EmitContext, Emission } from './onnx/common';
+import { raiseOpset } from './opset';
+import type { QuantizeOptions } from './options';
+import { intRange } from './params';
+import { QuantizedTensorRow, QuantizeReport, SkippedTensor, sqnrForJson } from './report';
+import { emitTfjs } from './tfjs';
+import { quantizeWeight, WeightLayout } from './weights';
+
+type Form = 'dq' | 'dynamic' | 'matmulnbits';
+
+interface Plan {
+  graph: Graph;
+  edits: GraphEdit[];
+  weights: Value[];
+  /** Other constants the edits may leave unread. */
+  obsolete: Value[];
+  rows: { row: QuantizedTensorRow; weight: Value }[];
+}
+
+export function quantizePass(opts: QuantizeOptions, registry: OpRegistry = defaultOpRegistry): Pass<QuantizeReport> {
+  return {
+    name: 'quantize',
+    run: (model, ctx) => runQuantize(model, ctx, opts, registry),
+  };
+}
+
+/** The settings recorded in the report and in the model's `mc.quantization` metadata. */
+export function quantizationSettings(opts: QuantizeOptions, format: Model['format']): Record<string, unknown> {
+  const onnx = format === 'onnx';
+  const s: Record<string, unknown> = { bits: opts.bits, mode: onnx ? opts.mode : 'weight' };
+  if (onnx) {
+    s.granularity = opts.granularity;
+    if (opts.granularity === 'block') s.blockSize = opts.blockSize;
+    s.symmetric = opts.mode === 'dynamic' ? true : opts.symmetric;
+    if (opts.bits === 4) s.int4Format = opts.int4Format;
+  } else {
+    s.granularity = 'tensor';
+    s.tfjsDtype = opts.tfjsDtype;
+    if (opts.tfjsDtype === 'auto') s.minWeightSqnrDb = opts.minWeightSqnrDb;
+  }
+  s.minElements = opts.minElements;
+  if (opts.exclude.length) s.exclude = [...opts.exclude];
+  if (opts.opTypes) s.opTypes = [...opts.opTypes];
+  return s;
+}
+
+function runQuantize(model: Model, ctx: PassContext, opts: QuantizeOptions, registry: OpRegistry): PassResult<QuantizeReport> {
+  const onnx = model.format === 'onnx';
+  if (!onnx && opts.mode === 'dynamic') throw new UnsupportedError('--mode dynamic needs an ONNX model (tfjs has no integer kernels); use --mode weight');
+  if (onnx && opts.mode === 'dynamic' && !opts.symmetric) {
+    throw new UnsupportedError('--mode dynamic uses symmetric int8 weights (onnxruntime\'s convention); drop --asymmetric');
+  }
+  const settings = quantizationSettings(opts, model.format);
+  const names = new NameAllocator(model);
+  const skipped: SkippedTensor[] = [];
+  const warnings: string[] = [];
+  const plans: Plan[] = [];
+  const opsets = new Map<string, number>();
+  for (const graph of graphsOf(model.graph)) {
+    const plan: Plan = { graph, edits: [], weights: [], obsolete: [], rows: [] };
+    for (const [weight, consumers] of selectWeights(graph, registry, opts, skipped)) {
+      ctx.progress?.(`quantizing ${weight.name}`);
+      plan.weights.push(weight);
+      if (onnx) {
+        for (const e of planOnnxWeight(weight, consumers, opts, { names })) {
+          plan.edits.push(...e.emission.edits);
+          plan.obsolete.push(...(e.emission.obsolete ?? []));
+          for (const o of e.emission.opsets) opsets.set(o.domain, Math.max(opsets.get(o.domain) ?? 0, o.version));
+          plan.rows.push({ row: e.row, weight });
+        }
+      } else {
+        const t = emitTfjs(weight, opts);
+        plan.edits.push(...t.edits);
+        const bits = t.dtype === 'uint8' ? (t.levels === 16 ? 4 : 8) : 16;
+        plan.rows.push({ weight, row: {
+          name: weight.name, shape: [...weight.const!.shape], ops: opsOf(consumers), granularity: 'tensor', bits,
+          form: `tfjs ${t.dtype}${t.levels === 16 ? ' (16 levels)' : ''}`, sqnrDb: sqnrForJson(t.sqnrDb),
+          bytesBefore: weight.const!.byteLength, bytesAfter: t.bytesAfter, floatKept: false,
+        } });
+        if (t.sqnrDb < opts.minWeightSqnrDb) warnings.push(`${weight.name}: weight SQNR ${t.sqnrDb.toFixed(1)} dB is below ${opts.minWeightSqnrDb} dB`);
+      }
+    }
+    plans.push(plan);
+  }
+  const opsetBefore = onnx ? model.opsetVersion('') : undefined;
+  if (onnx) {
+    const need = opsets.get('') ?? 0;
+    if (need > (opsetBefore ?? 1)) raiseOpset(model, need, names, opsetHint(opts));
+    for (const [domain, version] of opsets) if (domain !== '') model.requireOpset(domain, version);
+  }
+  const tensors: QuantizedTensorRow[] = [];
+  for (const p of plans) {
+    applyEdits(p.graph, p.edits);
+    removeUnusedInitializers(p.graph, [...p.weights, ...p.obsolete]);
+    for (const { row, weight } of p.rows) {
+      row.floatKept = onnx && p.graph.initializers.includes(weight);
+      tensors.push(row);
+      if (onnx && row.sqnrDb !== null && row.sqnrDb < opts.minWeightSqnrDb) {
+        warnings.push(`${row.name}: weight SQNR ${row.sqnrDb.toFixed(1)} dB is below ${opts.minWeightSqnrDb} dB`);
+      }
+    }
+  }
+  const modified = tensors.length > 0;
+  if (modified) stampMetadata(model, ctx, settings);
+  return {
+    modified,
+    changes: {
+      format: model.format, settings, tensors, skipped, warnings,
+      weightBytesBefore: tensors.reduce((s, r) => s + r.bytesBefore, 0),
+      weightBytesAfter: tensors.reduce((s, r) => s + r.bytesAfter, 0),
+      opsetBefore, opsetAfter: onnx ? model.opsetVersion('') : undefined,
+    },
+  };
+}
+
+function opsetHint(opts: QuantizeOptions): string {
+  return opts.bits === 4
+    ? 'use --int4-format matmulnbits (MatMul/Gemm weights need no opset change) and --op-types MatMul,Gemm, or --bits 8'
+    : 'use --granularity tensor (DequantizeLinear opset 10)';
+}
+
+function stampMetadata(model: Model, ctx: PassContext, settings: Record<string, unknown>): void {
+  const json = JSON.stringify(settings);
+  if (model.format === 'onnx') {
+    model.setMetadata('mc.version', ctx.toolVersion);
+    model.setMetadata('mc.quantization', json);
+  } else {
+    model.userMetadata = { ...(model.userMetadata ?? {}), 'mc.version': ctx.toolVersion, 'mc.quantization': settings };
+  }
+}
+
+/** The main graph and every nested subgraph, outer first. */
+function* graphsOf(g: Graph): Iterable<Graph> {
+  yield g;
+  for (const n of g.nodes) {
+    for (const a of n.attributes.values()) {
+      if (a.type === 'graph') yield* graphsOf(a.value);
+      else if (a.type === 'graphs') for (const sub of a.value) yield* graphsOf(sub);
+    }
+  }
+}
+
+/** Weight initializers of `graph` to quantize, each with the node inputs that read it (graph order). */
+function selectWeights(graph: Graph, registry: OpRegistry, opts: QuantizeOptions, skipped: SkippedTensor[]): Map<Value, Consumer[]> {
+  const inits = new Set(graph.initializers);
+  const out = new Map<Value, Consumer[]>();
+  const skippedNames = new Set<string>();
+  const skip = (v: Value, reason: string): void => {
+    if (skippedNames.has(v.name)) return;
+    skippedNames.add(v.name);
+    skipped.push({ name: v.name, reason });
+  };
+  const excluded = (name: string): boolean => opts.exclude.some((g) => minimatch(name, g, { dot: true }));
+  for (const node of graph.nodes) {
+    for (const rw of registry.weightsOf(node)) {
+      if (rw.spec.role !== 'weight' && rw.spec.role !== 'embedding') continue;
+      const v = rw.value;
+      const t = v.const!;
+      if (!inits.has(v)) continue;
+      if (opts.opTypes && !opts.opTypes.includes(node.opType)) { skip(v, `op ${node.opType} not in --op-types`); continue; }
+      if (excluded(v.name) || (node.name !== '' && excluded(node.name))) { skip(v, 'excluded'); continue; }
+      if (t.dtype !== 'float32') { skip(v, `${t.dtype}, not float32`); continue; }
+      if (t.size < opts.minElements) { skip(v, `${t.size} elements < --min-elements ${opts.minElements}`); continue; }
+      const list = out.get(v) ?? [];
+      list.push({ node, index: rw.index, outAxis: rw.outAxis, inAxis: rw.inAxis });
+      out.set(v, list);
+    }
+  }
+  return out;
+}
+
+function opsOf(consumers: Consumer[]): string[] {
+  return [...new Set(consumers.map((c) => c.node.opType))];
+}
+
+function formOf(c: Consumer, weight: Value, opts: QuantizeOptions): Form {
+  if (opts.mode === 'dynamic') return canUseDynamic(c, weight) ? 'dynamic' : 'dq';
+  if (opts.bits === 4 && opts.granularity === 'block' && opts.int4Format === 'matmulnbits' && canUseMatMulNBits(c, weight)) return 'matmulnbits';
+  return 'dq';
+}
+
+function layoutOf(c: Consumer, form: Form, opts: QuantizeOptions): WeightLayout {
+  if (form === 'matmulnbits') return { granularity: 'block', axis: c.inAxis!, blockSize: opts.blockSize };
+  if (opts.granularity === 'block' && c.inAxis !== undefined) return { granularity: 'block', axis: c.inAxis, blockSize: opts.blockSize };
+  if (opts.granularity !== 'tensor' && c.outAxis !== undefined) return { granularity: 'channel', axis: c.outAxis };
+  return { granularity: 'tensor' };
+}
+
+/** Groups the consumers of one weight by (form, layout), quantizes once per group, and emits. */
+function planOnnxWeight(weight: Value, consumers: Consumer[], opts: QuantizeOptions, ctx: EmitContext): { emission: Emission; row: QuantizedTensorRow }[] {
+  const groups = new Map<string, { form: Form; layout: WeightLayout; consumers: Consumer[] }>();
+  for (const c of consumers) {
+    const form = formOf(c, weight, opts);
+    const layout = layoutOf(c, form, opts);
+    const key = `${form}:${JSON.stringify(layout)}`;
+    const g = groups.get(key) ?? { form, layout, consumers: [] };
+    g.consumers.push(c);
+    groups.set(key, g);
+  }
+  const tensor = weight.const!;
+  const w = tensor.toFloat32();
+  const shape = tensor.shape;
+  const out: { emission: Emission; row: QuantizedTensorRow }[] = [];
+  for (const g of groups.values()) {
+    const range = g.form === 'dynamic' ? intRange(8, true) : intRange(opts.bits, opts.symmetric);
+    const qw = quantizeWeight(w, shape, g.layout, range, weight.name);
+    const emission = g.form === 'matmulnbits'
+      ? emitMatMulNBits(ctx, weight, toMatMulNBits(qw, shape, g.layout.granularity === 'block' && g.layout.axis === 0 ? 0 : 1), g.consumers)
+      : g.form === 'dynamic'
+        ? emitDynamic(ctx, weight, qw, g.consumers)
+        : emitDequantizeLinear(ctx, weight, qw, g.consumers);
+    out.push({
+      emission,
+      row: {
+        name: weight.name, shape: [...shape], ops: opsOf(g.consumers), granularity: g.layout.granularity,
+        blockSize: g.layout.granularity === 'block' ? g.layout.blockSize : undefined,
+        bits: g.form === 'dynamic' ? 8 : opts.bits, form: emission.form, sqnrDb: sqnrForJson(qw.sqnrDb),
+        bytesBefore: tensor.byteLength, bytesAfter: emission.bytesAfter, floatKept: false,
+      },
+    });
+  }
+  return out;
+}

@@ -1,0 +1,47 @@
+/** The quantization report: plain data, printed by the CLI (table or JSON). */
+
+export interface QuantizedTensorRow {
+  /** Weight (initializer) name. */
+  name: string;
+  shape: number[];
+  /** Op types that read it through the quantized form. */
+  ops: string[];
+  granularity: 'tensor' | 'channel' | 'block';
+  /** Block length along the reduction axis (granularity 'block'). */
+  blockSize?: number;
+  /** Effective bits per weight: 8, 4, or 16 for tfjs uint16/float16 fallbacks. */
+  bits: number;
+  /** Output form, e.g. 'DequantizeLinear int8 axis=0', 'MatMulNBits int4 block=32', 'tfjs uint8'. */
+  form: string;
+  /** Weight SQNR in dB of the dequantized weight against the float one; null when exact. */
+  sqnrDb: number | null;
+  /** float32 bytes of the original tensor. */
+  bytesBefore: number;
+  /** Bytes of what replaces it (quantized data, scales, zero points). */
+  bytesAfter: number;
+  /** True when another consumer still reads the float original, so it stays in the file. */
+  floatKept: boolean;
+}
+
+export interface SkippedTensor {
+  name: string;
+  reason: string;
+}
+
+export interface QuantizeReport {
+  format: 'onnx' | 'tfjs-graph' | 'tfjs-layers';
+  settings: Record<string, unknown>;
+  tensors: QuantizedTensorRow[];
+  skipped: SkippedTensor[];
+  /** Sum over rows. */
+  weightBytesBefore: number;
+  weightBytesAfter: number;
+  /** Default-domain opset before and after (ONNX). */
+  opsetBefore?: number;
+  opsetAfter?: number;
+  warnings: string[];
+}
+
+export function sqnrForJson(db: number): number | null {
+  return Number.isFinite(db) ? Math.round(db * 100) / 100 : null;
+}

@@ -1,0 +1,68 @@
+/**
+ * tfjs output: the format's own stored quantization (manifest entry
+ * `quantization: {dtype, min, scale}` or `{dtype: 'float16'}`), one affine
+ * range per tensor (the only granularity tfjs has). Stock tfjs decodes it in
+ * io.decodeWeights with no custom code.
+ *  --bits 8: uint8 (or what --tfjs-dtype asks);
+ *  --bits 4: 16 levels in the uint8 container: the files are not smaller,
+ *    only their gzip size is (the CLI says so);
+ *  --tfjs-dtype auto: uint8 (or 4-bit levels) unless its weight SQNR is below
+ *    minWeightSqnrDb, then the better of uint16 and float16.
+ */
+import type { Tensor, Value } from '../../ir';
+import { setTfjsQuantization } from '../../formats/tfjs/quantization';
+import type { GraphEdit } from './edits';
+import type { QuantizeOptions } from './options';
+import { quantizeTfjsAffine, quantizeTfjsFloat16 } from './tfjs-affine';
+
+export interface TfjsEmission {
+  edits: GraphEdit[];
+  dtype: 'uint8' | 'uint16' | 'float16';
+  levels: number;
+  bytesAfter: number;
+  sqnrDb: number;
+}
+
+type Choice = { dtype: 'uint8' | 'uint16'; levels: 16 | 256 | 65536; min: number; scale: number; stored: Uint8Array; sqnrDb: number }
+  | { dtype: 'float16'; levels: 65536; stored: Uint8Array; sqnrDb: number };
+
+function affine(w: Float32Array, levels: 16 | 256 | 65536, name: string): Choice {
+  const r = quantizeTfjsAffine(w, (levels - 1) as 15 | 255 | 65535, name);
+  return { dtype: r.dtype, levels, min: r.min, scale: r.scale, stored: r.stored, sqnrDb: r.sqnrDb };
+}
+
+function half(w: Float32Array, name: string): Choice {
+  const r = quantizeTfjsFloat16(w, name);
+  return { dtype: 'float16', levels: 65536, stored: r.stored, sqnrDb: r.sqnrDb };
+}
+
+export function emitTfjs(weight: Value, opts: QuantizeOptions): TfjsEmission {
+  const tensor = weight.const!;
+  const w = tensor.toFloat32();
+  const narrow: 16 | 256 = opts.bits === 4 ? 16 : 256;
+  let c: Choice;
+  switch (opts.tfjsDtype) {
+    case 'uint8': c = affine(w, narrow, weight.name); break;
+    case 'uint16': c = affine(w, 65536, weight.name); break;
+    case 'float16': c = half(w, weight.name); break;
+    case 'auto': {
+      c = affine(w, narrow, weight.name);
+      if (c.sqnrDb < opts.minWeightSqnrDb) {
+        const a = affine(w, 65536, weight.name);
+        const h = half(w, weight.name);
+        c = h.sqnrDb > a.sqnrDb ? h : a;
+      }
+      break;
+    }
+  }
+  const chosen = c;
+  const apply = (t: Tensor): void =>
+    setTfjsQuantization(t, chosen.dtype === 'float16' ? { dtype: 'float16' } : { dtype: chosen.dtype, min: chosen.min, scale: chosen.scale }, chosen.stored);
+  return {
+    edits: [{ kind: 'updateTensor', tensor, apply }],
+    dtype: chosen.dtype,
+    levels: chosen.levels,
+    bytesAfter: chosen.stored.byteLength,
+    sqnrDb: chosen.sqnrDb,
+  };
+}
