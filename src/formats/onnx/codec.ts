@@ -45,20 +45,23 @@ export function encodeModel(model: Model, ctx: TensorEncodeContext = {}): Uint8A
   return proto.ModelProto.encode(mp).finish();
 }
 
-/** Every dense tensor a model stores: initializers and tensor attributes, in nested graphs and functions too. */
-export function* modelTensors(model: Model): Iterable<Tensor> {
-  yield* graphTensors(model.graph);
-  for (const f of model.functions) yield* graphTensors(f.body);
+/**
+ * Every dense tensor a model stores, in nested graphs and functions too:
+ * initializers, plus tensor attributes (Constant values) when `attributes`.
+ */
+export function* modelTensors(model: Model, attributes = true): Iterable<Tensor> {
+  yield* graphTensors(model.graph, attributes);
+  for (const f of model.functions) yield* graphTensors(f.body, attributes);
 }
 
-function* graphTensors(g: Graph): Iterable<Tensor> {
+function* graphTensors(g: Graph, attributes: boolean): Iterable<Tensor> {
   for (const v of g.initializers) if (v.const) yield v.const;
   for (const n of g.nodes) {
     for (const a of n.attributes.values()) {
-      if (a.type === 'tensor') yield a.value;
-      else if (a.type === 'tensors') yield* a.value;
-      else if (a.type === 'graph') yield* graphTensors(a.value);
-      else if (a.type === 'graphs') for (const sg of a.value) yield* graphTensors(sg);
+      if (a.type === 'tensor' && attributes) yield a.value;
+      else if (a.type === 'tensors' && attributes) yield* a.value;
+      else if (a.type === 'graph') yield* graphTensors(a.value, attributes);
+      else if (a.type === 'graphs') for (const sg of a.value) yield* graphTensors(sg, attributes);
     }
   }
 }

@@ -53,7 +53,9 @@ function chooseExternal(model: Model, opts: OnnxSaveOptions): { external: Set<Te
     for (const t of modelTensors(model)) if (eligible(t) && onnxStorage(t)?.field === 'external') external.add(t);
   }
   if (o === true || typeof o === 'object' || inlineTensorBytes(model, (t) => external.has(t)) > limit) {
-    for (const t of modelTensors(model)) if (eligible(t) && t.byteLength >= threshold) external.add(t);
+    // Initializers only, as onnx.external_data_helper does by default: runtimes
+    // (onnxruntime included) do not all resolve external data inside attributes.
+    for (const t of modelTensors(model, false)) if (eligible(t) && t.byteLength >= threshold) external.add(t);
   }
   return external.size ? { external, threshold } : undefined;
 }
