@@ -3,7 +3,7 @@ import { InputError, UnsupportedError } from '../../errors';
 import { Graph, Model, Tensor } from '../../ir';
 import { modelFromProto } from './graph-decode';
 import { modelToProto } from './graph-encode';
-import type { ModelProto, TensorProto } from './proto-types';
+import { has, ModelProto, TensorProto } from './proto-types';
 import { proto } from './schema';
 import { decodeTensor, encodeTensor, TensorEncodeContext } from './tensor-codec';
 
@@ -32,7 +32,7 @@ export function decodeMessage<T>(type: 'ModelProto' | 'TensorProto', bytes: Uint
 
 export function decodeOnnx(bytes: Uint8Array, opts: DecodeOptions = {}): Model {
   const mp = decodeMessage<ModelProto>('ModelProto', bytes, opts.file);
-  if (!mp.graph && mp.ir_version === undefined) {
+  if (!has(mp, 'graph') && !has(mp, 'ir_version')) {
     throw new InputError('not an ONNX model (no graph and no ir_version)', opts.file);
   }
   const baseDir = opts.baseDir ?? (opts.file ? path.dirname(opts.file) : undefined);
