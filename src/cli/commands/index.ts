@@ -2,6 +2,7 @@ import type { RegisteredCommand } from '../command';
 import { convertCommand } from './convert';
 import { evalCommand } from './eval';
 import { inspectCommand } from './inspect';
+import { quantizeCommand } from './quantize';
 
 /** Every `mc` subcommand, in help order. A new command is one file plus one line here. */
-export const COMMANDS: readonly RegisteredCommand[] = [inspectCommand, convertCommand, evalCommand];
+export const COMMANDS: readonly RegisteredCommand[] = [inspectCommand, convertCommand, evalCommand, quantizeCommand];

@@ -1,0 +1,34 @@
+import { minimatch } from 'minimatch';
+import { defaultOpRegistry, Model, OpRegistry } from '../../ir';
+import type { PruneTarget, SkippedLayer } from './types';
+
+/**
+ * The weights a pruner may touch: registry role 'weight' (Conv, Gemm/MatMul with a
+ * constant B, tf Conv2D/MatMul, Keras Dense/Conv2D), float32, not excluded by a glob.
+ * Biases, norms and embeddings are never pruned. A weight shared by several nodes
+ * is one target (the first node names it).
+ */
+export function findTargets(model: Model, exclude: readonly string[], registry: OpRegistry = defaultOpRegistry): { targets: PruneTarget[]; skipped: SkippedLayer[] } {
+  const targets: PruneTarget[] = [];
+  const skipped: SkippedLayer[] = [];
+  const seen = new Set<unknown>();
+  for (const node of model.graph.nodes) {
+    for (const w of registry.weightsOf(node)) {
+      if (w.spec.role !== 'weight' || seen.has(w.value)) continue;
+      seen.add(w.value);
+      const layer = node.name || w.value.name;
+      if (exclude.some((g) => minimatch(layer, g) || minimatch(w.value.name, g))) {
+        skipped.push({ layer, reason: 'excluded' });
+        continue;
+      }
+      const t = w.value.const!;
+      if (t.dtype !== 'float32') {
+        skipped.push({ layer, reason: `weight is ${t.dtype}, not float32` });
+        continue;
+      }
+      if (w.outAxis === undefined || w.inAxis === undefined) continue;
+      targets.push({ layer, node, value: w.value, outAxis: w.outAxis, inAxis: w.inAxis });
+    }
+  }
+  return { targets, skipped };
+}

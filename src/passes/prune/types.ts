@@ -1,0 +1,79 @@
+import type { Node, Value } from '../../ir';
+
+export type Criterion = 'magnitude' | 'saliency';
+export type Pattern = 'unstructured' | 'n:m' | 'channel';
+export type Scope = 'layer' | 'global';
+
+/** Options shared by the CLI (`mc prune`) and the library. */
+export interface PruneOptions {
+  /** Fraction of weights (unstructured), or of output channels (channel), to remove; in [0, 1). */
+  sparsity: number;
+  criterion: Criterion;
+  pattern: Pattern;
+  /** n:m pattern: n of every m consecutive weights along the reduction axis are zero. */
+  nm: { n: number; m: number };
+  scope: Scope;
+  /** Globs matched against node names and weight names; matching layers are left alone. */
+  exclude: readonly string[];
+  /** Global scope: every layer keeps at least this fraction of its weights (or channels). */
+  minDensity: number;
+}
+
+export const PRUNE_DEFAULTS: Omit<PruneOptions, 'sparsity'> = {
+  criterion: 'magnitude', pattern: 'unstructured', nm: { n: 2, m: 4 }, scope: 'layer', exclude: [], minDensity: 0.05,
+};
+
+/** A prunable weight: the 'weight' input of a Conv, Gemm/MatMul (constant B), Dense or Conv2D. */
+export interface PruneTarget {
+  /** The layer's name (node name, else the weight's name). */
+  readonly layer: string;
+  readonly node: Node;
+  readonly value: Value;
+  readonly outAxis: number;
+  readonly inAxis: number;
+}
+
+/**
+ * Importance scores for one target. `element` has one score per weight
+ * (unstructured, n:m); `channel` one per output channel (channel pattern).
+ */
+export interface TargetScores {
+  element?: Float32Array;
+  channel?: Float64Array;
+}
+
+export type ScoreMap = ReadonlyMap<Value, TargetScores>;
+
+export interface LayerReport {
+  layer: string;
+  weight: string;
+  op: string;
+  shape: number[];
+  /** Shape after channel pruning (equals `shape` otherwise). */
+  newShape: number[];
+  params: number;
+  zeros: number;
+  sparsity: number;
+  /** Channel pattern: output channels removed / before. */
+  channelsRemoved?: number;
+  channels?: number;
+}
+
+export interface SkippedLayer {
+  layer: string;
+  reason: string;
+}
+
+export interface PruneChanges {
+  criterion: Criterion;
+  pattern: Pattern;
+  scope: Scope;
+  targetSparsity: number;
+  nm?: { n: number; m: number };
+  layers: LayerReport[];
+  skipped: SkippedLayer[];
+  /** Zeros / parameters over every pruned layer (channel: removed / original parameters). */
+  globalSparsity: number;
+  /** Channel pattern: multiply-accumulates per sample before and after (Conv and Gemm/MatMul), when shapes are known. */
+  flops?: { before: number; after: number };
+}
