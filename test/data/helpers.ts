@@ -91,7 +91,7 @@ export function writeDeflatedNpz(file: string, name: string, descr: string, shap
   eocd.writeUInt16LE(1, 10);
   eocd.writeUInt32LE(46 + entryName.length, 12);
   eocd.writeUInt32LE(cdOffset, 16);
-  fs.writeSync(fd, central, 0, 46, cdOffset);
+  fs.writeSync(fd, central); // sequential: positioned writes above leave the file position at cdOffset
   fs.writeSync(fd, entryName);
   fs.writeSync(fd, eocd);
   fs.closeSync(fd);
