@@ -29,7 +29,7 @@ export function inspectModel(model: Model, files: readonly string[] = [], opts: 
   return {
     schemaVersion: INSPECT_SCHEMA_VERSION,
     format: model.format,
-    producer: { name: model.producerName || null, version: model.producerVersion || null },
+    producer: producerOf(model),
     irVersion: model.irVersion ?? null,
     opsets: model.opsetImports.map((o) => ({ domain: o.domain === 'ai.onnx' ? '' : o.domain, version: o.version })),
     nodeCount: [...model.graph.allNodes()].length,
@@ -64,6 +64,14 @@ export function constantsOf(model: Model): Value[] {
   const extra = model.extra as Partial<TfjsModelExtra> | undefined;
   if (extra?.kind === 'tfjs' && Array.isArray(extra.looseWeights)) for (const v of extra.looseWeights) add(v);
   return [...seen];
+}
+
+/** ONNX producer_name/version; for tfjs, model.json's generatedBy (e.g. 'keras v2.15.0' or 'TensorFlow.js tfjs-layers v4.22.0'). */
+function producerOf(model: Model): InspectReport['producer'] {
+  if (model.producerName) return { name: model.producerName, version: model.producerVersion || null };
+  const extra = model.extra as Partial<TfjsModelExtra> | undefined;
+  const generatedBy = extra?.kind === 'tfjs' ? extra.json?.generatedBy : undefined;
+  return { name: typeof generatedBy === 'string' && generatedBy ? generatedBy : null, version: null };
 }
 
 function summarize(name: string, t: Tensor): TensorSummary {
