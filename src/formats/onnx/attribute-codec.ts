@@ -16,8 +16,27 @@ export interface OnnxAttributeExtra {
   readonly format: 'onnx';
   /** IR < 3 files may omit AttributeProto.type; we infer it and do not write it back. */
   typeAbsent?: boolean;
+  /**
+   * The scalar value field was absent (a function attribute that only carries
+   * ref_attr_name): the IR holds the type's default, which is not written back.
+   */
+  valueAbsent?: boolean;
   /** A type code the IR does not know, kept with its proto verbatim. */
   raw?: AttributeProto;
+}
+
+/** The message field holding a single-valued attribute. */
+const SCALAR_FIELD: Partial<Record<OnnxAttrType, keyof AttributeProto>> = {
+  float: 'f', int: 'i', string: 's', tensor: 't', graph: 'g', sparse_tensor: 'sparse_tensor', type_proto: 'tp',
+};
+
+function isDefaultValue(attr: Attribute): boolean {
+  switch (attr.type) {
+    case 'float': return Object.is(attr.value, 0);
+    case 'int': return attr.value === 0n;
+    case 'string': return attr.value.byteLength === 0;
+    default: return true;
+  }
 }
 
 export interface AttributeDecodeContext extends TensorDecodeContext {
@@ -60,6 +79,8 @@ export function decodeAttribute(a: AttributeProto, ctx: AttributeDecodeContext):
   if (!has(a, 'type')) extra.typeAbsent = true;
   const typeName = TYPE_NAME.get(code);
   let value: AttributeValue;
+  const scalarField = typeName ? SCALAR_FIELD[typeName] : undefined;
+  if (scalarField && !has(a, scalarField)) extra.valueAbsent = true;
   if (typeName === undefined) {
     extra.raw = a;
     value = { type: 'undefined', value: undefined };
@@ -69,7 +90,7 @@ export function decodeAttribute(a: AttributeProto, ctx: AttributeDecodeContext):
   const attr: Attribute = { name: a.name ?? '', ...value };
   if (has(a, 'doc_string')) attr.docString = a.doc_string;
   if (has(a, 'ref_attr_name')) attr.refAttrName = a.ref_attr_name;
-  if (extra.typeAbsent || extra.raw) attr.extra = extra;
+  if (extra.typeAbsent || extra.raw || extra.valueAbsent) attr.extra = extra;
   return attr;
 }
 
@@ -101,6 +122,7 @@ export function encodeAttribute(attr: Attribute, ctx: AttributeEncodeContext): A
   if (attr.docString !== undefined) a.doc_string = attr.docString;
   if (attr.type === 'json') throw new UnsupportedError(`attribute '${attr.name}' holds JSON, which ONNX cannot store`);
   if (!(extra?.format === 'onnx' && extra.typeAbsent)) a.type = TYPE_CODE[attr.type];
+  if (extra?.format === 'onnx' && extra.valueAbsent && isDefaultValue(attr)) return a;
   switch (attr.type) {
     case 'undefined': break;
     case 'float': a.f = attr.value; break;

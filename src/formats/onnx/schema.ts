@@ -243,7 +243,10 @@ let root: protobuf.Root | undefined;
 
 function lookup(name: string): protobuf.Type {
   // resolveAll applies field options (packed = true) before protobufjs generates its codecs.
-  root ??= protobuf.parse(ONNX_PROTO, { keepCase: true }).root.resolveAll();
+  if (!root) {
+    root = protobuf.parse(ONNX_PROTO, { keepCase: true }).root;
+    root.resolveAll();
+  }
   return root.lookupType(`onnx.${name}`);
 }
 
