@@ -6,7 +6,7 @@ import { VERSION } from '../version';
 import { AccuracyAccumulator, pickMetric } from './accuracy';
 import { checkBudgetRequirements, checkBudgets } from './budgets';
 import { FidelityAccumulator } from './fidelity';
-import { checkLabelCount, checkSameInputs, inputSpecs, openEvalData, openEvalLabels, synthesizeFeeds, type EvalData, type LabelSource } from './inputs';
+import { alignOutputs, checkLabelCount, checkSameInputs, inputSpecs, openEvalData, openEvalLabels, synthesizeFeeds, type EvalData, type LabelSource } from './inputs';
 import { measureLatency } from './latency';
 import { openPerLayerPair, type PerLayerPair } from './per-layer';
 import { measureSize } from './size';
@@ -68,7 +68,11 @@ export async function evaluate(opts: EvalOptions): Promise<EvalReport> {
       runners.push(base.runner);
     }
     const specs = inputSpecs(cand.runner);
-    if (base) checkSameInputs(specs, inputSpecs(base.runner), base.path);
+    let outputMap: Map<string, string> | null = null;
+    if (base) {
+      checkSameInputs(specs, inputSpecs(base.runner), base.path);
+      outputMap = alignOutputs(cand.runner.outputs, base.runner.outputs, base.path);
+    }
 
     let data: EvalData | null = null;
     let labels: LabelSource | null = null;
@@ -87,7 +91,7 @@ export async function evaluate(opts: EvalOptions): Promise<EvalReport> {
     let fidelity: FidelityReport | null = null;
     let metric: MetricName | null = s.metric;
     if (data) {
-      const r = await dataPass(cand, base, data, labels, s.labels, metric, perLayer, opts.onProgress);
+      const r = await dataPass(cand, base, outputMap, data, labels, s.labels, metric, perLayer, opts.onProgress);
       fidelity = r.fidelity;
       metric = r.metric;
     }
@@ -147,7 +151,7 @@ function firstBatch(d: EvalData): Map<string, HostTensor> {
 }
 
 async function dataPass(
-  cand: Side, base: Side | null, data: EvalData, labels: LabelSource | null, labelsFile: string | null,
+  cand: Side, base: Side | null, outputMap: ReadonlyMap<string, string> | null, data: EvalData, labels: LabelSource | null, labelsFile: string | null,
   metricOpt: MetricName | null, perLayer: PerLayerPair | null, onProgress?: (done: number, total: number) => void,
 ): Promise<{ fidelity: FidelityReport | null; metric: MetricName | null }> {
   const outNames = cand.runner.outputs.map((o) => o.name);
@@ -158,7 +162,8 @@ async function dataPass(
   for (const batch of data.dataset.batches(data.batchSize, data.samples)) {
     const feeds = feedsOf(batch);
     const c = await cand.runner.run(feeds);
-    const b = base ? await base.runner.run(feeds) : null;
+    // Baseline outputs, keyed by the matching candidate output's name.
+    const b = base && outputMap ? renameOutputs(await base.runner.run(feeds), outputMap) : null;
     if (labelIter && labelsFile) {
       const y = labelIter.next();
       if (y.done) throw new UsageError(`${labelsFile}: fewer labels than samples`);
@@ -168,7 +173,7 @@ async function dataPass(
       cand.accuracy.add(first, y.value);
       if (base && b) {
         base.accuracy ??= new AccuracyAccumulator(metric, outNames[0]);
-        base.accuracy.add(b.get(outNames[0]) ?? first, y.value);
+        base.accuracy.add(b.get(outNames[0])!, y.value);
       }
     }
     if (fid && b) fid.addOutputs(b, c, batch.count);
@@ -181,6 +186,15 @@ async function dataPass(
     onProgress?.(done, data.samples);
   }
   return { fidelity: fid?.report(perLayer !== null) ?? null, metric };
+}
+
+function renameOutputs(out: ReadonlyMap<string, HostTensor>, candToBase: ReadonlyMap<string, string>): Map<string, HostTensor> {
+  const renamed = new Map<string, HostTensor>();
+  for (const [c, b] of candToBase) {
+    const t = out.get(b);
+    if (t) renamed.set(c, t);
+  }
+  return renamed;
 }
 
 function ratio(a: number, b: number): number {

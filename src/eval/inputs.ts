@@ -29,6 +29,18 @@ export function checkSameInputs(candidate: readonly InputSpec[], baseline: reado
   }
 }
 
+/**
+ * Pairs each candidate output with a baseline output: by name when the
+ * baseline has every candidate output name, else by position (a rewrite may
+ * rename outputs). Returns candidate name → baseline name.
+ */
+export function alignOutputs(candidate: readonly TensorInfo[], baseline: readonly TensorInfo[], baselinePath: string): Map<string, string> {
+  const baseNames = new Set(baseline.map((o) => o.name));
+  if (candidate.every((o) => baseNames.has(o.name))) return new Map(candidate.map((o) => [o.name, o.name]));
+  if (candidate.length === baseline.length) return new Map(candidate.map((o, i) => [o.name, baseline[i].name]));
+  throw new InputError(`the baseline has ${baseline.length} outputs (${[...baseNames].join(', ')}), the candidate ${candidate.length} (${candidate.map((o) => o.name).join(', ')})`, baselinePath);
+}
+
 export interface EvalData {
   dataset: Dataset;
   /** Batch size to read at: the model's fixed batch dim if it has one, else the asked size. */

@@ -61,8 +61,10 @@ export class TfjsRunner implements ModelRunner {
       this.inputs = m.model.inputs.map((i) => ({ name: i.name, dtype: tfDType(i.dtype), shape: dims(i.shape) }));
       this.outputs = m.model.outputs.map((o) => ({ name: o.name, dtype: tfDType(o.dtype), shape: dims(o.shape) }));
     } else {
-      this.inputs = m.model.inputs.map((i, k) => ({ name: m.model.inputNames[k], dtype: tfDType(i.dtype), shape: dims(i.shape) }));
-      this.outputs = m.model.outputs.map((o, k) => ({ name: m.model.outputNames[k], dtype: tfDType(o.dtype), shape: dims(o.shape) }));
+      // Named after their layers: symbolic tensor names get a process-wide "_1" suffix when a
+      // model loads twice (baseline and candidate), layer names are what model.json says.
+      this.inputs = m.model.inputs.map((i) => ({ name: i.sourceLayer.name, dtype: tfDType(i.dtype), shape: dims(i.shape) }));
+      this.outputs = m.model.outputs.map((o) => ({ name: o.sourceLayer.name, dtype: tfDType(o.dtype), shape: dims(o.shape) }));
     }
   }
 
@@ -92,11 +94,11 @@ export class TfjsRunner implements ModelRunner {
         const r = await this.m.model.executeAsync(inputs, [...names]);
         outs = Array.isArray(r) ? r : [r];
       } else {
-        const model = this.m.model;
-        const ordered = model.inputNames.map((n) => inputs[n]);
-        const r = model.predict(ordered.length === 1 ? ordered[0] : ordered);
+        const ordered = this.inputs.map((i) => inputs[i.name]);
+        const r = this.m.model.predict(ordered.length === 1 ? ordered[0] : ordered);
         const all = Array.isArray(r) ? r : [r];
-        outs = names.map((n) => all[model.outputNames.indexOf(n)]);
+        const outputNames = this.outputs.map((o) => o.name);
+        outs = names.map((n) => all[outputNames.indexOf(n)]);
         for (const t of all) if (!outs.includes(t)) t.dispose();
       }
       const result = new Map<string, HostTensor>();
