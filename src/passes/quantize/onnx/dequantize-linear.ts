@@ -24,14 +24,15 @@ export function emitDequantizeLinear(ctx: EmitContext, weight: Value, qw: Quanti
   const shape = weight.const!.shape;
   const q = constant(ctx, `${weight.name}_quantized`, qw.dtype, shape, storedBytes(qw.values, qw.dtype));
   const scale = floatConstant(ctx, `${weight.name}_scale`, qw.scaleShape, qw.scales);
-  const zp = constant(ctx, `${weight.name}_zero_point`, qw.dtype, qw.scaleShape, storedBytes(qw.zeroPoints, qw.dtype));
+  // Symmetric weights omit the zero point: it defaults to 0 of x's type (signed int8/INT4), saving a byte (or nibble) per group.
+  const zp = qw.symmetric ? null : constant(ctx, `${weight.name}_zero_point`, qw.dtype, qw.scaleShape, storedBytes(qw.zeroPoints, qw.dtype));
   const out = floatValue(ctx, `${weight.name}_dequantized`, weight.shape ?? shape);
   const attributes = [];
   if (qw.layout.granularity !== 'tensor') attributes.push(intAttr('axis', qw.layout.axis));
   if (qw.layout.granularity === 'block') attributes.push(intAttr('block_size', qw.layout.blockSize));
   const first = consumers[0].node;
-  const dq = node(ctx, 'DequantizeLinear', `${weight.name}_DequantizeLinear`, { inputs: [q, scale, zp], outputs: [out], attributes });
-  const constants = [q, scale, zp];
+  const dq = node(ctx, 'DequantizeLinear', `${weight.name}_DequantizeLinear`, { inputs: zp ? [q, scale, zp] : [q, scale], outputs: [out], attributes });
+  const constants = zp ? [q, scale, zp] : [q, scale];
   const layout = qw.layout.granularity === 'tensor' ? 'per-tensor' : qw.layout.granularity === 'channel' ? `axis=${qw.layout.axis}` : `axis=${qw.layout.axis} block=${qw.layout.blockSize}`;
   return {
     edits: [

@@ -1,0 +1,148 @@
+import type { Scalar } from '@tensorflow/tfjs';
+import { UnsupportedError, UsageError } from '../../errors';
+import type { Model, Value } from '../../ir';
+import type { Batch, Dataset, InputSpec, Labels } from '../../data';
+import { validateAgainst, checkLabelCount } from '../../data';
+import { Executor } from '../../runtime/executor';
+import type { T, TF } from '../../runtime/executor';
+import type { PruneTarget, TargetScores } from './types';
+
+/**
+ * First-order Taylor saliency (Molchanov et al., "Pruning Convolutional Neural
+ * Networks for Resource Efficient Inference", 2017; "Importance Estimation for
+ * Neural Network Pruning", CVPR 2019). Removing weight w changes the loss by about
+ * -w * dL/dw, so:
+ *   element importance  I(w)  = sum over mini-batches of |w * g|
+ *   channel importance  I(c)  = sum over mini-batches of (sum_{w in filter c} w * g)^2
+ * (the 2019 group form; squaring per mini-batch keeps the signal that the signed
+ * sum over the whole data set would cancel), with g the mini-batch mean gradient.
+ *
+ * Loss: with labels, cross-entropy against them. Without labels, the obvious
+ * self-distillation loss KL(p_float || p_model) has an exactly zero gradient at the
+ * unpruned point, so it carries no information. We use the Fisher form instead:
+ * labels are sampled from the model's own softmax (seeded, so runs are repeatable)
+ * and squared contributions are accumulated: element (w * g)^2, channel
+ * (sum w * g)^2. In expectation this is the diagonal (resp. group) Fisher term,
+ * which is the curvature of that same KL at the unpruned point - the second-order
+ * estimate of the damage a removal does to the model's output distribution.
+ */
+export interface SaliencyOptions {
+  tf: TF;
+  data: Dataset;
+  labels?: Labels;
+  /** Samples to use (from the start of the data). */
+  samples: number;
+  /** Mini-batch size for one gradient; the group form sums squares over these. */
+  batchSize: number;
+  channel: boolean;
+  progress?: (message: string) => void;
+}
+
+export async function saliencyScores(model: Model, targets: readonly PruneTarget[], o: SaliencyOptions): Promise<Map<Value, TargetScores>> {
+  if (model.format !== 'onnx') throw new UnsupportedError('saliency needs gradients, which mc computes for ONNX models only; use --criterion magnitude for tfjs models');
+  const inputs: InputSpec[] = model.graph.inputs.filter((v) => !v.const).map((v) => ({ name: v.name, dtype: v.dtype ?? 'float32', shape: v.shape ?? [] }));
+  validateAgainst(o.data, inputs);
+  if (o.labels) checkLabelCount(o.labels, o.data);
+  const tf = o.tf;
+  const ex = new Executor(model, tf);
+  const acc = targets.map((t) => (o.channel ? new Float64Array(t.value.const!.shape[t.outAxis]) : new Float32Array(t.value.const!.size)));
+  const weights = targets.map((t) => t.value);
+  const outputIsProbabilities = model.graph.outputs[0]?.producer?.opType === 'Softmax';
+  const rng = mulberry32(0x5eed);
+  const labelIter = o.labels?.batches(o.batchSize, o.samples)[Symbol.iterator]();
+  let seen = 0;
+  try {
+    for (const batch of o.data.batches(o.batchSize, o.samples)) {
+      const feeds = toFeeds(tf, batch);
+      const logProbs = (out: T): T => (outputIsProbabilities ? tf.log(tf.add(out, 1e-12)) : tf.logSoftmax(out));
+      let ids: Int32Array;
+      if (labelIter) {
+        const lb = labelIter.next();
+        if (lb.done) throw new UsageError('labels ran out before the data');
+        ids = lb.value.ids;
+      } else {
+        ids = sampleLabels(tf, ex, feeds, logProbs, rng);
+      }
+      const oneHot = tf.oneHot(tf.tensor1d(ids, 'int32'), classesOf(tf, ex, feeds, ids));
+      const loss = (outs: T[]): Scalar => tf.neg(tf.mean(tf.sum(tf.mul(oneHot, logProbs(outs[0])), -1))) as Scalar;
+      const { grads } = ex.lossAndGrads(feeds, weights, loss);
+      targets.forEach((t, i) => {
+        const a = acc[i];
+        tf.tidy(() => {
+          const wg = tf.mul(ex.constant(t.value), grads[i]);
+          if (o.channel) {
+            const axes = [...Array(wg.rank).keys()].filter((k) => k !== t.outAxis);
+            const s = tf.sum(wg, axes).dataSync();
+            for (let c = 0; c < a.length; c++) a[c] += s[c] * s[c];
+          } else {
+            const s = wg.dataSync();
+            if (o.labels) for (let k = 0; k < a.length; k++) a[k] += Math.abs(s[k]);
+            else for (let k = 0; k < a.length; k++) a[k] += s[k] * s[k];
+          }
+        });
+      });
+      tf.dispose([...grads, oneHot, ...Object.values(feeds)]);
+      seen += batch.count;
+      o.progress?.(`saliency: ${seen}/${Math.min(o.samples, o.data.count)} samples`);
+    }
+  } finally {
+    ex.dispose();
+  }
+  if (seen === 0) throw new UsageError('saliency needs at least one sample of data');
+  const out = new Map<Value, TargetScores>();
+  targets.forEach((t, i) => out.set(t.value, o.channel ? { channel: acc[i] as Float64Array } : { element: acc[i] as Float32Array }));
+  return out;
+}
+
+function toFeeds(tf: TF, batch: Batch): Record<string, T> {
+  const feeds: Record<string, T> = {};
+  for (const [name, b] of batch.inputs) {
+    const data = b.data instanceof Float32Array ? b.data : Float32Array.from(b.data as ArrayLike<number>, Number);
+    feeds[name] = tf.tensor(data, b.shape, 'float32');
+  }
+  return feeds;
+}
+
+let classCount: number | undefined;
+/** Number of classes: the width of the first output (computed once per run). */
+function classesOf(tf: TF, ex: Executor, feeds: Record<string, T>, ids: Int32Array): number {
+  if (classCount === undefined) {
+    const [out] = ex.run(feeds);
+    classCount = out.shape[out.rank - 1];
+    tf.dispose(out);
+  }
+  for (const id of ids) if (id >= classCount) throw new UsageError(`label ${id} is out of range for ${classCount} classes`);
+  return classCount;
+}
+
+/** Labels drawn from the model's own predictive distribution (Fisher sampling). */
+function sampleLabels(tf: TF, ex: Executor, feeds: Record<string, T>, logProbs: (t: T) => T, rng: () => number): Int32Array {
+  const [out] = ex.run(feeds);
+  const p = tf.tidy(() => tf.exp(logProbs(out)));
+  const [n, k] = [p.shape[0], p.shape[p.rank - 1]];
+  const probs = p.dataSync();
+  tf.dispose([out, p]);
+  const ids = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    let u = rng();
+    let c = 0;
+    for (; c < k - 1; c++) {
+      u -= probs[i * k + c];
+      if (u < 0) break;
+    }
+    ids[i] = c;
+  }
+  return ids;
+}
+
+/** A small seeded PRNG (mulberry32), so label sampling is deterministic. */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
