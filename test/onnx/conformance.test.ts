@@ -37,11 +37,19 @@ function firstLine(e: unknown): string {
   return (e instanceof Error ? e.message : String(e)).split('\n')[0].trim();
 }
 
-/** A coarse reason class for a skip: ORT's status name when it gives one. */
+/** A coarse reason class for a skip, for the summary counts. */
+const SKIP_CLASSES: [RegExp, string][] = [
+  [/Could not find an implementation/, 'ORT has no kernel (old opset or type)'],
+  [/is not a registered function\/op/, 'op not registered in ORT (training/preview)'],
+  [/Non tensor type/, 'non-tensor output'],
+  [/StringNormalizer|string_normalizer/, 'StringNormalizer locale missing'],
+  [/Unsupported data type/, 'dtype unsupported by onnxruntime-node (bfloat16)'],
+  [/non-tensor input/, 'non-tensor input (sequence/map/optional)'],
+  [/nondeterministic/, 'nondeterministic op'],
+];
+
 function skipClass(reason: string): string {
-  const m = /\[ONNXRuntimeError\] : \d+ : (\w+)/.exec(reason);
-  if (m) return `ort:${m[1]}`;
-  return reason.split(':')[0].slice(0, 60);
+  return SKIP_CLASSES.find(([re]) => re.test(reason))?.[1] ?? reason.slice(0, 60);
 }
 
 function skip(r: CategoryResult, name: string, reason: string): void {
