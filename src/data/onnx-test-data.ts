@@ -55,7 +55,7 @@ export class OnnxTestDataDataset implements Dataset {
       const dir = nodePath.join(path, d);
       const files = fs.readdirSync(dir).filter((f) => /^input_\d+\.pb$/.test(f)).sort(byNumber).map((f) => nodePath.join(dir, f));
       if (files.length === 0) continue;
-      const tensors = this.load(files);
+      const tensors = this.load(files, false);
       const setSlots = tensors.map((t) => t.slot);
       if (!slots) slots = setSlots;
       else checkSameSlots(slots, setSlots, dir);
@@ -84,7 +84,7 @@ export class OnnxTestDataDataset implements Dataset {
       if (start >= total) break;
       const count = Math.min(set.count, total - start);
       const inputs = new Map<string, BatchTensor>();
-      for (const { slot, data } of this.load(set.files)) {
+      for (const { slot, data } of this.load(set.files, true)) {
         const perSample = data.data.length / set.count;
         const cut = count === set.count ? data.data : data.data.subarray(0, count * perSample);
         inputs.set(slot.name, { ...data, shape: [count, ...data.shape.slice(1)], data: cut });
@@ -94,8 +94,8 @@ export class OnnxTestDataDataset implements Dataset {
     }
   }
 
-  /** Decodes a set's files and maps each tensor to a model input. */
-  private load(files: string[]): { slot: Slot; data: BatchTensor }[] {
+  /** Decodes a set's files and maps each tensor to a model input; `convert` applies the float16 widening. */
+  private load(files: string[], convert: boolean): { slot: Slot; data: BatchTensor }[] {
     const byName = new Set(this.inputs?.map((i) => i.name));
     const out = files.map((file, i) => {
       let t: Tensor;
@@ -112,7 +112,7 @@ export class OnnxTestDataDataset implements Dataset {
       const dtype = t.dtype as DataDType;
       const widen = spec?.dtype === 'float32' && dtype === 'float16';
       const raw = t.typed();
-      const data: BatchTensor = widen
+      const data: BatchTensor = widen && convert
         ? { dtype: 'float32', shape: t.shape, data: widenHalf(raw as Uint16Array) }
         : { dtype, shape: t.shape, data: raw };
       return { slot: { name: spec?.name ?? (t.name || `input_${i}`), dtype, shape: t.shape.slice(1), widen }, data };
