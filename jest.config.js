@@ -1,6 +1,8 @@
 /** @type {import('jest').Config} */
 module.exports = {
-  testEnvironment: 'node',
+  // Shares the main realm's typed-array constructors with tests, so onnxruntime-node outputs and
+  // tfjs weight buffers pass instanceof checks (see the file for why).
+  testEnvironment: '<rootDir>/test/helpers/onnx-ort-environment.js',
   roots: ['<rootDir>/test', '<rootDir>/src'],
   testMatch: ['**/*.test.ts'],
   transform: {
