@@ -177,7 +177,7 @@ async function dataPass(
       }
     }
     if (fid && b) fid.addOutputs(b, c, batch.count);
-    if (fid && perLayer) {
+    if (fid && perLayer && perLayer.names.length > 0) {
       const pc = await perLayer.candidate.run(feeds, perLayer.names);
       const pb = await perLayer.baseline.run(feeds, perLayer.names);
       fid.addLayers(pb, pc);

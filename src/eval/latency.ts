@@ -39,8 +39,8 @@ function summarize(times: number[], runner: ModelRunner, o: LatencyOptions): Lat
 }
 
 /**
- * Times candidate and baseline INTERLEAVED (A, B, A, B, ...) after both warm
- * up, so slow drifts of a shared machine (thermal, noisy neighbours) hit both
+ * Times candidate and baseline INTERLEAVED (A, B, B, A, A, B, ...) after both
+ * warm up, so slow drifts of a shared machine (thermal, noisy neighbours) hit both
  * alike. The ratio is the median of per-pair ratios rather than a ratio of
  * medians: each pair ran under nearly the same machine state.
  */
@@ -60,8 +60,17 @@ export async function measureLatency(
   const ratios: number[] = [];
   for (let i = 0; i < o.runs; i++) {
     if (baseline && baselineFeeds) {
-      const tb = await timeOne(baseline, baselineFeeds);
-      const tc = await timeOne(candidate, candidateFeeds);
+      // Alternate which goes first (B,C then C,B): whatever the second run of a pair gains
+      // from the first (warm caches, a CPU already at full clock) then falls on both alike.
+      let tb: number;
+      let tc: number;
+      if (i % 2 === 0) {
+        tb = await timeOne(baseline, baselineFeeds);
+        tc = await timeOne(candidate, candidateFeeds);
+      } else {
+        tc = await timeOne(candidate, candidateFeeds);
+        tb = await timeOne(baseline, baselineFeeds);
+      }
       b.push(tb);
       a.push(tc);
       ratios.push(tc / tb);

@@ -55,6 +55,8 @@ export class OrtRunner implements ModelRunner {
       interOpNumThreads: 1,
       executionMode: 'sequential',
       graphOptimizationLevel: 'all',
+      // Errors only: ORT's warnings (old opsets, initializers listed as inputs) would bury mc's own output.
+      logSeverityLevel: 3,
     };
     const label = opts.label ?? (typeof model === 'string' ? model : 'model');
     try {
@@ -77,7 +79,6 @@ export class OrtRunner implements ModelRunner {
       const t = result[name];
       out.set(name, fromOrtTensor(t));
     }
-    // Free native output buffers we do not return (ORT hands back only what we asked for, so none here).
     return out;
   }
 
