@@ -19,7 +19,7 @@ export function renderInspect(title: string, r: InspectReport, c: Chalk): string
       ['Producer', producer],
       ['Files', `${r.files.length} ${r.files.length === 1 ? 'file' : 'files'}, ${formatBytes(r.totalFileBytes)}`],
       ['Parameters', c.green(formatCount(r.parameters))],
-      ['Weights', `${formatCount(k.tensors)} tensors, ${formatBytes(k.storedBytes)} stored${decoded}`],
+      ['Weights', `${formatCount(k.tensors)} ${k.tensors === 1 ? 'tensor' : 'tensors'}, ${formatBytes(k.storedBytes)} stored${decoded}`],
       ['Nodes', formatCount(r.nodeCount)],
     ], { indent: '  ', styleLabel: dim }),
   ];
