@@ -3,6 +3,7 @@ import { convertCommand } from './convert';
 import { evalCommand } from './eval';
 import { inspectCommand } from './inspect';
 import { quantizeCommand } from './quantize';
+import { pruneCommand } from './prune';
 
 /** Every `mc` subcommand, in help order. A new command is one file plus one line here. */
-export const COMMANDS: readonly RegisteredCommand[] = [inspectCommand, convertCommand, evalCommand, quantizeCommand];
+export const COMMANDS: readonly RegisteredCommand[] = [inspectCommand, convertCommand, evalCommand, quantizeCommand, pruneCommand];

@@ -161,12 +161,16 @@ function takeChannels(t: Tensor, axis: number, keep: readonly number[], block: n
   return { shape: newShape, bytes: out };
 }
 
-/** Multiply-accumulates per sample of Conv/Gemm/MatMul nodes whose output shapes are known. */
-export function countMacs(model: Model): number | undefined {
+/**
+ * Multiply-accumulates per sample of the Conv/Gemm/MatMul nodes: a Conv costs
+ * (output pixels) x (weight size), a Gemm/MatMul with constant B its weight size.
+ * `shapeOf` gives a value's shape (from a forward pass); undefined if a Conv's is unknown.
+ */
+export function countMacs(model: Model, shapeOf: (v: Value) => readonly (number | string | null)[] | undefined = (v) => v.shape): number | undefined {
   let total = 0;
   for (const n of model.graph.nodes) {
     const W = n.inputs[1]?.const;
-    const out = n.outputs[0]?.shape;
+    const out = n.outputs[0] ? shapeOf(n.outputs[0]) : undefined;
     if (!W || (n.opType !== 'Conv' && n.opType !== 'Gemm' && n.opType !== 'MatMul')) continue;
     if (n.opType === 'Conv') {
       if (!out || out.slice(2).some((d) => typeof d !== 'number')) return undefined;

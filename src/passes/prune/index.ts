@@ -4,3 +4,5 @@ export { findTargets } from './targets';
 export { magnitudeScores, channelNorms } from './magnitude';
 export { lowest, pruneCount, rankAscending, selectGlobal, selectNM } from './select';
 export { planChannels, applyChannelPlan, countMacs } from './channel';
+export { saliencyScores } from './saliency';
+export type { SaliencyOptions } from './saliency';

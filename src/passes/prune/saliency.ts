@@ -51,6 +51,7 @@ export async function saliencyScores(model: Model, targets: readonly PruneTarget
   const rng = mulberry32(0x5eed);
   const labelIter = o.labels?.batches(o.batchSize, o.samples)[Symbol.iterator]();
   let seen = 0;
+  const cache: { classes?: number } = {};
   try {
     for (const batch of o.data.batches(o.batchSize, o.samples)) {
       const feeds = toFeeds(tf, batch);
@@ -63,7 +64,7 @@ export async function saliencyScores(model: Model, targets: readonly PruneTarget
       } else {
         ids = sampleLabels(tf, ex, feeds, logProbs, rng);
       }
-      const oneHot = tf.oneHot(tf.tensor1d(ids, 'int32'), classesOf(tf, ex, feeds, ids));
+      const oneHot = tf.oneHot(tf.tensor1d(ids, 'int32'), classesOf(tf, ex, feeds, ids, cache));
       const loss = (outs: T[]): Scalar => tf.neg(tf.mean(tf.sum(tf.mul(oneHot, logProbs(outs[0])), -1))) as Scalar;
       const { grads } = ex.lossAndGrads(feeds, weights, loss);
       targets.forEach((t, i) => {
@@ -103,16 +104,16 @@ function toFeeds(tf: TF, batch: Batch): Record<string, T> {
   return feeds;
 }
 
-let classCount: number | undefined;
-/** Number of classes: the width of the first output (computed once per run). */
-function classesOf(tf: TF, ex: Executor, feeds: Record<string, T>, ids: Int32Array): number {
-  if (classCount === undefined) {
+/** Number of classes: the width of the first output (computed once per run, cached in `cache`). */
+function classesOf(tf: TF, ex: Executor, feeds: Record<string, T>, ids: Int32Array, cache: { classes?: number }): number {
+  if (cache.classes === undefined) {
     const [out] = ex.run(feeds);
-    classCount = out.shape[out.rank - 1];
+    cache.classes = out.shape[out.rank - 1];
     tf.dispose(out);
   }
-  for (const id of ids) if (id >= classCount) throw new UsageError(`label ${id} is out of range for ${classCount} classes`);
-  return classCount;
+  const k = cache.classes;
+  for (const id of ids) if (id < 0 || id >= k) throw new UsageError(`label ${id} is out of range for ${k} classes`);
+  return k;
 }
 
 /** Labels drawn from the model's own predictive distribution (Fisher sampling). */

@@ -8,6 +8,8 @@ import type { OpContext, OpTable, T, TF } from './types';
 export interface RunOptions {
   /** Tensors to use instead of a constant's data (the weights being differentiated). */
   overrides?: ReadonlyMap<Value, T>;
+  /** Called with every node output as it is computed (shape inference, activation statistics). */
+  observe?: (v: Value, t: T) => void;
 }
 
 export interface LossAndGrads {
@@ -44,6 +46,13 @@ export class Executor {
     const l = value.dataSync()[0];
     value.dispose();
     return { loss: l, grads };
+  }
+
+  /** Shapes of every node output for these feeds (a forward pass; nothing is kept). */
+  shapes(feeds: Readonly<Record<string, T>>): Map<Value, number[]> {
+    const out = new Map<Value, number[]>();
+    this.tf.dispose(this.run(feeds, { observe: (v, t) => out.set(v, [...t.shape]) }));
+    return out;
   }
 
   /** The tfjs tensor for a constant value (cached). */
@@ -85,7 +94,9 @@ export class Executor {
       const out = this.ops[node.opType](ctx, node.inputs.map(read));
       const outs = Array.isArray(out) ? out : [out];
       node.outputs.forEach((v, i) => {
-        if (outs[i]) env.set(v, outs[i]);
+        if (!outs[i]) return;
+        env.set(v, outs[i]);
+        opts.observe?.(v, outs[i]);
       });
     }
     return g.outputs.map((v) => {
