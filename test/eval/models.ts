@@ -46,6 +46,7 @@ export function buildCnn(opts: { inputName?: string; denseScale?: number } = {})
 }
 
 export function writeNpy(file: string, descr: '<f4' | '<i8', shape: number[], data: Float32Array | BigInt64Array): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
   fs.writeFileSync(file, Buffer.concat([npyHeader(descr, shape), Buffer.from(data.buffer, data.byteOffset, data.byteLength)]));
 }
 
@@ -102,4 +103,25 @@ export async function writeEvalFixtures(dir: string): Promise<EvalFixtures> {
   await m.save(tfjsFileHandler(f.tfjsCnn));
   m.dispose();
   return f;
+}
+
+export const LM = { n: 20, t: 6, vocab: 12, dim: 5 };
+
+/** ids int64 [N,T] → Gather(E [V,D]) → MatMul(P [D,V]) → logits [N,T,V]: a toy language model. */
+export function buildLm(): Model {
+  const g = new Graph();
+  g.name = 'lm';
+  const ids = new Value('ids', { dtype: 'int64', shape: ['N', LM.t] });
+  g.inputs.push(ids);
+  const e = g.addInitializer('E', Tensor.fromArray('float32', [LM.vocab, LM.dim], floats(LM.vocab * LM.dim, 31).map((v) => v * 3), 'E'));
+  const p = g.addInitializer('P', Tensor.fromArray('float32', [LM.dim, LM.vocab], floats(LM.dim * LM.vocab, 37).map((v) => v * 3), 'P'));
+  const h = new Value('h');
+  const y = new Value('logits', { dtype: 'float32', shape: ['N', LM.t, LM.vocab] });
+  g.addNode(new Node({ opType: 'Gather', name: 'embed', inputs: [e, ids], outputs: [h] }));
+  g.addNode(new Node({ opType: 'MatMul', name: 'proj', inputs: [h, p], outputs: [y] }));
+  g.outputs.push(y);
+  const m = new Model('onnx', g);
+  m.irVersion = 8;
+  m.opsetImports = [{ domain: '', version: 17 }];
+  return m;
 }

@@ -1,0 +1,59 @@
+/**
+ * Typed options of static int8 quantization (`mc quantize --calib ...`),
+ * shared by the CLI and the library. Defaults follow onnxruntime's
+ * quantize_static: QDQ format, per-channel symmetric int8 weights, asymmetric
+ * activations, min-max calibration.
+ */
+import { UsageError } from '../../../errors';
+import type { PreprocessOptions } from '../../../data';
+import { CALIBRATION_METHODS, CalibrationMethod, checkCalibrationOptions, defaultCalibrationOptions } from '../../../calibrate';
+
+export type ActivationType = 'int8' | 'uint8';
+
+export interface StaticQuantizeOptions {
+  calibrationMethod: CalibrationMethod;
+  /** Percentile method: percentage of values kept. */
+  percentile: number;
+  /** Min-max method: moving-average constant; undefined = plain min/max. */
+  movingAverage?: number;
+  /** Calibration samples to read; undefined = all. */
+  samples?: number;
+  /** Samples per onnxruntime run during calibration. */
+  batchSize: number;
+  /** Activation storage: asymmetric int8 [-128, 127] (default) or uint8 [0, 255]. */
+  activationType: ActivationType;
+  /** Weights per tensor instead of per output channel. */
+  perTensor: boolean;
+  /** Node names or weight names (minimatch globs) to leave in float. */
+  exclude: string[];
+  /** Only quantize these op types (Conv, MatMul, Gemm, Add, Mul, ...); undefined = all supported. */
+  opTypes?: string[];
+  /** onnxruntime threads during calibration; default every core. */
+  threads?: number;
+  /** Image-folder preprocessing for the calibration data. */
+  preprocess?: Partial<PreprocessOptions>;
+}
+
+export function defaultStaticOptions(): StaticQuantizeOptions {
+  const c = defaultCalibrationOptions();
+  return {
+    calibrationMethod: c.method, percentile: c.percentile, batchSize: c.batchSize,
+    activationType: 'int8', perTensor: false, exclude: [],
+  };
+}
+
+export function resolveStaticOptions(partial: Partial<StaticQuantizeOptions> = {}): StaticQuantizeOptions {
+  const o: StaticQuantizeOptions = { ...defaultStaticOptions() };
+  for (const [k, v] of Object.entries(partial)) if (v !== undefined) (o as unknown as Record<string, unknown>)[k] = v;
+  if (!CALIBRATION_METHODS.includes(o.calibrationMethod)) {
+    throw new UsageError(`--calib-method must be one of ${CALIBRATION_METHODS.join(', ')}, got ${String(o.calibrationMethod)}`);
+  }
+  if (o.activationType !== 'int8' && o.activationType !== 'uint8') throw new UsageError(`--activation-type must be int8 or uint8, got ${String(o.activationType)}`);
+  checkCalibrationOptions({ ...defaultCalibrationOptions(), method: o.calibrationMethod, percentile: o.percentile, batchSize: o.batchSize, samples: o.samples, movingAverage: o.movingAverage });
+  return o;
+}
+
+/** Integer grid of the activations (onnxruntime QuantType.QInt8 / QUInt8, full range). */
+export function activationRange(t: ActivationType): { qmin: number; qmax: number } {
+  return t === 'int8' ? { qmin: -128, qmax: 127 } : { qmin: 0, qmax: 255 };
+}

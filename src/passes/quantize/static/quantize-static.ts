@@ -1,0 +1,127 @@
+/**
+ * Static int8 quantization of an ONNX model in QDQ format:
+ *   plan Q/DQ placement (plan.ts) → calibrate the planned activations on the
+ *   user's data (src/calibrate) → scales and zero points → check the opset
+ *   → rewrite (emit.ts) → record the settings in the model's metadata.
+ * Everything that can refuse (options, data, opset) runs before the graph is
+ * touched, so an error leaves the model as it was.
+ */
+import { calibrate, CalibrationResult, openCalibrationData } from '../../../calibrate';
+import type { Dataset } from '../../../data';
+import { UnsupportedError } from '../../../errors';
+import type { Model, Value } from '../../../ir';
+import { VERSION } from '../../../version';
+import { NameAllocator, removeUnusedInitializers } from '../edits';
+import { raiseOpset } from '../opset';
+import { affineParams } from '../params';
+import type { QuantizedTensorRow } from '../report';
+import { ActivationParams, emitQdq } from './emit';
+import { activationRange, resolveStaticOptions, StaticQuantizeOptions } from './options';
+import { planQdq, SkippedNode } from './plan';
+
+export interface ActivationRow {
+  name: string;
+  /** Calibrated range (before widening to include 0); absent for shared tensors. */
+  min?: number;
+  max?: number;
+  scale: number;
+  zeroPoint: number;
+  /** The tensor whose scale and zero point this one reuses (scale-preserving ops). */
+  sharedWith?: string;
+}
+
+export interface StaticQuantizeResult {
+  modified: boolean;
+  settings: Record<string, unknown>;
+  calibration: { method: string; samples: number; batches: number; batchSize: number; seconds: number };
+  activations: ActivationRow[];
+  weights: QuantizedTensorRow[];
+  /** Nodes that now run on int8 inputs (Conv, MatMul, Gemm, Add, ...). */
+  quantizedNodes: { name: string; opType: string }[];
+  /** Relu/Clip nodes absorbed by the following QuantizeLinear. */
+  folded: string[];
+  skipped: SkippedNode[];
+  warnings: string[];
+  opsetBefore?: number;
+  opsetAfter?: number;
+}
+
+export interface StaticContext {
+  toolVersion?: string;
+  progress?: (message: string) => void;
+}
+
+/** The settings written to `mc.quantization` and to the report. */
+export function staticSettings(o: StaticQuantizeOptions, samples: number): Record<string, unknown> {
+  const s: Record<string, unknown> = {
+    bits: 8, mode: 'static', format: 'qdq', activationType: o.activationType, activationSymmetric: false,
+    weightType: 'int8', weightSymmetric: true, granularity: o.perTensor ? 'tensor' : 'channel',
+    calibration: { method: o.calibrationMethod, samples, ...(o.calibrationMethod === 'percentile' ? { percentile: o.percentile } : {}),
+      ...(o.movingAverage !== undefined ? { movingAverage: o.movingAverage } : {}) },
+  };
+  if (o.exclude.length) s.exclude = [...o.exclude];
+  if (o.opTypes) s.opTypes = [...o.opTypes];
+  return s;
+}
+
+/** Quantizes `model` in place to static int8 QDQ, calibrating on `data` (a Dataset or a path openDataset reads). */
+export async function quantizeStatic(model: Model, partial: Partial<StaticQuantizeOptions>, data: Dataset | string, ctx: StaticContext = {}): Promise<StaticQuantizeResult> {
+  if (model.format !== 'onnx') throw new UnsupportedError('static quantization (--calib) needs an ONNX model: tfjs has no int8 kernels');
+  const opts = resolveStaticOptions(partial);
+  const { dataset } = openCalibrationData(model, data, opts.preprocess);
+  const graph = model.graph;
+  const plan = planQdq(graph, opts);
+  const observed = [...plan.tensors].filter(([t, src]) => t === src).map(([t]) => t);
+  const { qmin, qmax } = activationRange(opts.activationType);
+  const warnings: string[] = [];
+  let calib: CalibrationResult | undefined;
+  if (observed.length) {
+    ctx.progress?.(`calibrating ${observed.length} tensors (${opts.calibrationMethod})`);
+    calib = await calibrate(model, observed.map((v) => v.name), dataset, {
+      method: opts.calibrationMethod, percentile: opts.percentile, movingAverage: opts.movingAverage, samples: opts.samples,
+      batchSize: opts.batchSize, qmin, qmax, threads: opts.threads, preprocess: opts.preprocess,
+      progress: (done, total) => ctx.progress?.(`calibrating: ${done}/${total} samples`),
+    });
+    warnings.push(...calib.warnings);
+  } else {
+    warnings.push('nothing to quantize: no Conv, MatMul or Gemm with a float32 input');
+  }
+  const params = new Map<Value, ActivationParams>();
+  const activations: ActivationRow[] = [];
+  for (const t of observed) {
+    const r = calib?.ranges.get(t.name);
+    if (!r) { warnings.push(`${t.name}: no calibration data reached it; scale 1`); }
+    const p = affineParams(r?.min ?? 0, r?.max ?? 0, qmin, qmax);
+    params.set(t, p);
+  }
+  for (const [t, src] of plan.tensors) {
+    const p = params.get(src)!;
+    const r = t === src ? calib?.ranges.get(t.name) : undefined;
+    activations.push({ name: t.name, ...(r ? { min: r.min, max: r.max } : {}), scale: p.scale, zeroPoint: p.zeroPoint, ...(t !== src ? { sharedWith: src.name } : {}) });
+  }
+  const names = new NameAllocator(model);
+  const opsetBefore = model.opsetVersion('');
+  const modified = plan.tensors.size > 0 || plan.ops.length > 0;
+  const samples = calib?.samples ?? 0;
+  const settings = staticSettings(opts, samples);
+  if (!modified) {
+    return { modified, settings, calibration: calibSummary(calib, opts.calibrationMethod), activations, weights: [], quantizedNodes: [], folded: [], skipped: plan.skipped, warnings, opsetBefore, opsetAfter: opsetBefore };
+  }
+  // Per-axis DequantizeLinear needs opset 13; per-tensor QDQ exists since 10.
+  raiseOpset(model, opts.perTensor ? 10 : 13, names, 'use --per-tensor (QDQ at opset 10)');
+  const quantizedNodes = [...plan.ops.map((o) => o.node), ...plan.binary].map((n) => ({ name: n.name, opType: n.opType }));
+  const emitted = emitQdq(graph, plan, params, { activationType: opts.activationType, perTensor: opts.perTensor }, names);
+  warnings.push(...emitted.warnings);
+  removeUnusedInitializers(graph, emitted.replaced);
+  for (const row of emitted.weights) row.floatKept = graph.initializers.some((v) => v.name === row.name);
+  model.setMetadata('mc.version', ctx.toolVersion ?? VERSION);
+  model.setMetadata('mc.quantization', JSON.stringify(settings));
+  return {
+    modified, settings, calibration: calibSummary(calib, opts.calibrationMethod), activations, weights: emitted.weights, quantizedNodes,
+    folded: plan.folded.map((n) => n.name), skipped: plan.skipped, warnings, opsetBefore, opsetAfter: model.opsetVersion(''),
+  };
+}
+
+function calibSummary(c: CalibrationResult | undefined, method: string): StaticQuantizeResult['calibration'] {
+  return { method, samples: c?.samples ?? 0, batches: c?.batches ?? 0, batchSize: c?.batchSize ?? 0, seconds: c?.seconds ?? 0 };
+}
