@@ -17,7 +17,7 @@ describe('Tensor views', () => {
     const backing = new Uint8Array(13);
     backing.set(new Uint8Array(src.buffer), 1);
     const t = Tensor.fromBytes('float32', [3], backing.subarray(1));
-    expect(Array.from(t.typed())).toEqual([1.5, -2, 3.25]);
+    expect(Array.from(t.typed() as Float32Array)).toEqual([1.5, -2, 3.25]);
     expect(() => Tensor.fromBytes('float32', [4], backing.subarray(1)).typed()).toThrow(/need 16 bytes, have 12/);
   });
 
@@ -43,8 +43,8 @@ describe('Tensor views', () => {
 
   it('unpacks int4/uint4 low nibble first and pack4 inverts it', () => {
     const bytes = new Uint8Array([0x21, 0xf8, 0x07]);
-    expect(Array.from(Tensor.fromBytes('int4', [5], bytes).typed())).toEqual([1, 2, -8, -1, 7]);
-    expect(Array.from(Tensor.fromBytes('uint4', [5], bytes).typed())).toEqual([1, 2, 8, 15, 7]);
+    expect(Array.from(Tensor.fromBytes('int4', [5], bytes).typed() as Int8Array)).toEqual([1, 2, -8, -1, 7]);
+    expect(Array.from(Tensor.fromBytes('uint4', [5], bytes).typed() as Uint8Array)).toEqual([1, 2, 8, 15, 7]);
     expect(Array.from(pack4(new Int8Array([1, 2, -8, -1, 7])))).toEqual([0x21, 0xf8, 0x07]);
     expect(Array.from(pack4(new Uint8Array([1, 2, 8, 15, 7])))).toEqual([0x21, 0xf8, 0x07]);
     expect(Tensor.fromBytes('int4', [5], bytes).byteLength).toBe(3);
