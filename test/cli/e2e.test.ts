@@ -235,3 +235,49 @@ describe('mc convert', () => {
     expect(listTree(dir)).toEqual(['m', 'm/model.json']);
   });
 });
+
+describe('mc convert on the shipped fixtures', () => {
+  const FIX = path.join(__dirname, '..', '..', 'fixtures');
+  const manifest = JSON.parse(fs.readFileSync(path.join(FIX, 'manifest.json'), 'utf8')) as {
+    models: Record<string, { formats: Record<string, { path: string; outputName?: string }> }>;
+  };
+  const cases = Object.entries(manifest.models).flatMap(([name, m]) =>
+    Object.entries(m.formats).map(([format, f]) => ({ name, format, file: path.join(FIX, f.path), outputName: f.outputName })));
+
+  it.each(cases.map((c) => [`${c.name} ${c.format}`, c] as const))('%s round-trips with identical outputs', async (_l, c) => {
+    const dir = tempDir('fixture');
+    if (c.format === 'onnx') {
+      const out = path.join(dir, 'out.onnx');
+      expect(runMc(['convert', c.file, '-o', out]).code).toBe(0);
+      const feeds = feedsFor(c.file);
+      const want = await runOrt(c.file, feeds);
+      expect(outputsDiffer(want, await runOrt(out, feeds))).toBeUndefined();
+      return;
+    }
+    const out = path.join(dir, 'out');
+    expect(runMc(['convert', c.file, '-o', out]).code).toBe(0);
+    await tf.setBackend('cpu');
+    const x = tf.tensor4d(Array.from({ length: 3 * 784 }, (_, i) => (Math.sin(i * 0.13) + 1) / 2), [3, 28, 28, 1]);
+    const predict = async (p: string): Promise<Float32Array> => {
+      if (c.format === 'tfjs-layers') {
+        const m = await tf.loadLayersModel(tfjsFileHandler(p));
+        const y = m.predict(x) as tf.Tensor;
+        const d = y.dataSync() as Float32Array;
+        tf.dispose(y);
+        m.dispose();
+        return d;
+      }
+      const m = await tf.loadGraphModel(tfjsFileHandler(p));
+      const y = m.execute(x, c.outputName) as tf.Tensor;
+      const d = y.dataSync() as Float32Array;
+      tf.dispose(y);
+      m.dispose();
+      return d;
+    };
+    const want = await predict(c.file);
+    const got = await predict(out);
+    x.dispose();
+    expect(got.length).toBe(30);
+    expect(Buffer.from(got.buffer).equals(Buffer.from(want.buffer))).toBe(true);
+  });
+});
