@@ -74,16 +74,26 @@ export function saveModel(model: Model, outPath: string, opts: SaveOptions = {})
   if (target !== source) {
     throw new UsageError(`cannot write a ${model.format} model as ${target} ('${outPath}'): mc does not convert between formats`);
   }
-  if (source === 'onnx') {
-    saveOnnx(model, outPath, { externalData: opts.externalData });
-    return modelFiles(outPath);
-  }
-  if (opts.externalData !== undefined && opts.externalData !== false) {
+  if (source === 'tfjs' && opts.externalData !== undefined && opts.externalData !== false) {
     throw new UsageError('--external-data applies to ONNX outputs only');
   }
-  const dir = tfjsDir(outPath);
-  saveTfjs(model, dir);
-  return modelFiles(dir);
+  if (source === 'onnx') {
+    const parent = path.dirname(path.resolve(outPath));
+    if (!fs.existsSync(parent)) throw new UsageError(`cannot write ${outPath}: folder ${path.dirname(outPath)} does not exist`);
+  }
+  try {
+    if (source === 'onnx') saveOnnx(model, outPath, { externalData: opts.externalData });
+    else saveTfjs(model, tfjsDir(outPath));
+  } catch (e) {
+    // A filesystem refusal (permissions, full disk) is the user's environment, not a bug.
+    if (isErrno(e)) throw new InputError(`cannot write: ${e.message}`, outPath);
+    throw e;
+  }
+  return modelFiles(source === 'onnx' ? outPath : tfjsDir(outPath));
+}
+
+function isErrno(e: unknown): e is NodeJS.ErrnoException {
+  return e instanceof Error && typeof (e as NodeJS.ErrnoException).code === 'string' && typeof (e as NodeJS.ErrnoException).syscall === 'string';
 }
 
 /**

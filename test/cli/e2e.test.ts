@@ -224,6 +224,15 @@ describe('mc convert', () => {
     expect(listTree(path.join(dir, 'out'))).toEqual(['group1-shard1of1.bin', 'model.json']);
   });
 
+  it('an ONNX output in a missing folder exits 2 and creates nothing', () => {
+    const dir = tempDir('convert-nodir');
+    fs.copyFileSync(ONNX_CONV, path.join(dir, 'm.onnx'));
+    const r = runMc(['convert', 'm.onnx', '-o', 'nodir/out.onnx', '--external-data'], { cwd: dir });
+    expect(r.code).toBe(2);
+    expect(oneLine(r.stderr)).toBe('mc: cannot write nodir/out.onnx: folder nodir does not exist');
+    expect(listTree(dir)).toEqual(['m.onnx']);
+  });
+
   it('leaves nothing behind when the input is broken (missing shard)', async () => {
     const dir = tempDir('convert-broken');
     await stockLayersModel(path.join(dir, 'm'));
