@@ -91,7 +91,7 @@ export class TfjsRunner implements ModelRunner {
     let outs: tf.Tensor[];
     try {
       if (this.m.kind === 'graph') {
-        const r = await this.m.model.executeAsync(inputs, [...names]);
+        const r = await this.executeGraph(this.m.model, inputs, names);
         outs = Array.isArray(r) ? r : [r];
       } else {
         const ordered = this.inputs.map((i) => inputs[i.name]);
@@ -108,6 +108,25 @@ export class TfjsRunner implements ModelRunner {
     } finally {
       for (const t of Object.values(inputs)) t.dispose();
     }
+  }
+
+  /** true once a graph turned out to need executeAsync (control flow or dynamic shapes). */
+  private needsAsync = false;
+
+  /**
+   * execute() when the graph allows it: executeAsync on a plain graph works too
+   * but warns on stderr every call, which would garble mc's output.
+   */
+  private async executeGraph(model: tf.GraphModel, inputs: tf.NamedTensorMap, names: readonly string[]): Promise<tf.Tensor | tf.Tensor[]> {
+    if (!this.needsAsync) {
+      try {
+        return model.execute(inputs, [...names]);
+      } catch (e) {
+        if (!(e instanceof Error && /executeAsync/.test(e.message))) throw e;
+        this.needsAsync = true;
+      }
+    }
+    return model.executeAsync(inputs, [...names]);
   }
 
   async dispose(): Promise<void> {
