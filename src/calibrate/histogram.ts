@@ -84,7 +84,7 @@ export class StreamingHistogram {
       return;
     }
     if (this.binWidth === 0) this.init(lo, hi);
-    else if (!this.fits(this.binWidth, Math.floor(lo / this.binWidth), hi)) this.grow(lo, hi);
+    else if (Math.floor(lo / this.binWidth) < this.offset || !this.fits(this.binWidth, this.offset, hi)) this.grow(lo, hi);
     // Pass 2: binning. x·(1/w) rather than x/w: one multiply per element.
     const counts = this.counts;
     const inv = 1 / this.binWidth;
