@@ -19,6 +19,7 @@ import { checkNotOverwritingInput } from '../../util/atomic';
 import { VERSION } from '../../version';
 import { formatBytes, formatShape } from '../format';
 import { renderTable } from '../table';
+import { parseStaticFlags, runStaticQuantize, StaticCliOptions } from './quantize-static';
 
 /** Models up to this many bytes of weights are opened in onnxruntime before anything is written. */
 export const VERIFY_LIMIT_BYTES = 100 * 1024 * 1024;
@@ -34,6 +35,8 @@ export interface QuantizeCliOptions {
   verify: 'auto' | 'off';
   force: boolean;
   json: boolean;
+  /** Set with --calib / --mode static: static int8 QDQ instead (quantize-static.ts). */
+  static?: StaticCliOptions;
 }
 
 export interface QuantizeFileResult {
@@ -57,7 +60,7 @@ export const quantizeCommand = defineCommand<QuantizeCliOptions>({
     .description('quantize weights to int8 or int4 (ONNX: DequantizeLinear / MatMulNBits / dynamic int8; tfjs: uint8/uint16/float16 storage)')
     .argument('<model>', 'input model (.onnx, model.json or its folder)')
     .option('-o, --output <path>', 'output (default: model.int8.onnx / model.int4.onnx, or folder m-int8/)')
-    .requiredOption('--bits <n>', '8 or 4')
+    .option('--bits <n>', '8 or 4 (required unless --calib)')
     .option('--mode <mode>', 'weight (stored int, float compute) or dynamic (ONNX int8 MatMulInteger/ConvInteger)', 'weight')
     .option('--granularity <g>', 'tensor, channel or block (default: channel for 8 bits, block for 4; tfjs: always tensor)')
     .option('--block-size <n>', 'block length along the reduction axis', '32')
@@ -66,14 +69,23 @@ export const quantizeCommand = defineCommand<QuantizeCliOptions>({
     .option('--int4-format <f>', 'matmulnbits (com.microsoft, MatMul/Gemm) or qdq (DequantizeLinear opset 21)', 'matmulnbits')
     .option('--exclude <glob...>', 'weight or node names to keep in float (minimatch globs)')
     .option('--op-types <list>', 'only quantize weights of these ops, comma-separated (e.g. MatMul,Gemm)')
-    .option('--tfjs-dtype <d>', 'tfjs storage: uint8, uint16, float16 or auto', 'auto')
+    .option('--tfjs-dtype <d>', 'tfjs storage: uint8, uint16, float16 or auto (default: auto for 8 bits, uint8 for 4)')
     .option('--min-elements <n>', 'leave weights with fewer elements in float', '1024')
     .option('--min-weight-sqnr <db>', 'tfjs auto: keep a tensor wider when uint8 would give a lower weight SQNR', '30')
     .option('--no-verify', 'skip opening the quantized ONNX model in onnxruntime before writing it')
     .option('--force', 'allow the output to replace the input')
-    .option('--json', 'print the report as JSON on stdout'),
+    .option('--json', 'print the report as JSON on stdout')
+    .option('--calib <data>', 'static int8: calibration data (.npy, .npz, image folder, ONNX test data); implies --mode static')
+    .option('--calib-method <m>', 'static: minmax, percentile, entropy or mse', 'minmax')
+    .option('--percentile <p>', 'static, percentile method: percentage of values kept', '99.999')
+    .option('--calib-samples <n>', 'static: calibrate on at most n samples')
+    .option('--batch-size <n>', 'static: samples per calibration run', '32')
+    .option('--activation-type <t>', 'static: int8 or uint8 activations', 'int8')
+    .option('--per-tensor', 'static: one weight scale per tensor instead of per channel')
+    .option('--preprocess <spec>', 'static, image folders: e.g. size=28x28,layout=nchw,scale=1/255'),
   parse: ([input], flags) => parseQuantizeFlags(input, flags),
   run: async (o, ctx) => {
+    if (o.static) return runStaticQuantize(o.static, ctx);
     const progress = ctx.progress(`quantizing ${o.input}`, { quiet: o.json });
     let result: QuantizeFileResult;
     try {
@@ -98,7 +110,14 @@ function intFlag(v: unknown, flag: string): number {
 }
 
 export function parseQuantizeFlags(input: string, flags: Readonly<Record<string, unknown>>): QuantizeCliOptions {
+  if (flags.calib !== undefined || flags.mode === 'static') {
+    const quantize = resolveQuantizeOptions({ bits: 8 });
+    const output = flags.output === undefined ? defaultOutputPath(input, 8) : String(flags.output);
+    const common = { input, output, quantize, granularityGiven: false, verify: 'auto' as const, force: flags.force === true, json: flags.json === true };
+    return { ...common, static: parseStaticFlags(input, output, flags) };
+  }
   if (flags.symmetric === true && flags.asymmetric === true) throw new UsageError('--symmetric and --asymmetric exclude each other');
+  if (flags.bits === undefined) throw new UsageError("required option '--bits <n>' not specified");
   const bits = intFlag(flags.bits, '--bits');
   if (bits !== 8 && bits !== 4) throw new UsageError(`--bits must be 8 or 4, got ${bits}`);
   const sqnr = Number(flags.minWeightSqnr ?? 30);
@@ -174,7 +193,7 @@ export async function quantizeFile(o: QuantizeCliOptions, progress: (m: string) 
   let gzipAfter: number | undefined;
   if (gzipBefore !== undefined) {
     gzipAfter = gzipSize(outputFiles.slice(1));
-    notes.push('tfjs has no 4-bit storage: the 16 levels sit in uint8, so the files are not smaller; only gzip-compressed size shrinks');
+    notes.push('tfjs has no 4-bit storage: the 16 levels sit in uint8 bytes, so the files are no smaller than with --bits 8; only the gzip-compressed size shrinks further');
   }
   return { input: o.input, output, report, sizeBefore, sizeAfter, gzipBefore, gzipAfter, verified, notes };
 }

@@ -27,7 +27,10 @@ export interface QuantizeOptions {
   opTypes?: string[];
   /** Weights with fewer elements stay float. */
   minElements: number;
-  /** tfjs storage dtype; 'auto' keeps a tensor wider when uint8 would give SQNR below minWeightSqnrDb. */
+  /**
+   * tfjs storage dtype; 'auto' keeps a tensor wider (uint16 or float16, whichever is closer) when uint8 (or, with
+   * bits 4, the 16 levels) would give weight SQNR below minWeightSqnrDb. Default: 'auto' for 8 bits, 'uint8' for 4.
+   */
   tfjsDtype: TfjsDtypeChoice;
   minWeightSqnrDb: number;
 }
@@ -44,7 +47,8 @@ export function defaultQuantizeOptions(bits: QuantBits = 8): QuantizeOptions {
     exclude: [],
     opTypes: undefined,
     minElements: 1024,
-    tfjsDtype: 'auto',
+    // 4-bit levels always measure below a 30 dB bound, so 'auto' would undo --bits 4: keep the 16 levels.
+    tfjsDtype: bits === 4 ? 'uint8' : 'auto',
     minWeightSqnrDb: 30,
   };
 }
