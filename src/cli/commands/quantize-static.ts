@@ -1,0 +1,121 @@
+/**
+ * `mc quantize --calib <data>`: static int8 (QDQ) quantization with
+ * calibration. quantize.ts dispatches here when --calib (or --mode static) is
+ * given; this file turns the flags into StaticQuantizeOptions and runs
+ * load → quantizeStatic → onnxruntime load check → atomic save → report.
+ */
+import * as fs from 'fs';
+import type { CliContext } from '../context';
+import { UsageError } from '../../errors';
+import { detectFormat, loadModel, modelFiles, saveModel } from '../../formats';
+import { encodeOnnx } from '../../formats/onnx';
+import { parsePreprocess } from '../../data';
+import { quantizeStatic, resolveStaticOptions, StaticQuantizeOptions, StaticQuantizeResult } from '../../passes/quantize/static';
+import type { CalibrationMethod } from '../../calibrate';
+import { OrtRunner } from '../../runtime';
+import { checkNotOverwritingInput } from '../../util/atomic';
+import { VERSION } from '../../version';
+import { formatBytes } from '../format';
+import { renderTable } from '../table';
+
+export interface StaticCliOptions {
+  input: string;
+  output: string;
+  calib: string;
+  options: StaticQuantizeOptions;
+  force: boolean;
+  json: boolean;
+}
+
+export interface StaticFileResult {
+  input: string;
+  output: string;
+  report: StaticQuantizeResult;
+  sizeBefore: number;
+  sizeAfter: number;
+}
+
+function positiveInt(v: unknown, flag: string): number | undefined {
+  if (v === undefined) return undefined;
+  const s = String(v);
+  if (!/^\d+$/.test(s) || Number(s) < 1) throw new UsageError(`${flag} must be a positive whole number, got '${s}'`);
+  return Number(s);
+}
+
+/** Flags → typed options; `output` is the already-resolved output path. */
+export function parseStaticFlags(input: string, output: string, flags: Readonly<Record<string, unknown>>): StaticCliOptions {
+  if (flags.calib === undefined) throw new UsageError('--mode static needs calibration data: --calib <data>');
+  if (flags.bits !== undefined && String(flags.bits) !== '8') throw new UsageError(`static quantization is int8: --bits must be 8, got ${String(flags.bits)}`);
+  if (detectFormat(input) !== 'onnx') throw new UsageError('static quantization (--calib) needs an ONNX model: tfjs has no int8 kernels');
+  const percentile = flags.percentile === undefined ? undefined : Number(flags.percentile);
+  if (percentile !== undefined && !Number.isFinite(percentile)) throw new UsageError(`--percentile must be a number, got '${String(flags.percentile)}'`);
+  const opTypes = flags.opTypes === undefined ? undefined : String(flags.opTypes).split(',').map((s) => s.trim()).filter(Boolean);
+  const options = resolveStaticOptions({
+    calibrationMethod: flags.calibMethod as CalibrationMethod | undefined,
+    percentile,
+    samples: positiveInt(flags.calibSamples, '--calib-samples'),
+    batchSize: positiveInt(flags.batchSize, '--batch-size'),
+    activationType: flags.activationType as StaticQuantizeOptions['activationType'] | undefined,
+    perTensor: flags.perTensor === true || flags.granularity === 'tensor',
+    exclude: Array.isArray(flags.exclude) ? flags.exclude.map(String) : [],
+    opTypes,
+    preprocess: flags.preprocess === undefined ? undefined : parsePreprocess(String(flags.preprocess)),
+  });
+  return { input, output, calib: String(flags.calib), options, force: flags.force === true, json: flags.json === true };
+}
+
+export async function quantizeStaticFile(o: StaticCliOptions, progress: (m: string) => void = () => {}): Promise<StaticFileResult> {
+  checkNotOverwritingInput(o.input, o.output, o.force);
+  const sizeBefore = modelFiles(o.input).reduce((s, f) => s + fs.statSync(f).size, 0);
+  progress('loading');
+  const model = loadModel(o.input);
+  const report = await quantizeStatic(model, o.options, o.calib, { toolVersion: VERSION, progress });
+  progress('checking the result in onnxruntime');
+  try {
+    await (await OrtRunner.create(encodeOnnx(model), { label: o.output })).dispose();
+  } catch (e) {
+    throw new Error(`the quantized model failed onnxruntime's load check, nothing was written: ${(e as Error).message}`);
+  }
+  progress(`writing ${o.output}`);
+  saveModel(model, o.output);
+  const sizeAfter = modelFiles(o.output).reduce((s, f) => s + fs.statSync(f).size, 0);
+  return { input: o.input, output: o.output, report, sizeBefore, sizeAfter };
+}
+
+export async function runStaticQuantize(o: StaticCliOptions, ctx: CliContext): Promise<number> {
+  const progress = ctx.progress(`quantizing ${o.input} (static int8, ${o.options.calibrationMethod} calibration)`, { quiet: o.json });
+  let r: StaticFileResult;
+  try {
+    r = await quantizeStaticFile(o, (m) => progress.update(m));
+    progress.stop();
+  } catch (e) {
+    progress.fail();
+    throw e;
+  }
+  ctx.io.stdout.write(o.json ? JSON.stringify(r, null, 2) + '\n' : renderHuman(r, ctx));
+  return 0;
+}
+
+function renderHuman(r: StaticFileResult, ctx: CliContext): string {
+  const c = ctx.chalk;
+  const rep = r.report;
+  const rows = rep.activations.map((a) => [
+    a.name, a.min === undefined ? '' : a.min.toPrecision(4), a.max === undefined ? '' : a.max.toPrecision(4),
+    a.scale.toPrecision(4), String(a.zeroPoint), a.sharedWith ? `= ${a.sharedWith}` : '',
+  ]);
+  let s = renderTable(
+    [{ header: 'activation' }, { header: 'min', align: 'right' }, { header: 'max', align: 'right' }, { header: 'scale', align: 'right' },
+      { header: 'zp', align: 'right' }, { header: 'shares' }],
+    rows,
+    { styleHeader: (h) => c.bold(h) },
+  );
+  const cal = rep.calibration;
+  s += `${c.bold('calibrated')} ${cal.samples} samples in ${cal.batches} batch(es) of ≤${cal.batchSize}, ${cal.method}, ${cal.seconds.toFixed(2)} s\n`;
+  s += `${c.bold('int8')} ${rep.quantizedNodes.map((n) => `${n.opType} ${n.name}`).join(', ') || 'nothing'}`;
+  s += rep.folded.length ? `; folded ${rep.folded.join(', ')}\n` : '\n';
+  for (const k of rep.skipped) s += `${c.yellow('float')} ${k.opType} ${k.node}: ${k.reason}\n`;
+  s += `${c.bold('model')} ${formatBytes(r.sizeBefore)} → ${formatBytes(r.sizeAfter)}\n`;
+  for (const w of rep.warnings) s += `${c.yellow('warning')} ${w}\n`;
+  s += `${c.green('wrote')} ${r.output} (opened in onnxruntime)\n`;
+  return s;
+}
