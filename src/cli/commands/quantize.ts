@@ -164,11 +164,12 @@ export async function quantizeFile(o: QuantizeCliOptions, progress: (m: string) 
   const format = detectFormat(o.input);
   const output = o.output ?? defaultOutputPath(o.input, o.quantize.bits);
   checkNotOverwritingInput(modelRoot(o.input), modelRoot(output), o.force);
-  const inputFiles = modelFiles(o.input);
-  const sizeBefore = sumSizes(inputFiles);
-  const gzipBefore = format === 'tfjs' && o.quantize.bits === 4 ? gzipSize(inputFiles.slice(1)) : undefined;
   progress('loading');
   const model = loadModel(o.input);
+  // Pass the loaded model so the file is not decoded a second time (peak memory).
+  const inputFiles = modelFiles(o.input, model);
+  const sizeBefore = sumSizes(inputFiles);
+  const gzipBefore = format === 'tfjs' && o.quantize.bits === 4 ? gzipSize(inputFiles.slice(1)) : undefined;
   const hadExternal = format === 'onnx' && inputFiles.length > 1;
   const { changes: report } = runPass(quantizePass(o.quantize), model, { toolVersion: VERSION, progress });
   const notes: string[] = [];
@@ -188,7 +189,7 @@ export async function quantizeFile(o: QuantizeCliOptions, progress: (m: string) 
     progress(`writing ${output}`);
     saveTfjsAtomically(model, output, o.force);
   }
-  const outputFiles = modelFiles(output);
+  const outputFiles = modelFiles(output, format === 'onnx' ? model : undefined);
   const sizeAfter = sumSizes(outputFiles);
   let gzipAfter: number | undefined;
   if (gzipBefore !== undefined) {
