@@ -1,0 +1,139 @@
+/**
+ * @jest-environment ./test/helpers/onnx-ort-environment.js
+ *
+ * Static int8 QDQ: accuracy of the labelled fixture CNN in stock onnxruntime
+ * for every calibration method, ORT's fusion into integer kernels, models
+ * without shape information, options, and the CLI's error exits.
+ */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import * as ort from 'onnxruntime-node';
+import { openDataset, openLabels } from '../../src/data';
+import { encodeOnnx, loadOnnx } from '../../src/formats/onnx';
+import type { Model } from '../../src/ir';
+import { quantizeStatic } from '../../src/passes/quantize/static';
+import type { CalibrationMethod } from '../../src/calibrate';
+import { runMc } from '../helpers/cli-run';
+import { buildCnn, uniform, writeNpy } from '../calibrate/helpers';
+
+const FIX = path.resolve(__dirname, '..', '..', 'fixtures');
+const CALIB = path.join(FIX, 'calib-x.npy');
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mc-static-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+async function top1(model: Model | Uint8Array): Promise<number> {
+  const bytes = model instanceof Uint8Array ? model : encodeOnnx(model);
+  const s = await ort.InferenceSession.create(bytes, { graphOptimizationLevel: 'all', intraOpNumThreads: 1 });
+  const labels = openLabels(path.join(FIX, 'eval-y.npy'));
+  const ys = [...labels.batches(1000)][0].ids;
+  const [batch] = [...openDataset(path.join(FIX, 'eval-x.npy')).batches(1000)];
+  const x = batch.inputs.values().next().value!;
+  const out = (await s.run({ input: new ort.Tensor('float32', x.data as Float32Array, x.shape) })).logits.data as Float32Array;
+  await s.release();
+  let right = 0;
+  for (let i = 0; i < batch.count; i++) {
+    let best = 0;
+    for (let k = 1; k < 10; k++) if (out[i * 10 + k] > out[i * 10 + best]) best = k;
+    if (best === Number(ys[i])) right++;
+  }
+  return (100 * right) / batch.count;
+}
+
+describe('fixture CNN accuracy in onnxruntime', () => {
+  let float = 0;
+  beforeAll(async () => { float = await top1(fs.readFileSync(path.join(FIX, 'cnn.onnx'))); });
+
+  const measured: Record<string, number> = {};
+  afterAll(() => console.log(`top-1: float ${float.toFixed(1)}%, ${Object.entries(measured).map(([k, v]) => `${k} ${v.toFixed(1)}%`).join(', ')}`));
+
+  test.each<[CalibrationMethod, number]>([['minmax', 0.5], ['percentile', 0.5], ['entropy', 1.5], ['mse', 1.5]])('%s loses at most %d points', async (method, budget) => {
+    const m = loadOnnx(path.join(FIX, 'cnn.onnx'));
+    const r = await quantizeStatic(m, { calibrationMethod: method }, CALIB);
+    expect(r.calibration.samples).toBe(256);
+    expect(r.quantizedNodes.map((n) => n.opType).sort()).toEqual(['Conv', 'Conv', 'Gemm', 'Gemm']);
+    const acc = await top1(m);
+    measured[method] = acc;
+    expect(float).toBeGreaterThan(80);
+    expect(float - acc).toBeLessThanOrEqual(budget);
+  });
+});
+
+describe('QDQ placement', () => {
+  const calib = path.join(tmp, 'calib.npy');
+  beforeAll(() => writeNpy(calib, uniform(48 * 784, 5, 0, 1), [48, 1, 28, 28]));
+
+  test('ORT fuses the convolutions into QLinearConv and runs MaxPool on int8; Relu folded; no shape info needed', async () => {
+    const m = buildCnn(3); // intermediates carry no dtype or shape
+    const r = await quantizeStatic(m, { batchSize: 16 }, calib);
+    expect(r.folded).toEqual(['relu1', 'relu2', 'relu3']);
+    expect(r.calibration.batches).toBe(3);
+    const byName = new Map(r.activations.map((a) => [a.name, a]));
+    expect(byName.get('pool1_out')?.sharedWith).toBe('relu1_out');
+    expect(byName.get('flatten_out')?.sharedWith).toBe('relu2_out');
+    expect(byName.get('relu1_out')?.zeroPoint).toBe(-128); // range [0, max]: zp = qmin, so ORT can drop the Relu
+    expect(byName.get('input')?.min).toBeGreaterThanOrEqual(0);
+    const optimized = path.join(tmp, 'opt.onnx');
+    const s = await ort.InferenceSession.create(encodeOnnx(m), { graphOptimizationLevel: 'all', intraOpNumThreads: 1, optimizedModelFilePath: optimized });
+    await s.release();
+    const ops = loadOnnx(optimized).graph.nodes.map((n) => n.opType);
+    expect(ops.filter((o) => o === 'QLinearConv')).toHaveLength(2);
+    expect(ops).not.toContain('Relu');
+    expect(ops).not.toContain('MaxPool'); // replaced by an int8 NhwcMaxPool
+    const meta = JSON.parse(m.metadataProps.find((p) => p.key === 'mc.quantization')!.value);
+    expect(meta).toMatchObject({ mode: 'static', activationType: 'int8', granularity: 'channel', calibration: { method: 'minmax', samples: 48 } });
+  });
+
+  test('int8 output tracks the float model; uint8 activations, per-tensor weights and --exclude', async () => {
+    const x = uniform(4 * 784, 9, 0, 1);
+    const run = async (m: Model): Promise<Float32Array> => {
+      const s = await ort.InferenceSession.create(encodeOnnx(m), { intraOpNumThreads: 1 });
+      const y = (await s.run({ input: new ort.Tensor('float32', x, [4, 1, 28, 28]) })).logits.data as Float32Array;
+      await s.release();
+      return y;
+    };
+    const ref = await run(buildCnn(4));
+    const sqnr = (y: Float32Array): number => {
+      let sig = 0; let err = 0;
+      for (let i = 0; i < y.length; i++) { sig += ref[i] ** 2; err += (ref[i] - y[i]) ** 2; }
+      return 10 * Math.log10(sig / err);
+    };
+    const u8 = buildCnn(4);
+    const ru = await quantizeStatic(u8, { activationType: 'uint8', perTensor: true }, calib);
+    expect(ru.activations.find((a) => a.name === 'relu1_out')?.zeroPoint).toBe(0);
+    expect(u8.graph.nodes.find((n) => n.opType === 'DequantizeLinear' && n.inputs[0]?.name === 'conv1.weight_quantized')?.attributes.has('axis')).toBe(false);
+    const ex = buildCnn(4);
+    const re = await quantizeStatic(ex, { exclude: ['fc*'] }, calib);
+    expect(re.quantizedNodes.map((n) => n.name)).toEqual(['conv1', 'conv2']);
+    expect(re.skipped.map((k) => k.node)).toEqual(['fc1', 'fc2']);
+    expect(ex.graph.initializers.some((v) => v.name === 'fc1.weight' && v.const?.dtype === 'float32')).toBe(true);
+    const i8 = buildCnn(4);
+    await quantizeStatic(i8, {}, calib);
+    for (const m of [i8, u8, ex]) expect(sqnr(await run(m))).toBeGreaterThan(25);
+  });
+});
+
+describe('mc quantize --calib errors', () => {
+  test('an empty calibration set and a shape mismatch each exit 2 with one line', () => {
+    const empty = path.join(tmp, 'empty.npy');
+    writeNpy(empty, new Float32Array(0), [0, 1, 28, 28]);
+    const wrong = path.join(tmp, 'wrong.npy');
+    writeNpy(wrong, uniform(4 * 400, 1), [4, 1, 20, 20]);
+    const model = path.join(FIX, 'cnn.onnx');
+    for (const [data, msg] of [[empty, /no samples/], [wrong, /input 'input' expects .*28.*got .*20/]] as const) {
+      const r = runMc(['quantize', model, '--calib', data, '-o', path.join(tmp, 'out.onnx')]);
+      expect(r.code).toBe(2);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(msg);
+      expect(fs.existsSync(path.join(tmp, 'out.onnx'))).toBe(false);
+    }
+  });
+
+  test('writes a model that onnxruntime runs, with the settings in its metadata', () => {
+    const out = path.join(tmp, 'cnn.int8.onnx');
+    const r = runMc(['quantize', path.join(FIX, 'cnn.onnx'), '--calib', CALIB, '--calib-method', 'percentile', '--percentile', '99.99', '--calib-samples', '64', '-o', out]);
+    expect(r.code).toBe(0);
+    const meta = JSON.parse(loadOnnx(out).metadataProps.find((p) => p.key === 'mc.quantization')!.value);
+    expect(meta.calibration).toEqual({ method: 'percentile', samples: 64, percentile: 99.99 });
+  });
+});
