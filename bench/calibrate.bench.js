@@ -1,0 +1,79 @@
+'use strict';
+/**
+ * Calibration memory and speed on the fixture CNN.
+ *  - A synthetic 1,024-sample calibration .npy (the 256 fixture images, each
+ *    repeated 4× with a seeded ±2% brightness jitter) is written to a temp folder.
+ *  - For 64 and 1,024 samples, a fresh process calibrates the tensors that static
+ *    int8 would observe (percentile: 2,048-bin histograms; and minmax), printing
+ *    peak RSS (process.resourceUsage().maxRSS) and time, and the time of plain
+ *    inference of the same model over the same batches (same threads, batch 32).
+ *    Memory must not grow with the sample count; the time ratio is calibration / inference.
+ */
+const { execFileSync } = require('child_process');
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+
+const ROOT = path.join(__dirname, '..');
+const FIX = path.join(ROOT, 'fixtures');
+
+async function child(file, samples, method) {
+  const { loadOnnx } = require(path.join(ROOT, 'dist', 'formats', 'onnx'));
+  const { calibrate } = require(path.join(ROOT, 'dist', 'calibrate'));
+  const { planQdq } = require(path.join(ROOT, 'dist', 'passes', 'quantize', 'static'));
+  const { openDataset } = require(path.join(ROOT, 'dist', 'data'));
+  const { OrtRunner } = require(path.join(ROOT, 'dist', 'runtime'));
+  const model = loadOnnx(path.join(FIX, 'cnn.onnx'));
+  const plan = planQdq(model.graph, { exclude: [] });
+  const names = [...plan.tensors].filter(([t, s]) => t === s).map(([t]) => t.name);
+  const threads = 1;
+  // Plain inference over the same batches, for the ratio.
+  const runner = await OrtRunner.create(path.join(FIX, 'cnn.onnx'), { threads });
+  const ds = openDataset(file, { inputs: [{ name: 'input', dtype: 'float32', shape: ['N', 1, 28, 28] }] });
+  let t0 = process.hrtime.bigint();
+  for (const b of ds.batches(32, samples)) await runner.run(new Map([['input', b.inputs.get('input')]]));
+  const inferS = Number(process.hrtime.bigint() - t0) / 1e9;
+  await runner.dispose();
+  t0 = process.hrtime.bigint();
+  const r = await calibrate(model, names, file, { method, samples, batchSize: 32, threads });
+  const calibS = Number(process.hrtime.bigint() - t0) / 1e9;
+  console.log(JSON.stringify({ samples: r.samples, tensors: names.length, calibS, inferS, rssMiB: process.resourceUsage().maxRSS / 1024 }));
+}
+
+function main() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mc-calib-bench-'));
+  try {
+    const src = fs.readFileSync(path.join(FIX, 'calib-x.npy'));
+    const hlen = src.readUInt16LE(8) + 10;
+    const x = new Float32Array(src.buffer.slice(src.byteOffset + hlen, src.byteOffset + src.byteLength));
+    const n = 1024;
+    const out = new Float32Array(n * 784);
+    let a = 7;
+    for (let r = 0; r < 4; r++) {
+      for (let i = 0; i < x.length / 784; i++) {
+        a = (Math.imul(a, 1664525) + 1013904223) >>> 0;
+        const gain = 1 + ((a / 2 ** 32) - 0.5) * 0.04;
+        for (let k = 0; k < 784; k++) out[(r * 256 + i) * 784 + k] = Math.min(1, x[i * 784 + k] * gain);
+      }
+    }
+    const dict = `{'descr': '<f4', 'fortran_order': False, 'shape': (${n}, 1, 28, 28), }`;
+    const pad = (64 - ((10 + dict.length + 1) % 64)) % 64;
+    const header = Buffer.from(dict + ' '.repeat(pad) + '\n', 'latin1');
+    const pre = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, header.length & 0xff, header.length >> 8]);
+    const file = path.join(dir, 'calib-1024.npy');
+    fs.writeFileSync(file, Buffer.concat([pre, header, Buffer.from(out.buffer)]));
+    console.log('fixture CNN, batch 32, 1 thread; times exclude session creation for inference, include it for calibration');
+    console.log('method      samples  calib s  infer s  ratio  peak RSS');
+    for (const method of ['minmax', 'percentile', 'entropy']) {
+      for (const samples of [64, 1024]) {
+        const o = JSON.parse(execFileSync(process.execPath, [__filename, '--child', file, String(samples), method], { encoding: 'utf8' }).trim().split('\n').pop());
+        console.log(`${method.padEnd(10)} ${String(o.samples).padStart(8)} ${o.calibS.toFixed(3).padStart(8)} ${o.inferS.toFixed(3).padStart(8)} ${(o.calibS / o.inferS).toFixed(2).padStart(6)}  ${o.rssMiB.toFixed(1)} MiB`);
+      }
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[2] === '--child') child(process.argv[3], Number(process.argv[4]), process.argv[5]).catch((e) => { console.error(e); process.exit(1); });
+else main();
