@@ -68,6 +68,19 @@ describe('external data', () => {
     openSync.mockRestore();
   });
 
+  test('saving a derived model beside its source never reuses the source data file name', async () => {
+    const file = path.join(dir, 'm.onnx');
+    saveOnnx(buildLinearModel(), file, { externalData: { threshold: 100 } });
+    const original = fs.readFileSync(path.join(dir, 'm.onnx.data'));
+    const loaded = loadOnnx(file);
+    saveOnnx(loaded, path.join(dir, 'm.int8.onnx'));
+    expect(fs.readdirSync(dir).sort()).toEqual(['m.int8.onnx', 'm.int8.onnx.data', 'm.onnx', 'm.onnx.data']);
+    expect(fs.readFileSync(path.join(dir, 'm.onnx.data')).equals(original)).toBe(true);
+    const a = await runOnce(file, feeds());
+    const b = await runOnce(path.join(dir, 'm.int8.onnx'), feeds());
+    expect(outputsDiffer(a, b)).toBeUndefined();
+  });
+
   test('re-saving to another folder writes the data file beside the new model and reads each tensor once', async () => {
     const file = path.join(dir, 'a', 'm.onnx');
     fs.mkdirSync(path.dirname(file));

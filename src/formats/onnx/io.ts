@@ -60,17 +60,27 @@ function chooseExternal(model: Model, opts: OnnxSaveOptions): { external: Set<Te
   return external.size ? { external, threshold } : undefined;
 }
 
-/** The data file name: the option, else the single file the model already used, else `<model>.data`. */
+/**
+ * The data file name: the option, else the single file the model already used
+ * (when writing into another folder), else `<model>.data`. The old name is never
+ * reused in the source's own folder: that would overwrite the input's data file
+ * when a derived model (quantized, pruned) is written beside its original.
+ */
 function chooseLocation(external: Set<Tensor>, file: string, opts: OnnxSaveOptions): string {
   if (typeof opts.externalData === 'object' && opts.externalData.location) return opts.externalData.location;
   const used = new Set<string>();
+  const sources = new Set<string>();
   for (const t of external) {
     const ref = onnxStorage(t)?.externalRef;
-    if (ref) used.add(ref.location);
+    if (ref) {
+      used.add(ref.location);
+      sources.add(path.resolve(ref.path));
+    }
   }
   if (used.size === 1) {
     const only = [...used][0];
-    if (!only.includes('/') && !only.includes('\\')) return only;
+    const target = path.resolve(path.dirname(path.resolve(file)), only);
+    if (!only.includes('/') && !only.includes('\\') && !sources.has(target)) return only;
   }
   return defaultDataLocation(file);
 }
