@@ -1,28 +1,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import * as zlib from 'zlib';
-import { pipeline } from 'stream/promises';
-import { Writable } from 'stream';
 import { loadModel, modelFiles } from '../formats';
 import { getTfjsQuantization } from '../formats/tfjs';
+import { gzipBytes } from '../util/file-size';
 import type { SizeFile, SizeReport } from './types';
-
-/**
- * gzip size of one file: zlib's gzip at level 9, streamed so a large external
- * data file is never held in memory. Each file is compressed on its own (as a
- * server would serve them), and the sizes are summed.
- */
-async function gzipBytes(file: string): Promise<number> {
-  let n = 0;
-  const counter = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      n += chunk.length;
-      done();
-    },
-  });
-  await pipeline(fs.createReadStream(file), zlib.createGzip({ level: 9 }), counter);
-  return n;
-}
 
 /**
  * Size of a model: bytes and gzip bytes of every file it needs (.onnx plus

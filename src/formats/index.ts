@@ -18,6 +18,8 @@ export type FormatName = 'onnx' | 'tfjs';
 /** Options for saveModel. `externalData` applies to ONNX only (tensors above `threshold` bytes go to a side file). */
 export interface SaveOptions {
   externalData?: boolean | { threshold?: number; location?: string };
+  /** Allow replacing an existing output folder that is not a tfjs model. */
+  force?: boolean;
 }
 
 /**
@@ -83,7 +85,7 @@ export function saveModel(model: Model, outPath: string, opts: SaveOptions = {})
   }
   try {
     if (source === 'onnx') saveOnnx(model, outPath, { externalData: opts.externalData });
-    else saveTfjs(model, tfjsDir(outPath));
+    else saveTfjsFolderAtomically(model, tfjsDir(outPath), opts.force === true);
   } catch (e) {
     // A filesystem refusal (permissions, full disk) is the user's environment, not a bug.
     if (isErrno(e)) throw new InputError(`cannot write: ${e.message}`, outPath);
@@ -160,6 +162,31 @@ export function convertModel(o: ConvertOptions): ConvertResult {
     files,
     totalBytes: files.reduce((s, f) => s + f.bytes, 0),
   };
+}
+
+/**
+ * Writes a tfjs model into a temp sibling folder, then renames it into place,
+ * so `dir` is never left half written (a shard missing, a stale model.json).
+ * An existing tfjs model at `dir` is replaced; any other non-empty folder only with `force`.
+ */
+function saveTfjsFolderAtomically(model: Model, dir: string, force: boolean): void {
+  const parent = path.dirname(path.resolve(dir));
+  if (!fs.existsSync(parent)) throw new UsageError(`cannot write ${dir}: folder ${parent} does not exist`);
+  if (fs.existsSync(dir)) {
+    if (!fs.statSync(dir).isDirectory()) throw new UsageError(`cannot write a tfjs model to ${dir}: it is a file`);
+    if (fs.readdirSync(dir).length && !fs.existsSync(path.join(dir, 'model.json')) && !force) {
+      throw new UsageError(`output folder ${dir} exists and is not a tfjs model; pass --force or choose another output`);
+    }
+  }
+  const tmp = path.join(parent, `.${path.basename(path.resolve(dir))}.${process.pid}.${Date.now()}.tmp`);
+  try {
+    saveTfjs(model, tmp);
+    // Shards may be views into the old folder's files: they are read by saveTfjs above, before anything is removed.
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.renameSync(tmp, dir);
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
 }
 
 /** A tfjs output/input path names the folder, or the model.json inside it. */

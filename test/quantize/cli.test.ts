@@ -44,7 +44,7 @@ describe('mc quantize on ONNX', () => {
       expect(t.sqnrDb).toBeGreaterThan(15);
       expect(t.bytesAfter / t.bytesBefore).toBeLessThanOrEqual(0.16);
     }
-    expect(j.sizeAfter).toBe(fs.statSync(j.output).size);
+    expect(j.size.after.bytes).toBe(fs.statSync(j.output).size);
     expect(j.verified).toBe(true);
     const b = runMc(['quantize', model, '--bits', '4', '-o', path.join(dir, 'again.onnx')], { cwd: dir });
     expect(b.code).toBe(0);
@@ -120,5 +120,40 @@ describe('mc quantize on a stock tfjs layers model', () => {
     const rows = JSON.parse(a.stdout).report.tensors as { bits: number; form: string; sqnrDb: number }[];
     for (const row of rows) expect(row.bits === 16 || row.sqnrDb >= 60).toBe(true);
     expect(rows.some((row) => row.bits === 16)).toBe(true);
+  });
+});
+
+describe('mc quantize with --eval-data: the eval gate', () => {
+  const dir = tempDir('mc-quantize-gate-');
+  const fixtures = path.join(__dirname, '..', '..', 'fixtures');
+  const model = path.join(fixtures, 'mlp.onnx');
+  const data = ['--eval-data', path.join(fixtures, 'eval-x.npy'), '--labels', path.join(fixtures, 'eval-y.npy')];
+
+  test('budgets that hold exit 0 and the report shows the accuracy of both models', () => {
+    const out = path.join(dir, 'ok.onnx');
+    const r = runMc(['quantize', model, '--bits', '8', '-o', out, ...data, '--max-accuracy-drop', '1', '--min-agreement', '0.98', '--max-size-ratio', '0.3'], { cwd: dir });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/top-1 accuracy\s+\d+\.\d+%\s+\d+\.\d+%/);
+    expect(r.stdout).toMatch(/pass\s+max-accuracy-drop/);
+    expect(fs.existsSync(out)).toBe(true);
+  });
+
+  test('a broken budget exits 1 and names it; --json carries the eval report', () => {
+    const out = path.join(dir, 'broken.onnx');
+    const r = runMc(['quantize', model, '--bits', '4', '-o', out, ...data, '--min-sqnr', '200', '--json'], { cwd: dir });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/budget broken: --min-sqnr measured [\d.]+, limit ≥ 200/);
+    const j = JSON.parse(r.stdout);
+    expect(j.eval.budgets).toEqual([expect.objectContaining({ name: 'min-sqnr', limit: 200, passed: false })]);
+    expect(j.eval.candidate.accuracy.top1).toBeGreaterThan(0.8);
+  });
+
+  test('a budget without --eval-data is a usage error, exit 2, nothing written', () => {
+    const out = path.join(dir, 'none.onnx');
+    const r = runMc(['quantize', model, '--bits', '8', '-o', out, '--max-accuracy-drop', '1'], { cwd: dir });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/need --eval-data/);
+    expect(fs.existsSync(out)).toBe(false);
   });
 });

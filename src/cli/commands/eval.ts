@@ -1,32 +1,12 @@
-import type { Command } from 'commander';
 import { UsageError } from '../../errors';
-import { BUDGET_SPECS, EVAL_DEFAULTS, evaluate, parseBudgetValue, type Budgets, type EvalOptions, type MetricName } from '../../eval';
+import { EVAL_DEFAULTS, evaluate, type EvalOptions, type MetricName } from '../../eval';
 import { writeFileAtomic } from '../../util/atomic';
 import { defineCommand } from '../command';
 import type { CliContext } from '../context';
-import { renderHuman, renderJson, renderJUnit, renderMarkdown } from '../report';
+import { addBudgetOptions, budgetsFromFlags, reportEvalGate } from '../eval-gate';
+import { renderJson, renderJUnit, renderMarkdown } from '../report';
 
-/**
- * Adds the budget flags (--max-accuracy-drop, --min-agreement, --min-sqnr,
- * --max-size-ratio, --max-latency-ratio) to a command, so eval, quantize and
- * prune accept exactly the same gate. Read them back with budgetsFromFlags.
- */
-export function addBudgetOptions(cmd: Command): Command {
-  for (const spec of BUDGET_SPECS) {
-    cmd.option(`--${spec.flag} <${spec.arg}>`, spec.description, (raw: string) => parseBudgetValue(spec, raw));
-  }
-  return cmd;
-}
-
-/** The budgets among commander's parsed flags (values already checked by addBudgetOptions' parsers). */
-export function budgetsFromFlags(flags: Readonly<Record<string, unknown>>): Budgets {
-  const b: Budgets = {};
-  for (const spec of BUDGET_SPECS) {
-    const v = flags[spec.key];
-    if (typeof v === 'number') b[spec.key] = v;
-  }
-  return b;
-}
+export { addBudgetOptions, budgetsFromFlags } from '../eval-gate';
 
 const METRICS: readonly MetricName[] = ['top1', 'top5', 'perplexity', 'mse'];
 
@@ -128,12 +108,6 @@ export const evalCommand = defineCommand<EvalCliOptions>({
     }
     if (o.markdown !== undefined) writeFileAtomic(o.markdown, renderMarkdown(report));
     if (o.junit !== undefined) writeFileAtomic(o.junit, renderJUnit(report));
-    if (!jsonToStdout) ctx.io.stdout.write(renderHuman(report, ctx.chalk));
-    const broken = report.budgets.filter((b) => !b.passed);
-    for (const b of broken) {
-      const v = b.value === null ? '∞' : String(b.value);
-      ctx.io.stderr.write(`mc: budget broken: --${b.name} measured ${v}, limit ${b.name.startsWith('max-') ? '≤' : '≥'} ${b.limit}\n`);
-    }
-    return broken.length ? 1 : 0;
+    return reportEvalGate(report, ctx, { human: !jsonToStdout });
   },
 });

@@ -4,17 +4,15 @@
  * given; this file turns the flags into StaticQuantizeOptions and runs
  * load → quantizeStatic → onnxruntime load check → atomic save → report.
  */
-import * as fs from 'fs';
 import type { CliContext } from '../context';
 import { UsageError } from '../../errors';
-import { detectFormat, loadModel, modelFiles, saveModel } from '../../formats';
-import { encodeOnnx } from '../../formats/onnx';
+import { detectFormat } from '../../formats';
 import { parsePreprocess } from '../../data';
-import { quantizeStatic, resolveStaticOptions, StaticQuantizeOptions, StaticQuantizeResult } from '../../passes/quantize/static';
+import { resolveStaticOptions, StaticQuantizeOptions } from '../../passes/quantize/static';
 import type { CalibrationMethod } from '../../calibrate';
-import { OrtRunner } from '../../runtime';
-import { checkNotOverwritingInput } from '../../util/atomic';
-import { VERSION } from '../../version';
+import type { EvalReport } from '../../eval';
+import { quantizeStaticFile, StaticQuantizeFileResult } from '../../pipeline/quantize';
+import { EvalGate, reportEvalGate, runEvalGate } from '../eval-gate';
 import { formatBytes } from '../format';
 import { renderTable } from '../table';
 
@@ -27,12 +25,9 @@ export interface StaticCliOptions {
   json: boolean;
 }
 
-export interface StaticFileResult {
-  input: string;
-  output: string;
-  report: StaticQuantizeResult;
-  sizeBefore: number;
-  sizeAfter: number;
+/** What `--json` prints: the static quantize result, plus the eval report when --eval-data was given. */
+export interface StaticCliResult extends StaticQuantizeFileResult {
+  eval?: EvalReport;
 }
 
 function positiveInt(v: unknown, flag: string): number | undefined {
@@ -64,39 +59,25 @@ export function parseStaticFlags(input: string, output: string, flags: Readonly<
   return { input, output, calib: String(flags.calib), options, force: flags.force === true, json: flags.json === true };
 }
 
-export async function quantizeStaticFile(o: StaticCliOptions, progress: (m: string) => void = () => {}): Promise<StaticFileResult> {
-  checkNotOverwritingInput(o.input, o.output, o.force);
-  const sizeBefore = modelFiles(o.input).reduce((s, f) => s + fs.statSync(f).size, 0);
-  progress('loading');
-  const model = loadModel(o.input);
-  const report = await quantizeStatic(model, o.options, o.calib, { toolVersion: VERSION, progress });
-  progress('checking the result in onnxruntime');
-  try {
-    await (await OrtRunner.create(encodeOnnx(model), { label: o.output })).dispose();
-  } catch (e) {
-    throw new Error(`the quantized model failed onnxruntime's load check, nothing was written: ${(e as Error).message}`);
-  }
-  progress(`writing ${o.output}`);
-  saveModel(model, o.output);
-  const sizeAfter = modelFiles(o.output).reduce((s, f) => s + fs.statSync(f).size, 0);
-  return { input: o.input, output: o.output, report, sizeBefore, sizeAfter };
-}
-
-export async function runStaticQuantize(o: StaticCliOptions, ctx: CliContext): Promise<number> {
+export async function runStaticQuantize(o: StaticCliOptions, gate: EvalGate | undefined, ctx: CliContext): Promise<number> {
   const progress = ctx.progress(`quantizing ${o.input} (static int8, ${o.options.calibrationMethod} calibration)`, { quiet: o.json });
-  let r: StaticFileResult;
+  let r: StaticCliResult;
   try {
-    r = await quantizeStaticFile(o, (m) => progress.update(m));
+    r = await quantizeStaticFile({ ...o, progress: (m) => progress.update(m) });
+    if (gate) {
+      progress.update('evaluating');
+      r.eval = await runEvalGate(gate, r.output, o.input);
+    }
     progress.stop();
   } catch (e) {
     progress.fail();
     throw e;
   }
   ctx.io.stdout.write(o.json ? JSON.stringify(r, null, 2) + '\n' : renderHuman(r, ctx));
-  return 0;
+  return r.eval ? reportEvalGate(r.eval, ctx, { human: !o.json }) : 0;
 }
 
-function renderHuman(r: StaticFileResult, ctx: CliContext): string {
+function renderHuman(r: StaticCliResult, ctx: CliContext): string {
   const c = ctx.chalk;
   const rep = r.report;
   const rows = rep.activations.map((a) => [
@@ -114,8 +95,9 @@ function renderHuman(r: StaticFileResult, ctx: CliContext): string {
   s += `${c.bold('int8')} ${rep.quantizedNodes.map((n) => `${n.opType} ${n.name}`).join(', ') || 'nothing'}`;
   s += rep.folded.length ? `; folded ${rep.folded.join(', ')}\n` : '\n';
   for (const k of rep.skipped) s += `${c.yellow('float')} ${k.opType} ${k.node}: ${k.reason}\n`;
-  s += `${c.bold('model')} ${formatBytes(r.sizeBefore)} → ${formatBytes(r.sizeAfter)}\n`;
+  s += `${c.bold('model')} ${formatBytes(r.size.before.bytes)} → ${formatBytes(r.size.after.bytes)}\n`;
   for (const w of rep.warnings) s += `${c.yellow('warning')} ${w}\n`;
-  s += `${c.green('wrote')} ${r.output} (opened in onnxruntime)\n`;
+  for (const n of r.notes) s += `${c.yellow('note')} ${n}\n`;
+  s += `${c.green('wrote')} ${r.output}${r.verified ? ' (opened in onnxruntime)' : ''}\n`;
   return s;
 }

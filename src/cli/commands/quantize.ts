@@ -3,26 +3,17 @@
  * Thin over the quantize pass: load → pass → (ONNX: onnxruntime self-check of
  * the encoded bytes) → atomic save → report sizes.
  */
-import * as fs from 'fs';
-import * as path from 'path';
-import { gzipSync } from 'fflate';
 import { defineCommand } from '../command';
 import type { CliContext } from '../context';
 import { UsageError } from '../../errors';
-import { detectFormat, loadModel, modelFiles, modelRoot, saveModel } from '../../formats';
-import { encodeOnnx } from '../../formats/onnx';
-import { saveTfjs } from '../../formats/tfjs';
-import type { Model } from '../../ir';
-import { quantizePass, QuantizeOptions, QuantizeReport, resolveQuantizeOptions, runPass } from '../../passes';
-import { OrtRunner } from '../../runtime';
-import { checkNotOverwritingInput } from '../../util/atomic';
-import { VERSION } from '../../version';
+import { resolveQuantizeOptions, QuantizeOptions, QuantizeReport } from '../../passes';
+import { quantizeFile, QuantizeFileResult } from '../../pipeline/quantize';
+import { defaultOutputPath } from '../../pipeline/output';
+import { addEvalGateOptions, EvalGate, evalGateFromFlags, reportEvalGate, runEvalGate } from '../eval-gate';
+import type { EvalReport } from '../../eval';
 import { formatBytes, formatShape } from '../format';
 import { renderTable } from '../table';
 import { parseStaticFlags, runStaticQuantize, StaticCliOptions } from './quantize-static';
-
-/** Models up to this many bytes of weights are opened in onnxruntime before anything is written. */
-export const VERIFY_LIMIT_BYTES = 100 * 1024 * 1024;
 
 export interface QuantizeCliOptions {
   input: string;
@@ -31,32 +22,24 @@ export interface QuantizeCliOptions {
   quantize: QuantizeOptions;
   /** True when --granularity was given (tfjs warns that it has only per-tensor). */
   granularityGiven: boolean;
-  /** 'auto': ORT self-check for ONNX models under VERIFY_LIMIT_BYTES; 'off': --no-verify. */
-  verify: 'auto' | 'off';
+  /** ORT self-check of ONNX results (under VERIFY_LIMIT_BYTES of weights); false with --no-verify. */
+  verify: boolean;
   force: boolean;
   json: boolean;
   /** Set with --calib / --mode static: static int8 QDQ instead (quantize-static.ts). */
   static?: StaticCliOptions;
+  /** With --eval-data: evaluate the output against the input and gate on the budget flags. */
+  gate?: EvalGate;
 }
 
-export interface QuantizeFileResult {
-  input: string;
-  output: string;
-  report: QuantizeReport;
-  /** File bytes of the whole model, before and after. */
-  sizeBefore: number;
-  sizeAfter: number;
-  /** gzip -6 bytes of the weight files (tfjs 4-bit, where only compression shrinks). */
-  gzipBefore?: number;
-  gzipAfter?: number;
-  /** Whether onnxruntime opened the result before it was written. */
-  verified: boolean;
-  notes: string[];
+/** What `--json` prints: the quantize result, plus the eval report when --eval-data was given. */
+export interface QuantizeCliResult extends QuantizeFileResult {
+  eval?: EvalReport;
 }
 
 export const quantizeCommand = defineCommand<QuantizeCliOptions>({
   name: 'quantize',
-  configure: (cmd) => cmd
+  configure: (cmd) => addEvalGateOptions(cmd
     .description('quantize weights to int8 or int4 (ONNX: DequantizeLinear / MatMulNBits / dynamic int8; tfjs: uint8/uint16/float16 storage)')
     .argument('<model>', 'input model (.onnx, model.json or its folder)')
     .option('-o, --output <path>', 'output (default: model.int8.onnx / model.int4.onnx, or folder m-int8/)')
@@ -82,14 +65,19 @@ export const quantizeCommand = defineCommand<QuantizeCliOptions>({
     .option('--batch-size <n>', 'static: samples per calibration run', '32')
     .option('--activation-type <t>', 'static: int8 or uint8 activations', 'int8')
     .option('--per-tensor', 'static: one weight scale per tensor instead of per channel')
-    .option('--preprocess <spec>', 'static, image folders: e.g. size=28x28,layout=nchw,scale=1/255'),
+    .option('--preprocess <spec>', 'static, image folders: e.g. size=28x28,layout=nchw,scale=1/255')
+    .addHelpText('after', '\nWith --eval-data the output is evaluated against the input (as `mc eval --baseline`);\nthe exit code is 1 when a budget flag is broken.'), 'labels'),
   parse: ([input], flags) => parseQuantizeFlags(input, flags),
   run: async (o, ctx) => {
-    if (o.static) return runStaticQuantize(o.static, ctx);
+    if (o.static) return runStaticQuantize(o.static, o.gate, ctx);
     const progress = ctx.progress(`quantizing ${o.input}`, { quiet: o.json });
-    let result: QuantizeFileResult;
+    let result: QuantizeCliResult;
     try {
-      result = await quantizeFile(o, (m) => progress.update(m));
+      result = await quantizeFile({ ...o, force: o.force, progress: (m) => progress.update(m) });
+      if (o.gate) {
+        progress.update('evaluating');
+        result.eval = await runEvalGate(o.gate, result.output, o.input);
+      }
       progress.stop();
     } catch (e) {
       progress.fail();
@@ -99,7 +87,7 @@ export const quantizeCommand = defineCommand<QuantizeCliOptions>({
       result.notes.push(`tfjs stores one range per tensor; --granularity ${o.quantize.granularity} does not apply`);
     }
     ctx.io.stdout.write(o.json ? JSON.stringify(result, null, 2) + '\n' : renderHuman(result, ctx));
-    return 0;
+    return result.eval ? reportEvalGate(result.eval, ctx, { human: !o.json }) : 0;
   },
 });
 
@@ -112,9 +100,9 @@ function intFlag(v: unknown, flag: string): number {
 export function parseQuantizeFlags(input: string, flags: Readonly<Record<string, unknown>>): QuantizeCliOptions {
   if (flags.calib !== undefined || flags.mode === 'static') {
     const quantize = resolveQuantizeOptions({ bits: 8 });
-    const output = flags.output === undefined ? defaultOutputPath(input, 8) : String(flags.output);
-    const common = { input, output, quantize, granularityGiven: false, verify: 'auto' as const, force: flags.force === true, json: flags.json === true };
-    return { ...common, static: parseStaticFlags(input, output, flags) };
+    const output = flags.output === undefined ? defaultOutputPath(input, 'int8') : String(flags.output);
+    const common = { input, output, quantize, granularityGiven: false, verify: true, force: flags.force === true, json: flags.json === true };
+    return { ...common, static: parseStaticFlags(input, output, flags), gate: evalGateFromFlags(flags, 'labels') };
   }
   if (flags.symmetric === true && flags.asymmetric === true) throw new UsageError('--symmetric and --asymmetric exclude each other');
   if (flags.bits === undefined) throw new UsageError("required option '--bits <n>' not specified");
@@ -142,109 +130,14 @@ export function parseQuantizeFlags(input: string, flags: Readonly<Record<string,
     output: flags.output === undefined ? undefined : String(flags.output),
     quantize,
     granularityGiven: flags.granularity !== undefined,
-    verify: flags.verify === false ? 'off' : 'auto',
+    verify: flags.verify !== false,
     force: flags.force === true,
     json: flags.json === true,
+    gate: evalGateFromFlags(flags, 'labels'),
   };
 }
 
-/** model.onnx → model.int8.onnx; m/ or m/model.json → m-int8 (a sibling folder). */
-export function defaultOutputPath(input: string, bits: 8 | 4): string {
-  const tag = `int${bits}`;
-  if (detectFormat(input) === 'onnx') {
-    const ext = path.extname(input);
-    return path.join(path.dirname(input), `${path.basename(input, ext)}.${tag}${ext}`);
-  }
-  const dir = modelRoot(input).replace(/[\\/]+$/, '');
-  return `${dir}-${tag}`;
-}
-
-/** Quantizes the model at `o.input` and writes it; nothing is written when any step fails. */
-export async function quantizeFile(o: QuantizeCliOptions, progress: (m: string) => void = () => {}): Promise<QuantizeFileResult> {
-  const format = detectFormat(o.input);
-  const output = o.output ?? defaultOutputPath(o.input, o.quantize.bits);
-  checkNotOverwritingInput(modelRoot(o.input), modelRoot(output), o.force);
-  progress('loading');
-  const model = loadModel(o.input);
-  // Pass the loaded model so the file is not decoded a second time (peak memory).
-  const inputFiles = modelFiles(o.input, model);
-  const sizeBefore = sumSizes(inputFiles);
-  const gzipBefore = format === 'tfjs' && o.quantize.bits === 4 ? gzipSize(inputFiles.slice(1)) : undefined;
-  const hadExternal = format === 'onnx' && inputFiles.length > 1;
-  const { changes: report } = runPass(quantizePass(o.quantize), model, { toolVersion: VERSION, progress });
-  const notes: string[] = [];
-  let verified = false;
-  if (format === 'onnx') {
-    if (o.verify === 'auto' && weightBytes(model) <= VERIFY_LIMIT_BYTES) {
-      progress('checking the result in onnxruntime');
-      await verifyInOrt(model, output);
-      verified = true;
-    } else if (o.verify === 'auto') {
-      notes.push(`not opened in onnxruntime before writing (weights over ${formatBytes(VERIFY_LIMIT_BYTES)})`);
-    }
-    progress(`writing ${output}`);
-    // A fresh data-file name, so the input's external data file is never the target.
-    saveModel(model, output, hadExternal ? { externalData: { location: `${path.basename(output)}.data` } } : {});
-  } else {
-    progress(`writing ${output}`);
-    saveTfjsAtomically(model, output, o.force);
-  }
-  const outputFiles = modelFiles(output, format === 'onnx' ? model : undefined);
-  const sizeAfter = sumSizes(outputFiles);
-  let gzipAfter: number | undefined;
-  if (gzipBefore !== undefined) {
-    gzipAfter = gzipSize(outputFiles.slice(1));
-    notes.push('tfjs has no 4-bit storage: the 16 levels sit in uint8 bytes, so the files are no smaller than with --bits 8; only the gzip-compressed size shrinks further');
-  }
-  return { input: o.input, output, report, sizeBefore, sizeAfter, gzipBefore, gzipAfter, verified, notes };
-}
-
-async function verifyInOrt(model: Model, output: string): Promise<void> {
-  const bytes = encodeOnnx(model);
-  try {
-    const r = await OrtRunner.create(bytes, { label: output });
-    await r.dispose();
-  } catch (e) {
-    // mc built a model the stock runtime rejects: that is mc's bug, not the user's input.
-    throw new Error(`the quantized model failed onnxruntime's load check, nothing was written: ${(e as Error).message}`);
-  }
-}
-
-/** tfjs: write into a temp sibling folder, then move it into place, so `output` is never half written. */
-function saveTfjsAtomically(model: Model, output: string, force: boolean): void {
-  const dir = path.extname(output).toLowerCase() === '.json' ? path.dirname(output) : output;
-  const tmp = path.join(path.dirname(path.resolve(dir)), `.${path.basename(dir)}.${process.pid}.tmp`);
-  fs.rmSync(tmp, { recursive: true, force: true });
-  try {
-    saveTfjs(model, tmp);
-    if (fs.existsSync(dir)) {
-      const entries = fs.readdirSync(dir);
-      if (entries.length && !fs.existsSync(path.join(dir, 'model.json')) && !force) {
-        throw new UsageError(`output folder ${dir} exists and is not a tfjs model; pass --force or choose another -o`);
-      }
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
-    fs.renameSync(tmp, dir);
-  } finally {
-    fs.rmSync(tmp, { recursive: true, force: true });
-  }
-}
-
-function weightBytes(model: Model): number {
-  let n = 0;
-  for (const v of model.weights()) n += v.const?.byteLength ?? 0;
-  return n;
-}
-
-function sumSizes(files: string[]): number {
-  return files.reduce((s, f) => s + fs.statSync(f).size, 0);
-}
-
-function gzipSize(files: string[]): number {
-  return files.reduce((s, f) => s + gzipSync(fs.readFileSync(f), { level: 6 }).byteLength, 0);
-}
-
-function renderHuman(r: QuantizeFileResult, ctx: CliContext): string {
+function renderHuman(r: QuantizeCliResult, ctx: CliContext): string {
   const c = ctx.chalk;
   const rep = r.report;
   const rows = rep.tensors.map((t) => [
@@ -260,8 +153,9 @@ function renderHuman(r: QuantizeFileResult, ctx: CliContext): string {
   const ratio = (a: number, b: number): string => (b > 0 ? `${(a / b).toFixed(3)}×` : '-');
   s += `${c.bold('quantized')} ${rep.tensors.length} tensor(s): ${formatBytes(rep.weightBytesBefore)} → ${formatBytes(rep.weightBytesAfter)} (${ratio(rep.weightBytesAfter, rep.weightBytesBefore)})`;
   s += rep.skipped.length ? `; ${rep.skipped.length} left in float (${summarizeSkips(rep)})\n` : '\n';
-  s += `${c.bold('model')} ${formatBytes(r.sizeBefore)} → ${formatBytes(r.sizeAfter)} (${ratio(r.sizeAfter, r.sizeBefore)})`;
-  if (r.gzipBefore !== undefined && r.gzipAfter !== undefined) s += `; gzip ${formatBytes(r.gzipBefore)} → ${formatBytes(r.gzipAfter)} (${ratio(r.gzipAfter, r.gzipBefore)})`;
+  const { before, after } = r.size;
+  s += `${c.bold('model')} ${formatBytes(before.bytes)} → ${formatBytes(after.bytes)} (${ratio(after.bytes, before.bytes)})`;
+  if (before.gzipBytes !== undefined && after.gzipBytes !== undefined) s += `; gzip ${formatBytes(before.gzipBytes)} → ${formatBytes(after.gzipBytes)} (${ratio(after.gzipBytes, before.gzipBytes)})`;
   s += '\n';
   if (rep.opsetBefore !== undefined && rep.opsetAfter !== rep.opsetBefore) s += `${c.bold('opset')} ${rep.opsetBefore} → ${rep.opsetAfter}\n`;
   for (const w of rep.warnings) s += `${c.yellow('warning')} ${w}\n`;

@@ -1,0 +1,91 @@
+/**
+ * What every model-rewriting command (quantize, prune) does around its pass:
+ * name the output, check the result loads in the stock runtime, write it
+ * atomically without touching the input, and measure it.
+ */
+import * as path from 'path';
+import { McError } from '../errors';
+import { detectFormat, modelFiles, modelRoot, saveModel } from '../formats';
+import { encodeOnnx } from '../formats/onnx';
+import type { Model } from '../ir';
+import { OrtRunner } from '../runtime/ort-session';
+import { checkNotOverwritingInput } from '../util/atomic';
+import { FileSizes, filesSize } from '../util/file-size';
+
+/** Models with at most this many bytes of weights are opened in onnxruntime before anything is written. */
+export const VERIFY_LIMIT_BYTES = 100 * 1024 * 1024;
+
+/** `model.onnx` → `model.<tag>.onnx`; a tfjs folder `m/` (or `m/model.json`) → the sibling folder `m-<tag>`. */
+export function defaultOutputPath(input: string, tag: string): string {
+  if (detectFormat(input) === 'onnx') {
+    const ext = path.extname(input);
+    return path.join(path.dirname(input), `${path.basename(input, ext)}.${tag}${ext}`);
+  }
+  return `${modelRoot(input).replace(/[\\/]+$/, '')}-${tag}`;
+}
+
+/** mc built a model the stock runtime rejects: mc's bug, so exit 3 with the report-a-bug hint. */
+export class OutputRejectedError extends McError {}
+
+/** Opens the encoded ONNX model in onnxruntime; throws OutputRejectedError when it refuses. */
+export async function checkLoadsInOrt(model: Model, label: string): Promise<void> {
+  let runner: OrtRunner;
+  try {
+    runner = await OrtRunner.create(encodeOnnx(model), { label });
+  } catch (e) {
+    throw new OutputRejectedError(`the rewritten model failed onnxruntime's load check, nothing was written: ${(e as Error).message}`);
+  }
+  await runner.dispose();
+}
+
+export interface WriteOutputOptions {
+  input: string;
+  output: string;
+  /** Allow the output to replace the input (or a non-model folder). */
+  force: boolean;
+  /** Open ONNX results in onnxruntime before writing (skipped above VERIFY_LIMIT_BYTES). */
+  verify: boolean;
+  /** Also measure the gzip size of the written files. */
+  gzip: boolean;
+  progress?: (message: string) => void;
+}
+
+export interface WrittenOutput extends FileSizes {
+  output: string;
+  files: string[];
+  /** Whether onnxruntime opened the result before it was written. */
+  verified: boolean;
+  notes: string[];
+}
+
+/** Refuses to replace the input unless forced; call before the (possibly long) pass runs. */
+export function checkOutputPath(input: string, output: string, force: boolean): void {
+  checkNotOverwritingInput(modelRoot(input), modelRoot(output), force);
+}
+
+/** Checks (ONNX) and writes `model` to `o.output` atomically; nothing is written when the check fails. */
+export async function writeOutput(model: Model, o: WriteOutputOptions): Promise<WrittenOutput> {
+  const progress = o.progress ?? (() => {});
+  checkOutputPath(o.input, o.output, o.force);
+  const notes: string[] = [];
+  let verified = false;
+  if (model.format === 'onnx' && o.verify) {
+    if (weightBytes(model) <= VERIFY_LIMIT_BYTES) {
+      progress('checking the result in onnxruntime');
+      await checkLoadsInOrt(model, o.output);
+      verified = true;
+    } else {
+      notes.push(`not opened in onnxruntime before writing (weights over ${VERIFY_LIMIT_BYTES / 1024 / 1024} MiB)`);
+    }
+  }
+  progress(`writing ${o.output}`);
+  saveModel(model, o.output, { force: o.force });
+  const files = modelFiles(o.output, model.format === 'onnx' ? model : undefined);
+  return { output: o.output, files, ...(await filesSize(files, { gzip: o.gzip })), verified, notes };
+}
+
+function weightBytes(model: Model): number {
+  let n = 0;
+  for (const v of model.weights()) n += v.const?.byteLength ?? 0;
+  return n;
+}
