@@ -62,8 +62,95 @@ export class StreamingHistogram {
   }
 
   update(data: Float32Array): void {
+    if (data.length === 0) return;
+    if (this.binWidth > 0 && (this.mode === 'abs' ? this.binAbsInWindow(data) : this.binSignedInWindow(data))) return;
+    this.rangeThenBin(data);
+  }
+
+  /**
+   * Fast path once the width is set: range and binning in ONE pass over the
+   * data, committed only if the batch is finite and fits the current window
+   * (the usual case after the first batches). Otherwise nothing is changed
+   * and the caller takes the two-pass path, so the counts are exactly those
+   * rangeThenBin would give. NaN is caught by the max test's else branch
+   * (NaN < x and NaN <= x are both false); ±Inf leave the window.
+   */
+  private binSignedInWindow(data: Float32Array): boolean {
+    const counts = this.scratch;
+    counts.fill(0);
+    const inv = 1 / this.binWidth;
+    const off = this.offset;
+    const last = this.bins - 1;
+    // Early exits, conservative: the exact test is commitInWindow's.
+    const lowest = this.edge(0) * (1 + 1e-9) - Number.MIN_VALUE;
+    const highest = this.edge(this.bins) * (1 + 1e-9) + Number.MIN_VALUE;
+    let bmin = data[0];
+    let bmax = bmin;
+    for (let i = 0; i < data.length; i++) {
+      const v = data[i];
+      if (v < bmin) {
+        bmin = v;
+        if (v < lowest) return false;
+      } else if (!(v <= bmax)) {
+        if (v !== v || v > highest) return false;
+        bmax = v;
+      }
+      let j = (v * inv - off) | 0;
+      j = j > last ? last : j;
+      counts[j < 0 ? 0 : j]++;
+    }
+    if (bmin !== bmin || !this.commitInWindow(bmin, bmax)) return false;
+    if (bmin < 0) this.sawNegative = true;
+    return true;
+  }
+
+  /** binSignedInWindow for |x|. */
+  private binAbsInWindow(data: Float32Array): boolean {
+    const counts = this.scratch;
+    counts.fill(0);
+    const inv = 1 / this.binWidth;
+    const off = this.offset;
+    const last = this.bins - 1;
+    const highest = this.edge(this.bins) * (1 + 1e-9) + Number.MIN_VALUE; // early exit; exact test in commitInWindow
+    let xmin = data[0];
+    let bmin = xmin < 0 ? -xmin : xmin;
+    let bmax = bmin;
+    for (let i = 0; i < data.length; i++) {
+      const x = data[i];
+      if (x < xmin) xmin = x;
+      const v = x < 0 ? -x : x;
+      if (v < bmin) bmin = v;
+      else if (!(v <= bmax)) {
+        if (v !== v || v > highest) return false;
+        bmax = v;
+      }
+      let j = (v * inv - off) | 0;
+      j = j > last ? last : j;
+      counts[j < 0 ? 0 : j]++;
+    }
+    if (bmin !== bmin || !this.commitInWindow(bmin, bmax)) return false;
+    if (xmin < 0) this.sawNegative = true;
+    return true;
+  }
+
+  /** Folds the scratch counts in if [bmin, bmax] needs no wider window. */
+  private commitInWindow(bmin: number, bmax: number): boolean {
+    const min = Math.min(this.min, bmin);
+    const max = Math.max(this.max, bmax);
+    const lo = Math.min(min, 0);
+    const hi = Math.max(max, 0);
+    if (Math.floor(lo / this.binWidth) < this.offset || !this.fits(this.binWidth, this.offset, hi)) return false;
+    this.min = min;
+    this.max = max;
+    const counts = this.scratch;
+    for (let j = 0; j < this.bins; j++) this.counts[j] += counts[j];
+    return true;
+  }
+
+  /** Two passes: the batch range first, so the window can grow before any value is binned. */
+  private rangeThenBin(data: Float32Array): void {
     const abs = this.mode === 'abs';
-    // Pass 1: batch range, so the window can grow before any value is binned.
+    // Pass 1: batch range.
     let bmin = Infinity;
     let bmax = -Infinity;
     let bad = 0;
