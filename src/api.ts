@@ -14,3 +14,20 @@ export {
 } from './formats';
 export * from './inspect';
 
+
+// Rewriting passes and the file-level jobs the CLI runs.
+export * from './passes';
+export { quantizeStatic, resolveStaticOptions } from './passes/quantize/static';
+export type { StaticQuantizeOptions, StaticQuantizeResult } from './passes/quantize/static';
+export { quantizeFile, quantizeStaticFile } from './pipeline/quantize';
+export type { QuantizeFileOptions, QuantizeFileResult, StaticQuantizeFileOptions, StaticQuantizeFileResult } from './pipeline/quantize';
+export { checkLoadsInOrt, defaultOutputPath, writeOutput, VERIFY_LIMIT_BYTES } from './pipeline/output';
+
+// Data readers, calibration, evaluation and runtimes.
+export * from './data';
+export { calibrate } from './calibrate';
+export type { CalibrationOptions, CalibrationResult } from './calibrate';
+export { evaluate, checkBudgets } from './eval';
+export type { EvalOptions, EvalReport, Budgets } from './eval';
+export { openRunner, OrtRunner, TfjsRunner } from './runtime';
+export { initTfjs } from './runtime/tfjs-backend';
