@@ -3,8 +3,9 @@ import { UnsupportedError, UsageError } from '../../errors';
 import type { Model, Value } from '../../ir';
 import type { Batch, Dataset, InputSpec, Labels } from '../../data';
 import { validateAgainst, checkLabelCount } from '../../data';
-import { Executor } from '../../runtime/executor';
 import type { T, TF } from '../../runtime/executor';
+import type { DifferentiableModel } from '../../runtime/tfjs-grad';
+import { openGradModel, outputIsProbabilities } from './gradients';
 import type { PruneTarget, TargetScores } from './types';
 
 /**
@@ -25,6 +26,10 @@ import type { PruneTarget, TargetScores } from './types';
  * (sum w * g)^2. In expectation this is the diagonal (resp. group) Fisher term,
  * which is the curvature of that same KL at the unpruned point - the second-order
  * estimate of the damage a removal does to the model's output distribution.
+ *
+ * Gradients: ONNX models run on mc's differentiable executor; tfjs layers- and
+ * graph-models on stock tfjs (runtime/tfjs-grad.ts). Both give dL/dw in the IR
+ * weight's layout, so the scores below are computed by the same code for both.
  */
 export interface SaliencyOptions {
   tf: TF;
@@ -39,15 +44,15 @@ export interface SaliencyOptions {
 }
 
 export async function saliencyScores(model: Model, targets: readonly PruneTarget[], o: SaliencyOptions): Promise<Map<Value, TargetScores>> {
-  if (model.format !== 'onnx') throw new UnsupportedError('saliency needs gradients, which mc computes for ONNX models only; use --criterion magnitude for tfjs models');
+  if (o.channel && model.format !== 'onnx') throw new UnsupportedError('channel pruning is for ONNX models only; tfjs models take --pattern unstructured or n:m');
   const inputs: InputSpec[] = model.graph.inputs.filter((v) => !v.const).map((v) => ({ name: v.name, dtype: v.dtype ?? 'float32', shape: v.shape ?? [] }));
   validateAgainst(o.data, inputs);
   if (o.labels) checkLabelCount(o.labels, o.data);
   const tf = o.tf;
-  const ex = new Executor(model, tf);
+  const gm = await openGradModel(tf, model, targets.map((t) => t.value));
   const acc = targets.map((t) => (o.channel ? new Float64Array(t.value.const!.shape[t.outAxis]) : new Float32Array(t.value.const!.size)));
-  const weights = targets.map((t) => t.value);
-  const outputIsProbabilities = model.graph.outputs[0]?.producer?.opType === 'Softmax';
+  const probabilities = outputIsProbabilities(model);
+  const logProbs = (out: T): T => (probabilities ? tf.log(tf.add(out, 1e-12)) : tf.logSoftmax(out));
   const rng = mulberry32(0x5eed);
   const labelIter = o.labels?.batches(o.batchSize, o.samples)[Symbol.iterator]();
   let seen = 0;
@@ -55,22 +60,21 @@ export async function saliencyScores(model: Model, targets: readonly PruneTarget
   try {
     for (const batch of o.data.batches(o.batchSize, o.samples)) {
       const feeds = toFeeds(tf, batch);
-      const logProbs = (out: T): T => (outputIsProbabilities ? tf.log(tf.add(out, 1e-12)) : tf.logSoftmax(out));
       let ids: Int32Array;
       if (labelIter) {
         const lb = labelIter.next();
         if (lb.done) throw new UsageError('labels ran out before the data');
         ids = lb.value.ids;
       } else {
-        ids = sampleLabels(tf, ex, feeds, logProbs, rng);
+        ids = sampleLabels(tf, gm, feeds, logProbs, rng);
       }
-      const oneHot = tf.oneHot(tf.tensor1d(ids, 'int32'), classesOf(tf, ex, feeds, ids, cache));
-      const loss = (outs: T[]): Scalar => tf.neg(tf.mean(tf.sum(tf.mul(oneHot, logProbs(outs[0])), -1))) as Scalar;
-      const { grads } = ex.lossAndGrads(feeds, weights, loss);
+      const oneHot = tf.oneHot(tf.tensor1d(ids, 'int32'), classesOf(tf, gm, feeds, ids, cache));
+      const loss = (out: T): Scalar => tf.neg(tf.mean(tf.sum(tf.mul(oneHot, logProbs(out)), -1))) as Scalar;
+      const grads = gm.grads(feeds, loss);
       targets.forEach((t, i) => {
         const a = acc[i];
         tf.tidy(() => {
-          const wg = tf.mul(ex.constant(t.value), grads[i]);
+          const wg = tf.mul(gm.weights[i], grads[i]);
           if (o.channel) {
             const axes = [...Array(wg.rank).keys()].filter((k) => k !== t.outAxis);
             const s = tf.sum(wg, axes).dataSync();
@@ -87,7 +91,7 @@ export async function saliencyScores(model: Model, targets: readonly PruneTarget
       o.progress?.(`saliency: ${seen}/${Math.min(o.samples, o.data.count)} samples`);
     }
   } finally {
-    ex.dispose();
+    gm.dispose();
   }
   if (seen === 0) throw new UsageError('saliency needs at least one sample of data');
   const out = new Map<Value, TargetScores>();
@@ -105,9 +109,9 @@ function toFeeds(tf: TF, batch: Batch): Record<string, T> {
 }
 
 /** Number of classes: the width of the first output (computed once per run, cached in `cache`). */
-function classesOf(tf: TF, ex: Executor, feeds: Record<string, T>, ids: Int32Array, cache: { classes?: number }): number {
+function classesOf(tf: TF, gm: DifferentiableModel, feeds: Record<string, T>, ids: Int32Array, cache: { classes?: number }): number {
   if (cache.classes === undefined) {
-    const [out] = ex.run(feeds);
+    const out = gm.predict(feeds);
     cache.classes = out.shape[out.rank - 1];
     tf.dispose(out);
   }
@@ -117,8 +121,8 @@ function classesOf(tf: TF, ex: Executor, feeds: Record<string, T>, ids: Int32Arr
 }
 
 /** Labels drawn from the model's own predictive distribution (Fisher sampling). */
-function sampleLabels(tf: TF, ex: Executor, feeds: Record<string, T>, logProbs: (t: T) => T, rng: () => number): Int32Array {
-  const [out] = ex.run(feeds);
+function sampleLabels(tf: TF, gm: DifferentiableModel, feeds: Record<string, T>, logProbs: (t: T) => T, rng: () => number): Int32Array {
+  const out = gm.predict(feeds);
   const p = tf.tidy(() => tf.exp(logProbs(out)));
   const [n, k] = [p.shape[0], p.shape[p.rank - 1]];
   const probs = p.dataSync();

@@ -1,0 +1,290 @@
+/**
+ * @jest-environment ./test/helpers/onnx-ort-environment.js
+ */
+/**
+ * Taylor-saliency pruning of the tfjs fixtures, with gradients from stock tfjs
+ * (runtime/tfjs-grad.ts). The cross-checks: the same trained weights give the
+ * same scores as the ONNX path (mc's differentiable executor on mlp.onnx /
+ * cnn.onnx, compared element by element through the layout mapping), and the
+ * graph-model gives the layers-model's scores. Pruned models are loaded and
+ * evaluated with stock tfjs on the eval set.
+ */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs';
+import { parsePruneFlags, pruneFile, type PruneFileResult } from '../../src/cli/commands/prune';
+import { openDataset, openLabels } from '../../src/data';
+import { UnsupportedError } from '../../src/errors';
+import { loadModel } from '../../src/formats';
+import { tfjsFileHandler } from '../../src/formats/tfjs/file-io';
+import type { Model } from '../../src/ir';
+import { findTargets, pruneCount, saliencyScores } from '../../src/passes/prune';
+import { useGradientBackend } from '../../src/runtime/executor';
+import { deriveCalibLabels, readNpyF32, writeNpy } from './helpers';
+
+const FIX = path.resolve(__dirname, '..', '..', 'fixtures');
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mc-tfjs-sal-'));
+/** The fixtures' calib labels, once fixtures/calib-y.npy ships; derived from the training set until then. */
+let calibY = path.join(FIX, 'calib-y.npy');
+
+beforeAll(async () => {
+  await useGradientBackend(tf, 'wasm');
+  if (!fs.existsSync(calibY)) {
+    calibY = path.join(tmp, 'calib-y.npy');
+    writeNpy(calibY, deriveCalibLabels(path.join(FIX, 'calib-x.npy')), [256]);
+  }
+});
+
+const rows: string[] = [];
+afterAll(() => {
+  console.log(['| model | criterion | sparsity | accuracy (stock tfjs) |', '|---|---|---|---|', ...rows].join('\n'));
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+/** Scores of every prunable weight, flattened in IR order, keyed by layer name (the last '/'-part before kernel/weight). */
+async function scores(file: string, data: string, labels: string | undefined): Promise<Map<string, { data: Float32Array; shape: number[] }>> {
+  const model: Model = loadModel(path.join(FIX, file));
+  const { targets } = findTargets(model, []);
+  const inputs = model.graph.inputs.filter((v) => !v.const).map((v) => ({ name: v.name, dtype: v.dtype ?? 'float32', shape: v.shape ?? [] }));
+  const s = await saliencyScores(model, targets, {
+    tf, data: openDataset(path.join(FIX, data), { inputs }), labels: labels ? openLabels(labels) : undefined, samples: 256, batchSize: 32, channel: false,
+  });
+  const out = new Map<string, { data: Float32Array; shape: number[] }>();
+  for (const t of targets) {
+    out.set(layerOf(t.value.name), { data: s.get(t.value)!.element!, shape: [...t.value.const!.shape] });
+  }
+  return out;
+}
+
+/**
+ * Index in the ONNX weight of each element of the tfjs weight (same layer):
+ * Dense [in, out] ↔ Gemm(transB) [out, in]; Conv2D HWIO ↔ Conv OIHW; and the
+ * first Dense after Flatten reads NHWC-flattened rows where ONNX reads NCHW
+ * (fixtures/README.md), given the [H, W, C] that was flattened.
+ */
+function onnxIndex(tfShape: number[], flattened?: [number, number, number]): (k: number) => number {
+  if (tfShape.length === 4) {
+    const [H, W, I, O] = tfShape;
+    return (k) => {
+      const o = k % O, i = Math.floor(k / O) % I, w = Math.floor(k / (O * I)) % W, h = Math.floor(k / (O * I * W));
+      return ((o * I + i) * H + h) * W + w;
+    };
+  }
+  const [In, Out] = tfShape;
+  return (k) => {
+    const o = k % Out;
+    let i = Math.floor(k / Out);
+    if (flattened) {
+      const [, Wd, C] = flattened;
+      const c = i % C, w = Math.floor(i / C) % Wd, h = Math.floor(i / (C * Wd));
+      i = (c * flattened[0] + h) * Wd + w;
+    }
+    return o * In + i;
+  };
+}
+
+/** max |a - b| over max |a|, per layer, after mapping tfjs → ONNX layout. */
+function worstRelative(tfS: Map<string, { data: Float32Array; shape: number[] }>, onnxS: Map<string, { data: Float32Array; shape: number[] }>, flatten: Record<string, [number, number, number]>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [layer, t] of tfS) {
+    const o = onnxS.get(layer)!;
+    expect(o.data.length).toBe(t.data.length);
+    const map = onnxIndex(t.shape, flatten[layer]);
+    let worst = 0, scale = 0;
+    for (let k = 0; k < t.data.length; k++) {
+      worst = Math.max(worst, Math.abs(t.data[k] - o.data[map(k)]));
+      scale = Math.max(scale, Math.abs(t.data[k]));
+    }
+    expect(scale).toBeGreaterThan(0);
+    out[layer] = worst / scale;
+  }
+  return out;
+}
+
+describe('tfjs saliency scores equal the ONNX path on the same trained weights', () => {
+  test.each([
+    ['mlp', {}],
+    ['cnn', { fc1: [5, 5, 32] as [number, number, number] }],
+  ])('%s: cross-entropy scores, layers-model vs ONNX executor', async (m, flatten) => {
+    const t = await scores(`${m}-layers`, 'calib-x-nhwc.npy', calibY);
+    const o = await scores(`${m}.onnx`, 'calib-x.npy', calibY);
+    expect([...t.keys()].sort()).toEqual([...o.keys()].sort());
+    const rel = worstRelative(t, o, flatten);
+    console.log(`${m}: worst |tfjs - onnx| / max score per layer`, rel);
+    for (const r of Object.values(rel)) expect(r).toBeLessThan(1e-4);
+  });
+
+  test('mlp: Fisher scores (no labels: labels sampled from the model, same seed) agree too', async () => {
+    const t = await scores('mlp-layers', 'calib-x-nhwc.npy', undefined);
+    const o = await scores('mlp.onnx', 'calib-x.npy', undefined);
+    for (const r of Object.values(worstRelative(t, o, {}))) expect(r).toBeLessThan(1e-4);
+  });
+
+  test.each(['mlp', 'cnn'])('%s: graph-model scores equal layers-model scores', async (m) => {
+    const g = await scores(`${m}-graph`, 'calib-x-nhwc.npy', calibY);
+    const l = await scores(`${m}-layers`, 'calib-x-nhwc.npy', calibY);
+    for (const [layer, s] of l) {
+      const gs = g.get(layer)!;
+      expect(gs.shape).toEqual(s.shape);
+      let worst = 0, scale = 0;
+      s.data.forEach((v, k) => {
+        worst = Math.max(worst, Math.abs(v - gs.data[k]));
+        scale = Math.max(scale, Math.abs(v));
+      });
+      expect(worst).toBeLessThan(1e-4 * scale);
+    }
+  });
+});
+
+const layerOf = (name: string): string => /(conv\d|fc\d|logits)/.exec(name)![1];
+
+/**
+ * Positions zeroed in one model's prunable weights but not in the other's, matched by
+ * layer; `index` maps an element of `a`'s weight to the index of the same element in `b`'s.
+ */
+function maskDifferences(a: Model, b: Model, index: (layer: string, shape: number[]) => (k: number) => number): { compared: number; different: number } {
+  const bW = new Map(findTargets(b, []).targets.map((t) => [layerOf(t.value.name), t.value.const!.toFloat32()]));
+  let compared = 0, different = 0;
+  for (const t of findTargets(a, []).targets) {
+    const w = t.value.const!.toFloat32();
+    const o = bW.get(layerOf(t.value.name))!;
+    const map = index(layerOf(t.value.name), [...t.value.const!.shape]);
+    for (let k = 0; k < w.length; k++) {
+      compared++;
+      if ((w[k] === 0) !== (o[map(k)] === 0)) different++;
+    }
+  }
+  return { compared, different };
+}
+
+/** Eval-set accuracy of a tfjs model folder, run by stock tfjs. */
+async function tfjsAccuracy(dir: string): Promise<number> {
+  const { data, shape } = readNpyF32(path.join(FIX, 'eval-x-nhwc.npy'));
+  const yb = fs.readFileSync(path.join(FIX, 'eval-y.npy'));
+  const y = new BigInt64Array(yb.buffer.slice(yb.byteOffset + 10 + yb.readUInt16LE(8), yb.byteOffset + yb.byteLength));
+  const graph = (JSON.parse(fs.readFileSync(path.join(dir, 'model.json'), 'utf8')) as { format?: string }).format === 'graph-model';
+  const x = tf.tensor(data, shape);
+  let logits: tf.Tensor;
+  if (graph) {
+    const gm = await tf.loadGraphModel(tfjsFileHandler(dir));
+    logits = gm.execute(x) as tf.Tensor;
+    gm.dispose();
+  } else {
+    const lm = await tf.loadLayersModel(tfjsFileHandler(dir));
+    logits = lm.predict(x) as tf.Tensor;
+    lm.dispose();
+  }
+  const pred = tf.argMax(logits, -1).dataSync();
+  tf.dispose([x, logits]);
+  let correct = 0;
+  pred.forEach((p, i) => {
+    if (BigInt(p) === y[i]) correct++;
+  });
+  return correct / shape[0];
+}
+
+/** Zeros in each prunable kernel of a tfjs model folder, as stock tfjs loads it. */
+async function kernelZeros(dir: string): Promise<Map<string, { zeros: number; size: number }>> {
+  const model = loadModel(dir);
+  const names = new Set(findTargets(model, []).targets.map((t) => t.value.name));
+  const out = new Map<string, { zeros: number; size: number }>();
+  const lm = await tf.loadLayersModel(tfjsFileHandler(dir));
+  for (const w of lm.weights) {
+    if (!names.has(w.originalName)) continue;
+    const d = w.read().dataSync();
+    let zeros = 0;
+    for (const v of d) if (v === 0) zeros++;
+    out.set(w.originalName, { zeros, size: d.length });
+  }
+  lm.dispose();
+  return out;
+}
+
+let runs = 0;
+async function prune(model: string, argv: Record<string, unknown>): Promise<PruneFileResult> {
+  const output = path.join(tmp, `run${++runs}${model.endsWith('.onnx') ? '.onnx' : ''}`);
+  return pruneFile(parsePruneFlags(path.join(FIX, model), { ...argv, output, json: true }));
+}
+
+const salArgs = { criterion: 'saliency', data: path.join(FIX, 'calib-x-nhwc.npy'), samples: '256', batchSize: '32' };
+
+describe.each(['mlp', 'cnn'])('%s-layers: saliency pruning', (m) => {
+  const model = `${m}-layers`;
+  let dense = 0;
+  beforeAll(async () => {
+    dense = await tfjsAccuracy(path.join(FIX, model));
+    rows.push(`| ${model} | dense | 0 | ${(dense * 100).toFixed(1)}% |`);
+  });
+
+  test('unstructured 50%: exact sparsity in stock tfjs, the same mask as the ONNX path', async () => {
+    const sal = await prune(model, { sparsity: '0.5', ...salArgs, labels: calibY });
+    const mag = await prune(model, { sparsity: '0.5', criterion: 'magnitude' });
+    expect(sal.saliencyLoss).toBe('cross-entropy');
+    const zeros = await kernelZeros(sal.output);
+    expect(zeros.size).toBe(m === 'mlp' ? 3 : 4);
+    for (const [, z] of zeros) expect(z.zeros).toBe(pruneCount(z.size, 0.5));
+    expect(sal.report.globalSparsity).toBeCloseTo(0.5, 4);
+    // The ONNX path on the same weights (NCHW data, same labels) must remove the same weights.
+    const onnx = await prune(`${m}.onnx`, { sparsity: '0.5', ...salArgs, data: path.join(FIX, 'calib-x.npy'), labels: calibY });
+    const flatten: Record<string, [number, number, number]> = m === 'cnn' ? { fc1: [5, 5, 32] } : {};
+    const differ = maskDifferences(loadModel(sal.output), loadModel(onnx.output), (layer, shape) => onnxIndex(shape, flatten[layer]));
+    expect(differ.compared).toBe(m === 'mlp' ? 109184 : 56592);
+    expect(differ.different).toBe(0);
+    const accSal = await tfjsAccuracy(sal.output);
+    const accMag = await tfjsAccuracy(mag.output);
+    rows.push(`| ${model} | saliency | 0.5 | ${(accSal * 100).toFixed(1)}% |`, `| ${model} | magnitude | 0.5 | ${(accMag * 100).toFixed(1)}% |`);
+    // Measured (wasm): mlp 85.9% dense → 79.0% saliency (75.0% magnitude); cnn 85.8% → 40.2% saliency (78.4% magnitude).
+    // Element-wise first-order Taylor at layer scope is weak on the CNN (conv1 has 144 weights); the ONNX path
+    // gives the same mask, so that is the criterion, not the tfjs gradients. Gate loosely, as a sanity check.
+    expect(accSal).toBeGreaterThan(m === 'mlp' ? 0.75 : 0.3);
+    expect(accSal).toBeLessThanOrEqual(dense + 0.01);
+  });
+
+  test('Fisher (no labels) and 2:4 run on the layers-model too', async () => {
+    // cnn conv1 reduces over 1 input channel, which 2:4 cannot split.
+    const r = await prune(model, { sparsity: '0.5', pattern: 'n:m', nM: '2:4', exclude: m === 'cnn' ? ['conv1'] : [], ...salArgs });
+    expect(r.saliencyLoss).toBe('fisher');
+    const lm = await tf.loadLayersModel(tfjsFileHandler(r.output));
+    const targets = new Set(findTargets(loadModel(r.output), ['conv1']).targets.map((t) => t.value.name));
+    let groups = 0;
+    for (const w of lm.weights) {
+      if (!targets.has(w.originalName)) continue;
+      // Keras kernels reduce along axis -2: every 4 consecutive inputs of one output hold >= 2 zeros.
+      const [K, N] = [w.shape[w.shape.length - 2]!, w.shape[w.shape.length - 1]!];
+      const outer = w.shape.slice(0, -2).reduce((p: number, d) => p * d!, 1);
+      const d = w.read().dataSync();
+      for (let s = 0; s < outer; s++) {
+        for (let g = 0; g < K; g += 4) {
+          for (let n = 0; n < N; n++) {
+            let z = 0;
+            for (let j = 0; j < 4; j++) if (d[(s * K + g + j) * N + n] === 0) z++;
+            expect(z).toBeGreaterThanOrEqual(2);
+            groups++;
+          }
+        }
+      }
+    }
+    lm.dispose();
+    expect(groups).toBe(m === 'mlp' ? (784 * 128 + 128 * 64 + 64 * 10) / 4 : (9 * 16 * 32 + 800 * 64 + 64 * 10) / 4);
+    expect(await tfjsAccuracy(r.output)).toBeGreaterThan(0.5);
+  });
+});
+
+test.each(['mlp', 'cnn'])('%s-graph: saliency pruning removes what the layers-model path removes; stock tfjs runs it', async (m) => {
+  const graph = await prune(`${m}-graph`, { sparsity: '0.5', ...salArgs, labels: calibY });
+  const layers = await prune(`${m}-layers`, { sparsity: '0.5', ...salArgs, labels: calibY });
+  expect(graph.report.layers).toHaveLength(m === 'mlp' ? 3 : 4);
+  for (const l of graph.report.layers) expect(l.zeros).toBe(pruneCount(l.params, 0.5));
+  const differ = maskDifferences(loadModel(graph.output), loadModel(layers.output), () => (k) => k);
+  expect(differ.compared).toBe(m === 'mlp' ? 109184 : 56592);
+  expect(differ.different).toBe(0);
+  const acc = await tfjsAccuracy(graph.output);
+  rows.push(`| ${m}-graph | saliency | 0.5 | ${(acc * 100).toFixed(1)}% |`);
+  expect(acc).toBeCloseTo(await tfjsAccuracy(layers.output), 3);
+});
+
+test('channel pattern on a tfjs model is refused with a clear UnsupportedError', async () => {
+  await expect(prune('mlp-layers', { sparsity: '0.5', pattern: 'channel', ...salArgs, labels: calibY })).rejects.toThrow(UnsupportedError);
+  await expect(prune('mlp-layers', { sparsity: '0.5', pattern: 'channel', ...salArgs, labels: calibY })).rejects.toThrow(/ONNX models only/);
+});
