@@ -10,9 +10,9 @@ import { InputError, UsageError } from '../errors';
 import type { Model } from '../ir';
 import { Dataset, openDataset, PreprocessOptions, validateAgainst } from '../data';
 import { HostTensor, ModelRunner, OrtRunner } from '../runtime';
-import { augmentedModelBytes, modelInputSpecs } from './augment';
+import { augmentedModel, augmentedModelBytes, modelInputSpecs } from './augment';
 import { DEFAULT_BINS } from './histogram';
-import { CALIBRATION_METHODS, CalibrationMethod, createObserver, Observer, TensorRange } from './observers';
+import { CALIBRATION_METHODS, CalibrationMethod, createObserver, MinMaxObserver, Observer, TensorRange } from './observers';
 
 export interface CalibrationOptions {
   method: CalibrationMethod;
@@ -84,10 +84,16 @@ export async function calibrate(model: Model, tensors: readonly string[], data: 
   const observers = new Map<string, Observer>();
   for (const t of tensors) observers.set(t, createObserver({ ...opts, bins: opts.bins }));
   const threads = opts.threads ?? Math.max(1, os.availableParallelism());
-  const bytes = augmentedModelBytes(model, tensors);
-  const runner = await (opts.createRunner ?? openOrt)(bytes, threads);
+  // Min-max needs two numbers per tensor and batch: onnxruntime reduces in-graph
+  // (see augmentedModel). Histogram methods need the values themselves.
+  const reduce = opts.method === 'minmax';
+  const { bytes, reductions } = augmentedModel(model, reduce ? [] : tensors, reduce ? tensors : []);
+  const open = opts.createRunner ?? openOrt;
+  const runner = await open(bytes, threads);
+  /** Exposes the full tensors, opened only if an in-graph reduction is not finite (NaN/±Inf: MinMaxObserver's rules apply). */
+  let exposing: ModelRunner | undefined;
   const warnings: string[] = [];
-  const fetch = [...observers.keys()];
+  const fetch = reduce ? [...reductions.values()].flatMap((r) => [r.min, r.max]) : [...observers.keys()];
   const started = process.hrtime.bigint();
   let samples = 0;
   let batches = 0;
@@ -97,15 +103,22 @@ export async function calibrate(model: Model, tensors: readonly string[], data: 
       const feeds = new Map<string, HostTensor>();
       for (const [name, t] of batch.inputs) if (inputNames.has(name)) feeds.set(name, { dtype: t.dtype, shape: t.shape, data: t.data });
       const outs = await runner.run(feeds, fetch);
+      const full: string[] = [];
       for (const [name, obs] of observers) {
-        const o = outs.get(name);
-        if (!o) continue;
-        if (!(o.data instanceof Float32Array)) {
-          warnings.push(`${name}: ${o.dtype}, not float32; left unobserved`);
-          observers.delete(name);
+        const r = reductions.get(name);
+        if (r && obs instanceof MinMaxObserver) {
+          const lo = outs.get(r.min)?.data;
+          const hi = outs.get(r.max)?.data;
+          if (lo instanceof Float32Array && hi instanceof Float32Array && Number.isFinite(lo[0]) && Number.isFinite(hi[0])) obs.fold(lo[0], hi[0]);
+          else full.push(name);
           continue;
         }
-        obs.update(o.data);
+        observe(name, obs, outs);
+      }
+      if (full.length) {
+        exposing ??= await open(augmentedModelBytes(model, tensors), threads);
+        const exposed = await exposing.run(feeds, full);
+        for (const name of full) observe(name, observers.get(name)!, exposed);
       }
       samples += batch.count;
       batches++;
@@ -113,6 +126,18 @@ export async function calibrate(model: Model, tensors: readonly string[], data: 
     }
   } finally {
     await runner.dispose();
+    await exposing?.dispose();
+  }
+
+  function observe(name: string, obs: Observer, outs: ReadonlyMap<string, HostTensor>): void {
+    const o = outs.get(name);
+    if (!o) return;
+    if (!(o.data instanceof Float32Array)) {
+      warnings.push(`${name}: ${o.dtype}, not float32; left unobserved`);
+      observers.delete(name);
+      return;
+    }
+    obs.update(o.data);
   }
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const ranges = new Map<string, TensorRange>();
