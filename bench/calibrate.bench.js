@@ -8,6 +8,7 @@
  *    peak RSS (process.resourceUsage().maxRSS) and time, and the time of plain
  *    inference of the same model over the same batches (same threads, batch 32).
  *    Memory must not grow with the sample count; the time ratio is calibration / inference.
+ *    Each row is the median of 3 fresh processes (peak RSS: the largest).
  */
 const { execFileSync } = require('child_process');
 const fs = require('fs');
@@ -66,7 +67,10 @@ function main() {
     console.log('method      samples  calib s  infer s  ratio  peak RSS');
     for (const method of ['minmax', 'percentile', 'entropy']) {
       for (const samples of [64, 1024]) {
-        const o = JSON.parse(execFileSync(process.execPath, [__filename, '--child', file, String(samples), method], { encoding: 'utf8' }).trim().split('\n').pop());
+        // The machine is shared: 3 fresh processes, median time of each column.
+        const runs = [0, 1, 2].map(() => JSON.parse(execFileSync(process.execPath, [__filename, '--child', file, String(samples), method], { encoding: 'utf8' }).trim().split('\n').pop()));
+        const med = (k) => runs.map((r) => r[k]).sort((a, b) => a - b)[1];
+        const o = { samples: runs[0].samples, calibS: med('calibS'), inferS: med('inferS'), rssMiB: Math.max(...runs.map((r) => r.rssMiB)) };
         console.log(`${method.padEnd(10)} ${String(o.samples).padStart(8)} ${o.calibS.toFixed(3).padStart(8)} ${o.inferS.toFixed(3).padStart(8)} ${(o.calibS / o.inferS).toFixed(2).padStart(6)}  ${o.rssMiB.toFixed(1)} MiB`);
       }
     }
