@@ -45,29 +45,82 @@ export function toMatMulNBits(qw: QuantizedWeight, shape: readonly number[], kAx
   const k = shape[kAxis];
   const n = shape[1 - kAxis];
   const nb = Math.ceil(k / bs);
-  const half = bs >> 1;
-  const b = new Uint8Array(n * nb * half);
-  const scales = new Float32Array(n * nb);
   const sym = qw.dtype === 'int4';
-  const zpRow = (nb + 1) >> 1;
-  const zeroPoints = sym ? undefined : new Uint8Array(n * zpRow);
-  const offset = sym ? 8 : 0;
-  // Source strides of (k, n) and of the blocked scale tensor.
-  const [ks, ns] = kAxis === 0 ? [n, 1] : [1, k];
-  const [sbs, sns] = kAxis === 0 ? [n, 1] : [1, nb];
+  // Scales and zero points of (col, blk) in the source's blocked scale tensor ([nb, N] or [N, nb]), in MatMulNBits order.
+  const scales = new Float32Array(n * nb);
+  const zps = new Uint8Array(n * nb);
   for (let col = 0; col < n; col++) {
     for (let blk = 0; blk < nb; blk++) {
-      const si = blk * sbs + col * sns;
+      const si = kAxis === 0 ? blk * n + col : col * nb + blk;
       scales[col * nb + blk] = qw.scales[si];
-      const zp = sym ? 8 : qw.zeroPoints[si];
-      if (zeroPoints) zeroPoints[col * zpRow + (blk >> 1)] |= (zp & 0x0f) << ((blk & 1) * 4);
-      const rowBase = (col * nb + blk) * half;
-      for (let t = 0; t < bs; t++) {
-        const kk = blk * bs + t;
-        const u = kk < k ? qw.values[kk * ks + col * ns] + offset : zp;
-        b[rowBase + (t >> 1)] |= (u & 0x0f) << ((t & 1) * 4);
+      zps[col * nb + blk] = sym ? 8 : qw.zeroPoints[si] & 0x0f;
+    }
+  }
+  let zeroPoints: Uint8Array | undefined;
+  if (!sym) {
+    const zpRow = (nb + 1) >> 1;
+    zeroPoints = new Uint8Array(n * zpRow);
+    for (let col = 0; col < n; col++) {
+      for (let blk = 0; blk < nb; blk++) zeroPoints[col * zpRow + (blk >> 1)] |= zps[col * nb + blk] << ((blk & 1) * 4);
+    }
+  }
+  // Stored bytes of q (two's complement when signed); (byte + offset) & 15 is the nibble either way, as 16 divides 256.
+  const v = new Uint8Array(qw.values.buffer, qw.values.byteOffset, qw.values.length);
+  const b = kAxis === 0 ? packKN(v, k, n, bs, sym ? 8 : 0, zps) : packNK(v, k, n, bs, sym ? 8 : 0, zps);
+  return { k, n, blockSize: bs, b, scales, zeroPoints };
+}
+
+/** Nibble of element kk of column col, or the block's zero point past K. */
+function nibble(v: Uint8Array, kk: number, col: number, k: number, n: number, kAxis: 0 | 1, nb: number, bs: number, offset: number, zps: Uint8Array): number {
+  if (kk >= k) return zps[col * nb + Math.floor(kk / bs)];
+  return (v[kAxis === 0 ? kk * n + col : col * k + kk] + offset) & 0x0f;
+}
+
+/**
+ * Source [K, N] (MatMul B): one pair of K rows at a time, so each output byte
+ * is written once, over tiles of TILE columns so that the output bytes of a
+ * tile (one cache line per column) stay in cache across the block's row pairs.
+ */
+const TILE = 64;
+function packKN(v: Uint8Array, k: number, n: number, bs: number, offset: number, zps: Uint8Array): Uint8Array {
+  const nb = Math.ceil(k / bs);
+  const half = bs >> 1;
+  const colStride = nb * half; // bytes between columns in the output
+  const b = new Uint8Array(n * colStride);
+  for (let blk = 0; blk < nb; blk++) {
+    for (let c0 = 0; c0 < n; c0 += TILE) {
+      const c1 = Math.min(n, c0 + TILE);
+      for (let t = 0; t < bs; t += 2) {
+        const k0 = blk * bs + t;
+        let o = c0 * colStride + blk * half + (t >> 1);
+        if (k0 + 1 < k) {
+          const r0 = k0 * n;
+          const r1 = r0 + n;
+          for (let col = c0; col < c1; col++, o += colStride) {
+            b[o] = ((v[r0 + col] + offset) & 0x0f) | (((v[r1 + col] + offset) & 0x0f) << 4);
+          }
+        } else {
+          for (let col = c0; col < c1; col++, o += colStride) {
+            b[o] = nibble(v, k0, col, k, n, 0, nb, bs, offset, zps) | (nibble(v, k0 + 1, col, k, n, 0, nb, bs, offset, zps) << 4);
+          }
+        }
       }
     }
   }
-  return { k, n, blockSize: bs, b, scales, zeroPoints };
+  return b;
+}
+
+/** Source [N, K] (Gemm B with transB = 1): already MatMulNBits' order, packed in place order. */
+function packNK(v: Uint8Array, k: number, n: number, bs: number, offset: number, zps: Uint8Array): Uint8Array {
+  const nb = Math.ceil(k / bs);
+  const half = bs >> 1;
+  const b = new Uint8Array(n * nb * half);
+  const full = k & ~1; // pairs entirely inside K
+  for (let col = 0, o = 0; col < n; col++) {
+    const r = col * k;
+    let kk = 0;
+    for (; kk < full; kk += 2, o++) b[o] = ((v[r + kk] + offset) & 0x0f) | (((v[r + kk + 1] + offset) & 0x0f) << 4);
+    for (; kk < nb * bs; kk += 2, o++) b[o] = nibble(v, kk, col, k, n, 1, nb, bs, offset, zps) | (nibble(v, kk + 1, col, k, n, 1, nb, bs, offset, zps) << 4);
+  }
+  return b;
 }

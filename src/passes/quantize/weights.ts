@@ -3,12 +3,13 @@
  * block-wise (blocks of `blockSize` along the reduction axis, as ONNX
  * DequantizeLinear-21 `block_size` and MatMulNBits define them).
  *
- * Every granularity is one shape of the same loop: view the weight as
- * [outer, D, inner] around the chosen axis; element (o, d, j) belongs to group
- *   g = (o·oStride + ⌊d / block⌋) · gStride + j · jStride
- * (tensor: one group; channel: g = d; block: g indexes a scale tensor shaped
- * like the weight with D replaced by ⌈D / block⌉). Two passes over the float32
- * data, typed arrays only: range per group, then quantize + measure the error.
+ * Every granularity is cut into the same two kinds of stretch of consecutive
+ * elements (see `stretches`): a *run*, whose elements all share one group
+ * (per tensor; per channel on a leading axis; blocks along the last axis), or
+ * a *row*, whose element j belongs to group k0 + j (channels on the last axis,
+ * as MatMul B [K, N] per column; blocks along a leading axis). Two passes over
+ * the float32 data, typed arrays only, each a tight loop per stretch: range
+ * per group, then quantize + measure the error.
  */
 import { InputError } from '../../errors';
 import { affineParams, IntRange, QuantDType, sqnrDb, symmetricScale } from './params';
@@ -33,81 +34,232 @@ export interface QuantizedWeight {
   sqnrDb: number;
 }
 
-interface Grouping {
-  outer: number;
-  d: number;
-  inner: number;
-  block: number;
-  oStride: number;
-  gStride: number;
-  jStride: number;
+/**
+ * A weight cut into stretches of consecutive elements, in element order:
+ * stretch i covers [start[i], start[i] + length[i]). Stretches are grouped in
+ * segments: segment s is stretches [segment[s], segment[s + 1]) and owns the
+ * `size` groups [s·size, (s + 1)·size), which no other segment touches, so a
+ * segment is ranged and quantized on its own with small scratch arrays
+ * (a 32-row block of a [K, N] matrix stays in cache between the two passes).
+ * group[i] is relative to the segment: in a row (`rows`) element j is in
+ * group group[i] + j, in a run every element is in group[i].
+ */
+interface Stretches {
+  rows: boolean;
+  start: Int32Array;
+  length: Int32Array;
+  group: Int32Array;
+  segment: Int32Array;
+  size: number;
   groups: number;
   scaleShape: number[];
 }
 
-function grouping(shape: readonly number[], layout: WeightLayout): Grouping {
+function stretchList(count: number): Pick<Stretches, 'start' | 'length' | 'group'> {
+  return { start: new Int32Array(count), length: new Int32Array(count), group: new Int32Array(count) };
+}
+
+/** Segment boundaries every `per` stretches. */
+function everyNth(count: number, per: number): Int32Array {
+  const segs = per > 0 ? Math.ceil(count / per) : 0;
+  const seg = new Int32Array(segs + 1);
+  for (let s = 0; s <= segs; s++) seg[s] = Math.min(count, s * per);
+  return seg;
+}
+
+/** The weight viewed as [outer, D, inner] around the layout's axis, cut into runs or rows (see Stretches). */
+function stretches(shape: readonly number[], layout: WeightLayout): Stretches {
   const n = shape.reduce((a, b) => a * b, 1);
   if (layout.granularity === 'tensor') {
-    return { outer: 1, d: 1, inner: n, block: 1, oStride: 0, gStride: 0, jStride: 0, groups: 1, scaleShape: [] };
+    const s = stretchList(1);
+    s.length[0] = n;
+    return { rows: false, ...s, segment: everyNth(1, 1), size: 1, groups: 1, scaleShape: [] };
   }
   const axis = layout.axis;
   const outer = shape.slice(0, axis).reduce((a, b) => a * b, 1);
   const d = shape[axis];
   const inner = shape.slice(axis + 1).reduce((a, b) => a * b, 1);
   if (layout.granularity === 'channel') {
-    // Channels on the last axis (MatMul B [K, N]): walk rows of D elements, group = position in the row.
-    if (inner === 1) return { outer, d: 1, inner: d, block: 1, oStride: 0, gStride: 0, jStride: 1, groups: d, scaleShape: [d] };
-    return { outer, d, inner, block: 1, oStride: 0, gStride: 1, jStride: 0, groups: d, scaleShape: [d] };
+    if (inner === 1) {
+      // Channels on the last axis (MatMul B [K, N]): rows of D elements, group = position in the row.
+      const s = stretchList(outer);
+      for (let o = 0; o < outer; o++) { s.start[o] = o * d; s.length[o] = d; }
+      return { rows: true, ...s, segment: everyNth(outer, outer), size: d, groups: d, scaleShape: [d] };
+    }
+    const s = stretchList(outer * d);
+    for (let o = 0, i = 0; o < outer; o++) {
+      for (let c = 0; c < d; c++, i++) { s.start[i] = i * inner; s.length[i] = inner; s.group[i] = c; }
+    }
+    return { rows: false, ...s, segment: everyNth(outer * d, outer * d), size: d, groups: d, scaleShape: [d] };
   }
-  const nb = Math.ceil(d / layout.blockSize);
+  const bs = layout.blockSize;
+  const nb = Math.ceil(d / bs);
   const scaleShape = [...shape];
   scaleShape[axis] = nb;
-  return { outer, d, inner, block: layout.blockSize, oStride: nb, gStride: inner, jStride: 1, groups: outer * nb * inner, scaleShape };
+  const groups = outer * nb * inner;
+  if (inner === 1) {
+    // Blocks along the last axis ([N, K] weights): runs of bs elements (the last one of a row may be shorter), a segment per row.
+    const s = stretchList(outer * nb);
+    for (let o = 0, i = 0; o < outer; o++) {
+      for (let b = 0; b < nb; b++, i++) { s.start[i] = o * d + b * bs; s.length[i] = Math.min(bs, d - b * bs); s.group[i] = b; }
+    }
+    return { rows: false, ...s, segment: everyNth(outer * nb, nb), size: nb, groups, scaleShape };
+  }
+  // Blocks along a leading axis (MatMul B [K, N] along K): rows of `inner`, a segment per block of bs rows.
+  const s = stretchList(outer * d);
+  const seg = new Int32Array(outer * nb + 1);
+  for (let o = 0, i = 0; o < outer; o++) {
+    for (let dd = 0; dd < d; dd++, i++) {
+      s.start[i] = i * inner;
+      s.length[i] = inner;
+      if (dd % bs === 0) seg[o * nb + dd / bs] = i;
+    }
+  }
+  seg[outer * nb] = outer * d;
+  return { rows: true, ...s, segment: seg, size: inner, groups, scaleShape };
 }
 
-/** Per-group minimum and maximum; throws InputError on NaN/Inf, naming the tensor. */
-function groupRanges(w: Float32Array, g: Grouping, name: string): { min: Float64Array; max: Float64Array } {
-  const min = new Float64Array(g.groups).fill(Infinity);
-  const max = new Float64Array(g.groups).fill(-Infinity);
-  let i = 0;
-  for (let o = 0; o < g.outer; o++) {
-    for (let d = 0; d < g.d; d++) {
-      const base = (o * g.oStride + ((d / g.block) | 0)) * g.gStride;
-      if (g.jStride === 0) {
-        // One group for the whole run (tensor, channel): keep the running range in locals.
-        let lo = min[base];
-        let hi = max[base];
-        const end = i + g.inner;
-        for (; i < end; i++) {
-          const v = w[i];
-          if (v < lo) lo = v;
-          if (v > hi) hi = v;
-        }
-        min[base] = lo;
-        max[base] = hi;
-      } else {
-        for (let j = 0; j < g.inner; j++, i++) {
-          const v = w[i];
-          if (v < min[base + j]) min[base + j] = v;
-          if (v > max[base + j]) max[base + j] = v;
-        }
-      }
-    }
+/** Range of one row: element j updates group k0 + j. */
+function rangeRow(w: Float32Array, start: number, len: number, k0: number, min: Float64Array, max: Float64Array): void {
+  for (let j = 0; j < len; j++) {
+    const v = w[start + j];
+    const k = k0 + j;
+    if (v < min[k]) min[k] = v;
+    if (v > max[k]) max[k] = v;
   }
-  // NaN never wins a comparison and ±Inf pass through, so one check per group finds both.
-  for (let k = 0; k < g.groups; k++) {
-    if (!Number.isFinite(min[k]) || !Number.isFinite(max[k])) {
-      if (g.inner * g.d * g.outer === 0) break;
-      const bad = firstNonFinite(w);
-      if (bad >= 0) throw new InputError(`weight '${name}' has a non-finite value (${w[bad]}) at element ${bad}; refusing to quantize`);
-    }
+}
+
+/** Range of one run: every element updates group k (kept in locals). */
+function rangeRun(w: Float32Array, start: number, len: number, k: number, min: Float64Array, max: Float64Array): void {
+  let lo = min[k];
+  let hi = max[k];
+  const end = start + len;
+  for (let i = start; i < end; i++) {
+    const v = w[i];
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
   }
-  return { min, max };
+  min[k] = lo;
+  max[k] = hi;
 }
 
 function firstNonFinite(w: Float32Array): number {
   for (let i = 0; i < w.length; i++) if (!Number.isFinite(w[i])) return i;
   return -1;
+}
+
+function throwNonFinite(w: Float32Array, name: string): void {
+  const bad = firstNonFinite(w);
+  if (bad >= 0) throw new InputError(`weight '${name}' has a non-finite value (${w[bad]}) at element ${bad}; refusing to quantize`);
+}
+
+/**
+ * Per-group constants of the quantize loop.
+ *  - inv = 1 / scale in float64. fround(v · inv) equals fround(v / scale) for
+ *    float32 v and scale whenever the result is a normal float32: the quotient
+ *    of two 24-bit significands is never a float32 rounding midpoint, and its
+ *    relative distance to the nearest one is at least about 2^-49, while v · inv
+ *    is within 2^-52 of the exact quotient (two roundings of 2^-53 each), so
+ *    both round to the same float32. Below the normal range both are under 0.5
+ *    in magnitude and round to the integer 0. (Checked against the division on
+ *    targeted near-midpoint cases by bench/quantize-exactness.js.) A float64
+ *    division costs about as much as the rest of the loop.
+ *  - lo, hi = qmin − zp, qmax − zp: clamping before rounding gives the same q
+ *    as clamp(round(x) + zp) because rounding is monotone and fixes the
+ *    integer bounds; it also keeps |x| small for ROUND_MAGIC.
+ */
+interface GroupParams {
+  scales: Float32Array;
+  inv: Float64Array;
+  zps: Int32Array;
+  lo: Float64Array;
+  hi: Float64Array;
+}
+
+function newParams(groups: number): GroupParams {
+  return {
+    scales: new Float32Array(groups), inv: new Float64Array(groups), zps: new Int32Array(groups),
+    lo: new Float64Array(groups), hi: new Float64Array(groups),
+  };
+}
+
+/** Fills `p` from each group's range. */
+function setParams(p: GroupParams, min: Float64Array, max: Float64Array, range: IntRange, symmetric: boolean): void {
+  for (let k = 0; k < min.length; k++) {
+    let zp = 0;
+    if (!(min[k] <= max[k])) { // empty group
+      p.scales[k] = 1;
+    } else if (symmetric) {
+      p.scales[k] = symmetricScale(Math.max(Math.abs(min[k]), Math.abs(max[k])), range.qmax);
+    } else {
+      const a = affineParams(min[k], max[k], range.qmin, range.qmax);
+      p.scales[k] = a.scale;
+      zp = a.zeroPoint;
+    }
+    p.zps[k] = zp;
+    p.inv[k] = 1 / p.scales[k];
+    p.lo[k] = range.qmin - zp;
+    p.hi[k] = range.qmax - zp;
+  }
+}
+
+/**
+ * 1.5 · 2^52. For |x| < 2^51, x + ROUND_MAGIC lies in [2^52, 2^53), where
+ * float64 has no fraction bits, so the addition rounds x to an integer with
+ * IEEE 754's default roundTiesToEven, and subtracting the constant back is
+ * exact: (x + ROUND_MAGIC) − ROUND_MAGIC = roundHalfEven(x) (numpy.rint, ORT's
+ * nearbyint). The loops clamp x to the integer range first, so |x| ≤ 255.
+ */
+const ROUND_MAGIC = 6755399441055744;
+
+/**
+ * Quantizes one row (element j in group k0 + j), q = clamp(rint(fround(v / s)) + zp),
+ * and adds v² and (v − fround((q − zp)·s))² to acc = [signal, noise] in element order.
+ * Stores go through `| 0`: storing a float64 into a Uint8Array takes V8's slow path.
+ */
+function quantizeRow(w: Float32Array, out: Uint8Array, start: number, len: number, k0: number, p: GroupParams, acc: Float64Array): void {
+  const { scales, inv, zps, lo, hi } = p;
+  let signal = acc[0];
+  let noise = acc[1];
+  for (let j = 0; j < len; j++) {
+    const k = k0 + j;
+    const v = w[start + j];
+    let x = Math.fround(v * inv[k]);
+    const a = lo[k];
+    const b = hi[k];
+    x = x < a ? a : x > b ? b : x;
+    const q = x + ROUND_MAGIC - ROUND_MAGIC;
+    out[start + j] = (q + zps[k]) | 0;
+    const e = v - Math.fround(q * scales[k]);
+    signal += v * v;
+    noise += e * e;
+  }
+  acc[0] = signal;
+  acc[1] = noise;
+}
+
+/** quantizeRow for a run: one group k for every element. */
+function quantizeRun(w: Float32Array, out: Uint8Array, start: number, len: number, k: number, p: GroupParams, acc: Float64Array): void {
+  const s = p.scales[k];
+  const inv = p.inv[k];
+  const zp = p.zps[k];
+  const a = p.lo[k];
+  const b = p.hi[k];
+  let signal = acc[0];
+  let noise = acc[1];
+  const end = start + len;
+  for (let i = start; i < end; i++) {
+    const v = w[i];
+    let x = Math.fround(v * inv);
+    x = x < a ? a : x > b ? b : x;
+    const q = x + ROUND_MAGIC - ROUND_MAGIC;
+    out[i] = (q + zp) | 0;
+    const e = v - Math.fround(q * s);
+    signal += v * v;
+    noise += e * e;
+  }
+  acc[0] = signal;
+  acc[1] = noise;
 }
 
 /**
@@ -121,74 +273,41 @@ export function quantizeWeight(
   range: IntRange,
   name: string,
 ): QuantizedWeight {
-  const g = grouping(shape, layout);
-  const { min, max } = groupRanges(w, g, name);
+  const st = stretches(shape, layout);
   const symmetric = range.qmin === -range.qmax;
   const signed = range.dtype === 'int8' || range.dtype === 'int4';
-  const scales = new Float32Array(g.groups);
-  // Zero points as plain int32 in the hot loop (one typed-array kind keeps it monomorphic).
-  const zps = new Int32Array(g.groups);
-  for (let k = 0; k < g.groups; k++) {
-    if (!(min[k] <= max[k])) { scales[k] = 1; continue; } // empty group
-    if (symmetric) {
-      scales[k] = symmetricScale(Math.max(Math.abs(min[k]), Math.abs(max[k])), range.qmax);
-    } else {
-      const p = affineParams(min[k], max[k], range.qmin, range.qmax);
-      scales[k] = p.scale;
-      zps[k] = p.zeroPoint;
-    }
-  }
+  const scales = new Float32Array(st.groups);
+  const zps = new Int32Array(st.groups);
   const out = new Uint8Array(w.length); // two's complement bytes; viewed as Int8Array when signed
-  const { qmin, qmax } = range;
-  let signal = 0;
-  let noise = 0;
-  let i = 0;
-  for (let o = 0; o < g.outer; o++) {
-    for (let d = 0; d < g.d; d++) {
-      const base = (o * g.oStride + ((d / g.block) | 0)) * g.gStride;
-      const end = i + g.inner;
-      if (g.jStride === 0) {
-        const s = scales[base];
-        const zp = zps[base];
-        for (; i < end; i++) {
-          const v = w[i];
-          // float32 division, then ties-to-even, as ORT's QuantizeLinear.
-          const r = Math.fround(v / s);
-          let q = Math.round(r);
-          if (q - r === 0.5 && (q & 1) !== 0) q -= 1;
-          q += zp;
-          q = q < qmin ? qmin : q > qmax ? qmax : q;
-          out[i] = q & 0xff;
-          const e = v - Math.fround((q - zp) * s);
-          signal += v * v;
-          noise += e * e;
-        }
-      } else {
-        for (let gi = base; i < end; i++, gi++) {
-          const s = scales[gi];
-          const zp = zps[gi];
-          const v = w[i];
-          const r = Math.fround(v / s);
-          let q = Math.round(r);
-          if (q - r === 0.5 && (q & 1) !== 0) q -= 1;
-          q += zp;
-          q = q < qmin ? qmin : q > qmax ? qmax : q;
-          out[i] = q & 0xff;
-          const e = v - Math.fround((q - zp) * s);
-          signal += v * v;
-          noise += e * e;
-        }
-      }
+  const acc = new Float64Array(2); // [signal, noise]
+  // Scratch for one segment's groups.
+  const min = new Float64Array(st.size);
+  const max = new Float64Array(st.size);
+  const p = newParams(st.size);
+  const { start, length, group, segment } = st;
+  for (let s = 0; s + 1 < segment.length; s++) {
+    const first = segment[s];
+    const end = segment[s + 1];
+    min.fill(Infinity);
+    max.fill(-Infinity);
+    if (st.rows) for (let i = first; i < end; i++) rangeRow(w, start[i], length[i], group[i], min, max);
+    else for (let i = first; i < end; i++) rangeRun(w, start[i], length[i], group[i], min, max);
+    // NaN never wins a comparison and ±Inf pass through, so one check per group finds both
+    // (every group holds at least one element unless the weight is empty).
+    if (w.length > 0) {
+      for (let k = 0; k < st.size; k++) if (!Number.isFinite(min[k]) || !Number.isFinite(max[k])) throwNonFinite(w, name);
     }
+    setParams(p, min, max, range, symmetric);
+    scales.set(p.scales, s * st.size);
+    zps.set(p.zps, s * st.size);
+    if (st.rows) for (let i = first; i < end; i++) quantizeRow(w, out, start[i], length[i], group[i], p, acc);
+    else for (let i = first; i < end; i++) quantizeRun(w, out, start[i], length[i], group[i], p, acc);
   }
   // NaN slips through min/max comparisons but poisons the energy sum: check once here.
-  if (!Number.isFinite(signal)) {
-    const bad = firstNonFinite(w);
-    if (bad >= 0) throw new InputError(`weight '${name}' has a non-finite value (${w[bad]}) at element ${bad}; refusing to quantize`);
-  }
+  if (!Number.isFinite(acc[0])) throwNonFinite(w, name);
   const values = signed ? new Int8Array(out.buffer) : out;
   const zeroPoints = signed ? Int8Array.from(zps) : Uint8Array.from(zps);
-  return { dtype: range.dtype, values, scales, scaleShape: g.scaleShape, zeroPoints, symmetric, layout, sqnrDb: sqnrDb(signal, noise) };
+  return { dtype: range.dtype, values, scales, scaleShape: st.scaleShape, zeroPoints, symmetric, layout, sqnrDb: sqnrDb(acc[0], acc[1]) };
 }
 
 /**
@@ -197,14 +316,13 @@ export function quantizeWeight(
  * by the report; a plain reference, not a hot path.
  */
 export function dequantizeWeight(qw: QuantizedWeight, shape: readonly number[]): Float32Array {
-  const g = grouping(shape, qw.layout);
+  const st = stretches(shape, qw.layout);
   const out = new Float32Array(qw.values.length);
-  let i = 0;
-  for (let o = 0; o < g.outer; o++) {
-    for (let d = 0; d < g.d; d++) {
-      const base = (o * g.oStride + ((d / g.block) | 0)) * g.gStride;
-      for (let j = 0; j < g.inner; j++, i++) {
-        const gi = base + j * g.jStride;
+  const step = st.rows ? 1 : 0;
+  for (let s = 0; s + 1 < st.segment.length; s++) {
+    for (let r = st.segment[s]; r < st.segment[s + 1]; r++) {
+      let gi = s * st.size + st.group[r];
+      for (let j = 0, i = st.start[r]; j < st.length[r]; j++, i++, gi += step) {
         out[i] = Math.fround((qw.values[i] - qw.zeroPoints[gi]) * qw.scales[gi]);
       }
     }
