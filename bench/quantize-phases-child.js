@@ -7,7 +7,9 @@
  *   quantize the quantize pass (range, scales, rounding, SQNR, packing/relayout, edits)
  *   encode  IR → protobuf bytes (encodeModel)
  *   write   atomic write of those bytes
- * Prints one JSON line: seconds per phase, total, peak RSS.
+ * Prints one JSON line: wall seconds per phase, total wall and CPU (user +
+ * system) seconds, peak RSS. On a shared machine CPU time is the steadier
+ * number: wall time also counts waiting for a core.
  * Usage: node bench/quantize-phases-child.js IN.onnx OUT.onnx BITS
  */
 const fs = require('fs');
@@ -21,6 +23,7 @@ const { VERSION } = require(path.join(dist, 'version.js'));
 function main() {
   const [input, output, bits] = process.argv.slice(2);
   const phases = {};
+  const cpu0 = process.cpuUsage();
   let t = process.hrtime.bigint();
   const lap = (name) => {
     const now = process.hrtime.bigint();
@@ -38,7 +41,9 @@ function main() {
   writeFileAtomic(output, out);
   lap('write');
   const seconds = Object.values(phases).reduce((a, b) => a + b, 0);
+  const cpu = process.cpuUsage(cpu0);
+  const cpuSeconds = (cpu.user + cpu.system) / 1e6;
   const maxRssBytes = process.resourceUsage().maxRSS * 1024;
-  console.log(JSON.stringify({ phases, seconds, maxRssBytes, sizeAfter: out.byteLength }));
+  console.log(JSON.stringify({ phases, seconds, cpuSeconds, maxRssBytes, sizeAfter: out.byteLength }));
 }
 main();
