@@ -158,6 +158,19 @@ function maskDifferences(a: Model, b: Model, index: (layer: string, shape: numbe
   return { compared, different };
 }
 
+test.each([
+  ['cnn-layers', 'calib-x-nhwc.npy'], ['cnn-graph', 'calib-x-nhwc.npy'], ['cnn.onnx', 'calib-x.npy'],
+])('%s: saliency scoring leaves no tensors behind (with and without labels)', async (file, data) => {
+  const model = loadModel(path.join(FIX, file));
+  const { targets } = findTargets(model, []);
+  const inputs = model.graph.inputs.map((v) => ({ name: v.name, dtype: v.dtype ?? 'float32', shape: v.shape ?? [] }));
+  const before = tf.memory().numTensors;
+  for (const labels of [openLabels(calibY), undefined]) {
+    await saliencyScores(model, targets, { tf, data: openDataset(path.join(FIX, data), { inputs }), labels, samples: 64, batchSize: 16, channel: false });
+  }
+  expect(tf.memory().numTensors).toBe(before);
+});
+
 /** Eval-set accuracy of a tfjs model folder, run by stock tfjs. */
 async function tfjsAccuracy(dir: string): Promise<number> {
   const { data, shape } = readNpyF32(path.join(FIX, 'eval-x-nhwc.npy'));

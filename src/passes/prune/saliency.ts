@@ -68,7 +68,8 @@ export async function saliencyScores(model: Model, targets: readonly PruneTarget
       } else {
         ids = sampleLabels(tf, gm, feeds, logProbs, rng);
       }
-      const oneHot = tf.oneHot(tf.tensor1d(ids, 'int32'), classesOf(tf, gm, feeds, ids, cache));
+      const classes = classesOf(tf, gm, feeds, ids, cache);
+      const oneHot = tf.tidy(() => tf.oneHot(tf.tensor1d(ids, 'int32'), classes));
       const loss = (out: T): Scalar => tf.neg(tf.mean(tf.sum(tf.mul(oneHot, logProbs(out)), -1))) as Scalar;
       const grads = gm.grads(feeds, loss);
       targets.forEach((t, i) => {
