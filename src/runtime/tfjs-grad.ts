@@ -59,7 +59,9 @@ class LayersGradModel implements DifferentiableModel {
     this.weights = chosen.map((v) => {
       const w = byName.get(v.name);
       if (!w) throw new Error(`tfjs loaded no layer weight named '${v.name}'`);
-      const t = w.read() as tfjs.Variable;
+      // Typed as Tensor, but read() returns the tf.Variable the layer computes with (tfjs-layers variables.ts).
+      const t = w.read();
+      if (!(t instanceof tf.Variable)) throw new Error(`layer weight '${v.name}' is not backed by a tf.Variable`);
       checkShape(v, t);
       return t;
     });
