@@ -6,3 +6,4 @@ export { lowest, pruneCount, rankAscending, selectGlobal, selectNM } from './sel
 export { planChannels, applyChannelPlan, countMacs } from './channel';
 export { saliencyScores } from './saliency';
 export type { SaliencyOptions } from './saliency';
+export { openGradModel, outputIsProbabilities } from './gradients';
