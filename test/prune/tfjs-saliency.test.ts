@@ -171,6 +171,13 @@ test.each([
   expect(tf.memory().numTensors).toBe(before);
 });
 
+test('every layer excluded: saliency pruning of a tfjs model changes nothing and still writes a loadable model', async () => {
+  const r = await prune('mlp-layers', { sparsity: '0.5', ...salArgs, labels: calibY, exclude: ['*'] });
+  expect(r.report.layers).toHaveLength(0);
+  expect(r.report.skipped.map((s) => s.reason)).toEqual(['excluded', 'excluded', 'excluded']);
+  expect(await tfjsAccuracy(r.output)).toBeCloseTo(await tfjsAccuracy(path.join(FIX, 'mlp-layers')), 6);
+});
+
 /** Eval-set accuracy of a tfjs model folder, run by stock tfjs. */
 async function tfjsAccuracy(dir: string): Promise<number> {
   const { data, shape } = readNpyF32(path.join(FIX, 'eval-x-nhwc.npy'));

@@ -48,6 +48,7 @@ export async function saliencyScores(model: Model, targets: readonly PruneTarget
   const inputs: InputSpec[] = model.graph.inputs.filter((v) => !v.const).map((v) => ({ name: v.name, dtype: v.dtype ?? 'float32', shape: v.shape ?? [] }));
   validateAgainst(o.data, inputs);
   if (o.labels) checkLabelCount(o.labels, o.data);
+  if (!targets.length) return new Map(); // every layer excluded: nothing to differentiate
   const tf = o.tf;
   const gm = await openGradModel(tf, model, targets.map((t) => t.value));
   const acc = targets.map((t) => (o.channel ? new Float64Array(t.value.const!.shape[t.outAxis]) : new Float32Array(t.value.const!.size)));
