@@ -11,7 +11,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as ort from 'onnxruntime-node';
-import { parsePruneFlags, pruneFile, type PruneFileResult } from '../../src/cli/commands/prune';
+import { parsePruneFlags } from '../../src/cli/commands/prune';
+import { pruneFile, type PruneFileResult } from '../../src/pipeline/prune';
 import { deriveCalibLabels, readNpyF32, writeNpy } from './helpers';
 
 const FIX = path.resolve(__dirname, '..', '..', 'fixtures');
@@ -92,7 +93,7 @@ describe.each(MODELS)('%s', (model) => {
       rows.push(`| ${model} | unstructured | ${s} | ${name} | ${(r.acc * 100).toFixed(1)}% | ${r.result.size.after.bytes} | ${r.result.size.after.gzipBytes} |`);
       expect(r.result.report.globalSparsity).toBeCloseTo(s, 3);
       // Dense zeros: the raw size stays, the gzip size drops.
-      expect(r.result.size.after.gzipBytes).toBeLessThan(r.result.size.before.gzipBytes);
+      expect(r.result.size.after.gzipBytes!).toBeLessThan(r.result.size.before.gzipBytes!);
     }
     // One-shot unstructured: magnitude is the strong baseline; element-wise Taylor saliency is reported, not gated.
     if (s === 0.5) expect(mag.acc).toBeGreaterThan(0.7);
