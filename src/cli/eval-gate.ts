@@ -75,3 +75,31 @@ export function reportEvalGate(report: EvalReport, ctx: CliContext, opts: { huma
   }
   return broken.length ? 1 : 0;
 }
+
+/**
+ * The run() body of a model-rewriting command (quantize, prune): the job under
+ * a progress spinner, then the optional eval gate, then the report (human or
+ * JSON) and the gate's exit code.
+ */
+export async function runRewriteWithGate<R extends { output: string; eval?: EvalReport }>(
+  ctx: CliContext,
+  o: { title: string; input: string; json: boolean; gate?: EvalGate },
+  job: (progress: (message: string) => void) => Promise<R>,
+  renderHuman: (result: R) => string,
+): Promise<number> {
+  const progress = ctx.progress(o.title, { quiet: o.json });
+  let result: R;
+  try {
+    result = await job((m) => progress.update(m));
+    if (o.gate) {
+      progress.update('evaluating');
+      result.eval = await runEvalGate(o.gate, result.output, o.input);
+    }
+    progress.stop();
+  } catch (e) {
+    progress.fail();
+    throw e;
+  }
+  ctx.io.stdout.write(o.json ? JSON.stringify(result, null, 2) + '\n' : renderHuman(result));
+  return result.eval ? reportEvalGate(result.eval, ctx, { human: !o.json }) : 0;
+}

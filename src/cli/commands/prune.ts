@@ -9,7 +9,7 @@ import { UsageError } from '../../errors';
 import type { EvalReport } from '../../eval';
 import { PRUNE_DEFAULTS, validatePruneOptions, type Criterion, type Pattern, type PruneOptions, type Scope } from '../../passes/prune';
 import { pruneFile, PruneFileResult } from '../../pipeline/prune';
-import { addEvalGateOptions, EvalGate, evalGateFromFlags, reportEvalGate, runEvalGate } from '../eval-gate';
+import { addEvalGateOptions, EvalGate, evalGateFromFlags, runRewriteWithGate } from '../eval-gate';
 import { formatBytes } from '../format';
 import { renderTable } from '../table';
 
@@ -61,23 +61,11 @@ export const pruneCommand = defineCommand<PruneCliOptions>({
     addEvalGateOptions(cmd, 'eval-labels');
   },
   parse: ([input], flags) => parsePruneFlags(input, flags),
-  run: async (o, ctx) => {
-    const progress = ctx.progress(`pruning ${o.input}`, { quiet: o.json });
-    let result: PruneCliResult;
-    try {
-      result = await pruneFile({ ...o, progress: (m) => progress.update(m) });
-      if (o.gate) {
-        progress.update('evaluating');
-        result.eval = await runEvalGate(o.gate, result.output, o.input);
-      }
-      progress.stop();
-    } catch (e) {
-      progress.fail();
-      throw e;
-    }
-    ctx.io.stdout.write(o.json ? JSON.stringify(result, null, 2) + '\n' : renderHuman(result, ctx));
-    return result.eval ? reportEvalGate(result.eval, ctx, { human: !o.json }) : 0;
-  },
+  run: (o, ctx) => runRewriteWithGate(
+    ctx, { title: `pruning ${o.input}`, input: o.input, json: o.json, gate: o.gate },
+    (progress): Promise<PruneCliResult> => pruneFile({ ...o, progress }),
+    (r) => renderHuman(r, ctx),
+  ),
 });
 
 function num(v: unknown, flag: string): number {

@@ -12,7 +12,7 @@ import { resolveStaticOptions, StaticQuantizeOptions } from '../../passes/quanti
 import type { CalibrationMethod } from '../../calibrate';
 import type { EvalReport } from '../../eval';
 import { quantizeStaticFile, StaticQuantizeFileResult } from '../../pipeline/quantize';
-import { EvalGate, reportEvalGate, runEvalGate } from '../eval-gate';
+import { EvalGate, runRewriteWithGate } from '../eval-gate';
 import { formatBytes } from '../format';
 import { renderTable } from '../table';
 
@@ -59,22 +59,12 @@ export function parseStaticFlags(input: string, output: string, flags: Readonly<
   return { input, output, calib: String(flags.calib), options, force: flags.force === true, json: flags.json === true };
 }
 
-export async function runStaticQuantize(o: StaticCliOptions, gate: EvalGate | undefined, ctx: CliContext): Promise<number> {
-  const progress = ctx.progress(`quantizing ${o.input} (static int8, ${o.options.calibrationMethod} calibration)`, { quiet: o.json });
-  let r: StaticCliResult;
-  try {
-    r = await quantizeStaticFile({ ...o, progress: (m) => progress.update(m) });
-    if (gate) {
-      progress.update('evaluating');
-      r.eval = await runEvalGate(gate, r.output, o.input);
-    }
-    progress.stop();
-  } catch (e) {
-    progress.fail();
-    throw e;
-  }
-  ctx.io.stdout.write(o.json ? JSON.stringify(r, null, 2) + '\n' : renderHuman(r, ctx));
-  return r.eval ? reportEvalGate(r.eval, ctx, { human: !o.json }) : 0;
+export function runStaticQuantize(o: StaticCliOptions, gate: EvalGate | undefined, ctx: CliContext): Promise<number> {
+  return runRewriteWithGate(
+    ctx, { title: `quantizing ${o.input} (static int8, ${o.options.calibrationMethod} calibration)`, input: o.input, json: o.json, gate },
+    (progress): Promise<StaticCliResult> => quantizeStaticFile({ ...o, progress }),
+    (r) => renderHuman(r, ctx),
+  );
 }
 
 function renderHuman(r: StaticCliResult, ctx: CliContext): string {

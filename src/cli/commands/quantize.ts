@@ -9,7 +9,7 @@ import { UsageError } from '../../errors';
 import { resolveQuantizeOptions, QuantizeOptions, QuantizeReport } from '../../passes';
 import { quantizeFile, QuantizeFileResult } from '../../pipeline/quantize';
 import { defaultOutputPath } from '../../pipeline/output';
-import { addEvalGateOptions, EvalGate, evalGateFromFlags, reportEvalGate, runEvalGate } from '../eval-gate';
+import { addEvalGateOptions, EvalGate, evalGateFromFlags, runRewriteWithGate } from '../eval-gate';
 import type { EvalReport } from '../../eval';
 import { formatBytes, formatShape } from '../format';
 import { renderTable } from '../table';
@@ -68,26 +68,19 @@ export const quantizeCommand = defineCommand<QuantizeCliOptions>({
     .option('--preprocess <spec>', 'static, image folders: e.g. size=28x28,layout=nchw,scale=1/255')
     .addHelpText('after', '\nWith --eval-data the output is evaluated against the input (as `mc eval --baseline`);\nthe exit code is 1 when a budget flag is broken.'), 'labels'),
   parse: ([input], flags) => parseQuantizeFlags(input, flags),
-  run: async (o, ctx) => {
+  run: (o, ctx) => {
     if (o.static) return runStaticQuantize(o.static, o.gate, ctx);
-    const progress = ctx.progress(`quantizing ${o.input}`, { quiet: o.json });
-    let result: QuantizeCliResult;
-    try {
-      result = await quantizeFile({ ...o, force: o.force, progress: (m) => progress.update(m) });
-      if (o.gate) {
-        progress.update('evaluating');
-        result.eval = await runEvalGate(o.gate, result.output, o.input);
-      }
-      progress.stop();
-    } catch (e) {
-      progress.fail();
-      throw e;
-    }
-    if (o.granularityGiven && result.report.format !== 'onnx' && o.quantize.granularity !== 'tensor') {
-      result.notes.push(`tfjs stores one range per tensor; --granularity ${o.quantize.granularity} does not apply`);
-    }
-    ctx.io.stdout.write(o.json ? JSON.stringify(result, null, 2) + '\n' : renderHuman(result, ctx));
-    return result.eval ? reportEvalGate(result.eval, ctx, { human: !o.json }) : 0;
+    return runRewriteWithGate(
+      ctx, { title: `quantizing ${o.input}`, input: o.input, json: o.json, gate: o.gate },
+      async (progress): Promise<QuantizeCliResult> => {
+        const r = await quantizeFile({ ...o, progress });
+        if (o.granularityGiven && r.report.format !== 'onnx' && o.quantize.granularity !== 'tensor') {
+          r.notes.push(`tfjs stores one range per tensor; --granularity ${o.quantize.granularity} does not apply`);
+        }
+        return r;
+      },
+      (r) => renderHuman(r, ctx),
+    );
   },
 });
 
