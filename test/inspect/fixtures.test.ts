@@ -16,13 +16,14 @@ interface FixtureModel {
   params: number;
   input: { onnx: { shape: (number | string)[] }; tfjs: { shape: number[] } };
   output: { shape: (number | string)[] };
-  formats: Record<string, { path: string }>;
+  /** Per format: `params` differs where the format folds layers (the graph-model folds BatchNorm into its Conv). */
+  formats: Record<string, { path: string; params: number }>;
 }
 
 const FIXTURES = path.join(ROOT, 'fixtures');
 const manifest = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'manifest.json'), 'utf8')) as { models: Record<string, FixtureModel> };
 const cases = Object.entries(manifest.models).flatMap(([name, m]) =>
-  Object.entries(m.formats).map(([format, f]) => ({ name, format, file: path.join(FIXTURES, f.path), model: m })));
+  Object.entries(m.formats).map(([format, f]) => ({ name, format, file: path.join(FIXTURES, f.path), model: m, params: f.params })));
 
 function inspectJson(file: string): InspectReport {
   const r = runMc(['inspect', file, '--json']);
@@ -52,15 +53,15 @@ describe('mc inspect on the shipped fixtures', () => {
   it.each(cases.map((c) => [`${c.name} ${c.format}`, c] as const))('%s', async (_label, c) => {
     const r = inspectJson(c.file);
     expect(r.format).toBe(c.format);
-    expect(r.parameters).toBe(c.model.params);
+    expect(r.parameters).toBe(c.params);
     expect(r.files.length).toBeGreaterThanOrEqual(1);
     expect(r.totalFileBytes).toBe(r.files.reduce((s, f) => s + f.bytes, 0));
     // float32 weights: 4 bytes per parameter are stored.
-    expect(r.bytesByDtype.find((d) => d.dtype === 'float32')?.elements).toBe(c.model.params);
+    expect(r.bytesByDtype.find((d) => d.dtype === 'float32')?.elements).toBe(c.params);
 
     if (c.format === 'onnx') {
       const [want] = onnxOracle([c.file]);
-      expect(want.floatParameters).toBe(c.model.params);
+      expect(want.floatParameters).toBe(c.params);
       expect(histogram(r)).toEqual(want.ops);
       expect(r.inputs.map((i) => i.shape)).toEqual([c.model.input.onnx.shape]);
       expect(r.outputs.map((o) => o.shape)).toEqual([c.model.output.shape]);
@@ -78,8 +79,16 @@ describe('mc inspect on the shipped fixtures', () => {
       expect(r.parameters).toBe(stock.countParams());
       stock.dispose();
     } else {
+      // Independent count: the layers model's, less what folding removes. The graph-model folds
+      // each BatchNorm's four [C] vectors (gamma, beta, moving mean and variance) into one [C] bias.
+      const layers = manifest.models[c.name].formats['tfjs-layers'];
+      const layersJson = JSON.parse(fs.readFileSync(path.join(FIXTURES, layers.path), 'utf8'));
+      const gammas = (layersJson.weightsManifest as { weights: { name: string; shape: number[] }[] }[])
+        .flatMap((g) => g.weights).filter((w) => w.name.endsWith('/gamma'));
+      expect(c.params).toBe(layers.params - 3 * gammas.reduce((s2, w) => s2 + w.shape[0], 0));
       const nodes = json.modelTopology.node as { op: string }[];
       expect(histogram(r)).toEqual(count(nodes.map((n) => n.op).filter((op) => op !== 'Const' && op !== 'Placeholder')));
     }
   });
 });
+
