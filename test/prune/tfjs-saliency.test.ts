@@ -22,20 +22,54 @@ import { tfjsFileHandler } from '../../src/formats/tfjs/file-io';
 import type { Model } from '../../src/ir';
 import { findTargets, pruneCount, saliencyScores } from '../../src/passes/prune';
 import { useGradientBackend } from '../../src/runtime/executor';
-import { deriveCalibLabels, readNpyF32, writeNpy } from './helpers';
+import { readNpyF32 } from './helpers';
 
 const FIX = path.resolve(__dirname, '..', '..', 'fixtures');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mc-tfjs-sal-'));
-/** The fixtures' calib labels, once fixtures/calib-y.npy ships; derived from the training set until then. */
-let calibY = path.join(FIX, 'calib-y.npy');
+const calibY = path.join(FIX, 'calib-y.npy');
 
 beforeAll(async () => {
   await useGradientBackend(tf, 'wasm');
-  if (!fs.existsSync(calibY)) {
-    calibY = path.join(tmp, 'calib-y.npy');
-    writeNpy(calibY, deriveCalibLabels(path.join(FIX, 'calib-x.npy')), [256]);
-  }
 });
+
+interface Arch { type: string; filters?: number; units?: number }
+const MANIFEST = JSON.parse(fs.readFileSync(path.join(FIX, 'manifest.json'), 'utf8')) as {
+  models: Record<string, { architecture: Arch[]; formats: Record<string, { params: number }> }>;
+};
+
+/**
+ * Whether the graph-model has BatchNorm folded into its conv weights (fewer
+ * parameters than the layers-model). Element saliency w * dL/dw is invariant under
+ * that per-channel rescaling (w -> k w, dL/dw -> dL/dw / k), so the scores agree
+ * only up to float32 rounding, not bit for bit: measured up to 2.9e-3 of a layer's largest
+ * score, and 4 of 93,088 mask entries (2 near-tied pairs) swapped.
+ */
+const graphFoldsBn = (m: string): boolean => MANIFEST.models[m].formats['tfjs-graph'].params !== MANIFEST.models[m].formats['tfjs-layers'].params;
+
+/** Prunable layers (conv + dense) of a fixture model, from the manifest. */
+const prunableLayers = (m: string): number => MANIFEST.models[m].architecture.filter((a) => a.type === 'conv' || a.type === 'dense').length;
+
+/**
+ * The [H, W, C] that the first Dense after Flatten reads (28x28 input, 'same' 3x3
+ * convs, 2x2/2 pools that floor), from the manifest; none for a model without convs.
+ */
+function flattenShapes(m: string): Record<string, [number, number, number]> {
+  const arch = MANIFEST.models[m].architecture;
+  if (!arch.some((a) => a.type === 'conv')) return {};
+  let size = 28;
+  let channels = 1;
+  for (const a of arch) {
+    if (a.type === 'pool') size = Math.floor(size / 2);
+    if (a.type === 'conv') channels = a.filters!;
+    if (a.type === 'flatten') break;
+  }
+  return { fc1: [size, size, channels] };
+}
+
+/** Weights in the ONNX fixture's prunable layers (the same weights as the tfjs formats), optionally leaving some out. */
+function prunableWeights(m: string, exclude: readonly string[] = []): number {
+  return findTargets(loadModel(path.join(FIX, `${m}.onnx`)), exclude).targets.reduce((s, t) => s + t.value.const!.size, 0);
+}
 
 const rows: string[] = [];
 afterAll(() => {
@@ -104,10 +138,8 @@ function worstRelative(tfS: Map<string, { data: Float32Array; shape: number[] }>
 }
 
 describe('tfjs saliency scores equal the ONNX path on the same trained weights', () => {
-  test.each([
-    ['mlp', {}],
-    ['cnn', { fc1: [5, 5, 32] as [number, number, number] }],
-  ])('%s: cross-entropy scores, layers-model vs ONNX executor', async (m, flatten) => {
+  test.each(['mlp', 'cnn'])('%s: cross-entropy scores, layers-model vs ONNX executor', async (m) => {
+    const flatten = flattenShapes(m);
     const t = await scores(`${m}-layers`, 'calib-x-nhwc.npy', calibY);
     const o = await scores(`${m}.onnx`, 'calib-x.npy', calibY);
     expect([...t.keys()].sort()).toEqual([...o.keys()].sort());
@@ -133,7 +165,7 @@ describe('tfjs saliency scores equal the ONNX path on the same trained weights',
         worst = Math.max(worst, Math.abs(v - gs.data[k]));
         scale = Math.max(scale, Math.abs(v));
       });
-      expect(worst).toBeLessThan(1e-4 * scale);
+      expect(worst).toBeLessThan((graphFoldsBn(m) ? 1e-2 : 1e-4) * scale);
     }
   });
 });
@@ -243,22 +275,21 @@ describe.each(['mlp', 'cnn'])('%s-layers: saliency pruning', (m) => {
     const mag = await prune(model, { sparsity: '0.5', criterion: 'magnitude' });
     expect(sal.saliencyLoss).toBe('cross-entropy');
     const zeros = await kernelZeros(sal.output);
-    expect(zeros.size).toBe(m === 'mlp' ? 3 : 4);
+    expect(zeros.size).toBe(prunableLayers(m));
     for (const [, z] of zeros) expect(z.zeros).toBe(pruneCount(z.size, 0.5));
     expect(sal.report.globalSparsity).toBeCloseTo(0.5, 4);
     // The ONNX path on the same weights (NCHW data, same labels) must remove the same weights.
     const onnx = await prune(`${m}.onnx`, { sparsity: '0.5', ...salArgs, data: path.join(FIX, 'calib-x.npy'), labels: calibY });
-    const flatten: Record<string, [number, number, number]> = m === 'cnn' ? { fc1: [5, 5, 32] } : {};
+    const flatten = flattenShapes(m);
     const differ = maskDifferences(loadModel(sal.output), loadModel(onnx.output), (layer, shape) => onnxIndex(shape, flatten[layer]));
-    expect(differ.compared).toBe(m === 'mlp' ? 109184 : 56592);
+    expect(differ.compared).toBe(prunableWeights(m));
     expect(differ.different).toBe(0);
     const accSal = await tfjsAccuracy(sal.output);
     const accMag = await tfjsAccuracy(mag.output);
     rows.push(`| ${model} | saliency | 0.5 | ${(accSal * 100).toFixed(1)}% |`, `| ${model} | magnitude | 0.5 | ${(accMag * 100).toFixed(1)}% |`);
-    // Measured (wasm): mlp 85.9% dense → 79.0% saliency (75.0% magnitude); cnn 85.8% → 40.2% saliency (78.4% magnitude).
-    // Element-wise first-order Taylor at layer scope is weak on the CNN (conv1 has 144 weights); the ONNX path
-    // gives the same mask, so that is the criterion, not the tfjs gradients. Gate loosely, as a sanity check.
-    expect(accSal).toBeGreaterThan(m === 'mlp' ? 0.75 : 0.3);
+    // Measured (wasm): mlp 85.9% dense → 79.0% saliency (75.0% magnitude); cnn (with BatchNorm) 90.0% → 76.8%
+    // saliency (71.7% magnitude). The ONNX path gives the same mask, so the numbers are the criterion's.
+    expect(accSal).toBeGreaterThan(m === 'mlp' ? 0.75 : 0.72);
     expect(accSal).toBeLessThanOrEqual(dense + 0.01);
   });
 
@@ -287,7 +318,7 @@ describe.each(['mlp', 'cnn'])('%s-layers: saliency pruning', (m) => {
       }
     }
     lm.dispose();
-    expect(groups).toBe(m === 'mlp' ? (784 * 128 + 128 * 64 + 64 * 10) / 4 : (9 * 16 * 32 + 800 * 64 + 64 * 10) / 4);
+    expect(groups).toBe(prunableWeights(m, m === 'cnn' ? ['conv1*'] : []) / 4);
     expect(await tfjsAccuracy(r.output)).toBeGreaterThan(0.5);
   });
 });
@@ -295,14 +326,14 @@ describe.each(['mlp', 'cnn'])('%s-layers: saliency pruning', (m) => {
 test.each(['mlp', 'cnn'])('%s-graph: saliency pruning removes what the layers-model path removes; stock tfjs runs it', async (m) => {
   const graph = await prune(`${m}-graph`, { sparsity: '0.5', ...salArgs, labels: calibY });
   const layers = await prune(`${m}-layers`, { sparsity: '0.5', ...salArgs, labels: calibY });
-  expect(graph.report.layers).toHaveLength(m === 'mlp' ? 3 : 4);
+  expect(graph.report.layers).toHaveLength(prunableLayers(m));
   for (const l of graph.report.layers) expect(l.zeros).toBe(pruneCount(l.params, 0.5));
   const differ = maskDifferences(loadModel(graph.output), loadModel(layers.output), () => (k) => k);
-  expect(differ.compared).toBe(m === 'mlp' ? 109184 : 56592);
-  expect(differ.different).toBe(0);
+  expect(differ.compared).toBe(prunableWeights(m));
+  expect(differ.different).toBeLessThanOrEqual(graphFoldsBn(m) ? 1e-4 * differ.compared : 0);
   const acc = await tfjsAccuracy(graph.output);
   rows.push(`| ${m}-graph | saliency | 0.5 | ${(acc * 100).toFixed(1)}% |`);
-  expect(acc).toBeCloseTo(await tfjsAccuracy(layers.output), 3);
+  expect(Math.abs(acc - await tfjsAccuracy(layers.output))).toBeLessThanOrEqual(graphFoldsBn(m) ? 0.003 : 0.0005);
 });
 
 test('channel pattern on a tfjs model is refused with a clear UnsupportedError', async () => {

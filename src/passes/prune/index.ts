@@ -5,5 +5,7 @@ export { magnitudeScores, channelNorms } from './magnitude';
 export { lowest, pruneCount, rankAscending, selectGlobal, selectNM } from './select';
 export { planChannels, applyChannelPlan, countMacs } from './channel';
 export { saliencyScores } from './saliency';
+export { channelGate } from './gate';
+export type { ChannelGate, GateTerm } from './gate';
 export type { SaliencyOptions } from './saliency';
 export { openGradModel, outputIsProbabilities } from './gradients';

@@ -5,6 +5,7 @@ import type { Batch, Dataset, InputSpec, Labels } from '../../data';
 import { validateAgainst, checkLabelCount } from '../../data';
 import type { T, TF } from '../../runtime/executor';
 import type { DifferentiableModel } from '../../runtime/tfjs-grad';
+import { channelGate, type ChannelGate } from './gate';
 import { openGradModel, outputIsProbabilities } from './gradients';
 import type { PruneTarget, TargetScores } from './types';
 
@@ -14,16 +15,19 @@ import type { PruneTarget, TargetScores } from './types';
  * Neural Network Pruning", CVPR 2019). Removing weight w changes the loss by about
  * -w * dL/dw, so:
  *   element importance  I(w)  = sum over mini-batches of |w * g|
- *   channel importance  I(c)  = sum over mini-batches of (sum_{w in filter c} w * g)^2
- * (the 2019 group form; squaring per mini-batch keeps the signal that the signed
- * sum over the whole data set would cancel), with g the mini-batch mean gradient.
+ *   channel importance  I(c)  = sum over mini-batches of (sum_{p in gate c} p * g_p)^2
+ * with g the mini-batch mean gradient. The channel form is the 2019 gate form
+ * (gate.ts): the gate sits where channel removal cuts, after the BatchNormalization
+ * that follows a Conv (p = its gamma_c, beta_c), else on the layer's output
+ * including its bias (p = filter c and bias c). Squaring per mini-batch keeps the
+ * signal that the signed sum over the whole data set would cancel.
  *
  * Loss: with labels, cross-entropy against them. Without labels, the obvious
  * self-distillation loss KL(p_float || p_model) has an exactly zero gradient at the
  * unpruned point, so it carries no information. We use the Fisher form instead:
  * labels are sampled from the model's own softmax (seeded, so runs are repeatable)
  * and squared contributions are accumulated: element (w * g)^2, channel
- * (sum w * g)^2. In expectation this is the diagonal (resp. group) Fisher term,
+ * (gate sum)^2. In expectation this is the diagonal (resp. group) Fisher term,
  * which is the curvature of that same KL at the unpruned point - the second-order
  * estimate of the damage a removal does to the model's output distribution.
  *
@@ -50,7 +54,11 @@ export async function saliencyScores(model: Model, targets: readonly PruneTarget
   if (o.labels) checkLabelCount(o.labels, o.data);
   if (!targets.length) return new Map(); // every layer excluded: nothing to differentiate
   const tf = o.tf;
-  const gm = await openGradModel(tf, model, targets.map((t) => t.value));
+  // Channel: differentiate every parameter of every gate (each once); element: the weights themselves.
+  const gates = o.channel ? targets.map((t) => channelGate(model, t)) : [];
+  const wrt = o.channel ? [...new Set(gates.flatMap((g) => g.terms.map((p) => p.value)))] : targets.map((t) => t.value);
+  const slot = new Map<Value, number>(wrt.map((v, i) => [v, i]));
+  const gm = await openGradModel(tf, model, wrt);
   const acc = targets.map((t) => (o.channel ? new Float64Array(t.value.const!.shape[t.outAxis]) : new Float32Array(t.value.const!.size)));
   const probabilities = outputIsProbabilities(model);
   const logProbs = (out: T): T => (probabilities ? tf.log(tf.add(out, 1e-12)) : tf.logSoftmax(out));
@@ -75,17 +83,15 @@ export async function saliencyScores(model: Model, targets: readonly PruneTarget
       const grads = gm.grads(feeds, loss);
       targets.forEach((t, i) => {
         const a = acc[i];
+        if (o.channel) {
+          const s = gateSums(tf, gates[i], (v) => [gm.weights[slot.get(v)!], grads[slot.get(v)!]]);
+          for (let c = 0; c < a.length; c++) a[c] += s[c] * s[c];
+          return;
+        }
         tf.tidy(() => {
-          const wg = tf.mul(gm.weights[i], grads[i]);
-          if (o.channel) {
-            const axes = [...Array(wg.rank).keys()].filter((k) => k !== t.outAxis);
-            const s = tf.sum(wg, axes).dataSync();
-            for (let c = 0; c < a.length; c++) a[c] += s[c] * s[c];
-          } else {
-            const s = wg.dataSync();
-            if (o.labels) for (let k = 0; k < a.length; k++) a[k] += Math.abs(s[k]);
-            else for (let k = 0; k < a.length; k++) a[k] += s[k] * s[k];
-          }
+          const s = tf.mul(gm.weights[i], grads[i]).dataSync();
+          if (o.labels) for (let k = 0; k < a.length; k++) a[k] += Math.abs(s[k]);
+          else for (let k = 0; k < a.length; k++) a[k] += s[k] * s[k];
         });
       });
       tf.dispose([...grads, oneHot, ...Object.values(feeds)]);
@@ -98,6 +104,23 @@ export async function saliencyScores(model: Model, targets: readonly PruneTarget
   if (seen === 0) throw new UsageError('saliency needs at least one sample of data');
   const out = new Map<Value, TargetScores>();
   targets.forEach((t, i) => out.set(t.value, o.channel ? { channel: acc[i] as Float64Array } : { element: acc[i] as Float32Array }));
+  return out;
+}
+
+/** One mini-batch's gate term per channel: sum over the gate's parameters p of p * dL/dp, summed within each channel. */
+function gateSums(tf: TF, gate: ChannelGate, paramAndGrad: (v: Value) => [T, T]): Float64Array {
+  const sum = tf.tidy(() => {
+    let acc: T | undefined;
+    for (const { value, axis } of gate.terms) {
+      const [p, g] = paramAndGrad(value);
+      const pg = tf.mul(p, g);
+      const s = tf.sum(pg, [...Array(pg.rank).keys()].filter((k) => k !== axis));
+      acc = acc ? tf.add(acc, s) : s;
+    }
+    return acc!;
+  });
+  const out = Float64Array.from(sum.dataSync());
+  sum.dispose();
   return out;
 }
 
