@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { loadModel, modelFiles } from '../formats';
 import { getTfjsQuantization } from '../formats/tfjs';
+import { countParameters } from '../inspect/parameters';
 import { gzipBytes } from '../util/file-size';
 import type { SizeFile, SizeReport } from './types';
 
@@ -17,11 +18,11 @@ export async function measureSize(modelPath: string): Promise<SizeReport> {
     files.push({ path: path.relative(base, f) || path.basename(f), bytes: fs.statSync(f).size, gzipBytes: await gzipBytes(f) });
   }
   const model = loadModel(modelPath);
-  let parameters = 0;
+  // One definition of a parameter across mc: inspect's (learned constants, packed int4 counted per value).
+  const parameters = countParameters(model.weights());
   const bytesByDtype: Record<string, number> = {};
   for (const w of model.weights()) {
     const t = w.const!;
-    parameters += t.size;
     const q = getTfjsQuantization(t);
     const key = q ? q.quantization.dtype : t.dtype;
     bytesByDtype[key] = (bytesByDtype[key] ?? 0) + (q ? q.storedBytes.byteLength : t.byteLength);

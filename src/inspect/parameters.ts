@@ -36,6 +36,21 @@ export function isLearnedConstant(v: Value, registry: OpRegistry = defaultOpRegi
 
 export function countParameters(constants: Iterable<Value>, registry: OpRegistry = defaultOpRegistry): number {
   let n = 0;
-  for (const v of constants) if (isLearnedConstant(v, registry)) n += (v.const as NonNullable<Value['const']>).size;
+  for (const v of constants) if (isLearnedConstant(v, registry)) n += logicalElements(v);
   return n;
+}
+
+/**
+ * Elements a constant stands for. MatMulNBits packs its 4-bit B as uint8 bytes
+ * [N, K/block, block·bits/8], so the weight count is N·K from its attributes,
+ * not the byte count; every other tensor counts its own elements.
+ */
+function logicalElements(v: Value): number {
+  const t = v.const as NonNullable<Value['const']>;
+  for (const { node, index } of v.uses) {
+    if (node.domain === 'com.microsoft' && node.opType === 'MatMulNBits' && index === 1) {
+      return node.attrInt('N') * node.attrInt('K');
+    }
+  }
+  return t.size;
 }

@@ -115,8 +115,9 @@ function quantizedOnnx(): Model {
 describe('inspect an ONNX model with stored quantization', () => {
   it('counts learned constants only and lists the quantized weights', () => {
     const r = inspectModel(quantizedOnnx());
-    // int8 w_q 2048 + scale 32 + packed B 256 + scales 16; the int64 Reshape shape is not a parameter.
-    expect(r.parameters).toBe(2048 + 32 + 256 + 16);
+    // int8 w_q 2048 + scale 32 + MatMulNBits B (256 bytes packing N·K = 512 4-bit values) + scales 16;
+    // the int64 Reshape shape is not a parameter.
+    expect(r.parameters).toBe(2048 + 32 + 512 + 16);
     expect(r.constants.elements).toBe(2048 + 32 + 256 + 16 + 3);
     expect(r.opTypes).toEqual([
       { domain: '', opType: 'DequantizeLinear', count: 1 },
@@ -148,7 +149,7 @@ describe('inspect an ONNX model with stored quantization', () => {
     saveModel(m, file);
     const r = inspectPath(file);
     expect(r.quantization[0]).toEqual({ tensor: 'w_q', scheme: 'onnx-op', op: 'DequantizeLinear', storedDtype: 'int4', bits: 4, shape: [64, 32], elements: 2048, storedBytes: 1024, axis: 0, blockSize: 32 });
-    expect(r.parameters).toBe(2048 + 64 + 256 + 16);
+    expect(r.parameters).toBe(2048 + 64 + 512 + 16);
     expect(r.files).toEqual([{ path: 'q.onnx', bytes: fs.statSync(file).size }]);
   });
 });
