@@ -1,13 +1,18 @@
 'use strict';
 /**
  * Static int8 (QDQ) vs float32 latency in onnxruntime-node: batch 32, one
- * intra-op thread, graphOptimizationLevel 'all', median of 200 interleaved
- * runs after 20 warm-ups. Models:
- *  - the fixture CNN (Conv 1→16, Conv 16→32, two Gemms; 28×28), calibrated
- *    on fixtures/calib-x.npy with min-max;
+ * intra-op thread, graphOptimizationLevel 'all'. Every model of a comparison
+ * runs in turn (interleaved, so machine load hits all alike) RUNS times
+ * (default 300) after 20 warm-ups; medians and the 1-minute load average are
+ * printed. Models:
+ *  - the fixture CNN (Conv→BN→Relu→MaxPool ×3 with 32/64/64 channels, two
+ *    Gemms; 28×28), calibrated on fixtures/calib-x.npy with min-max: the
+ *    default (int8 activations), uint8 activations, and the fully connected
+ *    layers left float; top-1 on fixtures/eval-x.npy / eval-y.npy for each;
  *  - a wider synthetic CNN (Conv 3→64, 64→64, pool, 64→128, 128→128; 32×32,
  *    seeded weights, calibrated on seeded inputs), to show where int8 pays off.
  * Also prints which integer kernels ORT fused (from its optimized model).
+ * Needs `npm run build` (reads dist/).
  */
 const fs = require('fs');
 const os = require('os');
@@ -16,7 +21,9 @@ const ort = require('onnxruntime-node');
 const ROOT = path.join(__dirname, '..');
 const { loadOnnx, encodeOnnx } = require(path.join(ROOT, 'dist', 'formats', 'onnx'));
 const { quantizeStatic } = require(path.join(ROOT, 'dist', 'passes', 'quantize', 'static'));
+const { openDataset, openLabels } = require(path.join(ROOT, 'dist', 'data'));
 const { Graph, Model, Node, Tensor, Value, intsAttr } = require(path.join(ROOT, 'dist', 'ir'));
+const RUNS = Number(process.env.RUNS) || 300;
 
 function rand(n, seed, scale) {
   let a = seed >>> 0;
@@ -71,34 +78,81 @@ async function session(bytes, optimized) {
   return ort.InferenceSession.create(bytes, { graphOptimizationLevel: 'all', intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential', ...(optimized ? { optimizedModelFilePath: optimized } : {}) });
 }
 
-async function compare(label, floatBytes, intBytes, feed, dir) {
-  const opt = path.join(dir, 'opt.onnx');
-  const sf = await session(floatBytes);
-  const sq = await session(intBytes, opt);
-  const fused = loadOnnx(opt).graph.nodes.map((n) => n.opType).filter((o) => /^Q|Integer|Nhwc/.test(o));
-  const tf = []; const tq = [];
-  const time = async (s, into) => { const t = process.hrtime.bigint(); await s.run(feed); into.push(Number(process.hrtime.bigint() - t) / 1e6); };
-  for (let i = 0; i < 20; i++) { await sf.run(feed); await sq.run(feed); }
-  for (let i = 0; i < 200; i++) { await time(sf, tf); await time(sq, tq); }
-  const med = (a) => a.sort((x, y) => x - y)[a.length >> 1];
-  const f = med(tf); const q = med(tq);
-  console.log(`${label}: float32 ${f.toFixed(3)} ms, int8 ${q.toFixed(3)} ms, ratio ${(q / f).toFixed(2)} (≤ 0.5 means ≥ 2× faster); ORT ran: ${[...new Set(fused)].join(', ')}`);
+/** Median latency of each model, runs interleaved; the first model is the reference of the ratios. */
+async function compare(label, models, feed, dir) {
+  const rows = [];
+  for (const [name, bytes] of models) {
+    const opt = path.join(dir, 'opt.onnx');
+    const s = await session(bytes, opt);
+    const fused = loadOnnx(opt).graph.nodes.map((n) => n.opType).filter((o) => /^Q|Integer|Nhwc/.test(o));
+    rows.push({ name, s, t: [], fused: [...new Set(fused)].join(', ') });
+  }
+  for (let i = 0; i < 20; i++) for (const r of rows) await r.s.run(feed);
+  for (let i = 0; i < RUNS; i++) {
+    for (const r of rows) {
+      const t = process.hrtime.bigint();
+      await r.s.run(feed);
+      r.t.push(Number(process.hrtime.bigint() - t) / 1e6);
+    }
+  }
+  const med = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
+  const ref = med(rows[0].t);
+  console.log(`${label} (batch 32, 1 thread, median of ${RUNS} interleaved runs, load average ${os.loadavg()[0].toFixed(2)}):`);
+  for (const r of rows) {
+    const m = med(r.t);
+    console.log(`  ${r.name.padEnd(28)} ${m.toFixed(3)} ms  ratio ${(m / ref).toFixed(3)}${r.fused ? `  ORT ran: ${r.fused}` : ''}${r.note ?? ''}`);
+    await r.s.release();
+  }
+  return rows.map((r) => med(r.t) / ref);
+}
+
+/** Top-1 (%) on the fixture eval set. */
+async function top1(bytes) {
+  const s = await session(bytes);
+  const x = openDataset(path.join(ROOT, 'fixtures', 'eval-x.npy'));
+  const [batch] = [...x.batches(100000)];
+  const t = batch.inputs.values().next().value;
+  const ys = [...openLabels(path.join(ROOT, 'fixtures', 'eval-y.npy')).batches(100000)][0].ids;
+  const out = (await s.run({ input: new ort.Tensor('float32', t.data, t.shape) })).logits.data;
+  await s.release();
+  let right = 0;
+  for (let i = 0; i < batch.count; i++) {
+    let best = 0;
+    for (let k = 1; k < 10; k++) if (out[i * 10 + k] > out[i * 10 + best]) best = k;
+    if (best === Number(ys[i])) right++;
+  }
+  return (100 * right) / batch.count;
 }
 
 async function main() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mc-static-bench-'));
   try {
     const cnn = path.join(ROOT, 'fixtures', 'cnn.onnx');
-    const m = loadOnnx(cnn);
-    await quantizeStatic(m, { calibrationMethod: 'minmax' }, path.join(ROOT, 'fixtures', 'calib-x.npy'));
-    const x = new ort.Tensor('float32', rand(32 * 784, 5, 0.5).map((v) => v + 0.5), [32, 1, 28, 28]);
-    await compare('fixture CNN, batch 32', fs.readFileSync(cnn), encodeOnnx(m), { input: x }, dir);
+    const calibX = path.join(ROOT, 'fixtures', 'calib-x.npy');
+    const variants = [['int8 (default)', {}], ['uint8 activations', { activationType: 'uint8' }], ['int8, fc layers float', { exclude: ['fc1*', 'logits*'] }]];
+    const models = [['float32', fs.readFileSync(cnn)]];
+    let transformations = [];
+    for (const [name, opts] of variants) {
+      const m = loadOnnx(cnn);
+      const r = await quantizeStatic(m, { calibrationMethod: 'minmax', ...opts }, calibX);
+      if (!transformations.length) transformations = r.transformations;
+      models.push([name, encodeOnnx(m)]);
+    }
+    for (const t of transformations) console.log(`applied: ${t}`);
+    const [batch] = [...openDataset(path.join(ROOT, 'fixtures', 'eval-x.npy')).batches(32)];
+    const x = batch.inputs.values().next().value;
+    const ratios = await compare('fixture CNN', models, { input: new ort.Tensor('float32', x.data, x.shape) }, dir);
+    const acc = [];
+    for (const [name, bytes] of models) acc.push(`${name} ${(await top1(bytes)).toFixed(1)}%`);
+    console.log(`  top-1 on fixtures/eval: ${acc.join(', ')}`);
+    console.log(`  fixture CNN int8/float32 latency ratio ${ratios[1].toFixed(3)} (requirement: ≤ 0.5, i.e. ≥ 2× faster)`);
+    if (process.argv.includes('--no-wide')) return;
     const calib = path.join(dir, 'wide.npy');
     npy(calib, rand(64 * 3 * 1024, 9, 1), [64, 3, 32, 32]);
     const wf = encodeOnnx(wideCnn());
     const wq = wideCnn();
     await quantizeStatic(wq, {}, calib);
-    await compare('wide CNN, batch 32', wf, encodeOnnx(wq), { input: new ort.Tensor('float32', rand(32 * 3 * 1024, 11, 1), [32, 3, 32, 32]) }, dir);
+    await compare('wide CNN', [['float32', wf], ['int8 (default)', encodeOnnx(wq)]], { input: new ort.Tensor('float32', rand(32 * 3 * 1024, 11, 1), [32, 3, 32, 32]) }, dir);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

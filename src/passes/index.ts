@@ -1,2 +1,3 @@
 export * from './pass';
 export * from './quantize';
+export * from './fold-batchnorm';

@@ -57,6 +57,13 @@ export interface QdqPlan {
 export interface PlanOptions {
   exclude: string[];
   opTypes?: string[];
+  /** The op type a rewritten node had (a MatMul that was a Gemm), matched against `opTypes`. */
+  originalOpType?: ReadonlyMap<Node, string>;
+}
+
+/** True when `--exclude` names the node (minimatch globs over node names). */
+export function isExcludedNode(n: Node, exclude: readonly string[]): boolean {
+  return n.name !== '' && exclude.some((g) => minimatch(n.name, g, { dot: true }));
 }
 
 const COMPUTE = new Set(['Conv', 'MatMul', 'Gemm']);
@@ -75,8 +82,8 @@ export function planQdq(graph: Graph, opts: PlanOptions, registry: OpRegistry = 
   const foldedSet = new Set<Node>();
   const skipped: SkippedNode[] = [];
   const outputs = new Set(graph.outputs);
-  const excluded = (n: Node): boolean => n.name !== '' && opts.exclude.some((g) => minimatch(n.name, g, { dot: true }));
-  const allowed = (n: Node): boolean => !opts.opTypes || opts.opTypes.includes(n.opType);
+  const excluded = (n: Node): boolean => isExcludedNode(n, opts.exclude);
+  const allowed = (n: Node): boolean => !opts.opTypes || opts.opTypes.includes(opts.originalOpType?.get(n) ?? n.opType);
   const skip = (n: Node, reason: string): void => { skipped.push({ node: n.name, opType: n.opType, reason }); };
   const isFloatActivation = (v: Value | null): v is Value => v !== null && !v.isConstant && (v.dtype === undefined || v.dtype === 'float32');
 

@@ -18,6 +18,7 @@ import type { QuantizedTensorRow } from '../report';
 import { ActivationParams, emitQdq } from './emit';
 import { activationRange, resolveStaticOptions, StaticQuantizeOptions } from './options';
 import { planQdq, SkippedNode } from './plan';
+import { prepareForStaticInt8 } from './prepare';
 
 export interface ActivationRow {
   name: string;
@@ -38,6 +39,8 @@ export interface StaticQuantizeResult {
   weights: QuantizedTensorRow[];
   /** Nodes that now run on int8 inputs (Conv, MatMul, Gemm, Add, ...). */
   quantizedNodes: { name: string; opType: string }[];
+  /** Exact graph rewrites applied before quantizing (BatchNormalization folding, Gemm → MatMul, ...), one line each. */
+  transformations: string[];
   /** Relu/Clip nodes absorbed by the following QuantizeLinear. */
   folded: string[];
   skipped: SkippedNode[];
@@ -70,7 +73,10 @@ export async function quantizeStatic(model: Model, partial: Partial<StaticQuanti
   const opts = resolveStaticOptions(partial);
   const { dataset } = openCalibrationData(model, data, opts.preprocess);
   const graph = model.graph;
-  const plan = planQdq(graph, opts);
+  // Exact rewrites for ORT's integer kernels (BN folding, Gemm → MatMul, channel padding). They run after the
+  // options and data are checked; should calibration still fail, the model is changed but computes the same.
+  const prepared = prepareForStaticInt8(model, opts, ctx.toolVersion ?? VERSION);
+  const plan = planQdq(graph, { ...opts, originalOpType: prepared.originalOpType });
   const observed = [...plan.tensors].filter(([t, src]) => t === src).map(([t]) => t);
   const { qmin, qmax } = activationRange(opts.activationType);
   const warnings: string[] = [];
@@ -105,7 +111,7 @@ export async function quantizeStatic(model: Model, partial: Partial<StaticQuanti
   const samples = calib?.samples ?? 0;
   const settings = staticSettings(opts, samples);
   if (!modified) {
-    return { modified, settings, calibration: calibSummary(calib, opts.calibrationMethod), activations, weights: [], quantizedNodes: [], folded: [], skipped: plan.skipped, warnings, opsetBefore, opsetAfter: opsetBefore };
+    return { modified: modified || prepared.transformations.length > 0, settings, calibration: calibSummary(calib, opts.calibrationMethod), activations, weights: [], quantizedNodes: [], transformations: prepared.transformations, folded: [], skipped: plan.skipped, warnings, opsetBefore, opsetAfter: opsetBefore };
   }
   // Per-axis DequantizeLinear needs opset 13; per-tensor QDQ exists since 10.
   raiseOpset(model, opts.perTensor ? 10 : 13, names, 'use --per-tensor (QDQ at opset 10)');
@@ -117,7 +123,7 @@ export async function quantizeStatic(model: Model, partial: Partial<StaticQuanti
   model.setMetadata('mc.version', ctx.toolVersion ?? VERSION);
   model.setMetadata('mc.quantization', JSON.stringify(settings));
   return {
-    modified, settings, calibration: calibSummary(calib, opts.calibrationMethod), activations, weights: emitted.weights, quantizedNodes,
+    modified, settings, calibration: calibSummary(calib, opts.calibrationMethod), activations, weights: emitted.weights, quantizedNodes, transformations: prepared.transformations,
     folded: plan.folded.map((n) => n.name), skipped: plan.skipped, warnings, opsetBefore, opsetAfter: model.opsetVersion(''),
   };
 }

@@ -1,0 +1,51 @@
+/**
+ * Exact rewrites that static quantization applies before planning Q/DQ, so
+ * that onnxruntime turns the QDQ model into fast integer kernels (each one is
+ * measured in bench/static.bench.js):
+ *  1. fold BatchNormalization into the Conv/Gemm before it (fold-batchnorm.ts):
+ *     a BN left between Conv and its Q/DQ keeps the Conv from fusing into
+ *     QLinearConv with its Relu and forces a DQ → BN → Q round trip per layer
+ *     (the fixture CNN ran 2.7× slower than float32 without this);
+ *  2. Gemm → MatMul + Add (gemm-to-matmul.ts): ORT fuses QDQ MatMul into
+ *     QLinearMatMul but never Gemm;
+ *  3. pad Conv input channels to a multiple of 4 (pad-channels.ts): MLAS's
+ *     fast int8 convolution needs it.
+ * Each is exact in float arithmetic up to float32 rounding of the folded
+ * weights, and each is reported as a line of `transformations`.
+ */
+import type { Model, Node } from '../../../ir';
+import { foldBatchNormalization } from '../../fold-batchnorm';
+import { runPass } from '../../pass';
+import { NameAllocator } from '../edits';
+import { gemmToMatMul } from './gemm-to-matmul';
+import { needsChannelPadding, padConvInputChannels } from './pad-channels';
+import { isExcludedNode, planQdq, PlanOptions } from './plan';
+
+export interface Prepared {
+  /** Human-readable lines for the report, one per kind of rewrite applied. */
+  transformations: string[];
+  /** MatMul nodes that were Gemms, for --op-types matching. */
+  originalOpType: Map<Node, string>;
+}
+
+export function prepareForStaticInt8(model: Model, opts: PlanOptions, toolVersion: string): Prepared {
+  const transformations: string[] = [];
+  const folded = runPass(foldBatchNormalization, model, { toolVersion }).changes.folded;
+  if (folded.length) {
+    transformations.push(`folded BatchNormalization into ${[...new Set(folded.map((f) => f.opType))].join('/')}: ${folded.map((f) => `${f.batchNorm} → ${f.into}`).join(', ')}`);
+  }
+  const names = new NameAllocator(model);
+  const gemmAllowed = !opts.opTypes || opts.opTypes.includes('Gemm');
+  const gemms = gemmToMatMul(model, names, (n) => gemmAllowed && !isExcludedNode(n, opts.exclude));
+  const originalOpType = new Map<Node, string>(gemms.map((g) => [g.matmul, 'Gemm']));
+  if (gemms.length) {
+    transformations.push(`rewrote Gemm as MatMul${gemms.some((g) => g.biasAdd) ? ' + Add (bias kept in float)' : ''} so onnxruntime runs QLinearMatMul: ${gemms.map((g) => g.node).join(', ')}`);
+  }
+  // Pad only the convolutions that the plan will really quantize.
+  const convs = planQdq(model.graph, { ...opts, originalOpType }).ops.map((o) => o.node).filter(needsChannelPadding);
+  const padded = padConvInputChannels(model, convs, names);
+  if (padded.length) {
+    transformations.push(`padded Conv input channels with zeros to a multiple of 4 for onnxruntime's fast int8 conv kernel: ${padded.map((p) => `${p.node} ${p.from}→${p.to}`).join(', ')}`);
+  }
+  return { transformations, originalOpType };
+}
