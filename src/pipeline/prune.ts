@@ -8,7 +8,7 @@ import { openDataset, openLabels } from '../data';
 import { loadModel, modelFiles } from '../formats';
 import type { Model, Value } from '../ir';
 import { runPass } from '../passes/pass';
-import { countMacs, findTargets, prunePass, saliencyScores, type PruneChanges, type PruneOptions, type ScoreMap } from '../passes/prune';
+import { countMacs, findTargets, prunePass, pruneInRounds, saliencyScores, type PruneChanges, type PruneOptions, type SaliencyOptions, type ScoreMap } from '../passes/prune';
 import { Executor, unsupportedOps, useGradientBackend } from '../runtime/executor';
 import { FileSizes, filesSize } from '../util/file-size';
 import { VERSION } from '../version';
@@ -53,22 +53,28 @@ export async function pruneFile(o: PruneFileOptions): Promise<PruneFileResult> {
   const model = loadModel(o.input);
   const before = await filesSize(modelFiles(o.input, model), { gzip: true });
   const notes: string[] = [];
-  let scores: ScoreMap | undefined;
   let saliencyLoss: PruneFileResult['saliencyLoss'];
+  let saliency: Omit<SaliencyOptions, 'channel'> | undefined;
   if (o.prune.criterion === 'saliency') {
-    const { targets } = findTargets(model, o.prune.exclude);
     const inputs = model.graph.inputs.filter((v) => !v.const).map((v) => ({ name: v.name, dtype: v.dtype ?? 'float32', shape: v.shape ?? [] }));
-    const data = openDataset(o.data!, { inputs });
     const labels = o.labels ? openLabels(o.labels) : undefined;
     await useGradientBackend(tf, 'wasm');
-    scores = await saliencyScores(model, targets, {
-      tf, data, labels, samples: o.samples, batchSize: o.batchSize, channel: o.prune.pattern === 'channel', progress,
-    });
+    saliency = { tf, data: openDataset(o.data!, { inputs }), labels, samples: o.samples, batchSize: o.batchSize, progress };
     saliencyLoss = labels ? 'cross-entropy' : 'fisher';
     if (!labels) notes.push('no --labels: Fisher saliency (labels sampled from the model\'s own softmax, squared Taylor terms)');
   }
   const macsBefore = o.prune.pattern === 'channel' ? await macs(model) : undefined;
-  const { changes } = runPass(prunePass(o.prune, scores), model, { toolVersion: VERSION, progress });
+  let changes: PruneChanges;
+  if (saliency && o.prune.pattern === 'channel') {
+    // Each round re-scores the partly pruned model on the same samples (same batches, same label seed).
+    const s = saliency;
+    ({ changes } = await pruneInRounds(model, o.prune, (m, targets) => saliencyScores(m, targets, { ...s, channel: true }), { toolVersion: VERSION, progress }));
+  } else {
+    const scores: ScoreMap | undefined = saliency
+      ? await saliencyScores(model, findTargets(model, o.prune.exclude).targets, { ...saliency, channel: false })
+      : undefined;
+    ({ changes } = runPass(prunePass(o.prune, scores), model, { toolVersion: VERSION, progress }));
+  }
   if (macsBefore !== undefined) {
     const after = await macs(model);
     if (after !== undefined) changes.flops = { before: macsBefore, after };

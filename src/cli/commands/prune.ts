@@ -7,7 +7,7 @@ import { defineCommand } from '../command';
 import type { CliContext } from '../context';
 import { UsageError } from '../../errors';
 import type { EvalReport } from '../../eval';
-import { PRUNE_DEFAULTS, validatePruneOptions, type Criterion, type Pattern, type PruneOptions, type Scope } from '../../passes/prune';
+import { defaultRounds, PRUNE_DEFAULTS, validatePruneOptions, type Criterion, type Pattern, type PruneOptions, type Scope } from '../../passes/prune';
 import { pruneFile, PruneFileResult } from '../../pipeline/prune';
 import { addEvalGateOptions, EvalGate, evalGateFromFlags, runRewriteWithGate } from '../eval-gate';
 import { formatBytes } from '../format';
@@ -54,6 +54,7 @@ export const pruneCommand = defineCommand<PruneCliOptions>({
       .option('--min-density <d>', 'global scope: every layer keeps at least this fraction', '0.05')
       .option('--data <x>', 'saliency: input samples for the gradients (.npy/.npz/folder; not the eval set)')
       .option('--labels <y>', 'saliency: class ids for --data (cross-entropy); without, Fisher saliency with sampled labels')
+      .option('--rounds <k>', 'saliency channel pruning: prune in k rounds, re-scoring the partly pruned model before each (default 4; other criteria/patterns: 1 only)')
       .option('--samples <n>', 'saliency: samples of --data to use', '256')
       .option('--batch-size <n>', 'saliency: mini-batch size of one gradient', '32')
       .option('--force', 'allow the output to replace the input')
@@ -103,6 +104,7 @@ export function parsePruneFlags(input: string, flags: Readonly<Record<string, un
     exclude: Array.isArray(flags.exclude) ? flags.exclude.map(String) : [],
     minDensity: num(flags.minDensity ?? PRUNE_DEFAULTS.minDensity, '--min-density'),
   };
+  prune.rounds = flags.rounds === undefined ? defaultRounds(prune) : whole(flags.rounds, '--rounds', 1);
   validatePruneOptions(prune);
   const data = str(flags.data);
   if (prune.criterion === 'saliency' && !data) throw new UsageError('--criterion saliency needs --data (input samples for the gradients; --labels recommended)');
@@ -137,7 +139,8 @@ function renderHuman(r: PruneCliResult, ctx: CliContext): string {
   let out = renderTable(head.map((h, i) => ({ header: h, align: i >= 3 ? 'right' as const : 'left' as const })), rows) + '\n';
   for (const s of rep.skipped) out += `${c.yellow('skipped')} ${s.layer}: ${s.reason}\n`;
   const pattern = rep.pattern === 'n:m' ? `${rep.nm!.n}:${rep.nm!.m}` : rep.pattern;
-  out += `${rep.criterion}${r.saliencyLoss ? ` (${r.saliencyLoss})` : ''}, ${pattern}, ${rep.scope} scope: ${pct(rep.globalSparsity)} of pruned-layer weights ${channel ? 'removed' : 'zero'}\n`;
+  const rounds = rep.rounds && rep.rounds > 1 ? `, ${rep.rounds} rounds` : '';
+  out += `${rep.criterion}${r.saliencyLoss ? ` (${r.saliencyLoss})` : ''}, ${pattern}, ${rep.scope} scope${rounds}: ${pct(rep.globalSparsity)} of pruned-layer weights ${channel ? 'removed' : 'zero'}\n`;
   if (rep.flops) out += `MACs per sample: ${rep.flops.before.toLocaleString('en-US')} → ${rep.flops.after.toLocaleString('en-US')} (${pct(1 - rep.flops.after / rep.flops.before)} fewer)\n`;
   const b = r.size.before;
   const a = r.size.after;

@@ -1,8 +1,10 @@
 export * from './types';
-export { prunePass, validatePruneOptions } from './pass';
+export { prunePass, pruneInRounds, roundsOf, validatePruneOptions } from './pass';
+export type { ChannelScorer } from './pass';
+export { ChannelRounds } from './rounds';
 export { findTargets } from './targets';
 export { magnitudeScores, channelNorms } from './magnitude';
-export { lowest, pruneCount, rankAscending, selectGlobal, selectNM } from './select';
+export { globalBudgets, lowest, pruneCount, rankAscending, selectGlobal, selectGlobalCount, selectNM } from './select';
 export { planChannels, applyChannelPlan, countMacs } from './channel';
 export { saliencyScores } from './saliency';
 export { channelGate } from './gate';

@@ -1,11 +1,11 @@
 import { UsageError } from '../../errors';
-import type { Model, Value } from '../../ir';
+import type { Model } from '../../ir';
 import type { Pass, PassContext, PassResult } from '../pass';
-import { applyChannelPlan, ChannelPlan, planChannels } from './channel';
 import { magnitudeTargetScores } from './magnitude';
+import { ChannelRounds } from './rounds';
 import { findTargets } from './targets';
 import { lowest, pruneCount, selectGlobal, selectNM } from './select';
-import type { LayerReport, PruneChanges, PruneOptions, PruneTarget, ScoreMap, SkippedLayer, TargetScores } from './types';
+import { defaultRounds, type LayerReport, type PruneChanges, type PruneOptions, type PruneTarget, type ScoreMap, type TargetScores } from './types';
 
 /** Checks option ranges; one-line UsageError on bad input. */
 export function validatePruneOptions(o: PruneOptions): void {
@@ -13,18 +13,73 @@ export function validatePruneOptions(o: PruneOptions): void {
   if (!(o.minDensity >= 0 && o.minDensity <= 1)) throw new UsageError(`--min-density must be in [0, 1], got ${o.minDensity}`);
   const { n, m } = o.nm;
   if (!(Number.isInteger(n) && Number.isInteger(m) && n >= 0 && m >= 1 && n < m)) throw new UsageError(`--n-m must be n:m with 0 <= n < m, got ${n}:${m}`);
+  const k = roundsOf(o);
+  if (!(Number.isInteger(k) && k >= 1)) throw new UsageError(`--rounds must be a whole number ≥ 1, got ${k}`);
+  if (k > 1 && defaultRounds(o) === 1) throw new UsageError('--rounds above 1 is for --criterion saliency --pattern channel only (other settings score weights once)');
+}
+
+/** The rounds a run takes: `o.rounds`, else the default for its criterion and pattern. */
+export function roundsOf(o: PruneOptions): number {
+  return o.rounds ?? defaultRounds(o);
 }
 
 /**
- * The pruning pass. Scores come from `scores` (saliency, computed beforehand from
- * data) or from weight magnitudes. Unstructured and n:m write zeros into the dense
- * weights; channel removes channels and shrinks the graph.
+ * The pruning pass, one shot. Scores come from `scores` (saliency, computed
+ * beforehand from data) or from weight magnitudes. Unstructured and n:m write
+ * zeros into the dense weights; channel removes channels and shrinks the graph.
+ * Multi-round saliency channel pruning re-scores between rounds: `pruneInRounds`.
  */
 export function prunePass(opts: PruneOptions, scores?: ScoreMap): Pass<PruneChanges> {
   return {
     name: 'prune',
-    run: (model: Model, ctx: PassContext): PassResult<PruneChanges> => pruneModel(model, opts, scores, ctx),
+    run: (model: Model, ctx: PassContext): PassResult<PruneChanges> => {
+      if (roundsOf(opts) > 1) throw new UsageError(`prunePass runs one round, not ${roundsOf(opts)}; use pruneInRounds (or rounds: 1)`);
+      return pruneModel(model, opts, scores, ctx);
+    },
   };
+}
+
+/** Channel scores of `targets` on `model` as it is now (one per current output channel). */
+export type ChannelScorer = (model: Model, targets: readonly PruneTarget[], round: number) => Promise<ScoreMap>;
+
+/**
+ * Channel pruning in `roundsOf(o)` rounds (rounds.ts): before each round `score`
+ * is called on the partly pruned model. Same report as the one-shot pass, plus
+ * `rounds`. Errors are prefixed with 'prune: ' as runPass does.
+ */
+export async function pruneInRounds(model: Model, o: PruneOptions, score: ChannelScorer, ctx: PassContext): Promise<PassResult<PruneChanges>> {
+  try {
+    validatePruneOptions(o);
+    if (o.pattern !== 'channel') throw new UsageError(`pruneInRounds is for --pattern channel, not ${o.pattern}`);
+    const { targets, skipped } = findTargets(model, o.exclude);
+    const sched = new ChannelRounds(model, targets, o, roundsOf(o));
+    while (sched.remaining > 0) {
+      const r = sched.rounds - sched.remaining + 1;
+      ctx.progress?.(`round ${r}/${sched.rounds}: scoring`);
+      const scores = await score(model, sched.targets, r);
+      sched.step(model, sched.targets.map((t) => channelScoresOf(t, scores)));
+    }
+    return finish(o, [...skipped, ...sched.skipped], sched.report(), sched.rounds);
+  } catch (e) {
+    if (e instanceof Error && !e.message.startsWith('prune: ')) e.message = `prune: ${e.message}`;
+    throw e;
+  }
+}
+
+function channelScoresOf(t: PruneTarget, scores: ScoreMap): Float64Array {
+  const s = scores.get(t.value)?.channel;
+  if (!s) throw new Error(`no saliency scores for layer '${t.layer}'`);
+  return s;
+}
+
+function finish(o: PruneOptions, skipped: PruneChanges['skipped'], layers: LayerReport[], rounds?: number): PassResult<PruneChanges> {
+  const params = layers.reduce((s, l) => s + l.params, 0);
+  const zeros = layers.reduce((s, l) => s + l.zeros, 0);
+  const changes: PruneChanges = {
+    criterion: o.criterion, pattern: o.pattern, scope: o.scope, targetSparsity: o.sparsity, rounds,
+    nm: o.pattern === 'n:m' ? o.nm : undefined, layers, skipped, globalSparsity: params ? zeros / params : 0,
+  };
+  return { modified: zeros > 0, changes };
 }
 
 function scoresFor(t: PruneTarget, channel: boolean, scores: ScoreMap | undefined): TargetScores {
@@ -37,19 +92,15 @@ function scoresFor(t: PruneTarget, channel: boolean, scores: ScoreMap | undefine
 function pruneModel(model: Model, o: PruneOptions, scores: ScoreMap | undefined, ctx: PassContext): PassResult<PruneChanges> {
   validatePruneOptions(o);
   const { targets, skipped } = findTargets(model, o.exclude);
-  const changes: PruneChanges = {
-    criterion: o.criterion, pattern: o.pattern, scope: o.scope, targetSparsity: o.sparsity,
-    nm: o.pattern === 'n:m' ? o.nm : undefined, layers: [], skipped, globalSparsity: 0,
-  };
-  if (o.pattern === 'channel') pruneChannels(model, targets, o, scores, changes);
-  else pruneElements(targets, o, scores, changes, ctx);
-  const params = changes.layers.reduce((s, l) => s + l.params, 0);
-  const zeros = changes.layers.reduce((s, l) => s + l.zeros, 0);
-  changes.globalSparsity = params ? zeros / params : 0;
-  return { modified: zeros > 0, changes };
+  if (o.pattern !== 'channel') return finish(o, skipped, pruneElements(targets, o, scores, ctx));
+  const sched = new ChannelRounds(model, targets, o, 1);
+  // Score every eligible layer before any surgery: a consumer's weights shrink when its producer is pruned.
+  sched.step(model, sched.targets.map((t) => scoresFor(t, true, scores).channel!));
+  return finish(o, [...skipped, ...sched.skipped], sched.report(), 1);
 }
 
-function pruneElements(targets: PruneTarget[], o: PruneOptions, scores: ScoreMap | undefined, changes: PruneChanges, ctx: PassContext): void {
+function pruneElements(targets: PruneTarget[], o: PruneOptions, scores: ScoreMap | undefined, ctx: PassContext): LayerReport[] {
+  const layers: LayerReport[] = [];
   const layerScores = targets.map((t) => scoresFor(t, false, scores).element!);
   let removed: Uint32Array[];
   if (o.pattern === 'n:m') {
@@ -67,38 +118,13 @@ function pruneElements(targets: PruneTarget[], o: PruneOptions, scores: ScoreMap
     tensor.setData('float32', [...tensor.shape], { kind: 'bytes', bytes: new Uint8Array(w.buffer) });
     let zeros = 0;
     for (let k = 0; k < w.length; k++) if (w[k] === 0) zeros++;
-    changes.layers.push(layerReport(t, [...tensor.shape], zeros));
+    layers.push(layerReport(t, [...tensor.shape], zeros));
   });
+  return layers;
 }
 
 function layerReport(t: PruneTarget, newShape: number[], zeros: number, extra: Partial<LayerReport> = {}): LayerReport {
   const shape = [...t.value.const!.shape];
   const params = shape.reduce((p, d) => p * d, 1);
   return { layer: t.layer, weight: t.value.name, op: t.node.opType, shape, newShape, params, zeros, sparsity: params ? zeros / params : 0, ...extra };
-}
-
-function pruneChannels(model: Model, targets: PruneTarget[], o: PruneOptions, scores: ScoreMap | undefined, changes: PruneChanges): void {
-  const plans: ChannelPlan[] = [];
-  for (const t of targets) {
-    const p = planChannels(model, t);
-    if ('reason' in p) changes.skipped.push({ layer: t.layer, reason: p.reason } satisfies SkippedLayer);
-    else plans.push(p);
-  }
-  // Score every eligible layer before any surgery: a consumer's weights shrink when its producer is pruned.
-  const chScores = plans.map((p) => scoresFor(p.target, true, scores).channel!);
-  const removed = o.scope === 'global'
-    ? selectGlobal(chScores, o.sparsity, o.minDensity, 1)
-    : chScores.map((s) => lowest(s, pruneCount(s.length, o.sparsity, 1)));
-  const before = new Map<Value, number[]>(plans.map((p) => [p.target.value, [...p.target.value.const!.shape]]));
-  plans.forEach((p, i) => applyChannelPlan(p, Array.from(removed[i])));
-  plans.forEach((p, i) => {
-    const orig = before.get(p.target.value)!;
-    const params = orig.reduce((a, d) => a * d, 1);
-    const now = p.target.value.const!.shape;
-    const zeros = params - now.reduce((a, d) => a * d, 1);
-    changes.layers.push({
-      layer: p.target.layer, weight: p.target.value.name, op: p.target.node.opType, shape: orig, newShape: [...now],
-      params, zeros, sparsity: params ? zeros / params : 0, channelsRemoved: removed[i].length, channels: p.channels,
-    });
-  });
 }

@@ -31,6 +31,20 @@ export function pruneCount(n: number, sparsity: number, keepAtLeast = 0): number
  */
 export function selectGlobal(layers: readonly ArrayLike<number>[], sparsity: number, minDensity: number, keepAtLeast = 0): Uint32Array[] {
   const total = layers.reduce((s, l) => s + l.length, 0);
+  return selectGlobalCount(layers, Math.round(sparsity * total), globalBudgets(layers.map((l) => l.length), minDensity, keepAtLeast));
+}
+
+/** How many items each layer may lose under the global floors: n - max(keepAtLeast, ceil(minDensity * n)). */
+export function globalBudgets(sizes: readonly number[], minDensity: number, keepAtLeast = 0): number[] {
+  return sizes.map((n) => Math.max(0, n - Math.max(keepAtLeast, Math.ceil(minDensity * n))));
+}
+
+/**
+ * The `want` lowest-scoring items over all layers, layer i giving up at most
+ * `budget[i]`. Returns each layer's removed indices (ascending).
+ */
+export function selectGlobalCount(layers: readonly ArrayLike<number>[], want: number, budget: readonly number[]): Uint32Array[] {
+  const total = layers.reduce((s, l) => s + l.length, 0);
   const all = new Float64Array(total);
   const layerOf = new Uint32Array(total);
   const localOf = new Uint32Array(total);
@@ -45,9 +59,7 @@ export function selectGlobal(layers: readonly ArrayLike<number>[], sparsity: num
   });
   // Index order already encodes (layer, index), so ranking by (score, global index) breaks ties by layer then index.
   const order = rankAscending(all);
-  const budget = layers.map((l) => Math.max(0, l.length - Math.max(keepAtLeast, Math.ceil(minDensity * l.length))));
   const picked: number[][] = layers.map(() => []);
-  let want = Math.round(sparsity * total);
   for (let k = 0; k < order.length && want > 0; k++) {
     const li = layerOf[order[k]];
     if (picked[li].length >= budget[li]) continue;

@@ -17,6 +17,17 @@ export interface PruneOptions {
   exclude: readonly string[];
   /** Global scope: every layer keeps at least this fraction of its weights (or channels). */
   minDensity: number;
+  /**
+   * Saliency channel pruning: prune in this many rounds, re-scoring the partly
+   * pruned model between rounds (see rounds.ts). Default `defaultRounds`: 4 for
+   * saliency + channel, else 1; other criteria and patterns take only 1.
+   */
+  rounds?: number;
+}
+
+/** Rounds when none are given: 4 for saliency channel pruning (one-shot collapses at 50% per layer), 1 otherwise. */
+export function defaultRounds(o: Pick<PruneOptions, 'criterion' | 'pattern'>): number {
+  return o.criterion === 'saliency' && o.pattern === 'channel' ? 4 : 1;
 }
 
 export const PRUNE_DEFAULTS: Omit<PruneOptions, 'sparsity'> = {
@@ -69,6 +80,8 @@ export interface PruneChanges {
   pattern: Pattern;
   scope: Scope;
   targetSparsity: number;
+  /** Channel pattern: pruning rounds (scores recomputed on the partly pruned model before each). */
+  rounds?: number;
   nm?: { n: number; m: number };
   layers: LayerReport[];
   skipped: SkippedLayer[];
