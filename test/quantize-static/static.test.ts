@@ -12,7 +12,7 @@ import * as ort from 'onnxruntime-node';
 import { openDataset, openLabels } from '../../src/data';
 import { encodeOnnx, loadOnnx } from '../../src/formats/onnx';
 import type { Model } from '../../src/ir';
-import { quantizeStatic } from '../../src/passes/quantize/static';
+import { prepareForStaticInt8, quantizeStatic } from '../../src/passes/quantize/static';
 import type { CalibrationMethod } from '../../src/calibrate';
 import { runMc } from '../helpers/cli-run';
 import { buildCnn, uniform, writeNpy } from '../calibrate/helpers';
@@ -51,7 +51,12 @@ describe('fixture CNN accuracy in onnxruntime', () => {
     const m = loadOnnx(path.join(FIX, 'cnn.onnx'));
     const r = await quantizeStatic(m, { calibrationMethod: method }, CALIB);
     expect(r.calibration.samples).toBe(256);
-    expect(r.quantizedNodes.map((n) => n.opType).sort()).toEqual(['Conv', 'Conv', 'Conv', 'Gemm', 'Gemm']);
+    expect(r.quantizedNodes.map((n) => n.opType)).toEqual(['Conv', 'Conv', 'Conv']);
+    expect(r.skipped.map((k) => `${k.node}: ${k.reason.split(' ')[0]}`)).toEqual(['fc1/Gemm: small', 'logits/Gemm: small']);
+    expect(r.transformations).toEqual([
+      'folded BatchNormalization into Conv: bn1/BatchNormalization → conv1/Conv, bn2/BatchNormalization → conv2/Conv, bn3/BatchNormalization → conv3/Conv',
+      "padded Conv input channels with zeros to a multiple of 4 for onnxruntime's fast int8 conv kernel: conv1/Conv 1→4",
+    ]);
     const acc = await top1(m);
     measured[method] = acc;
     expect(float).toBeGreaterThan(80);
@@ -63,25 +68,54 @@ describe('QDQ placement', () => {
   const calib = path.join(tmp, 'calib.npy');
   beforeAll(() => writeNpy(calib, uniform(48 * 784, 5, 0, 1), [48, 1, 28, 28]));
 
-  test('ORT fuses the convolutions into QLinearConv and runs MaxPool on int8; Relu folded; no shape info needed', async () => {
-    const m = buildCnn(3); // intermediates carry no dtype or shape
+  test('ORT fuses convs into QLinearConv, a large Gemm (as MatMul) into QLinearMatMul, MaxPool on int8; no shape info needed', async () => {
+    const m = buildCnn(3, 16, 48); // intermediates carry no dtype or shape; fc1 is 64×1200, fc2 64×10
     const r = await quantizeStatic(m, { batchSize: 16 }, calib);
-    expect(r.folded).toEqual(['relu1', 'relu2', 'relu3']);
+    expect(r.transformations).toEqual([
+      'rewrote Gemm as MatMul + Add (bias kept in float) so onnxruntime runs QLinearMatMul: fc1',
+      "padded Conv input channels with zeros to a multiple of 4 for onnxruntime's fast int8 conv kernel: conv1 1→4",
+    ]);
+    expect(r.quantizedNodes).toEqual([{ name: 'conv1', opType: 'Conv' }, { name: 'conv2', opType: 'Conv' }, { name: 'fc1', opType: 'MatMul' }]);
+    expect(r.skipped.map((k) => k.node)).toEqual(['fc1_bias', 'fc2']); // the float bias Add; fc2 (64×10) too small to pay for its Q/DQ
+    expect(r.folded).toEqual(['relu1', 'relu2']); // relu3 follows fc1's float bias Add
     expect(r.calibration.batches).toBe(3);
     const byName = new Map(r.activations.map((a) => [a.name, a]));
     expect(byName.get('pool1_out')?.sharedWith).toBe('relu1_out');
     expect(byName.get('flatten_out')?.sharedWith).toBe('relu2_out');
     expect(byName.get('relu1_out')?.zeroPoint).toBe(-128); // range [0, max]: zp = qmin, so ORT can drop the Relu
-    expect(byName.get('input')?.min).toBeGreaterThanOrEqual(0);
+    expect(byName.get('input_channel_padded')?.min).toBeGreaterThanOrEqual(0);
+    expect(m.graph.initializers.find((v) => v.name === 'conv1.weight_quantized')?.const?.shape).toEqual([16, 4, 3, 3]);
     const optimized = path.join(tmp, 'opt.onnx');
     const s = await ort.InferenceSession.create(encodeOnnx(m), { graphOptimizationLevel: 'all', intraOpNumThreads: 1, optimizedModelFilePath: optimized });
     await s.release();
     const ops = loadOnnx(optimized).graph.nodes.map((n) => n.opType);
     expect(ops.filter((o) => o === 'QLinearConv')).toHaveLength(2);
-    expect(ops).not.toContain('Relu');
+    expect(ops.filter((o) => o === 'QLinearMatMul')).toHaveLength(1);
+    expect(ops).not.toContain('MatMul');
     expect(ops).not.toContain('MaxPool'); // replaced by an int8 NhwcMaxPool
     const meta = JSON.parse(m.metadataProps.find((p) => p.key === 'mc.quantization')!.value);
     expect(meta).toMatchObject({ mode: 'static', activationType: 'int8', granularity: 'channel', calibration: { method: 'minmax', samples: 48 } });
+  });
+
+  test('the rewrites before planning are exact: BN fold, Gemm → MatMul + Add and channel padding keep the float outputs', async () => {
+    const x = uniform(8 * 784, 4, 0, 1);
+    const run = async (m: Model): Promise<Float32Array> => {
+      const s = await ort.InferenceSession.create(encodeOnnx(m), { graphOptimizationLevel: 'disabled', intraOpNumThreads: 1 });
+      const y = (await s.run({ input: new ort.Tensor('float32', x, [8, 1, 28, 28]) })).logits.data as Float32Array;
+      await s.release();
+      return y;
+    };
+    for (const make of [() => loadOnnx(path.join(FIX, 'cnn.onnx')), () => buildCnn(5, 16, 48)]) {
+      const ref = await run(make());
+      const m = make();
+      const p = prepareForStaticInt8(m, { exclude: [] }, 'test');
+      expect(p.transformations.length).toBeGreaterThanOrEqual(2);
+      expect(m.graph.nodes.map((n) => n.opType)).not.toContain('BatchNormalization');
+      const y = await run(m);
+      let d = 0; let mx = 0;
+      for (let i = 0; i < y.length; i++) { d = Math.max(d, Math.abs(y[i] - ref[i])); mx = Math.max(mx, Math.abs(ref[i])); }
+      expect(d / mx).toBeLessThan(1e-5);
+    }
   });
 
   test('int8 output tracks the float model; uint8 activations, per-tensor weights and --exclude', async () => {

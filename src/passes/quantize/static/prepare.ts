@@ -19,7 +19,7 @@ import { runPass } from '../../pass';
 import { NameAllocator } from '../edits';
 import { gemmToMatMul } from './gemm-to-matmul';
 import { needsChannelPadding, padConvInputChannels } from './pad-channels';
-import { isExcludedNode, planQdq, PlanOptions } from './plan';
+import { isExcludedNode, MIN_INT8_MATMUL_WEIGHTS, planQdq, PlanOptions } from './plan';
 
 export interface Prepared {
   /** Human-readable lines for the report, one per kind of rewrite applied. */
@@ -36,7 +36,8 @@ export function prepareForStaticInt8(model: Model, opts: PlanOptions, toolVersio
   }
   const names = new NameAllocator(model);
   const gemmAllowed = !opts.opTypes || opts.opTypes.includes('Gemm');
-  const gemms = gemmToMatMul(model, names, (n) => gemmAllowed && !isExcludedNode(n, opts.exclude));
+  const big = (n: Node): boolean => (n.inputs[1]?.const?.size ?? 0) >= MIN_INT8_MATMUL_WEIGHTS;
+  const gemms = gemmToMatMul(model, names, (n) => gemmAllowed && big(n) && !isExcludedNode(n, opts.exclude));
   const originalOpType = new Map<Node, string>(gemms.map((g) => [g.matmul, 'Gemm']));
   if (gemms.length) {
     transformations.push(`rewrote Gemm as MatMul${gemms.some((g) => g.biasAdd) ? ' + Add (bias kept in float)' : ''} so onnxruntime runs QLinearMatMul: ${gemms.map((g) => g.node).join(', ')}`);
