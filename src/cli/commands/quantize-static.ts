@@ -80,6 +80,7 @@ function renderHuman(r: StaticCliResult, ctx: CliContext): string {
     rows,
     { styleHeader: (h) => c.bold(h) },
   );
+  for (const t of rep.transformations) s += `${c.bold('transform')} ${t}\n`;
   const cal = rep.calibration;
   s += `${c.bold('calibrated')} ${cal.samples} samples in ${cal.batches} batch(es) of ≤${cal.batchSize}, ${cal.method}, ${cal.seconds.toFixed(2)} s\n`;
   s += `${c.bold('int8')} ${rep.quantizedNodes.map((n) => `${n.opType} ${n.name}`).join(', ') || 'nothing'}`;
