@@ -130,6 +130,14 @@ describe.each(MODELS)('%s', (model) => {
     expect(Math.max(sal.acc, salG.acc) - Math.max(mag.acc, magG.acc)).toBeGreaterThan(want.best);
   });
 
+  test('saliency channel, default 4 rounds: the same input and flags give byte-identical output', async () => {
+    const outs = ['a', 'b'].map((k) => path.join(tmp, `${path.basename(model, '.onnx')}-det-${k}.onnx`));
+    for (const output of outs) await pruneFile(parsePruneFlags(path.join(FIX, model), { sparsity: '0.5', pattern: 'channel', ...salArgs, output, json: true }));
+    const [a, b] = outs.map((f) => fs.readFileSync(f));
+    expect(a.length).toBeGreaterThan(0);
+    expect(a.equals(b)).toBe(true);
+  });
+
   test.each([0.5, 0.8])('unstructured %p: both criteria, reported', async (s) => {
     const mag = await run(model, { sparsity: String(s), criterion: 'magnitude' });
     const sal = await run(model, { sparsity: String(s), ...salArgs });
