@@ -75,7 +75,7 @@ function wideCnn() {
 }
 
 async function session(bytes, optimized) {
-  return ort.InferenceSession.create(bytes, { graphOptimizationLevel: 'all', intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential', ...(optimized ? { optimizedModelFilePath: optimized } : {}) });
+  return ort.InferenceSession.create(bytes, { graphOptimizationLevel: 'all', intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential', logSeverityLevel: 3, ...(optimized ? { optimizedModelFilePath: optimized } : {}) });
 }
 
 /** Median latency of each model, runs interleaved; the first model is the reference of the ratios. */

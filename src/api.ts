@@ -31,3 +31,7 @@ export { evaluate, checkBudgets } from './eval';
 export type { EvalOptions, EvalReport, Budgets } from './eval';
 export { openRunner, OrtRunner, TfjsRunner } from './runtime';
 export { initTfjs } from './runtime/tfjs-backend';
+export { prunePass, pruneInRounds, validatePruneOptions } from './passes/prune';
+export type { PruneOptions, PruneChanges } from './passes/prune';
+export { pruneFile } from './pipeline/prune';
+export type { PruneFileOptions, PruneFileResult } from './pipeline/prune';
