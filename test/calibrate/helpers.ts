@@ -1,18 +1,10 @@
 /** Shared helpers for calibration and static-quantization tests: seeded data, .npy writing, a small CNN in IR. */
 import * as fs from 'fs';
 import { floatAttr, Graph, intAttr, intsAttr, Model, Node, Tensor, Value } from '../../src/ir';
+import { mulberry32 } from '../../src/util/prng';
 
 /** mulberry32: a seeded uniform generator in [0, 1). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const rng = mulberry32;
 
 /** Standard normal samples (Box–Muller over mulberry32). */
 export function normal(n: number, seed: number, sigma = 1): Float32Array {

@@ -8,24 +8,14 @@ import type { CliContext } from '../context';
 import { UsageError } from '../../errors';
 import type { EvalReport } from '../../eval';
 import { defaultRounds, PRUNE_DEFAULTS, validatePruneOptions, type Criterion, type Pattern, type PruneOptions, type Scope } from '../../passes/prune';
-import { pruneFile, PruneFileResult } from '../../pipeline/prune';
+import { pruneFile, PruneFileOptions, PruneFileResult } from '../../pipeline/prune';
 import { addEvalGateOptions, EvalGate, evalGateFromFlags, runRewriteWithGate } from '../eval-gate';
 import { formatBytes } from '../format';
 import { renderTable } from '../table';
 
-export interface PruneCliOptions {
-  input: string;
-  /** undefined: model.onnx → model.pruned50.onnx, m/ → m-pruned50/. */
-  output?: string;
-  prune: PruneOptions;
-  /** Gradient data for saliency (and its labels). */
-  data?: string;
-  labels?: string;
-  samples: number;
-  batchSize: number;
+export interface PruneCliOptions extends Omit<PruneFileOptions, 'progress'> {
   /** With --eval-data: evaluate the output against the input and gate on the budget flags. */
   gate?: EvalGate;
-  force: boolean;
   json: boolean;
 }
 

@@ -1,3 +1,4 @@
+import { mulberry32 } from '../../util/prng';
 import type { Scalar } from '@tensorflow/tfjs';
 import { UnsupportedError, UsageError } from '../../errors';
 import type { Model, Value } from '../../ir';
@@ -163,16 +164,4 @@ function sampleLabels(tf: TF, gm: DifferentiableModel, feeds: Record<string, T>,
     ids[i] = c;
   }
   return ids;
-}
-
-/** A small seeded PRNG (mulberry32), so label sampling is deterministic. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
