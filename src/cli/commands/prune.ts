@@ -10,6 +10,7 @@ import type { EvalReport } from '../../eval';
 import { defaultRounds, PRUNE_DEFAULTS, validatePruneOptions, type Criterion, type Pattern, type PruneOptions, type Scope } from '../../passes/prune';
 import { pruneFile, PruneFileOptions, PruneFileResult } from '../../pipeline/prune';
 import { addEvalGateOptions, EvalGate, evalGateFromFlags, runRewriteWithGate } from '../eval-gate';
+import { finiteNumber, oneOf, optionalString, stringList, wholeNumber } from '../flags';
 import { formatBytes } from '../format';
 import { renderTable } from '../table';
 
@@ -59,54 +60,33 @@ export const pruneCommand = defineCommand<PruneCliOptions>({
   ),
 });
 
-function num(v: unknown, flag: string): number {
-  const s = String(v);
-  const x = Number(s);
-  if (s.trim() === '' || !Number.isFinite(x)) throw new UsageError(`${flag} must be a number, got '${s}'`);
-  return x;
-}
-
-function whole(v: unknown, flag: string, min: number): number {
-  const s = String(v);
-  if (!/^\d+$/.test(s) || Number(s) < min) throw new UsageError(`${flag} must be a whole number ≥ ${min}, got '${s}'`);
-  return Number(s);
-}
-
-function oneOf<T extends string>(v: unknown, allowed: readonly T[], flag: string): T {
-  const s = String(v);
-  if (!allowed.includes(s as T)) throw new UsageError(`${flag} must be one of ${allowed.join(', ')}, got '${s}'`);
-  return s as T;
-}
-
-const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
-
 /** argv values → typed options; every range check happens here, before any file is read. */
 export function parsePruneFlags(input: string, flags: Readonly<Record<string, unknown>>): PruneCliOptions {
   const nmRaw = String(flags.nM ?? '2:4');
   const m = /^(\d+):(\d+)$/.exec(nmRaw);
   if (!m) throw new UsageError(`--n-m must look like 2:4, got '${nmRaw}'`);
   const prune: PruneOptions = {
-    sparsity: num(flags.sparsity, '--sparsity'),
+    sparsity: finiteNumber(flags.sparsity, '--sparsity'),
     criterion: oneOf(flags.criterion ?? PRUNE_DEFAULTS.criterion, CRITERIA, '--criterion'),
     pattern: oneOf(flags.pattern ?? PRUNE_DEFAULTS.pattern, PATTERNS, '--pattern'),
     nm: { n: Number(m[1]), m: Number(m[2]) },
     scope: oneOf(flags.scope ?? PRUNE_DEFAULTS.scope, SCOPES, '--scope'),
-    exclude: Array.isArray(flags.exclude) ? flags.exclude.map(String) : [],
-    minDensity: num(flags.minDensity ?? PRUNE_DEFAULTS.minDensity, '--min-density'),
+    exclude: stringList(flags.exclude),
+    minDensity: finiteNumber(flags.minDensity ?? PRUNE_DEFAULTS.minDensity, '--min-density'),
   };
-  prune.rounds = flags.rounds === undefined ? defaultRounds(prune) : whole(flags.rounds, '--rounds', 1);
+  prune.rounds = flags.rounds === undefined ? defaultRounds(prune) : wholeNumber(flags.rounds, '--rounds', 1);
   validatePruneOptions(prune);
-  const data = str(flags.data);
+  const data = optionalString(flags.data);
   if (prune.criterion === 'saliency' && !data) throw new UsageError('--criterion saliency needs --data (input samples for the gradients; --labels recommended)');
   if (flags.labels !== undefined && !data) throw new UsageError('--labels needs --data');
   return {
     input,
-    output: str(flags.output),
+    output: optionalString(flags.output),
     prune,
     data,
-    labels: str(flags.labels),
-    samples: whole(flags.samples ?? '256', '--samples', 1),
-    batchSize: whole(flags.batchSize ?? '32', '--batch-size', 1),
+    labels: optionalString(flags.labels),
+    samples: wholeNumber(flags.samples ?? '256', '--samples', 1),
+    batchSize: wholeNumber(flags.batchSize ?? '32', '--batch-size', 1),
     gate: evalGateFromFlags(flags, 'evalLabels'),
     force: flags.force === true,
     json: flags.json === true,

@@ -13,6 +13,7 @@ import type { CalibrationMethod } from '../../calibrate';
 import type { EvalReport } from '../../eval';
 import { quantizeStaticFile, StaticQuantizeFileResult } from '../../pipeline/quantize';
 import { EvalGate, runRewriteWithGate } from '../eval-gate';
+import { commaList, stringList, wholeNumber } from '../flags';
 import { formatBytes } from '../format';
 import { renderTable } from '../table';
 
@@ -30,13 +31,6 @@ export interface StaticCliResult extends StaticQuantizeFileResult {
   eval?: EvalReport;
 }
 
-function positiveInt(v: unknown, flag: string): number | undefined {
-  if (v === undefined) return undefined;
-  const s = String(v);
-  if (!/^\d+$/.test(s) || Number(s) < 1) throw new UsageError(`${flag} must be a positive whole number, got '${s}'`);
-  return Number(s);
-}
-
 /** Flags → typed options; `output` is the already-resolved output path. */
 export function parseStaticFlags(input: string, output: string, flags: Readonly<Record<string, unknown>>): StaticCliOptions {
   if (flags.calib === undefined) throw new UsageError('--mode static needs calibration data: --calib <data>');
@@ -44,15 +38,15 @@ export function parseStaticFlags(input: string, output: string, flags: Readonly<
   if (detectFormat(input) !== 'onnx') throw new UsageError('static quantization (--calib) needs an ONNX model: tfjs has no int8 kernels');
   const percentile = flags.percentile === undefined ? undefined : Number(flags.percentile);
   if (percentile !== undefined && !Number.isFinite(percentile)) throw new UsageError(`--percentile must be a number, got '${String(flags.percentile)}'`);
-  const opTypes = flags.opTypes === undefined ? undefined : String(flags.opTypes).split(',').map((s) => s.trim()).filter(Boolean);
+  const opTypes = commaList(flags.opTypes);
   const options = resolveStaticOptions({
     calibrationMethod: flags.calibMethod as CalibrationMethod | undefined,
     percentile,
-    samples: positiveInt(flags.calibSamples, '--calib-samples'),
-    batchSize: positiveInt(flags.batchSize, '--batch-size'),
+    samples: flags.calibSamples === undefined ? undefined : wholeNumber(flags.calibSamples, '--calib-samples', 1),
+    batchSize: flags.batchSize === undefined ? undefined : wholeNumber(flags.batchSize, '--batch-size', 1),
     activationType: flags.activationType as StaticQuantizeOptions['activationType'] | undefined,
     perTensor: flags.perTensor === true || flags.granularity === 'tensor',
-    exclude: Array.isArray(flags.exclude) ? flags.exclude.map(String) : [],
+    exclude: stringList(flags.exclude),
     opTypes,
     preprocess: flags.preprocess === undefined ? undefined : parsePreprocess(String(flags.preprocess)),
   });

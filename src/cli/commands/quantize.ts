@@ -11,6 +11,7 @@ import { quantizeFile, QuantizeFileResult } from '../../pipeline/quantize';
 import { defaultOutputPath } from '../../pipeline/output';
 import { addEvalGateOptions, EvalGate, evalGateFromFlags, runRewriteWithGate } from '../eval-gate';
 import type { EvalReport } from '../../eval';
+import { commaList, stringList, wholeNumber } from '../flags';
 import { formatBytes, formatShape } from '../format';
 import { renderTable } from '../table';
 import { parseStaticFlags, runStaticQuantize, StaticCliOptions } from './quantize-static';
@@ -84,12 +85,6 @@ export const quantizeCommand = defineCommand<QuantizeCliOptions>({
   },
 });
 
-function intFlag(v: unknown, flag: string): number {
-  const s = String(v);
-  if (!/^\d+$/.test(s)) throw new UsageError(`${flag} must be a whole number, got '${s}'`);
-  return Number(s);
-}
-
 export function parseQuantizeFlags(input: string, flags: Readonly<Record<string, unknown>>): QuantizeCliOptions {
   if (flags.calib !== undefined || flags.mode === 'static') {
     const quantize = resolveQuantizeOptions({ bits: 8 });
@@ -99,22 +94,22 @@ export function parseQuantizeFlags(input: string, flags: Readonly<Record<string,
   }
   if (flags.symmetric === true && flags.asymmetric === true) throw new UsageError('--symmetric and --asymmetric exclude each other');
   if (flags.bits === undefined) throw new UsageError("required option '--bits <n>' not specified");
-  const bits = intFlag(flags.bits, '--bits');
+  const bits = wholeNumber(flags.bits, '--bits');
   if (bits !== 8 && bits !== 4) throw new UsageError(`--bits must be 8 or 4, got ${bits}`);
   const sqnr = Number(flags.minWeightSqnr ?? 30);
   if (!Number.isFinite(sqnr)) throw new UsageError(`--min-weight-sqnr must be a number of dB, got '${String(flags.minWeightSqnr)}'`);
-  const opTypes = flags.opTypes === undefined ? undefined : String(flags.opTypes).split(',').map((s) => s.trim()).filter(Boolean);
+  const opTypes = commaList(flags.opTypes);
   if (opTypes && opTypes.length === 0) throw new UsageError('--op-types needs at least one op type');
   const quantize = resolveQuantizeOptions({
     bits,
     mode: flags.mode as QuantizeOptions['mode'] | undefined,
     granularity: flags.granularity as QuantizeOptions['granularity'] | undefined,
-    blockSize: intFlag(flags.blockSize ?? '32', '--block-size'),
+    blockSize: wholeNumber(flags.blockSize ?? '32', '--block-size'),
     symmetric: flags.asymmetric !== true,
     int4Format: flags.int4Format as QuantizeOptions['int4Format'] | undefined,
-    exclude: Array.isArray(flags.exclude) ? flags.exclude.map(String) : [],
+    exclude: stringList(flags.exclude),
     opTypes,
-    minElements: intFlag(flags.minElements ?? '1024', '--min-elements'),
+    minElements: wholeNumber(flags.minElements ?? '1024', '--min-elements'),
     tfjsDtype: flags.tfjsDtype as QuantizeOptions['tfjsDtype'] | undefined,
     minWeightSqnrDb: sqnr,
   });
