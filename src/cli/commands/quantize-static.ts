@@ -49,6 +49,7 @@ export function parseStaticFlags(input: string, output: string, flags: Readonly<
     exclude: stringList(flags.exclude),
     opTypes,
     preprocess: flags.preprocess === undefined ? undefined : parsePreprocess(String(flags.preprocess)),
+    spaceToDepthPooling: flags.spaceToDepth === false ? false : undefined,
   });
   return { input, output, calib: String(flags.calib), options, force: flags.force === true, json: flags.json === true };
 }

@@ -13,3 +13,6 @@ export type { ChannelPadding } from './pad-channels';
 export type { ComputeOp, PlanOptions, QdqPlan, SkippedNode } from './plan';
 export { emitQdq } from './emit';
 export type { ActivationParams, EmitOptions } from './emit';
+export { rewriteSpaceToDepthPooling, S2D_MAX_INPUT_CHANNELS, S2D_MAX_OUTPUT_CHANNELS } from './space-to-depth-pool';
+export type { PoolingLimits, PoolingRewrite, SpaceToDepthPooling, SpaceToDepthSkip } from './space-to-depth-pool';
+export { storeActivationsAsUint8 } from './activations-uint8';

@@ -32,13 +32,19 @@ export interface StaticQuantizeOptions {
   threads?: number;
   /** Image-folder preprocessing for the calibration data. */
   preprocess?: Partial<PreprocessOptions>;
+  /**
+   * Rewrite a first-layer Conv → MaxPool(2×2) as SpaceToDepth → Conv → Split → Max
+   * (space-to-depth-pool.ts); with int8 activations this stores them as uint8
+   * (same values). Default true.
+   */
+  spaceToDepthPooling: boolean;
 }
 
 export function defaultStaticOptions(): StaticQuantizeOptions {
   const c = defaultCalibrationOptions();
   return {
     calibrationMethod: c.method, percentile: c.percentile, batchSize: c.batchSize,
-    activationType: 'int8', perTensor: false, exclude: [],
+    activationType: 'int8', perTensor: false, exclude: [], spaceToDepthPooling: true,
   };
 }
 

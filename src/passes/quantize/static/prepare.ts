@@ -9,16 +9,17 @@
  *  2. Gemm → MatMul + Add (gemm-to-matmul.ts): ORT fuses QDQ MatMul into
  *     QLinearMatMul but never Gemm;
  *  3. pad Conv input channels to a multiple of 4 (pad-channels.ts): MLAS's
- *     fast int8 convolution needs it.
+ *     fast int8 convolution needs it. (A first-layer Conv → MaxPool that
+ *     space-to-depth-pool.ts rewrites after emission loses its padding again.)
  * Each is exact in float arithmetic up to float32 rounding of the folded
- * weights, and each is reported as a line of `transformations`.
+ * weights; 1 and 2 are reported as lines of `transformations`, 3 in `padded`.
  */
 import type { Model, Node } from '../../../ir';
 import { foldBatchNormalization } from '../../fold-batchnorm';
 import { runPass } from '../../pass';
 import { NameAllocator } from '../edits';
 import { gemmToMatMul } from './gemm-to-matmul';
-import { needsChannelPadding, padConvInputChannels } from './pad-channels';
+import { ChannelPadding, needsChannelPadding, padConvInputChannels } from './pad-channels';
 import { isExcludedNode, MIN_INT8_MATMUL_WEIGHTS, planQdq, PlanOptions } from './plan';
 
 export interface Prepared {
@@ -26,6 +27,14 @@ export interface Prepared {
   transformations: string[];
   /** MatMul nodes that were Gemms, for --op-types matching. */
   originalOpType: Map<Node, string>;
+  /** Convs whose input channels were zero-padded (reported by paddingLine, after later rewrites may drop some). */
+  padded: ChannelPadding[];
+}
+
+/** The report line of the channel padding, or undefined when none is left. */
+export function paddingLine(padded: readonly ChannelPadding[]): string | undefined {
+  if (!padded.length) return undefined;
+  return `padded Conv input channels with zeros to a multiple of 4 for onnxruntime's fast int8 conv kernel: ${padded.map((p) => `${p.node} ${p.from}→${p.to}`).join(', ')}`;
 }
 
 export function prepareForStaticInt8(model: Model, opts: PlanOptions, toolVersion: string): Prepared {
@@ -45,8 +54,5 @@ export function prepareForStaticInt8(model: Model, opts: PlanOptions, toolVersio
   // Pad only the convolutions that the plan will really quantize.
   const convs = planQdq(model.graph, { ...opts, originalOpType }).ops.map((o) => o.node).filter(needsChannelPadding);
   const padded = padConvInputChannels(model, convs, names);
-  if (padded.length) {
-    transformations.push(`padded Conv input channels with zeros to a multiple of 4 for onnxruntime's fast int8 conv kernel: ${padded.map((p) => `${p.node} ${p.from}→${p.to}`).join(', ')}`);
-  }
-  return { transformations, originalOpType };
+  return { transformations, originalOpType, padded };
 }

@@ -18,7 +18,8 @@ import type { QuantizedTensorRow } from '../report';
 import { ActivationParams, emitQdq } from './emit';
 import { activationRange, resolveStaticOptions, StaticQuantizeOptions } from './options';
 import { planQdq, SkippedNode } from './plan';
-import { prepareForStaticInt8 } from './prepare';
+import { paddingLine, prepareForStaticInt8 } from './prepare';
+import { rewriteSpaceToDepthPooling, SpaceToDepthSkip } from './space-to-depth-pool';
 
 export interface ActivationRow {
   name: string;
@@ -43,6 +44,8 @@ export interface StaticQuantizeResult {
   transformations: string[];
   /** Relu/Clip nodes absorbed by the following QuantizeLinear. */
   folded: string[];
+  /** Conv → MaxPool(2×2) pairs that were not rewritten as SpaceToDepth → Conv → Split → Max, with the reason. */
+  spaceToDepthSkipped: SpaceToDepthSkip[];
   skipped: SkippedNode[];
   warnings: string[];
   opsetBefore?: number;
@@ -111,21 +114,45 @@ export async function quantizeStatic(model: Model, partial: Partial<StaticQuanti
   const samples = calib?.samples ?? 0;
   const settings = staticSettings(opts, samples);
   if (!modified) {
-    return { modified: modified || prepared.transformations.length > 0, settings, calibration: calibSummary(calib, opts.calibrationMethod), activations, weights: [], quantizedNodes: [], transformations: prepared.transformations, folded: [], skipped: plan.skipped, warnings, opsetBefore, opsetAfter: opsetBefore };
+    const transformations = [...prepared.transformations, ...optional(paddingLine(prepared.padded))];
+    return { modified: transformations.length > 0, settings, calibration: calibSummary(calib, opts.calibrationMethod), activations, weights: [], quantizedNodes: [], transformations, folded: [], spaceToDepthSkipped: [], skipped: plan.skipped, warnings, opsetBefore, opsetAfter: opsetBefore };
   }
   // Per-axis DequantizeLinear needs opset 13; per-tensor QDQ exists since 10.
   raiseOpset(model, opts.perTensor ? 10 : 13, names, 'use --per-tensor (QDQ at opset 10)');
   const quantizedNodes = [...plan.ops.map((o) => o.node), ...plan.binary].map((n) => ({ name: n.name, opType: n.opType }));
   const emitted = emitQdq(graph, plan, params, { activationType: opts.activationType, perTensor: opts.perTensor }, names);
   warnings.push(...emitted.warnings);
+  const transformations = [...prepared.transformations];
+  let spaceToDepthSkipped: SpaceToDepthSkip[] = [];
+  let padded = prepared.padded;
+  if (opts.spaceToDepthPooling) {
+    const pooling = rewriteSpaceToDepthPooling(graph, model.opsetVersion('') ?? 0, names);
+    spaceToDepthSkipped = pooling.skipped;
+    const rewritten = new Set(pooling.applied.map((a) => a.conv));
+    padded = padded.filter((p) => !rewritten.has(p.node));
+    if (pooling.applied.length) {
+      transformations.push(`rewrote Conv → MaxPool(2×2) as SpaceToDepth → Conv (4× channels at ¼ the pixels) → Split → Max on the integers, which onnxruntime runs faster for few input channels; outputs unchanged: ${pooling.applied.map((a) => `${a.conv} (${a.inputChannels}→${a.outputChannels} as ${4 * a.inputChannels}→${4 * a.outputChannels})`).join(', ')}`);
+    }
+    if (pooling.storedAsUint8) {
+      transformations.push('stored activations as uint8 with zero point + 128 (the same values as int8): the Split → Max block is explicit integer ops, which onnxruntime cannot convert from int8 to uint8 the way it converts Q/DQ pairs on x86, and a Conv with mixed int8/uint8 activations would not be fused');
+      settings.activationStorage = 'uint8';
+    }
+    emitted.replaced.push(...pooling.released);
+  }
+  const padLine = paddingLine(padded);
+  if (padLine) transformations.splice(prepared.transformations.length, 0, padLine);
   removeUnusedInitializers(graph, emitted.replaced);
   for (const row of emitted.weights) row.floatKept = graph.initializers.some((v) => v.name === row.name);
   model.setMetadata('mc.version', ctx.toolVersion ?? VERSION);
   model.setMetadata('mc.quantization', JSON.stringify(settings));
   return {
-    modified, settings, calibration: calibSummary(calib, opts.calibrationMethod), activations, weights: emitted.weights, quantizedNodes, transformations: prepared.transformations,
-    folded: plan.folded.map((n) => n.name), skipped: plan.skipped, warnings, opsetBefore, opsetAfter: model.opsetVersion(''),
+    modified, settings, calibration: calibSummary(calib, opts.calibrationMethod), activations, weights: emitted.weights, quantizedNodes, transformations,
+    folded: plan.folded.map((n) => n.name), spaceToDepthSkipped, skipped: plan.skipped, warnings, opsetBefore, opsetAfter: model.opsetVersion(''),
   };
+}
+
+function optional<T>(v: T | undefined): T[] {
+  return v === undefined ? [] : [v];
 }
 
 function calibSummary(c: CalibrationResult | undefined, method: string): StaticQuantizeResult['calibration'] {
