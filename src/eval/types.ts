@@ -17,7 +17,7 @@ export interface Budgets {
   minSqnr?: number;
   /** Largest allowed candidate/baseline bytes on disk. */
   maxSizeRatio?: number;
-  /** Largest allowed candidate/baseline median latency (median of per-pair ratios). */
+  /** Largest allowed candidate/baseline latency (median over adjacent block pairs of the block medians' ratio). */
   maxLatencyRatio?: number;
 }
 
@@ -153,7 +153,7 @@ export interface Delta {
   parameters: number;
   /** candidate − baseline median, ms. */
   latencyMedianMs: number | null;
-  /** Median over interleaved pairs of candidate/baseline time. */
+  /** Median over adjacent block pairs (baseline and candidate alternating in blocks) of median candidate time / median baseline time. */
   latencyRatio: number | null;
   /** (baseline − candidate) × 100, percentage points; positive is worse. */
   accuracyTop1Points: number | null;

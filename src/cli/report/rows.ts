@@ -54,7 +54,7 @@ export function evalRows(r: EvalReport): EvalRow[] {
   if (c.latency) {
     add({
       label: 'latency median', baseline: cell(b, (m) => m.latency?.medianMs, ms), candidate: ms(c.latency.medianMs),
-      delta: d?.latencyRatio != null ? `${times(d.latencyRatio)} pairwise` : '', trend: d?.latencyRatio != null ? trendOf(d.latencyRatio - 1, true) : undefined,
+      delta: d?.latencyRatio != null ? `${times(d.latencyRatio)} blockwise` : '', trend: d?.latencyRatio != null ? trendOf(d.latencyRatio - 1, true) : undefined,
     });
     add({ label: 'latency p90', baseline: cell(b, (m) => m.latency?.p90Ms, ms), candidate: ms(c.latency.p90Ms), delta: '' });
   }
