@@ -110,6 +110,9 @@ describe('rewritten models give the same outputs in onnxruntime', () => {
     const r = await quantizeStatic(fused, {}, calib);
     expect(r.spaceToDepthSkipped).toEqual([{ conv: 'conv2/Conv', reason: 'more than 4 input channels' }]); // conv3's pool output feeds float layers: no candidate
     expect(r.settings.activationStorage).toBe('uint8');
+    const tensors = new Set([...fused.graph.values()].map((v) => v.name));
+    for (const a of r.activations) expect(tensors.has(a.name)).toBe(true); // rows name tensors of the output model
+    expect(r.activations.find((a) => a.name === 'pool1/pool_max')?.sharedWith).toBe('relu1/relu_space_to_depth');
     expect(fused.graph.nodes.filter((n) => n.opType === 'QuantizeLinear').every((n) => n.outputs[0].dtype === 'uint8')).toBe(true);
     const [batch] = [...openDataset(path.join(FIX, 'eval-x.npy')).batches(1000)];
     const t = batch.inputs.values().next().value!;

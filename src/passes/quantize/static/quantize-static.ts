@@ -138,6 +138,11 @@ export async function quantizeStatic(model: Model, partial: Partial<StaticQuanti
       settings.activationStorage = 'uint8';
     }
     emitted.replaced.push(...pooling.released);
+    const renamed = new Map(pooling.applied.flatMap((a) => a.renamed));
+    for (const row of activations) {
+      row.name = renamed.get(row.name) ?? row.name;
+      if (row.sharedWith) row.sharedWith = renamed.get(row.sharedWith) ?? row.sharedWith;
+    }
   }
   const padLine = paddingLine(padded);
   if (padLine) transformations.splice(prepared.transformations.length, 0, padLine);

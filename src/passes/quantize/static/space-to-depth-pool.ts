@@ -53,6 +53,8 @@ export interface SpaceToDepthPooling {
   /** C → 4C input channels, M → 4M output channels, at H/2 × W/2. */
   inputChannels: number;
   outputChannels: number;
+  /** Quantized tensors that now have another name: [old, new] (the input, the Conv/Relu output, the pooled output). */
+  renamed: [string, string][];
 }
 
 /** A Conv → MaxPool(2×2) candidate that was left as it was, and why. */
@@ -232,6 +234,7 @@ export function applyPoolingMatch(graph: Graph, mt: PoolingMatch, names: NameAll
 
   // The pooled integers replace the old Q after MaxPool; then the old chain has no readers left.
   mt.qPool.outputs[0].replaceAllUsesWith(pooled);
+  const renamed: [string, string][] = [[mt.qIn.inputs[0]!.name, s2d.name], [mt.qOut.inputs[0]!.name, act.name], [mt.qPool.inputs[0]!.name, pooled.name]];
   const dead = [mt.qPool, mt.pool, mt.pool.inputs[0]!.producer!, mt.qOut, ...(mt.relu ? [mt.relu] : []), conv, mt.wDq, ...(mt.bDq ? [mt.bDq] : [])];
   released.push(...dead.flatMap((d) => d.inputs), ...(mt.pad ? mt.pad.inputs : []));
   for (const d of dead) graph.removeNode(d, true);
@@ -241,7 +244,7 @@ export function applyPoolingMatch(graph: Graph, mt: PoolingMatch, names: NameAll
   }
   if (mt.qIn.outputs[0].uses.length === 0) graph.removeNode(mt.qIn, true);
   if (mt.pad && mt.pad.outputs[0].uses.length === 0) graph.removeNode(mt.pad, true);
-  return { conv: conv.name, pool: mt.pool.name, inputChannels: c, outputChannels: m };
+  return { conv: conv.name, pool: mt.pool.name, inputChannels: c, outputChannels: m, renamed };
 }
 
 interface BlockTaps {
