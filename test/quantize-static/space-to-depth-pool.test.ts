@@ -24,7 +24,7 @@ afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 interface Case {
   c: number; m: number; k: number; pads: number[]; relu: boolean; bias: boolean; h: number; w: number;
-  pool?: number; act?: 'int8' | 'uint8';
+  pool?: number; act?: 'int8' | 'uint8'; perTensor?: boolean;
 }
 
 /** x → Conv(C→M) → [Relu] → MaxPool → Conv(M→6, 1×1) → Relu → y. */
@@ -70,12 +70,13 @@ describe('rewritten models give the same outputs in onnxruntime', () => {
     ['3→8, 5×5, no bias, 10×14', { c: 3, m: 8, k: 5, pads: [2, 2, 2, 2], relu: true, bias: false, h: 10, w: 14 }],
     ['2→4, 1×1, no Relu', { c: 2, m: 4, k: 1, pads: [0, 0, 0, 0], relu: false, bias: true, h: 8, w: 8 }],
     ['3→16, 2×2 with pads [0,0,1,1]', { c: 3, m: 16, k: 2, pads: [0, 0, 1, 1], relu: true, bias: true, h: 12, w: 12 }],
+    ['1→16, per-tensor weights', { c: 1, m: 16, k: 3, pads: [1, 1, 1, 1], relu: true, bias: true, h: 12, w: 12, perTensor: true }],
     ['1→8, 3×3 with pads [0,2,2,0], uint8', { c: 1, m: 8, k: 3, pads: [0, 2, 2, 0], relu: true, bias: true, h: 12, w: 12, act: 'uint8' }],
     ['4→32, 3×3, uint8', { c: 4, m: 32, k: 3, pads: [1, 1, 1, 1], relu: true, bias: true, h: 16, w: 16, act: 'uint8' }],
   ])('%s', async (_, t) => {
     const calib = path.join(tmp, `calib-${t.c}-${t.h}-${t.w}.npy`);
     writeNpy(calib, uniform(24 * t.c * t.h * t.w, 3, -1, 1), [24, t.c, t.h, t.w]);
-    const opts: Partial<StaticQuantizeOptions> = { activationType: t.act ?? 'int8' };
+    const opts: Partial<StaticQuantizeOptions> = { activationType: t.act ?? 'int8', perTensor: t.perTensor ?? false };
     const plain = build(t, 7);
     await quantizeStatic(plain, { ...opts, spaceToDepthPooling: false }, calib);
     const fused = build(t, 7);

@@ -81,7 +81,6 @@ export interface PoolingMatch {
 const isOp = (n: Node | null | undefined, op: string): n is Node => !!n && n.opType === op && (n.domain === '' || n.domain === 'ai.onnx');
 const onlyUse = (v: Value): Node | undefined => (v.uses.length === 1 ? v.uses[0].node : undefined);
 
-/** Conv → MaxPool(2×2) patterns of the QDQ graph that the rewrite can take, and the near misses with reasons. */
 export interface PoolingLimits {
   maxInputChannels: number;
   maxOutputChannels: number;
@@ -89,6 +88,7 @@ export interface PoolingLimits {
 
 const DEFAULT_LIMITS: PoolingLimits = { maxInputChannels: S2D_MAX_INPUT_CHANNELS, maxOutputChannels: S2D_MAX_OUTPUT_CHANNELS };
 
+/** Conv → MaxPool(2×2) patterns of the QDQ graph that the rewrite can take, and the near misses with reasons. */
 export function findPoolingMatches(graph: Graph, opset: number, limits: PoolingLimits = DEFAULT_LIMITS): { matches: PoolingMatch[]; skipped: SpaceToDepthSkip[] } {
   const matches: PoolingMatch[] = [];
   const skipped: SpaceToDepthSkip[] = [];
@@ -135,11 +135,14 @@ function matchConv(conv: Node, tail: Tail, graph: Graph, opset: number, limits: 
   const wq = wDq?.inputs[0]?.const;
   if (!isOp(wDq, 'DequantizeLinear') || !wq || wq.dtype !== 'int8' || wq.shape.length !== 4 || !wDq.inputs[1]?.const) return 'weight is not a constant int8 DequantizeLinear';
   if (wDq.inputs[2]?.const && [...wDq.inputs[2].const.typed()].some((z) => Number(z) !== 0)) return 'weight zero point is not 0';
+  if (onlyUse(wDq.outputs[0]) !== conv) return 'weight is shared with another node';
   const [m, cw, kh, kw] = wq.shape;
   const pads = conv.attrInts('pads', [0, 0, 0, 0]);
   if (pads.length !== 4 || pads[0] + pads[2] !== kh - 1 || pads[1] + pads[3] !== kw - 1) return 'Conv does not keep the spatial size (pads ≠ kernel − 1)';
   const bDq = conv.inputs[2]?.producer ?? undefined;
-  if (conv.inputs[2] && (!isOp(bDq, 'DequantizeLinear') || bDq.inputs[0]?.const?.dtype !== 'int32' || !bDq.inputs[1]?.const)) return 'bias is not a constant int32 DequantizeLinear';
+  if (conv.inputs[2] && (!isOp(bDq, 'DequantizeLinear') || bDq.inputs[0]?.const?.dtype !== 'int32' || !bDq.inputs[1]?.const || onlyUse(bDq.outputs[0]) !== conv)) {
+    return 'bias is not a constant int32 DequantizeLinear of its own';
+  }
   const dqIn = conv.inputs[0]?.producer;
   const qIn = dqIn?.inputs[0]?.producer;
   if (!isOp(dqIn, 'DequantizeLinear') || !isOp(qIn, 'QuantizeLinear') || onlyUse(dqIn.outputs[0]) !== conv) return 'input is not a Q → DQ pair';
