@@ -3,11 +3,15 @@
  * Calibration memory and speed on the fixture CNN.
  *  - A synthetic 1,024-sample calibration .npy (the 256 fixture images, each
  *    repeated 4× with a seeded ±2% brightness jitter) is written to a temp folder.
- *  - For 64 and 1,024 samples, a fresh process calibrates the tensors that static
- *    int8 would observe (percentile: 2,048-bin histograms; and minmax), printing
- *    peak RSS (process.resourceUsage().maxRSS) and time, and the time of plain
- *    inference of the same model over the same batches (same threads, batch 32).
- *    Memory must not grow with the sample count; the time ratio is calibration / inference.
+ *  - Two workloads: the tensors planQdq picks on cnn.onnx as shipped (BatchNormalization
+ *    unfolded, so the calibration model exposes Conv outputs and onnxruntime cannot fuse
+ *    Conv+BN), and the tensors `mc quantize --calib` really calibrates (after
+ *    prepareForStaticInt8: BN folded, input channels padded).
+ *  - For each, for 64 and 1,024 samples, a fresh process calibrates those tensors (minmax;
+ *    percentile, entropy and mse: 2,048-bin histograms), printing peak RSS
+ *    (process.resourceUsage().maxRSS) and time, and the time of plain inference of the
+ *    same model over the same batches (same threads, batch 32). Memory must not grow with
+ *    the sample count; the time ratio is calibration / inference.
  *    Each row is the median of 3 fresh processes (peak RSS: the largest).
  */
 const { execFileSync } = require('child_process');
@@ -18,21 +22,36 @@ const path = require('path');
 const ROOT = path.join(__dirname, '..');
 const FIX = path.join(ROOT, 'fixtures');
 
-async function child(file, samples, method) {
+/** The model to calibrate and the tensors to observe: the fixture CNN as is, or as quantizeStatic prepares it. */
+function workload(flow) {
   const { loadOnnx } = require(path.join(ROOT, 'dist', 'formats', 'onnx'));
+  const S = require(path.join(ROOT, 'dist', 'passes', 'quantize', 'static'));
+  const model = loadOnnx(path.join(FIX, 'cnn.onnx'));
+  let plan;
+  if (flow === 'static') {
+    // BatchNormalization folded, channels padded: the graph `mc quantize --calib` calibrates.
+    const opts = S.resolveStaticOptions({});
+    const prepared = S.prepareForStaticInt8(model, opts, 'bench');
+    plan = S.planQdq(model.graph, { ...opts, originalOpType: prepared.originalOpType });
+  } else {
+    plan = S.planQdq(model.graph, { exclude: [] });
+  }
+  return { model, names: [...plan.tensors].filter(([t, s]) => t === s).map(([t]) => t.name) };
+}
+
+async function child(file, samples, method, flow) {
+  const { encodeOnnx } = require(path.join(ROOT, 'dist', 'formats', 'onnx'));
   const { calibrate } = require(path.join(ROOT, 'dist', 'calibrate'));
-  const { planQdq } = require(path.join(ROOT, 'dist', 'passes', 'quantize', 'static'));
   const { openDataset } = require(path.join(ROOT, 'dist', 'data'));
   const { OrtRunner } = require(path.join(ROOT, 'dist', 'runtime'));
-  const model = loadOnnx(path.join(FIX, 'cnn.onnx'));
-  const plan = planQdq(model.graph, { exclude: [] });
-  const names = [...plan.tensors].filter(([t, s]) => t === s).map(([t]) => t.name);
+  const { model, names } = workload(flow);
   const threads = 1;
-  // Plain inference over the same batches, for the ratio.
-  const runner = await OrtRunner.create(path.join(FIX, 'cnn.onnx'), { threads });
+  // Plain inference of the same model over the same batches, for the ratio.
+  const runner = await OrtRunner.create(encodeOnnx(model), { threads });
+  const input = runner.inputs[0].name;
   const ds = openDataset(file, { inputs: [{ name: 'input', dtype: 'float32', shape: ['N', 1, 28, 28] }] });
   let t0 = process.hrtime.bigint();
-  for (const b of ds.batches(32, samples)) await runner.run(new Map([['input', b.inputs.get('input')]]));
+  for (const b of ds.batches(32, samples)) await runner.run(new Map([[input, b.inputs.get('input')]]));
   const inferS = Number(process.hrtime.bigint() - t0) / 1e9;
   await runner.dispose();
   t0 = process.hrtime.bigint();
@@ -64,14 +83,21 @@ function main() {
     const file = path.join(dir, 'calib-1024.npy');
     fs.writeFileSync(file, Buffer.concat([pre, header, Buffer.from(out.buffer)]));
     console.log('fixture CNN, batch 32, 1 thread; times exclude session creation for inference, include it for calibration');
-    console.log('method      samples  calib s  infer s  ratio  peak RSS');
-    for (const method of ['minmax', 'percentile', 'entropy']) {
-      for (const samples of [64, 1024]) {
-        // The machine is shared: 3 fresh processes, median time of each column.
-        const runs = [0, 1, 2].map(() => JSON.parse(execFileSync(process.execPath, [__filename, '--child', file, String(samples), method], { encoding: 'utf8' }).trim().split('\n').pop()));
-        const med = (k) => runs.map((r) => r[k]).sort((a, b) => a - b)[1];
-        const o = { samples: runs[0].samples, calibS: med('calibS'), inferS: med('inferS'), rssMiB: Math.max(...runs.map((r) => r.rssMiB)) };
-        console.log(`${method.padEnd(10)} ${String(o.samples).padStart(8)} ${o.calibS.toFixed(3).padStart(8)} ${o.inferS.toFixed(3).padStart(8)} ${(o.calibS / o.inferS).toFixed(2).padStart(6)}  ${o.rssMiB.toFixed(1)} MiB`);
+    const flows = [
+      ['plan', 'tensors planQdq picks on the graph as shipped (BatchNormalization unfolded: Conv outputs exposed)'],
+      ['static', 'tensors `mc quantize --calib` calibrates (BatchNormalization folded, input channels padded)'],
+    ];
+    for (const [flow, what] of flows) {
+      console.log(`\n${what}`);
+      console.log('method      samples  calib s  infer s  ratio  peak RSS');
+      for (const method of ['minmax', 'percentile', 'entropy', 'mse']) {
+        for (const samples of [64, 1024]) {
+          // The machine is shared: 3 fresh processes, median time of each column.
+          const runs = [0, 1, 2].map(() => JSON.parse(execFileSync(process.execPath, [__filename, '--child', file, String(samples), method, flow], { encoding: 'utf8' }).trim().split('\n').pop()));
+          const med = (k) => runs.map((r) => r[k]).sort((a, b) => a - b)[1];
+          const o = { samples: runs[0].samples, calibS: med('calibS'), inferS: med('inferS'), rssMiB: Math.max(...runs.map((r) => r.rssMiB)) };
+          console.log(`${method.padEnd(10)} ${String(o.samples).padStart(8)} ${o.calibS.toFixed(3).padStart(8)} ${o.inferS.toFixed(3).padStart(8)} ${(o.calibS / o.inferS).toFixed(2).padStart(6)}  ${o.rssMiB.toFixed(1)} MiB`);
+        }
       }
     }
   } finally {
@@ -79,5 +105,5 @@ function main() {
   }
 }
 
-if (process.argv[2] === '--child') child(process.argv[3], Number(process.argv[4]), process.argv[5]).catch((e) => { console.error(e); process.exit(1); });
+if (process.argv[2] === '--child') child(process.argv[3], Number(process.argv[4]), process.argv[5], process.argv[6]).catch((e) => { console.error(e); process.exit(1); });
 else main();

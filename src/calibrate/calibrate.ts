@@ -87,13 +87,15 @@ export async function calibrate(model: Model, tensors: readonly string[], data: 
   // Min-max needs two numbers per tensor and batch: onnxruntime reduces in-graph
   // (see augmentedModel). Histogram methods need the values themselves.
   const reduce = opts.method === 'minmax';
-  const { bytes, reductions } = augmentedModel(model, reduce ? [] : tensors, reduce ? tensors : []);
+  // Histogram methods read a graph input straight from the batch fed: exposing it would only copy it back.
+  const inputs = new Set(modelInputSpecs(model).map((s) => s.name));
+  const { bytes, reductions } = augmentedModel(model, reduce ? [] : tensors.filter((t) => !inputs.has(t)), reduce ? tensors : []);
   const open = opts.createRunner ?? openOrt;
   const runner = await open(bytes, threads);
   /** Exposes the full tensors, opened only if an in-graph reduction is not finite (NaN/±Inf: MinMaxObserver's rules apply). */
   let exposing: ModelRunner | undefined;
   const warnings: string[] = [];
-  const fetch = reduce ? [...reductions.values()].flatMap((r) => [r.min, r.max]) : [...observers.keys()];
+  const fetch = reduce ? [...reductions.values()].flatMap((r) => [r.min, r.max]) : [...observers.keys()].filter((t) => !inputs.has(t));
   const started = process.hrtime.bigint();
   let samples = 0;
   let batches = 0;
@@ -102,7 +104,7 @@ export async function calibrate(model: Model, tensors: readonly string[], data: 
     for (const batch of dataset.batches(batchSize, total)) {
       const feeds = new Map<string, HostTensor>();
       for (const [name, t] of batch.inputs) if (inputNames.has(name)) feeds.set(name, { dtype: t.dtype, shape: t.shape, data: t.data });
-      const outs = await runner.run(feeds, fetch);
+      const outs = fetch.length ? await runner.run(feeds, fetch) : new Map<string, HostTensor>();
       const full: string[] = [];
       for (const [name, obs] of observers) {
         const r = reductions.get(name);
@@ -113,7 +115,7 @@ export async function calibrate(model: Model, tensors: readonly string[], data: 
           else full.push(name);
           continue;
         }
-        observe(name, obs, outs);
+        observe(name, obs, inputs.has(name) ? feeds : outs);
       }
       if (full.length) {
         exposing ??= await open(augmentedModelBytes(model, tensors), threads);

@@ -15,8 +15,15 @@
  * Mode 'signed' bins x itself (percentile and MSE calibration, which need both
  * tails for asymmetric ranges); mode 'abs' bins |x| (entropy calibration, whose
  * TensorRT formulation works on magnitudes). Non-finite values are counted in
- * `skipped` and otherwise ignored.
+ * `skipped` and otherwise ignored. A minimum or maximum of −0 is kept as 0.
+ *
+ * Cost: a batch that fits the window is binned and ranged in one pass of the
+ * WebAssembly kernel (bin-kernel.ts); one that widens it takes a second pass.
+ * The plain JS loop gives the same counts and is used for batches holding
+ * NaN/±Inf, batches under 4 values, and where WebAssembly SIMD is missing.
  */
+import { BinKernel, binKernel, MAX_BINS, PassResult } from './bin-kernel';
+
 export type HistogramMode = 'signed' | 'abs';
 
 export const DEFAULT_BINS = 2048;
@@ -42,6 +49,9 @@ export class StreamingHistogram {
   /** Per-batch integer counts (a batch has < 2^32 values). */
   private readonly scratch: Uint32Array;
 
+  /** Whether update() may use the WebAssembly kernel (tests turn it off to compare with the JS path). */
+  static useKernel = true;
+
   constructor(mode: HistogramMode = 'signed', bins = DEFAULT_BINS) {
     this.mode = mode;
     this.bins = bins;
@@ -63,94 +73,99 @@ export class StreamingHistogram {
 
   update(data: Float32Array): void {
     if (data.length === 0) return;
-    if (this.binWidth > 0 && (this.mode === 'abs' ? this.binAbsInWindow(data) : this.binSignedInWindow(data))) return;
+    const k = StreamingHistogram.useKernel && this.bins <= MAX_BINS ? binKernel() : undefined;
+    if (k && data.length >= 4 && this.kernelUpdate(k, data)) return;
     this.rangeThenBin(data);
   }
 
   /**
-   * Fast path once the width is set: range and binning in ONE pass over the
-   * data, committed only if the batch is finite and fits the current window
-   * (the usual case after the first batches). Otherwise nothing is changed
-   * and the caller takes the two-pass path, so the counts are exactly those
-   * rangeThenBin would give. NaN is caught by the max test's else branch
-   * (NaN < x and NaN <= x are both false); ±Inf leave the window.
+   * The usual path (see bin-kernel.ts): once the width is set, ONE pass bins
+   * the batch into the current window and takes its range; the counts are
+   * committed if the batch fits (commitInWindow), as after the first batches
+   * it almost always does. Otherwise the range just taken sets or grows the
+   * window and a second pass bins the batch. Returns false, having changed
+   * nothing, for a batch with NaN or ±Inf: rangeThenBin skips those values.
    */
-  private binSignedInWindow(data: Float32Array): boolean {
+  private kernelUpdate(k: BinKernel, data: Float32Array): boolean {
     const counts = this.scratch;
-    counts.fill(0);
-    const inv = 1 / this.binWidth;
-    const off = this.offset;
-    const last = this.bins - 1;
-    // Early exits, conservative: the exact test is commitInWindow's.
-    const lowest = this.edge(0) * (1 + 1e-9) - Number.MIN_VALUE;
-    const highest = this.edge(this.bins) * (1 + 1e-9) + Number.MIN_VALUE;
-    let bmin = data[0];
-    let bmax = bmin;
-    for (let i = 0; i < data.length; i++) {
-      const v = data[i];
-      if (v < bmin) {
-        bmin = v;
-        if (v < lowest) return false;
-      } else if (!(v <= bmax)) {
-        if (v !== v || v > highest) return false;
-        bmax = v;
+    let r: PassResult;
+    if (this.binWidth > 0) {
+      counts.fill(0);
+      r = this.kernelBin(k, data);
+      if (!isFinitePass(r)) return false;
+      if (this.commitInWindow(r.min, r.max)) {
+        this.noteSign(r);
+        return true;
       }
-      let j = (v * inv - off) | 0;
-      j = j > last ? last : j;
-      counts[j < 0 ? 0 : j]++;
+    } else {
+      r = withTail(k.range(data, this.mode === 'abs'), data, this.mode === 'abs', undefined);
+      if (!isFinitePass(r)) return false;
     }
-    if (bmin !== bmin || !this.commitInWindow(bmin, bmax)) return false;
-    if (bmin < 0) this.sawNegative = true;
+    this.noteSign(r);
+    if (!this.foldRange(r.min, r.max, data.length)) return true;
+    counts.fill(0);
+    this.kernelBin(k, data);
+    this.addScratch();
     return true;
   }
 
-  /** binSignedInWindow for |x|. */
-  private binAbsInWindow(data: Float32Array): boolean {
-    const counts = this.scratch;
-    counts.fill(0);
+  /** Kernel pass over the data, its last n % 4 values binned here by the same formula. */
+  private kernelBin(k: BinKernel, data: Float32Array): PassResult {
+    const abs = this.mode === 'abs';
     const inv = 1 / this.binWidth;
-    const off = this.offset;
-    const last = this.bins - 1;
-    const highest = this.edge(this.bins) * (1 + 1e-9) + Number.MIN_VALUE; // early exit; exact test in commitInWindow
-    let xmin = data[0];
-    let bmin = xmin < 0 ? -xmin : xmin;
-    let bmax = bmin;
-    for (let i = 0; i < data.length; i++) {
-      const x = data[i];
-      if (x < xmin) xmin = x;
-      const v = x < 0 ? -x : x;
-      if (v < bmin) bmin = v;
-      else if (!(v <= bmax)) {
-        if (v !== v || v > highest) return false;
-        bmax = v;
-      }
-      let j = (v * inv - off) | 0;
-      j = j > last ? last : j;
-      counts[j < 0 ? 0 : j]++;
-    }
-    if (bmin !== bmin || !this.commitInWindow(bmin, bmax)) return false;
-    if (xmin < 0) this.sawNegative = true;
-    return true;
+    const r = k.bin(data, abs, inv, this.offset, this.bins, this.scratch);
+    return withTail(r, data, abs, { inv, off: this.offset, last: this.bins - 1, counts: this.scratch });
+  }
+
+  private noteSign(r: PassResult): void {
+    if ((this.mode === 'abs' ? r.rawMin : r.min) < 0) this.sawNegative = true;
   }
 
   /** Folds the scratch counts in if [bmin, bmax] needs no wider window. */
   private commitInWindow(bmin: number, bmax: number): boolean {
-    const min = Math.min(this.min, bmin);
-    const max = Math.max(this.max, bmax);
+    const min = Math.min(this.min, bmin + 0); // + 0: −0 becomes 0, whichever zero the lanes met first
+    const max = Math.max(this.max, bmax + 0);
     const lo = Math.min(min, 0);
     const hi = Math.max(max, 0);
     if (Math.floor(lo / this.binWidth) < this.offset || !this.fits(this.binWidth, this.offset, hi)) return false;
     this.min = min;
     this.max = max;
-    const counts = this.scratch;
-    for (let j = 0; j < this.bins; j++) this.counts[j] += counts[j];
+    this.addScratch();
     return true;
   }
 
-  /** Two passes: the batch range first, so the window can grow before any value is binned. */
+  private addScratch(): void {
+    const counts = this.scratch;
+    for (let j = 0; j < this.bins; j++) this.counts[j] += counts[j];
+  }
+
+  /**
+   * Takes a batch's range of finite values in: updates min/max, then sets or
+   * grows the window to hold it. False when every value so far is zero (the
+   * batch's `count` zeros wait in pendingZeros for a width).
+   */
+  private foldRange(bmin: number, bmax: number, count: number): boolean {
+    if (bmin < this.min) this.min = bmin + 0;
+    if (bmax > this.max) this.max = bmax + 0;
+    const lo = Math.min(this.min, 0);
+    const hi = Math.max(this.max, 0);
+    if (hi === lo) {
+      this.pendingZeros += count;
+      return false;
+    }
+    if (this.binWidth === 0) this.init(lo, hi);
+    else if (Math.floor(lo / this.binWidth) < this.offset || !this.fits(this.binWidth, this.offset, hi)) this.grow(lo, hi);
+    return true;
+  }
+
+  /**
+   * The plain JS path, two passes (the batch range first, so the window can
+   * grow before any value is binned): used for batches with NaN or ±Inf
+   * (skipped and counted in `skipped`), batches of under 4 values, and where
+   * WebAssembly SIMD is missing.
+   */
   private rangeThenBin(data: Float32Array): void {
     const abs = this.mode === 'abs';
-    // Pass 1: batch range.
     let bmin = Infinity;
     let bmax = -Infinity;
     let bad = 0;
@@ -158,49 +173,29 @@ export class StreamingHistogram {
     for (let i = 0; i < data.length; i++) {
       let v = data[i];
       if (v - v !== 0) { bad++; continue; }
-      if (abs && v < 0) { v = -v; neg = true; }
+      if (v < 0) { neg = true; if (abs) v = -v; }
       if (v < bmin) bmin = v;
       if (v > bmax) bmax = v;
     }
     this.skipped += bad;
-    if (neg || (!abs && bmin < 0)) this.sawNegative = true;
-    if (bmin > bmax) return;
-    if (bmin < this.min) this.min = bmin;
-    if (bmax > this.max) this.max = bmax;
-    const lo = Math.min(this.min, 0);
-    const hi = Math.max(this.max, 0);
-    if (hi === lo) { // only zeros so far
-      this.pendingZeros += data.length - bad;
-      return;
-    }
-    if (this.binWidth === 0) this.init(lo, hi);
-    else if (Math.floor(lo / this.binWidth) < this.offset || !this.fits(this.binWidth, this.offset, hi)) this.grow(lo, hi);
-    // Pass 2: binning. x·(1/w) − offset lies in [0, bins] inside the window, so
-    // an int32 truncation is the floor; the loops are split so the hot one has
-    // no NaN test and no sign branch (this pass dominates calibration time).
-    // Integer counts per batch (cheaper increments), folded into the float64 totals after.
+    if (neg) this.sawNegative = true;
+    if (bmin > bmax || !this.foldRange(bmin, bmax, data.length - bad)) return;
+    // x·(1/w) − offset lies in [0, bins] inside the window (a rounding hair
+    // outside at most): clamped, then floored, as the kernel does.
     const counts = this.scratch;
     counts.fill(0);
     const inv = 1 / this.binWidth;
     const off = this.offset;
     const last = this.bins - 1;
-    const n = data.length;
-    if (bad === 0 && !abs) {
-      for (let i = 0; i < n; i++) {
-        const j = (data[i] * inv - off) | 0;
-        counts[j > last ? last : j]++;
-      }
-    } else {
-      for (let i = 0; i < n; i++) {
-        const v = data[i];
-        if (v - v !== 0) continue;
-        let j = ((abs && v < 0 ? -v : v) * inv - off) | 0;
-        if (j > last) j = last; // the top edge itself, or a rounding hair above it
-        else if (j < 0) j = 0;
-        counts[j]++;
-      }
+    for (let i = 0; i < data.length; i++) {
+      let v = data[i];
+      if (v - v !== 0) continue;
+      if (abs && v < 0) v = -v;
+      let y = v * inv - off;
+      y = 0 < y ? y : 0;
+      counts[Math.floor(last < y ? last : y)]++;
     }
-    for (let j = 0; j <= last; j++) this.counts[j] += counts[j];
+    this.addScratch();
   }
 
   private fits(w: number, offset: number, hi: number): boolean {
@@ -269,4 +264,31 @@ export class StreamingHistogram {
     }
     return this.max;
   }
+}
+
+function isFinitePass(r: PassResult): boolean {
+  return !r.nan && r.min - r.min === 0 && r.max - r.max === 0;
+}
+
+/**
+ * Completes a kernel pass with the data's last n % 4 values (all of them when
+ * the kernel saw none), by the kernel's rules: `<` / `>` comparisons, NaN
+ * flagged, and, when `bin` is given, index floor(clamp(x·inv − off, 0, last)).
+ */
+function withTail(r: PassResult | undefined, data: Float32Array, abs: boolean, bin: { inv: number; off: number; last: number; counts: Uint32Array } | undefined): PassResult {
+  const out: PassResult = r ?? { min: Infinity, max: -Infinity, rawMin: Infinity, nan: false };
+  for (let i = data.length & ~3; i < data.length; i++) {
+    const x = data[i];
+    if (x !== x) { out.nan = true; continue; }
+    if (x < out.rawMin) out.rawMin = x;
+    const v = abs && x < 0 ? -x : x;
+    if (v < out.min) out.min = v;
+    if (v > out.max) out.max = v;
+    if (bin) {
+      let y = v * bin.inv - bin.off;
+      y = 0 < y ? y : 0;
+      bin.counts[Math.floor(bin.last < y ? bin.last : y)]++;
+    }
+  }
+  return out;
 }

@@ -30,6 +30,18 @@ export function mseRange(h: StreamingHistogram, qmin: number, qmax: number, cand
   if (h.binWidth === 0 || total === 0) return { min: lo, max: hi, mse: 0 };
   const w = h.binWidth;
   const binNoise = (w * w) / 12;
+  // The non-empty bins once, in bin order (counts and centres): the candidate
+  // loop then runs over them alone, with the same terms in the same order as a
+  // loop over every bin that skips the empty ones, so the sums are identical.
+  let m = 0;
+  for (let j = 0; j < h.bins; j++) if (h.counts[j] !== 0) m++;
+  const count = new Float64Array(m);
+  const centre = new Float64Array(m);
+  for (let j = 0, k = 0; j < h.bins; j++) {
+    if (h.counts[j] === 0) continue;
+    count[k] = h.counts[j];
+    centre[k++] = h.edge(j) + w / 2;
+  }
   let best = { min: lo, max: hi, mse: Infinity };
   for (let k = 1; k <= candidates; k++) {
     const a = (lo * k) / candidates;
@@ -39,10 +51,9 @@ export function mseRange(h: StreamingHistogram, qmin: number, qmax: number, cand
     const right = scale * (qmax - zeroPoint);
     const inside = (scale * scale) / 12;
     let err = 0;
-    for (let j = 0; j < h.bins; j++) {
-      const n = h.counts[j];
-      if (n === 0) continue;
-      const c = h.edge(j) + w / 2;
+    for (let j = 0; j < m; j++) {
+      const n = count[j];
+      const c = centre[j];
       if (c < left) err += n * ((c - left) ** 2 + binNoise);
       else if (c > right) err += n * ((c - right) ** 2 + binNoise);
       else err += n * inside;
