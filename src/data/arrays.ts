@@ -10,6 +10,8 @@ export interface ArrayBinding {
   readonly source: ArraySource;
   /** Widen float16 storage to float32 batches (the model asked for float32). */
   readonly widen: boolean;
+  /** One sample's shape as batches carry it, when it is not the stored one (only size-1 axes moved). */
+  readonly view?: readonly number[];
 }
 
 /** A dataset of .npy arrays (one file, or the entries of an .npz) that share a sample axis. */
@@ -32,11 +34,12 @@ export class ArrayDataset implements Dataset {
   }
 
   describe(): InputDescription[] {
-    return this.bindings.map(({ name, source, widen }) => ({
+    return this.bindings.map(({ name, source, widen, view }) => ({
       name,
       dtype: widen ? 'float32' : source.header.dtype,
       ...(widen ? { storedDType: source.header.dtype } : {}),
-      shape: source.header.shape.slice(1),
+      shape: view ? [...view] : source.header.shape.slice(1),
+      ...(view ? { storedShape: source.header.shape.slice(1) } : {}),
       file: source.file,
     }));
   }
@@ -51,7 +54,7 @@ export class ArrayDataset implements Dataset {
         const inputs = new Map<string, BatchTensor>();
         this.bindings.forEach((b, i) => {
           const h = b.source.header;
-          const shape = [count, ...h.shape.slice(1)];
+          const shape = [count, ...(b.view ?? h.shape.slice(1))];
           const raw = typedView(h.dtype, readers[i].read(count));
           inputs.set(b.name, b.widen
             ? { dtype: 'float32', shape, data: widenHalf(raw as Uint16Array) }

@@ -24,12 +24,15 @@
  *
  * The first axis is always the sample axis. The only implicit conversion is
  * float16 → float32 when a model input wants float32 (it is exact); uint8
- * pixels become float32 only through image preprocessing. Everything is sync:
+ * pixels become float32 only through image preprocessing. An .npy/.npz array
+ * whose shape differs from the model input's only by where size-1 axes sit
+ * (NCHW data with C = 1 for an NHWC model) is viewed in the model's shape: the
+ * same bytes, no copy; describe() gives the stored shape as storedShape. Everything is sync:
  * the files are local, and a consumer may await inside its for…of loop.
  */
 export type { Batch, BatchTensor, DataDType, Dataset, DatasetOptions, InputDescription, InputSpec } from './types';
 export { openDataset } from './open';
-export { validateAgainst } from './validate';
+export { unitAxesView, validateAgainst } from './validate';
 export type { Validation } from './validate';
 export { openLabels, checkLabelCount } from './labels';
 export type { Labels, LabelBatch, LabelOptions } from './labels';

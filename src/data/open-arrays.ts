@@ -5,6 +5,7 @@ import { ArraySource, npyFileSource, npzEntrySource } from './array-source';
 import { ArrayBinding, ArrayDataset } from './arrays';
 import { openForRead } from './io';
 import type { InputSpec } from './types';
+import { unitAxesView } from './validate';
 import { readZipDirectory } from './zip';
 
 /** A single .npy feeds the model's single input (or, without specs, an input named after the file). */
@@ -57,5 +58,6 @@ export function openNpz(file: string, inputs?: readonly InputSpec[]): ArrayDatas
 }
 
 function bind(name: string, source: ArraySource, spec?: InputSpec): ArrayBinding {
-  return { name, source, widen: spec?.dtype === 'float32' && source.header.dtype === 'float16' };
+  const view = spec && unitAxesView(source.header.shape.slice(1), spec.shape);
+  return { name, source, widen: spec?.dtype === 'float32' && source.header.dtype === 'float16', ...(view ? { view } : {}) };
 }

@@ -42,8 +42,14 @@ export interface InputDescription {
   readonly dtype: DataDType;
   /** The dtype stored in the file, when it differs from `dtype`. */
   readonly storedDType?: DataDType;
-  /** Shape of one sample (the file's shape without its leading sample axis). */
+  /** Shape of one sample (the file's shape without its leading sample axis, or the model's; see storedShape). */
   readonly shape: number[];
+  /**
+   * One sample's shape in the file, when batches view it in the model's shape
+   * instead: only size-1 axes moved, so the bytes are the same (e.g. stored
+   * [1,28,28] fed as [28,28,1]). No copy is made.
+   */
+  readonly storedShape?: number[];
   /** The file (or `archive.npz:name.npy` entry, or folder) the values come from, for messages. */
   readonly file: string;
 }
@@ -70,7 +76,9 @@ export interface DatasetOptions {
    * arrays of an .npz by name, map .pb tensors without names by index, and give
    * images their default size, layout and channel count. When an input wants
    * float32 and the file stores float16, batches are widened to float32 (a
-   * lossless conversion); no other conversion is made implicitly.
+   * lossless conversion). An .npy/.npz array whose shape differs from its
+   * input's only by where size-1 axes sit is viewed in the input's shape (the
+   * same bytes; see unitAxesView). No other conversion is made implicitly.
    */
   inputs?: readonly InputSpec[];
   /** Image folders only; unset fields are resolved from `inputs` (see resolvePreprocess). */

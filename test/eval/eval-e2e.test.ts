@@ -11,7 +11,7 @@ import * as tf from '@tensorflow/tfjs';
 import { tfjsFileHandler } from '../../src/formats/tfjs/file-io';
 import { runMc, tempDir } from '../helpers/cli-run';
 import { validate, type Schema } from './json-schema';
-import { CLASSES, HW, N, toNhwc, writeEvalFixtures, type EvalFixtures } from './models';
+import { CLASSES, HW, N, toNhwc, writeEvalFixtures, writeNpy, type EvalFixtures } from './models';
 
 const SCHEMA = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'docs', 'eval.schema.json'), 'utf8')) as Schema;
 const FAST = ['--runs', '3', '--warmup', '1'];
@@ -19,6 +19,7 @@ const FAST = ['--runs', '3', '--warmup', '1'];
 let f: EvalFixtures;
 beforeAll(async () => {
   f = await writeEvalFixtures(tempDir('eval'));
+  writeNpy(path.join(f.dir, 'x-rgb.npy'), '<f4', [N, HW, HW, 3], new Float32Array(N * HW * HW * 3));
 });
 afterAll(() => fs.rmSync(f.dir, { recursive: true, force: true }));
 
@@ -50,6 +51,10 @@ test('ONNX top-1 equals an independent onnxruntime count, to the sample', async 
   expect(report.candidate.accuracy.top1 * N).toBeCloseTo(correct, 9);
   expect(correct).toBeGreaterThan(0);
   expect(correct).toBeLessThan(N);
+  // The same samples stored [N,8,8,1] (only the size-1 axis moved) are fed as [N,1,8,8]: the same count.
+  const nhwc = jsonReport(['cnn.onnx', '--data', 'x-nhwc.npy', '--labels', 'y.npy', ...FAST]);
+  expect(nhwc.code).toBe(0);
+  expect(nhwc.report.candidate.accuracy.top1 * N).toBeCloseTo(correct, 9);
 });
 
 test('tfjs top-1 equals an independent tfjs count, to the sample', async () => {
@@ -59,7 +64,8 @@ test('tfjs top-1 equals an independent tfjs count, to the sample', async () => {
   logits.dispose();
   model.dispose();
 
-  const { code, report } = jsonReport(['tfjs-cnn', '--data', 'x-nhwc.npy', '--labels', 'y.npy', '--batch-size', '64', ...FAST]);
+  // x.npy is [N,1,8,8]: with one channel, the bytes of the model's [N,8,8,1], so mc feeds it as that.
+  const { code, report } = jsonReport(['tfjs-cnn', '--data', 'x.npy', '--labels', 'y.npy', '--batch-size', '64', ...FAST]);
   expect(code).toBe(0);
   expect(report.candidate.format).toBe('tfjs');
   expect(report.candidate.latency.runtime).toBe('tfjs');
@@ -133,7 +139,7 @@ test('latency of a model against itself: the interleaved ratio is within 0.8–1
 
 test.each([
   ['labels of the wrong length', ['cnn.onnx', '--data', 'x.npy', '--labels', 'y-short.npy'], /y-short\.npy: 193 labels for 200 samples/],
-  ['NHWC data for an NCHW model', ['cnn.onnx', '--data', 'x-nhwc.npy'], /x-nhwc\.npy: input 'x' expects float32\[N,1,8,8\], got float32\[200,8,8,1\]/],
+  ['3-channel NHWC data for a 1-channel NCHW model', ['cnn.onnx', '--data', 'x-rgb.npy'], /x-rgb\.npy: input 'x' expects float32\[N,1,8,8\], got float32\[200,8,8,3\]/],
   ['a baseline with other inputs', ['cnn.onnx', '--baseline', 'other-input.onnx'], /other-input\.onnx: the baseline takes different inputs \(image: .*\) than the candidate \(x: /],
   ['a budget without a baseline', ['cnn.onnx', '--min-sqnr', '30'], /--min-sqnr needs --baseline/],
   ['a budget that is not a number', ['cnn.onnx', '--max-size-ratio', 'small'], /--max-size-ratio needs a number, got 'small'/],

@@ -65,10 +65,11 @@ test('mlp.onnx: mc eval top-1 equals the onnxruntime count', async () => {
 test('mlp-graph (tfjs graph-model): mc eval top-1 equals the stock tfjs count', async () => {
   const y = labels();
   const model = await tf.loadGraphModel(tfjsFileHandler(path.join(FIX, 'mlp-graph')));
-  const logits = model.execute(tf.tensor(floatsOf('eval-x-nhwc.npy'), [1000, 28, 28, 1])) as tf.Tensor;
+  const logits = model.execute(tf.tensor(floatsOf('eval-x.npy'), [1000, 28, 28, 1])) as tf.Tensor;
   const correct = count((await logits.data()) as Float32Array, y);
   logits.dispose();
   model.dispose();
   expect(correct).toBeGreaterThan(800);
-  expect(mcTop1(['mlp-graph', '--data', 'eval-x-nhwc.npy', '--batch-size', '100'])).toBe(correct);
+  // eval-x.npy is [N,1,28,28]; mc feeds it to the NHWC model as [N,28,28,1] (the same bytes, C = 1).
+  expect(mcTop1(['mlp-graph', '--data', 'eval-x.npy', '--batch-size', '100'])).toBe(correct);
 });

@@ -140,7 +140,7 @@ function worstRelative(tfS: Map<string, { data: Float32Array; shape: number[] }>
 describe('tfjs saliency scores equal the ONNX path on the same trained weights', () => {
   test.each(['mlp', 'cnn'])('%s: cross-entropy scores, layers-model vs ONNX executor', async (m) => {
     const flatten = flattenShapes(m);
-    const t = await scores(`${m}-layers`, 'calib-x-nhwc.npy', calibY);
+    const t = await scores(`${m}-layers`, 'calib-x.npy', calibY);
     const o = await scores(`${m}.onnx`, 'calib-x.npy', calibY);
     expect([...t.keys()].sort()).toEqual([...o.keys()].sort());
     const rel = worstRelative(t, o, flatten);
@@ -149,14 +149,14 @@ describe('tfjs saliency scores equal the ONNX path on the same trained weights',
   });
 
   test('mlp: Fisher scores (no labels: labels sampled from the model, same seed) agree too', async () => {
-    const t = await scores('mlp-layers', 'calib-x-nhwc.npy', undefined);
+    const t = await scores('mlp-layers', 'calib-x.npy', undefined);
     const o = await scores('mlp.onnx', 'calib-x.npy', undefined);
     for (const r of Object.values(worstRelative(t, o, {}))) expect(r).toBeLessThan(1e-4);
   });
 
   test.each(['mlp', 'cnn'])('%s: graph-model scores equal layers-model scores', async (m) => {
-    const g = await scores(`${m}-graph`, 'calib-x-nhwc.npy', calibY);
-    const l = await scores(`${m}-layers`, 'calib-x-nhwc.npy', calibY);
+    const g = await scores(`${m}-graph`, 'calib-x.npy', calibY);
+    const l = await scores(`${m}-layers`, 'calib-x.npy', calibY);
     for (const [layer, s] of l) {
       const gs = g.get(layer)!;
       expect(gs.shape).toEqual(s.shape);
@@ -191,15 +191,13 @@ function maskDifferences(a: Model, b: Model, index: (layer: string, shape: numbe
   return { compared, different };
 }
 
-test.each([
-  ['cnn-layers', 'calib-x-nhwc.npy'], ['cnn-graph', 'calib-x-nhwc.npy'], ['cnn.onnx', 'calib-x.npy'],
-])('%s: saliency scoring leaves no tensors behind (with and without labels)', async (file, data) => {
+test.each(['cnn-layers', 'cnn-graph', 'cnn.onnx'])('%s: saliency scoring leaves no tensors behind (with and without labels)', async (file) => {
   const model = loadModel(path.join(FIX, file));
   const { targets } = findTargets(model, []);
   const inputs = model.graph.inputs.map((v) => ({ name: v.name, dtype: v.dtype ?? 'float32', shape: v.shape ?? [] }));
   const before = tf.memory().numTensors;
   for (const labels of [openLabels(calibY), undefined]) {
-    await saliencyScores(model, targets, { tf, data: openDataset(path.join(FIX, data), { inputs }), labels, samples: 64, batchSize: 16, channel: false });
+    await saliencyScores(model, targets, { tf, data: openDataset(path.join(FIX, 'calib-x.npy'), { inputs }), labels, samples: 64, batchSize: 16, channel: false });
   }
   expect(tf.memory().numTensors).toBe(before);
 });
@@ -213,11 +211,11 @@ test('every layer excluded: saliency pruning of a tfjs model changes nothing and
 
 /** Eval-set accuracy of a tfjs model folder, run by stock tfjs. */
 async function tfjsAccuracy(dir: string): Promise<number> {
-  const { data, shape } = readNpyF32(path.join(FIX, 'eval-x-nhwc.npy'));
+  const { data, shape } = readNpyF32(path.join(FIX, 'eval-x.npy'));
   const yb = fs.readFileSync(path.join(FIX, 'eval-y.npy'));
   const y = new BigInt64Array(yb.buffer.slice(yb.byteOffset + 10 + yb.readUInt16LE(8), yb.byteOffset + yb.byteLength));
   const graph = (JSON.parse(fs.readFileSync(path.join(dir, 'model.json'), 'utf8')) as { format?: string }).format === 'graph-model';
-  const x = tf.tensor(data, shape);
+  const x = tf.tensor(data, [shape[0], 28, 28, 1]); // [N,1,28,28] as NHWC: the same bytes with C = 1
   let logits: tf.Tensor;
   if (graph) {
     const gm = await tf.loadGraphModel(tfjsFileHandler(dir));
@@ -260,7 +258,7 @@ async function prune(model: string, argv: Record<string, unknown>): Promise<Prun
   return pruneFile(parsePruneFlags(path.join(FIX, model), { ...argv, output, json: true }));
 }
 
-const salArgs = { criterion: 'saliency', data: path.join(FIX, 'calib-x-nhwc.npy'), samples: '256', batchSize: '32' };
+const salArgs = { criterion: 'saliency', data: path.join(FIX, 'calib-x.npy'), samples: '256', batchSize: '32' };
 
 describe.each(['mlp', 'cnn'])('%s-layers: saliency pruning', (m) => {
   const model = `${m}-layers`;
@@ -278,8 +276,8 @@ describe.each(['mlp', 'cnn'])('%s-layers: saliency pruning', (m) => {
     expect(zeros.size).toBe(prunableLayers(m));
     for (const [, z] of zeros) expect(z.zeros).toBe(pruneCount(z.size, 0.5));
     expect(sal.report.globalSparsity).toBeCloseTo(0.5, 4);
-    // The ONNX path on the same weights (NCHW data, same labels) must remove the same weights.
-    const onnx = await prune(`${m}.onnx`, { sparsity: '0.5', ...salArgs, data: path.join(FIX, 'calib-x.npy'), labels: calibY });
+    // The ONNX path on the same weights (the same data file, same labels) must remove the same weights.
+    const onnx = await prune(`${m}.onnx`, { sparsity: '0.5', ...salArgs, labels: calibY });
     const flatten = flattenShapes(m);
     const differ = maskDifferences(loadModel(sal.output), loadModel(onnx.output), (layer, shape) => onnxIndex(shape, flatten[layer]));
     expect(differ.compared).toBe(prunableWeights(m));

@@ -34,7 +34,8 @@ function npy(file: string): { data: Uint8Array; shape: number[]; descr: string }
   return { data: new Uint8Array(b.buffer.slice(b.byteOffset + 10 + len, b.byteOffset + b.byteLength)), shape, descr };
 }
 const xNchw = npy('eval-x.npy');
-const xNhwc = npy('eval-x-nhwc.npy');
+// The tfjs models take [N,28,28,1]: with one channel, the same bytes as the NCHW file.
+const xNhwc = { ...xNchw, shape: [xNchw.shape[0], 28, 28, 1] };
 const labels = (() => { const y = npy('eval-y.npy'); return Array.from(new BigInt64Array(y.data.buffer), Number); })();
 const floats = (a: { data: Uint8Array }) => new Float32Array(a.data.buffer, a.data.byteOffset, a.data.byteLength / 4);
 
