@@ -6,7 +6,7 @@
  *  - Two workloads: the tensors planQdq picks on cnn.onnx as shipped (BatchNormalization
  *    unfolded, so the calibration model exposes Conv outputs and onnxruntime cannot fuse
  *    Conv+BN), and the tensors `mc quantize --calib` really calibrates (after
- *    prepareForStaticInt8: BN folded, input channels padded).
+ *    prepareForStaticInt8: BN folded; channel padding comes after calibration).
  *  - For each, for 64 and 1,024 samples, a fresh process calibrates those tensors (minmax;
  *    percentile, entropy and mse: 2,048-bin histograms), printing peak RSS
  *    (process.resourceUsage().maxRSS) and time, and the time of plain inference of the
@@ -29,7 +29,7 @@ function workload(flow) {
   const model = loadOnnx(path.join(FIX, 'cnn.onnx'));
   let plan;
   if (flow === 'static') {
-    // BatchNormalization folded, channels padded: the graph `mc quantize --calib` calibrates.
+    // BatchNormalization folded: the graph `mc quantize --calib` calibrates (it pads channels only afterwards).
     const opts = S.resolveStaticOptions({});
     const prepared = S.prepareForStaticInt8(model, opts, 'bench');
     plan = S.planQdq(model.graph, { ...opts, originalOpType: prepared.originalOpType });
@@ -85,7 +85,7 @@ function main() {
     console.log('fixture CNN, batch 32, 1 thread; times exclude session creation for inference, include it for calibration');
     const flows = [
       ['plan', 'tensors planQdq picks on the graph as shipped (BatchNormalization unfolded: Conv outputs exposed)'],
-      ['static', 'tensors `mc quantize --calib` calibrates (BatchNormalization folded, input channels padded)'],
+      ['static', 'tensors `mc quantize --calib` calibrates (BatchNormalization folded, before channel padding)'],
     ];
     for (const [flow, what] of flows) {
       console.log(`\n${what}`);

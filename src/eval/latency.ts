@@ -38,9 +38,9 @@ function summarize(times: number[], runner: ModelRunner, o: LatencyOptions): Lat
   };
 }
 
-/** Runs per block: ~5 block pairs at the default 50 runs, at most 10 runs per block. */
+/** Runs per block: ⌈runs/10⌉, at most 10: at least 10 block pairs up to 100 runs, so one disturbed pair cannot move the median. */
 export function latencyBlockSize(runs: number): number {
-  return Math.max(1, Math.min(10, Math.ceil(runs / 5)));
+  return Math.max(1, Math.min(10, Math.ceil(runs / 10)));
 }
 
 /**

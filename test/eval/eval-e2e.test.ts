@@ -127,7 +127,7 @@ test('JUnit marks the broken budget with a failure element; --json - prints only
   expect(junit).toContain('<testcase classname="mc.eval.budgets" name="max-size-ratio"/>');
 });
 
-test('latency of a model against itself: the interleaved ratio is within 0.8–1.25', () => {
+test('latency of a model against itself: the blockwise ratio is within 0.8–1.25', () => {
   const { code, report } = jsonReport(['cnn.onnx', '--baseline', 'cnn.onnx', '--runs', '40', '--warmup', '5', '--batch-size', '16']);
   expect(code).toBe(0);
   expect(report.candidate.latency.input).toBe('synthetic');

@@ -12,7 +12,7 @@ import * as ort from 'onnxruntime-node';
 import { openDataset, openLabels } from '../../src/data';
 import { encodeOnnx, loadOnnx } from '../../src/formats/onnx';
 import type { Model } from '../../src/ir';
-import { prepareForStaticInt8, quantizeStatic } from '../../src/passes/quantize/static';
+import { padConvsForInt8, planQdq, prepareForStaticInt8, quantizeStatic } from '../../src/passes/quantize/static';
 import type { CalibrationMethod } from '../../src/calibrate';
 import { runMc } from '../helpers/cli-run';
 import { buildCnn, uniform, writeNpy } from '../calibrate/helpers';
@@ -111,7 +111,11 @@ describe('QDQ placement', () => {
       const ref = await run(make());
       const m = make();
       const p = prepareForStaticInt8(m, { exclude: [] }, 'test');
-      expect(p.transformations.length + p.padded.length).toBeGreaterThanOrEqual(2);
+      const { padded, sources } = padConvsForInt8(m, planQdq(m.graph, { exclude: [], originalOpType: p.originalOpType }));
+      expect(p.transformations.length + padded.length).toBeGreaterThanOrEqual(2);
+      expect(padded.map((q) => `${q.from}→${q.to}`)).toEqual(['1→4']);
+      const conv1 = m.graph.nodes.find((n) => n.name === 'conv1/Conv' || n.name === 'conv1')!;
+      expect(sources.get(conv1.inputs[0]!)?.name).toBe('input'); // the padded tensor takes the input's calibrated range
       expect(m.graph.nodes.map((n) => n.opType)).not.toContain('BatchNormalization');
       const y = await run(m);
       let d = 0; let mx = 0;

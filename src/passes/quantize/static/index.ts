@@ -4,7 +4,7 @@ export type { ActivationRow, StaticContext, StaticQuantizeResult } from './quant
 export { activationRange, defaultStaticOptions, resolveStaticOptions } from './options';
 export type { ActivationType, StaticQuantizeOptions } from './options';
 export { isExcludedNode, MIN_INT8_MATMUL_WEIGHTS, planQdq } from './plan';
-export { prepareForStaticInt8 } from './prepare';
+export { padConvsForInt8, paddingLine, prepareForStaticInt8 } from './prepare';
 export type { Prepared } from './prepare';
 export { gemmToMatMul } from './gemm-to-matmul';
 export type { GemmRewrite } from './gemm-to-matmul';

@@ -8,27 +8,26 @@
  *     (the fixture CNN ran 2.7× slower than float32 without this);
  *  2. Gemm → MatMul + Add (gemm-to-matmul.ts): ORT fuses QDQ MatMul into
  *     QLinearMatMul but never Gemm;
- *  3. pad Conv input channels to a multiple of 4 (pad-channels.ts): MLAS's
- *     fast int8 convolution needs it. (A first-layer Conv → MaxPool that
- *     space-to-depth-pool.ts rewrites after emission loses its padding again.)
+ *  3. after calibration, pad Conv input channels to a multiple of 4
+ *     (padConvsForInt8, pad-channels.ts): MLAS's fast int8 convolution needs
+ *     it. (A first-layer Conv → MaxPool that space-to-depth-pool.ts rewrites
+ *     after emission loses its padding again.)
  * Each is exact in float arithmetic up to float32 rounding of the folded
- * weights; 1 and 2 are reported as lines of `transformations`, 3 in `padded`.
+ * weights; 1 and 2 are reported as lines of `transformations`, 3 as `padded`.
  */
-import type { Model, Node } from '../../../ir';
+import type { Model, Node, Value } from '../../../ir';
 import { foldBatchNormalization } from '../../fold-batchnorm';
 import { runPass } from '../../pass';
 import { NameAllocator } from '../edits';
 import { gemmToMatMul } from './gemm-to-matmul';
 import { ChannelPadding, needsChannelPadding, padConvInputChannels } from './pad-channels';
-import { isExcludedNode, MIN_INT8_MATMUL_WEIGHTS, planQdq, PlanOptions } from './plan';
+import { isExcludedNode, MIN_INT8_MATMUL_WEIGHTS, PlanOptions, QdqPlan } from './plan';
 
 export interface Prepared {
   /** Human-readable lines for the report, one per kind of rewrite applied. */
   transformations: string[];
   /** MatMul nodes that were Gemms, for --op-types matching. */
   originalOpType: Map<Node, string>;
-  /** Convs whose input channels were zero-padded (reported by paddingLine, after later rewrites may drop some). */
-  padded: ChannelPadding[];
 }
 
 /** The report line of the channel padding, or undefined when none is left. */
@@ -51,8 +50,26 @@ export function prepareForStaticInt8(model: Model, opts: PlanOptions, toolVersio
   if (gemms.length) {
     transformations.push(`rewrote Gemm as MatMul${gemms.some((g) => g.biasAdd) ? ' + Add (bias kept in float)' : ''} so onnxruntime runs QLinearMatMul: ${gemms.map((g) => g.node).join(', ')}`);
   }
-  // Pad only the convolutions that the plan will really quantize.
-  const convs = planQdq(model.graph, { ...opts, originalOpType }).ops.map((o) => o.node).filter(needsChannelPadding);
-  const padded = padConvInputChannels(model, convs, names);
-  return { transformations, originalOpType, padded };
+  return { transformations, originalOpType };
+}
+
+/**
+ * Pads the input channels of the convolutions `plan` quantizes (pad-channels.ts).
+ * Runs after calibration: the padded tensor holds the values of the tensor it
+ * pads plus zeros, and zero is inside every quantization range, so it takes
+ * that tensor's scale and zero point (`padded` maps it to its source). Calibrating
+ * the padded tensor instead would run the 4× wider float conv and put the
+ * padding's zeros into the histogram methods' distribution.
+ */
+export function padConvsForInt8(model: Model, plan: QdqPlan): { padded: ChannelPadding[]; sources: Map<Value, Value> } {
+  const convs = plan.ops.map((o) => o.node).filter(needsChannelPadding);
+  const sources = new Map<Value, Value>(convs.map((c) => [c.inputs[0]!, c.inputs[0]!]));
+  const padded = padConvInputChannels(model, convs, new NameAllocator(model));
+  const mapped = new Map<Value, Value>();
+  for (const c of convs) {
+    const v = c.inputs[0]!;
+    const src = v.producer?.inputs[0];
+    if (src && sources.has(src)) mapped.set(v, src);
+  }
+  return { padded, sources: mapped };
 }

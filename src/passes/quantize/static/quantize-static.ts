@@ -6,7 +6,7 @@
  * Everything that can refuse (options, data, opset) runs before the graph is
  * touched, so an error leaves the model as it was.
  */
-import { calibrate, CalibrationResult, openCalibrationData } from '../../../calibrate';
+import { calibrate, CalibrationResult, openCalibrationData, TensorRange } from '../../../calibrate';
 import type { Dataset } from '../../../data';
 import { UnsupportedError } from '../../../errors';
 import type { Model, Value } from '../../../ir';
@@ -18,7 +18,7 @@ import type { QuantizedTensorRow } from '../report';
 import { ActivationParams, emitQdq } from './emit';
 import { activationRange, resolveStaticOptions, StaticQuantizeOptions } from './options';
 import { planQdq, SkippedNode } from './plan';
-import { paddingLine, prepareForStaticInt8 } from './prepare';
+import { padConvsForInt8, paddingLine, prepareForStaticInt8 } from './prepare';
 import { rewriteSpaceToDepthPooling, SpaceToDepthSkip } from './space-to-depth-pool';
 
 export interface ActivationRow {
@@ -79,8 +79,9 @@ export async function quantizeStatic(model: Model, partial: Partial<StaticQuanti
   // Exact rewrites for ORT's integer kernels (BN folding, Gemm → MatMul, channel padding). They run after the
   // options and data are checked; should calibration still fail, the model is changed but computes the same.
   const prepared = prepareForStaticInt8(model, opts, ctx.toolVersion ?? VERSION);
-  const plan = planQdq(graph, { ...opts, originalOpType: prepared.originalOpType });
-  const observed = [...plan.tensors].filter(([t, src]) => t === src).map(([t]) => t);
+  const planOptions = { ...opts, originalOpType: prepared.originalOpType };
+  const calibPlan = planQdq(graph, planOptions);
+  const observed = [...calibPlan.tensors].filter(([t, src]) => t === src).map(([t]) => t);
   const { qmin, qmax } = activationRange(opts.activationType);
   const warnings: string[] = [];
   let calib: CalibrationResult | undefined;
@@ -95,17 +96,21 @@ export async function quantizeStatic(model: Model, partial: Partial<StaticQuanti
   } else {
     warnings.push('nothing to quantize: no Conv, MatMul or Gemm with a float32 input');
   }
+  // Channel padding comes after calibration (see padConvsForInt8); the plan is made again on the padded graph.
+  const { padded: paddedConvs, sources } = padConvsForInt8(model, calibPlan);
+  const plan = paddedConvs.length ? planQdq(graph, planOptions) : calibPlan;
+  const rangeOf = (t: Value): TensorRange | undefined => calib?.ranges.get((sources.get(t) ?? t).name);
   const params = new Map<Value, ActivationParams>();
   const activations: ActivationRow[] = [];
-  for (const t of observed) {
-    const r = calib?.ranges.get(t.name);
-    if (!r) { warnings.push(`${t.name}: no calibration data reached it; scale 1`); }
-    const p = affineParams(r?.min ?? 0, r?.max ?? 0, qmin, qmax);
-    params.set(t, p);
+  for (const [t, src] of plan.tensors) {
+    if (t !== src) continue;
+    const r = rangeOf(t);
+    if (!r && calib) { warnings.push(`${t.name}: no calibration data reached it; scale 1`); }
+    params.set(t, affineParams(r?.min ?? 0, r?.max ?? 0, qmin, qmax));
   }
   for (const [t, src] of plan.tensors) {
     const p = params.get(src)!;
-    const r = t === src ? calib?.ranges.get(t.name) : undefined;
+    const r = t === src ? rangeOf(t) : undefined;
     activations.push({ name: t.name, ...(r ? { min: r.min, max: r.max } : {}), scale: p.scale, zeroPoint: p.zeroPoint, ...(t !== src ? { sharedWith: src.name } : {}) });
   }
   const names = new NameAllocator(model);
@@ -114,7 +119,7 @@ export async function quantizeStatic(model: Model, partial: Partial<StaticQuanti
   const samples = calib?.samples ?? 0;
   const settings = staticSettings(opts, samples);
   if (!modified) {
-    const transformations = [...prepared.transformations, ...optional(paddingLine(prepared.padded))];
+    const transformations = [...prepared.transformations, ...optional(paddingLine(paddedConvs))];
     return { modified: transformations.length > 0, settings, calibration: calibSummary(calib, opts.calibrationMethod), activations, weights: [], quantizedNodes: [], transformations, folded: [], spaceToDepthSkipped: [], skipped: plan.skipped, warnings, opsetBefore, opsetAfter: opsetBefore };
   }
   // Per-axis DequantizeLinear needs opset 13; per-tensor QDQ exists since 10.
@@ -124,7 +129,7 @@ export async function quantizeStatic(model: Model, partial: Partial<StaticQuanti
   warnings.push(...emitted.warnings);
   const transformations = [...prepared.transformations];
   let spaceToDepthSkipped: SpaceToDepthSkip[] = [];
-  let padded = prepared.padded;
+  let padded = paddedConvs;
   if (opts.spaceToDepthPooling) {
     const pooling = rewriteSpaceToDepthPooling(graph, model.opsetVersion('') ?? 0, names);
     spaceToDepthSkipped = pooling.skipped;
