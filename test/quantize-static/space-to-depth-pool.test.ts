@@ -120,6 +120,9 @@ describe('rewritten models give the same outputs in onnxruntime', () => {
     const feed = { input: new ort.Tensor('float32', t.data as Float32Array, t.shape) };
     const optimized = path.join(tmp, 'cnn-opt.onnx');
     expect(maxDiff(await run(plain, feed), await run(fused, feed, optimized))).toBe(0);
+    const again = loadOnnx(path.join(FIX, 'cnn.onnx'));
+    await quantizeStatic(again, {}, calib);
+    expect(Buffer.compare(Buffer.from(encodeOnnx(again)), Buffer.from(encodeOnnx(fused)))).toBe(0); // deterministic, byte for byte
     const ops = loadOnnx(optimized).graph.nodes.map((n) => n.opType);
     expect(ops.filter((o) => o === 'QLinearConv')).toHaveLength(3);
     expect(ops).not.toContain('Conv');
