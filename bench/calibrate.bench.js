@@ -13,6 +13,11 @@
  *    same model over the same batches (same threads, batch 32). Memory must not grow with
  *    the sample count; the time ratio is calibration / inference.
  *    Each row is the median of 3 fresh processes (peak RSS: the largest).
+ *  - Histogram methods run twice: binning on the main thread ('main') and in the
+ *    observer worker thread, overlapped with onnxruntime ('worker').
+ *  - Threads: 1 by default; `node bench/calibrate.bench.js --threads N` (or
+ *    MC_BENCH_THREADS=N) for both inference and calibration; 0 = every core for inference and
+ *    calibrate's default threads (every core, but one when the worker bins).
  */
 const { execFileSync } = require('child_process');
 const fs = require('fs');
@@ -39,13 +44,13 @@ function workload(flow) {
   return { model, names: [...plan.tensors].filter(([t, s]) => t === s).map(([t]) => t.name) };
 }
 
-async function child(file, samples, method, flow) {
+async function child(file, samples, method, flow, observeIn, threadArg) {
   const { encodeOnnx } = require(path.join(ROOT, 'dist', 'formats', 'onnx'));
   const { calibrate } = require(path.join(ROOT, 'dist', 'calibrate'));
   const { openDataset } = require(path.join(ROOT, 'dist', 'data'));
   const { OrtRunner } = require(path.join(ROOT, 'dist', 'runtime'));
   const { model, names } = workload(flow);
-  const threads = 1;
+  const threads = threadArg > 0 ? threadArg : Math.max(1, os.availableParallelism());
   // Plain inference of the same model over the same batches, for the ratio.
   const runner = await OrtRunner.create(encodeOnnx(model), { threads });
   const input = runner.inputs[0].name;
@@ -55,12 +60,14 @@ async function child(file, samples, method, flow) {
   const inferS = Number(process.hrtime.bigint() - t0) / 1e9;
   await runner.dispose();
   t0 = process.hrtime.bigint();
-  const r = await calibrate(model, names, file, { method, samples, batchSize: 32, threads });
+  const r = await calibrate(model, names, file, { method, samples, batchSize: 32, threads: threadArg > 0 ? threadArg : undefined, observeIn });
   const calibS = Number(process.hrtime.bigint() - t0) / 1e9;
   console.log(JSON.stringify({ samples: r.samples, tensors: names.length, calibS, inferS, rssMiB: process.resourceUsage().maxRSS / 1024 }));
 }
 
 function main() {
+  const ti = process.argv.indexOf('--threads');
+  const threads = Number(ti > 0 ? process.argv[ti + 1] : process.env.MC_BENCH_THREADS ?? 1);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mc-calib-bench-'));
   try {
     const src = fs.readFileSync(path.join(FIX, 'calib-x.npy'));
@@ -82,21 +89,21 @@ function main() {
     const pre = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, header.length & 0xff, header.length >> 8]);
     const file = path.join(dir, 'calib-1024.npy');
     fs.writeFileSync(file, Buffer.concat([pre, header, Buffer.from(out.buffer)]));
-    console.log('fixture CNN, batch 32, 1 thread; times exclude session creation for inference, include it for calibration');
+    console.log(`fixture CNN, batch 32, ${threads > 0 ? threads : `${os.availableParallelism()} (every core)`} onnxruntime thread(s); times exclude session creation for inference, include it for calibration`);
     const flows = [
       ['plan', 'tensors planQdq picks on the graph as shipped (BatchNormalization unfolded: Conv outputs exposed)'],
       ['static', 'tensors `mc quantize --calib` calibrates (BatchNormalization folded, before channel padding)'],
     ];
     for (const [flow, what] of flows) {
       console.log(`\n${what}`);
-      console.log('method      samples  calib s  infer s  ratio  peak RSS');
+      console.log('method     binning  samples  calib s  infer s  ratio  peak RSS');
       for (const method of ['minmax', 'percentile', 'entropy', 'mse']) {
-        for (const samples of [64, 1024]) {
+        for (const [observeIn, samples] of (method === 'minmax' ? ['-'] : ['main', 'worker']).flatMap((o) => [[o, 64], [o, 1024]])) {
           // The machine is shared: 3 fresh processes, median time of each column.
-          const runs = [0, 1, 2].map(() => JSON.parse(execFileSync(process.execPath, [__filename, '--child', file, String(samples), method, flow], { encoding: 'utf8' }).trim().split('\n').pop()));
+          const runs = [0, 1, 2].map(() => JSON.parse(execFileSync(process.execPath, [__filename, '--child', file, String(samples), method, flow, observeIn, String(threads)], { encoding: 'utf8' }).trim().split('\n').pop()));
           const med = (k) => runs.map((r) => r[k]).sort((a, b) => a - b)[1];
           const o = { samples: runs[0].samples, calibS: med('calibS'), inferS: med('inferS'), rssMiB: Math.max(...runs.map((r) => r.rssMiB)) };
-          console.log(`${method.padEnd(10)} ${String(o.samples).padStart(8)} ${o.calibS.toFixed(3).padStart(8)} ${o.inferS.toFixed(3).padStart(8)} ${(o.calibS / o.inferS).toFixed(2).padStart(6)}  ${o.rssMiB.toFixed(1)} MiB`);
+          console.log(`${method.padEnd(10)} ${observeIn.padEnd(7)} ${String(o.samples).padStart(8)} ${o.calibS.toFixed(3).padStart(8)} ${o.inferS.toFixed(3).padStart(8)} ${(o.calibS / o.inferS).toFixed(2).padStart(6)}  ${o.rssMiB.toFixed(1)} MiB`);
         }
       }
     }
@@ -105,5 +112,5 @@ function main() {
   }
 }
 
-if (process.argv[2] === '--child') child(process.argv[3], Number(process.argv[4]), process.argv[5], process.argv[6]).catch((e) => { console.error(e); process.exit(1); });
+if (process.argv[2] === '--child') child(process.argv[3], Number(process.argv[4]), process.argv[5], process.argv[6], process.argv[7] === '-' ? undefined : process.argv[7], Number(process.argv[8])).catch((e) => { console.error(e); process.exit(1); });
 else main();

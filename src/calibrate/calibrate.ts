@@ -12,6 +12,7 @@ import { Dataset, openDataset, PreprocessOptions, validateAgainst } from '../dat
 import { HostTensor, ModelRunner, OrtRunner } from '../runtime';
 import { augmentedModel, augmentedModelBytes, modelInputSpecs } from './augment';
 import { DEFAULT_BINS } from './histogram';
+import { ObserverThread, observerWorkerScript } from './observer-thread';
 import { CALIBRATION_METHODS, CalibrationMethod, createObserver, MinMaxObserver, Observer, TensorRange } from './observers';
 
 export interface CalibrationOptions {
@@ -29,12 +30,21 @@ export interface CalibrationOptions {
   qmax: number;
   /** Histogram bins (percentile, entropy, mse). */
   bins: number;
-  /** onnxruntime intra-op threads; default: every core. */
+  /** onnxruntime intra-op threads; default: every core (every core but one while the observer worker bins). */
   threads?: number;
   /** Image folders: preprocessing (see src/data). */
   preprocess?: Partial<PreprocessOptions>;
   /** Called after each batch with samples done and the total. */
   progress?: (done: number, total: number) => void;
+  /**
+   * Histogram methods: bin the exposed tensors in a worker thread, overlapped
+   * with onnxruntime ('worker'), on the main thread ('main'), or 'auto' (the
+   * default): the worker when the compiled worker script exists (not under
+   * ts-jest), the run has at least WORKER_MIN_BATCHES batches, and a core is
+   * left for it (threads below the core count, or threads unset on 2+ cores).
+   * With the worker and threads unset, onnxruntime gets every core but one.
+   */
+  observeIn?: 'auto' | 'worker' | 'main';
   /** Opens the augmented model; onnxruntime-node by default (tests substitute it). */
   createRunner?: (bytes: Uint8Array, threads: number) => Promise<ModelRunner>;
 }
@@ -48,7 +58,12 @@ export interface CalibrationResult {
   batchSize: number;
   seconds: number;
   warnings: string[];
+  /** Where histogram binning of the exposed tensors ran (min-max, and graph inputs, always on 'main'). */
+  observedIn: 'main' | 'worker';
 }
+
+/** Fewer batches than this: 'auto' bins on the main thread (the worker's start-up would not pay off). */
+export const WORKER_MIN_BATCHES = 4;
 
 export function defaultCalibrationOptions(): CalibrationOptions {
   return { method: 'minmax', percentile: 99.999, batchSize: 32, qmin: -128, qmax: 127, bins: DEFAULT_BINS };
@@ -59,6 +74,7 @@ export function checkCalibrationOptions(o: CalibrationOptions): void {
   if (!(o.percentile > 0 && o.percentile <= 100)) throw new UsageError(`--percentile must be in (0, 100], got ${String(o.percentile)}`);
   if (!Number.isInteger(o.batchSize) || o.batchSize < 1) throw new UsageError(`--batch-size must be a positive integer, got ${String(o.batchSize)}`);
   if (o.samples !== undefined && (!Number.isInteger(o.samples) || o.samples < 1)) throw new UsageError(`--calib-samples must be a positive integer, got ${String(o.samples)}`);
+  if (o.observeIn !== undefined && !['auto', 'worker', 'main'].includes(o.observeIn)) throw new UsageError(`observeIn must be auto, worker or main, got ${String(o.observeIn)}`);
   if (o.movingAverage !== undefined && !(o.movingAverage > 0 && o.movingAverage <= 1)) throw new UsageError(`moving-average constant must be in (0, 1], got ${String(o.movingAverage)}`);
 }
 
@@ -81,17 +97,27 @@ export async function calibrate(model: Model, tensors: readonly string[], data: 
   const { dataset, fixedBatch } = openCalibrationData(model, data, opts.preprocess);
   const batchSize = fixedBatch ?? opts.batchSize;
   const total = Math.min(dataset.count, opts.samples ?? Infinity);
-  const observers = new Map<string, Observer>();
-  for (const t of tensors) observers.set(t, createObserver({ ...opts, bins: opts.bins }));
-  const threads = opts.threads ?? Math.max(1, os.availableParallelism());
+  const cores = Math.max(1, os.availableParallelism());
   // Min-max needs two numbers per tensor and batch: onnxruntime reduces in-graph
   // (see augmentedModel). Histogram methods need the values themselves.
   const reduce = opts.method === 'minmax';
   // Histogram methods read a graph input straight from the batch fed: exposing it would only copy it back.
   const inputs = new Set(modelInputSpecs(model).map((s) => s.name));
   const { bytes, reductions } = augmentedModel(model, reduce ? [] : tensors.filter((t) => !inputs.has(t)), reduce ? tensors : []);
+  // Exposed tensors of a histogram method may be binned by a worker (REMOTE here), overlapped with onnxruntime.
+  const thread = reduce ? undefined : startObserverThread(opts, tensors.filter((t) => !inputs.has(t)), Math.ceil(total / batchSize), cores);
+  // The worker takes a core: by default onnxruntime gets the others (ranges do not depend on its thread count).
+  const threads = opts.threads ?? (thread ? Math.max(1, cores - 1) : cores);
+  const observers = new Map<string, Observer | typeof REMOTE>();
+  for (const t of tensors) observers.set(t, thread && !inputs.has(t) ? REMOTE : createObserver(opts));
   const open = opts.createRunner ?? openOrt;
-  const runner = await open(bytes, threads);
+  let runner: ModelRunner;
+  try {
+    runner = await open(bytes, threads);
+  } catch (e) {
+    await thread?.close();
+    throw e;
+  }
   /** Exposes the full tensors, opened only if an in-graph reduction is not finite (NaN/±Inf: MinMaxObserver's rules apply). */
   let exposing: ModelRunner | undefined;
   const warnings: string[] = [];
@@ -99,6 +125,7 @@ export async function calibrate(model: Model, tensors: readonly string[], data: 
   const started = process.hrtime.bigint();
   let samples = 0;
   let batches = 0;
+  let remote: Map<string, TensorRange> | undefined;
   try {
     const inputNames = new Set(runner.inputs.map((i) => i.name));
     for (const batch of dataset.batches(batchSize, total)) {
@@ -106,6 +133,7 @@ export async function calibrate(model: Model, tensors: readonly string[], data: 
       for (const [name, t] of batch.inputs) if (inputNames.has(name)) feeds.set(name, { dtype: t.dtype, shape: t.shape, data: t.data });
       const outs = fetch.length ? await runner.run(feeds, fetch) : new Map<string, HostTensor>();
       const full: string[] = [];
+      const posted: [string, Float32Array][] = [];
       for (const [name, obs] of observers) {
         const r = reductions.get(name);
         if (r && obs instanceof MinMaxObserver) {
@@ -115,23 +143,26 @@ export async function calibrate(model: Model, tensors: readonly string[], data: 
           else full.push(name);
           continue;
         }
-        observe(name, obs, inputs.has(name) ? feeds : outs);
+        observe(name, obs, inputs.has(name) ? feeds : outs, posted);
       }
+      if (posted.length) await thread!.update(posted);
       if (full.length) {
         exposing ??= await open(augmentedModelBytes(model, tensors), threads);
         const exposed = await exposing.run(feeds, full);
-        for (const name of full) observe(name, observers.get(name)!, exposed);
+        for (const name of full) observe(name, observers.get(name)!, exposed, posted);
       }
       samples += batch.count;
       batches++;
       opts.progress?.(samples, total);
     }
+    remote = await thread?.ranges();
   } finally {
     await runner.dispose();
     await exposing?.dispose();
+    await thread?.close();
   }
 
-  function observe(name: string, obs: Observer, outs: ReadonlyMap<string, HostTensor>): void {
+  function observe(name: string, obs: Observer | typeof REMOTE, outs: ReadonlyMap<string, HostTensor>, posted: [string, Float32Array][]): void {
     const o = outs.get(name);
     if (!o) return;
     if (!(o.data instanceof Float32Array)) {
@@ -139,12 +170,32 @@ export async function calibrate(model: Model, tensors: readonly string[], data: 
       observers.delete(name);
       return;
     }
-    obs.update(o.data);
+    if (obs === REMOTE) posted.push([name, o.data]);
+    else obs.update(o.data);
   }
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const ranges = new Map<string, TensorRange>();
-  for (const [name, obs] of observers) ranges.set(name, obs.range());
-  return { method: opts.method, ranges, samples, batches, batchSize, seconds, warnings };
+  for (const [name, obs] of observers) ranges.set(name, obs === REMOTE ? remote!.get(name)! : obs.range());
+  return { method: opts.method, ranges, samples, batches, batchSize, seconds, warnings, observedIn: thread ? 'worker' : 'main' };
+}
+
+/** Marks an observer that lives in the observer thread. */
+const REMOTE = Symbol('remote observer');
+
+/** The observer thread for `names` when opts.observeIn and the run size call for it (see CalibrationOptions.observeIn). */
+function startObserverThread(opts: CalibrationOptions, names: string[], batches: number, cores: number): ObserverThread | undefined {
+  const mode = opts.observeIn ?? 'auto';
+  if (mode === 'main' || names.length === 0) return undefined;
+  const script = observerWorkerScript();
+  if (mode === 'worker' && !script) throw new UsageError('observeIn: worker needs the compiled observer-worker.js beside calibrate.js (run `npm run build`)');
+  if (!script) return undefined;
+  // Below WORKER_MIN_BATCHES its start-up (~30 ms) costs more than the overlap saves; with no free
+  // core it only competes with onnxruntime (measured slower with 2 onnxruntime threads on 2 cores).
+  const freeCore = opts.threads === undefined ? cores > 1 : opts.threads < cores;
+  if (mode === 'auto' && (batches < WORKER_MIN_BATCHES || !freeCore)) return undefined;
+  // Only the observer fields cross threads (opts also holds callbacks).
+  const { method, percentile, movingAverage, qmin, qmax, bins } = opts;
+  return new ObserverThread(script, { method, percentile, movingAverage, qmin, qmax, bins }, names);
 }
 
 function openOrt(bytes: Uint8Array, threads: number): Promise<ModelRunner> {
