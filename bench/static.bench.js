@@ -37,6 +37,7 @@ const { quantizeStatic, rewriteSpaceToDepthPooling } = require(path.join(ROOT, '
 const { NameAllocator } = require(path.join(ROOT, 'dist', 'passes', 'quantize', 'edits'));
 const { openDataset, openLabels } = require(path.join(ROOT, 'dist', 'data'));
 const { Graph, Model, Node, Tensor, Value, intsAttr } = require(path.join(ROOT, 'dist', 'ir'));
+const { encodeNpy } = require(path.join(ROOT, 'scripts', 'fixtures', 'npy'));
 const RUNS = Number(process.env.RUNS) || 300;
 const BLOCKS = Number(process.env.BLOCKS) || 10;
 
@@ -51,11 +52,7 @@ function rand(n, seed, scale) {
 }
 
 function npy(file, data, shape) {
-  const dict = `{'descr': '<f4', 'fortran_order': False, 'shape': (${shape.join(', ')}), }`;
-  const pad = (64 - ((10 + dict.length + 1) % 64)) % 64;
-  const header = Buffer.from(dict + ' '.repeat(pad) + '\n', 'latin1');
-  const pre = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, header.length & 0xff, header.length >> 8]);
-  fs.writeFileSync(file, Buffer.concat([pre, header, Buffer.from(data.buffer, data.byteOffset, data.byteLength)]));
+  fs.writeFileSync(file, encodeNpy(data, shape));
 }
 
 function wideCnn() {

@@ -2,6 +2,7 @@
 import * as fs from 'fs';
 import { floatAttr, Graph, intAttr, intsAttr, Model, Node, Tensor, Value } from '../../src/ir';
 import { mulberry32 } from '../../src/util/prng';
+import { npyHeader } from '../data/helpers';
 
 /** mulberry32: a seeded uniform generator in [0, 1). */
 export const rng = mulberry32;
@@ -37,17 +38,9 @@ export function uniform(n: number, seed: number, lo = -1, hi = 1): Float32Array 
   return out;
 }
 
-/** Writes a float32 C-order .npy (format 1.0: magic, version, header padded to 64 bytes). */
+/** Writes a float32 C-order .npy (format 1.0, header from test/data/helpers' npyHeader). */
 export function writeNpy(path: string, data: Float32Array, shape: number[]): void {
-  const dict = `{'descr': '<f4', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
-  const unpadded = 10 + dict.length + 1;
-  const header = dict + ' '.repeat((64 - (unpadded % 64)) % 64) + '\n';
-  const pre = Buffer.alloc(10);
-  pre.write('\x93NUMPY', 0, 'latin1');
-  pre[6] = 1;
-  pre[7] = 0;
-  pre.writeUInt16LE(header.length, 8);
-  fs.writeFileSync(path, Buffer.concat([pre, Buffer.from(header, 'latin1'), Buffer.from(data.buffer, data.byteOffset, data.byteLength)]));
+  fs.writeFileSync(path, Buffer.concat([npyHeader('<f4', shape), Buffer.from(data.buffer, data.byteOffset, data.byteLength)]));
 }
 
 function init(g: Graph, name: string, shape: number[], data: Float32Array): Value {

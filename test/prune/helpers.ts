@@ -4,20 +4,6 @@ import { gunzipSync } from 'fflate';
 
 const FASHION = '/usr/share/datasets/fashion-mnist';
 
-/** A minimal .npy (v1.0) writer for test data. */
-export function writeNpy(file: string, data: Float32Array | BigInt64Array, shape: number[]): void {
-  const descr = data instanceof Float32Array ? '<f4' : '<i8';
-  let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
-  const total = 10 + header.length + 1;
-  header += ' '.repeat((64 - (total % 64)) % 64) + '\n';
-  const h = Buffer.alloc(10);
-  h.write('\x93NUMPY', 0, 'latin1');
-  h[6] = 1;
-  h[7] = 0;
-  h.writeUInt16LE(header.length, 8);
-  fs.writeFileSync(file, Buffer.concat([h, Buffer.from(header, 'latin1'), Buffer.from(data.buffer, data.byteOffset, data.byteLength)]));
-}
-
 /** Reads the float32 payload of a C-order little-endian .npy (the fixtures' format). */
 export function readNpyF32(file: string): { data: Float32Array; shape: number[] } {
   const b = fs.readFileSync(file);
