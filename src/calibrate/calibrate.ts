@@ -103,9 +103,10 @@ export async function calibrate(model: Model, tensors: readonly string[], data: 
   const reduce = opts.method === 'minmax';
   // Histogram methods read a graph input straight from the batch fed: exposing it would only copy it back.
   const inputs = new Set(modelInputSpecs(model).map((s) => s.name));
-  const { bytes, reductions } = augmentedModel(model, reduce ? [] : tensors.filter((t) => !inputs.has(t)), reduce ? tensors : []);
+  const exposed = reduce ? [] : [...new Set(tensors)].filter((t) => !inputs.has(t));
+  const { bytes, reductions } = augmentedModel(model, exposed, reduce ? tensors : []);
   // Exposed tensors of a histogram method may be binned by a worker (REMOTE here), overlapped with onnxruntime.
-  const thread = reduce ? undefined : startObserverThread(opts, tensors.filter((t) => !inputs.has(t)), Math.ceil(total / batchSize), cores);
+  const thread = reduce ? undefined : startObserverThread(opts, exposed, Math.ceil(total / batchSize), cores);
   // The worker takes a core: by default onnxruntime gets the others (ranges do not depend on its thread count).
   const threads = opts.threads ?? (thread ? Math.max(1, cores - 1) : cores);
   const observers = new Map<string, Observer | typeof REMOTE>();
@@ -121,7 +122,7 @@ export async function calibrate(model: Model, tensors: readonly string[], data: 
   /** Exposes the full tensors, opened only if an in-graph reduction is not finite (NaN/±Inf: MinMaxObserver's rules apply). */
   let exposing: ModelRunner | undefined;
   const warnings: string[] = [];
-  const fetch = reduce ? [...reductions.values()].flatMap((r) => [r.min, r.max]) : [...observers.keys()].filter((t) => !inputs.has(t));
+  const fetch = reduce ? [...reductions.values()].flatMap((r) => [r.min, r.max]) : exposed;
   const started = process.hrtime.bigint();
   let samples = 0;
   let batches = 0;
@@ -148,8 +149,8 @@ export async function calibrate(model: Model, tensors: readonly string[], data: 
       if (posted.length) await thread!.update(posted);
       if (full.length) {
         exposing ??= await open(augmentedModelBytes(model, tensors), threads);
-        const exposed = await exposing.run(feeds, full);
-        for (const name of full) observe(name, observers.get(name)!, exposed, posted);
+        const values = await exposing.run(feeds, full);
+        for (const name of full) observe(name, observers.get(name)!, values, posted);
       }
       samples += batch.count;
       batches++;

@@ -188,12 +188,9 @@ export class StreamingHistogram {
     const off = this.offset;
     const last = this.bins - 1;
     for (let i = 0; i < data.length; i++) {
-      let v = data[i];
+      const v = data[i];
       if (v - v !== 0) continue;
-      if (abs && v < 0) v = -v;
-      let y = v * inv - off;
-      y = 0 < y ? y : 0;
-      counts[Math.floor(last < y ? last : y)]++;
+      counts[binIndex(abs && v < 0 ? -v : v, inv, off, last)]++;
     }
     this.addScratch();
   }
@@ -266,6 +263,12 @@ export class StreamingHistogram {
   }
 }
 
+/** The bin of a finite value v in the window: floor(clamp(v·inv − off, 0, last)), the kernel's formula (bin-kernel.ts). */
+function binIndex(v: number, inv: number, off: number, last: number): number {
+  const y = v * inv - off;
+  return Math.floor(y > 0 ? (y < last ? y : last) : 0);
+}
+
 function isFinitePass(r: PassResult): boolean {
   return !r.nan && r.min - r.min === 0 && r.max - r.max === 0;
 }
@@ -284,11 +287,7 @@ function withTail(r: PassResult | undefined, data: Float32Array, abs: boolean, b
     const v = abs && x < 0 ? -x : x;
     if (v < out.min) out.min = v;
     if (v > out.max) out.max = v;
-    if (bin) {
-      let y = v * bin.inv - bin.off;
-      y = 0 < y ? y : 0;
-      bin.counts[Math.floor(bin.last < y ? bin.last : y)]++;
-    }
+    if (bin) bin.counts[binIndex(v, bin.inv, bin.off, bin.last)]++;
   }
   return out;
 }

@@ -57,19 +57,15 @@ export function prepareForStaticInt8(model: Model, opts: PlanOptions, toolVersio
  * Pads the input channels of the convolutions `plan` quantizes (pad-channels.ts).
  * Runs after calibration: the padded tensor holds the values of the tensor it
  * pads plus zeros, and zero is inside every quantization range, so it takes
- * that tensor's scale and zero point (`padded` maps it to its source). Calibrating
- * the padded tensor instead would run the 4× wider float conv and put the
- * padding's zeros into the histogram methods' distribution.
+ * that tensor's scale and zero point (`sources` maps it to that tensor).
+ * Calibrating the padded tensor instead would run the 4× wider float conv and
+ * put the padding's zeros into the histogram methods' distribution.
  */
 export function padConvsForInt8(model: Model, plan: QdqPlan): { padded: ChannelPadding[]; sources: Map<Value, Value> } {
   const convs = plan.ops.map((o) => o.node).filter(needsChannelPadding);
-  const sources = new Map<Value, Value>(convs.map((c) => [c.inputs[0]!, c.inputs[0]!]));
+  const before = convs.map((c) => c.inputs[0]!);
   const padded = padConvInputChannels(model, convs, new NameAllocator(model));
-  const mapped = new Map<Value, Value>();
-  for (const c of convs) {
-    const v = c.inputs[0]!;
-    const src = v.producer?.inputs[0];
-    if (src && sources.has(src)) mapped.set(v, src);
-  }
-  return { padded, sources: mapped };
+  const sources = new Map<Value, Value>();
+  convs.forEach((c, i) => { if (c.inputs[0] !== before[i]) sources.set(c.inputs[0]!, before[i]); });
+  return { padded, sources };
 }
