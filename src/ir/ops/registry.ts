@@ -23,26 +23,72 @@ export class OpRegistry {
   }
 
   /**
-   * The constant inputs of `node` that the registry knows, with their specs and
-   * resolved (non-negative) axes. Only inputs that really are constants are returned.
+   * Input slots the registry knows as weight slots (any role), whether or not a
+   * constant sits there yet (a Constant node's output is not a constant Value).
    */
-  weightsOf(node: Node): ResolvedWeight[] {
+  weightSlots(node: Node): number[] {
     const spec = this.get(node);
     if (!spec) return [];
-    const out: ResolvedWeight[] = [];
+    const out: number[] = [];
     for (const w of spec.weights) {
-      const index = typeof w.input === 'number' ? w.input : findParam(node, w.input);
-      const value = index >= 0 ? node.inputs[index] : null;
-      if (!value?.const) continue;
-      const rank = value.const.shape.length;
-      out.push({
-        node, index, value, spec: w,
-        outAxis: w.outAxis ? normAxis(w.outAxis(node), rank) : undefined,
-        inAxis: w.inAxis ? normAxis(w.inAxis(node), rank) : undefined,
-      });
+      const index = typeof w.input === 'number' ? w.input : node.inputs.findIndex((v) => v !== null && (v.name === w.input || v.name.endsWith('/' + w.input)));
+      if (index >= 0 && index < node.inputs.length && node.inputs[index] !== null) out.push(index);
     }
     return out;
   }
+
+  /**
+   * The constant inputs of `node` that the registry knows, with their specs and
+   * resolved (non-negative) axes. Only inputs that really are constants, and
+   * that play their role in this node (`WeightSpec.applies`), are returned.
+   * Two specs may name different slots of one op (MatMul's A and B): each
+   * constant one is returned.
+   */
+  weightsOf(node: Node): ResolvedWeight[] {
+    return this.constantSlots(node).flatMap(({ spec, index, value }) => {
+      const t = value.const!;
+      if (spec.applies && spec.applies(node, t) !== true) return [];
+      const shape = t.shape;
+      return [{
+        node, index, value, spec,
+        outAxis: spec.outAxis ? normAxis(spec.outAxis(node, shape), shape.length) : undefined,
+        inAxis: spec.inAxis ? normAxis(spec.inAxis(node, shape), shape.length) : undefined,
+      }];
+    });
+  }
+
+  /**
+   * Constant inputs in a registered slot that do not play its role in this node,
+   * each with the reason (e.g. an Einsum equation that is not a plain matmul).
+   * A pass lists these as skipped ("unsupported op role: <reason>").
+   */
+  refusedWeightsOf(node: Node): RefusedWeight[] {
+    return this.constantSlots(node).flatMap(({ spec, index, value }) => {
+      const why = spec.applies ? spec.applies(node, value.const!) : true;
+      return why === true ? [] : [{ node, index, value, role: spec.role, reason: why }];
+    });
+  }
+
+  private constantSlots(node: Node): { spec: WeightSpec; index: number; value: Value }[] {
+    const spec = this.get(node);
+    if (!spec) return [];
+    const out: { spec: WeightSpec; index: number; value: Value }[] = [];
+    for (const w of spec.weights) {
+      const index = typeof w.input === 'number' ? w.input : findParam(node, w.input);
+      const value = index >= 0 ? node.inputs[index] : null;
+      if (value?.const) out.push({ spec: w, index, value });
+    }
+    return out;
+  }
+}
+
+export interface RefusedWeight {
+  node: Node;
+  index: number;
+  value: Value;
+  /** The role the slot would have had. */
+  role: WeightSpec['role'];
+  reason: string;
 }
 
 export interface ResolvedWeight {
@@ -66,8 +112,11 @@ function normalizeDomain(d: string): string {
   return d === 'ai.onnx' ? '' : d;
 }
 
-function normAxis(axis: number, rank: number): number {
-  return axis < 0 ? axis + rank : axis;
+/** A non-negative axis, or undefined when the spec has none or it is outside the weight's rank. */
+function normAxis(axis: number | undefined, rank: number): number | undefined {
+  if (axis === undefined) return undefined;
+  const a = axis < 0 ? axis + rank : axis;
+  return a >= 0 && a < rank ? a : undefined;
 }
 
 /** Keras weights are named '<layer>/<param>' (e.g. 'dense/kernel'); match the last path segment(s). */
