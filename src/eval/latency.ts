@@ -1,4 +1,4 @@
-import type { HostTensor, ModelRunner } from '../runtime';
+import { detectCpu, type HostTensor, type ModelRunner } from '../runtime';
 import type { LatencyReport } from './types';
 import { mean, median, quantile } from './stats';
 
@@ -35,6 +35,7 @@ function summarize(times: number[], runner: ModelRunner, o: LatencyOptions): Lat
     runtime: runner.runtime,
     backend: runner.backend,
     input: o.input,
+    cpu: detectCpu(),
   };
 }
 

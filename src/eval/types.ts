@@ -3,6 +3,7 @@
  * EvalReport (see docs/eval-json-schema.md); bump SCHEMA_VERSION on any
  * change that is not a pure addition.
  */
+import type { CpuInfo } from '../runtime/cpu';
 
 export const SCHEMA_VERSION = 1;
 
@@ -87,6 +88,8 @@ export interface LatencyReport {
   backend: string;
   /** 'data' (first batch of --data) or 'synthetic' (from the model's input shapes). */
   input: 'data' | 'synthetic';
+  /** The CPU the figures were measured on: int8 latency and accuracy depend on its ISA (src/runtime/cpu.ts). */
+  cpu: CpuInfo;
 }
 
 export interface AccuracyReport {

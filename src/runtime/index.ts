@@ -6,6 +6,8 @@ import type { ModelRunner } from './runner';
 export * from './runner';
 export { OrtRunner, OrtSessionOptions } from './ort-session';
 export { TfjsRunner } from './tfjs-runner';
+export { cpuLine, detectCpu, INT8_FLAGS, parseCpuinfo } from './cpu';
+export type { CpuInfo, Int8Path } from './cpu';
 
 export interface OpenRunnerOptions {
   /** onnxruntime intra-op threads (tfjs ignores it). */

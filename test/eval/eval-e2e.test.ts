@@ -91,6 +91,15 @@ test('fidelity of a perturbed model, per-layer SQNR, and JSON that matches the s
   expect(r.code).toBe(0);
   const report = JSON.parse(fs.readFileSync(path.join(f.dir, 'report.json'), 'utf8'));
   expect(validate(report, SCHEMA)).toEqual([]);
+  // Every latency figure names the CPU it was measured on; checked against /proc/cpuinfo read here.
+  const cpuinfo = fs.readFileSync('/proc/cpuinfo', 'utf8');
+  for (const side of [report.baseline, report.candidate]) {
+    expect(side.latency.cpu.model).toBe(/^model name\s*:\s*(.*)$/m.exec(cpuinfo)?.[1].trim() ?? null);
+    const flags = (/^(flags|Features)\s*:\s*(.*)$/m.exec(cpuinfo)?.[2] ?? '').split(/\s+/);
+    for (const f of side.latency.cpu.isa) expect(flags).toContain(f);
+    expect(side.latency.cpu.isa.includes('avx2')).toBe(flags.includes('avx2'));
+    expect(side.latency.cpu.isa.includes('avx512_vnni')).toBe(flags.includes('avx512_vnni'));
+  }
 
   const fid = report.candidate.fidelity;
   expect(fid.samples).toBe(N);
@@ -108,6 +117,7 @@ test('fidelity of a perturbed model, per-layer SQNR, and JSON that matches the s
   const md = fs.readFileSync(path.join(f.dir, 'summary.md'), 'utf8');
   expect(md).toMatch(/\| top-1 accuracy \| \d+\.\d\d% \| \d+\.\d\d% \|/);
   expect(md).toContain('| `--min-sqnr` | ✅ pass |');
+  expect(md).toContain(`CPU ${report.candidate.latency.cpu.model}`);
   const junit = fs.readFileSync(path.join(f.dir, 'junit.xml'), 'utf8');
   expect(junit.match(/<testcase /g)).toHaveLength(2);
   expect(junit).not.toContain('<failure');

@@ -3,6 +3,7 @@
  * reporters only differ in how they draw them (and colour them).
  */
 import type { BudgetResult, EvalReport, ModelReport } from '../../eval';
+import { cpuLine } from '../../runtime/cpu';
 import { formatBytes, formatCount } from '../format';
 
 export interface EvalRow {
@@ -116,7 +117,7 @@ export function settingsLine(r: EvalReport): string {
     s.samples !== null ? `${formatCount(s.samples)} samples` : 'no data',
     `batch ${s.batchSize}`,
   ];
-  if (lat) parts.push(`${s.runs} runs after ${s.warmup} warm-up (${lat.input} input)`, `${lat.runtime} ${lat.backend}`, `threads ${lat.threads ?? 'n/a'}`);
+  if (lat) parts.push(`${s.runs} runs after ${s.warmup} warm-up (${lat.input} input)`, `${lat.runtime} ${lat.backend}`, `threads ${lat.threads ?? 'n/a'}`, `CPU ${cpuLine(lat.cpu)}`);
   else parts.push('latency skipped');
   if (s.metric) parts.push(`metric ${s.metric}`);
   return parts.join(' · ');
