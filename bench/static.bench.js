@@ -182,7 +182,7 @@ async function byShape(dir) {
     if (!applied) { // measure it anyway: rewrite the plain QDQ model with the limits raised
       rewritten = poolNet(c, m, h);
       await quantizeStatic(rewritten, { spaceToDepthPooling: false }, calib);
-      rewriteSpaceToDepthPooling(rewritten.graph, rewritten.opsetVersion(''), new NameAllocator(rewritten), { maxInputChannels: 16, maxOutputChannels: 256 });
+      rewriteSpaceToDepthPooling(rewritten.graph, rewritten.opsetVersion(''), new NameAllocator(rewritten), { limits: { maxInputChannels: 16, maxOutputChannels: 256 } });
     }
     const [, ratio] = await compare('', [['plain', encodeOnnx(plain)], ['rewritten', encodeOnnx(rewritten)]], feed, dir, { quiet: true });
     console.log(`  C=${c} M=${String(m).padEnd(2)} ${h}×${h}: rewritten/plain ${ratio.toFixed(2)}${applied ? '' : `  (not applied by default: ${r.spaceToDepthSkipped.map((s) => s.reason).join('; ')})`}`);

@@ -50,6 +50,7 @@ export function parseStaticFlags(input: string, output: string, flags: Readonly<
     opTypes,
     preprocess: flags.preprocess === undefined ? undefined : parsePreprocess(String(flags.preprocess)),
     spaceToDepthPooling: flags.spaceToDepth === false ? false : undefined,
+    target: flags.target as StaticQuantizeOptions['target'] | undefined,
   });
   return { input, output, calib: String(flags.calib), options, force: flags.force === true, json: flags.json === true };
 }

@@ -10,6 +10,13 @@ import { CALIBRATION_METHODS, CalibrationMethod, checkCalibrationOptions, defaul
 
 export type ActivationType = 'int8' | 'uint8';
 
+/**
+ * The CPU the int8 model is meant for; it picks forms whose integer arithmetic is exact there
+ * (src/passes/quantize/static/targets.ts).
+ */
+export type StaticTarget = 'portable' | 'avx512-vnni' | 'avx2' | 'arm64';
+export const STATIC_TARGETS: readonly StaticTarget[] = ['portable', 'avx512-vnni', 'avx2', 'arm64'];
+
 export interface StaticQuantizeOptions {
   calibrationMethod: CalibrationMethod;
   /** Percentile method: percentage of values kept. */
@@ -38,13 +45,15 @@ export interface StaticQuantizeOptions {
    * (same values). Default true.
    */
   spaceToDepthPooling: boolean;
+  /** Which CPU the forms are chosen for (default 'portable': exact on every x86 and arm64 CPU). */
+  target: StaticTarget;
 }
 
 export function defaultStaticOptions(): StaticQuantizeOptions {
   const c = defaultCalibrationOptions();
   return {
     calibrationMethod: c.method, percentile: c.percentile, batchSize: c.batchSize,
-    activationType: 'int8', perTensor: false, exclude: [], spaceToDepthPooling: true,
+    activationType: 'int8', perTensor: false, exclude: [], spaceToDepthPooling: true, target: 'portable',
   };
 }
 
@@ -55,6 +64,7 @@ export function resolveStaticOptions(partial: Partial<StaticQuantizeOptions> = {
     throw new UsageError(`--calib-method must be one of ${CALIBRATION_METHODS.join(', ')}, got ${String(o.calibrationMethod)}`);
   }
   if (o.activationType !== 'int8' && o.activationType !== 'uint8') throw new UsageError(`--activation-type must be int8 or uint8, got ${String(o.activationType)}`);
+  if (!STATIC_TARGETS.includes(o.target)) throw new UsageError(`--target must be one of ${STATIC_TARGETS.join(', ')}, got ${String(o.target)}`);
   checkCalibrationOptions({ ...defaultCalibrationOptions(), method: o.calibrationMethod, percentile: o.percentile, batchSize: o.batchSize, samples: o.samples, movingAverage: o.movingAverage });
   return o;
 }

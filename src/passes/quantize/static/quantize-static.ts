@@ -20,6 +20,7 @@ import { activationRange, resolveStaticOptions, StaticQuantizeOptions } from './
 import { planQdq, SkippedNode } from './plan';
 import { padConvsForInt8, paddingLine, prepareForStaticInt8 } from './prepare';
 import { rewriteSpaceToDepthPooling, SpaceToDepthSkip } from './space-to-depth-pool';
+import { formsFor } from './targets';
 
 export interface ActivationRow {
   name: string;
@@ -60,7 +61,7 @@ export interface StaticContext {
 /** The settings written to `mc.quantization` and to the report. */
 export function staticSettings(o: StaticQuantizeOptions, samples: number): Record<string, unknown> {
   const s: Record<string, unknown> = {
-    bits: 8, mode: 'static', format: 'qdq', activationType: o.activationType, activationSymmetric: false,
+    bits: 8, mode: 'static', format: 'qdq', target: o.target, activationType: o.activationType, activationSymmetric: false,
     weightType: 'int8', weightSymmetric: true, granularity: o.perTensor ? 'tensor' : 'channel',
     calibration: { method: o.calibrationMethod, samples, ...(o.calibrationMethod === 'percentile' ? { percentile: o.percentile } : {}),
       ...(o.movingAverage !== undefined ? { movingAverage: o.movingAverage } : {}) },
@@ -131,12 +132,15 @@ export async function quantizeStatic(model: Model, partial: Partial<StaticQuanti
   let spaceToDepthSkipped: SpaceToDepthSkip[] = [];
   let padded = paddedConvs;
   if (opts.spaceToDepthPooling) {
-    const pooling = rewriteSpaceToDepthPooling(graph, model.opsetVersion('') ?? 0, names);
+    const forms = formsFor(opts.target);
+    const pooling = rewriteSpaceToDepthPooling(graph, model.opsetVersion('') ?? 0, names, { layout: forms.spaceToDepthLayout, uint8Storage: forms.uint8Storage });
     spaceToDepthSkipped = pooling.skipped;
     const rewritten = new Set(pooling.applied.map((a) => a.conv));
     padded = padded.filter((p) => !rewritten.has(p.node));
     if (pooling.applied.length) {
-      transformations.push(`rewrote Conv → MaxPool(2×2) as SpaceToDepth → Conv (4× channels at ¼ the pixels) → Split → Max on the integers, which onnxruntime runs faster for few input channels; outputs unchanged: ${pooling.applied.map((a) => `${a.conv} (${a.inputChannels}→${a.outputChannels} as ${4 * a.inputChannels}→${4 * a.outputChannels})`).join(', ')}`);
+      const pairSafe = forms.spaceToDepthLayout === 'pair-safe';
+      transformations.push(`rewrote Conv → MaxPool(2×2) as SpaceToDepth → Conv (4× channels at ¼ the pixels${pairSafe ? ', a zero-weight channel beside each' : ''}) → Split → Max on the integers, which onnxruntime runs faster for few input channels; outputs unchanged${pairSafe ? ' on every CPU' : ' where int8 products add in int32 (VNNI, AMX, arm64; not AVX2)'}: ${pooling.applied.map((a) => `${a.conv} (${a.inputChannels}→${a.outputChannels} as ${a.spaceToDepthChannels}→${4 * a.outputChannels})`).join(', ')}; --target ${forms.reason}`);
+      settings.spaceToDepthLayout = forms.spaceToDepthLayout;
     }
     if (pooling.storedAsUint8) {
       transformations.push('stored activations as uint8 with zero point + 128 (the same values as int8): the Split → Max block is explicit integer ops, which onnxruntime cannot convert from int8 to uint8 the way it converts Q/DQ pairs on x86, and a Conv with mixed int8/uint8 activations would not be fused');
