@@ -33,6 +33,35 @@ export interface QuantizeOptions {
    */
   tfjsDtype: TfjsDtypeChoice;
   minWeightSqnrDb: number;
+  /**
+   * Per-weight settings that replace the run's own for the named weights
+   * (initializer names). The output check's back-off writes them
+   * (src/pipeline/verify-outputs.ts); a weight to keep in float goes to
+   * `exclude` instead (as an escaped glob).
+   */
+  overrides?: ReadonlyMap<string, WeightOverride>;
+}
+
+/** What one weight gets instead of the run's settings; fields left out keep the run's. */
+export interface WeightOverride {
+  bits?: QuantBits;
+  granularity?: Granularity;
+  /** tfjs storage of this weight ('auto' does not apply to a single weight). */
+  tfjsDtype?: 'uint8' | 'uint16' | 'float16';
+  /** Why, for the report. */
+  reason: string;
+}
+
+/** The settings that apply to weight `name`: the run's, with its override (if any) laid over them. */
+export function optionsFor(opts: QuantizeOptions, name: string): QuantizeOptions {
+  const o = opts.overrides?.get(name);
+  if (!o) return opts;
+  return {
+    ...opts,
+    bits: o.bits ?? opts.bits,
+    granularity: o.granularity ?? opts.granularity,
+    tfjsDtype: o.tfjsDtype ?? opts.tfjsDtype,
+  };
 }
 
 /** Defaults per the design: int8 per-channel symmetric; int4 block 32 on the reduction axis. */

@@ -7,12 +7,13 @@
  *  --bits 4: 16 levels in the uint8 container: the files are not smaller,
  *    only their gzip size is (the CLI says so);
  *  --tfjs-dtype auto: uint8 (or 4-bit levels) unless its weight SQNR is below
- *    minWeightSqnrDb, then the better of uint16 and float16.
+ *    minWeightSqnrDb, then the better of uint16 and float16;
+ *  a weight named in `overrides` gets the storage dtype given there.
  */
 import type { Tensor, Value } from '../../ir';
 import { setTfjsQuantization } from '../../formats/tfjs/quantization';
 import type { GraphEdit } from './edits';
-import type { QuantizeOptions } from './options';
+import { optionsFor, type QuantizeOptions } from './options';
 import { quantizeTfjsAffine, quantizeTfjsFloat16 } from './tfjs-affine';
 
 export interface TfjsEmission {
@@ -36,7 +37,9 @@ function half(w: Float32Array, name: string): Choice {
   return { dtype: 'float16', levels: 65536, stored: r.stored, sqnrDb: r.sqnrDb };
 }
 
-export function emitTfjs(weight: Value, opts: QuantizeOptions): TfjsEmission {
+export function emitTfjs(weight: Value, runOpts: QuantizeOptions): TfjsEmission {
+  // A back-off (the output check) may give this weight its own storage dtype.
+  const opts = optionsFor(runOpts, weight.name);
   const tensor = weight.const!;
   const w = tensor.toFloat32();
   const narrow: 16 | 256 = opts.bits === 4 ? 16 : 256;

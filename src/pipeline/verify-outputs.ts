@@ -1,0 +1,557 @@
+/**
+ * The output check of weight quantization: every weight can pass its own
+ * bound (tfjs `auto` keeps each tensor ≥ 30 dB) while the model's outputs do
+ * not, because the errors of many layers add up and compound (tfjs #1602).
+ * So the quantized model is run in the stock runtime (tfjs for tfjs models,
+ * onnxruntime for ONNX) next to the float one, on --eval-data or on a few
+ * seeded synthetic inputs, and where an output misses the bound the most
+ * damaging weights are backed off to a wider form until it holds.
+ *
+ * Back-off ladders (one rung at a time, a weight may climb several):
+ *   tfjs: uint8 → the better of uint16 and float16 (by weight SQNR);
+ *   ONNX: int4 tensor → channel → block → int8 channel → int8 block → float,
+ *         starting after the run's own form (int8 per-channel → int8 block → float).
+ *
+ * Ranking (measured, not guessed): for each quantized weight w, the model is
+ * run with w alone quantized, giving its output noise energy a_o(w) per output
+ * o. To first order the output error is linear in the weight errors, and the
+ * errors of different weights are uncorrelated, so output noise adds over
+ * weights and scales with each weight's noise energy. Predicted noise is then
+ *   N_o = f_o · Σ_w a_o(w) · r_w,   r_w = 10^(−(S_w(rung) − S_w(0))/10)
+ * (S = weight SQNR; r = 0 in float), where f_o = measured / predicted corrects
+ * for what the first-order model misses (the compounding that makes the
+ * outputs of faceres fall to −13 dB at uint8). Moves are taken in order of
+ * damage max_o a_o(w)/budget_o, rung by rung; the shortest prefix of moves
+ * predicted to meet the bound is measured, f_o is re-fitted from that
+ * measurement, and the prefix grows (by at least one move) until the measured
+ * outputs meet the bound. Every decision rests on a measurement in the stock
+ * runtime; the last one is the model that is written.
+ */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { minimatch } from 'minimatch';
+import { McError } from '../errors';
+import { encodeOnnx } from '../formats/onnx';
+import { saveTfjs } from '../formats/tfjs';
+import type { Model } from '../ir';
+import { quantizePass, runPass, type QuantizeOptions, type QuantizeReport } from '../passes';
+import type { Granularity, QuantBits, WeightOverride } from '../passes/quantize/options';
+import { openDataset, validateAgainst } from '../data';
+import { numbersOf, argmaxRow } from '../eval/tensor-view';
+import type { HostTensor, ModelRunner, TensorInfo } from '../runtime/runner';
+import { OrtRunner } from '../runtime/ort-session';
+import { TfjsRunner } from '../runtime/tfjs-runner';
+import { mulberry32 } from '../util/prng';
+import { VERSION } from '../version';
+
+export interface OutputCheckOptions {
+  /** Every output's SQNR against the float model must reach this (dB); undefined: measure and report only. */
+  minOutputSqnrDb?: number;
+  /** Top-1 agreement (0..1) that classifier outputs ([N, C], C ≥ 2) must reach. */
+  minAgreement?: number;
+  /** Inputs to check on (.npy, .npz, image folder, ONNX test data); synthetic inputs when absent. */
+  data?: string;
+  /** Samples to run (default 4). */
+  samples?: number;
+  /** Seed of the synthetic inputs (default 1). */
+  seed?: number;
+}
+
+export interface OutputFidelity {
+  name: string;
+  /** Output SQNR in dB over all samples; null when identical. */
+  sqnrDb: number | null;
+  /** Top-1 agreement over rows, for outputs [N, C] with C ≥ 2. */
+  agreement?: number;
+}
+
+export interface BackedOffWeight {
+  name: string;
+  from: string;
+  to: string;
+  /** Worst output SQNR with this weight alone quantized in its first form (null: no effect measured). */
+  aloneSqnrDb: number | null;
+  reason: string;
+}
+
+export interface OutputCheckReport {
+  runtime: string;
+  inputs: { source: 'data' | 'synthetic'; description: string; samples: number };
+  bound: { minOutputSqnrDb?: number; minAgreement?: number };
+  /** Outputs with every weight in the run's own form. */
+  before: OutputFidelity[];
+  /** Outputs of the model that is written. */
+  after: OutputFidelity[];
+  backedOff: BackedOffWeight[];
+  /** Quantized models run (including the first and the last). */
+  trials: number;
+  passed: boolean;
+  seconds: number;
+  notes: string[];
+}
+
+/** The outputs cannot reach the bound even with every weight backed off as far as the format allows. */
+export class OutputBoundError extends McError {
+  override readonly exitCode = 1;
+  constructor(message: string, readonly report: OutputCheckReport) {
+    super(message);
+  }
+}
+
+/** A rung of a back-off ladder: the form a weight takes, or float. */
+type Rung = { kind: 'float' } | { kind: 'onnx'; bits: QuantBits; granularity: Granularity } | { kind: 'tfjs-wide' };
+
+function rungLabel(r: Rung): string {
+  if (r.kind === 'float') return 'float';
+  if (r.kind === 'tfjs-wide') return 'uint16/float16';
+  return `int${r.bits} ${r.granularity}`;
+}
+
+/** The rungs above the run's own form (see the module comment). */
+export function ladderAfter(format: Model['format'], opts: QuantizeOptions): Rung[] {
+  if (format !== 'onnx') return opts.tfjsDtype === 'uint16' || opts.tfjsDtype === 'float16' ? [] : [{ kind: 'tfjs-wide' }];
+  const order: Granularity[] = ['tensor', 'channel', 'block'];
+  const all: Rung[] = [
+    ...order.map((g): Rung => ({ kind: 'onnx', bits: 4, granularity: g })),
+    { kind: 'onnx', bits: 8, granularity: 'channel' },
+    { kind: 'onnx', bits: 8, granularity: 'block' },
+    { kind: 'float' },
+  ];
+  const here = all.findIndex((r) => r.kind === 'onnx' && r.bits === opts.bits && r.granularity === opts.granularity);
+  if (here >= 0) return all.slice(here + 1);
+  // int8 per tensor: every int8 rung above it.
+  return all.slice(3);
+}
+
+/** Outputs of one run over the check's inputs: per output, the values of every sample, concatenated. */
+type Outputs = Map<string, Float64Array>;
+
+interface Inputs {
+  feeds: Map<string, HostTensor>[];
+  source: 'data' | 'synthetic';
+  description: string;
+  samples: number;
+}
+
+/** A model in memory run by the stock runtime of its format. */
+async function openInMemory(model: Model): Promise<{ runner: ModelRunner; close: () => Promise<void> }> {
+  if (model.format === 'onnx') {
+    const runner = await OrtRunner.create(encodeOnnx(model), { label: 'quantized model' });
+    return { runner, close: () => runner.dispose() };
+  }
+  // tfjs: the exact files mc would write, loaded by stock tfjs from a temp folder.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mc-check-'));
+  try {
+    saveTfjs(model, dir);
+    const runner = await TfjsRunner.create(dir);
+    return { runner, close: async () => { await runner.dispose(); fs.rmSync(dir, { recursive: true, force: true }); } };
+  } catch (e) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+async function runAll(model: Model, inputs: Inputs, names: readonly string[]): Promise<Outputs> {
+  const { runner, close } = await openInMemory(model);
+  try {
+    const parts = new Map<string, Float64Array[]>(names.map((n) => [n, []]));
+    for (const feed of inputs.feeds) {
+      const out = await runner.run(feed, names);
+      for (const n of names) parts.get(n)!.push(Float64Array.from(numbersOf(out.get(n)!)));
+    }
+    const joined: Outputs = new Map();
+    for (const [n, list] of parts) {
+      const len = list.reduce((s, a) => s + a.length, 0);
+      const all = new Float64Array(len);
+      let at = 0;
+      for (const a of list) { all.set(a, at); at += a.length; }
+      joined.set(n, all);
+    }
+    return joined;
+  } finally {
+    await close();
+  }
+}
+
+/** What the runtime says about a model: its inputs, its outputs and itself. */
+async function probe(model: Model): Promise<{ inputs: readonly TensorInfo[]; outputs: string[]; runtime: string }> {
+  const { runner, close } = await openInMemory(model);
+  try {
+    return {
+      inputs: runner.inputs,
+      outputs: runner.outputs.map((o) => o.name),
+      runtime: runner.runtime === 'tfjs' ? `tfjs (${runner.backend})` : runner.runtime,
+    };
+  } finally {
+    await close();
+  }
+}
+
+/** Outputs [N, C] with C ≥ 2 are scores of classes: their top-1 agreement is measured. */
+async function classWidths(model: Model, inputs: Inputs, names: readonly string[]): Promise<Map<string, number>> {
+  const { runner, close } = await openInMemory(model);
+  try {
+    const first = await runner.run(inputs.feeds[0], names);
+    const widths = new Map<string, number>();
+    for (const n of names) {
+      const s = first.get(n)!.shape;
+      if (s.length === 2 && s[1] >= 2) widths.set(n, s[1]);
+    }
+    return widths;
+  } finally {
+    await close();
+  }
+}
+
+/** Is this integer input an image (rank 4 with 1, 3 or 4 channels on axis 1 or 3)? Then pixels are 0..255. */
+function isImageLike(shape: readonly number[]): boolean {
+  if (shape.length !== 4) return false;
+  const ch = (d: number): boolean => d === 1 || d === 3 || d === 4;
+  return ch(shape[3]) || ch(shape[1]);
+}
+
+/**
+ * Seeded synthetic inputs: float inputs uniform in [0, 1) (the range image
+ * models most often take after scaling); integer inputs shaped like an image
+ * take pixel values 0..255, other integer inputs 0 (valid ids and indices).
+ * Symbolic dims take 1.
+ */
+export function syntheticInputs(specs: readonly TensorInfo[], samples: number, seed: number): Inputs {
+  const rand = mulberry32(seed);
+  const feeds: Map<string, HostTensor>[] = [];
+  const kinds: string[] = [];
+  for (let k = 0; k < samples; k++) {
+    const feed = new Map<string, HostTensor>();
+    for (const s of specs) {
+      const shape = (s.shape ?? []).map((d) => (typeof d === 'number' && d > 0 ? d : 1));
+      const n = shape.reduce((a, b) => a * b, 1);
+      const dtype = s.dtype ?? 'float32';
+      let t: HostTensor;
+      if (dtype === 'float32') {
+        t = { dtype, shape, data: Float32Array.from({ length: n }, () => rand()) };
+        if (k === 0) kinds.push(`${s.name}: uniform [0, 1)`);
+      } else if (dtype === 'int32' || dtype === 'int64') {
+        const image = isImageLike(shape);
+        const vals = Int32Array.from({ length: n }, () => (image ? Math.floor(rand() * 256) : 0));
+        t = dtype === 'int32' ? { dtype, shape, data: vals } : { dtype, shape, data: BigInt64Array.from(vals, (v) => BigInt(v)) };
+        if (k === 0) kinds.push(`${s.name}: ${image ? 'pixels 0..255' : 'zeros'}`);
+      } else if (dtype === 'bool' || dtype === 'uint8') {
+        t = { dtype, shape, data: new Uint8Array(n) };
+        if (k === 0) kinds.push(`${s.name}: zeros`);
+      } else {
+        throw new OutputCheckUnavailable(`cannot make synthetic values for input '${s.name}' of type ${dtype}; pass --eval-data`);
+      }
+      feed.set(s.name, t);
+    }
+    feeds.push(feed);
+  }
+  return { feeds, source: 'synthetic', samples, description: `${samples} seeded synthetic sample(s) (seed ${seed}; ${kinds.join(', ')})` };
+}
+
+/** The check cannot run on this model (an input it cannot synthesize). */
+export class OutputCheckUnavailable extends McError {
+  override readonly exitCode = 2;
+}
+
+function dataInputs(file: string, inputs: readonly TensorInfo[], samples: number): Inputs {
+  const specs = inputs.map((i) => ({ name: i.name, dtype: i.dtype ?? 'float32', shape: i.shape ?? [] }));
+  const dataset = openDataset(file, { inputs: specs });
+  const v = validateAgainst(dataset, specs);
+  const batch = v.fixedBatch ?? 1;
+  const feeds: Map<string, HostTensor>[] = [];
+  let count = 0;
+  for (const b of dataset.batches(batch, samples)) {
+    const feed = new Map<string, HostTensor>();
+    for (const [name, t] of b.inputs) feed.set(name, { dtype: t.dtype, shape: [...t.shape], data: t.data });
+    feeds.push(feed);
+    count += b.count;
+  }
+  return { feeds, source: 'data', samples: count, description: `${count} sample(s) of ${file}` };
+}
+
+interface Fidelity {
+  rows: OutputFidelity[];
+  /** Per output: Σ ref², Σ err². */
+  energy: Map<string, { signal: number; noise: number }>;
+}
+
+function compare(ref: Outputs, got: Outputs, classWidth: ReadonlyMap<string, number>): Fidelity {
+  const rows: OutputFidelity[] = [];
+  const energy = new Map<string, { signal: number; noise: number }>();
+  for (const [name, r] of ref) {
+    const g = got.get(name)!;
+    let signal = 0;
+    let noise = 0;
+    for (let i = 0; i < r.length; i++) {
+      const e = r[i] - g[i];
+      signal += r[i] * r[i];
+      noise += e * e;
+    }
+    // NaN in the candidate is an infinite error, never a pass.
+    if (Number.isNaN(noise)) noise = Infinity;
+    energy.set(name, { signal, noise });
+    const row: OutputFidelity = { name, sqnrDb: noise === 0 ? null : 10 * Math.log10(signal / noise) };
+    const w = classWidth.get(name);
+    if (w !== undefined) {
+      let agree = 0;
+      const rows_ = r.length / w;
+      for (let i = 0; i < rows_; i++) if (argmaxRow(r, i, w) === argmaxRow(g, i, w)) agree++;
+      row.agreement = rows_ ? agree / rows_ : 1;
+    }
+    rows.push(row);
+  }
+  return { rows, energy };
+}
+
+function meets(f: Fidelity, check: OutputCheckOptions, bounded: ReadonlySet<string>): boolean {
+  for (const row of f.rows) {
+    if (!bounded.has(row.name)) continue;
+    if (check.minOutputSqnrDb !== undefined && row.sqnrDb !== null && !(row.sqnrDb >= check.minOutputSqnrDb)) return false;
+    if (check.minAgreement !== undefined && row.agreement !== undefined && row.agreement < check.minAgreement) return false;
+  }
+  return true;
+}
+
+function worst(rows: readonly OutputFidelity[]): number | null {
+  let w: number | null = null;
+  for (const r of rows) if (r.sqnrDb !== null && (w === null || r.sqnrDb < w)) w = r.sqnrDb;
+  return w;
+}
+
+/** Escapes a weight name so `exclude` (minimatch globs) matches exactly that name. */
+function exactGlob(name: string): string {
+  return minimatch.escape(name);
+}
+
+/** Weight SQNR (dB) per quantized weight from a report (the lowest of its rows); Infinity when exact. */
+function weightSqnr(report: QuantizeReport): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const r of report.tensors) {
+    const s = r.sqnrDb === null ? Infinity : r.sqnrDb;
+    out.set(r.name, Math.min(out.get(r.name) ?? Infinity, s));
+  }
+  return out;
+}
+
+function formOf(report: QuantizeReport, name: string): string {
+  return [...new Set(report.tensors.filter((r) => r.name === name).map((r) => r.form))].join(' + ');
+}
+
+export interface FitResult {
+  /** The options to quantize with: the run's, plus the back-off's overrides and exclusions. */
+  options: QuantizeOptions;
+  report: OutputCheckReport;
+}
+
+/**
+ * Quantizes fresh copies of the model (`load` gives one, loaded and prepared
+ * as the caller quantizes its own) with `opts`, measures the
+ * outputs, and backs weights off until `check` holds. Returns the options
+ * that met it (the caller quantizes its own copy with them) and the report;
+ * throws OutputBoundError (exit 1) when even the last rung of every weight
+ * misses the bound. Nothing is written.
+ */
+export async function fitQuantizationToOutputs(
+  load: () => Model, opts: QuantizeOptions, check: OutputCheckOptions, progress: (message: string) => void = () => {},
+): Promise<FitResult> {
+  const started = Date.now();
+  const float = load();
+  const samples = check.samples ?? 4;
+  progress('output check: preparing inputs');
+  const { inputs: specs, outputs: names, runtime } = await probe(float);
+  const inputs = check.data !== undefined ? dataInputs(check.data, specs, samples) : syntheticInputs(specs, samples, check.seed ?? 1);
+  const classWidth = await classWidths(float, inputs, names);
+  const ref = await runAll(float, inputs, names);
+  const notes: string[] = [];
+  const bounded = new Set<string>();
+  for (const [n, v] of ref) {
+    if (v.some((x) => x !== 0)) bounded.add(n);
+    else notes.push(`output '${n}' is all zeros on these inputs: not bounded`);
+  }
+
+  let trials = 0;
+  const quantized = (o: QuantizeOptions): { model: Model; report: QuantizeReport } => {
+    const model = load();
+    const { changes } = runPass(quantizePass(o), model, { toolVersion: VERSION });
+    return { model, report: changes };
+  };
+  const measure = async (o: QuantizeOptions): Promise<{ fid: Fidelity; report: QuantizeReport }> => {
+    trials++;
+    const q = quantized(o);
+    return { fid: compare(ref, await runAll(q.model, inputs, names), classWidth), report: q.report };
+  };
+
+  progress('output check: the quantized model');
+  const first = await measure(opts);
+  const bound = { minOutputSqnrDb: check.minOutputSqnrDb, minAgreement: check.minAgreement };
+  const finish = (fid: Fidelity, options: QuantizeOptions, backedOff: BackedOffWeight[], passed: boolean): FitResult => ({
+    options,
+    report: {
+      runtime, inputs: { source: inputs.source, description: inputs.description, samples: inputs.samples }, bound,
+      before: first.fid.rows, after: fid.rows, backedOff, trials, passed, seconds: (Date.now() - started) / 1000, notes,
+    },
+  });
+  const bounds = check.minOutputSqnrDb !== undefined || check.minAgreement !== undefined;
+  if (!bounds || meets(first.fid, check, bounded)) return finish(first.fid, opts, [], true);
+
+  // The weights to rank, each at its first form, and the ladder above it.
+  const ladder = ladderAfter(float.format, opts);
+  const weights = [...new Set(first.report.tensors.map((r) => r.name))];
+  if (ladder.length === 0 || weights.length === 0) {
+    const report = finish(first.fid, opts, [], false).report;
+    throw new OutputBoundError(boundMessage(report, check, 'no wider form to back off to'), report);
+  }
+  const s0 = weightSqnr(first.report);
+
+  // Weight SQNR at every rung: one quantized model per rung gives all weights' figures.
+  const rungSqnr: Map<string, number>[] = [];
+  const wideChoice = new Map<string, 'uint16' | 'float16'>();
+  for (const rung of ladder) {
+    if (rung.kind === 'float') { rungSqnr.push(new Map(weights.map((w) => [w, Infinity]))); continue; }
+    if (rung.kind === 'tfjs-wide') {
+      const a = weightSqnr(quantized({ ...opts, tfjsDtype: 'uint16' }).report);
+      const h = weightSqnr(quantized({ ...opts, tfjsDtype: 'float16' }).report);
+      const m = new Map<string, number>();
+      for (const w of weights) {
+        const useHalf = (h.get(w) ?? -Infinity) > (a.get(w) ?? -Infinity);
+        wideChoice.set(w, useHalf ? 'float16' : 'uint16');
+        m.set(w, useHalf ? h.get(w)! : a.get(w)!);
+      }
+      rungSqnr.push(m);
+      continue;
+    }
+    rungSqnr.push(weightSqnr(quantized({ ...opts, bits: rung.bits, granularity: rung.granularity }).report));
+  }
+
+  // Sensitivity: each weight alone in its first form.
+  const alone = new Map<string, Map<string, number>>();
+  const aloneWorst = new Map<string, number | null>();
+  for (let i = 0; i < weights.length; i++) {
+    const w = weights[i];
+    progress(`output check: sensitivity ${i + 1}/${weights.length} (${w})`);
+    const others = weights.filter((x) => x !== w).map(exactGlob);
+    const m = await measure({ ...opts, exclude: [...opts.exclude, ...others] });
+    alone.set(w, new Map([...m.fid.energy].map(([o, e]) => [o, e.noise])));
+    aloneWorst.set(w, worst(m.fid.rows));
+  }
+
+  const budget = new Map<string, number>();
+  for (const o of bounded) {
+    const e = first.fid.energy.get(o)!;
+    budget.set(o, check.minOutputSqnrDb === undefined ? Infinity : e.signal * 10 ** (-check.minOutputSqnrDb / 10));
+  }
+  const damage = (w: string): number => {
+    let d = 0;
+    for (const o of bounded) {
+      const b = budget.get(o)!;
+      d = Math.max(d, b === Infinity ? alone.get(w)!.get(o)! : alone.get(w)!.get(o)! / b);
+    }
+    return d;
+  };
+  const order = [...weights].sort((a, b) => damage(b) - damage(a) || (a < b ? -1 : 1));
+  // Moves: rung by rung, most damaging weight first; a move that gains nothing is dropped.
+  const moves: { weight: string; rung: number }[] = [];
+  for (let r = 0; r < ladder.length; r++) {
+    for (const w of order) {
+      const prev = r === 0 ? s0.get(w)! : rungSqnr[r - 1].get(w)!;
+      if (rungSqnr[r].get(w)! > prev) moves.push({ weight: w, rung: r });
+    }
+  }
+  const rungAt = (k: number): Map<string, number> => {
+    const at = new Map<string, number>();
+    for (let i = 0; i < k; i++) at.set(moves[i].weight, moves[i].rung);
+    return at;
+  };
+  const noiseRatio = (w: string, rung: number | undefined): number => {
+    if (rung === undefined) return 1;
+    const s = rungSqnr[rung].get(w)!;
+    return s === Infinity ? 0 : 10 ** (-(s - s0.get(w)!) / 10);
+  };
+  const predictedRaw = (k: number): Map<string, number> => {
+    const at = rungAt(k);
+    const p = new Map<string, number>();
+    for (const o of bounded) {
+      let n = 0;
+      for (const w of weights) n += alone.get(w)!.get(o)! * noiseRatio(w, at.get(w));
+      p.set(o, n);
+    }
+    return p;
+  };
+  // f_o: measured / first-order prediction, first fitted on the run's own form.
+  const factor = new Map<string, number>();
+  const fit = (fid: Fidelity, k: number): void => {
+    const raw = predictedRaw(k);
+    for (const o of bounded) {
+      const r = raw.get(o)!;
+      const n = fid.energy.get(o)!.noise;
+      factor.set(o, r > 0 && Number.isFinite(n) ? Math.max(n / r, 1e-3) : factor.get(o) ?? 1);
+    }
+  };
+  fit(first.fid, 0);
+  const predictedOk = (k: number): boolean => {
+    const raw = predictedRaw(k);
+    for (const o of bounded) if (factor.get(o)! * raw.get(o)! > budget.get(o)!) return false;
+    return true;
+  };
+  const optionsAt = (k: number): QuantizeOptions => {
+    const overrides = new Map<string, WeightOverride>(opts.overrides ?? []);
+    const exclude = [...opts.exclude];
+    for (const [w, r] of rungAt(k)) {
+      const rung = ladder[r];
+      const reason = `output check: ${rungLabel(rung)}`;
+      if (rung.kind === 'float') exclude.push(exactGlob(w));
+      else if (rung.kind === 'tfjs-wide') overrides.set(w, { tfjsDtype: wideChoice.get(w)!, reason });
+      else overrides.set(w, { bits: rung.bits, granularity: rung.granularity, reason });
+    }
+    return { ...opts, overrides, exclude };
+  };
+
+  let k = 0;
+  let last = first;
+  while (k < moves.length) {
+    let next = k + 1;
+    while (next < moves.length && !predictedOk(next)) next++;
+    k = next;
+    progress(`output check: backing off ${k} step(s)`);
+    last = await measure(optionsAt(k));
+    if (meets(last.fid, check, bounded)) break;
+    fit(last.fid, k);
+  }
+  const at = rungAt(k);
+  const backedOff: BackedOffWeight[] = [...at].map(([w, r]) => {
+    const aw = aloneWorst.get(w) ?? null;
+    return {
+      name: w, from: formOf(first.report, w), to: ladder[r].kind === 'tfjs-wide' ? `tfjs ${wideChoice.get(w)}` : ladder[r].kind === 'float' ? 'float' : formOf(last.report, w) || rungLabel(ladder[r]),
+      aloneSqnrDb: aw === null ? null : Math.round(aw * 100) / 100,
+      reason: `alone it takes the outputs to ${aw === null ? '∞' : aw.toFixed(1)} dB; rank ${order.indexOf(w) + 1} of ${order.length} by measured output damage`,
+    };
+  });
+  const passed = meets(last.fid, check, bounded);
+  const result = finish(last.fid, optionsAt(k), backedOff, passed);
+  if (!passed) throw new OutputBoundError(boundMessage(result.report, check, `every weight backed off to ${rungLabel(ladder[ladder.length - 1])}`), result.report);
+  return result;
+}
+
+function boundMessage(r: OutputCheckReport, check: OutputCheckOptions, why: string): string {
+  const w = worst(r.after);
+  const parts: string[] = [];
+  if (check.minOutputSqnrDb !== undefined) parts.push(`output SQNR ≥ ${check.minOutputSqnrDb} dB`);
+  if (check.minAgreement !== undefined) parts.push(`top-1 agreement ≥ ${check.minAgreement}`);
+  return `the quantized outputs miss the bound (${parts.join(', ')}) in ${r.runtime} on ${r.inputs.description}: worst output ${w === null ? 'exact' : `${w.toFixed(1)} dB`} with ${why}; nothing was written (raise --bits, lower --min-output-sqnr, or pass --no-output-check)`;
+}
+
+/**
+ * The check a weight quantization run gets unless told otherwise: a 30 dB
+ * bound on every output for 8-bit weight-only runs; measured and reported
+ * only (no bound) for 4 bits, whose weights sit near 20 dB by nature so a 30 dB
+ * bound would undo --bits 4, and for dynamic int8, whose forms have no ladder.
+ * `false` turns the check off.
+ */
+export function outputCheckFor(opts: QuantizeOptions, given: OutputCheckOptions | false | undefined): OutputCheckOptions | undefined {
+  if (given === false) return undefined;
+  const byDefault = opts.bits === 8 && opts.mode === 'weight' ? DEFAULT_MIN_OUTPUT_SQNR_DB : undefined;
+  return { ...given, minOutputSqnrDb: given?.minOutputSqnrDb ?? byDefault };
+}
+
+export const DEFAULT_MIN_OUTPUT_SQNR_DB = 30;
