@@ -32,6 +32,17 @@ export class UnsupportedError extends McError {
   override readonly exitCode = 2;
 }
 
+/**
+ * A command did less than it was asked (nothing quantized, a share of the weights
+ * or channels it could not take). `details` names each weight or group and why;
+ * the CLI prints them under the one-line message. `--allow-partial` turns it into a warning.
+ */
+export class IncompleteError extends UnsupportedError {
+  constructor(message: string, readonly details: readonly string[] = []) {
+    super(message);
+  }
+}
+
 /** One or more quality budgets were broken. */
 export class GateError extends McError {
   override readonly exitCode = 1;

@@ -4,7 +4,7 @@
  * (src/errors.ts): 0 ok, 1 a gate failed, 2 bad usage or input, 3 internal error.
  */
 import chalk from 'chalk';
-import { EXIT, exitCodeOf } from '../errors';
+import { EXIT, exitCodeOf, IncompleteError } from '../errors';
 import type { RegisteredCommand } from './command';
 import { COMMANDS } from './commands';
 import { CliIO, makeContext } from './context';
@@ -38,6 +38,7 @@ export function reportError(e: unknown, io: Pick<CliIO, 'stderr'>, debug: boolea
     if (debug && e instanceof Error && e.stack) io.stderr.write(`${e.stack}\n`);
     io.stderr.write(`mc: ${BUG_HINT}\n`);
   } else {
+    if (e instanceof IncompleteError) for (const d of e.details) io.stderr.write(`mc:   ${oneLine(d)}\n`);
     io.stderr.write(`mc: ${message}\n`);
     if (debug && e instanceof Error && e.stack) io.stderr.write(`${e.stack}\n`);
   }

@@ -3,6 +3,7 @@ import * as path from 'path';
 import { loadModel, modelFiles } from '../formats';
 import { getTfjsQuantization } from '../formats/tfjs';
 import { countParameters } from '../inspect/parameters';
+import { constantsOf } from '../inspect/inspect';
 import { gzipBytes } from '../util/file-size';
 import type { SizeFile, SizeReport } from './types';
 
@@ -19,10 +20,10 @@ export async function measureSize(modelPath: string): Promise<SizeReport> {
   }
   const model = loadModel(modelPath);
   // One definition of a parameter across mc: inspect's (learned constants, packed int4 counted per value).
-  const parameters = countParameters(model.weights());
+  const constants = constantsOf(model);
+  const parameters = countParameters(constants);
   const bytesByDtype: Record<string, number> = {};
-  for (const w of model.weights()) {
-    const t = w.const!;
+  for (const { tensor: t } of constants) {
     const q = getTfjsQuantization(t);
     const key = q ? q.quantization.dtype : t.dtype;
     bytesByDtype[key] = (bytesByDtype[key] ?? 0) + (q ? q.storedBytes.byteLength : t.byteLength);

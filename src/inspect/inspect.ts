@@ -1,9 +1,10 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { Model, Tensor, Value } from '../ir';
+import { constantTensors } from '../graph/constants';
 import { getTfjsQuantization } from '../formats/tfjs/quantization';
 import type { TfjsModelExtra } from '../formats/tfjs/types';
-import { countParameters } from './parameters';
+import { ConstantData, countParameters } from './parameters';
 import { findStoredQuantization } from './quantization';
 import {
   DtypeBytes, INSPECT_SCHEMA_VERSION, InspectReport, OpTypeCount, TensorSignature, TensorSummary,
@@ -25,7 +26,7 @@ export function inspectModel(model: Model, files: readonly string[] = [], opts: 
   const constants = constantsOf(model);
   const shown = (p: string): string => (opts.baseDir !== undefined ? path.relative(opts.baseDir, p) || p : p);
   const fileRows = files.map((p) => ({ path: shown(p), bytes: fs.statSync(p).size }));
-  const tensors = constants.map((v) => summarize(v.name, v.const as Tensor));
+  const tensors = constants.map((c) => summarize(c.value.name, c.tensor));
   return {
     schemaVersion: INSPECT_SCHEMA_VERSION,
     format: model.format,
@@ -37,7 +38,7 @@ export function inspectModel(model: Model, files: readonly string[] = [], opts: 
     parameters: countParameters(constants),
     constants: {
       tensors: tensors.length,
-      elements: sum(constants.map((v) => (v.const as Tensor).size)),
+      elements: sum(constants.map((c) => c.tensor.size)),
       storedBytes: sum(tensors.map((t) => t.storedBytes)),
       decodedBytes: sum(tensors.map((t) => t.decodedBytes)),
     },
@@ -52,18 +53,18 @@ export function inspectModel(model: Model, files: readonly string[] = [], opts: 
 }
 
 /**
- * Every constant tensor of the model, once each: initializers of all graph
- * levels, plus tfjs manifest weights that no node reads (kept by the tfjs loader).
+ * Every constant tensor of the model, once each: initializers and `Constant`
+ * node values of all graph levels, plus tfjs manifest weights that no node
+ * reads (kept by the tfjs loader).
  */
-export function constantsOf(model: Model): Value[] {
-  const seen = new Set<Value>();
-  const add = (v: Value): void => {
-    if (v.const) seen.add(v);
-  };
-  for (const v of model.weights()) add(v);
+export function constantsOf(model: Model): ConstantData[] {
+  const seen = new Map<Value, ConstantData>();
+  for (const c of constantTensors(model)) if (!seen.has(c.value)) seen.set(c.value, { value: c.value, tensor: c.tensor });
   const extra = model.extra as Partial<TfjsModelExtra> | undefined;
-  if (extra?.kind === 'tfjs' && Array.isArray(extra.looseWeights)) for (const v of extra.looseWeights) add(v);
-  return [...seen];
+  if (extra?.kind === 'tfjs' && Array.isArray(extra.looseWeights)) {
+    for (const v of extra.looseWeights) if (v.const && !seen.has(v)) seen.set(v, { value: v, tensor: v.const });
+  }
+  return [...seen.values()];
 }
 
 /** ONNX producer_name/version; for tfjs, model.json's generatedBy (e.g. 'keras v2.15.0' or 'TensorFlow.js tfjs-layers v4.22.0'). */
@@ -98,13 +99,13 @@ function opHistogram(model: Model): OpTypeCount[] {
   return [...counts.values()].sort((a, b) => b.count - a.count || cmp(a.opType, b.opType) || cmp(a.domain, b.domain));
 }
 
-function byDtype(constants: readonly Value[], tensors: readonly TensorSummary[]): DtypeBytes[] {
+function byDtype(constants: readonly ConstantData[], tensors: readonly TensorSummary[]): DtypeBytes[] {
   const rows = new Map<string, DtypeBytes>();
   tensors.forEach((t, i) => {
     const key = `${t.storedDtype}\0${t.dtype}`;
     const row = rows.get(key) ?? { storedDtype: t.storedDtype, dtype: t.dtype, tensors: 0, elements: 0, storedBytes: 0, decodedBytes: 0 };
     row.tensors++;
-    row.elements += (constants[i].const as Tensor).size;
+    row.elements += constants[i].tensor.size;
     row.storedBytes += t.storedBytes;
     row.decodedBytes += t.decodedBytes;
     rows.set(key, row);

@@ -11,32 +11,39 @@
  *
  * Integer constants read only as shapes, axes or indices (Reshape's shape,
  * Slice's starts, tfjs int32 Const nodes) are bookkeeping, not parameters;
- * bool and string constants never count. ONNX `Constant` nodes are nodes, not
- * initializers, and are not counted. For a Keras/tfjs layers model this equals
+ * bool and string constants never count. The tensors of ONNX `Constant` nodes
+ * count like initializers (paddle2onnx and spox store every weight that way). For a Keras/tfjs layers model this equals
  * tfjs `model.countParams()`; for a PyTorch export it equals `sum(p.numel())`
  * over the exported parameters.
  *
  * Counting reads shapes only: no weight is decoded or loaded.
  */
-import { DType, OpRegistry, Value, defaultOpRegistry, isFloatDType } from '../ir';
-import { quantizedWeightInputs } from './quantization';
+import { DType, OpRegistry, Tensor, Value, defaultOpRegistry, isFloatDType } from '../ir';
+import { quantizedWeightSlots } from './quantization';
 
 const INTEGER_DTYPES: ReadonlySet<DType> = new Set<DType>([
   'int4', 'uint4', 'int8', 'uint8', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64',
 ]);
 
-export function isLearnedConstant(v: Value, registry: OpRegistry = defaultOpRegistry): boolean {
-  const t = v.const;
+/** `tensor` is the value's data: its initializer tensor, or a Constant node's attribute for that node's output. */
+export function isLearnedConstant(v: Value, registry: OpRegistry = defaultOpRegistry, tensor: Tensor | undefined = v.const): boolean {
+  const t = tensor;
   if (!t) return false;
   if (isFloatDType(t.dtype)) return true;
   if (!INTEGER_DTYPES.has(t.dtype)) return false;
   return v.uses.some(({ node }) =>
-    registry.weightsOf(node).some((w) => w.value === v) || quantizedWeightInputs(node).includes(v));
+    registry.weightSlots(node).some((i) => node.inputs[i] === v) || quantizedWeightSlots(node).some((i) => node.inputs[i] === v));
 }
 
-export function countParameters(constants: Iterable<Value>, registry: OpRegistry = defaultOpRegistry): number {
+/** A constant and its data (initializers carry it in `value.const`; a Constant node's output does not). */
+export interface ConstantData {
+  value: Value;
+  tensor: Tensor;
+}
+
+export function countParameters(constants: Iterable<ConstantData>, registry: OpRegistry = defaultOpRegistry): number {
   let n = 0;
-  for (const v of constants) if (isLearnedConstant(v, registry)) n += logicalElements(v);
+  for (const c of constants) if (isLearnedConstant(c.value, registry, c.tensor)) n += logicalElements(c.value, c.tensor);
   return n;
 }
 
@@ -45,8 +52,7 @@ export function countParameters(constants: Iterable<Value>, registry: OpRegistry
  * [N, K/block, block·bits/8], so the weight count is N·K from its attributes,
  * not the byte count; every other tensor counts its own elements.
  */
-function logicalElements(v: Value): number {
-  const t = v.const as NonNullable<Value['const']>;
+function logicalElements(v: Value, t: Tensor): number {
   for (const { node, index } of v.uses) {
     if (node.domain === 'com.microsoft' && node.opType === 'MatMulNBits' && index === 1) {
       return node.attrInt('N') * node.attrInt('K');

@@ -30,9 +30,14 @@ function opKey(node: Node): string {
   return `${node.domain === 'ai.onnx' ? '' : node.domain}::${node.opType}`;
 }
 
+/** The input slots of `node` that hold quantized weights, or [] when the op has none. */
+export function quantizedWeightSlots(node: Node): readonly number[] {
+  return ONNX_QUANT_INPUTS[opKey(node)] ?? [];
+}
+
 /** The quantized-weight slots of `node` that hold constants, or [] when the op has none. */
 export function quantizedWeightInputs(node: Node): Value[] {
-  const slots = ONNX_QUANT_INPUTS[opKey(node)] ?? [];
+  const slots = quantizedWeightSlots(node);
   const out: Value[] = [];
   for (const i of slots) {
     const v = node.inputs[i];
@@ -41,10 +46,11 @@ export function quantizedWeightInputs(node: Node): Value[] {
   return out;
 }
 
-export function findStoredQuantization(model: Model, constants: readonly Value[]): StoredQuantization[] {
+export function findStoredQuantization(model: Model, constants: readonly { value: Value; tensor: Tensor }[]): StoredQuantization[] {
   const found: StoredQuantization[] = [];
-  for (const v of constants) {
-    const t = v.const as Tensor;
+  const data = new Map<Value, Tensor>();
+  for (const { value: v, tensor: t } of constants) {
+    data.set(v, t);
     const q = getTfjsQuantization(t);
     if (q) {
       const stored = q.quantization.dtype;
@@ -58,10 +64,11 @@ export function findStoredQuantization(model: Model, constants: readonly Value[]
   if (model.format !== 'onnx') return found;
   const seen = new Set<Value>();
   for (const node of model.graph.allNodes()) {
-    for (const v of quantizedWeightInputs(node)) {
-      if (seen.has(v)) continue;
+    for (const i of quantizedWeightSlots(node)) {
+      const v = node.inputs[i];
+      const t = v ? data.get(v) : undefined;
+      if (!v || !t || seen.has(v)) continue;
       seen.add(v);
-      const t = v.const as Tensor;
       // A float weight feeding QuantizeLinear is quantized at run time, not stored quantized.
       if (WIDE_FLOATS.has(t.dtype)) continue;
       const nbits = node.opType === 'MatMulNBits' ? node.attrInt('bits', 4) : DTYPE_BITS[t.dtype as DType];

@@ -5,11 +5,16 @@
  * unless `force`.
  */
 import { detectFormat, loadModel, modelFiles } from '../formats';
+import { IncompleteError } from '../errors';
+import { liftConstantsPass, LiftReport } from '../graph/lift-constants';
+import type { Model } from '../ir';
+import { incompleteness } from '../passes/quantize/select';
 import { quantizePass, QuantizeOptions, QuantizeReport, runPass } from '../passes';
 import { quantizeStatic, StaticQuantizeOptions, StaticQuantizeResult } from '../passes/quantize/static';
 import { FileSizes, filesSize } from '../util/file-size';
 import { VERSION } from '../version';
 import { checkOutputPath, defaultOutputPath, writeOutput } from './output';
+import { fitQuantizationToOutputs, outputCheckFor, type OutputCheckOptions, type OutputCheckReport } from './verify-outputs';
 
 export interface QuantizeFileOptions {
   input: string;
@@ -19,7 +24,11 @@ export interface QuantizeFileOptions {
   /** Open ONNX results in onnxruntime before writing (default true). */
   verify?: boolean;
   force?: boolean;
+  /** Write the result even when it quantized less than asked (see passes/quantize/select.ts incompleteness); default false: IncompleteError. */
+  allowPartial?: boolean;
   progress?: (message: string) => void;
+  /** The output check (verify-outputs.ts); default: a 30 dB bound for 8-bit weight-only runs, measured only otherwise; false: off. */
+  outputCheck?: OutputCheckOptions | false;
 }
 
 export interface QuantizeFileResult {
@@ -31,6 +40,10 @@ export interface QuantizeFileResult {
   /** Whether onnxruntime opened the result before it was written. */
   verified: boolean;
   notes: string[];
+  /** Constant nodes lifted to initializers before quantizing (ONNX). */
+  lifted: LiftReport;
+  /** The outputs measured in the stock runtime and what was backed off (absent with outputCheck false). */
+  outputCheck?: OutputCheckReport;
 }
 
 export async function quantizeFile(o: QuantizeFileOptions): Promise<QuantizeFileResult> {
@@ -43,13 +56,22 @@ export async function quantizeFile(o: QuantizeFileOptions): Promise<QuantizeFile
   // gzip only where it is the point: tfjs 4-bit shrinks only once compressed.
   const gzip = detectFormat(o.input) === 'tfjs' && o.quantize.bits === 4;
   const before = await filesSize(modelFiles(o.input, model), { gzip });
-  const { changes: report } = runPass(quantizePass(o.quantize), model, { toolVersion: VERSION, progress });
+  const lifted = liftWeights(model, progress);
+  // The outputs checked in the stock runtime, weights backed off until they meet the bound (verify-outputs.ts).
+  const check = outputCheckFor(o.quantize, o.outputCheck);
+  const fit = check && await fitQuantizationToOutputs(() => { const m = loadModel(o.input); liftWeights(m); return m; }, o.quantize, check, progress);
+  const { changes: report } = runPass(quantizePass(fit ? fit.options : o.quantize), model, { toolVersion: VERSION, progress });
+  const partial = incompleteness(report);
+  if (partial && o.allowPartial !== true) {
+    throw new IncompleteError(`${o.input}: ${partial.summary}; nothing written (--allow-partial writes it anyway)`, partial.details);
+  }
+  if (partial) report.warnings.push(`partial: ${partial.summary}`);
   const written = await writeOutput(model, { input: o.input, output, force: o.force === true, verify: o.verify !== false, gzip, progress });
-  const notes = [...written.notes];
+  const notes = [...liftNotes(lifted), ...written.notes];
   if (gzip) {
     notes.push('tfjs has no 4-bit storage: the 16 levels sit in uint8 bytes, so the files are no smaller than with --bits 8; only the gzip-compressed size shrinks further');
   }
-  return { input: o.input, output, report, size: { before, after: written }, verified: written.verified, notes };
+  return { input: o.input, output, report, size: { before, after: written }, verified: written.verified, notes, lifted, outputCheck: fit?.report };
 }
 
 export interface StaticQuantizeFileOptions {
@@ -80,7 +102,24 @@ export async function quantizeStaticFile(o: StaticQuantizeFileOptions): Promise<
   progress('loading');
   const model = loadModel(o.input);
   const before = await filesSize(modelFiles(o.input, model), { gzip: false });
+  const lifted = liftWeights(model, progress);
   const report = await quantizeStatic(model, o.options, o.calib, { toolVersion: VERSION, progress });
   const written = await writeOutput(model, { input: o.input, output, force: o.force === true, verify: true, gzip: false, progress });
-  return { input: o.input, output, report, size: { before, after: written }, verified: written.verified, notes: written.notes };
+  return { input: o.input, output, report, size: { before, after: written }, verified: written.verified, notes: [...liftNotes(lifted), ...written.notes] };
+}
+
+/** ONNX: weight-holding Constant nodes become initializers first, so the passes see every weight (src/graph/lift-constants.ts). */
+export function liftWeights(model: Model, progress?: (message: string) => void): LiftReport {
+  return runPass(liftConstantsPass(), model, { toolVersion: VERSION, progress }).changes;
+}
+
+/** The report line for lifted constants: the output's graph differs from the input's in that way too. */
+export function liftNotes(r: LiftReport): string[] {
+  const notes: string[] = [];
+  if (r.lifted.length) {
+    const inSub = r.lifted.filter((l) => l.inSubgraph).length;
+    notes.push(`${r.lifted.length} Constant node(s) holding weights became initializers${inSub ? ` (${inSub} inside subgraphs)` : ''}`);
+  }
+  for (const k of r.kept) notes.push(`Constant '${k.name}' left as a node: ${k.reason}`);
+  return notes;
 }

@@ -8,6 +8,7 @@ import type { CliContext } from '../context';
 import { UsageError } from '../../errors';
 import { resolveQuantizeOptions, QuantizeOptions, QuantizeReport } from '../../passes';
 import { quantizeFile, QuantizeFileResult } from '../../pipeline/quantize';
+import type { OutputCheckOptions, OutputCheckReport } from '../../pipeline/verify-outputs';
 import { defaultOutputPath } from '../../pipeline/output';
 import { addEvalGateOptions, EvalGate, evalGateFromFlags, runRewriteWithGate } from '../eval-gate';
 import type { EvalReport } from '../../eval';
@@ -26,11 +27,15 @@ export interface QuantizeCliOptions {
   /** ORT self-check of ONNX results (under VERIFY_LIMIT_BYTES of weights); false with --no-verify. */
   verify: boolean;
   force: boolean;
+  /** --allow-partial: a run that quantized less than asked warns instead of failing. */
+  allowPartial: boolean;
   json: boolean;
   /** Set with --calib / --mode static: static int8 QDQ instead (quantize-static.ts). */
   static?: StaticCliOptions;
   /** With --eval-data: evaluate the output against the input and gate on the budget flags. */
   gate?: EvalGate;
+  /** The output check and back-off (pipeline/verify-outputs.ts); false with --no-output-check. */
+  outputCheck?: OutputCheckOptions | false;
 }
 
 /** What `--json` prints: the quantize result, plus the eval report when --eval-data was given. */
@@ -57,7 +62,10 @@ export const quantizeCommand = defineCommand<QuantizeCliOptions>({
     .option('--min-elements <n>', 'leave weights with fewer elements in float', '1024')
     .option('--min-weight-sqnr <db>', 'tfjs auto: keep a tensor wider when uint8 would give a lower weight SQNR', '30')
     .option('--no-verify', 'skip opening the quantized ONNX model in onnxruntime before writing it')
+    .option('--min-output-sqnr <db>', 'run the result in the stock runtime on --eval-data (else seeded synthetic inputs) and back off the most damaging weights until every output reaches this SQNR (default 30 for --bits 8; measured only for --bits 4)')
+    .option('--no-output-check', 'skip running the result against the float model (no back-off)')
     .option('--force', 'allow the output to replace the input')
+    .option('--allow-partial', 'write the output even when weights mc could not take hold more than 10% of the weight bytes, or nothing was quantized (default: exit 2 and write nothing)')
     .option('--json', 'print the report as JSON on stdout')
     .option('--calib <data>', 'static int8: calibration data (.npy, .npz, image folder, ONNX test data); implies --mode static')
     .option('--calib-method <m>', 'static: minmax, percentile, entropy or mse', 'minmax')
@@ -91,7 +99,7 @@ export function parseQuantizeFlags(input: string, flags: Readonly<Record<string,
   if (flags.calib !== undefined || flags.mode === 'static') {
     const quantize = resolveQuantizeOptions({ bits: 8 });
     const output = flags.output === undefined ? defaultOutputPath(input, 'int8') : String(flags.output);
-    const common = { input, output, quantize, granularityGiven: false, verify: true, force: flags.force === true, json: flags.json === true };
+    const common = { input, output, quantize, granularityGiven: false, verify: true, force: flags.force === true, allowPartial: flags.allowPartial === true, json: flags.json === true };
     return { ...common, static: parseStaticFlags(input, output, flags), gate: evalGateFromFlags(flags, 'labels') };
   }
   if (flags.symmetric === true && flags.asymmetric === true) throw new UsageError('--symmetric and --asymmetric exclude each other');
@@ -115,16 +123,33 @@ export function parseQuantizeFlags(input: string, flags: Readonly<Record<string,
     tfjsDtype: flags.tfjsDtype as QuantizeOptions['tfjsDtype'] | undefined,
     minWeightSqnrDb: sqnr,
   });
+  const gate = evalGateFromFlags(flags, 'labels');
   return {
     input,
     output: flags.output === undefined ? undefined : String(flags.output),
     quantize,
     granularityGiven: flags.granularity !== undefined,
     verify: flags.verify !== false,
+    outputCheck: outputCheckFromFlags(flags, gate),
     force: flags.force === true,
+    allowPartial: flags.allowPartial === true,
     json: flags.json === true,
-    gate: evalGateFromFlags(flags, 'labels'),
+    gate,
   };
+}
+
+/** --min-output-sqnr, --no-output-check; the check runs on --eval-data when given and takes its --min-agreement. */
+function outputCheckFromFlags(flags: Readonly<Record<string, unknown>>, gate: EvalGate | undefined): OutputCheckOptions | false {
+  if (flags.outputCheck === false) {
+    if (flags.minOutputSqnr !== undefined) throw new UsageError('--min-output-sqnr and --no-output-check exclude each other');
+    return false;
+  }
+  let minOutputSqnrDb: number | undefined;
+  if (flags.minOutputSqnr !== undefined) {
+    minOutputSqnrDb = Number(flags.minOutputSqnr);
+    if (!Number.isFinite(minOutputSqnrDb)) throw new UsageError(`--min-output-sqnr must be a number of dB, got '${String(flags.minOutputSqnr)}'`);
+  }
+  return { minOutputSqnrDb, minAgreement: gate?.budgets.minAgreement, data: gate?.data };
 }
 
 function renderHuman(r: QuantizeCliResult, ctx: CliContext): string {
@@ -143,14 +168,33 @@ function renderHuman(r: QuantizeCliResult, ctx: CliContext): string {
   const ratio = (a: number, b: number): string => (b > 0 ? `${(a / b).toFixed(3)}×` : '-');
   s += `${c.bold('quantized')} ${rep.tensors.length} tensor(s): ${formatBytes(rep.weightBytesBefore)} → ${formatBytes(rep.weightBytesAfter)} (${ratio(rep.weightBytesAfter, rep.weightBytesBefore)})`;
   s += rep.skipped.length ? `; ${rep.skipped.length} left in float (${summarizeSkips(rep)})\n` : '\n';
+  s += `${c.bold('coverage')} ${(rep.coverage.fraction * 100).toFixed(1)}% of the float weight bytes mc could take (${formatBytes(rep.coverage.compressedBytes)} quantized, ${formatBytes(rep.coverage.missedBytes)} not)\n`;
+  for (const k of rep.skipped) if (k.kind === 'role' || k.kind === 'dtype' || k.kind === 'subgraph') s += `${c.yellow('not quantized')} ${k.name}: ${k.reason}\n`;
   const { before, after } = r.size;
   s += `${c.bold('model')} ${formatBytes(before.bytes)} → ${formatBytes(after.bytes)} (${ratio(after.bytes, before.bytes)})`;
   if (before.gzipBytes !== undefined && after.gzipBytes !== undefined) s += `; gzip ${formatBytes(before.gzipBytes)} → ${formatBytes(after.gzipBytes)} (${ratio(after.gzipBytes, before.gzipBytes)})`;
   s += '\n';
   if (rep.opsetBefore !== undefined && rep.opsetAfter !== rep.opsetBefore) s += `${c.bold('opset')} ${rep.opsetBefore} → ${rep.opsetAfter}\n`;
+  if (r.outputCheck) s += renderOutputCheck(r.outputCheck, ctx);
   for (const w of rep.warnings) s += `${c.yellow('warning')} ${w}\n`;
   for (const n of r.notes) s += `${c.yellow('note')} ${n}\n`;
   s += `${c.green('wrote')} ${r.output}${r.verified ? ' (opened in onnxruntime)' : ''}\n`;
+  return s;
+}
+
+/** The output check: where it ran, the outputs before and after back-off, and each weight backed off with why. */
+function renderOutputCheck(o: OutputCheckReport, ctx: CliContext): string {
+  const c = ctx.chalk;
+  const db = (x: number | null): string => (x === null ? 'exact' : `${x.toFixed(1)} dB`);
+  const outs = (rows: OutputCheckReport['before']): string => rows.map((r) => `${r.name} ${db(r.sqnrDb)}${r.agreement !== undefined ? ` (top-1 ${(100 * r.agreement).toFixed(1)}%)` : ''}`).join(', ');
+  const bound = o.bound.minOutputSqnrDb !== undefined ? `≥ ${o.bound.minOutputSqnrDb} dB` : 'no bound (measured only)';
+  let s = `${c.bold('outputs')} in ${o.runtime} on ${o.inputs.description}, bound ${bound}${o.bound.minAgreement !== undefined ? `, top-1 ≥ ${o.bound.minAgreement}` : ''}: ${outs(o.before)}\n`;
+  if (o.backedOff.length) {
+    s += `${c.bold('backed off')} ${o.backedOff.length} weight(s) in ${o.trials} measured run(s), ${o.seconds.toFixed(1)} s:\n`;
+    for (const b of o.backedOff) s += `  ${b.name}: ${b.from} → ${b.to} (${b.reason})\n`;
+    s += `${c.bold('outputs')} after back-off: ${outs(o.after)}\n`;
+  }
+  for (const n of o.notes) s += `${c.yellow('note')} ${n}\n`;
   return s;
 }
 
@@ -162,7 +206,7 @@ function colourSqnr(db: number, ctx: CliContext): string {
 function summarizeSkips(rep: QuantizeReport): string {
   const counts = new Map<string, number>();
   for (const s of rep.skipped) {
-    const key = s.reason.replace(/^\d+ elements/, 'small');
+    const key = s.kind === 'too-small' ? 'below --min-elements' : s.kind === 'role' ? 'no supported weight role' : s.reason;
     counts.set(key, (counts.get(key) ?? 0) + 1);
   }
   return [...counts].map(([k, n]) => `${n} ${k}`).join(', ');

@@ -4,7 +4,6 @@
  * for edits, checks the opset those edits need, then applies everything.
  * Planning never mutates the model, so a refusal leaves it untouched.
  */
-import { minimatch } from 'minimatch';
 import { defaultOpRegistry, Graph, Model, OpRegistry, Value } from '../../ir';
 import { UnsupportedError } from '../../errors';
 import type { Pass, PassContext, PassResult } from '../pass';
@@ -20,6 +19,8 @@ import { intRange } from './params';
 import { QuantizedTensorRow, QuantizeReport, SkippedTensor, sqnrForJson } from './report';
 import { emitTfjs } from './tfjs';
 import { quantizeWeight, WeightLayout } from './weights';
+import { coverageOf, selectWeights } from './select';
+import { graphsOf } from '../../graph/constants';
 
 type Form = 'dq' | 'dynamic' | 'matmulnbits';
 
@@ -69,33 +70,31 @@ function runQuantize(model: Model, ctx: PassContext, opts: QuantizeOptions, regi
   const names = new NameAllocator(model);
   const skipped: SkippedTensor[] = [];
   const warnings: string[] = [];
-  const plans: Plan[] = [];
+  const plans = new Map<Graph, Plan>();
+  for (const graph of graphsOf(model.graph)) plans.set(graph, { graph, edits: [], weights: [], obsolete: [], rows: [] });
   const opsets = new Map<string, number>();
-  for (const graph of graphsOf(model.graph)) {
-    const plan: Plan = { graph, edits: [], weights: [], obsolete: [], rows: [] };
-    for (const [weight, consumers] of selectWeights(graph, registry, opts, skipped)) {
-      ctx.progress?.(`quantizing ${weight.name}`);
-      plan.weights.push(weight);
-      if (onnx) {
-        for (const e of planOnnxWeight(weight, consumers, opts, { names })) {
-          plan.edits.push(...e.emission.edits);
-          plan.obsolete.push(...(e.emission.obsolete ?? []));
-          for (const o of e.emission.opsets) opsets.set(o.domain, Math.max(opsets.get(o.domain) ?? 0, o.version));
-          plan.rows.push({ row: e.row, weight });
-        }
-      } else {
-        const t = emitTfjs(weight, opts);
-        plan.edits.push(...t.edits);
-        const bits = t.dtype === 'uint8' ? (t.levels === 16 ? 4 : 8) : 16;
-        plan.rows.push({ weight, row: {
-          name: weight.name, shape: [...weight.const!.shape], ops: opsOf(consumers), granularity: 'tensor', bits,
-          form: `tfjs ${t.dtype}${t.levels === 16 ? ' (16 levels)' : ''}`, sqnrDb: sqnrForJson(t.sqnrDb),
-          bytesBefore: weight.const!.byteLength, bytesAfter: t.bytesAfter, floatKept: false,
-        } });
-        if (t.levels > 16 && t.sqnrDb < opts.minWeightSqnrDb) warnings.push(`${weight.name}: weight SQNR ${t.sqnrDb.toFixed(1)} dB is below ${opts.minWeightSqnrDb} dB`);
+  for (const [weight, { owner, consumers }] of selectWeights(model, registry, opts, skipped)) {
+    const plan = plans.get(owner)!;
+    ctx.progress?.(`quantizing ${weight.name}`);
+    plan.weights.push(weight);
+    if (onnx) {
+      for (const e of planOnnxWeight(weight, consumers, opts, { names })) {
+        plan.edits.push(...e.emission.edits);
+        plan.obsolete.push(...(e.emission.obsolete ?? []));
+        for (const o of e.emission.opsets) opsets.set(o.domain, Math.max(opsets.get(o.domain) ?? 0, o.version));
+        plan.rows.push({ row: e.row, weight });
       }
+    } else {
+      const t = emitTfjs(weight, opts);
+      plan.edits.push(...t.edits);
+      const bits = t.dtype === 'uint8' ? (t.levels === 16 ? 4 : 8) : 16;
+      plan.rows.push({ weight, row: {
+        name: weight.name, shape: [...weight.const!.shape], ops: opsOf(consumers), granularity: 'tensor', bits,
+        form: `tfjs ${t.dtype}${t.levels === 16 ? ' (16 levels)' : ''}`, sqnrDb: sqnrForJson(t.sqnrDb),
+        bytesBefore: weight.const!.byteLength, bytesAfter: t.bytesAfter, floatKept: false,
+      } });
+      if (t.levels > 16 && t.sqnrDb < opts.minWeightSqnrDb) warnings.push(`${weight.name}: weight SQNR ${t.sqnrDb.toFixed(1)} dB is below ${opts.minWeightSqnrDb} dB`);
     }
-    plans.push(plan);
   }
   const opsetBefore = onnx ? model.opsetVersion('') : undefined;
   if (onnx) {
@@ -104,7 +103,7 @@ function runQuantize(model: Model, ctx: PassContext, opts: QuantizeOptions, regi
     for (const [domain, version] of opsets) if (domain !== '') model.requireOpset(domain, version);
   }
   const tensors: QuantizedTensorRow[] = [];
-  for (const p of plans) {
+  for (const p of plans.values()) {
     applyEdits(p.graph, p.edits);
     removeUnusedInitializers(p.graph, [...p.weights, ...p.obsolete]);
     for (const { row, weight } of p.rows) {
@@ -125,6 +124,7 @@ function runQuantize(model: Model, ctx: PassContext, opts: QuantizeOptions, regi
       weightBytesBefore: tensors.reduce((s, r) => s + r.bytesBefore, 0),
       weightBytesAfter: tensors.reduce((s, r) => s + r.bytesAfter, 0),
       opsetBefore, opsetAfter: onnx ? model.opsetVersion('') : undefined,
+      coverage: coverageOf(tensors, skipped),
     },
   };
 }
@@ -145,57 +145,13 @@ function stampMetadata(model: Model, ctx: PassContext, settings: Record<string, 
   }
 }
 
-/** The main graph and every nested subgraph, outer first. */
-function* graphsOf(g: Graph): Iterable<Graph> {
-  yield g;
-  for (const n of g.nodes) {
-    for (const a of n.attributes.values()) {
-      if (a.type === 'graph') yield* graphsOf(a.value);
-      else if (a.type === 'graphs') for (const sub of a.value) yield* graphsOf(sub);
-    }
-  }
-}
-
-/** Weight initializers of `graph` to quantize, each with the node inputs that read it (graph order). */
-function selectWeights(graph: Graph, registry: OpRegistry, opts: QuantizeOptions, skipped: SkippedTensor[]): Map<Value, Consumer[]> {
-  const inits = new Set(graph.initializers);
-  const out = new Map<Value, Consumer[]>();
-  const skippedNames = new Set<string>();
-  const skip = (v: Value, reason: string): void => {
-    if (skippedNames.has(v.name)) return;
-    skippedNames.add(v.name);
-    skipped.push({ name: v.name, reason });
-  };
-  const excluded = (name: string): boolean => opts.exclude.some((g) => minimatch(name, g, { dot: true }));
-  for (const node of graph.nodes) {
-    for (const rw of registry.weightsOf(node)) {
-      if (rw.spec.role !== 'weight' && rw.spec.role !== 'embedding') continue;
-      const v = rw.value;
-      const t = v.const!;
-      if (!inits.has(v)) continue;
-      if (opts.opTypes && !opts.opTypes.includes(node.opType)) { skip(v, `op ${node.opType} not in --op-types`); continue; }
-      // onnxruntime's ConvInteger has no fast CPU kernel: a dynamic int8 Conv measured 5× slower than
-      // float on the fixture CNN, so dynamic mode leaves Conv alone unless --op-types names it.
-      if (opts.mode === 'dynamic' && node.opType === 'Conv' && !opts.opTypes?.includes('Conv')) {
-        skip(v, 'Conv in dynamic mode (ConvInteger is slower than float Conv in onnxruntime; use --calib for int8 convolutions, or --op-types Conv to force)');
-        continue;
-      }
-      if (excluded(v.name) || (node.name !== '' && excluded(node.name))) { skip(v, 'excluded'); continue; }
-      if (t.dtype !== 'float32') { skip(v, `${t.dtype}, not float32`); continue; }
-      if (t.size < opts.minElements) { skip(v, `${t.size} elements < --min-elements ${opts.minElements}`); continue; }
-      const list = out.get(v) ?? [];
-      list.push({ node, index: rw.index, outAxis: rw.outAxis, inAxis: rw.inAxis });
-      out.set(v, list);
-    }
-  }
-  return out;
-}
-
 function opsOf(consumers: Consumer[]): string[] {
   return [...new Set(consumers.map((c) => c.node.opType))];
 }
 
 function formOf(c: Consumer, weight: Value, opts: QuantizeOptions): Form {
+  // The op-replacing forms rewrite the consumer in place, which only the weight's own graph can do.
+  if (c.anchor) return 'dq';
   if (opts.mode === 'dynamic') return canUseDynamic(c, weight) ? 'dynamic' : 'dq';
   if (opts.bits === 4 && opts.granularity === 'block' && opts.int4Format === 'matmulnbits' && canUseMatMulNBits(c, weight)) return 'matmulnbits';
   return 'dq';

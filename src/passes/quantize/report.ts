@@ -1,3 +1,4 @@
+import type { QuantizeCoverage } from './select';
 /** The quantization report: plain data, printed by the CLI (table or JSON). */
 
 export interface QuantizedTensorRow {
@@ -23,9 +24,20 @@ export interface QuantizedTensorRow {
   floatKept: boolean;
 }
 
+/**
+ * Why a weight stays float. The first four follow from the user's settings (or a
+ * documented default); the others are weights mc could not take, and make a run partial.
+ */
+export type SkipKind =
+  | 'excluded' | 'op-types' | 'mode' | 'too-small'
+  | 'dtype' | 'role' | 'subgraph';
+
 export interface SkippedTensor {
   name: string;
+  kind: SkipKind;
   reason: string;
+  /** Stored bytes of the tensor left in float. */
+  bytes: number;
 }
 
 export interface QuantizeReport {
@@ -40,6 +52,8 @@ export interface QuantizeReport {
   opsetBefore?: number;
   opsetAfter?: number;
   warnings: string[];
+  /** Bytes quantized against bytes mc could not take (see select.ts); the pipeline fails a partial run. */
+  coverage: QuantizeCoverage;
 }
 
 export function sqnrForJson(db: number): number | null {
