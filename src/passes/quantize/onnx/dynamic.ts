@@ -11,6 +11,11 @@
  *   MatMul(A, W[K, N]);  Gemm with transA = 0 (transB folded by transposing the
  *   int8 weight, alpha folded into w_scale, beta·C added afterwards when C is
  *   constant or beta = 1);  Conv (attributes copied to ConvInteger).
+ * float16 and bfloat16 weights have no dynamic form: DynamicQuantizeLinear
+ * takes float32 only (ONNX spec, T1 = tensor(float)), so the op would need a
+ * Cast in and a Cast out around every rewritten node, and onnxruntime's fusion
+ * into DynamicQuantizeMatMul matches only the float32 pattern. Their consumers
+ * take the weight-only DequantizeLinear form instead (the report's form says so).
  */
 import { intAttr, Node, NodeInit, Value } from '../../../ir';
 import type { QuantizedWeight } from '../weights';
@@ -22,7 +27,7 @@ const ONNX_FLOAT = 1; // TensorProto.DataType.FLOAT, for Cast's `to`
 export function canUseDynamic(c: Consumer, weight: Value): boolean {
   const n = c.node;
   const rank = weight.const?.shape.length;
-  if (n.domain !== '' || c.index !== 1) return false;
+  if (n.domain !== '' || c.index !== 1 || weight.const?.dtype !== 'float32') return false;
   if (n.opType === 'MatMul') return rank === 2;
   if (n.opType === 'Conv') return rank !== undefined && rank >= 3 && ((n.inputs[2] ?? null) === null || n.inputs[2]?.const !== undefined);
   if (n.opType === 'Gemm') {

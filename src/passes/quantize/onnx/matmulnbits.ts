@@ -8,16 +8,22 @@
  * alpha = 1 and (beta = 1 or no C) is the same product (W is [N, K] when
  * transB = 1, exactly MatMulNBits' own layout) followed by Add(C); any other
  * Gemm goes to DequantizeLinear instead (the caller checks `canUseMatMulNBits`).
+ * MatMulNBits' A, scales and Y share one type T1 (float or float16), so a
+ * float16 weight (whose MatMul reads float16 A) gets float16 scales and the
+ * graph's types stay as they were: the q4f16 form of transformers.js. T1 has
+ * no bfloat16 in onnxruntime 1.30's CPU provider, so bfloat16 weights take
+ * the DequantizeLinear form.
  */
 import { intAttr, Node } from '../../../ir';
 import type { MatMulNBitsWeight } from '../int4';
 import type { NodeInit, Value } from '../../../ir';
-import { addAll, byteSum, constant, Consumer, EmitContext, Emission, floatConstant, floatValue, node, nodeBase } from './common';
+import { addAll, byteSum, constant, Consumer, EmitContext, Emission, floatConstant, floatValue, node, nodeBase, weightFloat, WeightFloat } from './common';
 
 /** True when `c` can become MatMulNBits: 2-D constant B of MatMul, or a plain Gemm. */
 export function canUseMatMulNBits(c: Consumer, weight: Value): boolean {
   const n = c.node;
   if (n.domain !== '' || c.index !== 1 || weight.const?.shape.length !== 2) return false;
+  if (weight.const.dtype !== 'float32' && weight.const.dtype !== 'float16') return false;
   if (n.opType === 'MatMul') return true;
   if (n.opType !== 'Gemm') return false;
   const hasC = n.inputs.length > 2 && n.inputs[2] !== null;
@@ -27,7 +33,8 @@ export function canUseMatMulNBits(c: Consumer, weight: Value): boolean {
 export function emitMatMulNBits(ctx: EmitContext, weight: Value, packed: MatMulNBitsWeight, consumers: Consumer[]): Emission {
   const nb = Math.ceil(packed.k / packed.blockSize);
   const b = constant(ctx, `${weight.name}_Q4`, 'uint8', [packed.n, nb, packed.blockSize / 2], packed.b);
-  const scales = floatConstant(ctx, `${weight.name}_scales`, [packed.n * nb], packed.scales);
+  const wf = weightFloat(weight);
+  const scales = floatConstant(ctx, `${weight.name}_scales`, [packed.n * nb], packed.scales, wf);
   const constants = [b, scales];
   let zp: Value | null = null;
   if (packed.zeroPoints) {
@@ -35,20 +42,20 @@ export function emitMatMulNBits(ctx: EmitContext, weight: Value, packed: MatMulN
     constants.push(zp);
   }
   const edits: Emission['edits'] = addAll(constants);
-  for (const c of consumers) edits.push({ kind: 'replaceNode', node: c.node, with: replacement(ctx, c.node, packed, b, scales, zp) });
+  for (const c of consumers) edits.push({ kind: 'replaceNode', node: c.node, with: replacement(ctx, c.node, packed, b, scales, zp, wf) });
   return {
     edits,
     opsets: [{ domain: 'com.microsoft', version: 1 }],
     bytesAfter: byteSum(constants),
-    form: `MatMulNBits ${packed.zeroPoints ? 'uint4+zp' : 'int4'} block=${packed.blockSize}`,
+    form: `MatMulNBits ${packed.zeroPoints ? 'uint4+zp' : 'int4'} block=${packed.blockSize}${wf === 'float16' ? ' float16' : ''}`,
   };
 }
 
-function replacement(ctx: EmitContext, n: Node, p: MatMulNBitsWeight, b: Value, scales: Value, zp: Value | null): NodeInit[] {
+function replacement(ctx: EmitContext, n: Node, p: MatMulNBitsWeight, b: Value, scales: Value, zp: Value | null, wf: WeightFloat): NodeInit[] {
   const base = nodeBase(n);
   const out = n.outputs[0];
   const hasBias = n.opType === 'Gemm' && n.inputs.length > 2 && n.inputs[2] !== null;
-  const product = hasBias ? floatValue(ctx, `${base}_MatMulNBits_output`) : out;
+  const product = hasBias ? floatValue(ctx, `${base}_MatMulNBits_output`, undefined, wf) : out;
   const inputs = [n.inputs[0], b, scales];
   if (zp) inputs.push(zp);
   const mm: NodeInit = {

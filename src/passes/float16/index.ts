@@ -1,0 +1,3 @@
+export * from './block-list';
+export * from './convert-float16';
+export * from './value-types';

@@ -1,0 +1,102 @@
+/**
+ * `mc convert`: re-save a model, optionally changing its dtype with the names
+ * transformers.js gives its model files:
+ *   fp32   re-save as is (formats/convertModel keeps the model's bytes);
+ *   fp16   float32 weights and compute → float16 (passes/float16);
+ *   q4f16  fp16, then the MatMul/Gemm weights → int4 com.microsoft
+ *          MatMulNBits (block 32, symmetric) with float16 scales.
+ * The converting paths load, run the passes, open the result in onnxruntime,
+ * and only then write it. q4f16 is the same as `mc convert --dtype fp16`
+ * followed by `mc quantize --bits 4 --op-types MatMul,Gemm`.
+ */
+import * as fs from 'fs';
+import { UnsupportedError, UsageError } from '../errors';
+import { ConvertOptions, ConvertResult, convertModel, detectFormat, loadModel, modelFiles, saveModel } from '../formats';
+import type { Model } from '../ir';
+import { convertFloat16Pass, Float16Options, Float16Report } from '../passes/float16';
+import { quantizePass, QuantizeReport, resolveQuantizeOptions, runPass } from '../passes';
+import { checkNotOverwritingInput } from '../util/atomic';
+import { modelRoot } from '../formats';
+import { VERSION } from '../version';
+import { checkLoadsInOrt, VERIFY_LIMIT_BYTES } from './output';
+
+export type ConvertDType = 'fp32' | 'fp16' | 'q4f16';
+
+/** q4f16's weight quantization: transformers.js quantizes the MatMul weights of its q4f16 files to 4 bits, block 32. */
+export const Q4F16_QUANTIZE = resolveQuantizeOptions({ bits: 4, opTypes: ['MatMul', 'Gemm'] });
+
+export interface ConvertFileOptions extends ConvertOptions {
+  /** 'fp32' (default): re-save as is. 'fp16': float32 → float16 weights and compute (ONNX only). */
+  dtype?: ConvertDType;
+  float16?: Float16Options;
+  /** Open a float16 result in onnxruntime before writing (default true). */
+  verify?: boolean;
+  progress?: (message: string) => void;
+}
+
+export interface ConvertFileResult extends ConvertResult {
+  dtype: ConvertDType;
+  float16?: Float16Report;
+  /** q4f16: the int4 weight quantization after the float16 conversion. */
+  quantize?: QuantizeReport;
+  /** Whether onnxruntime opened the result before it was written (float16 only). */
+  verified: boolean;
+  notes: string[];
+}
+
+export async function convertFile(o: ConvertFileOptions): Promise<ConvertFileResult> {
+  const dtype = o.dtype ?? 'fp32';
+  if (dtype === 'fp32') return { ...convertModel(o), dtype, verified: false, notes: [] };
+  if (detectFormat(o.input) !== 'onnx') throw new UsageError(`--dtype ${dtype} converts ONNX models (tfjs: mc quantize --tfjs-dtype float16)`);
+  if (!o.output.endsWith('.onnx')) throw new UsageError(`--dtype ${dtype} writes an ONNX model; the output '${o.output}' must end in .onnx`);
+  checkNotOverwritingInput(modelRoot(o.input), modelRoot(o.output), o.force === true);
+  const progress = o.progress ?? (() => {});
+  const inputFiles = modelFiles(o.input);
+  progress('loading');
+  const model = loadModel(o.input);
+  progress('converting to float16');
+  const { changes: report, modified } = runPass(convertFloat16Pass(o.float16 ?? { keepIoTypes: false, blockOps: [], blockNodes: [] }), model, { toolVersion: VERSION, progress });
+  if (!modified) throw new UnsupportedError(`${o.input} has no float32 weights or compute to convert; nothing was written`);
+  let quantize: QuantizeReport | undefined;
+  if (dtype === 'q4f16') {
+    progress('quantizing MatMul weights to int4');
+    quantize = runPass(quantizePass(Q4F16_QUANTIZE), model, { toolVersion: VERSION, progress }).changes;
+    if (quantize.tensors.length === 0) {
+      throw new UnsupportedError(`${o.input}: q4f16 found no MatMul/Gemm weight to quantize (${quantize.skipped.length} skipped); nothing was written (--dtype fp16 writes the float16 model)`);
+    }
+  }
+  const notes: string[] = [];
+  let verified = false;
+  if (o.verify !== false) {
+    if (weightBytes(model) <= VERIFY_LIMIT_BYTES) {
+      progress('checking the result in onnxruntime');
+      await checkLoadsInOrt(model, o.output);
+      verified = true;
+    } else {
+      notes.push(`not opened in onnxruntime before writing (weights over ${VERIFY_LIMIT_BYTES / 1024 / 1024} MiB)`);
+    }
+  }
+  if (report.flushedToZero > 0) notes.push(`${report.flushedToZero} nonzero weight value(s) are below float16's smallest subnormal and became 0`);
+  progress(`writing ${o.output}`);
+  const written = saveModel(model, o.output, { externalData: o.externalData, force: o.force });
+  const files = written.map((p) => ({ path: p, bytes: fs.statSync(p).size }));
+  return {
+    input: o.input,
+    output: o.output,
+    format: model.format,
+    inputBytes: inputFiles.reduce((s, p) => s + fs.statSync(p).size, 0),
+    files,
+    totalBytes: files.reduce((s, f) => s + f.bytes, 0),
+    dtype,
+    float16: report,
+    quantize,
+    verified,
+    notes,
+  };
+}
+
+function weightBytes(model: Model): number {
+  let n = 0;
+  for (const v of model.weights()) n += v.const?.byteLength ?? 0;
+  return n;
+}
