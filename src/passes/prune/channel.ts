@@ -1,164 +1,154 @@
-import { Model, Node, Tensor, Value } from '../../ir';
-import type { PruneTarget } from './types';
+import type { Model, Value } from '../../ir';
+import { buildChannelGraph, type ChannelGroup } from '../../graph/channel-deps';
+import { rankAscending } from './select';
+import type { PruneTarget, SkippedLayer } from './types';
 
 /**
- * Structured (channel) pruning surgery for ONNX graphs: removing output channel c
- * of a Conv / Gemm / MatMul deletes filter c and bias c, the matching entries of
- * any BatchNormalization after it, and input channel c of every consumer: a Conv's
- * W[:, c], a Gemm/MatMul's row c, or, after Flatten of [N, C, H, W], the H*W rows
- * c*H*W .. (c+1)*H*W - 1. Anything that couples channels across layers (Add,
- * Concat, Mul, Reshape, a grouped/depthwise Conv, a graph output) makes the layer
- * ineligible; it is skipped and reported rather than pruned inconsistently.
+ * Structured (channel) pruning over the channel dependency graph (graph/channel-deps.ts).
+ * A pruner never looks at the graph's ops: it asks for groups, scores each group's
+ * channels by the summed scores of the layers whose output channels it holds, and
+ * removes whole classes; `pruneGroup` slices every tensor of the group.
  */
 
-/** One constant to shrink along `axis`, in blocks of `block` entries per channel. */
-interface ConstEdit { value: Value; axis: number; block: number }
-/** One value whose recorded shape loses channels along `axis` (in blocks). */
-interface ShapeEdit { value: Value; axis: number; block: number }
-
-export interface ChannelPlan {
-  target: PruneTarget;
-  channels: number;
-  edits: ConstEdit[];
-  shapes: ShapeEdit[];
+/** A prunable group and the targets whose output channels (filters) it slices. */
+export interface TargetGroup {
+  readonly group: ChannelGroup;
+  readonly members: readonly { readonly target: PruneTarget; readonly port: number }[];
 }
 
-/** Ops that act on each channel independently (the channel axis passes through unchanged). */
-const PER_CHANNEL = new Set(['Relu', 'LeakyRelu', 'Sigmoid', 'Tanh', 'HardSigmoid', 'HardSwish', 'Identity', 'Clip', 'Erf', 'Elu', 'Selu', 'Softplus',
-  'MaxPool', 'AveragePool', 'GlobalAveragePool', 'GlobalMaxPool', 'Dropout']);
+/** A group that cannot be pruned, with its layers and why. */
+export interface BlockedGroup {
+  readonly layers: readonly string[];
+  readonly channels: number;
+  readonly reasons: readonly string[];
+}
 
-const isConst = (v: Value | null | undefined): boolean => !!v?.const;
+const outAxisOf = (t: PruneTarget): number => (t.outAxis < 0 ? t.outAxis + t.value.const!.shape.length : t.outAxis);
 
-/** Plans the removal of `target`'s output channels, or says why it cannot be done. */
-export function planChannels(model: Model, target: PruneTarget): ChannelPlan | { reason: string } {
-  const { node, value } = target;
-  const W = value.const!;
-  const op = node.opType;
-  if (node.domain !== '' && node.domain !== 'ai.onnx') return { reason: 'channel pruning supports ONNX graphs only' };
-  if (op === 'Conv' && node.attrInt('group', 1) !== 1) return { reason: 'grouped/depthwise Conv (channels are coupled)' };
-  if (op === 'MatMul' && W.shape.length !== 2) return { reason: 'batched MatMul weight' };
-  if (op !== 'Conv' && op !== 'Gemm' && op !== 'MatMul') return { reason: `${op} is not channel-prunable` };
-  if (op === 'Gemm' && node.attrInt('transA', 0)) return { reason: 'Gemm with transA' };
-  const channels = W.shape[target.outAxis];
-  const edits: ConstEdit[] = [{ value, axis: target.outAxis, block: 1 }];
-  const bias = op === 'MatMul' ? null : node.inputs[2];
-  if (bias) {
-    if (!isConst(bias)) return { reason: 'bias is not a constant' };
-    const bs = bias.const!.shape;
-    if (bs.length && bs[bs.length - 1] === channels) edits.push({ value: bias, axis: bs.length - 1, block: 1 });
-    else if (bs.length && bs[bs.length - 1] !== 1) return { reason: 'bias does not broadcast per channel' };
+/**
+ * The prunable groups of `targets`, and the targets that cannot be pruned with the
+ * reason: their group's reasons, prefixed by the layers coupled with them.
+ */
+export function channelGroups(model: Model, targets: readonly PruneTarget[]): { groups: TargetGroup[]; skipped: SkippedLayer[]; blocked: BlockedGroup[] } {
+  if (model.format !== 'onnx') return { groups: [], skipped: targets.map((t) => ({ layer: t.layer, reason: 'channel pruning supports ONNX graphs only' })), blocked: [] };
+  const graph = buildChannelGraph(model);
+  const byGroup = new Map<ChannelGroup, { target: PruneTarget; port: number }[]>();
+  const skipped: SkippedLayer[] = [];
+  for (const t of targets) {
+    const at = graph.find(t.value, outAxisOf(t));
+    if (!at || !at.group.ports[at.port].out) {
+      skipped.push({ layer: t.layer, reason: graph.untraced.get(t.node) ?? `the output channels of ${t.node.describe()} are not traced` });
+      continue;
+    }
+    const list = byGroup.get(at.group) ?? [];
+    list.push({ target: t, port: at.port });
+    byGroup.set(at.group, list);
   }
-  const channelAxis = op === 'Conv' ? 1 : -1;
-  const shapes: ShapeEdit[] = [];
-  const why = follow(model, node.outputs[0], channelAxis, channels, edits, shapes);
-  if (why) return { reason: why };
-  return { target, channels, edits, shapes };
-}
-
-/** Walks the uses of `v` (whose `axis` holds the channels) to every consumer; returns a reason on failure. */
-function follow(model: Model, v: Value, axis: number, channels: number, edits: ConstEdit[], shapes: ShapeEdit[]): string | undefined {
-  if (model.graph.outputs.includes(v)) return `its channels reach graph output '${v.name}'`;
-  shapes.push({ value: v, axis, block: 1 });
-  if (v.uses.length === 0) return `output '${v.name}' is unused`;
-  for (const { node: n, index } of v.uses) {
-    const op = n.opType;
-    if (n.domain !== '' && n.domain !== 'ai.onnx') return `consumer ${n.describe()} is not an ONNX op`;
-    if (PER_CHANNEL.has(op) && index === 0) {
-      if (op === 'Clip' && n.inputs.slice(1).some((x) => x && !isConst(x))) return `Clip bounds of ${n.describe()} are not constant`;
-      const why = follow(model, n.outputs[0], axis, channels, edits, shapes);
-      if (why) return why;
-    } else if (op === 'BatchNormalization' && index === 0 && axis === 1) {
-      for (let i = 1; i <= 4; i++) {
-        if (!isConst(n.inputs[i])) return `${n.describe()} has non-constant parameters`;
-        edits.push({ value: n.inputs[i]!, axis: 0, block: 1 });
-      }
-      const why = follow(model, n.outputs[0], axis, channels, edits, shapes);
-      if (why) return why;
-    } else if (op === 'Conv' && index === 0) {
-      if (n.attrInt('group', 1) !== 1) return `consumer ${n.describe()} is grouped/depthwise (coupled channels)`;
-      if (!isConst(n.inputs[1])) return `consumer ${n.describe()} has a non-constant weight`;
-      edits.push({ value: n.inputs[1]!, axis: 1, block: 1 });
-    } else if ((op === 'Gemm' || op === 'MatMul') && index === 0) {
-      const why = rowsOf(n, channels, 1, edits);
-      if (why) return why;
-    } else if (op === 'Flatten' && index === 0 && axis === 1 && n.attrInt('axis', 1) === 1) {
-      const out = n.outputs[0];
-      if (model.graph.outputs.includes(out)) return `its channels reach graph output '${out.name}'`;
-      for (const u of out.uses) {
-        if ((u.node.opType !== 'Gemm' && u.node.opType !== 'MatMul') || u.index !== 0) return `Flatten output feeds ${u.node.describe()} (only Gemm/MatMul are handled after Flatten)`;
-        const K = weightRows(u.node);
-        if (K === undefined || K % channels !== 0) return `cannot map channels through Flatten into ${u.node.describe()}`;
-        const why = rowsOf(u.node, channels, K / channels, edits);
-        if (why) return why;
-        shapes.push({ value: out, axis: 1, block: K / channels });
-      }
-    } else {
-      return `channels feed ${n.describe()} (coupled or unsupported)`;
+  const groups: TargetGroup[] = [];
+  const blocked: BlockedGroup[] = [];
+  const wanted = new Set(targets.map((t) => t.value));
+  for (const group of graph.groups) {
+    const members = byGroup.get(group) ?? [];
+    const reasons = [...group.reasons];
+    for (const p of group.ports) if (p.out && !wanted.has(p.value)) reasons.push(`coupled with weight '${p.value.name}', which is not pruned (excluded, or not float32)`);
+    if (!reasons.length && members.length) {
+      groups.push({ group, members });
+      continue;
+    }
+    if (!members.length) continue;
+    const layers = members.map((m) => m.target.layer);
+    blocked.push({ layers, channels: group.classes, reasons });
+    for (const m of members) {
+      const others = layers.filter((l) => l !== m.target.layer);
+      skipped.push({ layer: m.target.layer, reason: (others.length ? `coupled with ${others.join(', ')}: ` : '') + reasons.join('; ') });
     }
   }
-  return undefined;
+  // Report in graph order.
+  const order = new Map(targets.map((t, i) => [t.layer, i]));
+  skipped.sort((a, b) => order.get(a.layer)! - order.get(b.layer)!);
+  return { groups, skipped, blocked };
 }
 
-/** Reduction size of a Gemm/MatMul's constant B. */
-function weightRows(n: Node): number | undefined {
-  const B = n.inputs[1]?.const;
-  if (!B || B.shape.length !== 2) return undefined;
-  return n.opType === 'Gemm' && n.attrInt('transB', 0) ? B.shape[1] : B.shape[0];
+/** The class of each output channel (index along the weight's out axis) of a group member. */
+export function memberClasses(tg: TargetGroup, member: number): Int32Array {
+  const { port } = tg.members[member];
+  const l = tg.group.ports[port].layout;
+  const cls = tg.group.classOf[port];
+  const n = l.rep * l.units * l.block;
+  return Int32Array.from({ length: n }, (_, i) => cls[Math.floor(i / l.block) % l.units]);
 }
 
-function rowsOf(n: Node, channels: number, block: number, edits: ConstEdit[]): string | undefined {
-  const B = n.inputs[1];
-  if (!B?.const || B.const.shape.length !== 2) return `consumer ${n.describe()} has no constant 2-D weight`;
-  if (n.opType === 'Gemm' && n.attrInt('transA', 0)) return `consumer ${n.describe()} uses transA`;
-  const axis = n.opType === 'Gemm' && n.attrInt('transB', 0) ? 1 : 0;
-  if (B.const.shape[axis] !== channels * block) return `consumer ${n.describe()} expects ${B.const.shape[axis]} inputs, not ${channels}x${block}`;
-  edits.push({ value: B, axis, block });
-  return undefined;
+/** Group scores: per class, the sum of its members' channel scores (DepGraph's group importance). */
+export function groupScores(tg: TargetGroup, memberScores: readonly ArrayLike<number>[]): Float64Array {
+  const out = new Float64Array(tg.group.classes);
+  tg.members.forEach((_, i) => {
+    const cls = memberClasses(tg, i);
+    const s = memberScores[i];
+    if (s.length !== cls.length) throw new Error(`layer '${tg.members[i].target.layer}': ${s.length} scores for ${cls.length} channels`);
+    for (let c = 0; c < cls.length; c++) out[cls[c]] += s[c];
+  });
+  return out;
 }
 
-/** Applies a plan: keeps only the channels not in `removed` (ascending indices). */
-export function applyChannelPlan(plan: ChannelPlan, removed: readonly number[]): void {
-  if (removed.length === 0) return;
-  const drop = new Set(removed);
-  const keep: number[] = [];
-  for (let c = 0; c < plan.channels; c++) if (!drop.has(c)) keep.push(c);
-  const done = new Set<Value>();
-  for (const e of plan.edits) {
-    if (done.has(e.value)) continue;
-    done.add(e.value);
-    const t = e.value.const!;
-    const sliced = takeChannels(t, e.axis, keep, e.block);
-    t.setData(t.dtype, sliced.shape, { kind: 'bytes', bytes: sliced.bytes });
-    e.value.shape = [...sliced.shape];
+/**
+ * Which classes may still go: no tensor of the group may lose all its channels (a
+ * Concat input, a Split output, a member layer), or the graph would be invalid.
+ */
+export class ClassBudget {
+  private readonly left: number[];
+  private readonly perClass: [number, number][][];
+
+  constructor(group: ChannelGroup) {
+    this.left = group.classOf.map((c) => c.length);
+    this.perClass = Array.from({ length: group.classes }, () => []);
+    group.classOf.forEach((cls, port) => {
+      const count = new Map<number, number>();
+      for (const c of cls) count.set(c, (count.get(c) ?? 0) + 1);
+      for (const [c, n] of count) this.perClass[c].push([port, n]);
+    });
   }
-  for (const s of plan.shapes) {
-    const shape = s.value.shape;
-    if (!shape) continue;
-    const a = s.axis < 0 ? shape.length + s.axis : s.axis;
-    if (typeof shape[a] === 'number') shape[a] = keep.length * s.block;
+
+  canRemove(c: number): boolean {
+    return this.perClass[c].every(([p, n]) => this.left[p] > n);
+  }
+
+  remove(c: number): void {
+    for (const [p, n] of this.perClass[c]) this.left[p] -= n;
   }
 }
 
-/** Copies the blocks of `keep` along `axis` (each channel owns `block` consecutive entries). */
-function takeChannels(t: Tensor, axis: number, keep: readonly number[], block: number): { shape: number[]; bytes: Uint8Array } {
-  const shape = t.shape;
-  const elem = t.byteLength / Math.max(1, t.size);
-  const outer = shape.slice(0, axis).reduce((p, d) => p * d, 1);
-  const inner = shape.slice(axis + 1).reduce((p, d) => p * d, 1) * elem;
-  const src = t.bytes();
-  const D = shape[axis];
-  const newShape = [...shape];
-  newShape[axis] = keep.length * block;
-  const out = new Uint8Array(outer * newShape[axis] * inner);
-  let w = 0;
-  for (let o = 0; o < outer; o++) {
-    for (const c of keep) {
-      const start = (o * D + c * block) * inner;
-      out.set(src.subarray(start, start + block * inner), w);
-      w += block * inner;
+/**
+ * The `want` lowest-scoring classes over all groups, group i giving up at most
+ * `budget[i]` and keeping every tensor non-empty; ties go to the earlier group, then
+ * the lower class. Returns each group's removed classes (ascending). With one group
+ * this is the per-group selection.
+ */
+export function selectClasses(groups: readonly TargetGroup[], scores: readonly Float64Array[], want: number, budget: readonly number[]): Uint32Array[] {
+  const total = scores.reduce((s, l) => s + l.length, 0);
+  const all = new Float64Array(total);
+  const groupOf = new Uint32Array(total);
+  const classOf = new Uint32Array(total);
+  let off = 0;
+  scores.forEach((l, gi) => {
+    all.set(l, off);
+    for (let i = 0; i < l.length; i++) {
+      groupOf[off + i] = gi;
+      classOf[off + i] = i;
     }
+    off += l.length;
+  });
+  const order = rankAscending(all);
+  const limits = groups.map((g) => new ClassBudget(g.group));
+  const picked: number[][] = groups.map(() => []);
+  for (let k = 0; k < order.length && want > 0; k++) {
+    const gi = groupOf[order[k]];
+    const c = classOf[order[k]];
+    if (picked[gi].length >= budget[gi] || !limits[gi].canRemove(c)) continue;
+    limits[gi].remove(c);
+    picked[gi].push(c);
+    want--;
   }
-  return { shape: newShape, bytes: out };
+  return picked.map((p) => Uint32Array.from(p).sort());
 }
 
 /**

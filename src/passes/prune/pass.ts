@@ -59,7 +59,7 @@ export async function pruneInRounds(model: Model, o: PruneOptions, score: Channe
       const scores = await score(model, sched.targets, r);
       sched.step(model, sched.targets.map((t) => channelScoresOf(t, scores)));
     }
-    return finish(o, [...skipped, ...sched.skipped], sched.report(), sched.rounds);
+    return finish(o, [...skipped, ...sched.skipped], sched.report(), sched.rounds, sched);
   } catch (e) {
     if (e instanceof Error && !e.message.startsWith('prune: ')) e.message = `prune: ${e.message}`;
     throw e;
@@ -72,13 +72,18 @@ function channelScoresOf(t: PruneTarget, scores: ScoreMap): Float64Array {
   return s;
 }
 
-function finish(o: PruneOptions, skipped: PruneChanges['skipped'], layers: LayerReport[], rounds?: number): PassResult<PruneChanges> {
+function finish(o: PruneOptions, skipped: PruneChanges['skipped'], layers: LayerReport[], rounds?: number, channel?: ChannelRounds): PassResult<PruneChanges> {
   const params = layers.reduce((s, l) => s + l.params, 0);
   const zeros = layers.reduce((s, l) => s + l.zeros, 0);
   const changes: PruneChanges = {
     criterion: o.criterion, pattern: o.pattern, scope: o.scope, targetSparsity: o.sparsity, rounds,
     nm: o.pattern === 'n:m' ? o.nm : undefined, layers, skipped, globalSparsity: params ? zeros / params : 0,
   };
+  if (channel) {
+    const f = channel.fraction();
+    changes.groups = channel.groups();
+    changes.channelFraction = { requested: o.sparsity, achieved: f.channels ? f.removed / f.channels : 0, ...f };
+  }
   return { modified: zeros > 0, changes };
 }
 
@@ -96,7 +101,7 @@ function pruneModel(model: Model, o: PruneOptions, scores: ScoreMap | undefined,
   const sched = new ChannelRounds(model, targets, o, 1);
   // Score every eligible layer before any surgery: a consumer's weights shrink when its producer is pruned.
   sched.step(model, sched.targets.map((t) => scoresFor(t, true, scores).channel!));
-  return finish(o, [...skipped, ...sched.skipped], sched.report(), 1);
+  return finish(o, [...skipped, ...sched.skipped], sched.report(), 1, sched);
 }
 
 function pruneElements(targets: PruneTarget[], o: PruneOptions, scores: ScoreMap | undefined, ctx: PassContext): LayerReport[] {

@@ -1,7 +1,8 @@
 import type { Model, Value } from '../../ir';
-import { applyChannelPlan, type ChannelPlan, planChannels } from './channel';
-import { globalBudgets, lowest, pruneCount, selectGlobalCount } from './select';
-import type { LayerReport, PruneOptions, PruneTarget, SkippedLayer } from './types';
+import { channelGroups, groupScores, selectClasses, type BlockedGroup, type TargetGroup } from './channel';
+import { pruneGroup } from '../../graph/channel-deps';
+import { globalBudgets, pruneCount } from './select';
+import type { GroupReport, LayerReport, PruneOptions, PruneTarget, SkippedLayer } from './types';
 
 /**
  * Channel pruning in k rounds: Molchanov et al.'s iterative procedure ("Pruning
@@ -13,44 +14,57 @@ import type { LayerReport, PruneOptions, PruneTarget, SkippedLayer } from './typ
  * re-scores the physically shrunk model and removes the next slice.
  *
  * Counts are fixed up front so the result is exactly the one-shot target:
- *   layer scope:  layer i removes F_i = round(sparsity * C_i) (keeping ≥ 1), and
+ *   layer scope:  group i removes F_i = round(sparsity * C_i) (keeping ≥ 1), and
  *                 after round r has removed round(F_i * r / k) in total;
  *   global scope: T = round(sparsity * sum C_i) capped by the min-density floors
  *                 (as one-shot), round(T * r / k) removed after round r, each
  *                 layer within its floor budget.
  * With k = 1 this is exactly the one-shot selection.
+ *
+ * The unit of removal is a channel of a dependency group (graph/channel-deps.ts):
+ * a plain layer's group is its own filters; coupled layers (a residual sum, a
+ * depthwise Conv and its producer, the inputs of a Concat) form one group whose
+ * channels are scored by the sum of their members' scores, and the counts above
+ * are per group instead of per layer.
  */
 export class ChannelRounds {
-  /** Eligible layers, in graph order; their Values stay the same objects across rounds. */
+  /** Eligible layers (members of prunable groups), in graph order; their Values stay the same objects across rounds. */
   readonly targets: PruneTarget[] = [];
-  readonly skipped: SkippedLayer[] = [];
+  readonly skipped: SkippedLayer[];
   private readonly before = new Map<Value, number[]>();
-  private readonly channels: number[] = [];
-  private readonly removed: number[] = [];
-  /** Layer scope: final removals per layer; global: the floor budget per layer. */
+  /** Prunable groups, keyed by their first member's weight (stable across rounds). */
+  private readonly keys: Value[];
+  private readonly members: PruneTarget[][];
+  private readonly classes: number[];
+  private readonly removed: number[];
+  private readonly blocked: BlockedGroup[];
+  /** Targets that could not be pruned: their output channels count towards the achieved fraction. */
+  private readonly held: number;
+  /** Layer scope: final removals per group; global: the floor budget per group. */
   private readonly limit: number[];
   private readonly globalTotal: number;
   private done = 0;
 
   constructor(model: Model, targets: readonly PruneTarget[], private readonly o: PruneOptions, readonly rounds: number) {
-    for (const t of targets) {
-      const p = planChannels(model, t);
-      if ('reason' in p) {
-        this.skipped.push({ layer: t.layer, reason: p.reason });
-        continue;
-      }
-      this.targets.push(t);
-      this.channels.push(p.channels);
-      this.removed.push(0);
-    }
+    const { groups, skipped, blocked } = channelGroups(model, targets);
+    this.skipped = skipped;
+    this.blocked = blocked;
+    const eligible = new Set(groups.flatMap((g) => g.members.map((m) => m.target)));
+    this.targets = targets.filter((t) => eligible.has(t));
+    const skippedLayers = new Set(skipped.map((s) => s.layer));
+    this.held = targets.filter((t) => skippedLayers.has(t.layer)).reduce((s, t) => s + outChannels(t), 0);
+    this.keys = groups.map((g) => g.members[0].target.value);
+    this.members = groups.map((g) => g.members.map((m) => m.target));
+    this.classes = groups.map((g) => g.group.classes);
+    this.removed = groups.map(() => 0);
     // Every eligible layer's shape before any surgery: a consumer's weights shrink when its producer is pruned.
     for (const t of this.targets) this.before.set(t.value, [...t.value.const!.shape]);
     if (o.scope === 'global') {
-      this.limit = globalBudgets(this.channels, o.minDensity, 1);
-      const total = this.channels.reduce((s, c) => s + c, 0);
+      this.limit = globalBudgets(this.classes, o.minDensity, 1);
+      const total = this.classes.reduce((s, c) => s + c, 0);
       this.globalTotal = Math.min(Math.round(o.sparsity * total), this.limit.reduce((s, b) => s + b, 0));
     } else {
-      this.limit = this.channels.map((c) => pruneCount(c, o.sparsity, 1));
+      this.limit = this.classes.map((c) => pruneCount(c, o.sparsity, 1));
       this.globalTotal = 0;
     }
   }
@@ -62,41 +76,74 @@ export class ChannelRounds {
 
   /**
    * Runs the next round: `scores[i]` has one score per *current* output channel of
-   * `targets[i]` (lower = removed first), computed on the model as it is now.
+   * `targets[i]` (lower = removed first), computed on the model as it is now. A
+   * group's channel scores are the sums of its members' (DepGraph's group importance).
    */
   step(model: Model, scores: readonly ArrayLike<number>[]): void {
     if (this.remaining <= 0) throw new Error('channel pruning: all rounds already ran');
     const r = ++this.done;
-    const plans = this.targets.map((t): ChannelPlan => {
-      const p = planChannels(model, t);
-      if ('reason' in p) throw new Error(`layer '${t.layer}' became ineligible after round ${r - 1}: ${p.reason}`);
-      return p;
+    const byTarget = new Map(this.targets.map((t, i) => [t.value, scores[i]]));
+    this.targets.forEach((t, i) => {
+      const n = outChannels(t);
+      if (scores[i].length !== n) throw new Error(`layer '${t.layer}': ${scores[i].length} scores for ${n} channels`);
     });
-    plans.forEach((p, i) => {
-      if (scores[i].length !== p.channels) throw new Error(`layer '${p.target.layer}': ${scores[i].length} scores for ${p.channels} channels`);
+    const { groups, skipped } = channelGroups(model, this.targets);
+    const byKey = new Map(groups.map((g) => [g.members[0].target.value, g]));
+    const now = this.keys.map((k, i): TargetGroup => {
+      const g = byKey.get(k);
+      if (!g || g.members.length !== this.members[i].length) {
+        const why = skipped.find((s) => s.layer === this.members[i][0].layer)?.reason ?? 'its group changed';
+        throw new Error(`layer '${this.members[i][0].layer}' became ineligible after round ${r - 1}: ${why}`);
+      }
+      return g;
     });
+    const groupScore = now.map((g) => groupScores(g, g.members.map((m) => byTarget.get(m.target.value)!)));
     let pick: Uint32Array[];
     if (this.o.scope === 'global') {
       const want = Math.round((this.globalTotal * r) / this.rounds) - this.removed.reduce((s, n) => s + n, 0);
-      pick = selectGlobalCount(scores, want, this.limit.map((b, i) => b - this.removed[i]));
+      pick = selectClasses(now, groupScore, want, this.limit.map((b, i) => b - this.removed[i]));
     } else {
-      pick = scores.map((s, i) => lowest(s, Math.round((this.limit[i] * r) / this.rounds) - this.removed[i]));
+      pick = now.map((g, i) => {
+        const n = Math.round((this.limit[i] * r) / this.rounds) - this.removed[i];
+        return selectClasses([g], [groupScore[i]], n, [n])[0];
+      });
     }
-    plans.forEach((p, i) => applyChannelPlan(p, Array.from(pick[i])));
+    now.forEach((g, i) => pruneGroup(g.group, Array.from(pick[i])));
     pick.forEach((p, i) => (this.removed[i] += p.length));
   }
 
   /** Per-layer totals against the original shapes (after the last round). */
   report(): LayerReport[] {
-    return this.targets.map((t, i) => {
+    return this.targets.map((t) => {
       const orig = this.before.get(t.value)!;
       const params = orig.reduce((a, d) => a * d, 1);
       const now = t.value.const!.shape;
       const zeros = params - now.reduce((a, d) => a * d, 1);
+      const axis = t.outAxis < 0 ? t.outAxis + orig.length : t.outAxis;
       return {
         layer: t.layer, weight: t.value.name, op: t.node.opType, shape: orig, newShape: [...now],
-        params, zeros, sparsity: params ? zeros / params : 0, channelsRemoved: this.removed[i], channels: this.channels[i],
+        params, zeros, sparsity: params ? zeros / params : 0, channelsRemoved: orig[axis] - now[axis], channels: orig[axis],
       };
     });
   }
+
+  /** Every dependency group: its layers, channels (classes), how many were removed, and why not when it is blocked. */
+  groups(): GroupReport[] {
+    const prunable = this.members.map((m, i) => ({ layers: m.map((t) => t.layer), channels: this.classes[i], removed: this.removed[i], reasons: [] as string[] }));
+    return [...prunable, ...this.blocked.map((b) => ({ layers: [...b.layers], channels: b.channels, removed: 0, reasons: [...b.reasons] }))];
+  }
+
+  /** Output channels removed over those of every layer considered (layers that could not be pruned count as kept). */
+  fraction(): { removed: number; channels: number } {
+    const layers = this.report();
+    return {
+      removed: layers.reduce((s, l) => s + l.channelsRemoved!, 0),
+      channels: layers.reduce((s, l) => s + l.channels!, 0) + this.held,
+    };
+  }
+}
+
+function outChannels(t: PruneTarget): number {
+  const s = t.value.const!.shape;
+  return s[t.outAxis < 0 ? t.outAxis + s.length : t.outAxis];
 }

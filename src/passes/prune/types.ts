@@ -75,6 +75,17 @@ export interface SkippedLayer {
   reason: string;
 }
 
+/** Channel pattern: one dependency group (layers whose channels are removed together). */
+export interface GroupReport {
+  /** The layers whose output channels (filters) the group holds. */
+  layers: string[];
+  /** Channels of the group (each may span several layers' filters). */
+  channels: number;
+  removed: number;
+  /** Why the group could not be pruned; empty when it was prunable. */
+  reasons: string[];
+}
+
 export interface PruneChanges {
   criterion: Criterion;
   pattern: Pattern;
@@ -89,4 +100,11 @@ export interface PruneChanges {
   globalSparsity: number;
   /** Channel pattern: multiply-accumulates per sample before and after (Conv and Gemm/MatMul), when shapes are known. */
   flops?: { before: number; after: number };
+  /** Channel pattern: every dependency group, prunable or not (with its reasons). */
+  groups?: GroupReport[];
+  /**
+   * Channel pattern: output channels removed over the output channels of every layer
+   * considered (excluded layers not counted; layers that could not be pruned count as kept).
+   */
+  channelFraction?: { requested: number; achieved: number; removed: number; channels: number };
 }

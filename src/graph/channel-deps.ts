@@ -1,0 +1,299 @@
+/**
+ * The channel dependency graph (DepGraph: Fang et al., "DepGraph: Towards Any
+ * Structural Pruning", CVPR 2023; the Torch-Pruning library).
+ *
+ * Walking the nodes in order, each op's entry in CHANNEL_OPS (channel-ops.ts) says
+ * which channels of the tensors it touches are the same channel. Every channel of
+ * every such tensor (a traced value, or a constant sliced along one axis) is an
+ * element of a union-find; the op's links union them. Then:
+ *  - a *class* is one equivalence class of channels: removing one channel removes
+ *    its whole class (a residual Add's two branches, a depthwise Conv's input and
+ *    output, a concat's slice and the producer of it...);
+ *  - a *group* is a connected set of tensors; its classes are what a pruner ranks.
+ * A group whose channels reach a graph output, come from something untraced, or
+ * feed an op that mixes channels is blocked, with the reasons.
+ */
+import { intAttr, type Model, type Node, type Tensor, type Value } from '../ir';
+import { CHANNEL_OPS, CHANNEL_WRITERS, type ChannelLayout, type ChannelMapping, type DimEdit, type Port } from './channel-ops';
+
+export type { ChannelLayout, Port } from './channel-ops';
+
+/** A tensor's channels in the graph: its port and the id of its first unit. */
+interface PortRec {
+  port: Port;
+  readonly base: number;
+  readonly index: number;
+}
+
+export interface ChannelGroup {
+  /** Every tensor whose channels this group removes (traced values and sliced constants). */
+  readonly ports: readonly Port[];
+  /** Prunable channels (equivalence classes). */
+  readonly classes: number;
+  /** Per port (same order), the class of each of its units. */
+  readonly classOf: readonly Int32Array[];
+  /** Integer constants that count channels of this group (Reshape shapes, Split sizes). */
+  readonly dims: readonly DimEdit[];
+  /** Why this group cannot be pruned (empty: prunable). */
+  readonly reasons: readonly string[];
+}
+
+export interface ChannelGraph {
+  readonly groups: readonly ChannelGroup[];
+  /** The group that slices weight `value` along `axis`, and where its port sits in it. */
+  find(value: Value, axis: number): { group: ChannelGroup; port: number } | undefined;
+  /** Why a node that has a weight writes no traced channels (grouped Conv, ...). */
+  readonly untraced: ReadonlyMap<Node, string>;
+}
+
+class UnionFind {
+  private readonly parent: Int32Array;
+  constructor(n: number) {
+    this.parent = Int32Array.from({ length: n }, (_, i) => i);
+  }
+  find(x: number): number {
+    const p = this.parent;
+    while (p[x] !== x) {
+      p[x] = p[p[x]];
+      x = p[x];
+    }
+    return x;
+  }
+  union(a: number, b: number): void {
+    const ra = this.find(a);
+    const rb = this.find(b);
+    if (ra !== rb) this.parent[Math.max(ra, rb)] = Math.min(ra, rb);
+  }
+}
+
+const sameLayout = (a: ChannelLayout, b: ChannelLayout): boolean =>
+  a.axis === b.axis && a.rank === b.rank && a.rep === b.rep && a.block === b.block && a.units === b.units;
+
+/** Builds the channel dependency graph of an ONNX model's main graph. */
+export function buildChannelGraph(model: Model, ops: Readonly<Record<string, (node: Node, ins: readonly (ChannelLayout | undefined)[]) => ChannelMapping>> = CHANNEL_OPS): ChannelGraph {
+  const g = model.graph;
+  const layouts = new Map<Value, ChannelLayout>();
+  /** Ports by value; a constant may have one per axis, a traced value one. */
+  const ports = new Map<Value, Map<number, PortRec>>();
+  const recs: PortRec[] = [];
+  const reasons = new Map<number, string[]>();
+  const readersOf = new Map<Value, Set<Node>>();
+  const links: { a: PortRec; aStart: number; b: PortRec; bStart: number; count: number }[] = [];
+  const dims: { edit: DimEdit; rec: PortRec }[] = [];
+  const untraced = new Map<Node, string>();
+  let units = 0;
+
+  const note = (r: PortRec, why: string): void => {
+    const list = reasons.get(r.index) ?? [];
+    if (!list.includes(why)) list.push(why);
+    reasons.set(r.index, list);
+  };
+  const recOf = (p: Port, reader?: Node): PortRec => {
+    const byAxis = ports.get(p.value) ?? new Map<number, PortRec>();
+    ports.set(p.value, byAxis);
+    if (reader && p.value.const) {
+      const s = readersOf.get(p.value) ?? new Set<Node>();
+      s.add(reader);
+      readersOf.set(p.value, s);
+    }
+    const key = p.value.const ? p.layout.axis : 0;
+    const had = byAxis.get(key);
+    if (had) {
+      if (!sameLayout(had.port.layout, p.layout)) note(had, `'${p.value.name}' is read with two different channel layouts`);
+      if (p.out && !had.port.out) had.port = p;
+      return had;
+    }
+    const rec: PortRec = { port: p, base: units, index: recs.length };
+    units += p.layout.units;
+    recs.push(rec);
+    byAxis.set(key, rec);
+    return rec;
+  };
+
+  for (const node of g.nodes) {
+    const ins = node.inputs.map((v) => (v && !v.const ? layouts.get(v) : undefined));
+    const op = node.domain === '' || node.domain === 'ai.onnx' ? ops[node.opType] : undefined;
+    let m: ChannelMapping;
+    if (!op) {
+      if (!ins.some((l) => l)) continue;
+      m = { outputs: [], links: [], blocked: `channels feed ${node.describe()} (${node.domain ? `${node.domain}.` : ''}${node.opType} is not traced)` };
+    } else {
+      if (!ins.some((l) => l) && !CHANNEL_WRITERS.has(node.opType)) continue;
+      m = op(node, ins);
+    }
+    if (m.untraced) untraced.set(node, m.untraced);
+    const touched: PortRec[] = [];
+    node.inputs.forEach((v, i) => {
+      if (v && ins[i]) touched.push(recOf({ value: v, layout: ins[i]! }));
+    });
+    for (const k of m.links) {
+      const a = recOf(k.a, node);
+      const b = recOf(k.b, node);
+      touched.push(a, b);
+      links.push({ a, aStart: k.aStart, b, bStart: k.bStart, count: k.count });
+    }
+    for (const d of m.dims ?? []) {
+      dims.push({ edit: d, rec: recOf(d.port) });
+      if (!d.value) continue;
+      const s = readersOf.get(d.value) ?? new Set<Node>();
+      s.add(node);
+      readersOf.set(d.value, s);
+    }
+    if (m.blocked) {
+      for (const r of touched) note(r, m.blocked);
+      continue;
+    }
+    node.outputs.forEach((o, i) => {
+      const l = m.outputs[i];
+      if (!l) return;
+      layouts.set(o, l);
+      const r = recOf({ value: o, layout: l });
+      if (g.outputs.includes(o)) note(r, `its channels reach graph output '${o.name}'`);
+    });
+  }
+
+  // Constants sliced by some readers must not be read by others (shared weights stay consistent).
+  for (const [v, byAxis] of ports) {
+    if (!v.const) continue;
+    const readers = readersOf.get(v) ?? new Set<Node>();
+    const other = v.uses.find((u) => !readers.has(u.node));
+    if (other) for (const r of byAxis.values()) note(r, `constant '${v.name}' is also read by ${other.node.describe()}`);
+    if (g.outputs.includes(v)) for (const r of byAxis.values()) note(r, `constant '${v.name}' is a graph output`);
+  }
+  for (const { edit, rec } of dims) {
+    const v = edit.value;
+    if (!v) continue;
+    if (!v.const) {
+      note(rec, `'${v.name}' is not a constant`);
+      continue;
+    }
+    const other = v.uses.find((u) => !(readersOf.get(v)?.has(u.node)));
+    if (other) note(rec, `shape constant '${v.name}' is also read by ${other.node.describe()}`);
+  }
+
+  // Unit classes, and port components.
+  const uf = new UnionFind(units);
+  const pf = new UnionFind(recs.length);
+  for (const k of links) {
+    if (k.aStart + k.count > k.a.port.layout.units || k.bStart + k.count > k.b.port.layout.units) {
+      note(k.a, `channel map out of range between '${k.a.port.value.name}' and '${k.b.port.value.name}'`);
+      note(k.b, `channel map out of range between '${k.a.port.value.name}' and '${k.b.port.value.name}'`);
+    } else {
+      for (let i = 0; i < k.count; i++) uf.union(k.a.base + k.aStart + i, k.b.base + k.bStart + i);
+    }
+    pf.union(k.a.index, k.b.index);
+  }
+  // Two groups that count into the same integer constant are one group.
+  const dimOwner = new Map<Value, PortRec>();
+  for (const { rec, edit } of dims) {
+    if (!edit.value) continue;
+    const first = dimOwner.get(edit.value);
+    if (first) pf.union(first.index, rec.index);
+    else dimOwner.set(edit.value, rec);
+  }
+  const members = new Map<number, PortRec[]>();
+  for (const r of recs) {
+    const root = pf.find(r.index);
+    const list = members.get(root) ?? [];
+    list.push(r);
+    members.set(root, list);
+  }
+  const groups: ChannelGroup[] = [];
+  const where = new Map<PortRec, { group: ChannelGroup; port: number }>();
+  for (const list of members.values()) {
+    // Number the classes by the weights' output channels first (so a plain layer's classes are its filters in order).
+    const ordered = [...list.filter((r) => r.port.out), ...list.filter((r) => !r.port.out)];
+    const cls = new Map<number, number>();
+    const classOf = ordered.map((r) => Int32Array.from({ length: r.port.layout.units }, (_, u) => {
+      const root = uf.find(r.base + u);
+      if (!cls.has(root)) cls.set(root, cls.size);
+      return cls.get(root)!;
+    }));
+    const why: string[] = [];
+    for (const r of ordered) for (const w of reasons.get(r.index) ?? []) if (!why.includes(w)) why.push(w);
+    if (!ordered.some((r) => r.port.out)) why.push('no layer writes these channels');
+    const groupDims = dims.filter((d) => ordered.includes(d.rec)).map((d) => d.edit);
+    const group: ChannelGroup = { ports: ordered.map((r) => r.port), classes: cls.size, classOf, dims: groupDims, reasons: why };
+    groups.push(group);
+    ordered.forEach((r, i) => where.set(r, { group, port: i }));
+  }
+  return {
+    groups,
+    untraced,
+    find: (value, axis) => {
+      const r = ports.get(value)?.get(axis);
+      return r ? where.get(r) : undefined;
+    },
+  };
+}
+
+/** The units of a group's port whose class is kept. */
+function keptUnits(group: ChannelGroup, port: number, removed: ReadonlySet<number>): number[] {
+  const keep: number[] = [];
+  group.classOf[port].forEach((c, u) => {
+    if (!removed.has(c)) keep.push(u);
+  });
+  return keep;
+}
+
+/**
+ * Removes classes `removed` of a prunable group: slices every constant port, rewrites
+ * the recorded shapes of traced values and the integer constants that count channels.
+ */
+export function pruneGroup(group: ChannelGroup, removed: readonly number[]): void {
+  if (group.reasons.length) throw new Error(`channel group is not prunable: ${group.reasons.join('; ')}`);
+  if (removed.length === 0) return;
+  const drop = new Set(removed);
+  // Integer constants first: they count the kept units of ports as they are now.
+  const newDims = group.dims.map((d) => {
+    const i = group.ports.indexOf(d.port);
+    const keep = keptUnits(group, i >= 0 ? i : group.ports.findIndex((p) => p.value === d.port.value), drop);
+    return { d, n: d.scale * keep.filter((u) => u >= d.start && u < d.start + d.count).length };
+  });
+  for (const { d, n } of newDims) {
+    if (d.node) {
+      d.node.setAttribute(intAttr(d.attribute!, n));
+      continue;
+    }
+    const t = d.value!.const!;
+    const a = Array.from(t.typed() as ArrayLike<number | bigint>, (x) => BigInt(x));
+    a[d.index!] = BigInt(n);
+    const out = t.dtype === 'int64' ? BigInt64Array.from(a) : Int32Array.from(a, Number);
+    t.setData(t.dtype, [...t.shape], { kind: 'bytes', bytes: new Uint8Array(out.buffer) });
+  }
+  group.ports.forEach((p, i) => {
+    const keep = keptUnits(group, i, drop);
+    const l = p.layout;
+    if (p.value.const) {
+      const t = p.value.const;
+      const sliced = takeUnits(t, l, keep);
+      t.setData(t.dtype, sliced.shape, { kind: 'bytes', bytes: sliced.bytes });
+      p.value.shape = [...sliced.shape];
+    } else {
+      const shape = p.value.shape;
+      if (shape && shape.length === l.rank && typeof shape[l.axis] === 'number') shape[l.axis] = l.rep * keep.length * l.block;
+    }
+  });
+}
+
+/** Copies units `keep` of a constant along its layout's axis. */
+export function takeUnits(t: Tensor, l: ChannelLayout, keep: readonly number[]): { shape: number[]; bytes: Uint8Array } {
+  const shape = t.shape;
+  if (shape[l.axis] !== l.rep * l.units * l.block) throw new Error(`tensor '${t.name}': axis ${l.axis} has ${shape[l.axis]} entries, expected ${l.rep}x${l.units}x${l.block}`);
+  const elem = t.byteLength / Math.max(1, t.size);
+  const outer = shape.slice(0, l.axis).reduce((p, d) => p * d, 1) * l.rep;
+  const inner = shape.slice(l.axis + 1).reduce((p, d) => p * d, 1) * elem * l.block;
+  const src = t.bytes();
+  const newShape = [...shape];
+  newShape[l.axis] = l.rep * keep.length * l.block;
+  const out = new Uint8Array(outer * keep.length * inner);
+  let w = 0;
+  for (let o = 0; o < outer; o++) {
+    for (const u of keep) {
+      const start = (o * l.units + u) * inner;
+      out.set(src.subarray(start, start + inner), w);
+      w += inner;
+    }
+  }
+  return { shape: newShape, bytes: out };
+}

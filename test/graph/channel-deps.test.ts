@@ -1,0 +1,186 @@
+/**
+ * @jest-environment ./test/helpers/onnx-ort-environment.js
+ *
+ * Channel pruning over the dependency graph, on small models built here. The oracle
+ * for every coupled group: the ORIGINAL model, with the input-channel weights of
+ * every consumer of a removed channel set to zero (a Conv's W[:, c], a Gemm's rows
+ * for c), computes exactly what the pruned model computes: nothing but those weights
+ * mixes channels, so a channel they no longer read cannot reach any output. Both run
+ * in onnxruntime and must agree to 1e-5. Which channels were removed is read off the
+ * pruned producers' filters, not from mc's report.
+ */
+import { decodeOnnx, encodeOnnx } from '../../src/formats/onnx';
+import { buildChannelGraph } from '../../src/graph/channel-deps';
+import { floatAttr, intAttr, intsAttr, type Model, Value } from '../../src/ir';
+import { runPass } from '../../src/passes/pass';
+import { PRUNE_DEFAULTS, prunePass, type PruneChanges, type PruneOptions } from '../../src/passes/prune';
+import { floats } from '../helpers/onnx-build';
+import { initializer, keptSlices, maxAbs, maxAbsDiff, Net, removedOf, run, zeroSlices } from './net';
+
+const CTX = { toolVersion: 'test' };
+const opts = (o: Partial<PruneOptions> = {}): PruneOptions => ({ ...PRUNE_DEFAULTS, sparsity: 0.5, pattern: 'channel', ...o });
+const prune = (m: Model, o: Partial<PruneOptions> = {}): PruneChanges => runPass(prunePass(opts(o)), m, CTX).changes;
+/** A copy through the ONNX encoder, so the two models share nothing. */
+const copy = (m: Model): Model => decodeOnnx(encodeOnnx(m));
+const W = (m: Model, name: string) => initializer(m, name).const!;
+
+/** Global average pool → Flatten → Gemm to `classes` outputs: a head whose input channels are prunable. */
+function head(n: Net, x: Value, channels: number, classes = 3): void {
+  const g = n.op('GlobalAveragePool', [x]);
+  const f = n.op('Flatten', [g], [intAttr('axis', 1)]);
+  n.output(n.op('Gemm', [f, n.w('head.w', [channels, classes]), n.w('head.b', [classes], 0.1)], [], 'head'));
+}
+
+const conv = (n: Net, x: Value, name: string, shape: number[], attrs = [intsAttr('pads', [1, 1, 1, 1])], bias = true): Value =>
+  n.op('Conv', bias ? [x, n.w(`${name}.w`, shape), n.w(`${name}.b`, [shape[0]], 0.2)] : [x, n.w(`${name}.w`, shape)], attrs, name);
+
+async function expectEqualOutputs(pruned: Model, reference: Model, shape: number[]): Promise<void> {
+  const x = floats(shape.reduce((a, b) => a * b, 1), 3);
+  const [a, b] = [await run(pruned, x, shape), await run(reference, x, shape)];
+  expect(maxAbs(b)).toBeGreaterThan(1e-2);
+  expect(maxAbsDiff(a, b)).toBeLessThan(1e-5);
+}
+
+describe('residual Add, Max(x, 0.2x) leaky ReLU, Max with a constant, BatchNormalization, ConvTranspose', () => {
+  function build(): Model {
+    const n = new Net();
+    const x = n.input('x', [1, 3, 8, 8]);
+    const a0 = conv(n, x, 'A', [8, 3, 3, 3]);
+    const a = n.op('Max', [a0, n.op('Mul', [a0, n.f32('slope', [], [0.2])])]);
+    const b0 = conv(n, a, 'B', [8, 8, 3, 3]);
+    const b = n.op('BatchNormalization', [b0, n.w('bn.s', [8], 0.5, 1), n.w('bn.b', [8], 0.2), n.w('bn.m', [8], 0.1), n.w('bn.v', [8], 0.2, 1)]);
+    const r = n.op('Max', [n.op('Add', [a, b]), n.f32('floor', [1, 1, 1, 1], [-0.1])]);
+    const c = conv(n, r, 'C', [4, 8, 1, 1], []);
+    const t = n.op('ConvTranspose', [c, n.w('T.w', [4, 3, 2, 2]), n.w('T.b', [3], 0.2)], [intsAttr('strides', [2, 2])], 'T');
+    head(n, t, 3);
+    return n.model;
+  }
+
+  test('A and B form one group (summed scores), C and T their own; the head is blocked by the graph output', () => {
+    const rep = prune(build());
+    expect(rep.groups).toEqual([
+      { layers: ['A', 'B'], channels: 8, removed: 4, reasons: [] },
+      { layers: ['C'], channels: 4, removed: 2, reasons: [] },
+      { layers: ['T'], channels: 3, removed: 2, reasons: [] }, // round(1.5), one kept
+      { layers: ['head'], channels: 3, removed: 0, reasons: ["its channels reach graph output 'head_out'"] },
+    ]);
+    expect(rep.skipped).toEqual([{ layer: 'head', reason: "its channels reach graph output 'head_out'" }]);
+  });
+
+  test('removed channels: lowest summed L2 of A\'s and B\'s filters; pruned = original with consumers zeroed', async () => {
+    const orig = build();
+    const m = copy(orig);
+    prune(m);
+    const keptA = keptSlices(W(orig, 'A.w'), W(m, 'A.w'));
+    // B's BN parameters follow B's filters: the residual sum keeps A's and B's channel c together.
+    expect(keptSlices(W(orig, 'bn.s'), W(m, 'bn.s'))).toEqual(keptA);
+    expect(keptSlices(W(orig, 'B.b'), W(m, 'B.b'))).toEqual(keptA);
+    const norm = (name: string, c: number): number => {
+      const t = W(orig, name);
+      const per = t.size / t.shape[0];
+      return Math.hypot(...t.toFloat32().subarray(c * per, (c + 1) * per));
+    };
+    const score = [...Array(8).keys()].map((c) => norm('A.w', c) + norm('B.w', c));
+    expect(removedOf(keptA, 8)).toEqual([...score.keys()].sort((p, q) => score[p] - score[q] || p - q).slice(0, 4).sort((p, q) => p - q));
+
+    const ref = copy(orig);
+    const rA = removedOf(keptA, 8);
+    zeroSlices(initializer(ref, 'B.w'), 1, rA);
+    zeroSlices(initializer(ref, 'C.w'), 1, rA);
+    zeroSlices(initializer(ref, 'T.w'), 0, removedOf(keptSlices(W(orig, 'C.b'), W(m, 'C.b')), 4));
+    zeroSlices(initializer(ref, 'head.w'), 0, removedOf(keptSlices(W(orig, 'T.b'), W(m, 'T.b')), 3));
+    expect(W(m, 'T.w').shape).toEqual([2, 1, 2, 2]);
+    await expectEqualOutputs(m, ref, [1, 3, 8, 8]);
+  });
+});
+
+describe('Concat on channels (offset map) and Split with constant sizes', () => {
+  function build(): Model {
+    const n = new Net();
+    const x = n.input('x', [1, 3, 8, 8]);
+    const a = n.op('Relu', [conv(n, x, 'A', [4, 3, 3, 3])]);
+    const b = n.op('Relu', [conv(n, x, 'B', [6, 3, 3, 3])]);
+    const cat = n.op('Concat', [a, b], [intAttr('axis', 1)]);
+    const [s0, s1] = n.ops('Split', [cat, n.i64('sizes', [5, 5])], 2, [intAttr('axis', 1)]);
+    const d = conv(n, s0, 'D', [4, 5, 1, 1], []);
+    const e = conv(n, s1, 'E', [4, 5, 1, 1], []);
+    head(n, n.op('Add', [d, e]), 4);
+    return n.model;
+  }
+
+  test('A and B are one group of 10 channels; the split sizes follow; pruned = original with consumers zeroed', async () => {
+    const orig = build();
+    const m = copy(orig);
+    const rep = prune(m);
+    expect(rep.groups!.slice(0, 2)).toEqual([
+      { layers: ['A', 'B'], channels: 10, removed: 5, reasons: [] },
+      { layers: ['D', 'E'], channels: 4, removed: 2, reasons: [] },
+    ]);
+    const removedCat = [...removedOf(keptSlices(W(orig, 'A.w'), W(m, 'A.w')), 4), ...removedOf(keptSlices(W(orig, 'B.w'), W(m, 'B.w')), 6).map((c) => c + 4)];
+    expect(removedCat).toHaveLength(5);
+    const first = removedCat.filter((c) => c < 5);
+    const second = removedCat.filter((c) => c >= 5).map((c) => c - 5);
+    expect(Array.from(initializer(m, 'sizes').const!.typed() as BigInt64Array, Number)).toEqual([5 - first.length, 5 - second.length]);
+    const ref = copy(orig);
+    zeroSlices(initializer(ref, 'D.w'), 1, first);
+    zeroSlices(initializer(ref, 'E.w'), 1, second);
+    const keptDE = keptSlices(W(orig, 'D.b'), W(m, 'D.b'));
+    expect(keptSlices(W(orig, 'E.b'), W(m, 'E.b'))).toEqual(keptDE);
+    zeroSlices(initializer(ref, 'head.w'), 0, removedOf(keptDE, 4));
+    await expectEqualOutputs(m, ref, [1, 3, 8, 8]);
+  });
+});
+
+describe('depthwise Conv (input and output coupled), hard-swish, squeeze-and-excitation Mul', () => {
+  function build(mult: number): Model {
+    const n = new Net();
+    const x = n.input('x', [1, 3, 8, 8]);
+    const p = n.op('Relu', [n.op('BatchNormalization', [conv(n, x, 'P', [8, 3, 3, 3], undefined, false), n.w('bn.s', [8], 0.5, 1), n.w('bn.b', [8], 0.2), n.w('bn.m', [8], 0.1), n.w('bn.v', [8], 0.2, 1)])]);
+    const C = 8 * mult;
+    const d = n.op('Clip', [conv(n, p, 'DW', [C, 1, 3, 3], [intsAttr('pads', [1, 1, 1, 1]), intAttr('group', 8)]), n.f32('lo', [], [0]), n.f32('hi', [], [6])]);
+    const hs = n.op('Mul', [d, n.op('HardSigmoid', [d])]);
+    const s = n.op('HardSigmoid', [conv(n, n.op('Relu', [conv(n, n.op('GlobalAveragePool', [hs]), 'SR', [4, C, 1, 1], [])]), 'SE', [C, 4, 1, 1], [])]);
+    head(n, conv(n, n.op('Mul', [hs, s]), 'O', [6, C, 1, 1], []), 6);
+    return n.model;
+  }
+
+  test('P, DW and SE are one group; SR and O their own; pruned = original with consumers zeroed', async () => {
+    const orig = build(1);
+    const m = copy(orig);
+    const rep = prune(m);
+    expect(rep.groups!.slice(0, 3)).toEqual([
+      { layers: ['P', 'DW', 'SE'], channels: 8, removed: 4, reasons: [] },
+      { layers: ['SR'], channels: 4, removed: 2, reasons: [] },
+      { layers: ['O'], channels: 6, removed: 3, reasons: [] },
+    ]);
+    const rP = removedOf(keptSlices(W(orig, 'bn.s'), W(m, 'bn.s')), 8);
+    expect(removedOf(keptSlices(W(orig, 'DW.w'), W(m, 'DW.w')), 8)).toEqual(rP);
+    expect(removedOf(keptSlices(W(orig, 'SE.b'), W(m, 'SE.b')), 8)).toEqual(rP);
+    expect(W(m, 'DW.w').shape).toEqual([4, 1, 3, 3]);
+    expect(m.graph.nodes.find((x) => x.name === 'DW')!.attrInt('group')).toBe(4);
+    const ref = copy(orig);
+    zeroSlices(initializer(ref, 'SR.w'), 1, rP);
+    zeroSlices(initializer(ref, 'O.w'), 1, rP);
+    zeroSlices(initializer(ref, 'SE.w'), 1, removedOf(keptSlices(W(orig, 'SR.b'), W(m, 'SR.b')), 4));
+    zeroSlices(initializer(ref, 'head.w'), 0, removedOf(keptSlices(W(orig, 'O.b'), W(m, 'O.b')), 6));
+    await expectEqualOutputs(m, ref, [1, 3, 8, 8]);
+  });
+
+  test('depthwise multiplier 2: output channels 2c, 2c+1 go with input channel c', async () => {
+    const n = new Net();
+    const x = n.input('x', [1, 3, 8, 8]);
+    const p = n.op('Relu', [conv(n, x, 'P', [4, 3, 3, 3])]);
+    const d = n.op('Relu', [conv(n, p, 'DW', [8, 1, 3, 3], [intsAttr('pads', [1, 1, 1, 1]), intAttr('group', 4)])]);
+    head(n, conv(n, d, 'O', [5, 8, 1, 1], []), 5);
+    const orig = n.model;
+    const m = copy(orig);
+    const rep = prune(m);
+    expect(rep.groups![0]).toEqual({ layers: ['P', 'DW'], channels: 4, removed: 2, reasons: [] });
+    const rP = removedOf(keptSlices(W(orig, 'P.w'), W(m, 'P.w')), 4);
+    expect(removedOf(keptSlices(W(orig, 'DW.b'), W(m, 'DW.b')), 8)).toEqual(rP.flatMap((c) => [2 * c, 2 * c + 1]));
+    const ref = copy(orig);
+    zeroSlices(initializer(ref, 'O.w'), 1, rP, 2);
+    zeroSlices(initializer(ref, 'head.w'), 0, removedOf(keptSlices(W(orig, 'O.b'), W(m, 'O.b')), 5));
+    await expectEqualOutputs(m, ref, [1, 3, 8, 8]);
+  });
+});
