@@ -63,9 +63,10 @@ export function conv(c: number, m: number, opset = 13): Model {
   return onnxModel(g, opset);
 }
 
-export async function runOrt(model: Model | Uint8Array, feeds: Record<string, { data: Float32Array; dims: number[] }>, opt: 'all' | 'disabled' = 'all'): Promise<Float32Array[]> {
+/** `session` holds onnxruntime session config entries without their 'session.' prefix (e.g. x64quantprecision). */
+export async function runOrt(model: Model | Uint8Array, feeds: Record<string, { data: Float32Array; dims: number[] }>, opt: 'all' | 'disabled' = 'all', session?: Record<string, string>): Promise<Float32Array[]> {
   const bytes = model instanceof Uint8Array ? model : encodeOnnx(model);
-  const s = await ort.InferenceSession.create(bytes, { graphOptimizationLevel: opt, intraOpNumThreads: 1 });
+  const s = await ort.InferenceSession.create(bytes, { graphOptimizationLevel: opt, intraOpNumThreads: 1, ...(session ? { extra: { session } } : {}) });
   const f: Record<string, ort.Tensor> = {};
   for (const [k, v] of Object.entries(feeds)) f[k] = new ort.Tensor('float32', v.data, v.dims);
   const out = await s.run(f);
