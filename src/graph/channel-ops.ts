@@ -415,10 +415,16 @@ function extents(v: Value, l: ChannelLayout): (number | undefined)[] {
   return out;
 }
 
-/** Rows of the Gemm/MatMul that reads `v` (all such readers must agree), for a flattened size. */
+/** Rows of the Gemm/MatMul that reads `v`, through per-element ops (all such readers must agree), for a flattened size. */
 function readerRows(v: Value): number | undefined {
   let K: number | undefined;
   for (const { node, index } of v.uses) {
+    if (CHANNEL_OPS[node.opType] === unary && index === 0) {
+      const k = readerRows(node.outputs[0]);
+      if (k === undefined || (K !== undefined && K !== k)) return undefined;
+      K = k;
+      continue;
+    }
     const B = node.inputs[1]?.const;
     if (index !== 0 || (node.opType !== 'Gemm' && node.opType !== 'MatMul') || !B || B.shape.length !== 2) return undefined;
     const k = node.opType === 'Gemm' && node.attrInt('transB', 0) ? B.shape[1] : B.shape[0];

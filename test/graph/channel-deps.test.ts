@@ -11,7 +11,7 @@
  */
 import { decodeOnnx, encodeOnnx } from '../../src/formats/onnx';
 import { buildChannelGraph } from '../../src/graph/channel-deps';
-import { floatAttr, intAttr, intsAttr, type Model, Value } from '../../src/ir';
+import { intAttr, intsAttr, type Model, Value } from '../../src/ir';
 import { runPass } from '../../src/passes/pass';
 import { PRUNE_DEFAULTS, prunePass, type PruneChanges, type PruneOptions } from '../../src/passes/prune';
 import { floats } from '../helpers/onnx-build';
@@ -184,3 +184,136 @@ describe('depthwise Conv (input and output coupled), hard-swish, squeeze-and-exc
     await expectEqualOutputs(m, ref, [1, 3, 8, 8]);
   });
 });
+
+describe('NHWC between Transposes (tf2onnx), per-channel Mul/Add on the last axis, Reshape into Gemm', () => {
+  function build(explicitK: boolean): Model {
+    const n = new Net();
+    const x = n.input('x', [1, 8, 8, 3]);
+    const nchw = (v: Value): Value => n.op('Transpose', [v], [intsAttr('perm', [0, 3, 1, 2])]);
+    const nhwc = (v: Value): Value => n.op('Transpose', [v], [intsAttr('perm', [0, 2, 3, 1])]);
+    const c1 = nhwc(conv(n, nchw(x), 'C1', [8, 3, 3, 3]));
+    const m = n.op('Add', [n.op('Mul', [c1, n.w('scale', [8], 0.5, 1)]), n.w('shift', [8], 0.3)]);
+    const l = n.op('Max', [m, n.op('Mul', [m, n.f32('slope', [], [0.2])])]);
+    const c2 = nhwc(conv(n, nchw(l), 'C2', [6, 8, 3, 3]));
+    // Keras Flatten on NHWC: channel c of pixel p is column p*6 + c.
+    const f = n.op('Reshape', [c2, n.i64('shape', explicitK ? [-1, 384] : [0, -1])]);
+    n.output(n.op('Gemm', [f, n.w('G.w', [384, 5], 0.1), n.w('G.b', [5], 0.1)], [], 'G'));
+    return n.model;
+  }
+
+  test.each([true, false])('explicit K %p: groups C1 (with its per-channel constants) and C2; pruned = original with consumers zeroed', async (explicitK) => {
+    const orig = build(explicitK);
+    const m = copy(orig);
+    const rep = prune(m);
+    expect(rep.groups!.slice(0, 2)).toEqual([
+      { layers: ['C1'], channels: 8, removed: 4, reasons: [] },
+      { layers: ['C2'], channels: 6, removed: 3, reasons: [] },
+    ]);
+    const r1 = removedOf(keptSlices(W(orig, 'C1.b'), W(m, 'C1.b')), 8);
+    expect(removedOf(keptSlices(W(orig, 'scale'), W(m, 'scale')), 8)).toEqual(r1);
+    const r2 = removedOf(keptSlices(W(orig, 'C2.b'), W(m, 'C2.b')), 6);
+    expect(W(m, 'G.w').shape).toEqual([64 * 3, 5]);
+    expect(Array.from(initializer(m, 'shape').const!.typed() as BigInt64Array, Number)).toEqual(explicitK ? [-1, 192] : [0, -1]);
+    const ref = copy(orig);
+    zeroSlices(initializer(ref, 'C2.w'), 1, r1);
+    const rows = [...Array(64).keys()].flatMap((p) => r2.map((c) => p * 6 + c));
+    zeroSlices(initializer(ref, 'G.w'), 0, rows);
+    await expectEqualOutputs(m, ref, [1, 8, 8, 3]);
+  });
+});
+
+describe('NCHW Flatten and Reshape into Gemm: each channel owns a block of H*W rows', () => {
+  test.each(['Flatten', 'Reshape'])('%s', async (how) => {
+    const n = new Net();
+    const x = n.input('x', [1, 3, 4, 4]);
+    const h = n.op('Relu', [conv(n, x, 'C', [16, 3, 3, 3])]);
+    const f = how === 'Flatten' ? n.op('Flatten', [h], [intAttr('axis', 1)]) : n.op('Reshape', [h, n.i64('shape', [0, 256])]);
+    n.output(n.op('Gemm', [n.op('Relu', [f]), n.w('G.w', [10, 256], 0.1), n.w('G.b', [10], 0.1)], [intAttr('transB', 1)], 'G'));
+    const orig = n.model;
+    const m = copy(orig);
+    prune(m);
+    const r = removedOf(keptSlices(W(orig, 'C.b'), W(m, 'C.b')), 16);
+    expect(W(m, 'G.w').shape).toEqual([10, 128]);
+    if (how === 'Reshape') expect(Array.from(initializer(m, 'shape').const!.typed() as BigInt64Array, Number)).toEqual([0, 128]);
+    const ref = copy(orig);
+    zeroSlices(initializer(ref, 'G.w'), 1, r, 16);
+    await expectEqualOutputs(m, ref, [1, 3, 4, 4]);
+  });
+});
+
+describe('what cannot be traced is reported per group, with the reason', () => {
+  const reasonsOf = (m: Model): Record<string, string> => Object.fromEntries(prune(m).skipped.map((s) => [s.layer, s.reason]));
+
+  test('a channel-mixing op, a residual with the graph input, a grouped Conv, a graph output', () => {
+    const n = new Net();
+    const x = n.input('x', [1, 4, 6, 6]);
+    const a = conv(n, x, 'A', [4, 4, 3, 3]);
+    const r = n.op('Add', [a, x]); // residual on the input: its channels cannot go
+    const g = conv(n, r, 'G', [8, 2, 3, 3], [intsAttr('pads', [1, 1, 1, 1]), intAttr('group', 2)]);
+    const s = n.op('Softmax', [conv(n, n.op('Relu', [g]), 'S', [6, 8, 1, 1], [])], [intAttr('axis', 1)]);
+    const o = conv(n, s, 'O', [5, 6, 1, 1], []);
+    n.output(o);
+    const why = reasonsOf(n.model);
+    expect(why.A).toBe("operand 'x' of Add node 'add0' carries channels that are not traced");
+    expect(why.G).toBe("grouped Conv node 'G' (group 2) couples channels within groups");
+    expect(why.S).toBe("channels feed Softmax node 'softmax2' (Softmax is not traced)");
+    expect(why.O).toBe("its channels reach graph output 'O_out'");
+  });
+
+  test('layers coupled with an excluded layer are named, and the group is kept whole', () => {
+    const n = new Net();
+    const x = n.input('x', [1, 3, 6, 6]);
+    const a = conv(n, x, 'A', [4, 3, 3, 3]);
+    const b = conv(n, x, 'B', [4, 3, 3, 3]);
+    head(n, n.op('Add', [a, b]), 4);
+    const rep = prune(n.model, { exclude: ['B'] });
+    expect(rep.skipped).toEqual([
+      { layer: 'B', reason: 'excluded' },
+      { layer: 'A', reason: "coupled with weight 'B.w', which is not pruned (excluded, or not float32)" },
+      { layer: 'head', reason: "its channels reach graph output 'head_out'" },
+    ]);
+    expect(rep.groups!.find((g) => g.layers.includes('A'))).toEqual({ layers: ['A'], channels: 4, removed: 0, reasons: ["coupled with weight 'B.w', which is not pruned (excluded, or not float32)"] });
+    expect(rep.channelFraction).toEqual({ requested: 0.5, achieved: 0, removed: 0, channels: 4 + 3 });
+  });
+
+  test('a per-channel constant also read by an untraced op keeps its group whole', () => {
+    const n = new Net();
+    const x = n.input('x', [1, 3, 6, 6]);
+    const k = n.w('k', [1, 4, 1, 1]);
+    const a = n.op('Mul', [conv(n, x, 'A', [4, 3, 3, 3]), k]);
+    const other = n.op('Softmax', [k]);
+    head(n, n.op('Add', [conv(n, a, 'B', [4, 4, 1, 1], []), other]), 4);
+    const why = reasonsOf(n.model);
+    expect(why.A).toBe("constant 'k' is also read by Softmax node 'softmax1'");
+  });
+});
+
+describe('the dependency graph itself', () => {
+  test('classes: a Split then Add of the halves couples channel c with channel c + C/2 of the producer', () => {
+    const n = new Net();
+    const x = n.input('x', [1, 3, 6, 6]);
+    const [p, q] = n.ops('Split', [conv(n, x, 'A', [8, 3, 3, 3]), n.i64('sizes', [4, 4])], 2, [intAttr('axis', 1)]);
+    head(n, n.op('Add', [p, q]), 4);
+    const graph = buildChannelGraph(n.model);
+    const at = graph.find(initializer(n.model, 'A.w'), 0)!;
+    expect(at.group.reasons).toEqual([]);
+    expect(at.group.classes).toBe(4);
+    expect(Array.from(at.group.classOf[at.port])).toEqual([0, 1, 2, 3, 0, 1, 2, 3]);
+  });
+
+  test('global scope: groups compete by summed score, each keeps at least one channel', () => {
+    const n = new Net();
+    const x = n.input('x', [1, 3, 6, 6]);
+    const a = conv(n, x, 'A', [4, 3, 3, 3]);
+    const b = conv(n, x, 'B', [4, 3, 3, 3]);
+    const c = conv(n, n.op('Relu', [n.op('Add', [a, b])]), 'C', [6, 4, 1, 1], []);
+    head(n, n.op('Relu', [c]), 6);
+    const rep = prune(n.model, { scope: 'global', sparsity: 0.7, minDensity: 0 });
+    // 4 + 6 = 10 group channels, round(7) wanted, each group keeps one: 3 + 5 = 8 allowed.
+    expect(rep.groups!.slice(0, 2).reduce((s, g) => s + g.removed, 0)).toBe(7);
+    for (const g of rep.groups!.slice(0, 2)) expect(g.removed).toBeLessThan(g.channels);
+    expect(rep.channelFraction!.removed).toBe(2 * rep.groups![0].removed + rep.groups![1].removed);
+  });
+});
+
+
