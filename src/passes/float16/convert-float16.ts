@@ -9,9 +9,9 @@
  *    flow (If/Loop/Scan) is never blocked; its bodies are converted node by node.
  *  - A float32 value keeps the type its producer gives it: float16 from a
  *    converted node, float32 from a blocked one. Where a consumer wants the
- *    other type, one Cast per (value, type, graph) is inserted and shared by
- *    every consumer in that graph; a subgraph reading an outer value gets its
- *    own Cast inside the subgraph.
+ *    other type, one Cast per (value, type) is inserted in the value's own
+ *    graph, right after its producer, and shared by every consumer, including
+ *    those inside subgraphs (they read it from the enclosing scope).
  *  - Constants (initializers and `Constant` nodes, in every subgraph) are
  *    stored in float16. Only a small one (< SMALL_CONSTANT elements) that every
  *    consumer reads in float32 (Range bounds, Resize scales) stays float32; a
@@ -197,12 +197,12 @@ class Converter {
       if (v.dtype !== undefined) v.dtype = home;
     }
     for (const n of nodes) if (this.precisionOf(n) === 'float16') this.retypeAttributes(n);
-    // Casts for consumers (here and in nested subgraphs) that want the other type.
+    // Casts for consumers (here and in nested subgraphs) that want the other type, made in the value's own
+    // graph so that every consumer, at any depth, shares one Cast per direction.
     for (const [v, home] of homes) {
       for (const use of [...v.uses]) {
-        if (!use.node.graph) continue;
         const want = this.wantAt(use.node, use.index);
-        if (want !== home) use.node.setInput(use.index, this.castIn(v, want, use.node.graph));
+        if (want !== home) use.node.setInput(use.index, this.castIn(v, want, g));
       }
     }
     // Graph outputs in the type the graph's interface needs.
@@ -277,7 +277,7 @@ class Converter {
     }
   }
 
-  /** The Cast of `v` to `to` inside `g`, made once and shared. */
+  /** The Cast of `v` (a value of `g`) to `to`, made once and shared. */
   private castIn(v: Value, to: Precision, g: Graph): Value {
     let byValue = this.casts.get(g);
     if (!byValue) this.casts.set(g, (byValue = new Map()));
@@ -298,7 +298,7 @@ class Converter {
    * (the value computed inside is renamed); a subgraph output's name is free.
    */
   private castOut(v: Value, to: Precision, g: Graph, isMain: boolean): Value {
-    let name = this.names.fresh(`${v.name}_${to}`);
+    let name = this.names.fresh(`${v.name}_${to === 'float16' ? 'float32' : 'float16'}`);
     if (isMain) {
       const keep = v.name;
       v.name = name;
