@@ -14,6 +14,7 @@ import { buildChannelGraph } from '../../src/graph/channel-deps';
 import { intAttr, intsAttr, type Model, Value } from '../../src/ir';
 import { runPass } from '../../src/passes/pass';
 import { PRUNE_DEFAULTS, prunePass, type PruneChanges, type PruneOptions } from '../../src/passes/prune';
+import { roundKeep } from '../../src/passes/prune/rounds';
 import { floats } from '../helpers/onnx-build';
 import { initializer, keptSlices, maxAbs, maxAbsDiff, Net, removedOf, run, zeroSlices } from './net';
 
@@ -317,3 +318,29 @@ describe('the dependency graph itself', () => {
 });
 
 
+
+describe('--channel-multiple: each group keeps a multiple of n channels', () => {
+  test.each([
+    [24, 18, 8, 16], [24, 20, 8, 24], [16, 12, 8, 16], [16, 4, 8, 8], [6, 3, 8, 3], [96, 72, 16, 80], [40, 30, 1, 30],
+  ])('%p channels, keeping %p, multiple %p → keeps %p', (classes, keep, multiple, expected) => {
+    expect(roundKeep(classes, keep, multiple)).toBe(expected);
+  });
+
+  test.each(['layer', 'global'] as const)('%s scope: kept counts are multiples of 8; the model runs', async (scope) => {
+    const n = new Net();
+    const x = n.input('x', [1, 3, 6, 6]);
+    const a = n.op('Relu', [conv(n, x, 'A', [24, 3, 3, 3])]);
+    const b = n.op('Relu', [conv(n, a, 'B', [40, 24, 1, 1], [])]);
+    head(n, b, 40);
+    const m = copy(n.model);
+    const rep = prune(m, { sparsity: 0.25, channelMultiple: 8, scope, minDensity: 0 });
+    for (const g of rep.groups!.filter((gr) => !gr.reasons.length)) expect((g.channels - g.removed) % 8).toBe(0);
+    expect(rep.groups!.slice(0, 2).map((g) => g.channels - g.removed)).toEqual(scope === 'layer' ? [16, 32] : [expect.any(Number), expect.any(Number)]);
+    expect(maxAbs(await run(m, floats(108, 3), [1, 3, 6, 6]))).toBeGreaterThan(0);
+  });
+
+  test('is refused for other patterns and for non-whole numbers', () => {
+    expect(() => prune(copy(new Net().model), { pattern: 'unstructured', channelMultiple: 8 })).toThrow(/--channel-multiple is for --pattern channel/);
+    expect(() => prune(copy(new Net().model), { channelMultiple: 2.5 })).toThrow(/whole number/);
+  });
+});

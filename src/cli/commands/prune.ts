@@ -46,6 +46,7 @@ export const pruneCommand = defineCommand<PruneCliOptions>({
       .option('--data <x>', 'saliency: input samples for the gradients (.npy/.npz/folder; not the eval set)')
       .option('--labels <y>', 'saliency: class ids for --data (cross-entropy); without, Fisher saliency with sampled labels')
       .option('--rounds <k>', 'saliency channel pruning: prune in k rounds, re-scoring the partly pruned model before each (default 4; other criteria/patterns: 1 only)')
+      .option('--channel-multiple <n>', 'channel pattern: each group keeps a multiple of n channels (8 or 16 suit CPU kernels; default 1: exact counts)')
       .option('--samples <n>', 'saliency: samples of --data to use', '256')
       .option('--batch-size <n>', 'saliency: mini-batch size of one gradient', '32')
       .option('--force', 'allow the output to replace the input')
@@ -75,6 +76,7 @@ export function parsePruneFlags(input: string, flags: Readonly<Record<string, un
     minDensity: finiteNumber(flags.minDensity ?? PRUNE_DEFAULTS.minDensity, '--min-density'),
   };
   prune.rounds = flags.rounds === undefined ? defaultRounds(prune) : wholeNumber(flags.rounds, '--rounds', 1);
+  if (flags.channelMultiple !== undefined) prune.channelMultiple = wholeNumber(flags.channelMultiple, '--channel-multiple', 1);
   validatePruneOptions(prune);
   const data = optionalString(flags.data);
   if (prune.criterion === 'saliency' && !data) throw new UsageError('--criterion saliency needs --data (input samples for the gradients; --labels recommended)');
@@ -111,6 +113,11 @@ function renderHuman(r: PruneCliResult, ctx: CliContext): string {
   const pattern = rep.pattern === 'n:m' ? `${rep.nm!.n}:${rep.nm!.m}` : rep.pattern;
   const rounds = rep.rounds && rep.rounds > 1 ? `, ${rep.rounds} rounds` : '';
   out += `${rep.criterion}${r.saliencyLoss ? ` (${r.saliencyLoss})` : ''}, ${pattern}, ${rep.scope} scope${rounds}: ${pct(rep.globalSparsity)} of pruned-layer weights ${channel ? 'removed' : 'zero'}\n`;
+  if (rep.channelFraction) {
+    const f = rep.channelFraction;
+    const blocked = rep.groups?.filter((g) => g.reasons.length).length ?? 0;
+    out += `channels removed: ${f.removed}/${f.channels} = ${pct(f.achieved)} (requested ${pct(f.requested)}); ${rep.groups?.length ?? 0} channel groups, ${blocked} not prunable\n`;
+  }
   if (rep.flops) out += `MACs per sample: ${rep.flops.before.toLocaleString('en-US')} → ${rep.flops.after.toLocaleString('en-US')} (${pct(1 - rep.flops.after / rep.flops.before)} fewer)\n`;
   const b = r.size.before;
   const a = r.size.after;

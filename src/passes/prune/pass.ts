@@ -15,6 +15,9 @@ export function validatePruneOptions(o: PruneOptions): void {
   if (!(Number.isInteger(n) && Number.isInteger(m) && n >= 0 && m >= 1 && n < m)) throw new UsageError(`--n-m must be n:m with 0 <= n < m, got ${n}:${m}`);
   const k = roundsOf(o);
   if (!(Number.isInteger(k) && k >= 1)) throw new UsageError(`--rounds must be a whole number ≥ 1, got ${k}`);
+  const r = o.channelMultiple ?? 1;
+  if (!(Number.isInteger(r) && r >= 1)) throw new UsageError(`--channel-multiple must be a whole number ≥ 1, got ${r}`);
+  if (r > 1 && o.pattern !== 'channel') throw new UsageError('--channel-multiple is for --pattern channel');
   if (k > 1 && defaultRounds(o) === 1) throw new UsageError('--rounds above 1 is for --criterion saliency --pattern channel only (other settings score weights once)');
 }
 

@@ -64,7 +64,7 @@ export class ChannelRounds {
       const total = this.classes.reduce((s, c) => s + c, 0);
       this.globalTotal = Math.min(Math.round(o.sparsity * total), this.limit.reduce((s, b) => s + b, 0));
     } else {
-      this.limit = this.classes.map((c) => pruneCount(c, o.sparsity, 1));
+      this.limit = this.classes.map((c) => c - roundKeep(c, c - pruneCount(c, o.sparsity, 1), o.channelMultiple ?? 1));
       this.globalTotal = 0;
     }
   }
@@ -108,6 +108,15 @@ export class ChannelRounds {
         return selectClasses([g], [groupScore[i]], n, [n])[0];
       });
     }
+    const multiple = this.o.channelMultiple ?? 1;
+    if (this.o.scope === 'global' && multiple > 1 && r === this.rounds) {
+      // Global ranking decides each group's count; the last round rounds what each keeps.
+      pick = now.map((g, i) => {
+        const keep = roundKeep(this.classes[i], this.classes[i] - this.removed[i] - pick[i].length, multiple);
+        const n = Math.max(0, this.classes[i] - keep - this.removed[i]);
+        return selectClasses([g], [groupScore[i]], n, [n])[0];
+      });
+    }
     now.forEach((g, i) => pruneGroup(g.group, Array.from(pick[i])));
     pick.forEach((p, i) => (this.removed[i] += p.length));
   }
@@ -141,6 +150,12 @@ export class ChannelRounds {
       channels: layers.reduce((s, l) => s + l.channels!, 0) + this.held,
     };
   }
+}
+
+/** Channels a group of `classes` keeps when it would keep `keep`: the nearest multiple of `multiple` (at least one), if the group has that many. */
+export function roundKeep(classes: number, keep: number, multiple: number): number {
+  if (multiple <= 1 || classes < multiple) return keep;
+  return Math.min(classes, Math.max(multiple, Math.round(keep / multiple) * multiple));
 }
 
 function outChannels(t: PruneTarget): number {

@@ -23,6 +23,13 @@ export interface PruneOptions {
    * saliency + channel, else 1; other criteria and patterns take only 1.
    */
   rounds?: number;
+  /**
+   * Channel pattern: each group keeps a multiple of this many channels (the nearest,
+   * at least one multiple; groups smaller than it are pruned as usual). CPU kernels
+   * block channels by 8 or 16 (onnxruntime's NCHWc convolutions), and counts off the
+   * block can make a pruned model slower than the original. Default 1 (exact counts).
+   */
+  channelMultiple?: number;
 }
 
 /** Rounds when none are given: 4 for saliency channel pruning (one-shot collapses at 50% per layer), 1 otherwise. */
