@@ -8,7 +8,7 @@ import type { CliContext } from '../context';
 import { UsageError } from '../../errors';
 import { detectFormat } from '../../formats';
 import { parsePreprocess } from '../../data';
-import { resolveStaticOptions, StaticQuantizeOptions } from '../../passes/quantize/static';
+import { formsFor, resolveStaticOptions, StaticQuantizeOptions } from '../../passes/quantize/static';
 import type { CalibrationMethod } from '../../calibrate';
 import type { EvalReport } from '../../eval';
 import { quantizeStaticFile, StaticQuantizeFileResult } from '../../pipeline/quantize';
@@ -59,11 +59,11 @@ export function runStaticQuantize(o: StaticCliOptions, gate: EvalGate | undefine
   return runRewriteWithGate(
     ctx, { title: `quantizing ${o.input} (static int8, ${o.options.calibrationMethod} calibration)`, input: o.input, json: o.json, gate },
     (progress): Promise<StaticCliResult> => quantizeStaticFile({ ...o, progress }),
-    (r) => renderHuman(r, ctx),
+    (r) => renderHuman(r, o.options, ctx),
   );
 }
 
-function renderHuman(r: StaticCliResult, ctx: CliContext): string {
+function renderHuman(r: StaticCliResult, o: StaticQuantizeOptions, ctx: CliContext): string {
   const c = ctx.chalk;
   const rep = r.report;
   const rows = rep.activations.map((a) => [
@@ -76,6 +76,8 @@ function renderHuman(r: StaticCliResult, ctx: CliContext): string {
     rows,
     { styleHeader: (h) => c.bold(h) },
   );
+  const target = o.target;
+  s += `${c.bold('target')} ${target}: ${formsFor(target).reason}\n`;
   for (const t of rep.transformations) s += `${c.bold('transform')} ${t}\n`;
   const cal = rep.calibration;
   s += `${c.bold('calibrated')} ${cal.samples} samples in ${cal.batches} batch(es) of ≤${cal.batchSize}, ${cal.method}, ${cal.seconds.toFixed(2)} s\n`;

@@ -139,7 +139,7 @@ export async function quantizeStatic(model: Model, partial: Partial<StaticQuanti
     padded = padded.filter((p) => !rewritten.has(p.node));
     if (pooling.applied.length) {
       const pairSafe = forms.spaceToDepthLayout === 'pair-safe';
-      transformations.push(`rewrote Conv → MaxPool(2×2) as SpaceToDepth → Conv (4× channels at ¼ the pixels${pairSafe ? ', a zero-weight channel beside each' : ''}) → Split → Max on the integers, which onnxruntime runs faster for few input channels; outputs unchanged${pairSafe ? ' on every CPU' : ' where int8 products add in int32 (VNNI, AMX, arm64; not AVX2)'}: ${pooling.applied.map((a) => `${a.conv} (${a.inputChannels}→${a.outputChannels} as ${a.spaceToDepthChannels}→${4 * a.outputChannels})`).join(', ')}; --target ${forms.reason}`);
+      transformations.push(`rewrote Conv → MaxPool(2×2) as SpaceToDepth → Conv (4× channels at ¼ the pixels${pairSafe ? ', a zero-weight channel beside each' : ''}) → Split → Max on the integers, which onnxruntime runs faster for few input channels; outputs unchanged${pairSafe ? ' on every CPU' : ' where int8 products add in int32 (VNNI, AMX, arm64; not AVX2)'}: ${pooling.applied.map((a) => `${a.conv} (${a.inputChannels}→${a.outputChannels} as ${a.spaceToDepthChannels}→${4 * a.outputChannels})`).join(', ')}`);
       settings.spaceToDepthLayout = forms.spaceToDepthLayout;
     }
     if (pooling.storedAsUint8) {

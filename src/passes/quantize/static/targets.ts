@@ -55,19 +55,19 @@ export interface TargetForms {
 const FORMS: Record<StaticTarget, TargetForms> = {
   portable: {
     spaceToDepthLayout: 'pair-safe', uint8Storage: true,
-    reason: 'portable: every int16 pair that AVX2 int8 kernels add holds at most one non-zero weight in the rewritten first layer, so its outputs are exact on every CPU',
+    reason: 'every int16 pair that AVX2 int8 kernels add holds at most one non-zero weight in the rewritten first layer, so its outputs are exact on every CPU',
   },
   avx2: {
     spaceToDepthLayout: 'pair-safe', uint8Storage: true,
-    reason: 'avx2: the rewritten first layer keeps a zero-weight channel beside each input channel, so vpmaddubsw cannot saturate there',
+    reason: 'the rewritten first layer keeps a zero-weight channel beside each input channel, so vpmaddubsw cannot saturate there',
   },
   'avx512-vnni': {
     spaceToDepthLayout: 'dense', uint8Storage: true,
-    reason: 'avx512-vnni: the dense rewrite (4 pixels as 4 channels) is exact where products accumulate in int32 (VNNI, AMX, arm64) and can saturate on AVX2',
+    reason: 'the dense rewrite (4 pixels as 4 channels) is exact where products accumulate in int32 (VNNI, AMX, arm64) and can saturate on AVX2',
   },
   arm64: {
     spaceToDepthLayout: 'dense', uint8Storage: false,
-    reason: 'arm64: the dense rewrite, int8 activations kept (onnxruntime runs int8 QDQ natively on ARM: QDQIsInt8Allowed)',
+    reason: 'the dense rewrite, int8 activations kept (onnxruntime runs int8 QDQ natively on ARM: QDQIsInt8Allowed)',
   },
 };
 
