@@ -12,20 +12,15 @@
  *   ONNX: int4 tensor → channel → block → int8 channel → int8 block → float,
  *         starting after the run's own form (int8 per-channel → int8 block → float).
  *
- * Ranking (measured, not guessed): for each quantized weight w, the model is
- * run with w alone quantized, giving its output noise energy a_o(w) per output
- * o. To first order the output error is linear in the weight errors, and the
- * errors of different weights are uncorrelated, so output noise adds over
- * weights and scales with each weight's noise energy. Predicted noise is then
- *   N_o = f_o · Σ_w a_o(w) · r_w,   r_w = 10^(−(S_w(rung) − S_w(0))/10)
- * (S = weight SQNR; r = 0 in float), where f_o = measured / predicted corrects
- * for what the first-order model misses (the compounding that makes the
- * outputs of faceres fall to −13 dB at uint8). Moves are taken in order of
- * damage max_o a_o(w)/budget_o, rung by rung; the shortest prefix of moves
- * predicted to meet the bound is measured, f_o is re-fitted from that
- * measurement, and the prefix grows (by at least one move) until the measured
- * outputs meet the bound. Every decision rests on a measurement in the stock
- * runtime; the last one is the model that is written.
+ * Ranking (measured, not guessed): for each quantized weight, the model is
+ * run with that weight alone quantized, which gives its output noise per
+ * output. BackoffPlan (backoff-plan.ts) orders the moves by the noise they
+ * remove and predicts, with a first-order model re-fitted on every
+ * measurement, how many moves the bound needs; that prefix is measured, and
+ * the prefix grows (by at least one move) until the measured outputs meet the
+ * bound. Every decision rests on a run in the stock runtime, and the last run
+ * is of the model that is written. Cost: one run per quantized weight plus a
+ * few; the ranking runs only when the first check fails.
  */
 import * as fs from 'fs';
 import * as os from 'os';
@@ -44,6 +39,7 @@ import { OrtRunner } from '../runtime/ort-session';
 import { TfjsRunner } from '../runtime/tfjs-runner';
 import { mulberry32 } from '../util/prng';
 import { VERSION } from '../version';
+import { BackoffPlan } from './backoff-plan';
 
 export interface OutputCheckOptions {
   /** Every output's SQNR against the float model must reach this (dB); undefined: measure and report only. */
@@ -402,29 +398,7 @@ export async function fitQuantizationToOutputs(
     const report = finish(first.fid, opts, [], false).report;
     throw new OutputBoundError(boundMessage(report, check, 'no wider form to back off to'), report);
   }
-  const s0 = weightSqnr(first.report);
-
-  // Weight SQNR at every rung: one quantized model per rung gives all weights' figures.
-  const rungSqnr: Map<string, number>[] = [];
-  const wideChoice = new Map<string, 'uint16' | 'float16'>();
-  for (const rung of ladder) {
-    if (rung.kind === 'float') { rungSqnr.push(new Map(weights.map((w) => [w, Infinity]))); continue; }
-    if (rung.kind === 'tfjs-wide') {
-      const a = weightSqnr(quantized({ ...opts, tfjsDtype: 'uint16' }).report);
-      const h = weightSqnr(quantized({ ...opts, tfjsDtype: 'float16' }).report);
-      const m = new Map<string, number>();
-      for (const w of weights) {
-        const useHalf = (h.get(w) ?? -Infinity) > (a.get(w) ?? -Infinity);
-        wideChoice.set(w, useHalf ? 'float16' : 'uint16');
-        m.set(w, useHalf ? h.get(w)! : a.get(w)!);
-      }
-      rungSqnr.push(m);
-      continue;
-    }
-    rungSqnr.push(weightSqnr(quantized({ ...opts, bits: rung.bits, granularity: rung.granularity }).report));
-  }
-
-  // Sensitivity: each weight alone in its first form.
+  const { rungs, wideChoice } = rungFigures(ladder, weights, opts, (o) => quantized(o).report);
   const alone = new Map<string, Map<string, number>>();
   const aloneWorst = new Map<string, number | null>();
   for (let i = 0; i < weights.length; i++) {
@@ -435,69 +409,18 @@ export async function fitQuantizationToOutputs(
     alone.set(w, new Map([...m.fid.energy].map(([o, e]) => [o, e.noise])));
     aloneWorst.set(w, worst(m.fid.rows));
   }
-
   const budget = new Map<string, number>();
   for (const o of bounded) {
-    const e = first.fid.energy.get(o)!;
-    budget.set(o, check.minOutputSqnrDb === undefined ? Infinity : e.signal * 10 ** (-check.minOutputSqnrDb / 10));
+    budget.set(o, check.minOutputSqnrDb === undefined ? Infinity : first.fid.energy.get(o)!.signal * 10 ** (-check.minOutputSqnrDb / 10));
   }
-  const damage = (w: string): number => {
-    let d = 0;
-    for (const o of bounded) {
-      const b = budget.get(o)!;
-      d = Math.max(d, b === Infinity ? alone.get(w)!.get(o)! : alone.get(w)!.get(o)! / b);
-    }
-    return d;
-  };
-  const order = [...weights].sort((a, b) => damage(b) - damage(a) || (a < b ? -1 : 1));
-  // Moves: rung by rung, most damaging weight first; a move that gains nothing is dropped.
-  const moves: { weight: string; rung: number }[] = [];
-  for (let r = 0; r < ladder.length; r++) {
-    for (const w of order) {
-      const prev = r === 0 ? s0.get(w)! : rungSqnr[r - 1].get(w)!;
-      if (rungSqnr[r].get(w)! > prev) moves.push({ weight: w, rung: r });
-    }
-  }
-  const rungAt = (k: number): Map<string, number> => {
-    const at = new Map<string, number>();
-    for (let i = 0; i < k; i++) at.set(moves[i].weight, moves[i].rung);
-    return at;
-  };
-  const noiseRatio = (w: string, rung: number | undefined): number => {
-    if (rung === undefined) return 1;
-    const s = rungSqnr[rung].get(w)!;
-    return s === Infinity ? 0 : 10 ** (-(s - s0.get(w)!) / 10);
-  };
-  const predictedRaw = (k: number): Map<string, number> => {
-    const at = rungAt(k);
-    const p = new Map<string, number>();
-    for (const o of bounded) {
-      let n = 0;
-      for (const w of weights) n += alone.get(w)!.get(o)! * noiseRatio(w, at.get(w));
-      p.set(o, n);
-    }
-    return p;
-  };
-  // f_o: measured / first-order prediction, first fitted on the run's own form.
-  const factor = new Map<string, number>();
-  const fit = (fid: Fidelity, k: number): void => {
-    const raw = predictedRaw(k);
-    for (const o of bounded) {
-      const r = raw.get(o)!;
-      const n = fid.energy.get(o)!.noise;
-      factor.set(o, r > 0 && Number.isFinite(n) ? Math.max(n / r, 1e-3) : factor.get(o) ?? 1);
-    }
-  };
-  fit(first.fid, 0);
-  const predictedOk = (k: number): boolean => {
-    const raw = predictedRaw(k);
-    for (const o of bounded) if (factor.get(o)! * raw.get(o)! > budget.get(o)!) return false;
-    return true;
-  };
+  const plan = new BackoffPlan({ weights, outputs: [...bounded], alone, first: weightSqnr(first.report), rungs, budget });
+  const noise = (fid: Fidelity): Map<string, number> => new Map([...fid.energy].map(([o, e]) => [o, e.noise]));
+  plan.fit(noise(first.fid), 0);
+
   const optionsAt = (k: number): QuantizeOptions => {
     const overrides = new Map<string, WeightOverride>(opts.overrides ?? []);
     const exclude = [...opts.exclude];
-    for (const [w, r] of rungAt(k)) {
+    for (const [w, r] of plan.rungsAfter(k)) {
       const rung = ladder[r];
       const reason = `output check: ${rungLabel(rung)}`;
       if (rung.kind === 'float') exclude.push(exactGlob(w));
@@ -506,31 +429,62 @@ export async function fitQuantizationToOutputs(
     }
     return { ...opts, overrides, exclude };
   };
-
+  // Measure the shortest prefix of moves predicted to meet the bound; re-fit and go further until it does.
   let k = 0;
   let last = first;
-  while (k < moves.length) {
-    let next = k + 1;
-    while (next < moves.length && !predictedOk(next)) next++;
-    k = next;
-    progress(`output check: backing off ${k} step(s)`);
+  while (k < plan.moves.length) {
+    k = plan.next(k);
+    progress(`output check: ${k} back-off step(s)`);
     last = await measure(optionsAt(k));
     if (meets(last.fid, check, bounded)) break;
-    fit(last.fid, k);
+    plan.fit(noise(last.fid), k);
   }
-  const at = rungAt(k);
-  const backedOff: BackedOffWeight[] = [...at].map(([w, r]) => {
+  const firstMove = (w: string): number => plan.moves.findIndex((m) => m.weight === w);
+  const backedOff: BackedOffWeight[] = [...plan.rungsAfter(k)].sort(([a], [b]) => firstMove(a) - firstMove(b)).map(([w, r]) => {
     const aw = aloneWorst.get(w) ?? null;
+    const rung = ladder[r];
     return {
-      name: w, from: formOf(first.report, w), to: ladder[r].kind === 'tfjs-wide' ? `tfjs ${wideChoice.get(w)}` : ladder[r].kind === 'float' ? 'float' : formOf(last.report, w) || rungLabel(ladder[r]),
+      name: w, from: formOf(first.report, w),
+      to: rung.kind === 'tfjs-wide' ? `tfjs ${wideChoice.get(w)}` : rung.kind === 'float' ? 'float' : formOf(last.report, w) || rungLabel(rung),
       aloneSqnrDb: aw === null ? null : Math.round(aw * 100) / 100,
-      reason: `alone it takes the outputs to ${aw === null ? '∞' : aw.toFixed(1)} dB; rank ${order.indexOf(w) + 1} of ${order.length} by measured output damage`,
+      reason: `alone in ${formOf(first.report, w)} it takes the outputs to ${aw === null ? '∞' : aw.toFixed(1)} dB`,
     };
   });
   const passed = meets(last.fid, check, bounded);
   const result = finish(last.fid, optionsAt(k), backedOff, passed);
-  if (!passed) throw new OutputBoundError(boundMessage(result.report, check, `every weight backed off to ${rungLabel(ladder[ladder.length - 1])}`), result.report);
+  if (!passed) throw new OutputBoundError(boundMessage(result.report, check, `every weight backed off as far as ${rungLabel(ladder[ladder.length - 1])}`), result.report);
   return result;
+}
+
+/**
+ * Weight SQNR of every weight at every rung, from one quantized model per rung
+ * (quantizing is cheap next to running). tfjs's wide rung takes, per weight,
+ * the better of uint16 and float16.
+ */
+function rungFigures(
+  ladder: readonly Rung[], weights: readonly string[], opts: QuantizeOptions, report: (o: QuantizeOptions) => QuantizeReport,
+): { rungs: Map<string, number>[]; wideChoice: Map<string, 'uint16' | 'float16'> } {
+  const rungs: Map<string, number>[] = [];
+  const wideChoice = new Map<string, 'uint16' | 'float16'>();
+  for (const rung of ladder) {
+    if (rung.kind === 'float') {
+      rungs.push(new Map(weights.map((w) => [w, Infinity])));
+    } else if (rung.kind === 'tfjs-wide') {
+      const a = weightSqnr(report({ ...opts, tfjsDtype: 'uint16' }));
+      const h = weightSqnr(report({ ...opts, tfjsDtype: 'float16' }));
+      const m = new Map<string, number>();
+      for (const w of weights) {
+        const half = (h.get(w) ?? -Infinity) > (a.get(w) ?? -Infinity);
+        wideChoice.set(w, half ? 'float16' : 'uint16');
+        m.set(w, (half ? h.get(w) : a.get(w)) ?? -Infinity);
+      }
+      rungs.push(m);
+    } else {
+      const m = weightSqnr(report({ ...opts, bits: rung.bits, granularity: rung.granularity }));
+      rungs.push(new Map(weights.map((w) => [w, m.get(w) ?? -Infinity])));
+    }
+  }
+  return { rungs, wideChoice };
 }
 
 function boundMessage(r: OutputCheckReport, check: OutputCheckOptions, why: string): string {
