@@ -14,7 +14,7 @@ import { emitDequantizeLinear } from './onnx/dequantize-linear';
 import { canUseMatMulNBits, emitMatMulNBits } from './onnx/matmulnbits';
 import type { Consumer, EmitContext, Emission } from './onnx/common';
 import { raiseOpset } from './opset';
-import type { QuantizeOptions } from './options';
+import { optionsFor, type QuantizeOptions } from './options';
 import { intRange } from './params';
 import { QuantizedTensorRow, QuantizeReport, SkippedTensor, sqnrForJson } from './report';
 import { emitTfjs } from './tfjs';
@@ -78,7 +78,7 @@ function runQuantize(model: Model, ctx: PassContext, opts: QuantizeOptions, regi
     ctx.progress?.(`quantizing ${weight.name}`);
     plan.weights.push(weight);
     if (onnx) {
-      for (const e of planOnnxWeight(weight, consumers, opts, { names })) {
+      for (const e of planOnnxWeight(weight, consumers, optionsFor(opts, weight.name), { names })) {
         plan.edits.push(...e.emission.edits);
         plan.obsolete.push(...(e.emission.obsolete ?? []));
         for (const o of e.emission.opsets) opsets.set(o.domain, Math.max(opsets.get(o.domain) ?? 0, o.version));
