@@ -102,6 +102,44 @@ function floatsOf(v: Value | null | undefined): number[] | undefined {
 
 const norm = (axis: number, rank: number): number => (axis < 0 ? axis + rank : axis);
 
+const rankMemo = new WeakMap<Value, number | null>();
+const SAME_RANK = new Set(['Relu', 'LeakyRelu', 'Sigmoid', 'Tanh', 'HardSigmoid', 'HardSwish', 'Elu', 'Selu', 'Softplus', 'Erf', 'Gelu', 'Exp', 'Log', 'Sqrt',
+  'Abs', 'Neg', 'Reciprocal', 'Identity', 'Dropout', 'Clip', 'Cast', 'Softmax', 'LogSoftmax', 'BatchNormalization', 'InstanceNormalization', 'LayerNormalization',
+  'Conv', 'ConvTranspose', 'MaxPool', 'AveragePool', 'GlobalAveragePool', 'GlobalMaxPool', 'Resize', 'Pad', 'Concat', 'Slice', 'Split', 'PRelu']);
+const BROADCAST = new Set(['Add', 'Sub', 'Mul', 'Div', 'Max', 'Min', 'Pow', 'Sum', 'Mean', 'Where', 'Equal', 'Less', 'Greater', 'MatMul']);
+
+/** A value's rank: its recorded shape, else inferred from its producer for common ops; undefined when unknown. */
+export function rankOf(v: Value | null | undefined): number | undefined {
+  if (!v) return undefined;
+  if (v.const) return v.const.shape.length;
+  if (v.shape) return v.shape.length;
+  if (rankMemo.has(v)) return rankMemo.get(v) ?? undefined;
+  rankMemo.set(v, null); // cycles (none in a valid graph) stay unknown
+  const n = v.producer;
+  let r: number | undefined;
+  if (n && (n.domain === '' || n.domain === 'ai.onnx')) {
+    const op = n.opType;
+    if (SAME_RANK.has(op)) r = rankOf(n.inputs[0]);
+    else if (BROADCAST.has(op)) {
+      const rs = n.inputs.map((x) => rankOf(x));
+      r = rs.every((x) => x !== undefined) ? Math.max(...(rs as number[])) : undefined;
+    } else if (op === 'Transpose') r = n.attributes.has('perm') ? n.attrInts('perm').length : rankOf(n.inputs[0]);
+    else if (op === 'Reshape') r = n.inputs[1]?.const?.shape[0];
+    else if (op === 'Gemm' || op === 'Flatten') r = 2;
+    else if (op.startsWith('Reduce')) {
+      const axes = n.inputs[1] ? intsOf(n.inputs[1]) : n.attributes.has('axes') ? n.attrInts('axes') : undefined;
+      const ri = rankOf(n.inputs[0]);
+      r = ri === undefined ? undefined : n.attrInt('keepdims', 1) ? ri : axes ? ri - axes.length : 0;
+    } else if (op === 'Unsqueeze' || op === 'Squeeze') {
+      const axes = n.inputs[1] ? intsOf(n.inputs[1]) : n.attributes.has('axes') ? n.attrInts('axes') : undefined;
+      const ri = rankOf(n.inputs[0]);
+      r = ri === undefined || !axes ? undefined : op === 'Unsqueeze' ? ri + axes.length : ri - axes.length;
+    }
+  }
+  rankMemo.set(v, r ?? null);
+  return r;
+}
+
 /** The traced input 0 passes to output 0 unchanged; other inputs must not carry traced channels. */
 function passThrough(node: Node, ins: Ins, extra?: (l: ChannelLayout) => string | undefined): ChannelMapping {
   const l = ins[0];
@@ -133,7 +171,7 @@ function constOperand(v: Value, l: ChannelLayout, outRank: number): Port | null 
  * per channel is sliced; a constant or value of size 1 on that axis broadcasts.
  */
 function elementwise(node: Node, ins: Ins): ChannelMapping {
-  const ranks = node.inputs.map((v, i) => ins[i]?.rank ?? v?.const?.shape.length ?? v?.shape?.length);
+  const ranks = node.inputs.map((v, i) => ins[i]?.rank ?? rankOf(v));
   const first = ins.findIndex((l) => l);
   if (first < 0) return none();
   if (ranks.some((r, i) => node.inputs[i] && r === undefined)) {
@@ -162,9 +200,9 @@ function elementwise(node: Node, ins: Ins): ChannelMapping {
       if (p) links.push(full(p, out));
       continue;
     }
-    const s = v.shape!;
-    const ax = l.axis - (outRank - s.length);
-    if (!(ax < 0 || s[ax] === 1)) return blocked(node, ins, `operand '${v.name}' of ${node.describe()} carries channels that are not traced`);
+    const s = v.shape;
+    const ax = l.axis - (outRank - ranks[i]!);
+    if (!(ax < 0 || s?.[ax] === 1)) return blocked(node, ins, `operand '${v.name}' of ${node.describe()} carries channels that are not traced`);
   }
   return { outputs: [l], links };
 }
@@ -241,7 +279,7 @@ function matmul(node: Node, ins: Ins): ChannelMapping {
   if (gemm && node.attrInt('transA', 0)) return blocked(node, ins, `${node.describe()} uses transA`);
   const transB = gemm && node.attrInt('transB', 0) === 1;
   const links: UnitLink[] = [];
-  const rank = gemm ? 2 : a?.rank ?? node.inputs[0]?.shape?.length;
+  const rank = gemm ? 2 : a?.rank ?? rankOf(node.inputs[0]);
   if (rank === undefined || rank < 2) return a ? blocked(node, ins, `${node.describe()}: input rank unknown`) : { outputs: [undefined], links: [], untraced: `${node.describe()}: input rank unknown` };
   if (a) {
     if (a.axis !== a.rank - 1) return blocked(node, ins, `${node.describe()} reduces the last axis, but channels are on axis ${a.axis}`);

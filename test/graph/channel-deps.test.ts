@@ -274,7 +274,8 @@ describe('what cannot be traced is reported per group, with the reason', () => {
       { layer: 'head', reason: "its channels reach graph output 'head_out'" },
     ]);
     expect(rep.groups!.find((g) => g.layers.includes('A'))).toEqual({ layers: ['A'], channels: 4, removed: 0, reasons: ["coupled with weight 'B.w', which is not pruned (excluded, or not float32)"] });
-    expect(rep.channelFraction).toEqual({ requested: 0.5, achieved: 0, removed: 0, channels: 4 + 3 });
+    // A's 4 channels count as kept; the head's 3 are the graph output, never candidates.
+    expect(rep.channelFraction).toEqual({ requested: 0.5, achieved: 0, removed: 0, channels: 4 });
   });
 
   test('a per-channel constant also read by an untraced op keeps its group whole', () => {

@@ -51,8 +51,10 @@ export class ChannelRounds {
     this.blocked = blocked;
     const eligible = new Set(groups.flatMap((g) => g.members.map((m) => m.target)));
     this.targets = targets.filter((t) => eligible.has(t));
-    const skippedLayers = new Set(skipped.map((s) => s.layer));
-    this.held = targets.filter((t) => skippedLayers.has(t.layer)).reduce((s, t) => s + outChannels(t), 0);
+    // Layers that write a graph output keep their channels by the model's interface: they are not counted.
+    const atOutput = new Set(blocked.filter((b) => b.reasons.every((r) => r.startsWith('its channels reach graph output'))).flatMap((b) => b.layers));
+    const held = new Set(skipped.map((s) => s.layer).filter((l) => !atOutput.has(l)));
+    this.held = targets.filter((t) => held.has(t.layer)).reduce((s, t) => s + outChannels(t), 0);
     this.keys = groups.map((g) => g.members[0].target.value);
     this.members = groups.map((g) => g.members.map((m) => m.target));
     this.classes = groups.map((g) => g.group.classes);
@@ -142,7 +144,11 @@ export class ChannelRounds {
     return [...prunable, ...this.blocked.map((b) => ({ layers: [...b.layers], channels: b.channels, removed: 0, reasons: [...b.reasons] }))];
   }
 
-  /** Output channels removed over those of every layer considered (layers that could not be pruned count as kept). */
+  /**
+   * Output channels removed over those of every layer considered: layers that could not
+   * be pruned count as kept, except those whose channels are graph outputs (fixed by the
+   * model's interface, never candidates).
+   */
   fraction(): { removed: number; channels: number } {
     const layers = this.report();
     return {

@@ -111,7 +111,8 @@ export interface PruneChanges {
   groups?: GroupReport[];
   /**
    * Channel pattern: output channels removed over the output channels of every layer
-   * considered (excluded layers not counted; layers that could not be pruned count as kept).
+   * considered. Excluded layers and layers whose channels are graph outputs (fixed by
+   * the model's interface) are not counted; other layers that could not be pruned count as kept.
    */
   channelFraction?: { requested: number; achieved: number; removed: number; channels: number };
 }
