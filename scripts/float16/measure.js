@@ -6,7 +6,10 @@
  *   node scripts/float16/measure.js [--keep-io-types] spec...
  * spec: path.onnx[:input=dims[:...]] with dims like 1x3x320x320; int64 inputs
  * take the value after '=' when prefixed by 'i64:' (e.g. sr=i64:16000).
- * float inputs get seeded uniform values in [0, 1) (inputs named 'state' get zeros).
+ * float inputs get seeded uniform values in [0, 1) (inputs named 'state' get zeros);
+ * dims ending in '@text' get a synthetic page of dark text lines on white,
+ * normalised with the ImageNet mean/std (for detectors, whose output on noise
+ * is a saturated all-background map where SQNR says nothing).
  */
 const fs = require('fs');
 const ort = require('onnxruntime-node');
@@ -46,9 +49,17 @@ async function main() {
         feeds32[name] = feeds16[name] = new ort.Tensor('int64', BigInt64Array.from([BigInt(dimsText.split(';')[1])]), []);
         continue;
       }
-      const dims = dimsText.split('x').map(Number);
+      const text = dimsText.endsWith('@text');
+      const dims = dimsText.replace('@text', '').split('x').map(Number);
       const n = dims.reduce((a, b) => a * b, 1);
-      const data = Float32Array.from({ length: n }, () => (name === 'state' ? 0 : next()));
+      const [hgt, wid] = dims.slice(-2);
+      const page = (i) => {
+        const y = Math.floor(i / wid) % hgt;
+        const x = i % wid;
+        const ink = ((y >> 4) & 1) === 1 && y % 16 > 4 && y % 16 < 13 && x % 3 !== 0;
+        return ((ink ? 0 : 1) - 0.485) / 0.229;
+      };
+      const data = Float32Array.from({ length: n }, (_, i) => (name === 'state' ? 0 : text ? page(i) : next()));
       feeds32[name] = new ort.Tensor('float32', data, dims);
       feeds16[name] = keepIoTypes ? feeds32[name] : new ort.Tensor('float16', Uint16Array.from(data, floatToHalf), dims);
     }

@@ -140,7 +140,12 @@ describe('convertFloat16', () => {
 
   test('--fp16-block-ops keeps the named ops in float32 with Casts at their boundary', async () => {
     const m = buildModel();
-    const { changes: r } = convertFloat16(m, opts({ keepIoTypes: true, blockOps: ['MatMul'] }));
+    // A second output z = y1·y1 keeps y1 in float16 (without it, y1 would sit between float32 ops only and stay float32).
+    const y1 = m.graph.nodes.find((n) => n.name === 'add2')!.outputs[0];
+    const z = new Value('z', { dtype: 'float32', shape: [B, H] });
+    m.graph.addNode(new Node({ opType: 'Mul', name: 'square', inputs: [y1, y1], outputs: [z] }));
+    m.graph.outputs.push(z);
+    const { changes: r } = convertFloat16(m, opts({ blockOps: ['MatMul'] }));
     // y1 is read by the blocked MatMuls of both If branches: one Cast, in the main graph, read through the outer scope.
     expect(castsOf(m.graph.nodes, 'y1', 1)).toHaveLength(1);
     const iff = m.graph.nodes.find((n) => n.opType === 'If')!;
@@ -151,21 +156,26 @@ describe('convertFloat16', () => {
     // The MatMul weights are still stored in float16 (they are ≥ SMALL_CONSTANT elements) and widened by a Cast.
     expect(m.graph.initializers.find((v) => v.name === 'W1')!.const!.dtype).toBe('float16');
     expect(castsOf(m.graph.nodes, 'W1', 1)).toHaveLength(1);
-    // The model input feeds the float32 MatMul directly: no Cast at all.
-    expect(m.graph.nodes.find((n) => n.name === 'mm1')!.inputs[0]!.name).toBe('x');
-    const y = (await run(m, { x: { data: X, dims: [B, K] }, flag: { bool: true } })).y;
-    expect(sqnrDb(reference(true), y)).toBeGreaterThan(40);
+    // The float16 model input is widened once for the float32 MatMul.
+    expect(castsOf(m.graph.nodes, 'x', 1)).toHaveLength(1);
+    for (const flag of [true, false]) {
+      const y = (await run(m, { x: { data: X, dims: [B, K] }, flag: { bool: flag } }, { x: 'float16' })).y;
+      expect(sqnrDb(reference(flag), y)).toBeGreaterThan(40);
+    }
   });
 
   test('a constant beyond float16 range stays float32 and so does its consumer', async () => {
     const g = new Graph();
     const x = new Value('x', { dtype: 'float32', shape: [1, 4] });
     g.inputs.push(x);
-    const big = Float32Array.from([1e6, -2e5, 3, 70000]);
-    const k = g.addInitializer('big', Tensor.fromArray('float32', [4], big.slice(), 'big'));
-    const w = g.addInitializer('w', Tensor.fromArray('float32', [4, 4], randomFloats(16, 3), 'w'));
+    const n = 512;
+    const big = randomFloats(n, 4);
+    big.set([1e6, -2e5, 3, 70000]);
+    const k = g.addInitializer('big', Tensor.fromArray('float32', [n], big.slice(), 'big'));
+    // A weight of ≥ SMALL_CONSTANT elements, so that the MatMul computes in float16 and the Add's input is cast.
+    const w = g.addInitializer('w', Tensor.fromArray('float32', [4, n], randomFloats(4 * n, 3), 'w'));
     const a = new Value('a');
-    const y = new Value('y', { dtype: 'float32', shape: [1, 4] });
+    const y = new Value('y', { dtype: 'float32', shape: [1, n] });
     g.addNode(new Node({ opType: 'MatMul', name: 'mm', inputs: [x, w], outputs: [a] }));
     g.addNode(new Node({ opType: 'Add', name: 'add', inputs: [a, k], outputs: [y] }));
     g.outputs.push(y);
@@ -177,7 +187,10 @@ describe('convertFloat16', () => {
     expect(r.kept).toEqual([{ opType: 'Add', nodes: 1, reason: expect.stringContaining("beyond float16's range") }]);
     const xs = Float32Array.from([0.5, -1, 2, 0.25]);
     const got = (await run(m, { x: { data: xs, dims: [1, 4] } })).y;
-    const ref = matmul(xs, w.const!.toFloat32(), 1, 4, 4).map((v, i) => v + big[i]);
+    expect(w.const!.dtype).toBe('float16');
+    const ref = matmul(xs, w.const!.toFloat32(), 1, 4, n).map((v, i) => v + big[i]);
+    // Only the float16 MatMul rounds (its weight is compared as stored): the large constants pass exactly.
     expect(sqnrDb(ref, got)).toBeGreaterThan(100);
+    expect(got[0]).toBeCloseTo(ref[0], 0);
   });
 });

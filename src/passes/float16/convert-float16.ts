@@ -26,7 +26,9 @@
  *    graph's stay float32 with Casts inside; output names never change.
  *    Subgraph inputs and outputs are float16, matching their node's.
  *  - Cast(to FLOAT), EyeLike(dtype FLOAT) and ConstantOfShape's value in
- *    converted nodes are switched to float16.
+ *    converted nodes are switched to float16. A Cast(to FLOAT) of a value that
+ *    is already float16 is the model's own boundary and stays, so an already
+ *    half model (ISNet's, with float32 inputs and outputs) is left alone.
  */
 import { Graph, Model, Node, Tensor, Value, floatToHalf, halfToFloat, intAttr } from '../../ir';
 import { UnsupportedError } from '../../errors';
@@ -100,6 +102,8 @@ class Converter {
   private readonly keptCounts = new Map<string, { opType: string; nodes: number; reason: string }>();
   /** float32 constants with values beyond float16's range, with their largest |x|. */
   private readonly outOfRange = new Map<Value, number>();
+  /** Nodes kept float32 because they sit wholly between float32 values (keepFloat32Islands). */
+  private readonly islands = new Set<Node>();
 
   constructor(private readonly model: Model, private readonly opts: Float16Options) {
     this.blocked = blockList(opts.blockOps);
@@ -119,6 +123,7 @@ class Converter {
       }
     }
     for (const g of graphs) for (const v of g.values()) this.checkRange(v);
+    this.keepFloat32Islands(graphs);
     // Decide every node's precision and every value's type before rewriting anything.
     for (const g of graphs) for (const n of g.nodes) this.countNode(n);
     for (const g of graphs) this.convertGraph(g, g === this.model.graph);
@@ -129,6 +134,43 @@ class Converter {
     return v !== null && this.types.get(v) === 'float32';
   }
 
+  /**
+   * Nodes that would compute in float16 only to have every result cast back to
+   * float32: all their float inputs are float32 already (shape arithmetic cast
+   * from int64, values from float32 ops, small constants) and all their float
+   * outputs are read only in float32 (Resize scales, blocked ops). They stay
+   * float32, which saves two Casts each and keeps that arithmetic exact; found
+   * by growing the set until nothing changes.
+   */
+  private keepFloat32Islands(graphs: Graph[]): void {
+    const outputOf = new Map<Value, boolean>();
+    for (const g of graphs) {
+      const ioFloat32 = g === this.model.graph && this.opts.keepIoTypes;
+      for (const v of g.outputs) outputOf.set(v, ioFloat32);
+    }
+    const isFloat32Source = (v: Value): boolean => {
+      const p = v.producer;
+      if (p && p.opType !== 'Constant') return this.precisionOf(p) === 'float32';
+      if (v.const || p) return constantSize(v) < SMALL_CONSTANT || this.outOfRange.has(v);
+      return outputOf.get(v) === true || (this.model.graph.inputs.includes(v) && this.opts.keepIoTypes);
+    };
+    for (let changed = true; changed;) {
+      changed = false;
+      for (const g of graphs) {
+        for (const n of g.nodes) {
+          if (this.islands.has(n) || n.opType === 'Constant' || this.precisionOf(n) === 'float32') continue;
+          if (CONTROL_FLOW.has(n.opType) && (n.domain === '' || n.domain === 'ai.onnx')) continue;
+          const outs = n.outputs.filter((v) => this.isFloat(v));
+          if (outs.length === 0) continue;
+          const outsFloat32 = outs.every((v) => (outputOf.get(v) ?? true) && v.uses.every((u) => this.wantAt(u.node, u.index) !== 'float16'));
+          if (!outsFloat32 || !n.inputs.every((v) => !this.isFloat(v) || isFloat32Source(v))) continue;
+          this.islands.add(n);
+          changed = true;
+        }
+      }
+    }
+  }
+
   /** Why `n` stays float32, or undefined when it computes in float16. */
   private blockReason(n: Node): string | undefined {
     if (CONTROL_FLOW.has(n.opType) && (n.domain === '' || n.domain === 'ai.onnx')) return undefined;
@@ -137,6 +179,8 @@ class Converter {
     if (r) return r;
     if (n.name && this.opts.blockNodes.includes(n.name)) return 'in --fp16-block-nodes';
     if (n.opType === 'Constant' && n.attributes.has('sparse_value')) return 'sparse Constant';
+    if (this.islands.has(n)) return 'reads and feeds only float32 (no Casts needed)';
+    if (n.opType === 'Cast' && this.isWideningCast(n)) return 'a Cast from a 16-bit float the model already has (its own float32 boundary)';
     for (const v of n.inputs) {
       const max = v ? this.outOfRange.get(v) : undefined;
       if (max !== undefined) return `reads a constant beyond float16's range (|x| up to ${max.toPrecision(3)})`;
@@ -153,13 +197,23 @@ class Converter {
     if (max > HALF_MAX) this.outOfRange.set(v, max);
   }
 
+  /** Cast(to FLOAT) of a float16/bfloat16 value: a boundary the model chose (an already half model's float32 outputs). */
+  private isWideningCast(n: Node): boolean {
+    const from = n.inputs[0] ? this.types.get(n.inputs[0]) : undefined;
+    return n.attrInt('to', 0) === ONNX_FLOAT && (from === 'float16' || from === 'bfloat16');
+  }
+
   private precisionOf(n: Node): Precision {
     return this.blockReason(n) === undefined ? 'float16' : 'float32';
   }
 
   private countNode(n: Node): void {
-    const touchesFloat = n.inputs.some((v) => this.isFloat(v)) || n.outputs.some((v) => this.isFloat(v));
-    if (!touchesFloat || n.opType === 'Constant') return;
+    // Inputs that are float32 by their type constraint (Resize scales) do not make a node a float32 computation.
+    const fixed = float32Inputs(n);
+    const touchesFloat = n.inputs.some((v, i) => this.isFloat(v) && !fixed.includes(i)) || n.outputs.some((v) => this.isFloat(v));
+    // A Cast changes only when it casts to FLOAT; one to another type is left as it is.
+    const untouchedCast = n.opType === 'Cast' && n.attrInt('to', 0) !== ONNX_FLOAT;
+    if (!touchesFloat || n.opType === 'Constant' || untouchedCast) return;
     const reason = this.blockReason(n);
     if (reason === undefined) {
       this.report.nodesConverted++;
@@ -171,8 +225,9 @@ class Converter {
     this.keptCounts.set(key, k);
   }
 
-  /** The type a use wants its float input in. */
-  private wantAt(node: Node, index: number): Precision {
+  /** The type a use wants its float input in; 'any' for a Cast's input, which takes every type. */
+  private wantAt(node: Node, index: number): Precision | 'any' {
+    if (index === 0 && (node.opType === 'Cast' || node.opType === 'CastLike') && (node.domain === '' || node.domain === 'ai.onnx')) return 'any';
     if (this.precisionOf(node) === 'float32') return 'float32';
     return float32Inputs(node).includes(index) ? 'float32' : 'float16';
   }
@@ -202,7 +257,7 @@ class Converter {
     for (const [v, home] of homes) {
       for (const use of [...v.uses]) {
         const want = this.wantAt(use.node, use.index);
-        if (want !== home) use.node.setInput(use.index, this.castIn(v, want, g));
+        if (want !== 'any' && want !== home) use.node.setInput(use.index, this.castIn(v, want, g));
       }
     }
     // Graph outputs in the type the graph's interface needs.
