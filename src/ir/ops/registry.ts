@@ -38,6 +38,23 @@ export class OpRegistry {
   }
 
   /**
+   * The spec of input `index` of `node` with its axes resolved for a weight of rank
+   * `rank`, whether or not that input is a constant: for a weight that reaches its
+   * op through data-movement nodes (src/graph/weight-chains.ts). `applies` is not
+   * consulted (it needs the tensor); only the rank is known.
+   */
+  slotOf(node: Node, index: number, rank: number): { spec: WeightSpec; outAxis?: number; inAxis?: number } | undefined {
+    const spec = this.get(node)?.weights.find((w) => w.input === index);
+    if (!spec) return undefined;
+    const shape = new Array<number>(rank).fill(1);
+    return {
+      spec,
+      outAxis: spec.outAxis ? normAxis(spec.outAxis(node, shape), rank) : undefined,
+      inAxis: spec.inAxis ? normAxis(spec.inAxis(node, shape), rank) : undefined,
+    };
+  }
+
+  /**
    * The constant inputs of `node` that the registry knows, with their specs and
    * resolved (non-negative) axes. Only inputs that really are constants, and
    * that play their role in this node (`WeightSpec.applies`), are returned.

@@ -73,7 +73,7 @@ function runQuantize(model: Model, ctx: PassContext, opts: QuantizeOptions, regi
   const plans = new Map<Graph, Plan>();
   for (const graph of graphsOf(model.graph)) plans.set(graph, { graph, edits: [], weights: [], obsolete: [], rows: [] });
   const opsets = new Map<string, number>();
-  for (const [weight, { owner, consumers }] of selectWeights(model, registry, opts, skipped)) {
+  for (const [weight, { owner, consumers, via }] of selectWeights(model, registry, opts, skipped)) {
     const plan = plans.get(owner)!;
     ctx.progress?.(`quantizing ${weight.name}`);
     plan.weights.push(weight);
@@ -82,7 +82,7 @@ function runQuantize(model: Model, ctx: PassContext, opts: QuantizeOptions, regi
         plan.edits.push(...e.emission.edits);
         plan.obsolete.push(...(e.emission.obsolete ?? []));
         for (const o of e.emission.opsets) opsets.set(o.domain, Math.max(opsets.get(o.domain) ?? 0, o.version));
-        plan.rows.push({ row: e.row, weight });
+        plan.rows.push({ row: via ? { ...e.row, ops: [via] } : e.row, weight });
       }
     } else {
       const t = emitTfjs(weight, opts);

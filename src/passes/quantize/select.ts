@@ -16,6 +16,7 @@
 import { minimatch } from 'minimatch';
 import { Graph, isFloatDType, Model, Node, OpRegistry, Value } from '../../ir';
 import { graphsOf, subgraphsOf } from '../../graph/constants';
+import { traceWeightChain } from '../../graph/weight-chains';
 import type { Consumer } from './onnx/common';
 import type { QuantizeOptions } from './options';
 import type { SkippedTensor, SkipKind } from './report';
@@ -24,6 +25,8 @@ export interface SelectedWeight {
   /** The graph whose initializer the weight is; the quantized constants go there. */
   owner: Graph;
   consumers: Consumer[];
+  /** Set when the weight reaches its op through data-movement nodes (graph/weight-chains.ts): the chain, e.g. 'Slice→Concat→Unsqueeze→LSTM'. */
+  via?: string;
 }
 
 /** Skip kinds that follow from the user's own settings: they do not make a run partial. */
@@ -43,10 +46,15 @@ export function selectWeights(model: Model, registry: OpRegistry, opts: Quantize
   };
   const excluded = (name: string): boolean => opts.exclude.some((g) => minimatch(name, g, { dot: true }));
   const readAsWeight = new Set<Value>();
+  /** For every node, the nodes holding it from the main graph down (itself last), and its depth-first position. */
+  const chains = new Map<Node, { graph: Graph; node: Node }[]>();
+  const order = new Map<Node, number>();
 
   const visit = (graph: Graph, chain: { graph: Graph; node: Node }[]): void => {
     for (const node of graph.nodes) {
       const here = [...chain, { graph, node }];
+      chains.set(node, here);
+      order.set(node, order.size);
       for (const rw of registry.weightsOf(node)) {
         const v = rw.value;
         const t = v.const!;
@@ -79,13 +87,37 @@ export function selectWeights(model: Model, registry: OpRegistry, opts: Quantize
   for (const v of owners.keys()) {
     const t = v.const!;
     if (out.has(v) || skippedValues.has(v) || !isFloatDType(t.dtype) || v.uses.length === 0) continue;
-    // Scalars and small tables (Resize scales, Pow exponents, Clip bounds) are not weights either.
-    if (t.size < opts.minElements) { skip(v, 'too-small', `${t.size} elements < --min-elements ${opts.minElements} (read by ${readersOf(v)})`); continue; }
     // Biases and normalization parameters are read through their own registry slots: not weights to quantize.
     if (readAsWeight.has(v)) continue;
-    skip(v, 'role', `no supported weight role: read by ${readersOf(v)}`);
+    // Scalars and small tables (Resize scales, Pow exponents, Clip bounds) are not weights either.
+    if (t.size < opts.minElements) { skip(v, 'too-small', `${t.size} elements < --min-elements ${opts.minElements} (read by ${readersOf(v)})`); continue; }
+    const refused = v.uses.flatMap((u) => registry.refusedWeightsOf(u.node).filter((r) => r.value === v));
+    if (refused.length) { skip(v, 'role', `not a ${refused[0].role} of ${refused[0].node.describe()}: ${refused[0].reason}`); continue; }
+    const trace = traceWeightChain(v, t.shape.length, registry);
+    if (!trace.ok) { skip(v, 'role', `no supported weight role: ${trace.reason}`); continue; }
+    const endOps = [...new Set(trace.ends.map((e) => e.node.opType))];
+    if (opts.opTypes && !endOps.every((op) => opts.opTypes!.includes(op))) { skip(v, 'op-types', `op ${endOps.join(', ')} not in --op-types`); continue; }
+    if (excluded(v.name)) { skip(v, 'excluded', 'excluded'); continue; }
+    if (!QUANTIZABLE_FLOATS.has(t.dtype)) { skip(v, 'dtype', `${t.dtype}, not float32, float16 or bfloat16`); continue; }
+    const owner = owners.get(v)!;
+    const outAxis = agreed(trace.ends.map((e) => e.outAxis));
+    const inAxis = agreed(trace.ends.map((e) => e.inAxis));
+    const consumers: Consumer[] = [];
+    for (const { node, index } of v.uses) {
+      const anchor = chains.get(node)?.find((h) => h.graph === owner)?.node;
+      if (!anchor) { consumers.length = 0; break; }
+      consumers.push({ node, index, outAxis, inAxis, anchor: anchor === node ? undefined : anchor });
+    }
+    if (consumers.length === 0) { skip(v, 'subgraph', `read outside the graph that holds it`); continue; }
+    consumers.sort((a, b) => order.get(a.anchor ?? a.node)! - order.get(b.anchor ?? b.node)!);
+    out.set(v, { owner, consumers, via: `${trace.ops.join('→')}→${endOps.join(',')}` });
   }
   return out;
+}
+
+/** The one value all paths agree on, or undefined. */
+function agreed(xs: readonly (number | undefined)[]): number | undefined {
+  return xs.every((x) => x === xs[0]) ? xs[0] : undefined;
 }
 
 /** Coverage of a run: bytes of the weights quantized against those mc could not take. */

@@ -1,0 +1,62 @@
+/**
+ * @jest-environment ./test/helpers/onnx-ort-environment.js
+ *
+ * No silent success (issue 10 §3), through the built binary: a run that
+ * quantizes nothing, or less than 90% of the weight bytes mc could take, writes
+ * nothing and exits 2 with a one-line summary and one line per weight;
+ * --allow-partial writes it with a warning, and the JSON report lists each weight.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { saveOnnx } from '../../src/formats/onnx';
+import { Graph, Node, Tensor, Value } from '../../src/ir';
+import { runMc, tempDir } from '../helpers/cli-run';
+import { onnxModel, randomFloats } from '../quantize/helpers';
+
+/** x[2,4096] · w[4096] (Mul: no weight role) then MatMul by a small [4096,1] column (a weight below --min-elements' share). */
+function unquantizable() {
+  const g = new Graph();
+  const x = new Value('x', { dtype: 'float32', shape: [2, 4096] });
+  g.inputs.push(x);
+  const w = g.addInitializer('gain', Tensor.fromArray('float32', [4096], randomFloats(4096, 1), 'gain'));
+  const col = g.addInitializer('col', Tensor.fromArray('float32', [4096, 1], randomFloats(4096, 2), 'col'));
+  const h = new Value('h', { dtype: 'float32' });
+  const y = new Value('y', { dtype: 'float32', shape: [2, 1] });
+  g.addNode(new Node({ opType: 'Mul', name: 'scale', inputs: [x, w], outputs: [h] }));
+  g.addNode(new Node({ opType: 'MatMul', name: 'fc', inputs: [h, col], outputs: [y] }));
+  g.outputs.push(y);
+  return onnxModel(g);
+}
+
+describe('mc quantize never succeeds silently', () => {
+  const dir = tempDir('mc-partial-');
+  const model = path.join(dir, 'model.onnx');
+  const out = path.join(dir, 'out.onnx');
+  beforeAll(() => saveOnnx(unquantizable(), model));
+
+  test('a run that takes half the weight bytes exits 2, names each weight left and why, and writes nothing', () => {
+    const r = runMc(['quantize', model, '--bits', '8', '-o', out]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^mc: {3}gain: no supported weight role: read by Mul$/m);
+    expect(r.stderr).toMatch(/^mc: .*model\.onnx: quantized 1 weight\(s\), 50% of the float weight bytes mc could take \(needs 90%\); left in float: 1 no supported weight role; nothing written \(--allow-partial writes it anyway\)$/m);
+    expect(fs.existsSync(out)).toBe(false);
+  });
+
+  test('a run that quantizes nothing at all exits 2 too', () => {
+    const r = runMc(['quantize', model, '--bits', '8', '-o', out, '--exclude', 'col']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/quantized no weight \(2 left in float: .*1 no supported weight role.*1 excluded|quantized no weight \(2 left in float: .*1 excluded.*1 no supported weight role/);
+    expect(fs.existsSync(out)).toBe(false);
+  });
+
+  test('--allow-partial writes it, warns, and the JSON report lists every weight left in float with its kind and bytes', () => {
+    const r = runMc(['quantize', model, '--bits', '8', '-o', out, '--allow-partial', '--json', '--no-output-check']);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.report.tensors.map((t: { name: string }) => t.name)).toEqual(['col']);
+    expect(j.report.skipped).toEqual([{ name: 'gain', kind: 'role', reason: 'no supported weight role: read by Mul', bytes: 4096 * 4 }]);
+    expect(j.report.coverage).toEqual({ compressedBytes: 4096 * 4, missedBytes: 4096 * 4, fraction: 0.5 });
+    expect(j.report.warnings.some((w: string) => w.startsWith('partial: quantized 1 weight(s), 50%'))).toBe(true);
+    expect(fs.existsSync(out)).toBe(true);
+  });
+});
