@@ -13,6 +13,29 @@ import { Executor, unsupportedOps, useGradientBackend } from '../runtime/executo
 import { FileSizes, filesSize } from '../util/file-size';
 import { VERSION } from '../version';
 import { checkOutputPath, defaultOutputPath, writeOutput } from './output';
+import { liftNotes, liftWeights } from './quantize';
+import { IncompleteError } from '../errors';
+
+/** A prune that reached under this share of the requested fraction did less than asked. */
+export const MIN_PRUNE_SHARE = 0.9;
+
+/**
+ * Why a prune run did less than asked, or null: no layer pruned, or under 90% of the
+ * requested fraction reached (channels over the channels considered for --pattern channel,
+ * zeros over the weights of pruned layers otherwise), with one line per layer or group left.
+ */
+export function pruneShortfall(c: PruneChanges): { summary: string; details: string[] } | null {
+  const achieved = c.channelFraction ? c.channelFraction.achieved : c.globalSparsity;
+  const requested = c.targetSparsity;
+  if (c.layers.length > 0 && (requested === 0 || achieved >= MIN_PRUNE_SHARE * requested)) return null;
+  const details = c.skipped.map((s) => `${s.layer}: ${s.reason}`);
+  for (const g of c.groups ?? []) if (g.reasons.length) details.push(`group ${g.layers.join(' + ')}: ${g.reasons.join('; ')}`);
+  const what = c.channelFraction ? 'of the channels' : 'of the weights of the pruned layers';
+  const summary = c.layers.length === 0
+    ? `pruned no layer (${c.skipped.length} skipped${details.length ? `: ${details[0]}${details.length > 1 ? ', …' : ''}` : ''})`
+    : `pruned ${(achieved * 100).toFixed(1)}% ${what}, under ${MIN_PRUNE_SHARE * 100}% of the requested ${(requested * 100).toFixed(1)}%`;
+  return { summary, details };
+}
 
 export interface PruneFileOptions {
   input: string;
@@ -25,6 +48,8 @@ export interface PruneFileOptions {
   samples: number;
   batchSize: number;
   force: boolean;
+  /** Write the result even when it pruned less than 90% of the requested fraction (default false: IncompleteError). */
+  allowPartial?: boolean;
   progress?: (message: string) => void;
 }
 
@@ -52,7 +77,7 @@ export async function pruneFile(o: PruneFileOptions): Promise<PruneFileResult> {
   progress('loading');
   const model = loadModel(o.input);
   const before = await filesSize(modelFiles(o.input, model), { gzip: true });
-  const notes: string[] = [];
+  const notes: string[] = liftNotes(liftWeights(model, progress));
   let saliencyLoss: PruneFileResult['saliencyLoss'];
   let saliency: Omit<SaliencyOptions, 'channel'> | undefined;
   if (o.prune.criterion === 'saliency') {
@@ -79,6 +104,11 @@ export async function pruneFile(o: PruneFileOptions): Promise<PruneFileResult> {
     const after = await macs(model);
     if (after !== undefined) changes.flops = { before: macsBefore, after };
   }
+  const partial = pruneShortfall(changes);
+  if (partial && o.allowPartial !== true) {
+    throw new IncompleteError(`${o.input}: ${partial.summary}; nothing written (--allow-partial writes it anyway)`, partial.details);
+  }
+  if (partial) notes.push(`partial: ${partial.summary}`);
   const written = await writeOutput(model, { input: o.input, output, force: o.force, verify: true, gzip: true, progress });
   return {
     input: o.input, output, report: changes, size: { before, after: written }, saliencyLoss,

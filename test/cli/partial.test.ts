@@ -60,3 +60,22 @@ describe('mc quantize never succeeds silently', () => {
     expect(fs.existsSync(out)).toBe(true);
   });
 });
+
+describe('prune: less than 90% of the requested fraction is a shortfall', () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { pruneShortfall } = require('../../src/pipeline/prune') as typeof import('../../src/pipeline/prune');
+  const base = { criterion: 'magnitude', pattern: 'channel', scope: 'layer', targetSparsity: 0.25, layers: [{}], skipped: [], globalSparsity: 0.4 } as never as Parameters<typeof pruneShortfall>[0];
+  const at = (achieved: number) => ({ ...base, channelFraction: { requested: 0.25, achieved, removed: 0, channels: 0 }, groups: [{ layers: ['a', 'b'], channels: 8, removed: 0, reasons: ['cannot map channels through Reshape'] }] });
+
+  test('channels: 0.9 × requested passes, just under fails with each group reason', () => {
+    expect(pruneShortfall(at(0.225))).toBeNull();
+    const s = pruneShortfall(at(0.2249))!;
+    expect(s.summary).toBe('pruned 22.5% of the channels, under 90% of the requested 25.0%');
+    expect(s.details).toEqual(['group a + b: cannot map channels through Reshape']);
+  });
+
+  test('no layer pruned is a shortfall whatever the fraction', () => {
+    const s = pruneShortfall({ ...base, layers: [], skipped: [{ layer: 'conv', reason: 'excluded' }] })!;
+    expect(s.summary).toMatch(/^pruned no layer \(1 skipped: conv: excluded\)$/);
+  });
+});

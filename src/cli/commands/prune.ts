@@ -50,6 +50,7 @@ export const pruneCommand = defineCommand<PruneCliOptions>({
       .option('--samples <n>', 'saliency: samples of --data to use', '256')
       .option('--batch-size <n>', 'saliency: mini-batch size of one gradient', '32')
       .option('--force', 'allow the output to replace the input')
+      .option('--allow-partial', 'write the output even when it pruned less than 90% of the requested fraction (default: exit 2 and write nothing)')
       .option('--json', 'print the report as JSON on stdout');
     addEvalGateOptions(cmd, 'eval-labels');
   },
@@ -91,6 +92,7 @@ export function parsePruneFlags(input: string, flags: Readonly<Record<string, un
     batchSize: wholeNumber(flags.batchSize ?? '32', '--batch-size', 1),
     gate: evalGateFromFlags(flags, 'evalLabels'),
     force: flags.force === true,
+    allowPartial: flags.allowPartial === true,
     json: flags.json === true,
   };
 }
