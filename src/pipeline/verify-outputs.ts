@@ -18,7 +18,7 @@
  * remove and predicts, with a first-order model re-fitted on every
  * measurement, how many moves the bound needs; that prefix is measured, and
  * the prefix grows (by at least one move) until the measured outputs meet the
- * bound. Every decision rests on a run in the stock runtime, and the last run
+ * bound, then is bisected down while they still do. Every decision rests on a run in the stock runtime, and the last run
  * is of the model that is written. Cost: one run per quantized weight plus a
  * few; the ranking runs only when the first check fails.
  */
@@ -29,7 +29,7 @@ import { minimatch } from 'minimatch';
 import { McError } from '../errors';
 import { encodeOnnx } from '../formats/onnx';
 import { saveTfjs } from '../formats/tfjs';
-import type { Model } from '../ir';
+import { float32ToFloat16Bytes, type Dim, type Model } from '../ir';
 import { quantizePass, runPass, type QuantizeOptions, type QuantizeReport } from '../passes';
 import type { Granularity, QuantBits, WeightOverride } from '../passes/quantize/options';
 import { openDataset, validateAgainst } from '../data';
@@ -200,18 +200,26 @@ async function classWidths(model: Model, inputs: Inputs, names: readonly string[
   }
 }
 
-/** Is this integer input an image (rank 4 with 1, 3 or 4 channels on axis 1 or 3)? Then pixels are 0..255. */
-function isImageLike(shape: readonly number[]): boolean {
-  if (shape.length !== 4) return false;
-  const ch = (d: number): boolean => d === 1 || d === 3 || d === 4;
-  return ch(shape[3]) || ch(shape[1]);
+const isChannels = (d: Dim | undefined): boolean => d === 1 || d === 3 || d === 4;
+
+/** An image input: rank 4 with 1, 3 or 4 channels on axis 3 (NHWC) or 1 (NCHW). */
+function imageLayout(dims: readonly Dim[]): 'NHWC' | 'NCHW' | undefined {
+  if (dims.length !== 4) return undefined;
+  return isChannels(dims[3]) ? 'NHWC' : isChannels(dims[1]) ? 'NCHW' : undefined;
+}
+
+/** Concrete dims for a declared shape: a symbolic batch takes 1, symbolic image height and width 224, anything else 1. */
+function concreteShape(dims: readonly Dim[]): number[] {
+  const layout = imageLayout(dims);
+  const spatial = layout === 'NHWC' ? [1, 2] : layout === 'NCHW' ? [2, 3] : [];
+  return dims.map((d, i) => (typeof d === 'number' && d > 0 ? d : spatial.includes(i) ? 224 : 1));
 }
 
 /**
  * Seeded synthetic inputs: float inputs uniform in [0, 1) (the range image
  * models most often take after scaling); integer inputs shaped like an image
  * take pixel values 0..255, other integer inputs 0 (valid ids and indices).
- * Symbolic dims take 1.
+ * Symbolic dims: see concreteShape.
  */
 export function syntheticInputs(specs: readonly TensorInfo[], samples: number, seed: number): Inputs {
   const rand = mulberry32(seed);
@@ -220,15 +228,16 @@ export function syntheticInputs(specs: readonly TensorInfo[], samples: number, s
   for (let k = 0; k < samples; k++) {
     const feed = new Map<string, HostTensor>();
     for (const s of specs) {
-      const shape = (s.shape ?? []).map((d) => (typeof d === 'number' && d > 0 ? d : 1));
+      const shape = concreteShape(s.shape ?? []);
       const n = shape.reduce((a, b) => a * b, 1);
       const dtype = s.dtype ?? 'float32';
       let t: HostTensor;
-      if (dtype === 'float32') {
-        t = { dtype, shape, data: Float32Array.from({ length: n }, () => rand()) };
+      if (dtype === 'float32' || dtype === 'float16') {
+        const data = Float32Array.from({ length: n }, () => rand());
+        t = dtype === 'float32' ? { dtype, shape, data } : { dtype, shape, data: new Uint16Array(float32ToFloat16Bytes(data).buffer) };
         if (k === 0) kinds.push(`${s.name}: uniform [0, 1)`);
       } else if (dtype === 'int32' || dtype === 'int64') {
-        const image = isImageLike(shape);
+        const image = imageLayout(shape) !== undefined;
         const vals = Int32Array.from({ length: n }, () => (image ? Math.floor(rand() * 256) : 0));
         t = dtype === 'int32' ? { dtype, shape, data: vals } : { dtype, shape, data: BigInt64Array.from(vals, (v) => BigInt(v)) };
         if (k === 0) kinds.push(`${s.name}: ${image ? 'pixels 0..255' : 'zeros'}`);
@@ -357,8 +366,15 @@ export async function fitQuantizationToOutputs(
   progress('output check: preparing inputs');
   const { inputs: specs, outputs: names, runtime } = await probe(float);
   const inputs = check.data !== undefined ? dataInputs(check.data, specs, samples) : syntheticInputs(specs, samples, check.seed ?? 1);
-  const classWidth = await classWidths(float, inputs, names);
-  const ref = await runAll(float, inputs, names);
+  let classWidth: Map<string, number>;
+  let ref: Outputs;
+  try {
+    classWidth = await classWidths(float, inputs, names);
+    ref = await runAll(float, inputs, names);
+  } catch (e) {
+    if (inputs.source === 'data' || e instanceof McError) throw e;
+    throw new OutputCheckUnavailable(`cannot check the outputs: the float model fails in ${runtime} on ${inputs.description}: ${(e as Error).message.split('\n')[0]}; pass --eval-data with real inputs, or --no-output-check`);
+  }
   const notes: string[] = [];
   const bounded = new Set<string>();
   for (const [n, v] of ref) {
@@ -431,13 +447,25 @@ export async function fitQuantizationToOutputs(
   };
   // Measure the shortest prefix of moves predicted to meet the bound; re-fit and go further until it does.
   let k = 0;
+  let lo = 0; // the longest prefix measured to miss the bound
   let last = first;
   while (k < plan.moves.length) {
     k = plan.next(k);
     progress(`output check: ${k} back-off step(s)`);
     last = await measure(optionsAt(k));
     if (meets(last.fid, check, bounded)) break;
+    lo = k;
     plan.fit(noise(last.fid), k);
+  }
+  // The fit was made where the errors compound most, so it may overshoot: bisect between the
+  // longest prefix that missed and the one that met the bound (fewer weights backed off, smaller file).
+  if (meets(last.fid, check, bounded)) {
+    for (let step = 0; step < MAX_BISECTIONS && k - lo > 1; step++) {
+      const mid = Math.floor((lo + k) / 2);
+      progress(`output check: trying ${mid} back-off step(s)`);
+      const m = await measure(optionsAt(mid));
+      if (meets(m.fid, check, bounded)) { k = mid; last = m; } else lo = mid;
+    }
   }
   const firstMove = (w: string): number => plan.moves.findIndex((m) => m.weight === w);
   const backedOff: BackedOffWeight[] = [...plan.rungsAfter(k)].sort(([a], [b]) => firstMove(a) - firstMove(b)).map(([w, r]) => {
@@ -509,3 +537,6 @@ export function outputCheckFor(opts: QuantizeOptions, given: OutputCheckOptions 
 }
 
 export const DEFAULT_MIN_OUTPUT_SQNR_DB = 30;
+
+/** Measured halvings of the back-off prefix after it first meets the bound (a prefix of 256 moves is pinned to one). */
+const MAX_BISECTIONS = 8;
