@@ -16,6 +16,7 @@ import type { Model } from '../ir';
 import { convertFloat16Pass, Float16Options, Float16Report } from '../passes/float16';
 import { quantizePass, QuantizeReport, resolveQuantizeOptions, runPass } from '../passes';
 import { checkNotOverwritingInput } from '../util/atomic';
+import { liftConstantNodes } from '../graph/lift-constants';
 import { modelRoot } from '../formats';
 import { VERSION } from '../version';
 import { checkLoadsInOrt, VERIFY_LIMIT_BYTES } from './output';
@@ -57,15 +58,18 @@ export async function convertFile(o: ConvertFileOptions): Promise<ConvertFileRes
   progress('converting to float16');
   const { changes: report, modified } = runPass(convertFloat16Pass(o.float16 ?? { keepIoTypes: false, blockOps: [], blockNodes: [] }), model, { toolVersion: VERSION, progress });
   if (!modified) throw new UnsupportedError(`${o.input} has no float32 weights or compute to convert; nothing was written`);
+  const notes: string[] = [];
   let quantize: QuantizeReport | undefined;
   if (dtype === 'q4f16') {
+    // MatMul weights kept as Constant nodes (paddle2onnx) become initializers first, as mc quantize does.
+    const lifted = liftConstantNodes(model).changes.lifted.length;
+    if (lifted) notes.push(`${lifted} Constant node(s) holding weights became initializers`);
     progress('quantizing MatMul weights to int4');
     quantize = runPass(quantizePass(Q4F16_QUANTIZE), model, { toolVersion: VERSION, progress }).changes;
     if (quantize.tensors.length === 0) {
       throw new UnsupportedError(`${o.input}: q4f16 found no MatMul/Gemm weight to quantize (${quantize.skipped.length} skipped); nothing was written (--dtype fp16 writes the float16 model)`);
     }
   }
-  const notes: string[] = [];
   let verified = false;
   if (o.verify !== false) {
     if (weightBytes(model) <= VERIFY_LIMIT_BYTES) {

@@ -16,7 +16,7 @@ function parsed(args: string[]): { name: string; options: unknown; debug: boolea
   return { name: outcome.command.name, options: outcome.command.options, debug: outcome.global.debug, color: outcome.global.color };
 }
 
-const convertDefaults = { externalData: false, force: false, json: false };
+const convertDefaults = { externalData: false, force: false, json: false, dtype: 'fp32', keepIoTypes: false, blockOps: [], blockNodes: [] };
 
 describe('argv → typed options', () => {
   const ok: [string, string[], { name: string; options: unknown; debug?: boolean; color?: boolean }][] = [
@@ -34,7 +34,11 @@ describe('argv → typed options', () => {
     ['--external-data bare before -o', ['convert', 'a.onnx', '--external-data', '-o', 'b.onnx'],
       { name: 'convert', options: { input: 'a.onnx', output: 'b.onnx', ...convertDefaults, externalData: { threshold: 1024 } } }],
     ['--external-data 4096 --force --json', ['convert', 'a.onnx', '-o', 'b.onnx', '--external-data', '4096', '--force', '--json'],
-      { name: 'convert', options: { input: 'a.onnx', output: 'b.onnx', externalData: { threshold: 4096 }, force: true, json: true } }],
+      { name: 'convert', options: { input: 'a.onnx', output: 'b.onnx', ...convertDefaults, externalData: { threshold: 4096 }, force: true, json: true } }],
+    ['convert --dtype fp16 --keep-io-types --fp16-block-ops', ['convert', 'a.onnx', '-o', 'b.onnx', '--dtype', 'fp16', '--keep-io-types', '--fp16-block-ops', 'Resize,Softmax'],
+      { name: 'convert', options: { input: 'a.onnx', output: 'b.onnx', ...convertDefaults, dtype: 'fp16', keepIoTypes: true, blockOps: ['Resize', 'Softmax'] } }],
+    ['convert --dtype q4f16 --fp16-block-nodes', ['convert', 'a.onnx', '-o', 'b.onnx', '--dtype=q4f16', '--fp16-block-nodes', 'head/Softmax'],
+      { name: 'convert', options: { input: 'a.onnx', output: 'b.onnx', ...convertDefaults, dtype: 'q4f16', blockNodes: ['head/Softmax'] } }],
     ['--external-data=0', ['convert', 'a.onnx', '--external-data=0', '-o', 'b.onnx'],
       { name: 'convert', options: { input: 'a.onnx', output: 'b.onnx', ...convertDefaults, externalData: { threshold: 0 } } }],
   ];
@@ -58,6 +62,8 @@ describe('argv → typed options', () => {
     ['convert without input', ['convert', '-o', 'b.onnx'], /^missing required argument 'in'/],
     ['non-integer threshold', ['convert', 'a.onnx', '-o', 'b.onnx', '--external-data', '1.5'], /^--external-data threshold must be a whole number of bytes, got '1.5'/],
     ['word threshold', ['convert', 'a.onnx', '-o', 'b.onnx', '--external-data=big'], /got 'big'/],
+    ['unknown --dtype', ['convert', 'a.onnx', '-o', 'b.onnx', '--dtype', 'int8'], /^--dtype must be fp32, fp16 or q4f16, got 'int8'/],
+    ['--keep-io-types without fp16', ['convert', 'a.onnx', '-o', 'b.onnx', '--keep-io-types'], /need --dtype fp16 or q4f16/],
   ];
   it.each(bad)('%s → UsageError', (_label, args, message) => {
     let caught: unknown;
