@@ -45,10 +45,13 @@ const MC: readonly BlockedOp[] = [
  * fixtures and the corpus models (PP-OCR det/rec/cls, Silero VAD with LSTM in
  * If bodies, openWakeWord, ISNet) with an empty list and loading them
  * (scripts/float16/measure.js): all loaded and ran. Where the CPU provider has
- * no float16 kernel (LSTM, for one), its InsertCastTransformer wraps the node
- * in Casts to float32 when the session loads, so a model never fails to load
- * for that reason; it only pays for the Casts. Kept as a list so that a
- * runtime that does fail can be named here.
+ * no float16 kernel its InsertCastTransformer wraps the node in Casts to
+ * float32 when the session loads (InsertedPrecisionFreeCast nodes in the
+ * optimized graph), so a model never fails to load for that reason. On x86-64
+ * that is nearly every compute op (Conv, Gemm, MatMul, elementwise, pooling,
+ * LSTM): onnxruntime's CPU computes such a model in float32 between
+ * float16-rounded tensors. Kept as a list so that a runtime that does fail can
+ * be named here.
  */
 export const ORT_CPU_NO_FLOAT16: readonly string[] = [];
 
