@@ -11,17 +11,15 @@
  * Bit-identity is an ISA-dependent claim. On AVX2 (and AVX-512 without VNNI)
  * onnxruntime's u8×s8 kernels add the products of neighbouring input
  * channels in saturating int16 (vpmaddubsw, x86_64/ConvSymKernelAvx2.S and
- * QgemmU8S8KernelAvx2.S); a pair can saturate only if both its weights are
- * non-zero, and not at all while every u8 code is ≤ 127 (|2·127·128| =
- * 32512 < 32767). So each comparison is asserted:
- *  - on the full input range where both forms are exact on this CPU: every
- *    CPU whose products add in int32 (VNNI, AMX, arm64: src/runtime/cpu.ts),
- *    and on AVX2 when neither form pairs two non-zero weights in the first
- *    layer (the pair-safe layout always; the plain form when its input has
- *    one channel, padded to 4 with zero weights);
- *  - on every CPU, on inputs whose u8 codes are ≤ 127, where no pair of
+ * QgemmU8S8KernelAvx2.S); the rewrite pairs neighbouring pixels, which can
+ * saturate there, but no pair saturates while every u8 code is ≤ 127
+ * (2·127·128 = 32512 < 32767). So the comparison is asserted:
+ *  - on the full input range only on CPUs whose products add in int32 (VNNI,
+ *    AMX, arm64: src/runtime/cpu.ts), where both forms are exact;
+ *  - on every CPU on inputs whose u8 codes are ≤ 127, where no pair of
  *    either form can saturate. Later layers are the same in both forms, so
  *    they see the same integers whatever their kernel does.
+ * The rewrite is applied for --target avx512-vnni (and arm64) only.
  */
 import * as fs from 'fs';
 import * as os from 'os';
@@ -31,7 +29,6 @@ import { openDataset } from '../../src/data';
 import { encodeOnnx, loadOnnx } from '../../src/formats/onnx';
 import { Graph, intsAttr, Model, Node, Tensor, Value } from '../../src/ir';
 import { quantizeStatic, StaticQuantizeOptions } from '../../src/passes/quantize/static';
-import type { SpaceToDepthLayout } from '../../src/passes/quantize/static/space-to-depth-pool';
 import { detectCpu } from '../../src/runtime/cpu';
 import { normal, uniform, writeNpy } from '../calibrate/helpers';
 
@@ -39,7 +36,8 @@ const FIX = path.resolve(__dirname, '..', '..', 'fixtures');
 const CPU = detectCpu();
 /** u8·s8 products accumulate in int32 here (VNNI, AMX, arm64): every int8 form computes exact integers. */
 const EXACT_INT8 = CPU.u8s8Saturates === false;
-const TARGET_OF: Record<SpaceToDepthLayout, StaticQuantizeOptions['target']> = { 'pair-safe': 'portable', dense: 'avx512-vnni' };
+/** The target that applies the rewrite on x86. */
+const VNNI: Partial<StaticQuantizeOptions> = { target: 'avx512-vnni' };
 
 /**
  * Clamps x so that its uint8 code at the model input (int8 codes + 128 on x86) is at most 127: the scale and
@@ -109,33 +107,23 @@ describe('rewritten models give the same outputs in onnxruntime', () => {
     ['1→8, 3×3 with pads [0,2,2,0], uint8', { c: 1, m: 8, k: 3, pads: [0, 2, 2, 0], relu: true, bias: true, h: 12, w: 12, act: 'uint8' }],
     ['4→32, 3×3, uint8', { c: 4, m: 32, k: 3, pads: [1, 1, 1, 1], relu: true, bias: true, h: 16, w: 16, act: 'uint8' }],
   ];
-  const layouts: SpaceToDepthLayout[] = ['pair-safe', 'dense'];
-  test.each(cases.flatMap(([name, t]) => layouts.map((l) => [`${name}, ${l}`, t, l] as [string, Case, SpaceToDepthLayout])))('%s', async (_, t, layout) => {
+  test.each(cases)('%s', async (_, t) => {
     const calib = path.join(tmp, `calib-${t.c}-${t.h}-${t.w}.npy`);
     writeNpy(calib, uniform(24 * t.c * t.h * t.w, 3, -1, 1), [24, t.c, t.h, t.w]);
-    const opts: Partial<StaticQuantizeOptions> = { activationType: t.act ?? 'int8', perTensor: t.perTensor ?? false, target: TARGET_OF[layout] };
+    const opts: Partial<StaticQuantizeOptions> = { ...VNNI, activationType: t.act ?? 'int8', perTensor: t.perTensor ?? false };
     const plain = build(t, 7);
     await quantizeStatic(plain, { ...opts, spaceToDepthPooling: false }, calib);
     const fused = build(t, 7);
     const r = await quantizeStatic(fused, opts, calib);
-    const c2 = layout === 'pair-safe' ? 8 * t.c : 4 * t.c;
-    expect(r.transformations.some((l) => l.includes(`conv1 (${t.c}→${t.m} as ${c2}→${4 * t.m})`))).toBe(true);
+    expect(r.transformations.some((l) => l.includes(`conv1 (${t.c}→${t.m} as ${4 * t.c}→${4 * t.m})`))).toBe(true);
     expect(r.transformations.some((l) => l.startsWith('stored activations as uint8'))).toBe(t.act !== 'uint8');
-    expect(r.settings).toMatchObject({ target: TARGET_OF[layout], spaceToDepthLayout: layout });
+    expect(r.settings).toMatchObject({ target: 'avx512-vnni', spaceToDepth: true });
     const ops = fused.graph.nodes.map((n) => n.opType);
     expect(ops).toEqual(expect.arrayContaining(['SpaceToDepth', 'Split', 'Max']));
     expect(ops).not.toContain('MaxPool');
+    expect(ops).not.toContain('Pad');
     const conv = fused.graph.nodes.find((n) => n.opType === 'Conv')!;
-    const w = conv.inputs[1]!.producer!.inputs[0]!.const!;
-    expect(w.shape.slice(0, 2)).toEqual([4 * t.m, c2]);
-    if (layout === 'pair-safe') {
-      // The property the layout exists for: in every output channel, input channels 2k and 2k+1 never both hold a non-zero weight.
-      const q = w.typed() as Int8Array;
-      const taps = w.shape[2] * w.shape[3];
-      for (let o = 0; o < 4 * t.m; o++) for (let ic = 1; ic < c2; ic += 2) for (let k = 0; k < taps; k++) expect(q[(o * c2 + ic) * taps + k]).toBe(0);
-    } else {
-      expect(ops).not.toContain('Pad');
-    }
+    expect(conv.inputs[1]!.producer!.inputs[0]!.const!.shape.slice(0, 2)).toEqual([4 * t.m, 4 * t.c]);
     const x = uniform(5 * t.c * t.h * t.w, 11, -1.2, 1.2); // some values beyond the calibrated range: saturation must match too
     const optimized = path.join(tmp, 'opt.onnx');
     const compare = async (data: Float32Array): Promise<number> => {
@@ -147,22 +135,19 @@ describe('rewritten models give the same outputs in onnxruntime', () => {
       expect(nonzero).toBeGreaterThan(b.length / 10); // not a dead network that would match trivially
       return maxDiff(a, b);
     };
-    // Full range: exact on this CPU for both forms? (see the file comment)
-    const exactHere = EXACT_INT8 || (layout === 'pair-safe' && t.c === 1);
-    if (exactHere) expect(await compare(x)).toBe(0);
-    // u8 codes ≤ 127 at the input: no pair of either form saturates, on any CPU.
+    if (EXACT_INT8) expect(await compare(x)).toBe(0);
     expect(await compare(belowMidCode(plain, x))).toBe(0);
     const fusedOps = loadOnnx(optimized).graph.nodes.map((n) => n.opType);
     expect(fusedOps.filter((o) => o === 'QLinearConv')).toHaveLength(2);
     expect(fusedOps).not.toContain('Conv');
   });
 
-  test.each<[SpaceToDepthLayout]>([['pair-safe'], ['dense']])('the fixture CNN, %s: identical logits on the eval set, every Conv fused, the 1-channel input no longer padded to 4', async (layout) => {
+  test('the fixture CNN: identical logits on the eval set, every Conv fused, the 1-channel input no longer padded', async () => {
     const calib = path.join(FIX, 'calib-x.npy');
     const plain = loadOnnx(path.join(FIX, 'cnn.onnx'));
-    await quantizeStatic(plain, { spaceToDepthPooling: false }, calib);
+    await quantizeStatic(plain, { ...VNNI, spaceToDepthPooling: false }, calib);
     const fused = loadOnnx(path.join(FIX, 'cnn.onnx'));
-    const r = await quantizeStatic(fused, { target: TARGET_OF[layout] }, calib);
+    const r = await quantizeStatic(fused, VNNI, calib);
     expect(r.spaceToDepthSkipped).toEqual([{ conv: 'conv2/Conv', reason: 'more than 4 input channels' }]); // conv3's pool output feeds float layers: no candidate
     expect(r.settings.activationStorage).toBe('uint8');
     const tensors = new Set([...fused.graph.values()].map((v) => v.name));
@@ -176,25 +161,32 @@ describe('rewritten models give the same outputs in onnxruntime', () => {
       const feed = { input: new ort.Tensor('float32', data, t.shape) };
       return maxDiff(await run(plain, feed), await run(fused, feed, optimized));
     };
-    // The images are bright (codes up to 255): the dense layout pairs two pixels, which AVX2 may saturate.
-    if (EXACT_INT8 || layout === 'pair-safe') expect(await logits(t.data as Float32Array)).toBe(0);
+    // The images are bright (codes up to 255); two neighbouring pixels pair up in the rewritten conv, which AVX2 may saturate.
+    if (EXACT_INT8) expect(await logits(t.data as Float32Array)).toBe(0);
     expect(await logits(belowMidCode(plain, t.data as Float32Array))).toBe(0);
     const again = loadOnnx(path.join(FIX, 'cnn.onnx'));
-    await quantizeStatic(again, { target: TARGET_OF[layout] }, calib);
+    await quantizeStatic(again, VNNI, calib);
     expect(Buffer.compare(Buffer.from(encodeOnnx(again)), Buffer.from(encodeOnnx(fused)))).toBe(0); // deterministic, byte for byte
     const ops = loadOnnx(optimized).graph.nodes.map((n) => n.opType);
     expect(ops.filter((o) => o === 'QLinearConv')).toHaveLength(3);
     expect(ops).not.toContain('Conv');
-    // The dense layout needs no Pad at all; the pair-safe one pads 1 → 2 channels (the zero channel), not 1 → 4.
-    const pads = loadOnnx(optimized).graph.nodes.filter((n) => n.opType === 'Pad');
-    expect(pads).toHaveLength(layout === 'dense' ? 0 : 1);
+    expect(ops).not.toContain('Pad');
   });
 
-  test('the default target is portable (pair-safe) and is recorded in the metadata', async () => {
-    const m = loadOnnx(path.join(FIX, 'cnn.onnx'));
-    const r = await quantizeStatic(m, { samples: 32 }, path.join(FIX, 'calib-x.npy'));
-    expect(r.settings).toMatchObject({ target: 'portable', spaceToDepthLayout: 'pair-safe' });
-    expect(JSON.parse(m.metadataProps.find((p) => p.key === 'mc.quantization')!.value)).toMatchObject({ target: 'portable', spaceToDepthLayout: 'pair-safe' });
+  test('arm64 keeps int8 activations; portable and avx2 leave the pair as it is', async () => {
+    const calib = path.join(FIX, 'calib-x.npy');
+    const arm = loadOnnx(path.join(FIX, 'cnn.onnx'));
+    const ra = await quantizeStatic(arm, { target: 'arm64', samples: 32 }, calib);
+    expect(ra.settings).toMatchObject({ target: 'arm64', spaceToDepth: true });
+    expect(ra.settings.activationStorage).toBeUndefined();
+    expect(arm.graph.nodes.filter((n) => n.opType === 'QuantizeLinear').every((n) => n.outputs[0].dtype === 'int8')).toBe(true);
+    for (const target of ['portable', 'avx2'] as const) {
+      const m = loadOnnx(path.join(FIX, 'cnn.onnx'));
+      const r = await quantizeStatic(m, { target, samples: 32 }, calib);
+      expect(m.graph.nodes.map((n) => n.opType)).not.toContain('SpaceToDepth');
+      expect(r.spaceToDepthSkipped).toEqual([]);
+      expect(JSON.parse(m.metadataProps.find((p) => p.key === 'mc.quantization')!.value)).toMatchObject({ target });
+    }
   });
 });
 
@@ -209,7 +201,7 @@ describe('near misses stay as they were, with a reason', () => {
     const calib = path.join(tmp, `miss-${t.c}-${t.h}.npy`);
     writeNpy(calib, uniform(8 * t.c * t.h * t.w, 4, -1, 1), [8, t.c, t.h, t.w]);
     const m = build(t, 3);
-    const r = await quantizeStatic(m, {}, calib);
+    const r = await quantizeStatic(m, VNNI, calib);
     expect(r.spaceToDepthSkipped).toEqual([{ conv: 'conv1', reason }]);
     expect(m.graph.nodes.map((n) => n.opType)).not.toContain('SpaceToDepth');
     expect(r.settings.activationStorage).toBeUndefined();

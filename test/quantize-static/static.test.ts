@@ -55,10 +55,9 @@ describe('fixture CNN accuracy in onnxruntime', () => {
     expect(r.skipped.map((k) => `${k.node}: ${k.reason.split(' ')[0]}`)).toEqual(['fc1/Gemm: small', 'logits/Gemm: small']);
     expect(r.transformations.map((t) => t.split(':')[0])).toEqual([
       'folded BatchNormalization into Conv',
-      'rewrote Conv → MaxPool(2×2) as SpaceToDepth → Conv (4× channels at ¼ the pixels, a zero-weight channel beside each) → Split → Max on the integers, which onnxruntime runs faster for few input channels; outputs unchanged on every CPU',
-      'stored activations as uint8 with zero point + 128 (the same values as int8)',
+      "padded Conv input channels with zeros to a multiple of 4 for onnxruntime's fast int8 conv kernel",
     ]);
-    expect(r.transformations[1]).toMatch(/conv1\/Conv \(1→32 as 8→128\)$/); // portable: a zero channel beside the input channel
+    expect(r.transformations[1]).toMatch(/conv1\/Conv 1→4$/); // portable (default): no space-to-depth rewrite
     const acc = await top1(m);
     measured[method] = acc;
     expect(float).toBeGreaterThan(80);
@@ -175,17 +174,19 @@ describe('mc quantize --calib errors', () => {
     expect(r.code).toBe(0);
     const meta = JSON.parse(loadOnnx(out).metadataProps.find((p) => p.key === 'mc.quantization')!.value);
     expect(meta.calibration).toEqual({ method: 'percentile', samples: 64, percentile: 99.99 });
-    expect(meta.activationStorage).toBe('uint8');
-    expect(meta).toMatchObject({ target: 'portable', spaceToDepthLayout: 'pair-safe' });
-    expect(loadOnnx(out).graph.nodes.map((n) => n.opType)).toContain('SpaceToDepth');
+    expect(meta.target).toBe('portable');
+    expect(meta.activationStorage).toBeUndefined();
+    expect(loadOnnx(out).graph.nodes.map((n) => n.opType)).not.toContain('SpaceToDepth');
+    expect(r.stdout).toMatch(/^target portable: exact integer arithmetic on every CPU/m);
     const vnni = path.join(tmp, 'cnn.int8.vnni.onnx');
     expect(runMc(['quantize', path.join(FIX, 'cnn.onnx'), '--calib', CALIB, '--calib-samples', '64', '--target', 'avx512-vnni', '-o', vnni]).code).toBe(0);
-    expect(JSON.parse(loadOnnx(vnni).metadataProps.find((p) => p.key === 'mc.quantization')!.value)).toMatchObject({ target: 'avx512-vnni', spaceToDepthLayout: 'dense' });
+    expect(JSON.parse(loadOnnx(vnni).metadataProps.find((p) => p.key === 'mc.quantization')!.value)).toMatchObject({ target: 'avx512-vnni', spaceToDepth: true, activationStorage: 'uint8' });
+    expect(loadOnnx(vnni).graph.nodes.map((n) => n.opType)).toContain('SpaceToDepth');
     const bad = runMc(['quantize', path.join(FIX, 'cnn.onnx'), '--calib', CALIB, '--target', 'avx3', '-o', path.join(tmp, 'bad.onnx')]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--target must be one of portable, avx512-vnni, avx2, arm64');
     const kept = path.join(tmp, 'cnn.int8.kept.onnx');
-    expect(runMc(['quantize', path.join(FIX, 'cnn.onnx'), '--calib', CALIB, '--calib-samples', '64', '--no-space-to-depth', '-o', kept]).code).toBe(0);
+    expect(runMc(['quantize', path.join(FIX, 'cnn.onnx'), '--calib', CALIB, '--calib-samples', '64', '--target', 'avx512-vnni', '--no-space-to-depth', '-o', kept]).code).toBe(0);
     const g = loadOnnx(kept).graph;
     expect(g.nodes.map((n) => n.opType)).not.toContain('SpaceToDepth');
     expect(g.nodes.filter((n) => n.opType === 'QuantizeLinear').every((n) => n.inputs[2]?.const?.dtype === 'int8')).toBe(true);

@@ -6,15 +6,15 @@ export type { ActivationType, StaticQuantizeOptions, StaticTarget } from './opti
 export { formsFor } from './targets';
 export type { TargetForms } from './targets';
 export { isExcludedNode, MIN_INT8_MATMUL_WEIGHTS, planQdq } from './plan';
-export { padConvsForInt8, paddingLine, prepareForStaticInt8 } from './prepare';
+export { padConvsForInt8, paddingLines, prepareForStaticInt8 } from './prepare';
 export type { Prepared } from './prepare';
 export { gemmToMatMul } from './gemm-to-matmul';
 export type { GemmRewrite } from './gemm-to-matmul';
-export { CONV_CHANNEL_MULTIPLE, needsChannelPadding, padConvInputChannels } from './pad-channels';
+export { CONV_CHANNEL_MULTIPLE, needsChannelPadding, padConvInputChannels, readsModelInput } from './pad-channels';
 export type { ChannelPadding } from './pad-channels';
 export type { ComputeOp, PlanOptions, QdqPlan, SkippedNode } from './plan';
 export { emitQdq } from './emit';
 export type { ActivationParams, EmitOptions } from './emit';
 export { rewriteSpaceToDepthPooling, S2D_MAX_INPUT_CHANNELS, S2D_MAX_OUTPUT_CHANNELS } from './space-to-depth-pool';
-export type { PoolingLimits, PoolingRewrite, PoolingRewriteOptions, SpaceToDepthLayout, SpaceToDepthPooling, SpaceToDepthSkip } from './space-to-depth-pool';
+export type { PoolingLimits, PoolingRewrite, PoolingRewriteOptions, SpaceToDepthPooling, SpaceToDepthSkip } from './space-to-depth-pool';
 export { storeActivationsAsUint8 } from './activations-uint8';

@@ -20,7 +20,7 @@ import { foldBatchNormalization } from '../../fold-batchnorm';
 import { runPass } from '../../pass';
 import { NameAllocator } from '../edits';
 import { gemmToMatMul } from './gemm-to-matmul';
-import { ChannelPadding, needsChannelPadding, padConvInputChannels } from './pad-channels';
+import { ChannelPadding, needsChannelPadding, padConvInputChannels, readsModelInput } from './pad-channels';
 import { isExcludedNode, MIN_INT8_MATMUL_WEIGHTS, PlanOptions, QdqPlan } from './plan';
 
 export interface Prepared {
@@ -30,10 +30,14 @@ export interface Prepared {
   originalOpType: Map<Node, string>;
 }
 
-/** The report line of the channel padding, or undefined when none is left. */
-export function paddingLine(padded: readonly ChannelPadding[]): string | undefined {
-  if (!padded.length) return undefined;
-  return `padded Conv input channels with zeros to a multiple of 4 for onnxruntime's fast int8 conv kernel: ${padded.map((p) => `${p.node} ${p.from}→${p.to}`).join(', ')}`;
+/** The report lines of the channel padding (appended zeros; pair-safe interleaving), none when nothing is padded. */
+export function paddingLines(padded: readonly ChannelPadding[]): string[] {
+  const plain = padded.filter((p) => !p.pairSafe);
+  const safe = padded.filter((p) => p.pairSafe);
+  const lines: string[] = [];
+  if (plain.length) lines.push(`padded Conv input channels with zeros to a multiple of 4 for onnxruntime's fast int8 conv kernel: ${plain.map((p) => `${p.node} ${p.from}→${p.to}`).join(', ')}`);
+  if (safe.length) lines.push(`interleaved a zero channel after each input channel of the first convolutions, so no int16 pair that AVX2 int8 kernels add holds two non-zero weights (exact on every CPU): ${safe.map((p) => `${p.node} ${p.from}→${p.to}`).join(', ')}`);
+  return lines;
 }
 
 export function prepareForStaticInt8(model: Model, opts: PlanOptions, toolVersion: string): Prepared {
@@ -61,10 +65,11 @@ export function prepareForStaticInt8(model: Model, opts: PlanOptions, toolVersio
  * Calibrating the padded tensor instead would run the 4× wider float conv and
  * put the padding's zeros into the histogram methods' distribution.
  */
-export function padConvsForInt8(model: Model, plan: QdqPlan): { padded: ChannelPadding[]; sources: Map<Value, Value> } {
-  const convs = plan.ops.map((o) => o.node).filter(needsChannelPadding);
+export function padConvsForInt8(model: Model, plan: QdqPlan, pairSafeFirstLayers = false): { padded: ChannelPadding[]; sources: Map<Value, Value> } {
+  const pairSafe = new Set(pairSafeFirstLayers ? plan.ops.map((o) => o.node).filter((n) => readsModelInput(model.graph, n)) : []);
+  const convs = plan.ops.map((o) => o.node).filter((n) => needsChannelPadding(n, pairSafe.has(n)));
   const before = convs.map((c) => c.inputs[0]!);
-  const padded = padConvInputChannels(model, convs, new NameAllocator(model));
+  const padded = padConvInputChannels(model, convs, new NameAllocator(model), pairSafe);
   const sources = new Map<Value, Value>();
   convs.forEach((c, i) => { if (c.inputs[0] !== before[i]) sources.set(c.inputs[0]!, before[i]); });
   return { padded, sources };

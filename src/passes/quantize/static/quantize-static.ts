@@ -18,7 +18,7 @@ import type { QuantizedTensorRow } from '../report';
 import { ActivationParams, emitQdq } from './emit';
 import { activationRange, resolveStaticOptions, StaticQuantizeOptions } from './options';
 import { planQdq, SkippedNode } from './plan';
-import { padConvsForInt8, paddingLine, prepareForStaticInt8 } from './prepare';
+import { padConvsForInt8, paddingLines, prepareForStaticInt8 } from './prepare';
 import { rewriteSpaceToDepthPooling, SpaceToDepthSkip } from './space-to-depth-pool';
 import { formsFor } from './targets';
 
@@ -98,7 +98,8 @@ export async function quantizeStatic(model: Model, partial: Partial<StaticQuanti
     warnings.push('nothing to quantize: no Conv, MatMul or Gemm with a float32 input');
   }
   // Channel padding comes after calibration (see padConvsForInt8); the plan is made again on the padded graph.
-  const { padded: paddedConvs, sources } = padConvsForInt8(model, calibPlan);
+  const forms = formsFor(opts.target);
+  const { padded: paddedConvs, sources } = padConvsForInt8(model, calibPlan, forms.pairSafeFirstLayers);
   const plan = paddedConvs.length ? planQdq(graph, planOptions) : calibPlan;
   const rangeOf = (t: Value): TensorRange | undefined => calib?.ranges.get((sources.get(t) ?? t).name);
   const params = new Map<Value, ActivationParams>();
@@ -120,7 +121,7 @@ export async function quantizeStatic(model: Model, partial: Partial<StaticQuanti
   const samples = calib?.samples ?? 0;
   const settings = staticSettings(opts, samples);
   if (!modified) {
-    const transformations = [...prepared.transformations, ...optional(paddingLine(paddedConvs))];
+    const transformations = [...prepared.transformations, ...paddingLines(paddedConvs)];
     return { modified: transformations.length > 0, settings, calibration: calibSummary(calib, opts.calibrationMethod), activations, weights: [], quantizedNodes: [], transformations, folded: [], spaceToDepthSkipped: [], skipped: plan.skipped, warnings, opsetBefore, opsetAfter: opsetBefore };
   }
   // Per-axis DequantizeLinear needs opset 13; per-tensor QDQ exists since 10.
@@ -131,16 +132,14 @@ export async function quantizeStatic(model: Model, partial: Partial<StaticQuanti
   const transformations = [...prepared.transformations];
   let spaceToDepthSkipped: SpaceToDepthSkip[] = [];
   let padded = paddedConvs;
-  if (opts.spaceToDepthPooling) {
-    const forms = formsFor(opts.target);
-    const pooling = rewriteSpaceToDepthPooling(graph, model.opsetVersion('') ?? 0, names, { layout: forms.spaceToDepthLayout, uint8Storage: forms.uint8Storage });
+  if (opts.spaceToDepthPooling && forms.spaceToDepth) {
+    const pooling = rewriteSpaceToDepthPooling(graph, model.opsetVersion('') ?? 0, names, { uint8Storage: forms.uint8Storage });
     spaceToDepthSkipped = pooling.skipped;
     const rewritten = new Set(pooling.applied.map((a) => a.conv));
     padded = padded.filter((p) => !rewritten.has(p.node));
     if (pooling.applied.length) {
-      const pairSafe = forms.spaceToDepthLayout === 'pair-safe';
-      transformations.push(`rewrote Conv → MaxPool(2×2) as SpaceToDepth → Conv (4× channels at ¼ the pixels${pairSafe ? ', a zero-weight channel beside each' : ''}) → Split → Max on the integers, which onnxruntime runs faster for few input channels; outputs unchanged${pairSafe ? ' on every CPU' : ' where int8 products add in int32 (VNNI, AMX, arm64; not AVX2)'}: ${pooling.applied.map((a) => `${a.conv} (${a.inputChannels}→${a.outputChannels} as ${a.spaceToDepthChannels}→${4 * a.outputChannels})`).join(', ')}`);
-      settings.spaceToDepthLayout = forms.spaceToDepthLayout;
+      transformations.push(`rewrote Conv → MaxPool(2×2) as SpaceToDepth → Conv (4× channels at ¼ the pixels) → Split → Max on the integers, which onnxruntime runs faster for few input channels; outputs unchanged where int8 products add in int32 (VNNI, AMX, arm64; not AVX2): ${pooling.applied.map((a) => `${a.conv} (${a.inputChannels}→${a.outputChannels} as ${4 * a.inputChannels}→${4 * a.outputChannels})`).join(', ')}`);
+      settings.spaceToDepth = true;
     }
     if (pooling.storedAsUint8) {
       transformations.push('stored activations as uint8 with zero point + 128 (the same values as int8): the Split → Max block is explicit integer ops, which onnxruntime cannot convert from int8 to uint8 the way it converts Q/DQ pairs on x86, and a Conv with mixed int8/uint8 activations would not be fused');
@@ -153,8 +152,8 @@ export async function quantizeStatic(model: Model, partial: Partial<StaticQuanti
       if (row.sharedWith) row.sharedWith = renamed.get(row.sharedWith) ?? row.sharedWith;
     }
   }
-  const padLine = paddingLine(padded);
-  if (padLine) transformations.splice(prepared.transformations.length, 0, padLine);
+  transformations.splice(prepared.transformations.length, 0, ...paddingLines(padded));
+  if (padded.some((p) => p.pairSafe)) settings.pairSafeConvs = padded.filter((p) => p.pairSafe).map((p) => p.node);
   removeUnusedInitializers(graph, emitted.replaced);
   for (const row of emitted.weights) row.floatKept = graph.initializers.some((v) => v.name === row.name);
   model.setMetadata('mc.version', ctx.toolVersion ?? VERSION);
@@ -163,10 +162,6 @@ export async function quantizeStatic(model: Model, partial: Partial<StaticQuanti
     modified, settings, calibration: calibSummary(calib, opts.calibrationMethod), activations, weights: emitted.weights, quantizedNodes, transformations,
     folded: plan.folded.map((n) => n.name), spaceToDepthSkipped, skipped: plan.skipped, warnings, opsetBefore, opsetAfter: model.opsetVersion(''),
   };
-}
-
-function optional<T>(v: T | undefined): T[] {
-  return v === undefined ? [] : [v];
 }
 
 function calibSummary(c: CalibrationResult | undefined, method: string): StaticQuantizeResult['calibration'] {

@@ -33,27 +33,22 @@
  * first moves every activation to uint8 with zero point + 128: the same grid
  * and the same dequantized values.
  *
- * Two layouts of Conv' (`SpaceToDepthLayout`):
- *  - 'dense': the 4C space-to-depth channels side by side. Fastest, and exact
- *    where the int8 kernel sums u8·s8 products in int32 (AVX512-VNNI,
- *    AVX-VNNI, AMX, arm64). On AVX2 (and AVX-512 without VNNI), MLAS's
- *    symmetric conv kernel broadcasts 4 consecutive input channels and
- *    multiplies them with vpmaddubsw, which adds the products of channels
- *    (0,1) and (2,3) in saturating int16 (x86_64/ConvSymKernelAvx2.S,
- *    MultiplyAccumulateRowAvx2; weights packed 4 input channels per output
- *    channel by MlasConvSymPackW in convsym.cpp). Two neighbouring pixels of a
- *    bright image (u8 codes near 255) times two same-sign weights near 127
- *    pass 32767: the rewritten model then differs from the plain one, which
- *    pads a 1-channel input to 4 with zero weights and so never pairs two
- *    non-zero weights. On an AVX2-only EPYC this cost the fixture CNN
- *    42.2 → 25.3 dB (issue 10).
- *  - 'pair-safe': a zero channel after every input channel (2C channels before
- *    SpaceToDepth, 8C after), whose weights are zero. Every pair the kernel
- *    adds in int16 then holds at most one non-zero product, |u8·s8| ≤
- *    255·128 = 32640 < 32767, so no pair can saturate and the outputs are
- *    the exact integer ones on every x86 and arm64 CPU. The same holds on the
- *    im2col + QGEMM path (qgemm_kernel_avx2.cpp, PackedK = 4: K in NHWC order
- *    (kh, kw, c), 8C even, so pairs are again (channel, its zero channel)).
+ * "Bit-identical" holds where onnxruntime's u8×s8 products accumulate in int32
+ * (AVX512-VNNI, AVX-VNNI, AMX, arm64), not on AVX2 (nor AVX-512 without
+ * VNNI): there MLAS's symmetric conv kernel broadcasts 4 consecutive input
+ * channels and multiplies them with vpmaddubsw, which adds the products of
+ * channels (0,1) and (2,3) in saturating int16 (x86_64/ConvSymKernelAvx2.S,
+ * MultiplyAccumulateRowAvx2; weights packed 4 input channels per output
+ * channel by MlasConvSymPackW, convsym.cpp). Conv' puts 2×2 neighbouring
+ * pixels side by side as channels, so two bright pixels (u8 codes near 255)
+ * times two same-sign weights near 127 pass 32767, where the plain Conv pairs
+ * its one real channel with a zero-weight padding channel and cannot
+ * saturate. On an AVX2-only EPYC this took the fixture CNN from 42.2 to
+ * 25.3 dB (issue 10). No reordering of the 4C channels avoids it for a 3×3
+ * kernel (both phases of a row, and of a column, are read at the centre tap),
+ * and a zero channel beside each one doubles Conv''s multiply-adds, which
+ * measured no faster than the plain form; so only `--target avx512-vnni` and
+ * `arm64` apply the rewrite (targets.ts).
  */
 import { Graph, intAttr, intsAttr, Node, Tensor, Value } from '../../../ir';
 import { NameAllocator } from '../edits';
@@ -72,11 +67,9 @@ export const S2D_MAX_OUTPUT_CHANNELS = 32;
 export interface SpaceToDepthPooling {
   conv: string;
   pool: string;
-  /** C → 4C input channels (8C pair-safe), M → 4M output channels, at H/2 × W/2. */
+  /** C → 4C input channels, M → 4M output channels, at H/2 × W/2. */
   inputChannels: number;
   outputChannels: number;
-  /** Input channels of Conv': 4C dense, 8C pair-safe. */
-  spaceToDepthChannels: number;
   /** Quantized tensors that now have another name: [old, new] (the input, the Conv/Relu output, the pooled output). */
   renamed: [string, string][];
 }
@@ -109,9 +102,6 @@ export interface PoolingLimits {
   maxInputChannels: number;
   maxOutputChannels: number;
 }
-
-/** Where Conv' keeps its input channels (see the file comment). */
-export type SpaceToDepthLayout = 'dense' | 'pair-safe';
 
 const DEFAULT_LIMITS: PoolingLimits = { maxInputChannels: S2D_MAX_INPUT_CHANNELS, maxOutputChannels: S2D_MAX_OUTPUT_CHANNELS };
 
@@ -209,35 +199,31 @@ function sameParams(a: Node, b: Node): boolean {
 }
 
 /** Applies one match (see the file comment); initializers it stopped reading are pushed to `released`. */
-export function applyPoolingMatch(graph: Graph, mt: PoolingMatch, names: NameAllocator, released: (Value | null)[], layout: SpaceToDepthLayout = 'dense'): SpaceToDepthPooling {
-  const { conv, c, m } = mt;
-  /** Channel stride of the original channels in the space-to-depth input: 2 puts a zero channel after each. */
-  const stride = layout === 'pair-safe' ? 2 : 1;
+export function applyPoolingMatch(graph: Graph, mt: PoolingMatch, names: NameAllocator, released: (Value | null)[]): SpaceToDepthPooling {
+  const { conv, x, c, m } = mt;
   const base = conv.name || 'conv';
   const wq = mt.wDq.inputs[0]!.const!;
   const [, cw, kh, kw] = wq.shape;
   const [pt, pl] = conv.attrInts('pads', [0, 0, 0, 0]);
   const rows = blockTaps(kh, pt);
   const cols = blockTaps(kw, pl);
-  const [n, , h, w] = mt.x.shape!;
+  const [n, , h, w] = x.shape!;
   const hh = (h as number) / 2;
   const ww = (w as number) / 2;
-  const x = stride === 2 ? interleaveZeroChannels(graph, mt.x, c, conv, names) : mt.x;
-  const c4 = 4 * stride * c;
 
-  const s2d = new Value(names.fresh(`${mt.x.name}_space_to_depth`), { dtype: 'float32', shape: [n, c4, hh, ww] });
+  const s2d = new Value(names.fresh(`${x.name}_space_to_depth`), { dtype: 'float32', shape: [n, 4 * c, hh, ww] });
   graph.addNode(new Node({ opType: 'SpaceToDepth', name: names.fresh(`${base}_space_to_depth`), inputs: [x], outputs: [s2d], attributes: [intAttr('blocksize', 2)] }), conv);
   const [, sIn, zIn] = mt.qIn.inputs;
   const actType = mt.qOut.outputs[0].dtype ?? 'int8';
-  const s2dQ = new Value(names.fresh(`${s2d.name}_quantized`), { dtype: actType, shape: [n, c4, hh, ww] });
+  const s2dQ = new Value(names.fresh(`${s2d.name}_quantized`), { dtype: actType, shape: [n, 4 * c, hh, ww] });
   graph.addNode(new Node({ opType: 'QuantizeLinear', name: names.fresh(`${s2d.name}_QuantizeLinear`), inputs: [s2d, sIn, zIn], outputs: [s2dQ] }), conv);
-  const s2dD = new Value(names.fresh(`${s2d.name}_dequantized`), { dtype: 'float32', shape: [n, c4, hh, ww] });
+  const s2dD = new Value(names.fresh(`${s2d.name}_dequantized`), { dtype: 'float32', shape: [n, 4 * c, hh, ww] });
   graph.addNode(new Node({ opType: 'DequantizeLinear', name: names.fresh(`${s2d.name}_DequantizeLinear`), inputs: [s2dQ, sIn, zIn], outputs: [s2dD] }), conv);
 
-  const w2 = blockWeights(wq.typed() as Int8Array, m, cw, c, stride, kh, kw, rows, cols);
+  const w2 = blockWeights(wq.typed() as Int8Array, m, cw, c, kh, kw, rows, cols);
   const wName = names.fresh(`${mt.wDq.inputs[0]!.name}_space_to_depth`);
-  const wv = graph.addInitializer(wName, Tensor.fromArray('int8', [4 * m, c4, rows.size, cols.size], w2, wName));
-  const wOut = new Value(names.fresh(`${wName}_dequantized`), { dtype: 'float32', shape: [4 * m, c4, rows.size, cols.size] });
+  const wv = graph.addInitializer(wName, Tensor.fromArray('int8', [4 * m, 4 * c, rows.size, cols.size], w2, wName));
+  const wOut = new Value(names.fresh(`${wName}_dequantized`), { dtype: 'float32', shape: [4 * m, 4 * c, rows.size, cols.size] });
   graph.addNode(new Node({ opType: 'DequantizeLinear', name: names.fresh(`${wName}_DequantizeLinear`), inputs: [wv, repeat4(graph, mt.wDq.inputs[1]!, names)], outputs: [wOut], attributes: [intAttr('axis', 0)] }), conv);
   let bOut: Value | null = null;
   if (mt.bDq) {
@@ -278,30 +264,7 @@ export function applyPoolingMatch(graph: Graph, mt: PoolingMatch, names: NameAll
   }
   if (mt.qIn.outputs[0].uses.length === 0) graph.removeNode(mt.qIn, true);
   if (mt.pad && mt.pad.outputs[0].uses.length === 0) graph.removeNode(mt.pad, true);
-  return { conv: conv.name, pool: mt.pool.name, inputChannels: c, outputChannels: m, spaceToDepthChannels: c4, renamed };
-}
-
-/**
- * x [N, C, H, W] → [N, 2C, H, W] with x's channel c at 2c and zeros at 2c + 1: a channel Pad
- * for C = 1, else Reshape [N, C, 1, H, W] → Pad (axis 2 to 2) → Reshape. Float ops before the Q.
- */
-function interleaveZeroChannels(graph: Graph, x: Value, c: number, before: Node, names: NameAllocator): Value {
-  const [n, , h, w] = x.shape!;
-  const out = new Value(names.fresh(`${x.name}_zero_interleaved`), { dtype: 'float32', shape: [n, 2 * c, h, w] });
-  const i64 = (base: string, v: number[]): Value => {
-    const name = names.fresh(base);
-    return graph.addInitializer(name, Tensor.fromArray('int64', [v.length], BigInt64Array.from(v.map(BigInt)), name));
-  };
-  if (c === 1) {
-    graph.addNode(new Node({ opType: 'Pad', name: names.fresh(`${x.name}_zero_interleave`), inputs: [x, i64(`${x.name}_zero_interleave_pads`, [0, 0, 0, 0, 0, 1, 0, 0])], outputs: [out] }), before);
-    return out;
-  }
-  const r5 = new Value(names.fresh(`${x.name}_c1`), { dtype: 'float32', shape: [n, c, 1, h, w] });
-  const p5 = new Value(names.fresh(`${x.name}_c2`), { dtype: 'float32', shape: [n, c, 2, h, w] });
-  graph.addNode(new Node({ opType: 'Reshape', name: names.fresh(`${x.name}_split_channels`), inputs: [x, i64(`${x.name}_shape5`, [0, c, 1, h as number, w as number])], outputs: [r5] }), before);
-  graph.addNode(new Node({ opType: 'Pad', name: names.fresh(`${x.name}_zero_interleave`), inputs: [r5, i64(`${x.name}_zero_interleave_pads`, [0, 0, 0, 0, 0, 0, 0, 1, 0, 0])], outputs: [p5] }), before);
-  graph.addNode(new Node({ opType: 'Reshape', name: names.fresh(`${x.name}_merge_channels`), inputs: [p5, i64(`${x.name}_shape4`, [0, 2 * c, h as number, w as number])], outputs: [out] }), before);
-  return out;
+  return { conv: conv.name, pool: mt.pool.name, inputChannels: c, outputChannels: m, renamed };
 }
 
 interface BlockTaps {
@@ -325,12 +288,9 @@ function blockTaps(k: number, p: number): BlockTaps {
   return { size: max - min + 1, before: -min, after: max, min, pad: p };
 }
 
-/**
- * W'[(u·2+v)·M+o, (a·2+b)·S·C + S·c, dy−min, dx−min] = W[o, c, ty, tx] with channel stride S (1 dense, 2 pair-safe:
- * the odd channels are the zero channels and keep zero weights); C' ≥ C when the input was zero-padded (those channels are zero).
- */
-function blockWeights(wq: Int8Array, m: number, cw: number, c: number, stride: number, kh: number, kw: number, rows: BlockTaps, cols: BlockTaps): Int8Array {
-  const c4 = 4 * stride * c;
+/** W'[(u·2+v)·M+o, (a·2+b)·C+c, dy−min, dx−min] = W[o, c, ty, tx]; C' ≥ C when the input was zero-padded (those channels are zero). */
+function blockWeights(wq: Int8Array, m: number, cw: number, c: number, kh: number, kw: number, rows: BlockTaps, cols: BlockTaps): Int8Array {
+  const c4 = 4 * c;
   const out = new Int8Array(4 * m * c4 * rows.size * cols.size);
   for (let u = 0; u < 2; u++) {
     for (let v = 0; v < 2; v++) {
@@ -345,7 +305,7 @@ function blockWeights(wq: Int8Array, m: number, cw: number, c: number, stride: n
               const s = v + tx - cols.pad;
               const dx = Math.floor(s / 2);
               const b = s - 2 * dx;
-              const ic = (a * 2 + b) * stride * c + stride * ci;
+              const ic = (a * 2 + b) * c + ci;
               out[((oc * c4 + ic) * rows.size + (dy - rows.min)) * cols.size + (dx - cols.min)] = wq[((o * cw + ci) * kh + ty) * kw + tx];
             }
           }
@@ -380,10 +340,9 @@ export interface PoolingRewrite {
 /** Finds and applies every match; an int8-activation graph moves to uint8 storage first (see the file comment). */
 export interface PoolingRewriteOptions {
   limits?: PoolingLimits;
-  layout?: SpaceToDepthLayout;
   /**
    * Move int8 activations to uint8 storage first (default true): needed on x86, where onnxruntime converts int8
-   * Q/DQ pairs to uint8 but not the explicit integer Split → Max. Not needed on arm64, which runs int8 QDQ natively.
+   * Q/DQ pairs to uint8 but not the explicit integer Split → Max. arm64 runs int8 QDQ natively (QDQIsInt8Allowed).
    */
   uint8Storage?: boolean;
 }
@@ -393,6 +352,6 @@ export function rewriteSpaceToDepthPooling(graph: Graph, opset: number, names: N
   const released: (Value | null)[] = [];
   const storedAsUint8 = (o.uint8Storage ?? true) && matches.some((mt) => mt.qOut.inputs[2]?.const?.dtype === 'int8');
   if (storedAsUint8) released.push(...storeActivationsAsUint8(graph, names));
-  const applied = matches.map((mt) => applyPoolingMatch(graph, mt, names, released, o.layout ?? 'dense'));
+  const applied = matches.map((mt) => applyPoolingMatch(graph, mt, names, released));
   return { applied, skipped, storedAsUint8, released: [...new Set(released.filter((v): v is Value => v !== null && v.isConstant))] };
 }
