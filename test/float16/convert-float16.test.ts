@@ -193,4 +193,46 @@ describe('convertFloat16', () => {
     expect(sqnrDb(ref, got)).toBeGreaterThan(100);
     expect(got[0]).toBeCloseTo(ref[0], 0);
   });
+
+  test('Loop: carried values and the body follow the node (float16), outer weights read in the body', async () => {
+    // v ← Max(v·W, floor) three times (Max is blocked: a Cast in and out inside the body).
+    const n = 32;
+    const w0 = randomFloats(n * n, 31, 0.3);
+    const floor0 = randomFloats(n, 32, 0.01);
+    const v0 = randomFloats(n, 33, 1);
+    const g = new Graph();
+    const v = new Value('v', { dtype: 'float32', shape: [1, n] });
+    g.inputs.push(v);
+    const w = g.addInitializer('W', Tensor.fromArray('float32', [n, n], w0.slice(), 'W'));
+    const floor = g.addInitializer('floor', Tensor.fromArray('float32', [n], floor0.slice(), 'floor'));
+    const trip = g.addInitializer('trip', Tensor.fromArray('int64', [], BigInt64Array.from([3n]), 'trip'));
+    const body = new Graph();
+    body.name = 'body';
+    const iter = new Value('iter', { dtype: 'int64', shape: [] });
+    const condIn = new Value('cond_in', { dtype: 'bool', shape: [] });
+    const vIn = new Value('v_in', { dtype: 'float32', shape: [1, n] });
+    body.inputs.push(iter, condIn, vIn);
+    const condOut = new Value('cond_out', { dtype: 'bool', shape: [] });
+    const prod = new Value('prod');
+    const vOut = new Value('v_out', { dtype: 'float32', shape: [1, n] });
+    body.addNode(new Node({ opType: 'Identity', name: 'cond', inputs: [condIn], outputs: [condOut] }));
+    body.addNode(new Node({ opType: 'MatMul', name: 'body_mm', inputs: [vIn, w], outputs: [prod] }));
+    body.addNode(new Node({ opType: 'Max', name: 'body_max', inputs: [prod, floor], outputs: [vOut] }));
+    body.outputs.push(condOut, vOut);
+    const y = new Value('y', { dtype: 'float32', shape: [1, n] });
+    g.addNode(new Node({ opType: 'Loop', name: 'loop', inputs: [trip, null, v], outputs: [y], attributes: [{ name: 'body', type: 'graph', value: body }] }));
+    g.outputs.push(y);
+    const m = new Model('onnx', g);
+    m.irVersion = 8;
+    m.opsetImports = [{ domain: '', version: 17 }];
+    convertFloat16(m, opts());
+    expect(body.inputs.map((b) => b.dtype)).toEqual(['int64', 'bool', 'float16']);
+    expect(body.outputs[1].dtype).toBe('float16');
+    expect(castsOf(body.nodes, 'prod', 1)).toHaveLength(1);
+    expect(w.const!.dtype).toBe('float16');
+    let ref = Float64Array.from(v0);
+    for (let i = 0; i < 3; i++) ref = matmul(ref, w0, 1, n, n).map((x, j) => Math.max(x, floor0[j]));
+    const got = (await run(m, { v: { data: v0, dims: [1, n] } }, { v: 'float16' })).y;
+    expect(sqnrDb(ref, got)).toBeGreaterThan(40);
+  });
 });
