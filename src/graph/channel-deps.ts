@@ -13,8 +13,8 @@
  * A group whose channels reach a graph output, come from something untraced, or
  * feed an op that mixes channels is blocked, with the reasons.
  */
-import { intAttr, type Model, type Node, type Tensor, type Value } from '../ir';
-import { CHANNEL_OPS, CHANNEL_WRITERS, type ChannelLayout, type ChannelMapping, type DimEdit, type Port } from './channel-ops';
+import { intAttr, type Model, type Node, Tensor, type Value } from '../ir';
+import { CHANNEL_OPS, CHANNEL_WRITERS, constantOf, type ChannelLayout, type ChannelMapping, type DimEdit, type Port } from './channel-ops';
 
 export type { ChannelLayout, Port } from './channel-ops';
 
@@ -91,12 +91,12 @@ export function buildChannelGraph(model: Model, ops: Readonly<Record<string, (no
   const recOf = (p: Port, reader?: Node): PortRec => {
     const byAxis = ports.get(p.value) ?? new Map<number, PortRec>();
     ports.set(p.value, byAxis);
-    if (reader && p.value.const) {
+    if (reader && constantOf(p.value)) {
       const s = readersOf.get(p.value) ?? new Set<Node>();
       s.add(reader);
       readersOf.set(p.value, s);
     }
-    const key = p.value.const ? p.layout.axis : 0;
+    const key = constantOf(p.value) ? p.layout.axis : 0;
     const had = byAxis.get(key);
     if (had) {
       if (!sameLayout(had.port.layout, p.layout)) note(had, `'${p.value.name}' is read with two different channel layouts`);
@@ -111,7 +111,7 @@ export function buildChannelGraph(model: Model, ops: Readonly<Record<string, (no
   };
 
   for (const node of g.nodes) {
-    const ins = node.inputs.map((v) => (v && !v.const ? layouts.get(v) : undefined));
+    const ins = node.inputs.map((v) => (v ? layouts.get(v) : undefined));
     const op = node.domain === '' || node.domain === 'ai.onnx' ? ops[node.opType] : undefined;
     let m: ChannelMapping;
     if (!op) {
@@ -154,7 +154,7 @@ export function buildChannelGraph(model: Model, ops: Readonly<Record<string, (no
 
   // Constants sliced by some readers must not be read by others (shared weights stay consistent).
   for (const [v, byAxis] of ports) {
-    if (!v.const) continue;
+    if (!constantOf(v)) continue;
     const readers = readersOf.get(v) ?? new Set<Node>();
     const other = v.uses.find((u) => !readers.has(u.node));
     if (other) for (const r of byAxis.values()) note(r, `constant '${v.name}' is also read by ${other.node.describe()}`);
@@ -163,7 +163,7 @@ export function buildChannelGraph(model: Model, ops: Readonly<Record<string, (no
   for (const { edit, rec } of dims) {
     const v = edit.value;
     if (!v) continue;
-    if (!v.const) {
+    if (!constantOf(v)) {
       note(rec, `'${v.name}' is not a constant`);
       continue;
     }
@@ -255,25 +255,36 @@ export function pruneGroup(group: ChannelGroup, removed: readonly number[]): voi
       d.node.setAttribute(intAttr(d.attribute!, n));
       continue;
     }
-    const t = d.value!.const!;
+    const t = constantOf(d.value)!;
     const a = Array.from(t.typed() as ArrayLike<number | bigint>, (x) => BigInt(x));
     a[d.index!] = BigInt(n);
     const out = t.dtype === 'int64' ? BigInt64Array.from(a) : Int32Array.from(a, Number);
-    t.setData(t.dtype, [...t.shape], { kind: 'bytes', bytes: new Uint8Array(out.buffer) });
+    writeConstant(d.value!, t, [...t.shape], new Uint8Array(out.buffer));
   }
   group.ports.forEach((p, i) => {
     const keep = keptUnits(group, i, drop);
     const l = p.layout;
-    if (p.value.const) {
-      const t = p.value.const;
+    const t = constantOf(p.value);
+    if (t) {
       const sliced = takeUnits(t, l, keep);
-      t.setData(t.dtype, sliced.shape, { kind: 'bytes', bytes: sliced.bytes });
-      p.value.shape = [...sliced.shape];
+      writeConstant(p.value, t, sliced.shape, sliced.bytes);
     } else {
       const shape = p.value.shape;
       if (shape && shape.length === l.rank && typeof shape[l.axis] === 'number') shape[l.axis] = l.rep * keep.length * l.block;
     }
   });
+}
+
+/** New contents for a constant: an initializer's tensor, or a Constant node's `value` (other value_* forms replaced). */
+function writeConstant(v: Value, t: Tensor, shape: number[], bytes: Uint8Array): void {
+  if (v.const) {
+    t.setData(t.dtype, shape, { kind: 'bytes', bytes });
+  } else {
+    const node = v.producer!;
+    for (const k of [...node.attributes.keys()]) if (k.startsWith('value') || k === 'sparse_value') node.attributes.delete(k);
+    node.setAttribute({ name: 'value', type: 'tensor', value: Tensor.fromBytes(t.dtype, shape, bytes, t.name) });
+  }
+  if (v.shape) v.shape = [...shape];
 }
 
 /** Copies units `keep` of a constant along its layout's axis. */

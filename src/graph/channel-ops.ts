@@ -16,6 +16,7 @@
  * One entry per op family; adding an op is one entry here and one test.
  */
 import type { Node, Tensor, Value } from '../ir';
+import { constantNodeTensor, isConstantNode } from './constants';
 
 export interface ChannelLayout {
   /** The axis that holds the channels (non-negative). */
@@ -89,15 +90,26 @@ const withAxis = (l: ChannelLayout, axis: number, rank = l.rank): ChannelLayout 
 
 /** Integer entries of a constant input (int64/int32), or undefined. */
 export function intsOf(v: Value | null | undefined): number[] | undefined {
-  const t: Tensor | undefined = v?.const;
+  const t: Tensor | undefined = constantOf(v);
   if (!t || (t.dtype !== 'int64' && t.dtype !== 'int32')) return undefined;
   return Array.from(t.typed() as ArrayLike<number | bigint>, Number);
 }
 
 function floatsOf(v: Value | null | undefined): number[] | undefined {
-  const t = v?.const;
+  const t = constantOf(v);
   if (!t || !t.dtype.startsWith('float')) return undefined;
   return Array.from(t.toFloat32());
+}
+
+/**
+ * A constant input's tensor: an initializer, or the tensor of the Constant node that
+ * writes it (lifting turns weights into initializers; shape, axis and scalar constants stay nodes).
+ */
+export function constantOf(v: Value | null | undefined): Tensor | undefined {
+  if (!v) return undefined;
+  if (v.const) return v.const;
+  const p = v.producer;
+  return p && isConstantNode(p) ? constantNodeTensor(p) ?? undefined : undefined;
 }
 
 const norm = (axis: number, rank: number): number => (axis < 0 ? axis + rank : axis);
@@ -111,7 +123,8 @@ const BROADCAST = new Set(['Add', 'Sub', 'Mul', 'Div', 'Max', 'Min', 'Pow', 'Sum
 /** A value's rank: its recorded shape, else inferred from its producer for common ops; undefined when unknown. */
 export function rankOf(v: Value | null | undefined): number | undefined {
   if (!v) return undefined;
-  if (v.const) return v.const.shape.length;
+  const c = constantOf(v);
+  if (c) return c.shape.length;
   if (v.shape) return v.shape.length;
   if (rankMemo.has(v)) return rankMemo.get(v) ?? undefined;
   rankMemo.set(v, null); // cycles (none in a valid graph) stay unknown
@@ -124,7 +137,7 @@ export function rankOf(v: Value | null | undefined): number | undefined {
       const rs = n.inputs.map((x) => rankOf(x));
       r = rs.every((x) => x !== undefined) ? Math.max(...(rs as number[])) : undefined;
     } else if (op === 'Transpose') r = n.attributes.has('perm') ? n.attrInts('perm').length : rankOf(n.inputs[0]);
-    else if (op === 'Reshape') r = n.inputs[1]?.const?.shape[0];
+    else if (op === 'Reshape') r = constantOf(n.inputs[1])?.shape[0];
     else if (op === 'Gemm' || op === 'Flatten') r = 2;
     else if (op.startsWith('Reduce')) {
       const axes = n.inputs[1] ? intsOf(n.inputs[1]) : n.attributes.has('axes') ? n.attrInts('axes') : undefined;
@@ -157,11 +170,12 @@ function spatial(node: Node, ins: Ins): ChannelMapping {
 
 /** A per-channel constant operand: a port when it has one entry per channel, nothing when it broadcasts, else a reason. */
 function constOperand(v: Value, l: ChannelLayout, outRank: number): Port | null | string {
-  const s = v.const!.shape;
+  const c = constantOf(v)!;
+  const s = c.shape;
   const ax = l.axis - (outRank - s.length);
   if (ax < 0 || s[ax] === 1) return null;
   if (s[ax] !== dim(l)) return `constant '${v.name}' has ${s[ax]} entries on the channel axis, not ${dim(l)}`;
-  if (v.const!.dtype === 'int4' || v.const!.dtype === 'uint4') return `constant '${v.name}' is packed ${v.const!.dtype}`;
+  if (c.dtype === 'int4' || c.dtype === 'uint4') return `constant '${v.name}' is packed ${c.dtype}`;
   return port(v, { ...l, axis: ax, rank: s.length });
 }
 
@@ -194,7 +208,7 @@ function elementwise(node: Node, ins: Ins): ChannelMapping {
       links.push(full(port(v, li), out));
       continue;
     }
-    if (v.const) {
+    if (constantOf(v)) {
       const p = constOperand(v, l, outRank);
       if (typeof p === 'string') return blocked(node, ins, `${node.describe()}: ${p}`);
       if (p) links.push(full(p, out));
@@ -217,7 +231,8 @@ function norms(params: number[]): ChannelOp {
     const links = [full(port(node.inputs[0]!, l), out)];
     for (const i of params) {
       const v = node.inputs[i];
-      if (!v?.const || v.const.shape.length !== 1 || v.const.shape[0] !== dim(l)) return blocked(node, ins, `${node.describe()} has non-constant or non-per-channel parameters`);
+      const c = constantOf(v);
+      if (!v || !c || c.shape.length !== 1 || c.shape[0] !== dim(l)) return blocked(node, ins, `${node.describe()} has non-constant or non-per-channel parameters`);
       links.push(full(port(v, { ...l, axis: 0, rank: 1 }), out));
     }
     return { outputs: [l], links };
@@ -230,12 +245,13 @@ function conv(transpose: boolean): ChannelOp {
     const W = node.inputs[1];
     const x = ins[0];
     const g = node.attrInt('group', 1);
-    if (!W?.const) return x ? blocked(node, ins, `${node.describe()} has a non-constant weight`) : none();
+    const Wc = constantOf(W);
+    if (!W || !Wc) return x ? blocked(node, ins, `${node.describe()} has a non-constant weight`) : none();
     if (ins.some((l, i) => i > 0 && l)) return blocked(node, ins, `${node.describe()} reads traced channels as weight or bias`);
-    const ws = W.const.shape;
+    const ws = Wc.shape;
     const rank = ws.length;
     const bias = node.inputs[2];
-    if (bias && !bias.const) return blocked(node, ins, `${node.describe()} has a non-constant bias`);
+    if (bias && !constantOf(bias)) return blocked(node, ins, `${node.describe()} has a non-constant bias`);
     if (g === 1) {
       const inAxis = transpose ? 0 : 1;
       const outAxis = transpose ? 1 : 0;
@@ -274,7 +290,8 @@ function matmul(node: Node, ins: Ins): ChannelMapping {
   const B = node.inputs[1];
   const a = ins[0];
   const gemm = node.opType === 'Gemm';
-  if (!B?.const || B.const.shape.length !== 2) return a || ins[1] ? blocked(node, ins, `${node.describe()} has no constant 2-D weight`) : none();
+  const Bc = constantOf(B);
+  if (!B || !Bc || Bc.shape.length !== 2) return a || ins[1] ? blocked(node, ins, `${node.describe()} has no constant 2-D weight`) : none();
   if (ins.some((l, i) => i > 0 && l)) return blocked(node, ins, `${node.describe()} reads traced channels as weight or bias`);
   if (gemm && node.attrInt('transA', 0)) return blocked(node, ins, `${node.describe()} uses transA`);
   const transB = gemm && node.attrInt('transB', 0) === 1;
@@ -284,16 +301,16 @@ function matmul(node: Node, ins: Ins): ChannelMapping {
   if (a) {
     if (a.axis !== a.rank - 1) return blocked(node, ins, `${node.describe()} reduces the last axis, but channels are on axis ${a.axis}`);
     const k = transB ? 1 : 0;
-    if (B.const.shape[k] !== dim(a)) return blocked(node, ins, `${node.describe()} expects ${B.const.shape[k]} inputs, not ${dim(a)}`);
+    if (Bc.shape[k] !== dim(a)) return blocked(node, ins, `${node.describe()} expects ${Bc.shape[k]} inputs, not ${dim(a)}`);
     links.push(full(port(B, { ...a, axis: k, rank: 2 }), port(node.inputs[0]!, a)));
   }
   const n = transB ? 0 : 1;
-  const o: ChannelLayout = { axis: rank - 1, rank, rep: 1, block: 1, units: B.const.shape[n] };
+  const o: ChannelLayout = { axis: rank - 1, rank, rep: 1, block: 1, units: Bc.shape[n] };
   const out = port(node.outputs[0], o);
   links.push(full(port(B, { ...o, axis: n, rank: 2 }, true), out));
   const C = gemm ? node.inputs[2] : null;
   if (C) {
-    if (!C.const) return blocked(node, ins, `${node.describe()} has a non-constant bias`);
+    if (!constantOf(C)) return blocked(node, ins, `${node.describe()} has a non-constant bias`);
     const p = constOperand(C, o, rank);
     if (typeof p === 'string') return blocked(node, ins, `${node.describe()}: ${p}`);
     if (p) links.push(full(p, out));
@@ -314,7 +331,7 @@ function concat(node: Node, ins: Ins): ChannelMapping {
       if (l) {
         if (l.axis !== base.axis || l.rep !== base.rep || l.block !== base.block || l.units !== base.units) return blocked(node, ins, `${node.describe()} joins operands with different channel layouts`);
         links.push(full(port(v, l), out));
-      } else if (v.const && v.const.shape.length === base.rank && v.const.shape[axis] === dim(base)) {
+      } else if (constantOf(v)?.shape.length === base.rank && constantOf(v)!.shape[axis] === dim(base)) {
         links.push(full(port(v, base), out));
       } else {
         return blocked(node, ins, `${node.describe()} joins '${v.name}', whose channels are not traced`);
@@ -463,7 +480,7 @@ function readerRows(v: Value): number | undefined {
       K = k;
       continue;
     }
-    const B = node.inputs[1]?.const;
+    const B = constantOf(node.inputs[1]);
     if (index !== 0 || (node.opType !== 'Gemm' && node.opType !== 'MatMul') || !B || B.shape.length !== 2) return undefined;
     const k = node.opType === 'Gemm' && node.attrInt('transB', 0) ? B.shape[1] : B.shape[0];
     if (K !== undefined && K !== k) return undefined;
@@ -545,7 +562,7 @@ function pad(node: Node, ins: Ins): ChannelMapping {
     const pads = node.inputs[1] ? intsOf(node.inputs[1]) : node.attributes.has('pads') ? node.attrInts('pads') : undefined;
     if (!pads) return `${node.describe()} has non-constant pads`;
     if (pads[l.axis] !== 0 || pads[l.axis + l.rank] !== 0) return `${node.describe()} pads the channel axis`;
-    if (node.inputs[2] && !node.inputs[2].const) return `${node.describe()} has a non-constant pad value`;
+    if (node.inputs[2] && !constantOf(node.inputs[2])) return `${node.describe()} has a non-constant pad value`;
     return undefined;
   });
 }

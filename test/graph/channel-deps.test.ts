@@ -11,7 +11,8 @@
  */
 import { decodeOnnx, encodeOnnx } from '../../src/formats/onnx';
 import { buildChannelGraph } from '../../src/graph/channel-deps';
-import { intAttr, intsAttr, type Model, Value } from '../../src/ir';
+import { constantNodeTensor } from '../../src/graph/constants';
+import { intAttr, intsAttr, type Model, Node, Value } from '../../src/ir';
 import { runPass } from '../../src/passes/pass';
 import { PRUNE_DEFAULTS, prunePass, type PruneChanges, type PruneOptions } from '../../src/passes/prune';
 import { roundKeep } from '../../src/passes/prune/rounds';
@@ -343,5 +344,42 @@ describe('--channel-multiple: each group keeps a multiple of n channels', () => 
   test('is refused for other patterns and for non-whole numbers', () => {
     expect(() => prune(copy(new Net().model), { pattern: 'unstructured', channelMultiple: 8 })).toThrow(/--channel-multiple is for --pattern channel/);
     expect(() => prune(copy(new Net().model), { channelMultiple: 2.5 })).toThrow(/whole number/);
+  });
+});
+
+describe('constants held by Constant nodes (shape, axis and scalar constants stay nodes after lifting)', () => {
+  /** Replaces initializer `name` by a Constant node writing the same tensor. */
+  function toConstantNode(m: Model, name: string): void {
+    const v = initializer(m, name);
+    const t = v.const!;
+    m.graph.removeInitializer(v);
+    const out = new Value(name);
+    m.graph.addNode(new Node({ opType: 'Constant', name: `${name}_node`, outputs: [out], attributes: [{ name: 'value', type: 'tensor', value: t }] }), m.graph.nodes[0]);
+    v.replaceAllUsesWith(out);
+  }
+
+  test('a per-channel Mul constant, a Reshape shape and Split sizes as Constant nodes are rewritten', async () => {
+    const n = new Net();
+    const x = n.input('x', [1, 3, 4, 4]);
+    const h = n.op('Mul', [conv(n, x, 'C', [8, 3, 3, 3]), n.w('k', [1, 8, 1, 1], 0.5, 1)]);
+    const [p, q] = n.ops('Split', [h, n.i64('sizes', [4, 4])], 2, [intAttr('axis', 1)]);
+    const s = n.op('Add', [n.op('Relu', [p]), q]);
+    const f = n.op('Reshape', [s, n.i64('shape', [0, 64])]);
+    n.output(n.op('Gemm', [f, n.w('G.w', [64, 5], 0.1)], [], 'G'));
+    const orig = n.model;
+    for (const c of ['k', 'sizes', 'shape']) toConstantNode(orig, c);
+    const m = copy(orig);
+    const rep = prune(m);
+    expect(rep.groups![0]).toEqual({ layers: ['C'], channels: 4, removed: 2, reasons: [] });
+    const constant = (mm: Model, name: string) => constantNodeTensor(mm.graph.nodes.find((nd) => nd.name === `${name}_node`)!)!;
+    expect(constant(m, 'k').shape).toEqual([1, 4, 1, 1]);
+    expect(Array.from(constant(m, 'sizes').typed() as BigInt64Array, Number)).toEqual([2, 2]);
+    expect(Array.from(constant(m, 'shape').typed() as BigInt64Array, Number)).toEqual([0, 32]);
+    // Channels c and c+4 are one class (the Add of the halves); the Gemm reads the 4 classes x 16 pixels.
+    const r = removedOf(keptSlices(W(orig, 'C.b'), W(m, 'C.b')), 8).filter((c) => c < 4);
+    expect(removedOf(keptSlices(W(orig, 'C.b'), W(m, 'C.b')), 8)).toEqual([...r, ...r.map((c) => c + 4)]);
+    const ref = copy(orig);
+    zeroSlices(initializer(ref, 'G.w'), 0, r, 16);
+    await expectEqualOutputs(m, ref, [1, 3, 4, 4]);
   });
 });
