@@ -40,7 +40,7 @@ const CHANGES: ReadonlyMap<string, readonly Change[]> = new Map<string, Change[]
   ...['Squeeze', 'Unsqueeze', 'ReduceSum'].map((op): [string, Change[]] => [op, [{ version: 13, attrToInput: { attr: 'axes', input: 1 } }]]),
   ['Split', [{ version: 13, attrToInput: { attr: 'split', input: 1 } }]],
   ...REDUCE_18.map((op): [string, Change[]] => [op, [{ version: 18, attrToInput: { attr: 'axes', input: 1 } }]]),
-  ...['Softmax', 'LogSoftmax', 'Hardmax'].map((op): [string, Change[]] => [op, [{ version: 13, check: softmaxRefusal, rewrite: (n) => n.setAttribute(intAttr('axis', -1)) }]]),
+  ...['Softmax', 'LogSoftmax', 'Hardmax'].map((op): [string, Change[]] => [op, [{ version: 13, rewrite: upgradeSoftmax }]]),
   ['Upsample', [{ version: 10, refuse: 'it was removed in favour of Resize' }]],
   ['Scatter', [{ version: 11, refuse: 'it was removed in favour of ScatterElements' }]],
   ['Slice', [{ version: 10, rewrite: (n, names) => attrsToInputs(n, names, ['starts', 'ends', 'axes'], 1) }]],
@@ -128,15 +128,36 @@ function setInputAt(node: Node, index: number, v: Value | null): void {
 }
 
 /**
- * Softmax-1/11 → 13 is a rewrite only when the flattening axis is the last one (the 2-D
- * coercion then changes nothing). The rank comes from the input's or the output's
- * recorded shape (the same rank); unknown means no rewrite.
+ * Softmax/LogSoftmax/Hardmax-1/11 → 13. The old form coerced the input to 2-D at `axis`
+ * (default 1) and normalized each row; the new one normalizes along one axis. When the
+ * input's recorded rank (or the output's: the same) shows `axis` is the last axis, the two
+ * agree and only the attribute changes. Otherwise the old meaning is spelled out exactly:
+ * Flatten(x, axis) → op(axis = 1) → Reshape to Shape(x).
  */
-function softmaxRefusal(node: Node): string | null {
+function upgradeSoftmax(node: Node, names: NameAllocator): void {
   const rank = node.inputs[0]?.shape?.length ?? node.outputs[0]?.shape?.length;
   const axis = node.attrInt('axis', 1);
-  if (rank !== undefined && (axis < 0 ? axis + rank : axis) === rank - 1) return null;
-  return `its axis semantics changed (no longer coerced to 2-D), and axis ${axis} is not known to be the last axis`;
+  if (rank !== undefined && (axis < 0 ? axis + rank : axis) === rank - 1) {
+    node.setAttribute(intAttr('axis', -1));
+    return;
+  }
+  const graph = node.graph as Graph;
+  const x = node.inputs[0]!;
+  const y = node.outputs[0];
+  const base = node.name || node.opType;
+  const shape = new Value(names.fresh(`${base}_input_shape`), { dtype: 'int64' });
+  const flat = new Value(names.fresh(`${base}_2d`), { dtype: x.dtype });
+  const out2d = new Value(names.fresh(`${base}_2d_output`), { dtype: y.dtype });
+  const at = graph.nodes.indexOf(node);
+  const next = graph.nodes[at + 1];
+  graph.removeNode(node, true);
+  const add = (opType: string, suffix: string, inputs: Value[], outputs: Value[], attributes = [] as ReturnType<typeof intAttr>[]): void => {
+    graph.addNode(new Node({ opType, name: names.fresh(`${base}_${suffix}`), inputs, outputs, attributes }), next);
+  };
+  add('Shape', 'shape', [x], [shape]);
+  add('Flatten', 'flatten', [x], [flat], [intAttr('axis', axis)]);
+  add(node.opType, 'rows', [flat], [out2d], [intAttr('axis', 1)]);
+  add('Reshape', 'reshape', [out2d, shape], [y]);
 }
 
 /** Clip-6 → 11: min/max attributes (defaults ∓FLT_MAX, i.e. unbounded) become optional scalar inputs. */
