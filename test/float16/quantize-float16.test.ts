@@ -115,3 +115,56 @@ test('bfloat16 weights: DequantizeLinear to float32, then Cast(to BFLOAT16); run
   // The dequantized weight is rounded once more to bfloat16 (8-bit significand, about 50 dB): allow that on top.
   expect(sqnrDb(ref, got)).toBeGreaterThan((changes.tensors[0].sqnrDb as number) - 3);
 });
+
+describe('float16 weights whose scales would be subnormal in float16', () => {
+  // Column 0 of the weight is 1e3 times smaller than the rest: its int8 scale (max/127 ≈ 8e-7) and
+  // int4 scales are far below float16's smallest normal 2^-14, where a float16 scale keeps few bits.
+  function tinyColumnModel(): Model {
+    const m = halfModel();
+    const w = m.graph.initializers[0].const!;
+    const v = Float32Array.from(W, halfToFloat);
+    for (let k = 0; k < K; k++) v[k * N] *= 1e-3;
+    w.setData('float16', [K, N], { kind: 'bytes', bytes: new Uint8Array(Uint16Array.from(v, floatToHalf).buffer) });
+    return m;
+  }
+  const tinyRef = (m: Model): Float64Array => matmul(X, m.graph.initializers[0].const!.toFloat32(), M, K, N);
+
+  test('int8: DequantizeLinear keeps float32 scales and casts to float16, more accurate than a subnormal float16 scale', async () => {
+    const m = tinyColumnModel();
+    const ref = tinyRef(m);
+    const { changes } = runPass(quantizePass(resolveQuantizeOptions({ bits: 8, minElements: 0 })), m, { toolVersion: 'test' });
+    const dq = m.graph.nodes.find((n) => n.opType === 'DequantizeLinear')!;
+    expect(dq.inputs[1]!.const!.dtype).toBe('float32');
+    expect(dq.attrInt('axis')).toBe(1);
+    expect(m.graph.nodes.find((n) => n.opType === 'Cast' && n.inputs[0] === dq.outputs[0])!.attrInt('to')).toBe(10);
+    expect(changes.tensors[0].form).toContain('→ float32 → Cast float16');
+    const y = (await run(m, { x: { data: X, dims: [M, K] } }, { x: 'float16' })).y;
+    // Column 0 alone, in a transcription of the two forms: float32 scale then float16 (what was written),
+    // and a float16 scale (subnormal here) then float16 (what the fallback avoids).
+    const q = dq.inputs[0]!.const!.typed() as Int8Array;
+    const s = dq.inputs[1]!.const!.toFloat32();
+    const h = (v: number): number => halfToFloat(floatToHalf(v));
+    const column = (w: (k: number) => number): number[] => Array.from({ length: M }, (_, i) => {
+      let acc = 0;
+      for (let k = 0; k < K; k++) acc += X[i * K + k] * w(k);
+      return acc;
+    });
+    const refCol = Array.from({ length: M }, (_, i) => ref[i * N]);
+    const written = column((k) => h(q[k * N] * s[0]));
+    const halfScale = column((k) => h(q[k * N] * h(s[0])));
+    expect(s[0]).toBeLessThan(2 ** -14);
+    expect(sqnrDb(refCol, written)).toBeGreaterThan(sqnrDb(refCol, halfScale) + 6);
+    // onnxruntime computes what the transcription says, up to the float16 rounding of the output (about 66 dB).
+    expect(sqnrDb(written, Array.from({ length: M }, (_, i) => y[i * N]))).toBeGreaterThan(55);
+  });
+
+  test('int4: MatMulNBits is not used (float16 scales would be subnormal); DequantizeLinear instead', async () => {
+    const m = tinyColumnModel();
+    runPass(quantizePass(resolveQuantizeOptions({ bits: 4, minElements: 0 })), m, { toolVersion: 'test' });
+    expect(m.graph.nodes.some((n) => n.opType === 'MatMulNBits')).toBe(false);
+    const dq = m.graph.nodes.find((n) => n.opType === 'DequantizeLinear')!;
+    expect(dq.inputs[1]!.const!.dtype).toBe('float32');
+    const y = (await run(m, { x: { data: X, dims: [M, K] } }, { x: 'float16' })).y;
+    expect(y.every(Number.isFinite)).toBe(true);
+  });
+});

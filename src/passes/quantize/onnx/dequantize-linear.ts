@@ -16,7 +16,11 @@
  * allowed at 19 as well, but onnxruntime 1.30's CPU provider has no such
  * kernel ("Could not find an implementation for DequantizeLinear(19)",
  * measured with onnxruntime-node 1.30), so a bfloat16 weight dequantizes to
- * float32 and a Cast(to BFLOAT16) restores its type.
+ * float32 and a Cast(to BFLOAT16) restores its type. A float16 weight whose
+ * scales fall below float16's normal range (2^-14: int8 groups with
+ * max |w| < 127·2^-14 ≈ 0.0078) takes the same float32 + Cast path, because a
+ * subnormal float16 scale keeps only a few significant bits (at 1e-6 the
+ * scale itself would be 6% off).
  */
 import { intAttr } from '../../../ir';
 import type { NodeInit, Value } from '../../../ir';
@@ -24,6 +28,9 @@ import type { QuantizedWeight } from '../weights';
 import {
   addAll, byteSum, constant, Consumer, EmitContext, Emission, floatConstant, floatValue, node, ONNX_FLOAT_CODE, storedBytes, weightFloat,
 } from './common';
+
+/** Smallest normal float16, 2^-14. */
+const FLOAT16_MIN_NORMAL = 2 ** -14;
 
 export function dequantizeLinearOpset(qw: QuantizedWeight): number {
   if (qw.dtype === 'int4' || qw.dtype === 'uint4' || qw.layout.granularity === 'block') return 21;
@@ -33,13 +40,13 @@ export function dequantizeLinearOpset(qw: QuantizedWeight): number {
 export function emitDequantizeLinear(ctx: EmitContext, weight: Value, qw: QuantizedWeight, consumers: Consumer[]): Emission {
   const shape = weight.const!.shape;
   const wf = weightFloat(weight);
-  const scaleType = wf === 'float16' ? 'float16' : 'float32';
+  const scaleType = wf === 'float16' && qw.scales.every((x) => x === 0 || x >= FLOAT16_MIN_NORMAL) ? 'float16' : 'float32';
   const q = constant(ctx, `${weight.name}_quantized`, qw.dtype, shape, storedBytes(qw.values, qw.dtype));
   const scale = floatConstant(ctx, `${weight.name}_scale`, qw.scaleShape, qw.scales, scaleType);
   // Symmetric weights omit the zero point: it defaults to 0 of x's type (signed int8/INT4), saving a byte (or nibble) per group.
   const zp = qw.symmetric ? null : constant(ctx, `${weight.name}_zero_point`, qw.dtype, qw.scaleShape, storedBytes(qw.zeroPoints, qw.dtype));
   const dequantized = floatValue(ctx, `${weight.name}_dequantized`, weight.shape ?? shape, scaleType);
-  const out = wf === 'bfloat16' ? floatValue(ctx, `${weight.name}_dequantized_bfloat16`, weight.shape ?? shape, wf) : dequantized;
+  const out = wf !== scaleType ? floatValue(ctx, `${weight.name}_dequantized_${wf}`, weight.shape ?? shape, wf) : dequantized;
   const attributes = [];
   if (qw.layout.granularity !== 'tensor') attributes.push(intAttr('axis', qw.layout.axis));
   if (qw.layout.granularity === 'block') attributes.push(intAttr('block_size', qw.layout.blockSize));
@@ -59,6 +66,6 @@ export function emitDequantizeLinear(ctx: EmitContext, weight: Value, qw: Quanti
     ],
     opsets: [{ domain: '', version: Math.max(dequantizeLinearOpset(qw), scaleType === 'float16' ? 19 : 0) }],
     bytesAfter: byteSum(constants),
-    form: `DequantizeLinear ${qw.dtype} ${layout}${wf === 'float32' ? '' : wf === 'float16' ? ' → float16' : ' → float32 → Cast bfloat16'}`,
+    form: `DequantizeLinear ${qw.dtype} ${layout}${wf === 'float32' ? '' : wf === scaleType ? ` → ${wf}` : ` → float32 → Cast ${wf}`}`,
   };
 }

@@ -12,7 +12,10 @@
  * float16 weight (whose MatMul reads float16 A) gets float16 scales and the
  * graph's types stay as they were: the q4f16 form of transformers.js. T1 has
  * no bfloat16 in onnxruntime 1.30's CPU provider, so bfloat16 weights take
- * the DequantizeLinear form.
+ * the DequantizeLinear form. So does a float16 weight with an output column
+ * whose largest |w| is below 15·2^-14: its float16 scales would be subnormal
+ * and keep only a few significant bits (the DequantizeLinear form then
+ * keeps float32 scales and casts).
  */
 import { intAttr, Node } from '../../../ir';
 import type { MatMulNBitsWeight } from '../int4';
@@ -24,6 +27,7 @@ export function canUseMatMulNBits(c: Consumer, weight: Value): boolean {
   const n = c.node;
   if (n.domain !== '' || c.index !== 1 || weight.const?.shape.length !== 2) return false;
   if (weight.const.dtype !== 'float32' && weight.const.dtype !== 'float16') return false;
+  if (weight.const.dtype === 'float16' && hasTinyColumn(weight, n.opType === 'Gemm' && n.attrInt('transB', 0) === 1)) return false;
   if (n.opType === 'MatMul') return true;
   if (n.opType !== 'Gemm') return false;
   const hasC = n.inputs.length > 2 && n.inputs[2] !== null;
@@ -70,3 +74,21 @@ function replacement(ctx: EmitContext, n: Node, p: MatMulNBitsWeight, b: Value, 
   return [mm, node(ctx, 'Add', `${base}_bias_Add`, { inputs: [product, n.inputs[2]], outputs: [out] })];
 }
 
+/** Below this max |w| an int4 scale (max |w| / 7 symmetric, range / 15 asymmetric) may fall under float16's 2^-14. */
+const TINY_COLUMN = 15 * 2 ** -14;
+
+/** Whether some output column of the 2-D weight ([K, N], or [N, K] when transposed) has max |w| < TINY_COLUMN. */
+function hasTinyColumn(weight: Value, transposed: boolean): boolean {
+  const [rows, cols] = weight.const!.shape;
+  const w = weight.const!.toFloat32();
+  const n = transposed ? rows : cols;
+  const max = new Float32Array(n);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) {
+      const j = transposed ? r : c;
+      const a = Math.abs(w[r * cols + c]);
+      if (a > max[j]) max[j] = a;
+    }
+  }
+  return max.some((m) => m > 0 && m < TINY_COLUMN);
+}
