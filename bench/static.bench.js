@@ -175,7 +175,7 @@ async function byShape(dir) {
     npy(calib, rand(32 * c * h * h, 7, 1), [32, c, h, h]);
     const [plain, forced] = [poolNet(c, m, h), poolNet(c, m, h)];
     await quantizeStatic(plain, { spaceToDepthPooling: false }, calib);
-    const r = await quantizeStatic(forced, {}, calib);
+    const r = await quantizeStatic(forced, { target: 'avx512-vnni' }, calib); // the target that applies the rewrite
     const applied = r.transformations.some((t) => t.startsWith('rewrote Conv → MaxPool'));
     const feed = { input: new ort.Tensor('float32', rand(32 * c * h * h, 8, 1), [32, c, h, h]) };
     let rewritten = forced;
@@ -194,7 +194,7 @@ async function main() {
   try {
     const cnn = path.join(ROOT, 'fixtures', 'cnn.onnx');
     const calibX = path.join(ROOT, 'fixtures', 'calib-x.npy');
-    const variants = [['int8 (default)', {}], ['int8, --no-space-to-depth', { spaceToDepthPooling: false }], ['uint8 activations', { activationType: 'uint8' }]];
+    const variants = [['int8 (default, --target portable)', {}], ['int8, --target avx512-vnni', { target: 'avx512-vnni' }], ['uint8 activations', { activationType: 'uint8' }]];
     const models = [['float32', fs.readFileSync(cnn)]];
     let transformations = [];
     for (const [name, opts] of variants) {
@@ -220,7 +220,9 @@ async function main() {
     const wf = encodeOnnx(wideCnn());
     const wq = wideCnn();
     await quantizeStatic(wq, {}, calib);
-    await compare('wide CNN', [['float32', wf], ['int8 (default)', encodeOnnx(wq)]], { input: new ort.Tensor('float32', rand(32 * 3 * 1024, 11, 1), [32, 3, 32, 32]) }, dir);
+    const wv = wideCnn();
+    await quantizeStatic(wv, { target: 'avx512-vnni' }, calib);
+    await compare('wide CNN', [['float32', wf], ['int8 (default, portable)', encodeOnnx(wq)], ['int8, --target avx512-vnni', encodeOnnx(wv)]], { input: new ort.Tensor('float32', rand(32 * 3 * 1024, 11, 1), [32, 3, 32, 32]) }, dir);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
