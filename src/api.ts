@@ -18,7 +18,7 @@ export * from './inspect';
 // Rewriting passes and the file-level jobs the CLI runs.
 export * from './passes';
 export { quantizeStatic, resolveStaticOptions } from './passes/quantize/static';
-export type { StaticQuantizeOptions, StaticQuantizeResult } from './passes/quantize/static';
+export type { StaticQuantizeOptions, StaticQuantizeResult, StaticTarget } from './passes/quantize/static';
 export { quantizeFile, quantizeStaticFile } from './pipeline/quantize';
 export type { QuantizeFileOptions, QuantizeFileResult, StaticQuantizeFileOptions, StaticQuantizeFileResult } from './pipeline/quantize';
 export { checkLoadsInOrt, defaultOutputPath, writeOutput, VERIFY_LIMIT_BYTES } from './pipeline/output';
@@ -29,7 +29,8 @@ export { calibrate } from './calibrate';
 export type { CalibrationOptions, CalibrationResult } from './calibrate';
 export { evaluate, checkBudgets } from './eval';
 export type { EvalOptions, EvalReport, Budgets } from './eval';
-export { openRunner, OrtRunner, TfjsRunner } from './runtime';
+export { detectCpu, openRunner, OrtRunner, TfjsRunner } from './runtime';
+export type { CpuInfo } from './runtime';
 export { initTfjs } from './runtime/tfjs-backend';
 export { prunePass, pruneInRounds, validatePruneOptions } from './passes/prune';
 export type { PruneOptions, PruneChanges } from './passes/prune';
