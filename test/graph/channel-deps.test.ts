@@ -15,7 +15,7 @@ import { constantNodeTensor } from '../../src/graph/constants';
 import { intAttr, intsAttr, type Model, Node, Value } from '../../src/ir';
 import { runPass } from '../../src/passes/pass';
 import { PRUNE_DEFAULTS, prunePass, type PruneChanges, type PruneOptions } from '../../src/passes/prune';
-import { roundKeep } from '../../src/passes/prune/rounds';
+import { multipleCounts } from '../../src/passes/prune/rounds';
 import { floats } from '../helpers/onnx-build';
 import { initializer, keptSlices, maxAbs, maxAbsDiff, Net, removedOf, run, zeroSlices } from './net';
 
@@ -323,9 +323,13 @@ describe('the dependency graph itself', () => {
 
 describe('--channel-multiple: each group keeps a multiple of n channels', () => {
   test.each([
-    [24, 18, 8, 16], [24, 20, 8, 24], [16, 12, 8, 16], [16, 4, 8, 8], [6, 3, 8, 3], [96, 72, 16, 80], [40, 30, 1, 30],
-  ])('%p channels, keeping %p, multiple %p → keeps %p', (classes, keep, multiple, expected) => {
-    expect(roundKeep(classes, keep, multiple)).toBe(expected);
+    // classes, wanted removals, multiple → removals (kept counts are multiples; running total tracks the wanted one)
+    [[24], [6], 8, [8]], [[24, 24], [6, 6], 8, [8, 8]], [[16, 16, 16, 16], [4, 4, 4, 4], 8, [8, 0, 8, 0]],
+    [[96, 6, 40], [24, 2, 10], 16, [32, 2, 8]], [[40, 30], [10, 7], 1, [10, 7]], [[16], [15], 8, [8]],
+  ])('classes %j wanting %j, multiple %p → %j', (classes, wanted, multiple, expected) => {
+    const got = multipleCounts(classes, wanted, multiple);
+    expect(got).toEqual(expected);
+    got.forEach((n, i) => { if (classes[i] >= multiple) expect((classes[i] - n) % multiple).toBe(0); });
   });
 
   test.each(['layer', 'global'] as const)('%s scope: kept counts are multiples of 8; the model runs', async (scope) => {

@@ -66,7 +66,7 @@ export class ChannelRounds {
       const total = this.classes.reduce((s, c) => s + c, 0);
       this.globalTotal = Math.min(Math.round(o.sparsity * total), this.limit.reduce((s, b) => s + b, 0));
     } else {
-      this.limit = this.classes.map((c) => c - roundKeep(c, c - pruneCount(c, o.sparsity, 1), o.channelMultiple ?? 1));
+      this.limit = multipleCounts(this.classes, this.classes.map((c) => pruneCount(c, o.sparsity, 1)), o.channelMultiple ?? 1);
       this.globalTotal = 0;
     }
   }
@@ -113,9 +113,9 @@ export class ChannelRounds {
     const multiple = this.o.channelMultiple ?? 1;
     if (this.o.scope === 'global' && multiple > 1 && r === this.rounds) {
       // Global ranking decides each group's count; the last round rounds what each keeps.
+      const counts = multipleCounts(this.classes, pick.map((p, i) => this.removed[i] + p.length), multiple);
       pick = now.map((g, i) => {
-        const keep = roundKeep(this.classes[i], this.classes[i] - this.removed[i] - pick[i].length, multiple);
-        const n = Math.max(0, this.classes[i] - keep - this.removed[i]);
+        const n = Math.max(0, counts[i] - this.removed[i]);
         return selectClasses([g], [groupScore[i]], n, [n])[0];
       });
     }
@@ -158,10 +158,32 @@ export class ChannelRounds {
   }
 }
 
-/** Channels a group of `classes` keeps when it would keep `keep`: the nearest multiple of `multiple` (at least one), if the group has that many. */
-export function roundKeep(classes: number, keep: number, multiple: number): number {
-  if (multiple <= 1 || classes < multiple) return keep;
-  return Math.min(classes, Math.max(multiple, Math.round(keep / multiple) * multiple));
+/**
+ * Removal counts when every group must keep a multiple of `multiple` channels: group i
+ * wanted to remove `wanted[i]`; it keeps the multiple just below or just above (at least
+ * one multiple, at most all it has), whichever brings the running total removed closest
+ * to the running total wanted (error diffusion; ties remove more), so the overall fraction stays near the
+ * request. Groups smaller than `multiple` keep their count.
+ */
+export function multipleCounts(classes: readonly number[], wanted: readonly number[], multiple: number): number[] {
+  if (multiple <= 1) return [...wanted];
+  let want = 0;
+  let got = 0;
+  return classes.map((c, i) => {
+    want += wanted[i];
+    if (c < multiple) {
+      got += wanted[i];
+      return wanted[i];
+    }
+    const keep = c - wanted[i];
+    const options = [Math.floor(keep / multiple) * multiple, Math.ceil(keep / multiple) * multiple]
+      .map((k) => Math.min(c, Math.max(multiple, k)))
+      .map((k) => c - k);
+    // Ties remove more: the achieved fraction should not fall short of the request.
+    const n = options.reduce((best, x) => (Math.abs(got + x - want) < Math.abs(got + best - want) ? x : best), options[0]);
+    got += n;
+    return n;
+  });
 }
 
 function outChannels(t: PruneTarget): number {
