@@ -11,6 +11,9 @@
  *    its symbolic dims are sized: axis 0 (the batch) BATCH; the last axis of a rank-2 input (a waveform
  *    [batch, samples]) AUDIO_SAMPLES; any other SPATIAL.
  */
+import { execFileSync } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
 import * as ort from 'onnxruntime-node';
 import { mulberry32 } from '../../src/util/prng';
 
@@ -69,4 +72,26 @@ export function synthesizeInputs(inputs: readonly GraphInput[], seed: number): R
     }
   }
   return feeds;
+}
+
+/**
+ * Text images for PP-OCR's detector, whose probability map on random input is zero to within 1e-6
+ * everywhere (no text), so an SQNR there measures the rounding of nothing. Renders `count` images
+ * [height, width] with scripts/corpus-text-images.py (Debian's python3-pil and fonts-dejavu-core) into
+ * `dir`, preprocessed as PaddleOCR does, and returns them as one float32 batch [count, 3, height, width].
+ */
+export function renderedTextImages(dir: string, count: number, seed: number, height: number, width: number): ort.Tensor {
+  const script = path.join(__dirname, '..', '..', 'scripts', 'corpus-text-images.py');
+  try {
+    execFileSync('/usr/bin/python3', [script, dir, '--count', String(count), '--seed', String(seed), '--height', String(height), '--width', String(width)],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (e) {
+    throw new Error(`rendering text images failed (needs Debian's python3-pil, python3-numpy and fonts-dejavu-core): ${(e as { stderr?: string }).stderr ?? String(e)}`);
+  }
+  const b = fs.readFileSync(path.join(dir, 'x.npy'));
+  const headerLength = b.readUInt16LE(8);
+  const header = b.toString('latin1', 10, 10 + headerLength);
+  if (!header.includes("'descr': '<f4'") || !header.includes(`'shape': (${count}, 3, ${height}, ${width})`)) throw new Error(`unexpected x.npy header ${header}`);
+  const data = new Float32Array(b.buffer.slice(b.byteOffset + 10 + headerLength, b.byteOffset + b.length));
+  return new ort.Tensor('float32', data, [count, 3, height, width]);
 }
