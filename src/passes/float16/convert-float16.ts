@@ -152,7 +152,8 @@ class Converter {
       const p = v.producer;
       if (p && p.opType !== 'Constant') return this.precisionOf(p) === 'float32';
       if (v.const || p) return constantSize(v) < SMALL_CONSTANT || this.outOfRange.has(v);
-      return outputOf.get(v) === true || (this.model.graph.inputs.includes(v) && this.opts.keepIoTypes);
+      // A graph input: float32 only for the main graph's inputs under keepIoTypes (subgraph inputs are float16).
+      return this.opts.keepIoTypes && this.model.graph.inputs.includes(v);
     };
     for (let changed = true; changed;) {
       changed = false;
