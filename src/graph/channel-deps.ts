@@ -139,17 +139,17 @@ export function buildChannelGraph(model: Model, ops: Readonly<Record<string, (no
       s.add(node);
       readersOf.set(d.value, s);
     }
-    if (m.blocked) {
-      for (const r of touched) note(r, m.blocked);
-      continue;
-    }
+    // A blocking op may still say where its outputs hold the channels (a Softmax over them):
+    // following them finds whether the group would reach a graph output anyway.
     node.outputs.forEach((o, i) => {
       const l = m.outputs[i];
       if (!l) return;
       layouts.set(o, l);
       const r = recOf({ value: o, layout: l });
+      touched.push(r);
       if (g.outputs.includes(o)) note(r, `its channels reach graph output '${o.name}'`);
     });
+    if (m.blocked) for (const r of touched) note(r, m.blocked);
   }
 
   // Constants sliced by some readers must not be read by others (shared weights stay consistent).

@@ -120,6 +120,44 @@ const SAME_RANK = new Set(['Relu', 'LeakyRelu', 'Sigmoid', 'Tanh', 'HardSigmoid'
   'Conv', 'ConvTranspose', 'MaxPool', 'AveragePool', 'GlobalAveragePool', 'GlobalMaxPool', 'Resize', 'Pad', 'Concat', 'Slice', 'Split', 'PRelu']);
 const BROADCAST = new Set(['Add', 'Sub', 'Mul', 'Div', 'Max', 'Min', 'Pow', 'Sum', 'Mean', 'Where', 'Equal', 'Less', 'Greater', 'MatMul']);
 
+/**
+ * The length of a 1-D integer tensor computed in the graph (a shape built from
+ * Shape, Slice, Gather, Unsqueeze and Concat, as exporters write dynamic Reshapes).
+ */
+function lengthOf(v: Value | null | undefined): number | undefined {
+  if (!v) return undefined;
+  const c = constantOf(v);
+  if (c) return c.shape.length === 1 ? c.shape[0] : c.shape.length === 0 ? 1 : undefined;
+  const n = v.producer;
+  if (!n || (n.domain !== '' && n.domain !== 'ai.onnx')) return undefined;
+  switch (n.opType) {
+    case 'Shape': {
+      const r = rankOf(n.inputs[0]);
+      if (r === undefined) return undefined;
+      const start = norm(n.attrInt('start', 0), r);
+      const end = n.attributes.has('end') ? norm(n.attrInt('end'), r) : r;
+      return Math.max(0, Math.min(r, end) - Math.max(0, start));
+    }
+    case 'Concat': {
+      const parts = n.inputs.map((x) => lengthOf(x));
+      return parts.every((x) => x !== undefined) ? (parts as number[]).reduce((a, b) => a + b, 0) : undefined;
+    }
+    case 'Unsqueeze': return rankOf(n.inputs[0]) === 0 ? 1 : undefined;
+    case 'Cast': case 'Identity': return lengthOf(n.inputs[0]);
+    case 'Slice': {
+      const len = lengthOf(n.inputs[0]);
+      // Slice-1 takes starts/ends as attributes; Slice-10 on as inputs.
+      const fromAttr = n.inputs.length < 3 && n.attributes.has('starts');
+      const [starts, ends] = fromAttr ? [n.attrInts('starts'), n.attrInts('ends')] : [intsOf(n.inputs[1]), intsOf(n.inputs[2])];
+      const steps = n.inputs[4] ? intsOf(n.inputs[4]) : [1];
+      if (len === undefined || !starts || !ends || starts.length !== 1 || steps?.[0] !== 1) return undefined;
+      const clamp = (x: number): number => Math.max(0, Math.min(len, x < 0 ? x + len : x));
+      return Math.max(0, clamp(ends[0]) - clamp(starts[0]));
+    }
+    default: return undefined;
+  }
+}
+
 /** A value's rank: its recorded shape, else inferred from its producer for common ops; undefined when unknown. */
 export function rankOf(v: Value | null | undefined): number | undefined {
   if (!v) return undefined;
@@ -137,7 +175,11 @@ export function rankOf(v: Value | null | undefined): number | undefined {
       const rs = n.inputs.map((x) => rankOf(x));
       r = rs.every((x) => x !== undefined) ? Math.max(...(rs as number[])) : undefined;
     } else if (op === 'Transpose') r = n.attributes.has('perm') ? n.attrInts('perm').length : rankOf(n.inputs[0]);
-    else if (op === 'Reshape') r = constantOf(n.inputs[1])?.shape[0];
+    else if (op === 'Reshape' || op === 'Expand') r = lengthOf(n.inputs[1]);
+    else if (op === 'Gather') {
+      const [d, i] = [rankOf(n.inputs[0]), rankOf(n.inputs[1])];
+      r = d === undefined || i === undefined ? undefined : d + i - 1;
+    } else if (op === 'Shape') r = 1;
     else if (op === 'Gemm' || op === 'Flatten') r = 2;
     else if (op.startsWith('Reduce')) {
       const axes = n.inputs[1] ? intsOf(n.inputs[1]) : n.attributes.has('axes') ? n.attrInts('axes') : undefined;
@@ -384,9 +426,10 @@ function split(node: Node, ins: Ins): ChannelMapping {
 /** Slice on other axes only (a Slice of channels would need its starts/ends rewritten). */
 function slice(node: Node, ins: Ins): ChannelMapping {
   return passThrough(node, ins, (l) => {
-    const starts = intsOf(node.inputs[1]);
-    const ends = intsOf(node.inputs[2]);
-    const axes = node.inputs[3] ? intsOf(node.inputs[3]) : starts?.map((_, i) => i);
+    const fromAttr = node.inputs.length < 3 && node.attributes.has('starts'); // Slice-1
+    const starts = fromAttr ? node.attrInts('starts') : intsOf(node.inputs[1]);
+    const ends = fromAttr ? node.attrInts('ends') : intsOf(node.inputs[2]);
+    const axes = fromAttr ? (node.attributes.has('axes') ? node.attrInts('axes') : starts!.map((_, i) => i)) : node.inputs[3] ? intsOf(node.inputs[3]) : starts?.map((_, i) => i);
     const steps = node.inputs[4] ? intsOf(node.inputs[4]) : undefined;
     if (!starts || !ends || !axes || (node.inputs[4] && !steps)) return `${node.describe()} has non-constant starts, ends, axes or steps`;
     const k = axes.findIndex((a) => norm(a, l.rank) === l.axis);
@@ -572,6 +615,20 @@ function prelu(node: Node, ins: Ins): ChannelMapping {
   return elementwise(node, ins);
 }
 
+/**
+ * Softmax/LogSoftmax/Hardmax: the channels pass when they lie before the softmax axis
+ * (before opset 13 the axes from `axis` on are flattened into one, from 13 on only
+ * `axis` is used: both leave earlier axes alone). Over the channels it mixes them; the
+ * output still holds them, so the group is followed (to a graph output, typically).
+ */
+function softmax(node: Node, ins: Ins): ChannelMapping {
+  const l = ins[0]!;
+  const axis = node.attributes.has('axis') ? norm(node.attrInt('axis'), l.rank) : undefined;
+  const m = passThrough(node, ins);
+  if (m.blocked || (axis !== undefined && l.axis < axis)) return m;
+  return { ...m, blocked: `${node.describe()} normalises over the channel axis${axis === undefined ? ' (default axis)' : ''}` };
+}
+
 /** Shape reads only the extents, and whatever it feeds follows the pruned extents. */
 const shapeOf: ChannelOp = (node) => ({ outputs: node.outputs.map(() => undefined), links: [] });
 
@@ -597,5 +654,5 @@ export const CHANNEL_OPS: Readonly<Record<string, ChannelOp>> = {
   Concat: concat, Split: split, Slice: slice,
   Transpose: transpose, Reshape: reshape, Flatten: flatten, Squeeze: squeeze, Unsqueeze: squeeze,
   ReduceMean: reduce, ReduceSum: reduce, ReduceMax: reduce, ReduceMin: reduce, ReduceProd: reduce, ReduceL1: reduce, ReduceL2: reduce, ReduceSumSquare: reduce,
-  Shape: shapeOf,
+  Shape: shapeOf, Softmax: softmax, LogSoftmax: softmax, Hardmax: softmax,
 };

@@ -258,7 +258,7 @@ describe('what cannot be traced is reported per group, with the reason', () => {
     const why = reasonsOf(n.model);
     expect(why.A).toBe("operand 'x' of Add node 'add0' carries channels that are not traced");
     expect(why.G).toBe("grouped Conv node 'G' (group 2) couples channels within groups");
-    expect(why.S).toBe("channels feed Softmax node 'softmax2' (Softmax is not traced)");
+    expect(why.S).toBe("Softmax node 'softmax2' normalises over the channel axis");
     expect(why.O).toBe("its channels reach graph output 'O_out'");
   });
 
@@ -385,5 +385,24 @@ describe('constants held by Constant nodes (shape, axis and scalar constants sta
     const ref = copy(orig);
     zeroSlices(initializer(ref, 'G.w'), 0, r, 16);
     await expectEqualOutputs(m, ref, [1, 3, 4, 4]);
+  });
+});
+
+describe('ranks through dynamic shapes', () => {
+  test('a MatMul after Reshape(x, Concat(Slice(Shape(x)), [8])) writes prunable channels; the next MatMul reads them', async () => {
+    const n = new Net(11);
+    const x = n.input('x', [2, 3, 8]);
+    const dims = n.op('Slice', [n.op('Shape', [x]), n.i64('s0', [0]), n.i64('s1', [2])]);
+    const h = n.op('Reshape', [x, n.op('Concat', [dims, n.i64('tail', [8])], [intAttr('axis', 0)])]);
+    const a = n.op('Relu', [n.op('MatMul', [h, n.w('W1', [8, 16])], [], 'fc1')]);
+    n.output(n.op('MatMul', [a, n.w('W2', [16, 6])], [], 'fc2'));
+    const orig = n.model;
+    const m = copy(orig);
+    const rep = prune(m);
+    expect(rep.groups!.map((g) => [g.layers, g.removed, g.reasons])).toEqual([[['fc1'], 8, []], [['fc2'], 0, ["its channels reach graph output 'fc2_out'"]]]);
+    const r = removedOf(keptSlices(W(orig, 'W1'), W(m, 'W1'), 1), 16);
+    const ref = copy(orig);
+    zeroSlices(initializer(ref, 'W2'), 0, r);
+    await expectEqualOutputs(m, ref, [2, 3, 8]);
   });
 });

@@ -52,7 +52,7 @@ export class ChannelRounds {
     const eligible = new Set(groups.flatMap((g) => g.members.map((m) => m.target)));
     this.targets = targets.filter((t) => eligible.has(t));
     // Layers that write a graph output keep their channels by the model's interface: they are not counted.
-    const atOutput = new Set(blocked.filter((b) => b.reasons.every((r) => r.startsWith('its channels reach graph output'))).flatMap((b) => b.layers));
+    const atOutput = new Set(blocked.filter((b) => b.reasons.some((r) => r.startsWith('its channels reach graph output'))).flatMap((b) => b.layers));
     const held = new Set(skipped.map((s) => s.layer).filter((l) => !atOutput.has(l)));
     this.held = targets.filter((t) => held.has(t.layer)).reduce((s, t) => s + outChannels(t), 0);
     this.keys = groups.map((g) => g.members[0].target.value);
@@ -146,8 +146,8 @@ export class ChannelRounds {
 
   /**
    * Output channels removed over those of every layer considered: layers that could not
-   * be pruned count as kept, except those whose channels are graph outputs (fixed by the
-   * model's interface, never candidates).
+   * be pruned count as kept, except those whose channels reach a graph output (fixed by
+   * the model's interface, never candidates, whatever else blocks them).
    */
   fraction(): { removed: number; channels: number } {
     const layers = this.report();
