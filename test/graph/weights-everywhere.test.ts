@@ -110,6 +110,44 @@ describe('weights in Constant nodes and subgraphs', () => {
   });
 });
 
+describe('every Constant form', () => {
+  it('value_floats and sparse_value hold weights (lifted, dense, exact); value_ints shape constants stay nodes', async () => {
+    const g = new Graph();
+    const x = new Value('x', { dtype: 'float32', shape: [2, 4] });
+    g.inputs.push(x);
+    const node = (name: string, attr: Parameters<Graph['addNode']>[0]['attributes'] extends Map<string, infer A> ? A : never): Value => {
+      const out = new Value(name);
+      g.addNode(new Node({ opType: 'Constant', name: `${name}_node`, outputs: [out], attributes: [attr] }));
+      return out;
+    };
+    const bias = node('bias', { name: 'value_floats', type: 'floats', value: [0.5, -1, 2, 0.25] });
+    // A 4×4 weight with 3 non-zeros: ONNX SparseTensorProto with [NNZ, rank] coordinates.
+    const idx = BigInt64Array.from([0n, 1n, 2n, 3n, 3n, 0n]);
+    const w = node('w_sparse', { name: 'sparse_value', type: 'sparse_tensor', value: {
+      values: Tensor.fromArray('float32', [3], Float32Array.of(1.5, -2, 3)), indices: Tensor.fromArray('int64', [3, 2], idx), dims: [4, 4],
+    } });
+    const shape = node('shape', { name: 'value_ints', type: 'ints', value: [4n, 2n] });
+    const h = matmul(g, x, w, 'h');
+    const b = new Value('b', { dtype: 'float32' });
+    g.addNode(new Node({ opType: 'Add', name: 'add', inputs: [h, bias], outputs: [b] }));
+    const y = new Value('y', { dtype: 'float32', shape: [4, 2] });
+    g.addNode(new Node({ opType: 'Reshape', name: 'reshape', inputs: [b, shape], outputs: [y] }));
+    g.outputs.push(y);
+    const bytes = encodeOnnx(onnxModel(g));
+    const m = decodeOnnx(bytes);
+    expect(inspectModel(m).parameters).toBe(4 + 16);
+    expect(liftConstantNodes(m).changes.lifted.map((l) => l.name)).toEqual(['bias', 'w_sparse']);
+    expect(Array.from(m.graph.initializers.find((v) => v.name === 'w_sparse')!.const!.toFloat32())).toEqual([
+      0, 1.5, 0, 0, 0, 0, 0, 0, 0, 0, 0, -2, 3, 0, 0, 0,
+    ]);
+    expect(m.graph.nodes.filter((n) => n.opType === 'Constant').map((n) => n.outputs[0].name)).toEqual(['shape']);
+    const feeds = { x: new ort.Tensor('float32', randomFloats(8, 13), [2, 4]) };
+    const ref = (await runOnce(bytes, feeds)).y.data as Float32Array;
+    const got = (await runOnce(encodeOnnx(m), feeds)).y.data as Float32Array;
+    expect(Buffer.from(got.buffer).equals(Buffer.from(ref.buffer))).toBe(true);
+  });
+});
+
 describe('weights that reach their op through data-movement nodes', () => {
   it('a stored [N,K] weight behind Transpose → MatMul gets per-channel scales along its N axis', async () => {
     const g = new Graph();
