@@ -133,7 +133,7 @@ export async function quantizeStatic(model: Model, partial: Partial<StaticQuanti
   let spaceToDepthSkipped: SpaceToDepthSkip[] = [];
   let padded = paddedConvs;
   if (opts.spaceToDepthPooling && forms.spaceToDepth) {
-    const pooling = rewriteSpaceToDepthPooling(graph, model.opsetVersion('') ?? 0, names, { uint8Storage: forms.uint8Storage });
+    const pooling = rewriteSpaceToDepthPooling(graph, model.opsetVersion('') ?? 0, names);
     spaceToDepthSkipped = pooling.skipped;
     const rewritten = new Set(pooling.applied.map((a) => a.conv));
     padded = padded.filter((p) => !rewritten.has(p.node));

@@ -340,17 +340,12 @@ export interface PoolingRewrite {
 /** Finds and applies every match; an int8-activation graph moves to uint8 storage first (see the file comment). */
 export interface PoolingRewriteOptions {
   limits?: PoolingLimits;
-  /**
-   * Move int8 activations to uint8 storage first (default true): needed on x86, where onnxruntime converts int8
-   * Q/DQ pairs to uint8 but not the explicit integer Split → Max. arm64 runs int8 QDQ natively (QDQIsInt8Allowed).
-   */
-  uint8Storage?: boolean;
 }
 
 export function rewriteSpaceToDepthPooling(graph: Graph, opset: number, names: NameAllocator, o: PoolingRewriteOptions = {}): PoolingRewrite {
   const { matches, skipped } = findPoolingMatches(graph, opset, o.limits ?? DEFAULT_LIMITS);
   const released: (Value | null)[] = [];
-  const storedAsUint8 = (o.uint8Storage ?? true) && matches.some((mt) => mt.qOut.inputs[2]?.const?.dtype === 'int8');
+  const storedAsUint8 = matches.some((mt) => mt.qOut.inputs[2]?.const?.dtype === 'int8');
   if (storedAsUint8) released.push(...storeActivationsAsUint8(graph, names));
   const applied = matches.map((mt) => applyPoolingMatch(graph, mt, names, released));
   return { applied, skipped, storedAsUint8, released: [...new Set(released.filter((v): v is Value => v !== null && v.isConstant))] };
