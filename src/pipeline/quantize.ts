@@ -82,6 +82,8 @@ export interface StaticQuantizeFileOptions {
   calib: string;
   options: StaticQuantizeOptions;
   force?: boolean;
+  /** Write the model even when no node was quantized (default false: IncompleteError). */
+  allowPartial?: boolean;
   progress?: (message: string) => void;
 }
 
@@ -104,6 +106,13 @@ export async function quantizeStaticFile(o: StaticQuantizeFileOptions): Promise<
   const before = await filesSize(modelFiles(o.input, model), { gzip: false });
   const lifted = liftWeights(model, progress);
   const report = await quantizeStatic(model, o.options, o.calib, { toolVersion: VERSION, progress });
+  if (report.quantizedNodes.length === 0) {
+    const summary = `static int8 quantized no node (${report.skipped.length} left in float)`;
+    if (o.allowPartial !== true) {
+      throw new IncompleteError(`${o.input}: ${summary}; nothing written (--allow-partial writes it anyway)`, report.skipped.map((s) => `${s.node} (${s.opType}): ${s.reason}`));
+    }
+    report.warnings.push(`partial: ${summary}`);
+  }
   const written = await writeOutput(model, { input: o.input, output, force: o.force === true, verify: true, gzip: false, progress });
   return { input: o.input, output, report, size: { before, after: written }, verified: written.verified, notes: [...liftNotes(lifted), ...written.notes] };
 }

@@ -12,6 +12,7 @@ import { saveOnnx } from '../../src/formats/onnx';
 import { Graph, Node, Tensor, Value } from '../../src/ir';
 import { runMc, tempDir } from '../helpers/cli-run';
 import { onnxModel, randomFloats } from '../quantize/helpers';
+import { npyHeader } from '../data/helpers';
 
 /** x[2,4096] · w[4096] (Mul: no weight role) then MatMul by a small [4096,1] column (a weight below --min-elements' share). */
 function unquantizable() {
@@ -77,5 +78,34 @@ describe('prune: less than 90% of the requested fraction is a shortfall', () => 
   test('no layer pruned is a shortfall whatever the fraction', () => {
     const s = pruneShortfall({ ...base, layers: [], skipped: [{ layer: 'conv', reason: 'excluded' }] })!;
     expect(s.summary).toMatch(/^pruned no layer \(1 skipped: conv: excluded\)$/);
+  });
+});
+
+describe('static int8 that quantizes no node', () => {
+  const dir = tempDir('mc-partial-static-');
+  const model = path.join(dir, 'sig.onnx');
+  const calib = path.join(dir, 'calib.npy');
+  const out = path.join(dir, 'out.onnx');
+  beforeAll(() => {
+    const g = new Graph();
+    const x = new Value('x', { dtype: 'float32', shape: ['N', 8] });
+    g.inputs.push(x);
+    const y = new Value('y', { dtype: 'float32', shape: ['N', 8] });
+    g.addNode(new Node({ opType: 'Sigmoid', name: 'sig', inputs: [x], outputs: [y] }));
+    g.outputs.push(y);
+    saveOnnx(onnxModel(g), model);
+    const data = randomFloats(4 * 8, 3);
+    fs.writeFileSync(calib, Buffer.concat([npyHeader('<f4', [4, 8]), Buffer.from(data.buffer)]));
+  });
+
+  test('exits 2 and writes nothing; --allow-partial writes it with a warning', () => {
+    const r = runMc(['quantize', model, '--calib', calib, '-o', out]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^mc: .*sig\.onnx: static int8 quantized no node \(\d+ left in float\); nothing written \(--allow-partial writes it anyway\)$/m);
+    expect(fs.existsSync(out)).toBe(false);
+    const ok = runMc(['quantize', model, '--calib', calib, '-o', out, '--allow-partial', '--json']);
+    expect(ok.code).toBe(0);
+    expect(JSON.parse(ok.stdout).report.warnings).toContain('partial: static int8 quantized no node (' + JSON.parse(ok.stdout).report.skipped.length + ' left in float)');
+    expect(fs.existsSync(out)).toBe(true);
   });
 });

@@ -23,6 +23,8 @@ export interface StaticCliOptions {
   calib: string;
   options: StaticQuantizeOptions;
   force: boolean;
+  /** --allow-partial: write the model even when no node was quantized. */
+  allowPartial: boolean;
   json: boolean;
 }
 
@@ -52,7 +54,7 @@ export function parseStaticFlags(input: string, output: string, flags: Readonly<
     spaceToDepthPooling: flags.spaceToDepth === false ? false : undefined,
     target: flags.target as StaticQuantizeOptions['target'] | undefined,
   });
-  return { input, output, calib: String(flags.calib), options, force: flags.force === true, json: flags.json === true };
+  return { input, output, calib: String(flags.calib), options, force: flags.force === true, allowPartial: flags.allowPartial === true, json: flags.json === true };
 }
 
 export function runStaticQuantize(o: StaticCliOptions, gate: EvalGate | undefined, ctx: CliContext): Promise<number> {
