@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """An independent count of an ONNX model's parameters, with the reference `onnx` package.
 
-Usage: /usr/bin/python3 test/corpus/onnx_params.py MODEL.onnx... -> one JSON array on stdout.
+Usage: /usr/bin/python3 test/corpus/onnx_params.py MODEL.onnx... -> one JSON array on stdout;
+       /usr/bin/python3 test/corpus/onnx_params.py --self-test FOLDER -> counts a model built by hand (exit 1 on a mismatch).
 
 Written from the ONNX spec (onnx.ai/onnx/repo-docs/IR.md, Operators.md), not from mc's code. It counts
 what mc calls parameters (issue 10 §1: weights wherever the file keeps them):
@@ -205,5 +206,46 @@ def read(path):
     }
 
 
+def self_test(folder):
+    """Counts a model built here by hand, with one constant of each kind, against the sum written out below."""
+    import os
+    from onnx import helper as h
+    f32, i64, i8 = TensorProto.FLOAT, TensorProto.INT64, TensorProto.INT8
+    then_g = h.make_graph(
+        [h.make_node('Constant', [], ['w_then'], value=h.make_tensor('w_then', f32, [2, 3], [0.5] * 6)),            # 6, subgraph
+         h.make_node('DequantizeLinear', ['q_outer', 's'], ['dq_then']),                                             # q_outer read here
+         h.make_node('MatMul', ['x', 'dq_then'], ['mm_then']),
+         h.make_node('MatMul', ['mm_then', 'w_then'], ['y_then'])],
+        'then', [], [h.make_tensor_value_info('y_then', f32, [1, 2])])
+    else_g = h.make_graph(
+        [h.make_node('Constant', [], ['shape_else'], value=h.make_tensor('shape_else', i64, [2], [1, 2])),        # int64 shape: 0
+         h.make_node('Constant', [], ['q_else'], value=h.make_tensor('q_else', i8, [2], [1, 2])),                # int8, no weight slot: 0
+         h.make_node('Reshape', ['x', 'shape_else'], ['y_else'])],
+        'else', [], [h.make_tensor_value_info('y_else', f32, [1, 2])])
+    main = h.make_graph(
+        [h.make_node('Constant', [], ['c_floats'], value_floats=[1.0, 2.0, 3.0]),                                  # 3
+         h.make_node('Constant', [], ['c_float'], value_float=0.2),                                                 # 1
+         h.make_node('Constant', [], ['c_ints'], value_ints=[1, 2]),                                                # int64, no slot: 0
+         h.make_node('Constant', [], ['s'], value=h.make_tensor('s', f32, [], [0.1])),                              # 1
+         h.make_node('Constant', [], ['cond'], value=h.make_tensor('cond', TensorProto.BOOL, [], [True])),          # bool: 0
+         h.make_node('If', ['cond'], ['y'], then_branch=then_g, else_branch=else_g)],
+        'main', [h.make_tensor_value_info('x', f32, [1, 2])], [h.make_tensor_value_info('y', f32, [1, 2])],
+        initializer=[h.make_tensor('q_outer', i8, [2, 2], [1, 2, 3, 4]),                                           # 4: int8 read by DequantizeLinear in a subgraph
+                     h.make_tensor('w_init', f32, [4], [0.0] * 4),                                                  # 4: float, unused
+                     h.make_tensor('idx_init', i64, [3], [0, 1, 2])])                                               # int64, unused: 0
+    model = h.make_model(main, opset_imports=[h.make_opsetid('', 13)])
+    path = os.path.join(folder, 'self-test.onnx')
+    onnx.save(model, path)
+    got = read(path)
+    want = {'parameters': 6 + 3 + 1 + 1 + 4 + 4, 'constantNodeParameters': 6 + 3 + 1 + 1, 'subgraphParameters': 6, 'integerParameters': 4}
+    for k, v in want.items():
+        if got[k] != v:
+            raise SystemExit('self-test: %s = %r, expected %r' % (k, got[k], v))
+    print(json.dumps(got))
+
+
 if __name__ == '__main__':
-    print(json.dumps([read(p) for p in sys.argv[1:]]))
+    if sys.argv[1:2] == ['--self-test']:
+        self_test(sys.argv[2])
+    else:
+        print(json.dumps([read(p) for p in sys.argv[1:]]))
