@@ -133,10 +133,16 @@ export function buildChannelGraph(model: Model, ops: Readonly<Record<string, (no
       links.push({ a, aStart: k.aStart, b, bStart: k.bStart, count: k.count });
     }
     for (const d of m.dims ?? []) {
-      dims.push({ edit: d, rec: recOf(d.port) });
+      const rec = recOf(d.port);
+      dims.push({ edit: d, rec });
       if (!d.value) continue;
       const s = readersOf.get(d.value) ?? new Set<Node>();
       s.add(node);
+      // A constant that reaches this node through a chain (Cast, Concat...) must feed nothing else.
+      if (!node.inputs.includes(d.value)) {
+        if (feedsOnly(d.value, node)) for (const u of d.value.uses) s.add(u.node);
+        else note(rec, `shape constant '${d.value.name}' feeds more than ${node.describe()}`);
+      }
       readersOf.set(d.value, s);
     }
     // A blocking op may still say where its outputs hold the channels (a Softmax over them):
@@ -225,6 +231,18 @@ export function buildChannelGraph(model: Model, ops: Readonly<Record<string, (no
       return r ? where.get(r) : undefined;
     },
   };
+}
+
+/** Whether every path from `v` leads to `target` through single-use values (at most 8 steps). */
+function feedsOnly(v: Value, target: Node): boolean {
+  for (let step = 0; step < 8; step++) {
+    if (v.uses.length !== 1) return false;
+    const n = v.uses[0].node;
+    if (n === target) return true;
+    if (n.outputs.length !== 1) return false;
+    v = n.outputs[0];
+  }
+  return false;
 }
 
 /** The units of a group's port whose class is kept. */

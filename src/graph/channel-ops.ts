@@ -125,37 +125,7 @@ const BROADCAST = new Set(['Add', 'Sub', 'Mul', 'Div', 'Max', 'Min', 'Pow', 'Sum
  * Shape, Slice, Gather, Unsqueeze and Concat, as exporters write dynamic Reshapes).
  */
 function lengthOf(v: Value | null | undefined): number | undefined {
-  if (!v) return undefined;
-  const c = constantOf(v);
-  if (c) return c.shape.length === 1 ? c.shape[0] : c.shape.length === 0 ? 1 : undefined;
-  const n = v.producer;
-  if (!n || (n.domain !== '' && n.domain !== 'ai.onnx')) return undefined;
-  switch (n.opType) {
-    case 'Shape': {
-      const r = rankOf(n.inputs[0]);
-      if (r === undefined) return undefined;
-      const start = norm(n.attrInt('start', 0), r);
-      const end = n.attributes.has('end') ? norm(n.attrInt('end'), r) : r;
-      return Math.max(0, Math.min(r, end) - Math.max(0, start));
-    }
-    case 'Concat': {
-      const parts = n.inputs.map((x) => lengthOf(x));
-      return parts.every((x) => x !== undefined) ? (parts as number[]).reduce((a, b) => a + b, 0) : undefined;
-    }
-    case 'Unsqueeze': return rankOf(n.inputs[0]) === 0 ? 1 : undefined;
-    case 'Cast': case 'Identity': return lengthOf(n.inputs[0]);
-    case 'Slice': {
-      const len = lengthOf(n.inputs[0]);
-      // Slice-1 takes starts/ends as attributes; Slice-10 on as inputs.
-      const fromAttr = n.inputs.length < 3 && n.attributes.has('starts');
-      const [starts, ends] = fromAttr ? [n.attrInts('starts'), n.attrInts('ends')] : [intsOf(n.inputs[1]), intsOf(n.inputs[2])];
-      const steps = n.inputs[4] ? intsOf(n.inputs[4]) : [1];
-      if (len === undefined || !starts || !ends || starts.length !== 1 || steps?.[0] !== 1) return undefined;
-      const clamp = (x: number): number => Math.max(0, Math.min(len, x < 0 ? x + len : x));
-      return Math.max(0, clamp(ends[0]) - clamp(starts[0]));
-    }
-    default: return undefined;
-  }
+  return v ? shapeEntries(v)?.length : undefined;
 }
 
 /** A value's rank: its recorded shape, else inferred from its producer for common ops; undefined when unknown. */
@@ -509,6 +479,9 @@ function extents(v: Value, l: ChannelLayout): (number | undefined)[] {
   const s = v.shape;
   const out: (number | undefined)[] = [];
   for (let i = 0; i < l.rank; i++) out.push(s && s.length === l.rank && typeof s[i] === 'number' ? (s[i] as number) : undefined);
+  // A global pool leaves every spatial axis at 1.
+  const p = v.producer?.opType;
+  if (p === 'GlobalAveragePool' || p === 'GlobalMaxPool' || p === 'GlobalLpPool') for (let i = 2; i < l.rank; i++) out[i] = 1;
   out[l.axis] = dim(l);
   return out;
 }
@@ -552,34 +525,99 @@ function flatten(node: Node, ins: Ins): ChannelMapping {
 function reshape(node: Node, ins: Ins): ChannelMapping {
   const l = ins[0]!;
   const shapeV = node.inputs[1];
-  const shape = intsOf(shapeV);
-  if (!shapeV || !shape || ins[1]) return blocked(node, ins, `${node.describe()} has a non-constant shape`);
+  const entries = shapeV && !ins[1] ? shapeEntries(shapeV) : undefined;
+  if (!shapeV || !entries || entries.some((e) => e === undefined)) return blocked(node, ins, `${node.describe()} has a shape mc cannot follow (not a constant, nor built from Shape and constants)`);
   if (node.attrInt('allowzero', 0)) return blocked(node, ins, `${node.describe()} uses allowzero`);
-  const d = extents(node.inputs[0]!, l);
-  const src = port(node.inputs[0]!, l);
-  const map = (o: ChannelLayout, index: number): ChannelMapping => ({
-    outputs: [o], links: [full(src, port(node.outputs[0], o))],
-    dims: shape[index] > 0 ? [{ value: shapeV, index, port: src, start: 0, count: l.units, scale: o.rep * o.block }] : [],
-  });
+  const x = node.inputs[0]!;
+  // A dim read from the input itself at the same position is a copy (0); a dim read from
+  // elsewhere is only known to make the reshape valid, like -1 (when there is no other -1).
+  const raw = entries as ShapeEntry[];
+  const foreign = raw.filter((e) => e.dimOf && !(e.dimOf === x)).length + raw.filter((e) => e.value === -1).length;
+  const shape = raw.map((e, i) => (e.dimOf ? (e.dimOf === x && e.axis === i ? 0 : foreign === 1 ? -1 : NaN) : e.value!));
+  if (shape.some((v) => Number.isNaN(v))) return blocked(node, ins, `${node.describe()} has a shape mc cannot follow (dims read from other tensors)`);
+  const d = extents(x, l);
+  const src = port(x, l);
+  const map = (o: ChannelLayout, index: number): ChannelMapping => {
+    const e = raw[index];
+    return {
+      outputs: [o], links: [full(src, port(node.outputs[0], o))],
+      dims: shape[index] > 0 && e.src ? [{ value: e.src.value, index: e.src.index, port: src, start: 0, count: l.units, scale: o.rep * o.block }] : [],
+    };
+  };
   // Leading axes kept: 0 (copy) or the same known extent; a leading -1 (the batch, inferred) only with one -1.
-  const inferredBatch = shape[0] === -1 && shape.filter((x) => x === -1).length === 1;
+  const inferredBatch = shape[0] === -1 && shape.filter((v) => v === -1).length === 1;
   let p = 0;
   while (p < shape.length && p < l.rank && (shape[p] === 0 || (d[p] !== undefined && shape[p] === d[p]) || (p === 0 && inferredBatch))) p++;
   const batchExact = !inferredBatch || (() => {
-    if (d.some((x) => x === undefined)) return false;
-    const rest = shape.slice(1).reduce((a, x, i) => a * (x === 0 ? d[i + 1]! : x), 1);
-    return d.reduce((a: number, x) => a * x!, 1) / rest === d[0];
+    if (d.some((v) => v === undefined)) return false;
+    const rest = shape.slice(1).reduce((a, v, i) => a * (v === 0 ? d[i + 1]! : v), 1);
+    return d.reduce((a: number, v) => a * v!, 1) / rest === d[0];
   })();
   if (p > l.axis && l.axis < shape.length && batchExact) return map(withAxis(l, l.axis, shape.length), l.axis);
-  if (shape.length === p + 1 && p <= l.axis) {
-    const K = shape[p] > 0 ? shape[p] : readerRows(node.outputs[0]);
-    const m = merged(l, d, p, l.rank, K);
+  const q = Math.min(p, l.axis); // leading axes kept before the channel axis
+  if (shape.length === q + 1) {
+    const K = shape[q] > 0 ? shape[q] : readerRows(node.outputs[0]);
+    const m = merged(l, d, q, l.rank, K);
     // With an inferred batch, extents solved from K are right only when the channels are the
     // last merged axis (any multiple of the channel extent then keeps each channel's columns).
-    const safe = m && (!(inferredBatch && p === 1 && m.solved) || l.axis === l.rank - 1);
-    if (m && safe) return map({ axis: p, rank: shape.length, units: l.units, rep: m.rep, block: m.block }, p);
+    const safe = m && (!(inferredBatch && q === 1 && m.solved) || l.axis === l.rank - 1);
+    if (m && safe) return map({ axis: q, rank: shape.length, units: l.units, rep: m.rep, block: m.block }, q);
   }
   return blocked(node, ins, `cannot map channels through ${node.describe()} (shape ${JSON.stringify(shape)})`);
+}
+
+/** One entry of a shape tensor: a number (from `src`, entry `index`, when it is a constant), or dim `axis` of a tensor. */
+interface ShapeEntry {
+  value?: number;
+  src?: { value: Value; index: number };
+  dimOf?: Value;
+  axis?: number;
+}
+
+/**
+ * The entries of a 1-D shape tensor, constant or built in the graph from Shape,
+ * Slice, Gather, Unsqueeze, Cast and Concat (exporters' dynamic Reshapes); undefined
+ * entries are unknown.
+ */
+export function shapeEntries(v: Value): (ShapeEntry | undefined)[] | undefined {
+  const c = constantOf(v);
+  if (c) {
+    const ints = intsOf(v);
+    return ints && c.shape.length <= 1 ? ints.map((value, index) => ({ value, src: { value: v, index } })) : undefined;
+  }
+  const n = v.producer;
+  if (!n || (n.domain !== '' && n.domain !== 'ai.onnx')) return undefined;
+  switch (n.opType) {
+    case 'Shape': {
+      const r = rankOf(n.inputs[0]);
+      if (r === undefined) return undefined;
+      const start = Math.max(0, norm(n.attrInt('start', 0), r));
+      const end = Math.min(r, n.attributes.has('end') ? norm(n.attrInt('end'), r) : r);
+      return Array.from({ length: Math.max(0, end - start) }, (_, i) => ({ dimOf: n.inputs[0]!, axis: start + i }));
+    }
+    case 'Cast': case 'Identity': case 'Unsqueeze': case 'Squeeze':
+      return rankOf(n.inputs[0]) === (n.opType === 'Unsqueeze' ? 0 : 1) || n.opType === 'Cast' || n.opType === 'Identity' ? shapeEntries(n.inputs[0]!) : undefined;
+    case 'Concat': {
+      const parts = n.inputs.map((x) => (x ? shapeEntries(x) : undefined));
+      return parts.every((x) => x) ? parts.flatMap((x) => x!) : undefined;
+    }
+    case 'Slice': {
+      const all = shapeEntries(n.inputs[0]!);
+      const fromAttr = n.inputs.length < 3 && n.attributes.has('starts');
+      const [starts, ends] = fromAttr ? [n.attrInts('starts'), n.attrInts('ends')] : [intsOf(n.inputs[1]), intsOf(n.inputs[2])];
+      const steps = n.inputs[4] ? intsOf(n.inputs[4]) : [1];
+      if (!all || !starts || !ends || starts.length !== 1 || steps?.[0] !== 1) return undefined;
+      const clamp = (x: number): number => Math.max(0, Math.min(all.length, x < 0 ? x + all.length : x));
+      return all.slice(clamp(starts[0]), clamp(ends[0]));
+    }
+    case 'Gather': {
+      const all = shapeEntries(n.inputs[0]!);
+      const idx = intsOf(n.inputs[1]);
+      if (!all || !idx || n.attrInt('axis', 0) !== 0) return undefined;
+      return idx.map((i) => all[i < 0 ? i + all.length : i]);
+    }
+    default: return undefined;
+  }
 }
 
 function resize(node: Node, ins: Ins): ChannelMapping {

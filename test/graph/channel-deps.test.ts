@@ -406,3 +406,35 @@ describe('ranks through dynamic shapes', () => {
     await expectEqualOutputs(m, ref, [2, 3, 8]);
   });
 });
+
+describe('dynamic Reshape shapes built from Shape and constants (paddle2onnx)', () => {
+  test('GlobalAveragePool → Reshape(x, Concat(Slice(Shape(y), 0, 1), Cast([C]))) → MatMul: the constant C is rewritten', async () => {
+    const n = new Net(11);
+    const x = n.input('x', [2, 3, 6, 6]);
+    const c = n.op('Relu', [conv(n, x, 'C', [12, 3, 3, 3])]);
+    const g = n.op('GlobalAveragePool', [c]);
+    const batch = n.op('Slice', [n.op('Shape', [n.op('GlobalAveragePool', [x])]), n.i64('b0', [0]), n.i64('b1', [1])]);
+    const shape = n.op('Concat', [batch, n.op('Cast', [n.i64('width', [12])], [intAttr('to', 7)])], [intAttr('axis', 0)]);
+    const f = n.op('Reshape', [g, shape]);
+    n.output(n.op('MatMul', [f, n.w('M', [12, 4])], [], 'fc'));
+    const orig = n.model;
+    const m = copy(orig);
+    const rep = prune(m);
+    expect(rep.groups![0]).toEqual({ layers: ['C'], channels: 12, removed: 6, reasons: [] });
+    expect(Array.from(initializer(m, 'width').const!.typed() as BigInt64Array, Number)).toEqual([6]);
+    const ref = copy(orig);
+    zeroSlices(initializer(ref, 'M'), 0, removedOf(keptSlices(W(orig, 'C.b'), W(m, 'C.b')), 12));
+    await expectEqualOutputs(m, ref, [2, 3, 6, 6]);
+  });
+
+  test('a shape constant that also feeds another node keeps the group whole', () => {
+    const n = new Net(11);
+    const x = n.input('x', [2, 3, 6, 6]);
+    const g = n.op('GlobalAveragePool', [n.op('Relu', [conv(n, x, 'C', [12, 3, 3, 3])])]);
+    const width = n.op('Cast', [n.i64('width', [12])], [intAttr('to', 7)]);
+    const f = n.op('Reshape', [g, n.op('Concat', [n.i64('lead', [-1]), width], [intAttr('axis', 0)])]);
+    const y = n.op('MatMul', [f, n.w('M', [12, 4])], [], 'fc');
+    n.output(n.op('Add', [y, n.op('Cast', [n.op('ReduceSum', [width], [intAttr('keepdims', 1)])], [intAttr('to', 1)])]));
+    expect(prune(n.model).skipped.find((s) => s.layer === 'C')!.reason).toMatch(/^shape constant 'width' feeds more than Reshape node 'reshape4'/);
+  });
+});
