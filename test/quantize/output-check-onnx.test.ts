@@ -8,9 +8,10 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { Graph, Node, Value } from '../../src/ir';
+import { Graph, Node, Tensor, Value } from '../../src/ir';
 import { saveOnnx } from '../../src/formats/onnx';
 import { quantizeFile } from '../../src/pipeline/quantize';
+import { OutputCheckUnavailable } from '../../src/pipeline/verify-outputs';
 import { resolveQuantizeOptions } from '../../src/passes';
 import { tempDir } from '../helpers/cli-run';
 import { onnxModel, randomFloats, runOrt, sqnr, weight } from './helpers';
@@ -93,5 +94,43 @@ describe('output check and back-off (ONNX)', () => {
     for (const b of c.backedOff) expect(b.to).toMatch(/^(DequantizeLinear int8 .*|float)$/);
     expect(await ortSqnr(input, out)).toBeGreaterThanOrEqual(30);
     expect(fs.statSync(out).size).toBeLessThan(fs.statSync(input).size);
+  });
+});
+
+/** x['batch', 'n'] → Reshape [-1, 16] → MatMul w [16, 64]: synthetic inputs (n = 1) cannot be reshaped. */
+function reshapeModel(): ReturnType<typeof onnxModel> {
+  const g = new Graph();
+  const x = new Value('x', { dtype: 'float32', shape: ['batch', 'n'] });
+  g.inputs.push(x);
+  const shape = g.addInitializer('shape', Tensor.fromArray('int64', [2], BigInt64Array.of(-1n, 16n), 'shape'));
+  const w = weight(g, 'w', [16, 64], randomFloats(16 * 64, 21, 0.3));
+  const r = new Value('r', { dtype: 'float32' });
+  const y = new Value('y', { dtype: 'float32', shape: ['batch', 64] });
+  g.addNode(new Node({ opType: 'Reshape', name: 'reshape', inputs: [x, shape], outputs: [r] }));
+  g.addNode(new Node({ opType: 'MatMul', name: 'fc', inputs: [r, w], outputs: [y] }));
+  g.outputs.push(y);
+  return onnxModel(g, 13);
+}
+
+describe('output check on a model that synthetic inputs do not fit', () => {
+  const dir = tempDir('mc-output-check-unfit-');
+  const input = path.join(dir, 'reshape.onnx');
+  beforeAll(() => saveOnnx(reshapeModel(), input));
+
+  test('by default the result is written with the reason the outputs were not checked', async () => {
+    const out = path.join(dir, 'out.onnx');
+    const r = await quantizeFile({ input, output: out, quantize: resolveQuantizeOptions({ bits: 8 }) });
+    expect(r.outputCheck!.unchecked).toMatch(/^the float model fails in onnxruntime on 4 seeded synthetic sample\(s\).*pass --eval-data/);
+    expect(r.outputCheck!.passed).toBe(false);
+    expect(r.outputCheck!.backedOff).toEqual([]);
+    expect(fs.existsSync(out)).toBe(true);
+  });
+
+  test('a check the user asked for (--min-output-sqnr) fails with exit 2 and writes nothing', async () => {
+    const out = path.join(dir, 'out-required.onnx');
+    const run = quantizeFile({ input, output: out, quantize: resolveQuantizeOptions({ bits: 8 }), outputCheck: { minOutputSqnrDb: 30, required: true } });
+    await expect(run).rejects.toThrow(OutputCheckUnavailable);
+    await expect(run).rejects.toMatchObject({ exitCode: 2 });
+    expect(fs.existsSync(out)).toBe(false);
   });
 });

@@ -149,7 +149,7 @@ function outputCheckFromFlags(flags: Readonly<Record<string, unknown>>, gate: Ev
     minOutputSqnrDb = Number(flags.minOutputSqnr);
     if (!Number.isFinite(minOutputSqnrDb)) throw new UsageError(`--min-output-sqnr must be a number of dB, got '${String(flags.minOutputSqnr)}'`);
   }
-  return { minOutputSqnrDb, minAgreement: gate?.budgets.minAgreement, data: gate?.data };
+  return { minOutputSqnrDb, minAgreement: gate?.budgets.minAgreement, data: gate?.data, required: minOutputSqnrDb !== undefined };
 }
 
 function renderHuman(r: QuantizeCliResult, ctx: CliContext): string {
@@ -187,6 +187,7 @@ function renderOutputCheck(o: OutputCheckReport, ctx: CliContext): string {
   const c = ctx.chalk;
   const db = (x: number | null): string => (x === null ? 'exact' : `${x.toFixed(1)} dB`);
   const outs = (rows: OutputCheckReport['before']): string => rows.map((r) => `${r.name} ${db(r.sqnrDb)}${r.agreement !== undefined ? ` (top-1 ${(100 * r.agreement).toFixed(1)}%)` : ''}`).join(', ');
+  if (o.unchecked !== undefined) return `${c.yellow('warning')} outputs not checked against the float model: ${o.unchecked}\n`;
   const bound = o.bound.minOutputSqnrDb !== undefined ? `≥ ${o.bound.minOutputSqnrDb} dB` : 'no bound (measured only)';
   let s = `${c.bold('outputs')} in ${o.runtime} on ${o.inputs.description}, bound ${bound}${o.bound.minAgreement !== undefined ? `, top-1 ≥ ${o.bound.minAgreement}` : ''}: ${outs(o.before)}\n`;
   if (o.backedOff.length) {
