@@ -408,10 +408,10 @@ export async function fitQuantizationToOutputs(
     const { changes } = runPass(quantizePass(o), model, { toolVersion: VERSION });
     return { model, report: changes };
   };
-  const measure = async (o: QuantizeOptions): Promise<{ fid: Fidelity; report: QuantizeReport }> => {
+  const measure = async (o: QuantizeOptions, on: Inputs = inputs, against: Outputs = ref): Promise<{ fid: Fidelity; report: QuantizeReport }> => {
     trials++;
     const q = quantized(o);
-    return { fid: compare(ref, await runAll(q.model, inputs, names), classWidth), report: q.report };
+    return { fid: compare(against, await runAll(q.model, on, names), classWidth), report: q.report };
   };
 
   progress('output check: the quantized model');
@@ -435,13 +435,17 @@ export async function fitQuantizationToOutputs(
     throw new OutputBoundError(boundMessage(report, check, 'no wider form to back off to'), report);
   }
   const { rungs, wideChoice } = rungFigures(ladder, weights, opts, (o) => quantized(o).report);
+  // Ranked on the first sample alone (a run per weight is the cost here); the plan's fit to the
+  // measurements on every sample absorbs the difference in scale.
+  const one: Inputs = { ...inputs, feeds: inputs.feeds.slice(0, 1), samples: 1 };
+  const refOne = inputs.feeds.length > 1 ? await runAll(float, one, names) : ref;
   const alone = new Map<string, Map<string, number>>();
   const aloneWorst = new Map<string, number | null>();
   for (let i = 0; i < weights.length; i++) {
     const w = weights[i];
     progress(`output check: sensitivity ${i + 1}/${weights.length} (${w})`);
     const others = weights.filter((x) => x !== w).map(exactGlob);
-    const m = await measure({ ...opts, exclude: [...opts.exclude, ...others] });
+    const m = await measure({ ...opts, exclude: [...opts.exclude, ...others] }, one, refOne);
     alone.set(w, new Map([...m.fid.energy].map(([o, e]) => [o, e.noise])));
     aloneWorst.set(w, worst(m.fid.rows));
   }
