@@ -292,8 +292,26 @@ function conv(transpose: boolean): ChannelOp {
       const src = port(node.inputs[0]!, x);
       return { outputs: [o], links, dims: [{ node, attribute: 'group', port: src, start: 0, count: x.units, scale: x.rep * x.block }] };
     }
-    const why = `grouped ${node.describe()} (group ${g}) couples channels within groups`;
-    return x ? blocked(node, ins, why) : { outputs: [undefined], links: [], untraced: why };
+    // Grouped: input channel j of every group feeds the same filter slot, and every group
+    // must keep as many channels as the others, so channel j of all groups goes together,
+    // on the input side and on the output side (as Torch-Pruning prunes grouped convs).
+    const cin = ws[1];
+    const mg = ws[0] / g;
+    if (transpose || !Number.isInteger(mg)) return x ? blocked(node, ins, `grouped ${node.describe()} (group ${g})`) : { outputs: [undefined], links: [], untraced: `grouped ${node.describe()} (group ${g})` };
+    const links: UnitLink[] = [];
+    if (x) {
+      if (x.axis !== 1 || x.rep !== 1 || x.block !== 1 || x.units !== cin * g) return blocked(node, ins, `grouped ${node.describe()} (group ${g}) reads ${dim(x)} channels in blocks`);
+      const wIn = port(W, { axis: 1, rank, rep: 1, block: 1, units: cin });
+      for (let k = 0; k < g; k++) links.push({ a: wIn, aStart: 0, b: port(node.inputs[0]!, x), bStart: k * cin, count: cin });
+    } else {
+      return { outputs: [undefined], links: [], untraced: `grouped ${node.describe()} (group ${g}) reads channels that are not traced` };
+    }
+    const o: ChannelLayout = { axis: 1, rank, rep: 1, block: 1, units: ws[0] };
+    const out = port(node.outputs[0], o);
+    links.push(full(port(W, { ...o, axis: 0 }, true), out));
+    if (bias) links.push(full(port(bias, { ...o, axis: 0, rank: 1 }), out));
+    for (let k = 1; k < g; k++) links.push({ a: out, aStart: 0, b: out, bStart: k * mg, count: mg });
+    return { outputs: [o], links };
   };
 }
 
@@ -394,19 +412,33 @@ function split(node: Node, ins: Ins): ChannelMapping {
 }
 
 /** Slice on other axes only (a Slice of channels would need its starts/ends rewritten). */
+/**
+ * Slice: other axes pass the channels through; a step-1 slice of the channel axis maps
+ * units [start, end) of the input to the output, and its start/end constants are
+ * rewritten to count the units kept before them.
+ */
 function slice(node: Node, ins: Ins): ChannelMapping {
-  return passThrough(node, ins, (l) => {
-    const fromAttr = node.inputs.length < 3 && node.attributes.has('starts'); // Slice-1
-    const starts = fromAttr ? node.attrInts('starts') : intsOf(node.inputs[1]);
-    const ends = fromAttr ? node.attrInts('ends') : intsOf(node.inputs[2]);
-    const axes = fromAttr ? (node.attributes.has('axes') ? node.attrInts('axes') : starts!.map((_, i) => i)) : node.inputs[3] ? intsOf(node.inputs[3]) : starts?.map((_, i) => i);
-    const steps = node.inputs[4] ? intsOf(node.inputs[4]) : undefined;
-    if (!starts || !ends || !axes || (node.inputs[4] && !steps)) return `${node.describe()} has non-constant starts, ends, axes or steps`;
-    const k = axes.findIndex((a) => norm(a, l.rank) === l.axis);
-    if (k < 0) return undefined;
-    if (starts[k] === 0 && ends[k] >= dim(l) && (!steps || steps[k] === 1)) return undefined;
-    return `${node.describe()} slices the channel axis`;
-  });
+  const l = ins[0];
+  if (!l || ins.some((x, i) => i > 0 && x)) return blocked(node, ins, `${node.describe()} reads traced channels in a non-data input`);
+  const fromAttr = node.inputs.length < 3 && node.attributes.has('starts'); // Slice-1
+  const starts = fromAttr ? node.attrInts('starts') : intsOf(node.inputs[1]);
+  const ends = fromAttr ? node.attrInts('ends') : intsOf(node.inputs[2]);
+  const axes = fromAttr ? (node.attributes.has('axes') ? node.attrInts('axes') : starts!.map((_, i) => i)) : node.inputs[3] ? intsOf(node.inputs[3]) : starts?.map((_, i) => i);
+  const steps = node.inputs[4] ? intsOf(node.inputs[4]) : undefined;
+  if (!starts || !ends || !axes || (node.inputs[4] && !steps)) return blocked(node, ins, `${node.describe()} has non-constant starts, ends, axes or steps`);
+  const k = axes.findIndex((a) => norm(a, l.rank) === l.axis);
+  const D = dim(l);
+  const clamp = (x: number): number => Math.max(0, Math.min(D, x < 0 ? x + D : x));
+  const [s0, e0] = k < 0 ? [0, D] : [clamp(starts[k]), clamp(ends[k])];
+  if (k < 0 || (s0 === 0 && e0 === D && (!steps || steps[k] === 1))) return passThrough(node, ins);
+  if (steps && steps[k] !== 1) return blocked(node, ins, `${node.describe()} slices the channel axis with step ${steps[k]}`);
+  if (fromAttr) return blocked(node, ins, `${node.describe()} slices the channel axis with attribute starts/ends (opset < 10)`);
+  if (l.rep !== 1 || s0 % l.block || e0 % l.block || e0 <= s0) return blocked(node, ins, `${node.describe()} slices inside a channel block`);
+  const src = port(node.inputs[0]!, l);
+  const o: ChannelLayout = { ...l, units: (e0 - s0) / l.block };
+  const dims: DimEdit[] = [{ value: node.inputs[1]!, index: k, port: src, start: 0, count: s0 / l.block, scale: l.block }];
+  if (ends[k] < D) dims.push({ value: node.inputs[2]!, index: k, port: src, start: 0, count: e0 / l.block, scale: l.block });
+  return { outputs: [o], links: [{ a: src, aStart: s0 / l.block, b: port(node.outputs[0], o), bStart: 0, count: o.units }], dims };
 }
 
 function transpose(node: Node, ins: Ins): ChannelMapping {

@@ -246,7 +246,7 @@ describe('NCHW Flatten and Reshape into Gemm: each channel owns a block of H*W r
 describe('what cannot be traced is reported per group, with the reason', () => {
   const reasonsOf = (m: Model): Record<string, string> => Object.fromEntries(prune(m).skipped.map((s) => [s.layer, s.reason]));
 
-  test('a channel-mixing op, a residual with the graph input, a grouped Conv, a graph output', () => {
+  test('a channel-mixing op, a residual with the graph input, a grouped Conv after it, a graph output', () => {
     const n = new Net();
     const x = n.input('x', [1, 4, 6, 6]);
     const a = conv(n, x, 'A', [4, 4, 3, 3]);
@@ -257,7 +257,7 @@ describe('what cannot be traced is reported per group, with the reason', () => {
     n.output(o);
     const why = reasonsOf(n.model);
     expect(why.A).toBe("operand 'x' of Add node 'add0' carries channels that are not traced");
-    expect(why.G).toBe("grouped Conv node 'G' (group 2) couples channels within groups");
+    expect(why.G).toBe("grouped Conv node 'G' (group 2) reads channels that are not traced"); // the blocked Add's output
     expect(why.S).toBe("Softmax node 'softmax2' normalises over the channel axis");
     expect(why.O).toBe("its channels reach graph output 'O_out'");
   });
@@ -436,5 +436,55 @@ describe('dynamic Reshape shapes built from Shape and constants (paddle2onnx)', 
     const y = n.op('MatMul', [f, n.w('M', [12, 4])], [], 'fc');
     n.output(n.op('Add', [y, n.op('Cast', [n.op('ReduceSum', [width], [intAttr('keepdims', 1)])], [intAttr('to', 1)])]));
     expect(prune(n.model).skipped.find((s) => s.layer === 'C')!.reason).toMatch(/^shape constant 'width' feeds more than Reshape node 'reshape4'/);
+  });
+});
+
+describe('Slice of channels and grouped Conv', () => {
+  test('Slice [2, 7) of the channels: its starts/ends are rewritten; pruned = original with consumers zeroed', async () => {
+    const n = new Net(13);
+    const x = n.input('x', [1, 3, 6, 6]);
+    const a = n.op('Relu', [conv(n, x, 'A', [10, 3, 3, 3])]);
+    const s = n.op('Slice', [a, n.i64('starts', [2]), n.i64('ends', [7]), n.i64('axes', [1])]);
+    const b = conv(n, s, 'B', [4, 5, 1, 1], []);
+    const c = conv(n, a, 'C', [4, 10, 1, 1], []);
+    head(n, n.op('Add', [b, c]), 4);
+    const orig = n.model;
+    const m = copy(orig);
+    const rep = prune(m);
+    expect(rep.groups![0]).toEqual({ layers: ['A'], channels: 10, removed: 5, reasons: [] });
+    const rA = removedOf(keptSlices(W(orig, 'A.b'), W(m, 'A.b')), 10);
+    const int = (name: string) => Number((initializer(m, name).const!.typed() as BigInt64Array)[0]);
+    expect([int('starts'), int('ends')]).toEqual([2 - rA.filter((c) => c < 2).length, 7 - rA.filter((c) => c < 7).length]);
+    const ref = copy(orig);
+    zeroSlices(initializer(ref, 'B.w'), 1, rA.filter((c) => c >= 2 && c < 7).map((c) => c - 2));
+    zeroSlices(initializer(ref, 'C.w'), 1, rA);
+    zeroSlices(initializer(ref, 'head.w'), 0, removedOf(keptSlices(W(orig, 'B.b'), W(m, 'B.b')), 4));
+    await expectEqualOutputs(m, ref, [1, 3, 6, 6]);
+  });
+
+  test('grouped Conv (group 2): channel j of every group goes together, in and out; the group count stays', async () => {
+    const n = new Net(13);
+    const x = n.input('x', [1, 3, 6, 6]);
+    const a = n.op('Relu', [conv(n, x, 'A', [8, 3, 3, 3])]);
+    const g = n.op('Relu', [conv(n, a, 'G', [6, 4, 3, 3], [intsAttr('pads', [1, 1, 1, 1]), intAttr('group', 2)])]);
+    head(n, conv(n, g, 'O', [5, 6, 1, 1], []), 5);
+    const orig = n.model;
+    const m = copy(orig);
+    const rep = prune(m);
+    expect(rep.groups!.slice(0, 2)).toEqual([
+      { layers: ['A'], channels: 4, removed: 2, reasons: [] },
+      { layers: ['G'], channels: 3, removed: 2, reasons: [] },
+    ]);
+    const rA = removedOf(keptSlices(W(orig, 'A.b'), W(m, 'A.b')), 8);
+    expect(rA.filter((c) => c >= 4)).toEqual(rA.filter((c) => c < 4).map((c) => c + 4));
+    const rG = removedOf(keptSlices(W(orig, 'G.b'), W(m, 'G.b')), 6);
+    expect(rG.filter((c) => c >= 3)).toEqual(rG.filter((c) => c < 3).map((c) => c + 3));
+    expect(W(m, 'G.w').shape).toEqual([2, 2, 3, 3]);
+    expect(m.graph.nodes.find((nd) => nd.name === 'G')!.attrInt('group')).toBe(2);
+    const ref = copy(orig);
+    zeroSlices(initializer(ref, 'G.w'), 1, rA.filter((c) => c < 4));
+    zeroSlices(initializer(ref, 'O.w'), 1, rG);
+    zeroSlices(initializer(ref, 'head.w'), 0, removedOf(keptSlices(W(orig, 'O.b'), W(m, 'O.b')), 5));
+    await expectEqualOutputs(m, ref, [1, 3, 6, 6]);
   });
 });
