@@ -488,3 +488,30 @@ describe('Slice of channels and grouped Conv', () => {
     await expectEqualOutputs(m, ref, [1, 3, 6, 6]);
   });
 });
+
+describe('spatial ops and InstanceNormalization pass channels (their per-channel parameters sliced)', () => {
+  test('Pad, InstanceNormalization, Resize, AveragePool, PRelu: pruned = original with consumers zeroed', async () => {
+    const n = new Net(13);
+    const x = n.input('x', [1, 3, 6, 6]);
+    const a = conv(n, x, 'A', [8, 3, 3, 3]);
+    const p = n.op('Pad', [a, n.i64('pads', [0, 0, 1, 1, 0, 0, 1, 1]), n.f32('pv', [], [0.5])]);
+    const i = n.op('InstanceNormalization', [p, n.w('in.s', [8], 0.5, 1), n.w('in.b', [8], 0.2)]);
+    const r = n.op('Resize', [i, null, n.f32('scales', [4], [1, 1, 2, 2])]);
+    const q = n.op('PRelu', [n.op('AveragePool', [r], [intsAttr('kernel_shape', [2, 2]), intsAttr('strides', [2, 2])]), n.w('slope', [8, 1, 1], 0.2, 0.3)]);
+    head(n, conv(n, q, 'B', [5, 8, 3, 3], []), 5);
+    const orig = n.model;
+    const m = copy(orig);
+    const rep = prune(m);
+    expect(rep.groups!.slice(0, 2)).toEqual([
+      { layers: ['A'], channels: 8, removed: 4, reasons: [] },
+      { layers: ['B'], channels: 5, removed: 3, reasons: [] },
+    ]);
+    const rA = removedOf(keptSlices(W(orig, 'A.b'), W(m, 'A.b')), 8);
+    expect(removedOf(keptSlices(W(orig, 'in.s'), W(m, 'in.s')), 8)).toEqual(rA);
+    expect(W(m, 'slope').shape).toEqual([4, 1, 1]);
+    const ref = copy(orig);
+    zeroSlices(initializer(ref, 'B.w'), 1, rA);
+    zeroSlices(initializer(ref, 'head.w'), 0, removedOf(keptSlices(W(orig, 'B.b'), W(m, 'B.b')), 5));
+    await expectEqualOutputs(m, ref, [1, 3, 6, 6]);
+  });
+});
