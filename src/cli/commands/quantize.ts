@@ -75,7 +75,7 @@ export const quantizeCommand = defineCommand<QuantizeCliOptions>({
     .option('--activation-type <t>', 'static: int8 or uint8 activations', 'int8')
     .option('--per-tensor', 'static: one weight scale per tensor instead of per channel')
     .option('--no-space-to-depth', 'static: leave a first-layer Conv → MaxPool(2×2) as it is (no SpaceToDepth → Conv → Split → Max rewrite; int8 activations stay int8)')
-    .option('--target <cpu>', 'static: the CPU the int8 forms are chosen for: portable (exact on every CPU), avx512-vnni, avx2 or arm64', 'portable')
+    .option('--target <cpu>', 'static and dynamic int8: the CPU the int8 forms are chosen for: portable (exact on every CPU), avx512-vnni, avx2 or arm64', 'portable')
     .option('--preprocess <spec>', 'static, image folders: e.g. size=28x28,layout=nchw,scale=1/255')
     .addHelpText('after', '\nWith --eval-data the output is evaluated against the input (as `mc eval --baseline`);\nthe exit code is 1 when a budget flag is broken.'), 'labels'),
   parse: ([input], flags) => parseQuantizeFlags(input, flags),
@@ -122,6 +122,7 @@ export function parseQuantizeFlags(input: string, flags: Readonly<Record<string,
     minElements: wholeNumber(flags.minElements ?? '1024', '--min-elements'),
     tfjsDtype: flags.tfjsDtype as QuantizeOptions['tfjsDtype'] | undefined,
     minWeightSqnrDb: sqnr,
+    target: flags.target as QuantizeOptions['target'] | undefined,
   });
   const gate = evalGateFromFlags(flags, 'labels');
   return {

@@ -4,6 +4,7 @@
  * combinations that have no meaning, with one clear line each.
  */
 import { UsageError } from '../../errors';
+import { STATIC_TARGETS, type StaticTarget } from './static/options';
 
 export type QuantBits = 8 | 4;
 export type QuantMode = 'weight' | 'dynamic';
@@ -33,6 +34,12 @@ export interface QuantizeOptions {
    */
   tfjsDtype: TfjsDtypeChoice;
   minWeightSqnrDb: number;
+  /**
+   * The CPU the int8 compute forms are chosen for (dynamic mode): 'portable' and 'avx2' give
+   * MatMulInteger/ConvInteger 7-bit weights (params.ts reducedInt8Range), exact where AVX2 adds
+   * u8×s8 products in saturating int16 pairs; 'avx512-vnni' and 'arm64' keep the full int8 range.
+   */
+  target: StaticTarget;
   /**
    * Per-weight settings that replace the run's own for the named weights
    * (initializer names). The output check's back-off writes them
@@ -79,6 +86,7 @@ export function defaultQuantizeOptions(bits: QuantBits = 8): QuantizeOptions {
     // 4-bit levels always measure below a 30 dB bound, so 'auto' would undo --bits 4: keep the 16 levels.
     tfjsDtype: bits === 4 ? 'uint8' : 'auto',
     minWeightSqnrDb: 30,
+    target: 'portable',
   };
 }
 
@@ -95,6 +103,7 @@ export function resolveQuantizeOptions(partial: Partial<QuantizeOptions> = {}): 
   }
   if (!['matmulnbits', 'qdq'].includes(o.int4Format)) throw new UsageError(`--int4-format must be matmulnbits or qdq, got ${String(o.int4Format)}`);
   if (!['uint8', 'uint16', 'float16', 'auto'].includes(o.tfjsDtype)) throw new UsageError(`--tfjs-dtype must be uint8, uint16, float16 or auto, got ${String(o.tfjsDtype)}`);
+  if (!STATIC_TARGETS.includes(o.target)) throw new UsageError(`--target must be one of ${STATIC_TARGETS.join(', ')}, got ${String(o.target)}`);
   if (!Number.isInteger(o.minElements) || o.minElements < 0) throw new UsageError(`--min-elements must be a non-negative integer, got ${String(o.minElements)}`);
   if (!Number.isFinite(o.minWeightSqnrDb)) throw new UsageError(`minWeightSqnrDb must be a number`);
   if (o.mode === 'dynamic' && o.bits !== 8) throw new UsageError('--mode dynamic needs --bits 8 (int8 MatMulInteger/ConvInteger)');

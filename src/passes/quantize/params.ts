@@ -32,6 +32,16 @@ export function intRange(bits: 8 | 4, symmetric: boolean): IntRange {
   return symmetric ? { dtype: 'int4', qmin: -7, qmax: 7 } : { dtype: 'uint4', qmin: 0, qmax: 15 };
 }
 
+/**
+ * 7-bit symmetric weights in int8 storage (onnxruntime's quantizer `reduce_range`: [-64, 64]).
+ * DynamicQuantizeLinear's activations are uint8 codes over 0..255, and AVX2's u8×s8 GEMM
+ * (vpmaddubsw, MLAS QgemmU8S8KernelAvx2.S) adds two products in saturating int16:
+ * 2 · 255 · 64 = 32,640 ≤ 32,767, so with these weights no pair can saturate.
+ */
+export function reducedInt8Range(): IntRange {
+  return { dtype: 'int8', qmin: -64, qmax: 64 };
+}
+
 /** Smallest normal float32: below it a scale loses precision (and 1/scale overflows). */
 export const FLT_MIN_NORMAL = 1.1754943508222875e-38;
 

@@ -15,7 +15,7 @@ import { canUseMatMulNBits, emitMatMulNBits } from './onnx/matmulnbits';
 import type { Consumer, EmitContext, Emission } from './onnx/common';
 import { raiseOpset } from './opset';
 import { optionsFor, type QuantizeOptions } from './options';
-import { intRange } from './params';
+import { intRange, IntRange, reducedInt8Range } from './params';
 import { QuantizedTensorRow, QuantizeReport, SkippedTensor, sqnrForJson } from './report';
 import { emitTfjs } from './tfjs';
 import { quantizeWeight, WeightLayout } from './weights';
@@ -53,6 +53,10 @@ export function quantizationSettings(opts: QuantizeOptions, format: Model['forma
     s.granularity = 'tensor';
     s.tfjsDtype = opts.tfjsDtype;
     if (opts.tfjsDtype === 'auto') s.minWeightSqnrDb = opts.minWeightSqnrDb;
+  }
+  if (onnx && opts.mode === 'dynamic') {
+    s.target = opts.target;
+    s.weightRange = opts.target === 'portable' || opts.target === 'avx2' ? '7-bit [-64, 64]' : 'int8 [-127, 127]';
   }
   s.minElements = opts.minElements;
   if (opts.exclude.length) s.exclude = [...opts.exclude];
@@ -129,6 +133,11 @@ function runQuantize(model: Model, ctx: PassContext, opts: QuantizeOptions, regi
   };
 }
 
+/** Dynamic int8 weights: 7-bit where the target's u8×s8 kernel may saturate (portable, avx2), full int8 elsewhere. */
+function dynamicWeightRange(opts: QuantizeOptions): IntRange {
+  return opts.target === 'portable' || opts.target === 'avx2' ? reducedInt8Range() : intRange(8, true);
+}
+
 function opsetHint(opts: QuantizeOptions): string {
   return opts.bits === 4
     ? 'use --int4-format matmulnbits (MatMul/Gemm weights need no opset change) and --op-types MatMul,Gemm, or --bits 8'
@@ -180,7 +189,7 @@ function planOnnxWeight(weight: Value, consumers: Consumer[], opts: QuantizeOpti
   const shape = tensor.shape;
   const out: { emission: Emission; row: QuantizedTensorRow }[] = [];
   for (const g of groups.values()) {
-    const range = g.form === 'dynamic' ? intRange(8, true) : intRange(opts.bits, opts.symmetric);
+    const range = g.form === 'dynamic' ? dynamicWeightRange(opts) : intRange(opts.bits, opts.symmetric);
     const qw = quantizeWeight(w, shape, g.layout, range, weight.name);
     const emission = g.form === 'matmulnbits'
       ? emitMatMulNBits(ctx, weight, toMatMulNBits(qw, shape, g.layout.granularity === 'block' && g.layout.axis === 0 ? 0 : 1), g.consumers)
