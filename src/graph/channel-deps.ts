@@ -14,7 +14,8 @@
  * feed an op that mixes channels is blocked, with the reasons.
  */
 import { intAttr, type Model, type Node, Tensor, type Value } from '../ir';
-import { CHANNEL_OPS, CHANNEL_WRITERS, constantOf, type ChannelLayout, type ChannelMapping, type DimEdit, type Port } from './channel-ops';
+import { constantOf } from './channel-shapes';
+import { CHANNEL_OPS, CHANNEL_WRITERS, type ChannelLayout, type ChannelMapping, type DimEdit, type Port } from './channel-ops';
 
 export type { ChannelLayout, Port } from './channel-ops';
 
