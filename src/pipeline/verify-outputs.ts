@@ -435,32 +435,59 @@ export async function fitQuantizationToOutputs(
     throw new OutputBoundError(boundMessage(report, check, 'no wider form to back off to'), report);
   }
   const { rungs, wideChoice } = rungFigures(ladder, weights, opts, (o) => quantized(o).report);
-  // Ranked on the first sample alone (a run per weight is the cost here); the plan's fit to the
+  const s0 = weightSqnr(first.report);
+  // Ranked on the first sample alone (a run per unit is the cost here); the plan's fit to the
   // measurements on every sample absorbs the difference in scale.
   const one: Inputs = { ...inputs, feeds: inputs.feeds.slice(0, 1), samples: 1 };
-  const refOne = inputs.feeds.length > 1 ? await runAll(float, one, names) : ref;
+  const t0 = Date.now();
+  const refOne = await runAll(float, one, names);
+  const perRunS = Math.max((Date.now() - t0) / 1000, 1e-3);
+  // The units the plan moves: each weight, or, where a run per weight would take more than
+  // RANK_BUDGET_S, runs of consecutive weights (graph order) so the ranking fits that time.
+  const units = unitsOf(weights, Math.max(MIN_UNITS, Math.floor(RANK_BUDGET_S / perRunS)));
+  if (units.length < weights.length) {
+    notes.push(`ranked ${weights.length} weights in ${units.length} groups of consecutive weights: one run takes ${perRunS.toFixed(1)} s, a run per weight would exceed ${RANK_BUDGET_S} s`);
+  }
+  const unitId = (u: readonly string[], i: number): string => (u.length === 1 ? u[0] : `group ${i + 1}`);
+  const ids = units.map(unitId);
+  const members = new Map(units.map((u, i) => [ids[i], u]));
   const alone = new Map<string, Map<string, number>>();
   const aloneWorst = new Map<string, number | null>();
-  for (let i = 0; i < weights.length; i++) {
-    const w = weights[i];
-    progress(`output check: sensitivity ${i + 1}/${weights.length} (${w})`);
-    const others = weights.filter((x) => x !== w).map(exactGlob);
+  for (let i = 0; i < units.length; i++) {
+    progress(`output check: sensitivity ${i + 1}/${units.length} (${ids[i]})`);
+    const inUnit = new Set(units[i]);
+    const others = weights.filter((x) => !inUnit.has(x)).map(exactGlob);
     const m = await measure({ ...opts, exclude: [...opts.exclude, ...others] }, one, refOne);
-    alone.set(w, new Map([...m.fid.energy].map(([o, e]) => [o, e.noise])));
-    aloneWorst.set(w, worst(m.fid.rows));
+    alone.set(ids[i], new Map([...m.fid.energy].map(([o, e]) => [o, e.noise])));
+    aloneWorst.set(ids[i], worst(m.fid.rows));
   }
   const budget = new Map<string, number>();
   for (const o of bounded) {
     budget.set(o, check.minOutputSqnrDb === undefined ? Infinity : first.fid.energy.get(o)!.signal * 10 ** (-check.minOutputSqnrDb / 10));
   }
-  const plan = new BackoffPlan({ weights, outputs: [...bounded], alone, first: weightSqnr(first.report), rungs, budget });
+  // A unit's rung figure: the mean over its weights of their noise energy relative to the first form,
+  // written as a weight SQNR gain over a first form of 0 dB (so a single weight keeps its own figures).
+  // A weight already exact in its first form (a float16 model kept in float16) has nothing to gain.
+  const gain = (w: string, r: number): number => (s0.get(w)! === Infinity ? 0 : rungs[r].get(w)! - s0.get(w)!);
+  const ratio = (w: string, r: number): number => (rungs[r].get(w)! === Infinity && s0.get(w)! !== Infinity ? 0 : Math.min(1, 10 ** (-gain(w, r) / 10)));
+  const unitRungs = rungs.map((_, r) => new Map(units.map((u, i) => {
+    const ratio_ = u.reduce((sum, w) => sum + ratio(w, r), 0) / u.length;
+    return [ids[i], ratio_ === 0 ? Infinity : -10 * Math.log10(ratio_)];
+  })));
+  const plan = new BackoffPlan({ weights: ids, outputs: [...bounded], alone, first: new Map(ids.map((id) => [id, 0])), rungs: unitRungs, budget });
   const noise = (fid: Fidelity): Map<string, number> => new Map([...fid.energy].map(([o, e]) => [o, e.noise]));
   plan.fit(noise(first.fid), 0);
 
+  /** Each weight's rung after k moves (a weight whose form gains nothing there keeps its first form). */
+  const weightRungs = (k: number): Map<string, number> => {
+    const at = new Map<string, number>();
+    for (const [id, r] of plan.rungsAfter(k)) for (const w of members.get(id)!) if (gain(w, r) > 0) at.set(w, r);
+    return at;
+  };
   const optionsAt = (k: number): QuantizeOptions => {
     const overrides = new Map<string, WeightOverride>(opts.overrides ?? []);
     const exclude = [...opts.exclude];
-    for (const [w, r] of plan.rungsAfter(k)) {
+    for (const [w, r] of weightRungs(k)) {
       const rung = ladder[r];
       const reason = `output check: ${rungLabel(rung)}`;
       if (rung.kind === 'float') exclude.push(exactGlob(w));
@@ -491,15 +518,19 @@ export async function fitQuantizationToOutputs(
       if (meets(m.fid, check, bounded)) { k = mid; last = m; } else lo = mid;
     }
   }
-  const firstMove = (w: string): number => plan.moves.findIndex((m) => m.weight === w);
-  const backedOff: BackedOffWeight[] = [...plan.rungsAfter(k)].sort(([a], [b]) => firstMove(a) - firstMove(b)).map(([w, r]) => {
-    const aw = aloneWorst.get(w) ?? null;
+  const unitOf = new Map<string, string>();
+  for (const [id, ws] of members) for (const w of ws) unitOf.set(w, id);
+  const firstMove = (w: string): number => plan.moves.findIndex((m) => m.weight === unitOf.get(w));
+  const backedOff: BackedOffWeight[] = [...weightRungs(k)].sort(([a], [b]) => firstMove(a) - firstMove(b)).map(([w, r]) => {
+    const id = unitOf.get(w)!;
+    const aw = aloneWorst.get(id) ?? null;
     const rung = ladder[r];
+    const what = id === w ? `alone in ${formOf(first.report, w)}` : `${id} (${members.get(id)!.length} weights) alone`;
     return {
       name: w, from: formOf(first.report, w),
       to: rung.kind === 'tfjs-wide' ? `tfjs ${wideChoice.get(w)}` : rung.kind === 'float' ? 'float' : formOf(last.report, w) || rungLabel(rung),
       aloneSqnrDb: aw === null ? null : Math.round(aw * 100) / 100,
-      reason: `alone in ${formOf(first.report, w)} it takes the outputs to ${aw === null ? '∞' : aw.toFixed(1)} dB`,
+      reason: `${what} it takes the outputs to ${aw === null ? '∞' : aw.toFixed(1)} dB`,
     };
   });
   const passed = meets(last.fid, check, bounded);
@@ -561,6 +592,20 @@ export function outputCheckFor(opts: QuantizeOptions, given: OutputCheckOptions 
 }
 
 export const DEFAULT_MIN_OUTPUT_SQNR_DB = 30;
+
+/** Seconds the per-weight ranking may take (estimated from one timed run) before weights are ranked in groups. */
+const RANK_BUDGET_S = 120;
+
+/** Fewest groups the ranking uses, however slow one run is. */
+const MIN_UNITS = 8;
+
+/** `weights` (graph order) as at most `max` runs of consecutive weights of near-equal count. */
+export function unitsOf(weights: readonly string[], max: number): string[][] {
+  const n = Math.min(weights.length, Math.max(1, max));
+  const out: string[][] = [];
+  for (let i = 0; i < n; i++) out.push(weights.slice(Math.floor((i * weights.length) / n), Math.floor(((i + 1) * weights.length) / n)));
+  return out;
+}
 
 /** Measured halvings of the back-off prefix after it first meets the bound (a prefix of 256 moves is pinned to one). */
 const MAX_BISECTIONS = 8;

@@ -11,7 +11,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { quantizeFile } from '../../src/pipeline/quantize';
-import { OutputBoundError } from '../../src/pipeline/verify-outputs';
+import { OutputBoundError, unitsOf } from '../../src/pipeline/verify-outputs';
 import { resolveQuantizeOptions } from '../../src/passes';
 import { initTfjs } from '../../src/runtime/tfjs-backend';
 import { mulberry32 } from '../../src/util/prng';
@@ -105,4 +105,11 @@ describe('output check and back-off (tfjs)', () => {
     await expect(run).rejects.toThrow(/miss the bound \(output SQNR ≥ 200 dB\)/);
     expect(fs.existsSync(out)).toBe(false);
   });
+});
+
+test('unitsOf: at most max runs of consecutive weights, near-equal counts, every weight once in order', () => {
+  const w = Array.from({ length: 10 }, (_, i) => `w${i}`);
+  expect(unitsOf(w, 4)).toEqual([['w0', 'w1'], ['w2', 'w3', 'w4'], ['w5', 'w6'], ['w7', 'w8', 'w9']]);
+  expect(unitsOf(w, 20)).toEqual(w.map((x) => [x]));
+  expect(unitsOf(w, 0)).toEqual([w]);
 });
