@@ -45,6 +45,21 @@ export function selectWeights(model: Model, registry: OpRegistry, opts: Quantize
     skipped.push({ name: v.name, kind, reason, bytes: v.const?.byteLength ?? 0 });
   };
   const excluded = (name: string): boolean => opts.exclude.some((g) => minimatch(name, g, { dot: true }));
+  /** Why weight `v`, read as a weight by ops `ops` (in node `nodeName`), stays float: the user's settings first, then its dtype and size. */
+  const refusal = (v: Value, ops: readonly string[], nodeName: string): [SkipKind, string] | null => {
+    const t = v.const!;
+    const notListed = opts.opTypes ? ops.filter((op) => !opts.opTypes!.includes(op)) : [];
+    if (notListed.length) return ['op-types', `op ${notListed.join(', ')} not in --op-types`];
+    // onnxruntime's ConvInteger has no fast CPU kernel: a dynamic int8 Conv measured 5× slower than
+    // float on the fixture CNN, so dynamic mode leaves Conv alone unless --op-types names it.
+    if (opts.mode === 'dynamic' && ops.includes('Conv') && !opts.opTypes?.includes('Conv')) {
+      return ['mode', 'Conv in dynamic mode (ConvInteger is slower than float Conv in onnxruntime; use --calib for int8 convolutions, or --op-types Conv to force)'];
+    }
+    if (excluded(v.name) || (nodeName !== '' && excluded(nodeName))) return ['excluded', 'excluded'];
+    if (!QUANTIZABLE_FLOATS.has(t.dtype)) return ['dtype', `${t.dtype}, not float32, float16 or bfloat16`];
+    if (t.size < opts.minElements) return ['too-small', `${t.size} elements < --min-elements ${opts.minElements}`];
+    return null;
+  };
   const readAsWeight = new Set<Value>();
   /** For every node, the nodes holding it from the main graph down (itself last), and its depth-first position. */
   const chains = new Map<Node, { graph: Graph; node: Node }[]>();
@@ -64,16 +79,8 @@ export function selectWeights(model: Model, registry: OpRegistry, opts: Quantize
         if (rw.spec.role !== 'weight' && rw.spec.role !== 'embedding') continue;
         const anchor = here.find((h) => h.graph === owner)?.node;
         if (!anchor) { skip(v, 'subgraph', `read by ${node.describe()} outside the graph that holds it`); continue; }
-        if (opts.opTypes && !opts.opTypes.includes(node.opType)) { skip(v, 'op-types', `op ${node.opType} not in --op-types`); continue; }
-        // onnxruntime's ConvInteger has no fast CPU kernel: a dynamic int8 Conv measured 5× slower than
-        // float on the fixture CNN, so dynamic mode leaves Conv alone unless --op-types names it.
-        if (opts.mode === 'dynamic' && node.opType === 'Conv' && !opts.opTypes?.includes('Conv')) {
-          skip(v, 'mode', 'Conv in dynamic mode (ConvInteger is slower than float Conv in onnxruntime; use --calib for int8 convolutions, or --op-types Conv to force)');
-          continue;
-        }
-        if (excluded(v.name) || (node.name !== '' && excluded(node.name))) { skip(v, 'excluded', 'excluded'); continue; }
-        if (!QUANTIZABLE_FLOATS.has(t.dtype)) { skip(v, 'dtype', `${t.dtype}, not float32, float16 or bfloat16`); continue; }
-        if (t.size < opts.minElements) { skip(v, 'too-small', `${t.size} elements < --min-elements ${opts.minElements}`); continue; }
+        const why = refusal(v, [node.opType], node.name);
+        if (why) { skip(v, ...why); continue; }
         const sel = out.get(v) ?? { owner, consumers: [] };
         sel.consumers.push({ node, index: rw.index, outAxis: rw.outAxis, inAxis: rw.inAxis, anchor: anchor === node ? undefined : anchor });
         out.set(v, sel);
@@ -96,9 +103,8 @@ export function selectWeights(model: Model, registry: OpRegistry, opts: Quantize
     const trace = traceWeightChain(v, t.shape.length, registry);
     if (!trace.ok) { skip(v, 'role', `no supported weight role: ${trace.reason}`); continue; }
     const endOps = [...new Set(trace.ends.map((e) => e.node.opType))];
-    if (opts.opTypes && !endOps.every((op) => opts.opTypes!.includes(op))) { skip(v, 'op-types', `op ${endOps.join(', ')} not in --op-types`); continue; }
-    if (excluded(v.name)) { skip(v, 'excluded', 'excluded'); continue; }
-    if (!QUANTIZABLE_FLOATS.has(t.dtype)) { skip(v, 'dtype', `${t.dtype}, not float32, float16 or bfloat16`); continue; }
+    const why = refusal(v, endOps, '');
+    if (why) { skip(v, ...why); continue; }
     const owner = owners.get(v)!;
     const outAxis = agreed(trace.ends.map((e) => e.outAxis));
     const inAxis = agreed(trace.ends.map((e) => e.inAxis));
