@@ -202,8 +202,9 @@ test.each(['cnn-layers', 'cnn-graph', 'cnn.onnx'])('%s: saliency scoring leaves 
   expect(tf.memory().numTensors).toBe(before);
 });
 
-test('every layer excluded: saliency pruning of a tfjs model changes nothing and still writes a loadable model', async () => {
-  const r = await prune('mlp-layers', { sparsity: '0.5', ...salArgs, labels: calibY, exclude: ['*'] });
+test('every layer excluded: saliency pruning of a tfjs model is refused, and with --allow-partial changes nothing and writes a loadable model', async () => {
+  await expect(prune('mlp-layers', { sparsity: '0.5', ...salArgs, labels: calibY, exclude: ['*'] })).rejects.toThrow(/pruned no layer \(3 skipped: fc1: excluded/);
+  const r = await prune('mlp-layers', { sparsity: '0.5', ...salArgs, labels: calibY, exclude: ['*'], allowPartial: true });
   expect(r.report.layers).toHaveLength(0);
   expect(r.report.skipped.map((s) => s.reason)).toEqual(['excluded', 'excluded', 'excluded']);
   expect(await tfjsAccuracy(r.output)).toBeCloseTo(await tfjsAccuracy(path.join(FIX, 'mlp-layers')), 6);
