@@ -67,6 +67,9 @@ class UnionFind {
   }
 }
 
+/** Ops that rearrange values without computing new ones. */
+const MOVES_DATA: ReadonlySet<string> = new Set(['Reshape', 'Flatten', 'Transpose', 'Squeeze', 'Unsqueeze', 'Identity', 'Slice', 'Split', 'Concat']);
+
 const sameLayout = (a: ChannelLayout, b: ChannelLayout): boolean =>
   a.axis === b.axis && a.rank === b.rank && a.rep === b.rep && a.block === b.block && a.units === b.units;
 
@@ -156,7 +159,12 @@ export function buildChannelGraph(model: Model, ops: Readonly<Record<string, (no
       touched.push(r);
       if (g.outputs.includes(o)) note(r, `its channels reach graph output '${o.name}'`);
     });
-    if (m.blocked) for (const r of touched) note(r, m.blocked);
+    if (m.blocked) {
+      for (const r of touched) note(r, m.blocked);
+      // An op that only moves data (a Reshape mc cannot follow) into a graph output: the channels are the model's output too.
+      const out = node.outputs.find((o) => g.outputs.includes(o));
+      if (out && MOVES_DATA.has(node.opType)) for (const r of touched) note(r, `its channels reach graph output '${out.name}'`);
+    }
   }
 
   // Constants sliced by some readers must not be read by others (shared weights stay consistent).

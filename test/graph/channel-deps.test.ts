@@ -515,3 +515,14 @@ describe('spatial ops and InstanceNormalization pass channels (their per-channel
     await expectEqualOutputs(m, ref, [1, 3, 6, 6]);
   });
 });
+
+test('a Reshape mc cannot follow straight into a graph output: both reasons, and the layer is not counted in the achieved fraction', () => {
+  const n = new Net();
+  const x = n.input('x', [1, 3, 4, 4]);
+  const a = n.op('Relu', [conv(n, x, 'A', [8, 3, 3, 3])]);
+  const b = conv(n, a, 'B', [6, 8, 4, 4], [], true); // [1, 6, 1, 1]
+  n.output(n.op('Reshape', [b, n.i64('shape', [-1, 1, 1, 6])]));
+  const rep = prune(n.model);
+  expect(rep.skipped).toEqual([{ layer: 'B', reason: "cannot map channels through Reshape node 'reshape1' (shape [-1,1,1,6]); its channels reach graph output 'reshape1_out'" }]);
+  expect(rep.channelFraction).toEqual({ requested: 0.5, achieved: 0.5, removed: 4, channels: 8 });
+});
