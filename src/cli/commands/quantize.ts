@@ -8,6 +8,7 @@ import type { CliContext } from '../context';
 import { UsageError } from '../../errors';
 import { resolveQuantizeOptions, QuantizeOptions, QuantizeReport } from '../../passes';
 import { quantizeFile, QuantizeFileResult } from '../../pipeline/quantize';
+import { skipLabel } from '../../passes/quantize/select';
 import type { OutputCheckOptions, OutputCheckReport } from '../../pipeline/verify-outputs';
 import { defaultOutputPath } from '../../pipeline/output';
 import { addEvalGateOptions, EvalGate, evalGateFromFlags, runRewriteWithGate } from '../eval-gate';
@@ -59,7 +60,7 @@ export const quantizeCommand = defineCommand<QuantizeCliOptions>({
     .option('--exclude <glob...>', 'weight or node names to keep in float (minimatch globs)')
     .option('--op-types <list>', 'only quantize weights of these ops, comma-separated (e.g. MatMul,Gemm)')
     .option('--tfjs-dtype <d>', 'tfjs storage: uint8, uint16, float16 or auto (default: auto for 8 bits, uint8 for 4)')
-    .option('--min-elements <n>', 'leave weights with fewer elements in float', '1024')
+    .option('--min-elements <n>', 'leave weights with fewer elements in float (default 0: every weight whose quantized form is smaller)', '0')
     .option('--min-weight-sqnr <db>', 'tfjs auto: keep a tensor wider when uint8 would give a lower weight SQNR', '30')
     .option('--no-verify', 'skip opening the quantized ONNX model in onnxruntime before writing it')
     .option('--min-output-sqnr <db>', 'run the result in the stock runtime on --eval-data (else seeded synthetic inputs) and back off the most damaging weights until every output reaches this SQNR (default 30 for --bits 8; measured only for --bits 4)')
@@ -119,7 +120,7 @@ export function parseQuantizeFlags(input: string, flags: Readonly<Record<string,
     int4Format: flags.int4Format as QuantizeOptions['int4Format'] | undefined,
     exclude: stringList(flags.exclude),
     opTypes,
-    minElements: wholeNumber(flags.minElements ?? '1024', '--min-elements'),
+    minElements: wholeNumber(flags.minElements ?? '0', '--min-elements'),
     tfjsDtype: flags.tfjsDtype as QuantizeOptions['tfjsDtype'] | undefined,
     minWeightSqnrDb: sqnr,
     target: flags.target as QuantizeOptions['target'] | undefined,
@@ -208,7 +209,7 @@ function colourSqnr(db: number, ctx: CliContext): string {
 function summarizeSkips(rep: QuantizeReport): string {
   const counts = new Map<string, number>();
   for (const s of rep.skipped) {
-    const key = s.kind === 'too-small' ? 'below --min-elements' : s.kind === 'role' ? 'no supported weight role' : s.reason;
+    const key = skipLabel(s);
     counts.set(key, (counts.get(key) ?? 0) + 1);
   }
   return [...counts].map(([k, n]) => `${n} ${k}`).join(', ');

@@ -82,7 +82,8 @@ export function defaultQuantizeOptions(bits: QuantBits = 8): QuantizeOptions {
     int4Format: 'matmulnbits',
     exclude: [],
     opTypes: undefined,
-    minElements: 1024,
+    // 0: every weight whose quantized form is smaller (select.ts quantizedBytesBound); the output check guards accuracy.
+    minElements: 0,
     // 4-bit levels always measure below a 30 dB bound, so 'auto' would undo --bits 4: keep the 16 levels.
     tfjsDtype: bits === 4 ? 'uint8' : 'auto',
     minWeightSqnrDb: 30,

@@ -46,7 +46,7 @@ export function selectWeights(model: Model, registry: OpRegistry, opts: Quantize
   };
   const excluded = (name: string): boolean => opts.exclude.some((g) => minimatch(name, g, { dot: true }));
   /** Why weight `v`, read as a weight by ops `ops` (in node `nodeName`), stays float: the user's settings first, then its dtype and size. */
-  const refusal = (v: Value, ops: readonly string[], nodeName: string): [SkipKind, string] | null => {
+  const refusal = (v: Value, ops: readonly string[], nodeName: string, axes: { outAxis?: number; inAxis?: number } = {}): [SkipKind, string] | null => {
     const t = v.const!;
     const notListed = opts.opTypes ? ops.filter((op) => !opts.opTypes!.includes(op)) : [];
     if (notListed.length) return ['op-types', `op ${notListed.join(', ')} not in --op-types`];
@@ -58,6 +58,8 @@ export function selectWeights(model: Model, registry: OpRegistry, opts: Quantize
     if (excluded(v.name) || (nodeName !== '' && excluded(nodeName))) return ['excluded', 'excluded'];
     if (!QUANTIZABLE_FLOATS.has(t.dtype)) return ['dtype', `${t.dtype}, not float32, float16 or bfloat16`];
     if (t.size < opts.minElements) return ['too-small', `${t.size} elements < --min-elements ${opts.minElements}`];
+    const after = quantizedBytesBound(t.size, opts.bits, scaleGroups(t.shape, opts, axes));
+    if (after >= t.byteLength) return ['too-small', `its quantized form (about ${after} bytes with scales) would not be smaller than its ${t.byteLength} bytes`];
     return null;
   };
   const readAsWeight = new Set<Value>();
@@ -79,7 +81,7 @@ export function selectWeights(model: Model, registry: OpRegistry, opts: Quantize
         if (rw.spec.role !== 'weight' && rw.spec.role !== 'embedding') continue;
         const anchor = here.find((h) => h.graph === owner)?.node;
         if (!anchor) { skip(v, 'subgraph', `read by ${node.describe()} outside the graph that holds it`); continue; }
-        const why = refusal(v, [node.opType], node.name);
+        const why = refusal(v, [node.opType], node.name, rw);
         if (why) { skip(v, ...why); continue; }
         const sel = out.get(v) ?? { owner, consumers: [] };
         sel.consumers.push({ node, index: rw.index, outAxis: rw.outAxis, inAxis: rw.inAxis, anchor: anchor === node ? undefined : anchor });
@@ -103,10 +105,11 @@ export function selectWeights(model: Model, registry: OpRegistry, opts: Quantize
     const trace = traceWeightChain(v, t.shape.length, registry);
     if (!trace.ok) { skip(v, 'role', `no supported weight role: ${trace.reason}`); continue; }
     const endOps = [...new Set(trace.ends.map((e) => e.node.opType))];
-    const why = refusal(v, endOps, '');
+    const agreedAxis = agreed(trace.ends.map((e) => e.outAxis));
+    const why = refusal(v, endOps, '', { outAxis: agreedAxis, inAxis: agreed(trace.ends.map((e) => e.inAxis)) });
     if (why) { skip(v, ...why); continue; }
     const owner = owners.get(v)!;
-    const outAxis = agreed(trace.ends.map((e) => e.outAxis));
+    const outAxis = agreedAxis;
     const inAxis = agreed(trace.ends.map((e) => e.inAxis));
     const consumers: Consumer[] = [];
     for (const { node, index } of v.uses) {
@@ -119,6 +122,27 @@ export function selectWeights(model: Model, registry: OpRegistry, opts: Quantize
     out.set(v, { owner, consumers, via: `${trace.ops.join('→')}→${endOps.join(',')}` });
   }
   return out;
+}
+
+/**
+ * An upper bound on the bytes a quantized weight takes: the packed integers, a float32
+ * scale and a zero point per group (output channel, block, or one per tensor), and about
+ * 64 bytes for the dequantize node and the new tensors' names. A weight whose bound is not
+ * below its own bytes stays float: quantizing it cannot make the file smaller.
+ */
+export function quantizedBytesBound(elements: number, bits: number, groups: number): number {
+  return Math.ceil((elements * bits) / 8) + groups * 5 + 64;
+}
+
+/** Scale groups of a weight under the run's granularity, as quantize-pass.ts layoutOf picks the layout. */
+function scaleGroups(shape: readonly number[], opts: QuantizeOptions, axes: { outAxis?: number; inAxis?: number }): number {
+  const n = shape.reduce((a, b) => a * b, 1);
+  if (opts.granularity === 'block' && axes.inAxis !== undefined) {
+    const d = shape[axes.inAxis];
+    return (n / d) * Math.ceil(d / opts.blockSize);
+  }
+  if (opts.granularity !== 'tensor' && axes.outAxis !== undefined) return shape[axes.outAxis];
+  return 1;
 }
 
 /** The one value all paths agree on, or undefined. */
@@ -153,6 +177,17 @@ function readersOf(v: Value): string {
   return ops.length ? ops.join(', ') : 'nodes of a subgraph';
 }
 
+/** A short label for a summary line that groups skipped weights ('3 no supported weight role, 2 excluded'). */
+export function skipLabel(s: SkippedTensor): string {
+  switch (s.kind) {
+    case 'role': return 'no supported weight role';
+    case 'too-small': return s.reason.includes('--min-elements') ? 'below --min-elements' : 'not smaller once quantized';
+    case 'dtype': return s.reason;
+    case 'subgraph': return 'read outside their graph';
+    default: return s.kind;
+  }
+}
+
 /**
  * The share of the weight bytes that mc could take (user's exclusions aside) below which a
  * run counts as partial. A run that quantizes nothing at all is partial whatever the share.
@@ -165,7 +200,7 @@ export function incompleteness(report: { tensors: readonly unknown[]; skipped: r
   if (tensors.length > 0 && coverage.fraction >= MIN_COVERAGE) return null;
   const counts = new Map<string, { n: number; bytes: number }>();
   for (const s of skipped) {
-    const key = s.kind === 'role' ? s.reason.replace(/: read by .*/, '') : s.kind === 'too-small' ? 'below --min-elements' : s.kind === 'dtype' ? s.reason : s.kind;
+    const key = skipLabel(s);
     const c = counts.get(key) ?? { n: 0, bytes: 0 };
     c.n++;
     c.bytes += s.bytes;
