@@ -1,7 +1,8 @@
 /**
  * An independent reading of an ONNX file with the reference `onnx` Python
- * package (Debian's /usr/bin/python3; test-time only): float initializer
- * elements and the op-type histogram over the main graph and all subgraphs.
+ * package (Debian's /usr/bin/python3; test-time only): float constant elements
+ * (initializers and Constant nodes: value, value_float(s), sparse_value) and the
+ * op-type histogram over the main graph and all subgraphs.
  */
 import { execFileSync } from 'child_process';
 
@@ -23,6 +24,18 @@ def read(path):
               params += n
       for node in g.node:
           ops[(node.domain, node.op_type)] += 1
+          if node.op_type == 'Constant' and node.domain in ('', 'ai.onnx'):
+              for a in node.attribute:
+                  if a.name == 'value' and a.t.data_type in FLOATS:
+                      n = 1
+                      for d in a.t.dims: n *= d
+                      params += n
+                  elif a.name == 'value_float': params += 1
+                  elif a.name == 'value_floats': params += len(a.floats)
+                  elif a.name == 'sparse_value' and a.sparse_tensor.values.data_type in FLOATS:
+                      n = 1
+                      for d in a.sparse_tensor.dims: n *= d
+                      params += n
           for a in node.attribute:
               if a.type == onnx.AttributeProto.GRAPH: walk(a.g)
               for sg in a.graphs: walk(sg)

@@ -29,7 +29,7 @@ describe('mc inspect vs the onnx reference reader', () => {
   it.each(models.map((m, i) => [path.relative(DATA, m), i] as const))('%s', (_name, i) => {
     const r = inspectPath(models[i]);
     const want = oracle[i];
-    // These models hold no integer weights, so parameters = float initializer elements.
+    // These models hold no integer weights, so parameters = float constant elements (initializers and Constant nodes).
     expect(r.parameters).toBe(want.floatParameters);
     const ops: Record<string, number> = {};
     for (const o of r.opTypes) ops[o.domain ? `${o.domain}.${o.opType}` : o.opType] = o.count;
