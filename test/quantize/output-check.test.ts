@@ -98,6 +98,15 @@ describe('output check and back-off (tfjs)', () => {
     expect(await sqnrAgainst(dir, out)).toBeGreaterThanOrEqual(30);
   });
 
+  test('--min-agreement alone: top-1 of the classifier output flips until the fragile weight is backed off', async () => {
+    const out = path.join(tempDir('agreement'), 'm');
+    const r = await quantizeFile({ input: dir, output: out, quantize: resolveQuantizeOptions({ bits: 8 }), outputCheck: { minOutputSqnrDb: -1000, minAgreement: 1, samples: 16 } });
+    const c = r.outputCheck!;
+    expect(c.before[0].agreement!).toBeLessThan(1);
+    expect(c.backedOff.map((b) => b.name)).toEqual(['w2']);
+    expect(c.after[0].agreement).toBe(1);
+  });
+
   test('a bound no form can reach fails with OutputBoundError (exit 1) and writes nothing', async () => {
     const out = path.join(tempDir('unreachable'), 'm');
     const run = quantizeFile({ input: dir, output: out, quantize: resolveQuantizeOptions({ bits: 8 }), outputCheck: { minOutputSqnrDb: 200 } });
