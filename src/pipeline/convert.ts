@@ -16,7 +16,7 @@ import type { Model } from '../ir';
 import { convertFloat16Pass, Float16Options, Float16Report } from '../passes/float16';
 import { quantizePass, QuantizeReport, resolveQuantizeOptions, runPass } from '../passes';
 import { checkNotOverwritingInput } from '../util/atomic';
-import { liftConstantNodes } from '../graph/lift-constants';
+import { liftNotes, liftWeights } from './quantize';
 import { modelRoot } from '../formats';
 import { VERSION } from '../version';
 import { checkLoadsInOrt, VERIFY_LIMIT_BYTES } from './output';
@@ -62,8 +62,7 @@ export async function convertFile(o: ConvertFileOptions): Promise<ConvertFileRes
   let quantize: QuantizeReport | undefined;
   if (dtype === 'q4f16') {
     // MatMul weights kept as Constant nodes (paddle2onnx) become initializers first, as mc quantize does.
-    const lifted = liftConstantNodes(model).changes.lifted.length;
-    if (lifted) notes.push(`${lifted} Constant node(s) holding weights became initializers`);
+    notes.push(...liftNotes(liftWeights(model, progress)));
     progress('quantizing MatMul weights to int4');
     quantize = runPass(quantizePass(Q4F16_QUANTIZE), model, { toolVersion: VERSION, progress }).changes;
     if (quantize.tensors.length === 0) {
