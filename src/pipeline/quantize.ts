@@ -8,7 +8,7 @@ import { detectFormat, loadModel, modelFiles } from '../formats';
 import { IncompleteError } from '../errors';
 import { liftConstantsPass, LiftReport } from '../graph/lift-constants';
 import type { Model } from '../ir';
-import { incompleteness } from '../passes/quantize/select';
+import { coverageOf, incompleteness } from '../passes/quantize/select';
 import { quantizePass, QuantizeOptions, QuantizeReport, runPass } from '../passes';
 import { quantizeStatic, StaticQuantizeOptions, StaticQuantizeResult } from '../passes/quantize/static';
 import { FileSizes, filesSize } from '../util/file-size';
@@ -61,6 +61,7 @@ export async function quantizeFile(o: QuantizeFileOptions): Promise<QuantizeFile
   const check = outputCheckFor(o.quantize, o.outputCheck);
   const fit = check && await fitQuantizationToOutputs(() => { const m = loadModel(o.input); liftWeights(m); return m; }, o.quantize, check, progress);
   const { changes: report } = runPass(quantizePass(fit ? fit.options : o.quantize), model, { toolVersion: VERSION, progress });
+  if (fit) chargeFloatBackOffs(report, fit.report);
   const partial = incompleteness(report);
   if (partial && o.allowPartial !== true) {
     throw new IncompleteError(`${o.input}: ${partial.summary}; nothing written (--allow-partial writes it anyway)`, partial.details);
@@ -115,6 +116,25 @@ export async function quantizeStaticFile(o: StaticQuantizeFileOptions): Promise<
   }
   const written = await writeOutput(model, { input: o.input, output, force: o.force === true, verify: true, gzip: false, progress });
   return { input: o.input, output, report, size: { before, after: written }, verified: written.verified, notes: [...liftNotes(lifted), ...written.notes] };
+}
+
+/**
+ * Weights the output check sent back to float reach the pass as exclusions (its only way to keep
+ * a weight float); they are not the user's choice, so they count against the coverage like any
+ * weight mc could not take, with the check's reason and the inputs it was measured on.
+ */
+function chargeFloatBackOffs(report: QuantizeReport, check: OutputCheckReport): void {
+  const toFloat = new Map(check.backedOff.filter((b) => b.to === 'float').map((b) => [b.name, b]));
+  if (!toFloat.size) return;
+  const on = check.inputs.source === 'synthetic' ? 'synthetic inputs (give --eval-data with real ones)' : check.inputs.description;
+  for (const s of report.skipped) {
+    const b = toFloat.get(s.name);
+    if (b) {
+      s.kind = 'output-check';
+      s.reason = `kept float by the output check on ${on}: ${b.reason}`;
+    }
+  }
+  report.coverage = coverageOf(report.tensors, report.skipped);
 }
 
 /** ONNX: weight-holding Constant nodes become initializers first, so the passes see every weight (src/graph/lift-constants.ts). */

@@ -30,7 +30,9 @@ export interface QuantizedTensorRow {
  */
 export type SkipKind =
   | 'excluded' | 'op-types' | 'mode' | 'too-small'
-  | 'dtype' | 'role' | 'subgraph';
+  | 'dtype' | 'role' | 'subgraph'
+  /** Sent back to float by the pipeline's output check (src/pipeline/verify-outputs.ts) to meet the output bound. */
+  | 'output-check';
 
 export interface SkippedTensor {
   name: string;

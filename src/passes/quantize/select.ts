@@ -184,6 +184,7 @@ export function skipLabel(s: SkippedTensor): string {
     case 'too-small': return s.reason.includes('--min-elements') ? 'below --min-elements' : 'not smaller once quantized';
     case 'dtype': return s.reason;
     case 'subgraph': return 'read outside their graph';
+    case 'output-check': return 'kept float by the output check';
     default: return s.kind;
   }
 }
