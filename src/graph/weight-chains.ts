@@ -23,7 +23,10 @@ export interface ChainEnd {
   inAxis?: number;
 }
 
-export type ChainTrace = { ok: true; ends: ChainEnd[]; ops: string[] } | { ok: false; reason: string };
+export type ChainTrace =
+  | { ok: true; ends: ChainEnd[]; ops: string[] }
+  /** `role` is set when a path ends in a bias or norm slot: the tensor is such a parameter, not a weight. */
+  | { ok: false; reason: string; role?: 'bias' | 'norm' };
 
 /** Ops that only move values, with the input slot that carries the data (-1: every input, Concat). */
 const MOVES: Readonly<Record<string, number>> = {
@@ -40,12 +43,16 @@ export function traceWeightChain(v: Value, rank: number, registry: OpRegistry): 
   const ends: ChainEnd[] = [];
   const ops = new Set<string>();
   // axes[s] = where stored axis s sits in the current value of rank `rank` (undefined once a Reshape mixes them).
+  let paramRole: 'bias' | 'norm' | undefined;
   const walk = (x: Value, t: Tracked, depth: number): string | null => {
     if (depth > MAX_DEPTH) return `a chain of more than ${MAX_DEPTH} data-movement nodes`;
     for (const { node, index } of x.uses) {
       const slot = t.rank === undefined ? undefined : registry.slotOf(node, index, t.rank);
       if (slot) {
-        if (slot.spec.role !== 'weight' && slot.spec.role !== 'embedding') return `reaches the ${slot.spec.role} slot of ${node.describe()}`;
+        if (slot.spec.role === 'bias' || slot.spec.role === 'norm') {
+          paramRole = slot.spec.role;
+          return `reaches the ${slot.spec.role} slot of ${node.describe()}`;
+        }
         ends.push({ node, index, outAxis: stored(t.axes, slot.outAxis), inAxis: stored(t.axes, slot.inAxis) });
         continue;
       }
@@ -61,7 +68,7 @@ export function traceWeightChain(v: Value, rank: number, registry: OpRegistry): 
     return null;
   };
   const why = walk(v, { axes: Array.from({ length: rank }, (_, i) => i), rank }, 0);
-  if (why) return { ok: false, reason: why };
+  if (why) return { ok: false, reason: why, role: paramRole };
   if (ends.length === 0) return { ok: false, reason: 'reaches no weight slot' };
   return { ok: true, ends, ops: [...ops] };
 }

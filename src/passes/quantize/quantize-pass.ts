@@ -18,7 +18,7 @@ import { optionsFor, type QuantizeOptions } from './options';
 import { intRange, IntRange, reducedInt8Range } from './params';
 import { QuantizedTensorRow, QuantizeReport, SkippedTensor, sqnrForJson } from './report';
 import { emitTfjs } from './tfjs';
-import { quantizeWeight, WeightLayout } from './weights';
+import { quantizeWeight, WeightLayout, weightLayout } from './weights';
 import { coverageOf, selectWeights } from './select';
 import { graphsOf } from '../../graph/constants';
 
@@ -166,11 +166,9 @@ function formOf(c: Consumer, weight: Value, opts: QuantizeOptions): Form {
   return 'dq';
 }
 
-function layoutOf(c: Consumer, form: Form, opts: QuantizeOptions): WeightLayout {
+function layoutOf(c: Consumer, form: Form, opts: QuantizeOptions, shape: readonly number[]): WeightLayout {
   if (form === 'matmulnbits') return { granularity: 'block', axis: c.inAxis!, blockSize: opts.blockSize };
-  if (opts.granularity === 'block' && c.inAxis !== undefined) return { granularity: 'block', axis: c.inAxis, blockSize: opts.blockSize };
-  if (opts.granularity !== 'tensor' && c.outAxis !== undefined) return { granularity: 'channel', axis: c.outAxis };
-  return { granularity: 'tensor' };
+  return weightLayout(shape, opts.granularity, opts.blockSize, c);
 }
 
 /** Groups the consumers of one weight by (form, layout), quantizes once per group, and emits. */
@@ -178,7 +176,7 @@ function planOnnxWeight(weight: Value, consumers: Consumer[], opts: QuantizeOpti
   const groups = new Map<string, { form: Form; layout: WeightLayout; consumers: Consumer[] }>();
   for (const c of consumers) {
     const form = formOf(c, weight, opts);
-    const layout = layoutOf(c, form, opts);
+    const layout = layoutOf(c, form, opts, weight.const!.shape);
     const key = `${form}:${JSON.stringify(layout)}`;
     const g = groups.get(key) ?? { form, layout, consumers: [] };
     g.consumers.push(c);

@@ -17,6 +17,7 @@ import { minimatch } from 'minimatch';
 import { Graph, isFloatDType, Model, Node, OpRegistry, Value } from '../../ir';
 import { graphsOf, subgraphsOf } from '../../graph/constants';
 import { traceWeightChain } from '../../graph/weight-chains';
+import { scaleCount, weightLayout } from './weights';
 import type { Consumer } from './onnx/common';
 import type { QuantizeOptions } from './options';
 import type { SkippedTensor, SkipKind } from './report';
@@ -58,7 +59,7 @@ export function selectWeights(model: Model, registry: OpRegistry, opts: Quantize
     if (excluded(v.name) || (nodeName !== '' && excluded(nodeName))) return ['excluded', 'excluded'];
     if (!QUANTIZABLE_FLOATS.has(t.dtype)) return ['dtype', `${t.dtype}, not float32, float16 or bfloat16`];
     if (t.size < opts.minElements) return ['too-small', `${t.size} elements < --min-elements ${opts.minElements}`];
-    const after = quantizedBytesBound(t.size, opts.bits, scaleGroups(t.shape, opts, axes));
+    const after = quantizedBytesBound(t.size, opts.bits, scaleCount(t.shape, weightLayout(t.shape, opts.granularity, opts.blockSize, axes)));
     if (after >= t.byteLength) return ['too-small', `its quantized form (about ${after} bytes with scales) would not be smaller than its ${t.byteLength} bytes`];
     return null;
   };
@@ -100,9 +101,12 @@ export function selectWeights(model: Model, registry: OpRegistry, opts: Quantize
     if (readAsWeight.has(v)) continue;
     // Scalars and small tables (Resize scales, Pow exponents, Clip bounds) are not weights either.
     if (t.size < opts.minElements) { skip(v, 'too-small', `${t.size} elements < --min-elements ${opts.minElements} (read by ${readersOf(v)})`); continue; }
+    if (quantizedBytesBound(t.size, opts.bits, 1) >= t.byteLength) { skip(v, 'too-small', `${t.byteLength} bytes, too few to save any by quantizing (read by ${readersOf(v)})`); continue; }
     const refused = v.uses.flatMap((u) => registry.refusedWeightsOf(u.node).filter((r) => r.value === v));
     if (refused.length) { skip(v, 'role', `not a ${refused[0].role} of ${refused[0].node.describe()}: ${refused[0].reason}`); continue; }
     const trace = traceWeightChain(v, t.shape.length, registry);
+    // A bias reaching its slot through a chain is a bias like any other: not a weight to quantize.
+    if (!trace.ok && trace.role) continue;
     if (!trace.ok) { skip(v, 'role', `no supported weight role: ${trace.reason}`); continue; }
     const endOps = [...new Set(trace.ends.map((e) => e.node.opType))];
     const agreedAxis = agreed(trace.ends.map((e) => e.outAxis));
@@ -132,17 +136,6 @@ export function selectWeights(model: Model, registry: OpRegistry, opts: Quantize
  */
 export function quantizedBytesBound(elements: number, bits: number, groups: number): number {
   return Math.ceil((elements * bits) / 8) + groups * 5 + 64;
-}
-
-/** Scale groups of a weight under the run's granularity, as quantize-pass.ts layoutOf picks the layout. */
-function scaleGroups(shape: readonly number[], opts: QuantizeOptions, axes: { outAxis?: number; inAxis?: number }): number {
-  const n = shape.reduce((a, b) => a * b, 1);
-  if (opts.granularity === 'block' && axes.inAxis !== undefined) {
-    const d = shape[axes.inAxis];
-    return (n / d) * Math.ceil(d / opts.blockSize);
-  }
-  if (opts.granularity !== 'tensor' && axes.outAxis !== undefined) return shape[axes.outAxis];
-  return 1;
 }
 
 /** The one value all paths agree on, or undefined. */

@@ -19,6 +19,31 @@ export type WeightLayout =
   | { granularity: 'channel'; axis: number }
   | { granularity: 'block'; axis: number; blockSize: number };
 
+/**
+ * The layout a weight gets under a run's granularity. Blocks run along the reduction axis,
+ * but only where that axis holds at least one whole block: a Conv with one input channel per
+ * group (depthwise, or [M, 1, K] filter banks such as an STFT basis) has a reduction axis of
+ * length 1, where blocks of one element would take more bytes than float; such a weight gets
+ * one scale per output channel instead.
+ */
+export function weightLayout(
+  shape: readonly number[], granularity: 'tensor' | 'channel' | 'block', blockSize: number, axes: { outAxis?: number; inAxis?: number },
+): WeightLayout {
+  if (granularity === 'block' && axes.inAxis !== undefined && (shape[axes.inAxis] >= blockSize || axes.outAxis === undefined)) {
+    return { granularity: 'block', axis: axes.inAxis, blockSize };
+  }
+  if (granularity !== 'tensor' && axes.outAxis !== undefined) return { granularity: 'channel', axis: axes.outAxis };
+  return { granularity: 'tensor' };
+}
+
+/** How many scales a layout gives a weight of this shape. */
+export function scaleCount(shape: readonly number[], layout: WeightLayout): number {
+  if (layout.granularity === 'tensor') return 1;
+  if (layout.granularity === 'channel') return shape[layout.axis];
+  const d = shape[layout.axis];
+  return (shape.reduce((a, b) => a * b, 1) / d) * Math.ceil(d / layout.blockSize);
+}
+
 export interface QuantizedWeight {
   dtype: QuantDType;
   /** One quantized element per weight element, in the weight's own layout (4-bit values unpacked). */
