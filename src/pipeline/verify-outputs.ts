@@ -220,11 +220,22 @@ function imageLayout(dims: readonly Dim[]): 'NHWC' | 'NCHW' | undefined {
   return isChannels(dims[3]) ? 'NHWC' : isChannels(dims[1]) ? 'NCHW' : undefined;
 }
 
-/** Concrete dims for a declared shape: a symbolic batch takes 1, symbolic image height and width 224, anything else 1. */
+/**
+ * A symbolic dim after the first of a non-image input is a length (audio samples, frames,
+ * sequence positions): 1 would be too short for the convolutions and reflect pads that
+ * read it (Silero VAD, openWakeWord's melspectrogram), so it takes this many.
+ */
+const SYNTHETIC_LENGTH = 1024;
+
+/**
+ * Concrete dims for a declared shape: the first symbolic dim is the batch and takes 1;
+ * symbolic image height and width take 224; any later symbolic dim SYNTHETIC_LENGTH.
+ */
 function concreteShape(dims: readonly Dim[]): number[] {
   const layout = imageLayout(dims);
   const spatial = layout === 'NHWC' ? [1, 2] : layout === 'NCHW' ? [2, 3] : [];
-  return dims.map((d, i) => (typeof d === 'number' && d > 0 ? d : spatial.includes(i) ? 224 : 1));
+  const batch = dims.findIndex((d) => !(typeof d === 'number' && d > 0));
+  return dims.map((d, i) => (typeof d === 'number' && d > 0 ? d : spatial.includes(i) ? 224 : i === batch ? 1 : SYNTHETIC_LENGTH));
 }
 
 /**
