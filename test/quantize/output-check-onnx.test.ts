@@ -105,13 +105,13 @@ describe('output check and back-off (ONNX)', () => {
   });
 });
 
-/** x['batch', 'n'] → Reshape [-1, 16] → MatMul w [16, 64]: synthetic inputs (n = 1) cannot be reshaped. */
+/** x['batch', 'n'] → Reshape [-1, 24] → MatMul w [24, 64]: synthetic inputs (n = 1024, not a multiple of 24) cannot be reshaped. */
 function reshapeModel(): ReturnType<typeof onnxModel> {
   const g = new Graph();
   const x = new Value('x', { dtype: 'float32', shape: ['batch', 'n'] });
   g.inputs.push(x);
-  const shape = g.addInitializer('shape', Tensor.fromArray('int64', [2], BigInt64Array.of(-1n, 16n), 'shape'));
-  const w = weight(g, 'w', [16, 64], randomFloats(16 * 64, 21, 0.3));
+  const shape = g.addInitializer('shape', Tensor.fromArray('int64', [2], BigInt64Array.of(-1n, 24n), 'shape'));
+  const w = weight(g, 'w', [24, 64], randomFloats(24 * 64, 21, 0.3));
   const r = new Value('r', { dtype: 'float32' });
   const y = new Value('y', { dtype: 'float32', shape: ['batch', 64] });
   g.addNode(new Node({ opType: 'Reshape', name: 'reshape', inputs: [x, shape], outputs: [r] }));
