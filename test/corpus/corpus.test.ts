@@ -237,6 +237,9 @@ const KNOWN_GAPS: Record<string, string> = {
   'silero-vad-16k-op15|sqnr': 'speech probability below 25 dB',
   'silero-vad-op18-ifless|int8': 'the output check keeps 4 conv weights float (14% of the bytes): exit 2',
   'silero-vad-op18-ifless|sqnr': 'no int8 file: see above',
+  // Written without the output check (see checkArgs): on random 1024x1024 input, per-channel int8 of the
+  // float16 weights leaves the main output at 18 dB and the side outputs at 11-23 dB.
+  'isnet-fp16|sqnr': 'main output 18 dB on random input without the output check',
 };
 
 function gap(m: CorpusModel, check: string): string | undefined {
