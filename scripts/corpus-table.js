@@ -6,6 +6,7 @@
  *
  *   npm run build && node scripts/corpus-table.js [--only a,b] [--runs 20] [--out dir] [--isnet]
  *                                                 [--readme] [--json file]
+ *   node scripts/corpus-table.js --from results.json [--readme]   re-render a --json file, measuring nothing
  *
  * For each model of `node scripts/corpus.js list` (ONNX; tfjs graph models get int8 only; models the
  * corpus marks as already quantized are left out; ISNet only with --isnet: a 1024×1024 network that
@@ -54,7 +55,7 @@ const README_END = '<!-- corpus-table:end -->';
 // arguments, processes
 
 function parseArgs(argv) {
-  const o = { runs: 20, only: null, out: null, isnet: false, readme: false, json: null };
+  const o = { runs: 20, only: null, out: null, isnet: false, readme: false, json: null, from: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--isnet') o.isnet = true;
@@ -63,7 +64,8 @@ function parseArgs(argv) {
     else if (a === '--only') o.only = argv[++i].split(',');
     else if (a === '--out') o.out = argv[++i];
     else if (a === '--json') o.json = argv[++i];
-    else throw new Error(`unknown argument ${a}; usage: corpus-table.js [--only a,b] [--runs n] [--out dir] [--isnet] [--readme] [--json file]`);
+    else if (a === '--from') o.from = argv[++i];
+    else throw new Error(`unknown argument ${a}; usage: corpus-table.js [--only a,b] [--runs n] [--out dir] [--isnet] [--readme] [--json file] [--from file]`);
   }
   o.out = o.out || fs.mkdtempSync(path.join(os.tmpdir(), 'mc-corpus-table-'));
   fs.mkdirSync(o.out, { recursive: true });
@@ -398,6 +400,7 @@ const db = (x) => x === null ? '∞' : `${x.toFixed(1)}`;
 
 /** The output check's verdict: its bound (none for int4 unless given: then it only measures) and worst SQNR. */
 function checkVerdict(oc) {
+  if (oc.unchecked) return `outputs not checked: ${failure({ stderr: oc.unchecked }).message.replace(/; pass --eval-data.*$/, '').replace(/^the float model fails in onnxruntime on \d+ seeded synthetic sample\(s\)/, 'the float model fails on synthetic inputs').slice(0, 120)}`;
   const worst = Math.min(...(oc.after || oc.before || []).map((o) => o.sqnrDb ?? Infinity));
   const bound = oc.bound && oc.bound.minOutputSqnrDb;
   const at = Number.isFinite(worst) ? `${worst.toFixed(1)} dB` : 'identical';
@@ -476,8 +479,23 @@ function writeReadme(md) {
 
 // ---------------------------------------------------------------------------------------------
 
+function render(result) {
+  const { commit, command, seconds, cpu, rows } = result;
+  return [
+    `Measured at commit ${commit} by \`${command}\` (${Math.round(seconds / 60)} min) on ${cpu}; onnxruntime-node, 1 thread; tfjs on its wasm backend.`,
+    '',
+    table(rows),
+  ].join('\n');
+}
+
 async function main() {
   const o = parseArgs(process.argv.slice(2));
+  if (o.from) {
+    const md = render(JSON.parse(fs.readFileSync(o.from, 'utf8')));
+    process.stdout.write(`${md}\n`);
+    if (o.readme) writeReadme(md);
+    return;
+  }
   const t0 = Date.now();
   const list = JSON.parse(run(process.execPath, [path.join(__dirname, 'corpus.js'), 'list', '--json']).stdout).models;
   const models = Object.fromEntries(list.map((m) => [m.name, m]));
@@ -504,13 +522,10 @@ async function main() {
     rows.push(row);
   }
   const seconds = (Date.now() - t0) / 1000;
-  const md = [
-    `Measured at commit ${commitLabel()} by \`npm run build && node scripts/corpus-table.js${o.isnet ? ' --isnet' : ''}\` (${Math.round(seconds / 60)} min) on ${cpuLine()}; onnxruntime-node, 1 thread; tfjs on its wasm backend.`,
-    '',
-    table(rows),
-  ].join('\n');
+  const result = { commit: commitLabel(), command: `npm run build && node scripts/corpus-table.js${o.isnet ? ' --isnet' : ''}`, seconds, cpu: cpuLine(), rows };
+  if (o.json) fs.writeFileSync(o.json, JSON.stringify(result, null, 2));
+  const md = render(result);
   process.stdout.write(`${md}\n`);
-  if (o.json) fs.writeFileSync(o.json, JSON.stringify({ cpu: cpuLine(), seconds, rows }, null, 2));
   if (o.readme) writeReadme(md);
   process.stderr.write(`done in ${seconds.toFixed(0)} s; files under ${o.out}\n`);
 }
