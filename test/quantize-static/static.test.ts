@@ -192,3 +192,65 @@ describe('mc quantize --calib errors', () => {
     expect(g.nodes.filter((n) => n.opType === 'QuantizeLinear').every((n) => n.inputs[2]?.const?.dtype === 'int8')).toBe(true);
   });
 });
+
+describe('activations read inside subgraphs', () => {
+  const calib = path.join(tmp, 'calib-sub.npy');
+  beforeAll(() => writeNpy(calib, uniform(8 * 4 * 16 * 16, 9, 0, 1), [8, 4, 16, 16]));
+
+  test('a Conv output read by the main graph and by an If body: Q/DQ in the main graph only, the body keeps reading float', async () => {
+    // x → conv1 → relu → h; h → conv2 → y1 (main graph); If(cond) { y2 = Sigmoid(h) } reads h from the enclosing scope.
+    /* eslint-disable @typescript-eslint/no-require-imports */
+    const { Graph, Node, Tensor, Value } = require('../../src/ir') as typeof import('../../src/ir');
+    const g = new Graph();
+    g.name = 'main';
+    const x = new Value('x', { dtype: 'float32', shape: ['N', 4, 16, 16] });
+    g.inputs.push(x);
+    // A constant condition keeps the model single-input (.npy calibration); both bodies are still rewritten or not.
+    const cond = g.addInitializer('cond', Tensor.fromArray('bool', [], Uint8Array.of(1), 'cond'));
+    const conv = (name: string, input: InstanceType<typeof Value>, out: InstanceType<typeof Value>, seed: number): void => {
+      const w = g.addInitializer(`${name}_w`, Tensor.fromArray('float32', [8, input === x ? 4 : 8, 3, 3], uniform((input === x ? 4 : 8) * 8 * 9, seed, -0.3, 0.3), `${name}_w`));
+      g.addNode(new Node({ opType: 'Conv', name, inputs: [input, w], outputs: [out], attributes: [
+        { name: 'pads', type: 'ints', value: [1n, 1n, 1n, 1n] }, { name: 'kernel_shape', type: 'ints', value: [3n, 3n] },
+      ] }));
+    };
+    const c1 = new Value('c1', { dtype: 'float32' });
+    const h = new Value('h', { dtype: 'float32' });
+    const y1 = new Value('y1', { dtype: 'float32' });
+    conv('conv1', x, c1, 1);
+    g.addNode(new Node({ opType: 'Relu', name: 'relu', inputs: [c1], outputs: [h] }));
+    conv('conv2', h, y1, 2);
+    const branch = (name: string, op: string): InstanceType<typeof Graph> => {
+      const b = new Graph();
+      b.name = name;
+      const o = new Value(`${name}_y`, { dtype: 'float32' });
+      b.addNode(new Node({ opType: op, name: `${name}_op`, inputs: [h], outputs: [o] }));
+      b.outputs.push(o);
+      return b;
+    };
+    const y2 = new Value('y2', { dtype: 'float32' });
+    g.addNode(new Node({ opType: 'If', name: 'if', inputs: [cond], outputs: [y2], attributes: [
+      { name: 'then_branch', type: 'graph', value: branch('then', 'Sigmoid') }, { name: 'else_branch', type: 'graph', value: branch('else', 'Neg') },
+    ] }));
+    g.outputs.push(y1, y2);
+    const { Model } = require('../../src/ir') as typeof import('../../src/ir');
+    const build = (): Model => { const m = new Model('onnx', g); m.irVersion = 8; m.opsetImports = [{ domain: '', version: 13 }]; return m; };
+    const bytes = encodeOnnx(build());
+    const m = (await import('../../src/formats/onnx')).decodeOnnx(bytes);
+    const r = await quantizeStatic(m, { batchSize: 4, calibrationMethod: 'minmax' }, calib, {});
+    expect(r.quantizedNodes.map((n) => n.name)).toEqual(['conv1', 'conv2']);
+    const inner = [...m.graph.allNodes()].filter((n) => n.graph !== m.graph);
+    expect(inner.map((n) => [n.opType, n.inputs[0]!.name])).toEqual([['Sigmoid', 'h'], ['Neg', 'h']]);
+    const feeds = { x: new ort.Tensor('float32', uniform(4 * 16 * 16, 11, 0, 1), [1, 4, 16, 16]) };
+    const a = await (await ort.InferenceSession.create(bytes)).run(feeds);
+    const b = await (await ort.InferenceSession.create(encodeOnnx(m))).run(feeds);
+    // Both outputs stay close to the float model's (h itself now comes from the int8 conv1).
+    for (const o of ['y1', 'y2']) {
+      const ref = a[o].data as Float32Array;
+      const got = b[o].data as Float32Array;
+      let sig = 0;
+      let err = 0;
+      for (let i = 0; i < ref.length; i++) { sig += ref[i] ** 2; err += (ref[i] - got[i]) ** 2; }
+      expect(10 * Math.log10(sig / err)).toBeGreaterThan(30);
+    }
+  });
+});

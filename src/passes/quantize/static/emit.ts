@@ -77,7 +77,10 @@ function scalar(names: NameAllocator, base: string, dtype: DType, data: Float32A
 }
 
 function emitActivation(graph: Graph, t: Value, p: { s: Value; zp: Value }, dtype: DType, names: NameAllocator): void {
-  const uses = [...t.uses];
+  // Readers inside If/Loop/Scan bodies (outer-scope references) keep reading the float value: the Q/DQ
+  // pair is placed in this graph only, before the readers of this graph.
+  const uses = t.uses.filter((u) => u.node.graph === graph);
+  if (uses.length === 0 && !graph.outputs.includes(t)) return;
   const tq = new Value(names.fresh(`${t.name}_quantized`), { dtype, shape: t.shape ? [...t.shape] : undefined });
   const q = new Node({ opType: 'QuantizeLinear', name: names.fresh(`${t.name}_QuantizeLinear`), inputs: [t, p.s, p.zp], outputs: [tq] });
   const first = uses.map((u) => graph.nodes.indexOf(u.node)).filter((i) => i >= 0).sort((a, b) => a - b)[0];
