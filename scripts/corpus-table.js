@@ -134,16 +134,8 @@ function writeNpz(file, entries) {
 // ---------------------------------------------------------------------------------------------
 // deterministic inputs
 
-function mulberry32(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// The fixtures' seeded PRNG (the same generator as src/util/prng.ts).
+const { mulberry32 } = require('./fixtures/prng');
 
 function uniform(n, seed) {
   const rand = mulberry32(seed);
