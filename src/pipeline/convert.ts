@@ -10,7 +10,7 @@
  * followed by `mc quantize --bits 4 --op-types MatMul,Gemm`.
  */
 import * as fs from 'fs';
-import { UnsupportedError, UsageError } from '../errors';
+import { GateError, UnsupportedError, UsageError } from '../errors';
 import { ConvertOptions, ConvertResult, convertModel, detectFormat, loadModel, modelFiles, saveModel } from '../formats';
 import type { Model } from '../ir';
 import { convertFloat16Pass, Float16Options, Float16Report } from '../passes/float16';
@@ -20,6 +20,7 @@ import { liftNotes, liftWeights } from './quantize';
 import { modelRoot } from '../formats';
 import { VERSION } from '../version';
 import { checkLoadsInOrt, VERIFY_LIMIT_BYTES } from './output';
+import { compareOutputs, type OutputComparison } from './verify-outputs';
 
 export type ConvertDType = 'fp32' | 'fp16' | 'q4f16';
 
@@ -32,6 +33,12 @@ export interface ConvertFileOptions extends ConvertOptions {
   float16?: Float16Options;
   /** Open a float16 result in onnxruntime before writing (default true). */
   verify?: boolean;
+  /**
+   * fp16 with float32 inputs kept (--keep-io-types): run source and result on these inputs (or seeded
+   * synthetic ones) and refuse the result when an output falls under `minOutputSqnrDb` (default 40 dB)
+   * or turns NaN. false: no check.
+   */
+  outputCheck?: { data?: string; minOutputSqnrDb?: number } | false;
   progress?: (message: string) => void;
 }
 
@@ -43,7 +50,12 @@ export interface ConvertFileResult extends ConvertResult {
   /** Whether onnxruntime opened the result before it was written (float16 only). */
   verified: boolean;
   notes: string[];
+  /** fp16 with --keep-io-types: the result's outputs against the source's. */
+  outputs?: OutputComparison;
 }
+
+/** float16 keeps about 11 bits of mantissa (≈ 66 dB per value); 40 dB leaves room for rounding that compounds, not for overflow. */
+export const FP16_MIN_OUTPUT_SQNR_DB = 40;
 
 export async function convertFile(o: ConvertFileOptions): Promise<ConvertFileResult> {
   const dtype = o.dtype ?? 'fp32';
@@ -79,6 +91,20 @@ export async function convertFile(o: ConvertFileOptions): Promise<ConvertFileRes
       notes.push(`not opened in onnxruntime before writing (weights over ${VERIFY_LIMIT_BYTES / 1024 / 1024} MiB)`);
     }
   }
+  let outputs: OutputComparison | undefined;
+  if (o.outputCheck !== false && dtype === 'fp16' && o.float16?.keepIoTypes === true) {
+    progress('comparing the outputs with the source model');
+    const bound = o.outputCheck?.minOutputSqnrDb ?? FP16_MIN_OUTPUT_SQNR_DB;
+    outputs = await compareOutputs(loadModel(o.input), model, { data: o.outputCheck?.data });
+    if (outputs.unchecked) notes.push(`outputs not compared with the source: ${outputs.unchecked}`);
+    const low = outputs.rows.filter((r) => r.sqnrDb !== null && !(r.sqnrDb >= bound));
+    if (low.length) {
+      const what = low.map((r) => `${r.name} ${Number.isNaN(r.sqnrDb) || r.sqnrDb === -Infinity ? 'NaN or infinite' : `${r.sqnrDb!.toFixed(1)} dB`}`).join(', ');
+      throw new GateError(`${o.input}: float16 outputs miss ${bound} dB against the source in ${outputs.runtime} on ${outputs.inputs.description}: ${what} (values beyond float16's range, or constants it flushes to 0? keep those ops float32 with --fp16-block-ops, or pass --no-output-check); nothing written`);
+    }
+  } else if (o.outputCheck !== false && dtype === 'fp16') {
+    notes.push('outputs not compared with the source: its inputs are now float16 (--keep-io-types keeps them float32 and enables the check)');
+  }
   if (report.flushedToZero > 0) notes.push(`${report.flushedToZero} nonzero weight value(s) are below float16's smallest subnormal and became 0`);
   progress(`writing ${o.output}`);
   const written = saveModel(model, o.output, { externalData: o.externalData, force: o.force });
@@ -95,6 +121,7 @@ export async function convertFile(o: ConvertFileOptions): Promise<ConvertFileRes
     quantize,
     verified,
     notes,
+    outputs,
   };
 }
 

@@ -107,6 +107,35 @@ export class OutputBoundError extends McError {
   }
 }
 
+/** The outputs of a converted model against its source (float16 conversion's check). */
+export interface OutputComparison {
+  runtime: string;
+  inputs: { source: 'data' | 'synthetic'; description: string; samples: number };
+  rows: OutputFidelity[];
+  /** Set when the comparison could not run (synthetic inputs the source model fails on), with why. */
+  unchecked?: string;
+}
+
+/**
+ * Runs `source` and `candidate` in the stock runtime on --eval-data or seeded synthetic inputs and
+ * compares every output (SQNR, NaN in the candidate counts as an infinite error). The two must take
+ * the same inputs (float16 conversion with --keep-io-types).
+ */
+export async function compareOutputs(source: Model, candidate: Model, o: { data?: string; samples?: number; seed?: number } = {}): Promise<OutputComparison> {
+  const samples = o.samples ?? 4;
+  const { inputs: specs, outputs: names, runtime } = await probe(source);
+  const inputs = o.data !== undefined ? dataInputs(o.data, specs, samples) : syntheticInputs(specs, samples, o.seed ?? 1);
+  const described = { source: inputs.source, description: inputs.description, samples: inputs.samples };
+  let ref: Outputs;
+  try {
+    ref = await runAll(source, inputs, names);
+  } catch (e) {
+    if (inputs.source === 'data' || e instanceof McError) throw e;
+    return { runtime, inputs: described, rows: [], unchecked: `the source model fails in ${runtime} on ${inputs.description}: ${(e as Error).message.split('\n')[0]}; pass --eval-data with real inputs to check it` };
+  }
+  return { runtime, inputs: described, rows: compare(ref, await runAll(candidate, inputs, names), new Map()).rows };
+}
+
 /** A rung of a back-off ladder: the form a weight takes, or float. */
 type Rung = { kind: 'float' } | { kind: 'onnx'; bits: QuantBits; granularity: Granularity } | { kind: 'tfjs-wide' };
 

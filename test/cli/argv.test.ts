@@ -16,7 +16,7 @@ function parsed(args: string[]): { name: string; options: unknown; debug: boolea
   return { name: outcome.command.name, options: outcome.command.options, debug: outcome.global.debug, color: outcome.global.color };
 }
 
-const convertDefaults = { externalData: false, force: false, json: false, dtype: 'fp32', keepIoTypes: false, blockOps: [], blockNodes: [] };
+const convertDefaults = { externalData: false, force: false, json: false, dtype: 'fp32', keepIoTypes: false, blockOps: [], blockNodes: [], outputCheck: {} };
 
 describe('argv → typed options', () => {
   const ok: [string, string[], { name: string; options: unknown; debug?: boolean; color?: boolean }][] = [

@@ -6,7 +6,7 @@ import { defineCommand } from '../command';
 import type { CliContext } from '../context';
 import { UsageError } from '../../errors';
 import { convertFile, ConvertDType, ConvertFileResult } from '../../pipeline/convert';
-import { commaList } from '../flags';
+import { commaList, finiteNumber } from '../flags';
 import { formatBytes } from '../format';
 
 /** Tensors of at least this many bytes go to the external data file when --external-data has no value. */
@@ -26,6 +26,8 @@ export interface ConvertCliOptions {
   blockOps: string[];
   /** fp16: node names kept in float32. */
   blockNodes: string[];
+  /** fp16 with --keep-io-types: the output comparison with the source (false: --no-output-check). */
+  outputCheck: { data?: string; minOutputSqnrDb?: number } | false;
 }
 
 export const convertCommand = defineCommand<ConvertCliOptions>({
@@ -39,13 +41,16 @@ export const convertCommand = defineCommand<ConvertCliOptions>({
     .option('--keep-io-types', 'fp16: keep float32 model inputs and outputs (Casts inside the model)')
     .option('--fp16-block-ops <list>', 'fp16: op types to keep in float32, comma-separated, besides the defaults (Range, Resize, TopK, Min, Max, ...)')
     .option('--fp16-block-nodes <list>', 'fp16: node names to keep in float32, comma-separated')
+    .option('--eval-data <x>', 'fp16 with --keep-io-types: compare the outputs with the source on these inputs (default: seeded synthetic inputs)')
+    .option('--min-output-sqnr <db>', 'fp16 with --keep-io-types: refuse the result (exit 1) when an output falls under this SQNR or turns NaN (default 40)')
+    .option('--no-output-check', 'fp16: do not compare the outputs with the source')
     .option('--force', 'allow the output to replace the input')
     .option('--json', 'print the result as JSON on stdout'),
   parse: ([input], flags) => parseConvertFlags(input, flags),
   run: async (o, ctx) => {
     const result = await convertFile({
       input: o.input, output: o.output, externalData: o.externalData, force: o.force, dtype: o.dtype,
-      float16: { keepIoTypes: o.keepIoTypes, blockOps: o.blockOps, blockNodes: o.blockNodes },
+      float16: { keepIoTypes: o.keepIoTypes, blockOps: o.blockOps, blockNodes: o.blockNodes }, outputCheck: o.outputCheck,
     });
     if (o.json) ctx.io.stdout.write(JSON.stringify(result, null, 2) + '\n');
     else ctx.io.stdout.write(renderHuman(result, ctx));
@@ -56,8 +61,8 @@ export const convertCommand = defineCommand<ConvertCliOptions>({
 export function parseConvertFlags(input: string, flags: Readonly<Record<string, unknown>>): ConvertCliOptions {
   const dtype = String(flags.dtype ?? 'fp32');
   if (dtype !== 'fp32' && dtype !== 'fp16' && dtype !== 'q4f16') throw new UsageError(`--dtype must be fp32, fp16 or q4f16, got '${dtype}'`);
-  const fp16Only = ['keepIoTypes', 'fp16BlockOps', 'fp16BlockNodes'].filter((k) => flags[k] !== undefined);
-  if (dtype === 'fp32' && fp16Only.length) throw new UsageError('--keep-io-types, --fp16-block-ops and --fp16-block-nodes need --dtype fp16 or q4f16');
+  const fp16Only = ['keepIoTypes', 'fp16BlockOps', 'fp16BlockNodes', 'evalData', 'minOutputSqnr'].filter((k) => flags[k] !== undefined);
+  if (dtype === 'fp32' && fp16Only.length) throw new UsageError('--keep-io-types, --fp16-block-ops, --fp16-block-nodes, --eval-data and --min-output-sqnr need --dtype fp16 or q4f16');
   return {
     input,
     output: String(flags.output),
@@ -68,6 +73,10 @@ export function parseConvertFlags(input: string, flags: Readonly<Record<string, 
     keepIoTypes: flags.keepIoTypes === true,
     blockOps: commaList(flags.fp16BlockOps) ?? [],
     blockNodes: commaList(flags.fp16BlockNodes) ?? [],
+    outputCheck: flags.outputCheck === false ? false : {
+      ...(flags.evalData !== undefined ? { data: String(flags.evalData) } : {}),
+      ...(flags.minOutputSqnr !== undefined ? { minOutputSqnrDb: finiteNumber(flags.minOutputSqnr, '--min-output-sqnr') } : {}),
+    },
   };
 }
 
@@ -84,6 +93,10 @@ function renderHuman(r: ConvertFileResult, ctx: CliContext): string {
   if (q) {
     const forms = [...new Set(q.tensors.map((t) => t.form))].join(', ');
     s += `${c.bold('int4')} ${q.tensors.length} weight(s) ${formatBytes(q.weightBytesBefore)} → ${formatBytes(q.weightBytesAfter)} (${forms}); ${q.skipped.length} left in float16\n`;
+  }
+  if (r.outputs && !r.outputs.unchecked) {
+    const rows = r.outputs.rows.map((x) => `${x.name} ${x.sqnrDb === null ? 'exact' : `${x.sqnrDb.toFixed(1)} dB`}`).join(', ');
+    s += `${c.bold('outputs')} against the source in ${r.outputs.runtime} on ${r.outputs.inputs.description}: ${rows}\n`;
   }
   for (const n of r.notes) s += `${c.yellow('note')} ${n}\n`;
   const n = r.files.length;
