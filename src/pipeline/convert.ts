@@ -12,14 +12,13 @@
 import * as fs from 'fs';
 import { GateError, UnsupportedError, UsageError } from '../errors';
 import { ConvertOptions, ConvertResult, convertModel, detectFormat, loadModel, modelFiles, saveModel } from '../formats';
-import type { Model } from '../ir';
 import { convertFloat16Pass, Float16Options, Float16Report } from '../passes/float16';
 import { quantizePass, QuantizeReport, resolveQuantizeOptions, runPass } from '../passes';
 import { checkNotOverwritingInput } from '../util/atomic';
 import { liftNotes, liftWeights } from './quantize';
 import { modelRoot } from '../formats';
 import { VERSION } from '../version';
-import { checkLoadsInOrt, VERIFY_LIMIT_BYTES } from './output';
+import { openBeforeWriting } from './output';
 import { compareOutputs, type OutputComparison } from './verify-outputs';
 
 export type ConvertDType = 'fp32' | 'fp16' | 'q4f16';
@@ -81,16 +80,7 @@ export async function convertFile(o: ConvertFileOptions): Promise<ConvertFileRes
       throw new UnsupportedError(`${o.input}: q4f16 found no MatMul/Gemm weight to quantize (${quantize.skipped.length} skipped); nothing was written (--dtype fp16 writes the float16 model)`);
     }
   }
-  let verified = false;
-  if (o.verify !== false) {
-    if (weightBytes(model) <= VERIFY_LIMIT_BYTES) {
-      progress('checking the result in onnxruntime');
-      await checkLoadsInOrt(model, o.output);
-      verified = true;
-    } else {
-      notes.push(`not opened in onnxruntime before writing (weights over ${VERIFY_LIMIT_BYTES / 1024 / 1024} MiB)`);
-    }
-  }
+  const verified = o.verify !== false ? await openBeforeWriting(model, o.output, notes, progress) : false;
   let outputs: OutputComparison | undefined;
   if (o.outputCheck !== false && dtype === 'fp16' && o.float16?.keepIoTypes === true) {
     progress('comparing the outputs with the source model');
@@ -123,10 +113,4 @@ export async function convertFile(o: ConvertFileOptions): Promise<ConvertFileRes
     notes,
     outputs,
   };
-}
-
-function weightBytes(model: Model): number {
-  let n = 0;
-  for (const v of model.weights()) n += v.const?.byteLength ?? 0;
-  return n;
 }

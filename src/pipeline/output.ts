@@ -70,20 +70,25 @@ export async function writeOutput(model: Model, o: WriteOutputOptions): Promise<
   const progress = o.progress ?? (() => {});
   checkOutputPath(o.input, o.output, o.force);
   const notes: string[] = [];
-  let verified = false;
-  if (model.format === 'onnx' && o.verify) {
-    if (weightBytes(model) <= VERIFY_LIMIT_BYTES) {
-      progress('checking the result in onnxruntime');
-      await checkLoadsInOrt(model, o.output);
-      verified = true;
-    } else {
-      notes.push(`not opened in onnxruntime before writing (weights over ${VERIFY_LIMIT_BYTES / 1024 / 1024} MiB)`);
-    }
-  }
+  const verified = model.format === 'onnx' && o.verify ? await openBeforeWriting(model, o.output, notes, progress) : false;
   progress(`writing ${o.output}`);
   saveModel(model, o.output, { force: o.force });
   const files = modelFiles(o.output, model.format === 'onnx' ? model : undefined);
   return { output: o.output, files, ...(await filesSize(files, { gzip: o.gzip })), verified, notes };
+}
+
+/**
+ * Opens an ONNX result in onnxruntime before it is written (true), unless its weights are over
+ * VERIFY_LIMIT_BYTES: then a note says so (false).
+ */
+export async function openBeforeWriting(model: Model, output: string, notes: string[], progress: (message: string) => void): Promise<boolean> {
+  if (weightBytes(model) > VERIFY_LIMIT_BYTES) {
+    notes.push(`not opened in onnxruntime before writing (weights over ${VERIFY_LIMIT_BYTES / 1024 / 1024} MiB)`);
+    return false;
+  }
+  progress('checking the result in onnxruntime');
+  await checkLoadsInOrt(model, output);
+  return true;
 }
 
 function weightBytes(model: Model): number {

@@ -15,6 +15,7 @@ import * as path from 'path';
 import * as ort from 'onnxruntime-node';
 import { ROOT, runMc } from '../helpers/cli-run';
 import { synthesizeInputs } from './inputs';
+import { sqnr } from '../quantize/helpers';
 
 const listing = JSON.parse(execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'corpus.js'), 'list', '--json'], { encoding: 'utf8' })) as
   { dir: string; models: { name: string; path: string; present: boolean }[] };
@@ -29,16 +30,6 @@ async function run(file: string, feeds: Record<string, ort.Tensor>): Promise<Rec
   } finally {
     await s.release();
   }
-}
-
-function sqnrDb(ref: Float32Array, got: Float32Array): number {
-  let s = 0;
-  let e = 0;
-  for (let i = 0; i < ref.length; i++) {
-    s += ref[i] * ref[i];
-    e += (ref[i] - got[i]) ** 2;
-  }
-  return 10 * Math.log10(s / e);
 }
 
 (skip ? describe.skip : describe)('Silero VAD v5 int8 LSTM weights against numpy', () => {
@@ -71,7 +62,7 @@ function sqnrDb(ref: Float32Array, got: Float32Array): number {
         for (let i = 0; i < got[name].length; i++) worst = Math.max(worst, Math.abs(got[name][i] - np[name][i]));
         expect(worst).toBeLessThan(1e-5);
       }
-      expect(sqnrDb(ref.output, got.output)).toBeLessThan(25);
+      expect(sqnr(ref.output, got.output)).toBeLessThan(25);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
