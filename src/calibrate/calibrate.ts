@@ -91,6 +91,20 @@ export function openCalibrationData(model: Model, data: Dataset | string, prepro
  * Runs `model` over the calibration data and returns the range of every tensor
  * in `tensors` (main-graph float32 values) by the chosen method.
  */
+/**
+ * One calibration batch in onnxruntime. Shapes and dtypes were validated against the model's inputs,
+ * so a failure here is the model refusing these values (Silero's `sr` given a sample axis, a reflect
+ * pad longer than the clip): an input error naming the data, not a bug in mc.
+ */
+async function runOn(runner: ModelRunner, feeds: Map<string, HostTensor>, fetch: readonly string[], data: Dataset | string): Promise<Map<string, HostTensor>> {
+  try {
+    return await runner.run(feeds, fetch);
+  } catch (e) {
+    const msg = (e instanceof Error ? e.message : String(e)).split('\n')[0];
+    throw new InputError(`the model fails in onnxruntime on this calibration data: ${msg}`, typeof data === 'string' ? data : undefined);
+  }
+}
+
 export async function calibrate(model: Model, tensors: readonly string[], data: Dataset | string, partial: Partial<CalibrationOptions> = {}): Promise<CalibrationResult> {
   const opts: CalibrationOptions = { ...defaultCalibrationOptions(), ...stripUndefined(partial) };
   checkCalibrationOptions(opts);
@@ -132,7 +146,7 @@ export async function calibrate(model: Model, tensors: readonly string[], data: 
     for (const batch of dataset.batches(batchSize, total)) {
       const feeds = new Map<string, HostTensor>();
       for (const [name, t] of batch.inputs) if (inputNames.has(name)) feeds.set(name, { dtype: t.dtype, shape: t.shape, data: t.data });
-      const outs = fetch.length ? await runner.run(feeds, fetch) : new Map<string, HostTensor>();
+      const outs = fetch.length ? await runOn(runner, feeds, fetch, data) : new Map<string, HostTensor>();
       const full: string[] = [];
       const posted: [string, Float32Array][] = [];
       for (const [name, obs] of observers) {
@@ -149,7 +163,7 @@ export async function calibrate(model: Model, tensors: readonly string[], data: 
       if (posted.length) await thread!.update(posted);
       if (full.length) {
         exposing ??= await open(augmentedModelBytes(model, tensors), threads);
-        const values = await exposing.run(feeds, full);
+        const values = await runOn(exposing, feeds, full, data);
         for (const name of full) observe(name, observers.get(name)!, values, posted);
       }
       samples += batch.count;

@@ -168,6 +168,35 @@ describe('mc quantize --calib errors', () => {
     }
   });
 
+  test('values the model refuses at run time (an input length a Reshape cannot take) exit 2 naming the calibration data, not an internal error', () => {
+    // x[N, 'n'] → Reshape [-1, 24] → MatMul w[24, 4096]: 4 rows of 50 values cannot be reshaped to rows of 24.
+    /* eslint-disable @typescript-eslint/no-require-imports */
+    const { Graph, Node, Tensor, Value, Model } = require('../../src/ir') as typeof import('../../src/ir');
+    const { saveOnnx } = require('../../src/formats/onnx') as typeof import('../../src/formats/onnx');
+    const g = new Graph();
+    const x = new Value('x', { dtype: 'float32', shape: ['N', 'n'] });
+    g.inputs.push(x);
+    const shape = g.addInitializer('shape', Tensor.fromArray('int64', [2], BigInt64Array.of(-1n, 24n), 'shape'));
+    const w = g.addInitializer('w', Tensor.fromArray('float32', [24, 4096], uniform(24 * 4096, 3, -0.3, 0.3), 'w')); // large enough to quantize
+    const r = new Value('r', { dtype: 'float32' });
+    const y = new Value('y', { dtype: 'float32', shape: ['M', 4096] });
+    g.addNode(new Node({ opType: 'Reshape', name: 'reshape', inputs: [x, shape], outputs: [r] }));
+    g.addNode(new Node({ opType: 'MatMul', name: 'fc', inputs: [r, w], outputs: [y] }));
+    g.outputs.push(y);
+    const m = new Model('onnx', g);
+    m.irVersion = 8;
+    m.opsetImports = [{ domain: '', version: 13 }];
+    const model = path.join(tmp, 'reshape.onnx');
+    saveOnnx(m, model);
+    const data = path.join(tmp, 'rows50.npy');
+    writeNpy(data, uniform(4 * 50, 4), [4, 50]);
+    const res = runMc(['quantize', model, '--calib', data, '-o', path.join(tmp, 'reshape.int8.onnx')]);
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/^mc: .*the model fails in onnxruntime on this calibration data: .*Reshape/m);
+    expect(res.stderr).not.toMatch(/internal error/);
+    expect(fs.existsSync(path.join(tmp, 'reshape.int8.onnx'))).toBe(false);
+  });
+
   test('writes a model that onnxruntime runs, with the settings in its metadata', () => {
     const out = path.join(tmp, 'cnn.int8.onnx');
     const r = runMc(['quantize', path.join(FIX, 'cnn.onnx'), '--calib', CALIB, '--calib-method', 'percentile', '--percentile', '99.99', '--calib-samples', '64', '-o', out]);
