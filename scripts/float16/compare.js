@@ -9,35 +9,8 @@
  */
 const fs = require('fs');
 const ort = require('onnxruntime-node');
-const { floatToHalf, halfToFloat } = require('../../dist/ir');
-
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const sqnr = (r, g) => { let s = 0, e = 0; for (let i = 0; i < r.length; i++) { s += r[i] * r[i]; e += (r[i] - g[i]) ** 2; } return e === 0 ? Infinity : 10 * Math.log10(s / e); };
-const toFloat = (t) => (t.type === 'float16' ? Float32Array.from(t.data, halfToFloat) : Float32Array.from(t.data, Number));
-
-function feeds(spec) {
-  const next = rng(1);
-  const out = {};
-  for (const i of spec.split(':').filter(Boolean)) {
-    const [name, d] = i.split('=');
-    if (d.startsWith('i64')) { out[name] = new ort.Tensor('int64', BigInt64Array.from([BigInt(d.split(';')[1])]), []); continue; }
-    const text = d.endsWith('@text');
-    const dims = d.replace('@text', '').split('x').map(Number);
-    const [h, w] = dims.slice(-2);
-    const page = (k) => { const y = Math.floor(k / w) % h; const x = k % w; const ink = ((y >> 4) & 1) === 1 && y % 16 > 4 && y % 16 < 13 && x % 3 !== 0; return ((ink ? 0 : 1) - 0.485) / 0.229; };
-    out[name] = Float32Array.from({ length: dims.reduce((a, b) => a * b, 1) }, (_, k) => (name === 'state' ? 0 : text ? page(k) : next()));
-    out[name].dims = dims;
-  }
-  return out;
-}
+const { floatToHalf } = require('../../dist/ir');
+const { feedsFromSpec, sqnr, toFloat } = require('./inputs');
 
 async function runModel(file, f) {
   const s = await ort.InferenceSession.create(file, { intraOpNumThreads: 1, logSeverityLevel: 3 });
@@ -56,7 +29,7 @@ async function runModel(file, f) {
 
 (async () => {
   const [ref, spec, ...others] = process.argv.slice(2);
-  const f = feeds(spec);
+  const f = feedsFromSpec(spec.split(':'));
   const yr = await runModel(ref, f);
   const size = (p) => fs.statSync(p).size;
   console.log(`${ref}: ${size(ref)} bytes; outputs ${Object.entries(yr).map(([k, t]) => `${k}:${t.type}`).join(' ')}`);

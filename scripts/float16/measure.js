@@ -16,52 +16,19 @@ const ort = require('onnxruntime-node');
 const { loadModel } = require('../../dist/formats');
 const { encodeOnnx } = require('../../dist/formats/onnx');
 const { convertFloat16 } = require('../../dist/passes/float16');
-const { floatToHalf, halfToFloat } = require('../../dist/ir');
-
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function sqnr(ref, got) {
-  let s = 0, e = 0;
-  for (let i = 0; i < ref.length; i++) { s += ref[i] * ref[i]; e += (ref[i] - got[i]) ** 2; }
-  return e === 0 ? Infinity : 10 * Math.log10(s / e);
-}
-
-const toFloat = (t) => (t.type === 'float16' ? Float32Array.from(t.data, halfToFloat) : Float32Array.from(t.data, Number));
+const { floatToHalf } = require('../../dist/ir');
+const { feedsFromSpec, sqnr, toFloat } = require('./inputs');
 
 async function main() {
   const args = process.argv.slice(2);
   const keepIoTypes = args.includes('--keep-io-types');
   for (const spec of args.filter((a) => !a.startsWith('--'))) {
     const [file, ...ins] = spec.split(':');
-    const next = rng(1);
     const feeds32 = {}, feeds16 = {};
-    for (const i of ins) {
-      const [name, dimsText] = i.split('=');
-      if (dimsText.startsWith('i64')) {
-        feeds32[name] = feeds16[name] = new ort.Tensor('int64', BigInt64Array.from([BigInt(dimsText.split(';')[1])]), []);
-        continue;
-      }
-      const text = dimsText.endsWith('@text');
-      const dims = dimsText.replace('@text', '').split('x').map(Number);
-      const n = dims.reduce((a, b) => a * b, 1);
-      const [hgt, wid] = dims.slice(-2);
-      const page = (i) => {
-        const y = Math.floor(i / wid) % hgt;
-        const x = i % wid;
-        const ink = ((y >> 4) & 1) === 1 && y % 16 > 4 && y % 16 < 13 && x % 3 !== 0;
-        return ((ink ? 0 : 1) - 0.485) / 0.229;
-      };
-      const data = Float32Array.from({ length: n }, (_, i) => (name === 'state' ? 0 : text ? page(i) : next()));
-      feeds32[name] = new ort.Tensor('float32', data, dims);
-      feeds16[name] = keepIoTypes ? feeds32[name] : new ort.Tensor('float16', Uint16Array.from(data, floatToHalf), dims);
+    for (const [name, v] of Object.entries(feedsFromSpec(ins))) {
+      if (v instanceof ort.Tensor) { feeds32[name] = feeds16[name] = v; continue; }
+      feeds32[name] = new ort.Tensor('float32', v, v.dims);
+      feeds16[name] = keepIoTypes ? feeds32[name] : new ort.Tensor('float16', Uint16Array.from(v, floatToHalf), v.dims);
     }
     const source = fs.readFileSync(file);
     const model = loadModel(file);
