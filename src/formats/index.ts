@@ -162,11 +162,16 @@ export function convertModel(o: ConvertOptions): ConvertResult {
   const inputFiles = modelFiles(o.input);
   const model = loadModel(o.input);
   const written = saveModel(model, o.output, { externalData: o.externalData });
+  return savedResult(o.input, o.output, model.format, inputFiles, written);
+}
+
+/** What a re-save reports: the files written with their sizes, against the input's files. */
+export function savedResult(input: string, output: string, format: Model['format'], inputFiles: readonly string[], written: readonly string[]): ConvertResult {
   const files = written.map((p) => ({ path: p, bytes: fs.statSync(p).size }));
   return {
-    input: o.input,
-    output: o.output,
-    format: model.format,
+    input,
+    output,
+    format,
     inputBytes: inputFiles.reduce((s, p) => s + fs.statSync(p).size, 0),
     files,
     totalBytes: files.reduce((s, f) => s + f.bytes, 0),

@@ -9,9 +9,8 @@
  * and only then write it. q4f16 is the same as `mc convert --dtype fp16`
  * followed by `mc quantize --bits 4 --op-types MatMul,Gemm`.
  */
-import * as fs from 'fs';
 import { GateError, UnsupportedError, UsageError } from '../errors';
-import { ConvertOptions, ConvertResult, convertModel, detectFormat, loadModel, modelFiles, saveModel } from '../formats';
+import { ConvertOptions, ConvertResult, convertModel, detectFormat, loadModel, modelFiles, savedResult, saveModel } from '../formats';
 import { convertFloat16Pass, Float16Options, Float16Report } from '../passes/float16';
 import { quantizePass, QuantizeReport, resolveQuantizeOptions, runPass } from '../passes';
 import { checkNotOverwritingInput } from '../util/atomic';
@@ -98,14 +97,8 @@ export async function convertFile(o: ConvertFileOptions): Promise<ConvertFileRes
   if (report.flushedToZero > 0) notes.push(`${report.flushedToZero} nonzero weight value(s) are below float16's smallest subnormal and became 0`);
   progress(`writing ${o.output}`);
   const written = saveModel(model, o.output, { externalData: o.externalData, force: o.force });
-  const files = written.map((p) => ({ path: p, bytes: fs.statSync(p).size }));
   return {
-    input: o.input,
-    output: o.output,
-    format: model.format,
-    inputBytes: inputFiles.reduce((s, p) => s + fs.statSync(p).size, 0),
-    files,
-    totalBytes: files.reduce((s, f) => s + f.bytes, 0),
+    ...savedResult(o.input, o.output, model.format, inputFiles, written),
     dtype,
     float16: report,
     quantize,
