@@ -19,8 +19,10 @@ export * from './inspect';
 export * from './passes';
 export { quantizeStatic, resolveStaticOptions } from './passes/quantize/static';
 export type { StaticQuantizeOptions, StaticQuantizeResult, StaticTarget } from './passes/quantize/static';
-export { quantizeFile, quantizeStaticFile } from './pipeline/quantize';
-export type { QuantizeFileOptions, QuantizeFileResult, StaticQuantizeFileOptions, StaticQuantizeFileResult } from './pipeline/quantize';
+export { quantizeFile } from './pipeline/quantize';
+export type { QuantizeFileOptions, QuantizeFileResult } from './pipeline/quantize';
+export { quantizeStaticFile, quantizeStaticModel } from './pipeline/static';
+export type { StaticCalibrationSource, StaticQuantizeFileOptions, StaticQuantizeFileResult, StaticStepContext } from './pipeline/static';
 export { checkLoadsInOrt, defaultOutputPath, writeOutput, VERIFY_LIMIT_BYTES } from './pipeline/output';
 
 // Data readers, calibration, evaluation and runtimes.

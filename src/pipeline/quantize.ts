@@ -1,6 +1,7 @@
 /**
- * Quantize a model file: load → quantize pass (weight-only / dynamic, or
- * static with calibration) → onnxruntime load check → atomic write → sizes.
+ * Quantize a model file: load → quantize pass (weight-only / dynamic) →
+ * onnxruntime load check → atomic write → sizes. Static int8 with
+ * calibration is in static.ts.
  * Nothing is written when any step fails, and the input is never replaced
  * unless `force`.
  */
@@ -10,7 +11,6 @@ import { liftConstantsPass, LiftReport } from '../graph/lift-constants';
 import type { Model } from '../ir';
 import { coverageOf, incompleteness } from '../passes/quantize/select';
 import { quantizePass, QuantizeOptions, QuantizeReport, runPass } from '../passes';
-import { quantizeStatic, StaticQuantizeOptions, StaticQuantizeResult } from '../passes/quantize/static';
 import { FileSizes, filesSize } from '../util/file-size';
 import { VERSION } from '../version';
 import { checkOutputPath, defaultOutputPath, writeOutput } from './output';
@@ -73,49 +73,6 @@ export async function quantizeFile(o: QuantizeFileOptions): Promise<QuantizeFile
     notes.push('tfjs has no 4-bit storage: the 16 levels sit in uint8 bytes, so the files are no smaller than with --bits 8; only the gzip-compressed size shrinks further');
   }
   return { input: o.input, output, report, size: { before, after: written }, verified: written.verified, notes, lifted, outputCheck: fit?.report };
-}
-
-export interface StaticQuantizeFileOptions {
-  input: string;
-  /** Default: model.int8.onnx. */
-  output?: string;
-  /** Calibration data: .npy, .npz, image folder, or ONNX test-data folder. */
-  calib: string;
-  options: StaticQuantizeOptions;
-  force?: boolean;
-  /** Write the model even when no node was quantized (default false: IncompleteError). */
-  allowPartial?: boolean;
-  progress?: (message: string) => void;
-}
-
-export interface StaticQuantizeFileResult {
-  input: string;
-  output: string;
-  report: StaticQuantizeResult;
-  size: { before: FileSizes; after: FileSizes };
-  verified: boolean;
-  notes: string[];
-}
-
-/** Static int8 (QDQ) with calibration; ONNX only. The result is always opened in onnxruntime first. */
-export async function quantizeStaticFile(o: StaticQuantizeFileOptions): Promise<StaticQuantizeFileResult> {
-  const progress = o.progress ?? (() => {});
-  const output = o.output ?? defaultOutputPath(o.input, 'int8');
-  checkOutputPath(o.input, output, o.force === true);
-  progress('loading');
-  const model = loadModel(o.input);
-  const before = await filesSize(modelFiles(o.input, model), { gzip: false });
-  const lifted = liftWeights(model, progress);
-  const report = await quantizeStatic(model, o.options, o.calib, { toolVersion: VERSION, progress });
-  if (report.quantizedNodes.length === 0) {
-    const summary = `static int8 quantized no node (${report.skipped.length} left in float)`;
-    if (o.allowPartial !== true) {
-      throw new IncompleteError(`${o.input}: ${summary}; nothing written (--allow-partial writes it anyway)`, report.skipped.map((s) => `${s.node} (${s.opType}): ${s.reason}`));
-    }
-    report.warnings.push(`partial: ${summary}`);
-  }
-  const written = await writeOutput(model, { input: o.input, output, force: o.force === true, verify: true, gzip: false, progress });
-  return { input: o.input, output, report, size: { before, after: written }, verified: written.verified, notes: [...liftNotes(lifted), ...written.notes] };
 }
 
 /**

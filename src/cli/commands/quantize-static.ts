@@ -11,7 +11,7 @@ import { parsePreprocess } from '../../data';
 import { formsFor, resolveStaticOptions, StaticQuantizeOptions } from '../../passes/quantize/static';
 import type { CalibrationMethod } from '../../calibrate';
 import type { EvalReport } from '../../eval';
-import { quantizeStaticFile, StaticQuantizeFileResult } from '../../pipeline/quantize';
+import { quantizeStaticFile, StaticQuantizeFileResult } from '../../pipeline/static';
 import { EvalGate, runRewriteWithGate } from '../eval-gate';
 import { commaList, stringList, wholeNumber } from '../flags';
 import { formatBytes } from '../format';
