@@ -1,4 +1,5 @@
 import type { Attribute } from './attribute';
+import { cloneModel } from './clone';
 import { Graph, MetadataProp } from './graph';
 import type { Value } from './value';
 
@@ -68,6 +69,14 @@ export class Model {
     const p = this.metadataProps.find((m) => m.key === key);
     if (p) p.value = value;
     else this.metadataProps.push({ key, value });
+  }
+
+  /**
+   * A copy whose graph can be rewritten without touching this model, sharing
+   * the tensor bytes copy-on-write: O(nodes), not O(bytes). See clone.ts.
+   */
+  clone(): Model {
+    return cloneModel(this);
   }
 
   /** All constant values (weights) of the main graph and nested subgraphs. */

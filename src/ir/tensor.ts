@@ -32,6 +32,12 @@ export class Tensor {
    */
   storage?: unknown;
   private data: TensorData;
+  /**
+   * True while `data` holds bytes that no other tensor and no file buffer can
+   * see: set by writableBytes() after its private copy, cleared by setData
+   * (the caller's bytes may be shared) and by clone() (the bytes are now shared).
+   */
+  private owned = false;
 
   constructor(dtype: DType, shape: number[], data: TensorData, name = '') {
     this.dtype = dtype;
@@ -95,6 +101,65 @@ export class Tensor {
     this.shape = shape;
     this.data = data;
     this.storage = undefined;
+    this.owned = false;
+  }
+
+  /**
+   * A new Tensor over the same data: no bytes are copied (a view over the model
+   * file, a shard, a lazy external-data loader are shared as they are). The two
+   * tensors are copy-on-write: setData on either replaces only its own data, and
+   * a pass that writes in place goes through writableBytes()/writableFloat32(),
+   * which copy first. Writing into typed()/bytes()/toFloat32() views directly
+   * would reach both tensors (and the source file's buffer): never do that.
+   * `storage` is shared by reference; formats replace it, never mutate it
+   * (Model.clone deep-copies it anyway).
+   */
+  clone(): Tensor {
+    const t = new Tensor(this.dtype, [...this.shape], this.data, this.name);
+    if (this.docString !== undefined) t.docString = this.docString;
+    t.storage = this.storage;
+    this.owned = false;
+    return t;
+  }
+
+  /**
+   * The packed bytes, for writing in place. The first call makes a private copy
+   * and installs it (so the write never reaches a clone, the model file's buffer
+   * or another tensor viewing the same bytes) and clears `storage`, as setData
+   * does: the format's notes describe the old data. Later calls return the same
+   * buffer until the data is replaced or the tensor cloned. Lazy data is loaded
+   * once here. Cost: one copy of this tensor's bytes per write session.
+   */
+  writableBytes(): Uint8Array {
+    if (this.data.kind === 'strings') throw new TensorDataError(`tensor '${this.name}' holds strings, not bytes`);
+    if (!this.owned || this.data.kind !== 'bytes') {
+      // Not bytes().slice(): on a Node Buffer (protobufjs decodes bytes fields as Buffers) slice is a view.
+      const src = this.bytes();
+      const copy = new Uint8Array(src.byteLength);
+      copy.set(src);
+      this.setData(this.dtype, this.shape, { kind: 'bytes', bytes: copy });
+      this.owned = true;
+    }
+    return (this.data as { bytes: Uint8Array }).bytes;
+  }
+
+  /**
+   * The elements as a typed array that may be written in place (see
+   * writableBytes). Sub-byte types have no in-place view (typed() unpacks them
+   * into a copy): build new bytes and call setData instead.
+   */
+  writableTyped(): NumericArray {
+    if (DTYPE_BITS[this.dtype] < 8) throw new TensorDataError(`tensor '${this.name}': ${this.dtype} elements are packed; write new bytes with setData`);
+    const b = this.writableBytes();
+    const t = this.typed();
+    if (t.buffer !== b.buffer) throw new TensorDataError(`tensor '${this.name}': no in-place view for ${this.dtype}`);
+    return t;
+  }
+
+  /** writableTyped() for a float32 tensor; any other dtype throws (decode with toFloat32 and setData instead). */
+  writableFloat32(): Float32Array {
+    if (this.dtype !== 'float32') throw new TensorDataError(`tensor '${this.name}' is ${this.dtype}, not float32`);
+    return this.writableTyped() as Float32Array;
   }
 
   /** Checks that the byte length agrees with dtype and shape. */
@@ -133,7 +198,10 @@ export class Tensor {
     }
   }
 
-  /** Values as float32. A view for aligned float32 data (do not mutate unless you own it); a decoded copy otherwise. */
+  /**
+   * Values as float32. A view for aligned float32 data, shared with clones and
+   * the model file: read only (write through writableFloat32()); a decoded copy otherwise.
+   */
   toFloat32(): Float32Array {
     const t = this.typed();
     if (t instanceof Float32Array) return t;

@@ -34,8 +34,8 @@ import { writeFileAtomic } from '../../util/atomic';
 import { resolveInside } from '../../util/safe-path';
 import { decodeGraphModel, encodeGraphModel } from './graph-model';
 import { decodeLayersModel, encodeLayersModel } from './layers-model';
-import { isObject, ModelJson, TfjsModelExtra, WeightsManifestGroup } from './types';
-import { SHARD_BYTES, encodeWeights, readWeights, writeShards } from './weights';
+import { isObject, ModelJson, TfjsModelExtra, WeightsManifestEntry, WeightsManifestGroup } from './types';
+import { SHARD_BYTES, encodeWeights, readWeights, splitShards, writeShards } from './weights';
 
 export { getTfjsQuantization, setTfjsQuantization } from './quantization';
 export type { TfjsQuantization, TfjsStorage } from './quantization';
@@ -103,14 +103,7 @@ function extraOf(model: Model): TfjsModelExtra {
  * never sees a model.json whose shards are missing. Output is deterministic.
  */
 export function saveTfjs(model: Model, outDir: string, options: SaveTfjsOptions = {}): void {
-  if (model.format !== 'tfjs-graph' && model.format !== 'tfjs-layers') {
-    throw new UnsupportedError(`saveTfjs writes tfjs models, not '${model.format}'`);
-  }
-  const extra = extraOf(model);
-  const { json, weights } = model.format === 'tfjs-graph' ? encodeGraphModel(model, extra) : encodeLayersModel(model, extra);
-  setOrDelete(json, 'signature', model.signature);
-  setOrDelete(json, 'userDefinedMetadata', model.userMetadata);
-  const { entries, chunks } = encodeWeights(weights);
+  const { json, entries, chunks } = encodeParts(model);
   fs.mkdirSync(outDir, { recursive: true });
   const jsonPath = path.join(outDir, MODEL_JSON);
   const stale = fs.existsSync(jsonPath) ? safeTfjsFiles(jsonPath) : [];
@@ -123,6 +116,39 @@ export function saveTfjs(model: Model, outDir: string, options: SaveTfjsOptions 
   for (const f of stale) {
     if (!keep.has(f) && /^group\d+-shard\d+of\d+(\.bin)?$/.test(path.basename(f))) fs.rmSync(f, { force: true });
   }
+}
+
+/** model.json (without its weightsManifest), the manifest entries and the weight bytes, in manifest order. */
+function encodeParts(model: Model): { json: ModelJson; entries: WeightsManifestEntry[]; chunks: Uint8Array[] } {
+  if (model.format !== 'tfjs-graph' && model.format !== 'tfjs-layers') {
+    throw new UnsupportedError(`saveTfjs writes tfjs models, not '${model.format}'`);
+  }
+  const extra = extraOf(model);
+  const { json, weights } = model.format === 'tfjs-graph' ? encodeGraphModel(model, extra) : encodeLayersModel(model, extra);
+  setOrDelete(json, 'signature', model.signature);
+  setOrDelete(json, 'userDefinedMetadata', model.userMetadata);
+  const { entries, chunks } = encodeWeights(weights);
+  return { json, entries, chunks };
+}
+
+/** A tfjs model as the files saveTfjs writes, in memory: model.json's text and each shard, named as saved. */
+export interface TfjsArtifacts {
+  /** model.json as parsed (weightsManifest included). */
+  json: ModelJson;
+  /** model.json's exact text. */
+  modelJson: string;
+  shards: { path: string; bytes: Uint8Array }[];
+}
+
+/**
+ * The bytes saveTfjs would write for `model`, without touching disk (in-memory
+ * evaluation, sizes). Shards hold copies of the weight bytes.
+ */
+export function encodeTfjs(model: Model, options: SaveTfjsOptions = {}): TfjsArtifacts {
+  const { json, entries, chunks } = encodeParts(model);
+  const shards = entries.length ? splitShards(chunks, options.shardBytes ?? SHARD_BYTES) : [];
+  json.weightsManifest = entries.length ? [{ paths: shards.map((s) => s.path), weights: entries }] : [];
+  return { json, modelJson: JSON.stringify(json), shards };
 }
 
 function setOrDelete(json: ModelJson, key: 'signature' | 'userDefinedMetadata', value: unknown): void {

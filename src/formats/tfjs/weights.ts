@@ -199,6 +199,16 @@ export function shardName(group: number, index: number, count: number): string {
  * Writes the chunks as shards of at most `shardBytes` each (a weight may span
  * shards, as tfjs-converter does), each file atomically. Returns the paths.
  */
+/** The shards writeShards would write, in memory: the same names and the same bytes. */
+export function splitShards(chunks: readonly Uint8Array[], shardBytes = SHARD_BYTES): { path: string; bytes: Uint8Array }[] {
+  const total = chunks.reduce((s, c) => s + c.byteLength, 0);
+  const count = Math.max(1, Math.ceil(total / shardBytes));
+  const all = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) { all.set(c, at); at += c.byteLength; }
+  return Array.from({ length: count }, (_, k) => ({ path: shardName(1, k, count), bytes: all.subarray(k * shardBytes, Math.min(total, (k + 1) * shardBytes)) }));
+}
+
 export function writeShards(outDir: string, chunks: readonly Uint8Array[], shardBytes = SHARD_BYTES): string[] {
   const total = chunks.reduce((s, c) => s + c.byteLength, 0);
   const count = Math.max(1, Math.ceil(total / shardBytes));
