@@ -1,0 +1,99 @@
+/**
+ * C −= A·B in float64 on row-major Float64Arrays, cut into cache-sized panels
+ * for the micro-kernel of gemm-kernel.ts (the Goto/BLIS loop order: a KC×NC
+ * panel of B stays in L2 while MC-row panels of A stream past it).
+ *
+ * A and B are read through strides, so a transposed operand costs nothing
+ * extra: packing is a gather anyway. C is row-major with leading dimension ldc.
+ *
+ * Every element of C goes through the same operations whatever m, n and the
+ * tiling: for each depth chunk of KC (in order) acc = Σ a·b in k order from 0,
+ * then c = c − acc. So a row of C gets the same bits whether it is updated alone
+ * or with others, on one thread or several.
+ */
+import { gemmTile, KC, MC, NC } from './gemm-kernel';
+
+/** A strided view: element (i, j) at data[off + i·rs + j·cs]. */
+export interface Strided {
+  data: Float64Array;
+  off: number;
+  rs: number;
+  cs: number;
+}
+
+/** Row-major view of a matrix with `ld` elements between rows, starting at element (r0, c0). */
+export function view(data: Float64Array, ld: number, r0 = 0, c0 = 0): Strided {
+  return { data, off: r0 * ld + c0, rs: ld, cs: 1 };
+}
+
+/** The transpose of a view (no copy). */
+export function transposed(s: Strided): Strided {
+  return { data: s.data, off: s.off, rs: s.cs, cs: s.rs };
+}
+
+/**
+ * C[m×n] −= A[m×k] · B[k×n]; C is row-major at cOff with leading dimension ldc.
+ * C must not overlap A or B.
+ */
+export function gemmSub(c: Float64Array, cOff: number, ldc: number, m: number, n: number, k: number, a: Strided, b: Strided): void {
+  if (m <= 0 || n <= 0 || k <= 0) return;
+  const t = gemmTile();
+  const f = t.f64;
+  for (let jc = 0; jc < n; jc += NC) {
+    const nb = Math.min(NC, n - jc);
+    const ng = (nb + 3) >> 2;
+    const nbp = ng * 4;
+    for (let pc = 0; pc < k; pc += KC) {
+      const kb = Math.min(KC, k - pc);
+      packB(f, t.bAt, b, pc, jc, kb, nb, ng);
+      for (let ic = 0; ic < m; ic += MC) {
+        const mb = Math.min(MC, m - ic);
+        const mg = (mb + 3) >> 2;
+        packA(f, t.aAt, a, ic, pc, mb, kb, mg);
+        for (let i = 0; i < mb; i++) {
+          const src = cOff + (ic + i) * ldc + jc;
+          f.set(c.subarray(src, src + nb), t.cAt + i * nbp);
+        }
+        t.run(mg, ng, kb, nbp);
+        for (let i = 0; i < mb; i++) {
+          const at = t.cAt + i * nbp;
+          c.set(f.subarray(at, at + nb), cOff + (ic + i) * ldc + jc);
+        }
+      }
+    }
+  }
+}
+
+/** A rows [i0, i0 + mb) × depth [p0, p0 + kb) into groups of 4 rows (missing rows are 0). */
+function packA(f: Float64Array, at: number, a: Strided, i0: number, p0: number, mb: number, kb: number, mg: number): void {
+  const { data, rs, cs } = a;
+  for (let g = 0; g < mg; g++) {
+    const base = at + g * kb * 4;
+    for (let r = 0; r < 4; r++) {
+      const i = g * 4 + r;
+      if (i >= mb) {
+        for (let kk = 0; kk < kb; kk++) f[base + kk * 4 + r] = 0;
+        continue;
+      }
+      let src = a.off + (i0 + i) * rs + p0 * cs;
+      for (let kk = 0, o = base + r; kk < kb; kk++, o += 4, src += cs) f[o] = data[src];
+    }
+  }
+}
+
+/** B depth [p0, p0 + kb) × columns [j0, j0 + nb) into groups of 4 columns (missing columns are 0). */
+function packB(f: Float64Array, at: number, b: Strided, p0: number, j0: number, kb: number, nb: number, ng: number): void {
+  const { data, rs, cs } = b;
+  for (let g = 0; g < ng; g++) {
+    const base = at + g * kb * 4;
+    for (let c = 0; c < 4; c++) {
+      const j = g * 4 + c;
+      if (j >= nb) {
+        for (let kk = 0; kk < kb; kk++) f[base + kk * 4 + c] = 0;
+        continue;
+      }
+      let src = b.off + p0 * rs + (j0 + j) * cs;
+      for (let kk = 0, o = base + c; kk < kb; kk++, o += 4, src += rs) f[o] = data[src];
+    }
+  }
+}

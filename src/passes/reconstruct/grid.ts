@@ -1,0 +1,66 @@
+/**
+ * The integer grid GPTQ and SparseGPT quantize onto: round 1's scales and zero
+ * points, computed once from the original weight by quantizeWeight
+ * (passes/quantize/weights.ts, params.ts) and then held fixed while the
+ * reconstruction changes the weights ("static groups" in IST-DASLab/gptq's
+ * fasterquant). So the emitted forms (MatMulNBits, DequantizeLinear int4 blocks,
+ * int8 DequantizeLinear, tfjs manifests) are exactly round 1's; only the integer
+ * values differ.
+ *
+ * The weight is [rows = output channels, cols = reduction axis], row-major; a
+ * group is a block of `groupSize` consecutive columns of one row, or a whole row
+ * (per channel).
+ */
+import { intRange, IntRange, roundHalfEven } from '../quantize/params';
+import { quantizeWeight, QuantizedWeight, weightLayout, WeightLayout } from '../quantize/weights';
+
+export interface GridOptions {
+  bits: 4 | 8;
+  symmetric: boolean;
+  /** Columns per scale block (MatMulNBits / DequantizeLinear-21 block_size); 0 or absent: one scale per row. */
+  groupSize?: number;
+}
+
+export interface QuantGrid {
+  range: IntRange;
+  layout: WeightLayout;
+  /** Round 1's result on the original weight: scales, zero points, dtype, scale shape. */
+  rtn: QuantizedWeight;
+  /** Groups per row (1 per channel). */
+  groupsPerRow: number;
+  /** Columns per group (cols per channel). */
+  groupCols: number;
+}
+
+/** Round 1's grid for a [rows, cols] weight (float32 values; a Float64Array is rounded to float32 first). */
+export function quantGrid(w: Float32Array | Float64Array, rows: number, cols: number, opts: GridOptions, name = 'weight'): QuantGrid {
+  const w32 = w instanceof Float32Array ? w : Float32Array.from(w);
+  const range = intRange(opts.bits, opts.symmetric);
+  const layout = opts.groupSize
+    ? weightLayout([rows, cols], 'block', opts.groupSize, { outAxis: 0, inAxis: 1 })
+    : ({ granularity: 'channel', axis: 0 } as const);
+  const rtn = quantizeWeight(w32, [rows, cols], layout, range, name);
+  const groupCols = layout.granularity === 'block' ? layout.blockSize : cols;
+  return { range, layout, rtn, groupsPerRow: Math.ceil(cols / groupCols), groupCols };
+}
+
+/** Index into the grid's scales of row r, original column c. */
+export function groupOf(g: QuantGrid, r: number, c: number): number {
+  return r * g.groupsPerRow + Math.floor(c / g.groupCols);
+}
+
+/**
+ * The integer level of a float64 value on group k: clamp(rint(w / scale) + zp, qmin, qmax)
+ * (params.ts conventions; the division in float64, since w is no longer a float32).
+ */
+export function levelOf(g: QuantGrid, k: number, w: number): number {
+  const s = g.rtn.scales[k];
+  const zp = g.rtn.zeroPoints[k];
+  const q = roundHalfEven(w / s) + zp;
+  return q < g.range.qmin ? g.range.qmin : q > g.range.qmax ? g.range.qmax : q;
+}
+
+/** The dequantized value of a level, as DequantizeLinear computes it: float32((q − zp)·scale). */
+export function dequantOf(g: QuantGrid, k: number, q: number): number {
+  return Math.fround((q - g.rtn.zeroPoints[k]) * g.rtn.scales[k]);
+}

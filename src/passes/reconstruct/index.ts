@@ -1,0 +1,12 @@
+/**
+ * Weight reconstruction after compression: pure per-matrix functions (GPTQ,
+ * SparseGPT) and the Hessian sink a calibration run feeds. No model knowledge:
+ * the caller hands in W [outputs, inputs] and H, and wires the results into the
+ * model in round 1's forms.
+ */
+export { dequantOf, GridOptions, groupOf, levelOf, QuantGrid, quantGrid } from './grid';
+export { gptqQuantize, GptqOptions, GptqResult } from './gptq';
+export { Conv2dGeometry, HessianAccumulator, im2colRows } from './hessian';
+export { prepareHessian, PreparedHessian } from './prepare';
+export { layerSparsities, SparseGptOptions, SparseGptResult, sparsegptPrune, sparsegptScores } from './sparsegpt';
+export { sweep, SweepRule } from './sweep';

@@ -1,0 +1,106 @@
+/**
+ * GPTQ against a literal float64 transcription of IST-DASLab/gptq's fasterquant
+ * (reference.ts, plain loops, no code shared with src/) on a 64×256 layer with
+ * correlated inputs: the same integer levels exactly, the same dequantized
+ * weights and loss to 1e-9. Then the point of it: a lower output error than
+ * round-to-nearest on held-out inputs.
+ */
+import { NotPositiveDefiniteError } from '../../src/linalg';
+import { gptqQuantize } from '../../src/passes/reconstruct';
+import { intRange } from '../../src/passes/quantize/params';
+import { dequantizeWeight, quantizeWeight } from '../../src/passes/quantize/weights';
+import { correlatedInputs, outputError, plainHessian, toMat, weights } from './data';
+import { refFasterquant, refGrid } from './reference';
+
+const ROWS = 64;
+const COLS = 256;
+const N = 512;
+const w = weights(ROWS, COLS, 11);
+const x = correlatedInputs(N, COLS, 12);
+const h = plainHessian(x, N, COLS);
+
+const configs = [
+  { bits: 4 as const, symmetric: true, groupSize: 32, actOrder: false, blockSize: 128 },
+  { bits: 4 as const, symmetric: false, groupSize: 32, actOrder: true, blockSize: 128 },
+  { bits: 4 as const, symmetric: true, groupSize: 0, actOrder: true, blockSize: 48 },
+  { bits: 8 as const, symmetric: true, groupSize: 0, actOrder: false, blockSize: 128 },
+  { bits: 8 as const, symmetric: false, groupSize: 64, actOrder: false, blockSize: 100 },
+];
+
+describe('gptqQuantize equals the transcription of gptq.py fasterquant', () => {
+  for (const c of configs) {
+    test(`int${c.bits} ${c.symmetric ? 'sym' : 'asym'} ${c.groupSize ? `group ${c.groupSize}` : 'per channel'}${c.actOrder ? ' act-order' : ''} block ${c.blockSize}`, () => {
+      const got = gptqQuantize(w, ROWS, COLS, h, { ...c, percdamp: 0.01 });
+      const grid = refGrid(toMat(w, ROWS, COLS), c.bits, c.symmetric, c.groupSize || COLS);
+      const ref = refFasterquant(toMat(w, ROWS, COLS), toMat(h, COLS, COLS), grid, { blocksize: c.blockSize, percdamp: 0.01, actorder: c.actOrder });
+      let levelDiffs = 0;
+      let maxQ = 0;
+      for (let r = 0; r < ROWS; r++) {
+        for (let k = 0; k < COLS; k++) {
+          if (got.weight.values[r * COLS + k] !== ref.levels[r][k]) levelDiffs++;
+          maxQ = Math.max(maxQ, Math.abs(got.dequantized[r * COLS + k] - ref.Q[r][k]));
+        }
+      }
+      expect(levelDiffs).toBe(0);
+      expect(maxQ).toBeLessThanOrEqual(1e-9);
+      expect(Math.abs(got.loss - ref.losses)).toBeLessThanOrEqual(1e-9 * ref.losses);
+      // The levels are not RTN's: the sweep changed some of them.
+      const rtn = quantizeWeight(w, [ROWS, COLS], got.weight.layout, intRange(c.bits, c.symmetric), 'w');
+      expect(got.weight.values.some((v, i) => v !== rtn.values[i])).toBe(true);
+      // Round 1's form exactly: dtype, layout, scales, zero points.
+      expect(got.weight.dtype).toBe(rtn.dtype);
+      expect(got.weight.scaleShape).toEqual(rtn.scaleShape);
+      expect(Array.from(got.weight.scales)).toEqual(Array.from(rtn.scales));
+      expect(Array.from(got.weight.zeroPoints)).toEqual(Array.from(rtn.zeroPoints));
+      // and what DequantizeLinear gives back from those levels is `dequantized`
+      expect(Array.from(dequantizeWeight(got.weight, [ROWS, COLS]))).toEqual(Array.from(got.dequantized));
+    });
+  }
+
+  test('a dead input (H[i,i] = 0) zeroes its column, as the reference does', () => {
+    const hd = h.slice();
+    const dead = 37;
+    for (let j = 0; j < COLS; j++) { hd[dead * COLS + j] = 0; hd[j * COLS + dead] = 0; }
+    const got = gptqQuantize(w, ROWS, COLS, hd, { bits: 4, symmetric: true, groupSize: 32 });
+    expect(got.deadColumns).toEqual([dead]);
+    const grid = refGrid(toMat(w, ROWS, COLS), 4, true, 32);
+    const ref = refFasterquant(toMat(w, ROWS, COLS), toMat(hd, COLS, COLS), grid, { blocksize: 128, percdamp: 0.01, actorder: false });
+    for (let r = 0; r < ROWS; r++) {
+      expect(got.dequantized[r * COLS + dead]).toBe(0);
+      for (let k = 0; k < COLS; k++) expect(got.weight.values[r * COLS + k]).toBe(ref.levels[r][k]);
+    }
+  });
+});
+
+describe('GPTQ against round-to-nearest', () => {
+  test('lower ‖(W − Ŵ)X‖² on held-out inputs, int4 block 32 and int8 per channel', () => {
+    const held = correlatedInputs(N, COLS, 99);
+    for (const c of [{ bits: 4 as const, groupSize: 32 }, { bits: 8 as const, groupSize: 0 }]) {
+      const g = gptqQuantize(w, ROWS, COLS, h, { ...c, symmetric: true });
+      const rtn = dequantizeWeight(quantizeWeight(w, [ROWS, COLS], g.weight.layout, intRange(c.bits, true), 'w'), [ROWS, COLS]);
+      const eg = outputError(w, g.dequantized, ROWS, COLS, held, N);
+      const er = outputError(w, rtn, ROWS, COLS, held, N);
+      // eslint-disable-next-line no-console
+      console.log(`int${c.bits}: GPTQ/RTN output error on held-out inputs = ${(eg / er).toFixed(3)}`);
+      expect(eg).toBeLessThan(er);
+    }
+  });
+});
+
+describe('bad input', () => {
+  test('an indefinite H throws NotPositiveDefiniteError naming the column', () => {
+    const n = 8;
+    const hb = new Float64Array(n * n);
+    for (let i = 0; i < n; i++) hb[i * n + i] = 1;
+    hb[2 * n + 5] = hb[5 * n + 2] = 3; // [[1, 3], [3, 1]] block: eigenvalue −2
+    let err: unknown;
+    try {
+      gptqQuantize(weights(4, n, 1), 4, n, hb, { bits: 4, symmetric: true, name: 'fc1' });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(NotPositiveDefiniteError);
+    expect((err as NotPositiveDefiniteError).pivot).toBe(2);
+    expect((err as Error).message).toMatch(/H of 'fc1'.*not positive definite.*pivot 2/);
+  });
+});
