@@ -13,7 +13,11 @@ import { HostTensor, ModelRunner, OrtRunner } from '../runtime';
 import { augmentedModel, augmentedModelBytes, modelInputSpecs } from './augment';
 import { DEFAULT_BINS } from './histogram';
 import { ObserverThread, observerWorkerScript } from './observer-thread';
-import { CALIBRATION_METHODS, CalibrationMethod, createObserver, MinMaxObserver, Observer, TensorRange } from './observers';
+import { CALIBRATION_METHODS, CalibrationMethod, TensorRange } from './observers';
+import type { ActivationSink } from './sink';
+import {
+  CalibrationStatistics, kindOf, rangesFrom, STATISTIC_KINDS, StatisticKind, TensorStatistics, tensorFromState, TensorStatisticsState,
+} from './statistics';
 
 export interface CalibrationOptions {
   method: CalibrationMethod;
@@ -88,10 +92,6 @@ export function openCalibrationData(model: Model, data: Dataset | string, prepro
 }
 
 /**
- * Runs `model` over the calibration data and returns the range of every tensor
- * in `tensors` (main-graph float32 values) by the chosen method.
- */
-/**
  * One calibration batch in onnxruntime. Shapes and dtypes were validated against the model's inputs,
  * so a failure here is the model refusing these values (Silero's `sr` given a sample axis, a reflect
  * pad longer than the clip): an input error naming the data, not a bug in mc.
@@ -105,26 +105,55 @@ async function runOn(runner: ModelRunner, feeds: Map<string, HostTensor>, fetch:
   }
 }
 
-export async function calibrate(model: Model, tensors: readonly string[], data: Dataset | string, partial: Partial<CalibrationOptions> = {}): Promise<CalibrationResult> {
-  const opts: CalibrationOptions = { ...defaultCalibrationOptions(), ...stripUndefined(partial) };
-  checkCalibrationOptions(opts);
+/** What collectStatistics gathers, besides the options calibrate() has. */
+export interface StatisticsOptions extends Omit<CalibrationOptions, 'method' | 'percentile' | 'movingAverage' | 'qmin' | 'qmax'> {
+  /** The statistics to gather per tensor (statistics.ts); default: all three, which serves every method. */
+  kinds: readonly StatisticKind[];
+  /** Further consumers of the activations (sink.ts), fed every batch on the main thread. */
+  sinks?: readonly ActivationSink[];
+}
+
+export function defaultStatisticsOptions(): StatisticsOptions {
+  const { batchSize, bins } = defaultCalibrationOptions();
+  return { kinds: STATISTIC_KINDS, batchSize, bins };
+}
+
+/**
+ * Runs `model` once over the calibration data and returns, for every tensor in
+ * `tensors` (main-graph float32 values), the statistics of `kinds`; sinks see
+ * the activations they ask for on the way. Ranges of any method then follow
+ * from rangesFrom(statistics, method, ...).
+ */
+export async function collectStatistics(model: Model, tensors: readonly string[], data: Dataset | string, partial: Partial<StatisticsOptions> = {}): Promise<CalibrationStatistics> {
+  const opts: StatisticsOptions = { ...defaultStatisticsOptions(), ...stripUndefined(partial) };
+  checkCalibrationOptions({ ...defaultCalibrationOptions(), batchSize: opts.batchSize, samples: opts.samples, observeIn: opts.observeIn });
+  for (const k of opts.kinds) if (!STATISTIC_KINDS.includes(k)) throw new UsageError(`statistics kind must be one of ${STATISTIC_KINDS.join(', ')}, got ${String(k)}`);
+  const kinds = new Set(opts.kinds);
+  const histKinds = [...kinds].filter((k): k is 'signed' | 'abs' => k !== 'range');
+  const sinks = opts.sinks ?? [];
   const { dataset, fixedBatch } = openCalibrationData(model, data, opts.preprocess);
   const batchSize = fixedBatch ?? opts.batchSize;
   const total = Math.min(dataset.count, opts.samples ?? Infinity);
   const cores = Math.max(1, os.availableParallelism());
-  // Min-max needs two numbers per tensor and batch: onnxruntime reduces in-graph
-  // (see augmentedModel). Histogram methods need the values themselves.
-  const reduce = opts.method === 'minmax';
-  // Histogram methods read a graph input straight from the batch fed: exposing it would only copy it back.
+  // Batch ranges: onnxruntime reduces in-graph (see augmentedModel), two numbers per tensor and batch.
+  // Histograms and sinks need the values themselves.
+  const reduce = kinds.has('range');
+  // A graph input is read straight from the batch fed: exposing it would only copy it back.
   const inputs = new Set(modelInputSpecs(model).map((s) => s.name));
-  const exposed = reduce ? [] : [...new Set(tensors)].filter((t) => !inputs.has(t));
+  const wanted = [...new Set([...(histKinds.length ? tensors : []), ...sinks.flatMap((k) => k.tensors)])];
+  const exposed = wanted.filter((t) => !inputs.has(t));
   const { bytes, reductions } = augmentedModel(model, exposed, reduce ? tensors : []);
-  // Exposed tensors of a histogram method may be binned by a worker (REMOTE here), overlapped with onnxruntime.
-  const thread = reduce ? undefined : startObserverThread(opts, exposed, Math.ceil(total / batchSize), cores);
-  // The worker takes a core: by default onnxruntime gets the others (ranges do not depend on its thread count).
+  // Histograms of exposed tensors may be built by a worker (REMOTE here), overlapped with onnxruntime.
+  const remoteNames = histKinds.length ? [...new Set(tensors)].filter((t) => !inputs.has(t)) : [];
+  const thread = startObserverThread(opts, histKinds, remoteNames, Math.ceil(total / batchSize), cores);
+  const remote = new Set(thread ? remoteNames : []);
+  // The worker takes a core: by default onnxruntime gets the others (statistics do not depend on its thread count).
   const threads = opts.threads ?? (thread ? Math.max(1, cores - 1) : cores);
-  const observers = new Map<string, Observer | typeof REMOTE>();
-  for (const t of tensors) observers.set(t, thread && !inputs.has(t) ? REMOTE : createObserver(opts));
+  const stats = new Map<string, TensorStatistics>();
+  const local = new Set<StatisticKind>(thread ? [...kinds].filter((k) => k === 'range') : kinds);
+  for (const t of tensors) stats.set(t, new TensorStatistics(remote.has(t) ? local : kinds, opts.bins));
+  const sinksOf = new Map<string, ActivationSink[]>();
+  for (const k of sinks) for (const t of new Set(k.tensors)) sinksOf.set(t, [...(sinksOf.get(t) ?? []), k]);
   const open = opts.createRunner ?? openOrt;
   let runner: ModelRunner;
   try {
@@ -133,74 +162,100 @@ export async function calibrate(model: Model, tensors: readonly string[], data: 
     await thread?.close();
     throw e;
   }
-  /** Exposes the full tensors, opened only if an in-graph reduction is not finite (NaN/±Inf: MinMaxObserver's rules apply). */
+  /** Exposes the full tensors, opened only if an in-graph reduction is not finite (NaN/±Inf: finiteBatchRange's rules apply). */
   let exposing: ModelRunner | undefined;
   const warnings: string[] = [];
-  const fetch = reduce ? [...reductions.values()].flatMap((r) => [r.min, r.max]) : exposed;
+  const fetch = [...(reduce ? [...reductions.values()].flatMap((r) => [r.min, r.max]) : []), ...exposed];
   const started = process.hrtime.bigint();
   let samples = 0;
   let batches = 0;
-  let remote: Map<string, TensorRange> | undefined;
+  let built: Map<string, TensorStatisticsState> | undefined;
   try {
     const inputNames = new Set(runner.inputs.map((i) => i.name));
     for (const batch of dataset.batches(batchSize, total)) {
       const feeds = new Map<string, HostTensor>();
       for (const [name, t] of batch.inputs) if (inputNames.has(name)) feeds.set(name, { dtype: t.dtype, shape: t.shape, data: t.data });
       const outs = fetch.length ? await runOn(runner, feeds, fetch, data) : new Map<string, HostTensor>();
+      const valuesOf = (name: string): ReadonlyMap<string, HostTensor> => (inputs.has(name) ? feeds : outs);
+      // Sinks first: the worker may take the buffers.
+      for (const [name, list] of sinksOf) {
+        const o = valuesOf(name).get(name);
+        if (o?.data instanceof Float32Array) for (const k of list) k.observe(name, o.data, o.shape);
+      }
       const full: string[] = [];
       const posted: [string, Float32Array][] = [];
-      for (const [name, obs] of observers) {
+      for (const [name, st] of stats) {
         const r = reductions.get(name);
-        if (r && obs instanceof MinMaxObserver) {
+        let rangeDone = !reduce;
+        if (r) {
           const lo = outs.get(r.min)?.data;
           const hi = outs.get(r.max)?.data;
-          if (lo instanceof Float32Array && hi instanceof Float32Array && Number.isFinite(lo[0]) && Number.isFinite(hi[0])) obs.fold(lo[0], hi[0]);
-          else full.push(name);
-          continue;
+          if (lo instanceof Float32Array && hi instanceof Float32Array && Number.isFinite(lo[0]) && Number.isFinite(hi[0])) {
+            st.foldRange(lo[0], hi[0]);
+            rangeDone = true;
+          } else if (!valuesOf(name).has(name)) {
+            full.push(name);
+            continue;
+          }
         }
-        observe(name, obs, inputs.has(name) ? feeds : outs, posted);
+        if (rangeDone && !histKinds.length) continue;
+        observe(name, st, valuesOf(name), posted, rangeDone);
       }
       if (posted.length) await thread!.update(posted);
       if (full.length) {
         exposing ??= await open(augmentedModelBytes(model, tensors), threads);
         const values = await runOn(exposing, feeds, full, data);
-        for (const name of full) observe(name, observers.get(name)!, values, posted);
+        for (const name of full) observe(name, stats.get(name)!, values, posted, false);
       }
       samples += batch.count;
       batches++;
       opts.progress?.(samples, total);
     }
-    remote = await thread?.ranges();
+    built = await thread?.statistics();
   } finally {
     await runner.dispose();
     await exposing?.dispose();
     await thread?.close();
   }
 
-  function observe(name: string, obs: Observer | typeof REMOTE, outs: ReadonlyMap<string, HostTensor>, posted: [string, Float32Array][]): void {
+  function observe(name: string, st: TensorStatistics, outs: ReadonlyMap<string, HostTensor>, posted: [string, Float32Array][], rangeDone: boolean): void {
     const o = outs.get(name);
     if (!o) return;
     if (!(o.data instanceof Float32Array)) {
       warnings.push(`${name}: ${o.dtype}, not float32; left unobserved`);
-      observers.delete(name);
+      stats.delete(name);
       return;
     }
-    if (obs === REMOTE) posted.push([name, o.data]);
-    else obs.update(o.data);
+    // A worker's tensor holds only the range kind here (its histograms are built there).
+    st.update(o.data, o.shape, rangeDone);
+    if (remote.has(name)) posted.push([name, o.data]);
+  }
+  for (const [name, st] of stats) {
+    const r = built?.get(name);
+    if (!r) continue;
+    const h = tensorFromState(r, opts.bins);
+    st.signed = h.signed;
+    st.abs = h.abs;
   }
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  const ranges = new Map<string, TensorRange>();
-  for (const [name, obs] of observers) ranges.set(name, obs === REMOTE ? remote!.get(name)! : obs.range());
-  return { method: opts.method, ranges, samples, batches, batchSize, seconds, warnings, observedIn: thread ? 'worker' : 'main' };
+  return { kinds: STATISTIC_KINDS.filter((k) => kinds.has(k)), bins: opts.bins, tensors: stats, samples, batches, batchSize, seconds, warnings, observedIn: thread ? 'worker' : 'main' };
 }
 
-/** Marks an observer that lives in the observer thread. */
-const REMOTE = Symbol('remote observer');
+/** Runs `model` over the calibration data and returns the range of every tensor in `tensors` by `method` (collectStatistics, then rangesFrom). */
+export async function calibrate(model: Model, tensors: readonly string[], data: Dataset | string, partial: Partial<CalibrationOptions> = {}): Promise<CalibrationResult> {
+  const opts: CalibrationOptions = { ...defaultCalibrationOptions(), ...stripUndefined(partial) };
+  checkCalibrationOptions(opts);
+  const { method, percentile, movingAverage, qmin, qmax, ...rest } = opts;
+  const stats = await collectStatistics(model, tensors, data, { ...rest, kinds: [kindOf(method)] });
+  const ranges = rangesFrom(stats, method, { percentile, movingAverage, qmin, qmax });
+  const { samples, batches, batchSize, seconds, warnings, observedIn } = stats;
+  return { method, ranges, samples, batches, batchSize, seconds, warnings, observedIn };
+}
 
 /** The observer thread for `names` when opts.observeIn and the run size call for it (see CalibrationOptions.observeIn). */
-function startObserverThread(opts: CalibrationOptions, names: string[], batches: number, cores: number): ObserverThread | undefined {
+function startObserverThread(opts: StatisticsOptions, kinds: ('signed' | 'abs')[], names: string[], batches: number, cores: number): ObserverThread | undefined {
   const mode = opts.observeIn ?? 'auto';
-  if (mode === 'main' || names.length === 0) return undefined;
+  if (mode === 'main' || names.length === 0 || kinds.length === 0) return undefined;
   const script = observerWorkerScript();
   if (mode === 'worker' && !script) throw new UsageError('observeIn: worker needs the compiled observer-worker.js beside calibrate.js (run `npm run build`)');
   if (!script) return undefined;
@@ -208,9 +263,7 @@ function startObserverThread(opts: CalibrationOptions, names: string[], batches:
   // core it only competes with onnxruntime (measured slower with 2 onnxruntime threads on 2 cores).
   const freeCore = opts.threads === undefined ? cores > 1 : opts.threads < cores;
   if (mode === 'auto' && (batches < WORKER_MIN_BATCHES || !freeCore)) return undefined;
-  // Only the observer fields cross threads (opts also holds callbacks).
-  const { method, percentile, movingAverage, qmin, qmax, bins } = opts;
-  return new ObserverThread(script, { method, percentile, movingAverage, qmin, qmax, bins }, names);
+  return new ObserverThread(script, { kinds, bins: opts.bins }, names);
 }
 
 function openOrt(bytes: Uint8Array, threads: number): Promise<ModelRunner> {

@@ -28,6 +28,20 @@ export type HistogramMode = 'signed' | 'abs';
 
 export const DEFAULT_BINS = 2048;
 
+/** Everything a StreamingHistogram holds, as plain data (a statistics file stores it; fromState rebuilds the same histogram). */
+export interface HistogramState {
+  mode: HistogramMode;
+  bins: number;
+  counts: number[];
+  binWidth: number;
+  offset: number;
+  min: number;
+  max: number;
+  skipped: number;
+  sawNegative: boolean;
+  pendingZeros: number;
+}
+
 export class StreamingHistogram {
   readonly mode: HistogramMode;
   readonly bins: number;
@@ -57,6 +71,29 @@ export class StreamingHistogram {
     this.bins = bins;
     this.counts = new Float64Array(bins);
     this.scratch = new Uint32Array(bins);
+  }
+
+  /** The histogram as plain data (counts copied). */
+  state(): HistogramState {
+    return {
+      mode: this.mode, bins: this.bins, counts: Array.from(this.counts), binWidth: this.binWidth, offset: this.offset,
+      min: this.min, max: this.max, skipped: this.skipped, sawNegative: this.sawNegative, pendingZeros: this.pendingZeros,
+    };
+  }
+
+  /** The histogram `s` describes; updates go on from there exactly as on the histogram it was taken from. */
+  static fromState(s: HistogramState): StreamingHistogram {
+    if (s.counts.length !== s.bins) throw new RangeError(`histogram state: ${s.counts.length} counts for ${s.bins} bins`);
+    const h = new StreamingHistogram(s.mode, s.bins);
+    h.counts = Float64Array.from(s.counts);
+    h.binWidth = s.binWidth;
+    h.offset = s.offset;
+    h.min = s.min;
+    h.max = s.max;
+    h.skipped = s.skipped;
+    h.sawNegative = s.sawNegative;
+    h.pendingZeros = s.pendingZeros;
+    return h;
   }
 
   /** Total binned values. */

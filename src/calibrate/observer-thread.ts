@@ -16,7 +16,7 @@ import { Worker } from 'worker_threads';
 import { InputError, McError, UnsupportedError, UsageError } from '../errors';
 import { StreamingHistogram } from './histogram';
 import type { FromObserverThread, ObserverThreadInit, ThreadError, ToObserverThread } from './observer-worker';
-import type { ObserverOptions, TensorRange } from './observers';
+import type { StatisticKind, TensorStatisticsState } from './statistics';
 
 /** Batches posted and not yet acknowledged, at most. */
 export const MAX_IN_FLIGHT = 2;
@@ -40,8 +40,8 @@ export class ObserverThread {
   private failure: Error | undefined;
 
   /** Starts the worker (it boots while the caller goes on, e.g. opening the onnxruntime session). */
-  constructor(script: string, opts: ObserverOptions, readonly names: readonly string[]) {
-    const init: ObserverThreadInit = { mcObserverThread: true, opts, names: [...names], useKernel: StreamingHistogram.useKernel };
+  constructor(script: string, opts: { kinds: Exclude<StatisticKind, 'range'>[]; bins: number }, readonly names: readonly string[]) {
+    const init: ObserverThreadInit = { mcObserverThread: true, kinds: opts.kinds, bins: opts.bins, names: [...names], useKernel: StreamingHistogram.useKernel };
     this.worker = new Worker(script, { workerData: init });
     this.worker.on('message', (m: FromObserverThread) => {
       if (m.kind === 'error') return this.fail(rebuildError(m.error));
@@ -71,16 +71,14 @@ export class ObserverThread {
     this.inFlight.push(reply);
   }
 
-  /** Waits for every batch, then returns each observer's range. */
-  async ranges(): Promise<Map<string, TensorRange>> {
+  /** Waits for every batch, then returns each tensor's histograms. */
+  async statistics(): Promise<Map<string, TensorStatisticsState>> {
     while (this.inFlight.length) await this.inFlight.shift();
     if (this.failure) throw this.failure;
     const reply = this.expect();
     this.worker.postMessage({ kind: 'finish' } satisfies ToObserverThread);
     const m = await reply;
-    const out = new Map<string, TensorRange>();
-    if (m.kind === 'ranges') for (const [name, min, max] of m.ranges) out.set(name, { min, max });
-    return out;
+    return new Map(m.kind === 'statistics' ? m.tensors : []);
   }
 
   async close(): Promise<void> {

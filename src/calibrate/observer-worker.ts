@@ -1,22 +1,24 @@
 /**
- * The observer thread of histogram calibration (percentile, entropy, mse):
+ * The observer thread of histogram statistics (percentile, entropy, mse):
  * runs as a node:worker_threads Worker started by ObserverThread
- * (observer-thread.ts) and owns the observers of the tensors onnxruntime
+ * (observer-thread.ts) and owns the histograms of the tensors onnxruntime
  * exposes. Each message is one batch, its tensors in the order the in-thread
- * path feeds them; the worker calls the same Observer.update on each, so the
- * ranges are the ones the in-thread path gives, bit for bit. It answers every
- * batch with an ack (the main thread keeps at most 2 batches in flight) and,
- * at the end, every observer's range.
+ * path feeds them; the worker calls the same TensorStatistics.update on each,
+ * so the histograms are the ones the in-thread path builds, bit for bit. It
+ * answers every batch with an ack (the main thread keeps at most 2 batches in
+ * flight) and, at the end, every tensor's histograms as plain data.
  *
  * Loaded any other way than as that Worker, this module does nothing.
  */
 import { MessageChannel, parentPort, workerData } from 'worker_threads';
 import { StreamingHistogram } from './histogram';
-import { createObserver, Observer, ObserverOptions } from './observers';
+import { StatisticKind, TensorStatistics, TensorStatisticsState, tensorState } from './statistics';
 
 export interface ObserverThreadInit {
   mcObserverThread: true;
-  opts: ObserverOptions;
+  /** Histogram kinds only: batch ranges come from onnxruntime's reductions on the main thread. */
+  kinds: Exclude<StatisticKind, 'range'>[];
+  bins: number;
   names: string[];
   /** StreamingHistogram.useKernel of the main thread (a static does not cross threads). */
   useKernel: boolean;
@@ -35,27 +37,25 @@ export interface ThreadError {
 
 export type FromObserverThread =
   | { kind: 'ack' }
-  | { kind: 'ranges'; ranges: [string, number, number][] }
+  | { kind: 'statistics'; tensors: [string, TensorStatisticsState][] }
   | { kind: 'error'; error: ThreadError };
 
 function serve(init: ObserverThreadInit): void {
   const port = parentPort!;
   StreamingHistogram.useKernel = init.useKernel;
-  const observers = new Map<string, Observer>();
-  for (const name of init.names) observers.set(name, createObserver(init.opts));
+  const observers = new Map<string, TensorStatistics>();
+  const kinds = new Set<StatisticKind>(init.kinds);
+  for (const name of init.names) observers.set(name, new TensorStatistics(kinds, init.bins));
   port.on('message', (m: ToObserverThread) => {
     try {
       if (m.kind === 'batch') {
-        for (const [name, data] of m.tensors) observers.get(name)!.update(data);
+        for (const [name, data] of m.tensors) observers.get(name)!.update(data, [data.length], true);
         release(m.tensors.map(([, d]) => d));
         port.postMessage({ kind: 'ack' } satisfies FromObserverThread);
       } else {
-        const ranges: [string, number, number][] = [];
-        for (const [name, obs] of observers) {
-          const r = obs.range();
-          ranges.push([name, r.min, r.max]);
-        }
-        port.postMessage({ kind: 'ranges', ranges } satisfies FromObserverThread);
+        const tensors: [string, TensorStatisticsState][] = [];
+        for (const [name, t] of observers) tensors.push([name, tensorState(t)]);
+        port.postMessage({ kind: 'statistics', tensors } satisfies FromObserverThread);
       }
     } catch (e) {
       const err = e instanceof Error ? e : new Error(String(e));

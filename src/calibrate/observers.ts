@@ -5,7 +5,7 @@
  * how many calibration samples are fed.
  */
 import { entropyThresholdBins } from './entropy';
-import { DEFAULT_BINS, StreamingHistogram } from './histogram';
+import { DEFAULT_BINS, HistogramMode, StreamingHistogram } from './histogram';
 import { mseRange } from './mse';
 
 export type CalibrationMethod = 'minmax' | 'percentile' | 'entropy' | 'mse';
@@ -43,15 +43,8 @@ export class MinMaxObserver implements Observer {
   constructor(private readonly movingAverage?: number) {}
 
   update(data: Float32Array): void {
-    let bmin = Infinity;
-    let bmax = -Infinity;
-    for (let i = 0; i < data.length; i++) {
-      const v = data[i];
-      if (v < bmin) bmin = v; // NaN compares false and is skipped
-      if (v > bmax) bmax = v;
-    }
-    if (!Number.isFinite(bmin) || !Number.isFinite(bmax)) return finiteOnly(data, this);
-    this.fold(bmin, bmax);
+    const r = finiteBatchRange(data);
+    if (r) this.fold(r[0], r[1]);
   }
 
   /** @internal Folds one batch's range in (running or moving-average). */
@@ -73,17 +66,64 @@ export class MinMaxObserver implements Observer {
   }
 }
 
-/** A batch with ±Inf: its range over the finite values only. */
-function finiteOnly(data: Float32Array, o: MinMaxObserver): void {
+/**
+ * A batch's range as min-max calibration takes it: NaN is skipped (it compares false), and a batch
+ * with ±Inf gives the range of its finite values; undefined when it has none.
+ */
+export function finiteBatchRange(data: Float32Array): [number, number] | undefined {
   let bmin = Infinity;
   let bmax = -Infinity;
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i];
+    if (v < bmin) bmin = v; // NaN compares false and is skipped
+    if (v > bmax) bmax = v;
+  }
+  if (Number.isFinite(bmin) && Number.isFinite(bmax)) return [bmin, bmax];
+  bmin = Infinity;
+  bmax = -Infinity;
   for (let i = 0; i < data.length; i++) {
     const v = data[i];
     if (v - v !== 0) continue;
     if (v < bmin) bmin = v;
     if (v > bmax) bmax = v;
   }
-  if (bmin <= bmax) o.fold(bmin, bmax);
+  return bmin <= bmax ? [bmin, bmax] : undefined;
+}
+
+/**
+ * The min-max range from the batches' ranges in order ([min₀, max₀, min₁, max₁, ...]), plain or with
+ * onnxruntime's moving average: MinMaxObserver's fold replayed, so the result is the observer's bit for bit.
+ */
+export function minMaxRange(batchRanges: ArrayLike<number>, movingAverage?: number): TensorRange {
+  const o = new MinMaxObserver(movingAverage);
+  for (let i = 0; i + 1 < batchRanges.length; i += 2) o.fold(batchRanges[i], batchRanges[i + 1]);
+  return o.range();
+}
+
+/** The histogram a method ranges from: |x| for entropy, x for percentile and mse; undefined for min-max. */
+export function histogramModeOf(method: CalibrationMethod): HistogramMode | undefined {
+  if (method === 'minmax') return undefined;
+  return method === 'entropy' ? 'abs' : 'signed';
+}
+
+/** The range of a histogram method (percentile, entropy, mse) from its histogram (histogramModeOf). */
+export function histogramRange(h: StreamingHistogram, opts: Pick<ObserverOptions, 'method' | 'percentile' | 'qmin' | 'qmax'>): TensorRange {
+  if (h.binWidth === 0) return { min: 0, max: 0 };
+  switch (opts.method) {
+    case 'percentile': {
+      // onnxruntime HistogramCollector.compute_percentile (asymmetric): cut (100 − p)/2 % per side.
+      const cut = (100 - opts.percentile) / 200;
+      return { min: h.quantile(cut), max: h.quantile(1 - cut) };
+    }
+    case 'entropy':
+      return entropyRange(h);
+    case 'mse': {
+      const r = mseRange(h, opts.qmin, opts.qmax);
+      return { min: r.min, max: r.max };
+    }
+    default:
+      return { min: h.min, max: h.max };
+  }
 }
 
 /** Percentile, entropy and MSE: one streaming histogram, a range computed at the end. */
@@ -91,7 +131,7 @@ export class HistogramObserver implements Observer {
   readonly histogram: StreamingHistogram;
 
   constructor(private readonly opts: ObserverOptions) {
-    this.histogram = new StreamingHistogram(opts.method === 'entropy' ? 'abs' : 'signed', opts.bins);
+    this.histogram = new StreamingHistogram(histogramModeOf(opts.method) ?? 'signed', opts.bins);
   }
 
   update(data: Float32Array): void {
@@ -99,23 +139,7 @@ export class HistogramObserver implements Observer {
   }
 
   range(): TensorRange {
-    const h = this.histogram;
-    if (h.binWidth === 0) return { min: 0, max: 0 };
-    switch (this.opts.method) {
-      case 'percentile': {
-        // onnxruntime HistogramCollector.compute_percentile (asymmetric): cut (100 − p)/2 % per side.
-        const cut = (100 - this.opts.percentile) / 200;
-        return { min: h.quantile(cut), max: h.quantile(1 - cut) };
-      }
-      case 'entropy':
-        return entropyRange(h);
-      case 'mse': {
-        const r = mseRange(h, this.opts.qmin, this.opts.qmax);
-        return { min: r.min, max: r.max };
-      }
-      default:
-        return { min: h.min, max: h.max };
-    }
+    return histogramRange(this.histogram, this.opts);
   }
 }
 
