@@ -29,10 +29,10 @@ export { checkLoadsInOrt, defaultOutputPath, writeOutput, VERIFY_LIMIT_BYTES } f
 export * from './data';
 export { calibrate } from './calibrate';
 export type { CalibrationOptions, CalibrationResult } from './calibrate';
-export { evaluate, checkBudgets } from './eval';
-export type { EvalOptions, EvalReport, Budgets } from './eval';
+export { evaluate, checkBudgets, Evaluator } from './eval';
+export type { EvalOptions, EvalReport, Budgets, EvaluatorOptions, EvaluateCandidateOptions } from './eval';
 export { detectCpu, openRunner, OrtRunner, TfjsRunner } from './runtime';
-export type { CpuInfo } from './runtime';
+export type { CpuInfo, ModelSource } from './runtime';
 export { initTfjs } from './runtime/tfjs-backend';
 export { prunePass, pruneInRounds, validatePruneOptions } from './passes/prune';
 export type { PruneOptions, PruneChanges } from './passes/prune';

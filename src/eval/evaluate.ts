@@ -1,18 +1,18 @@
 import { UsageError } from '../errors';
-import { detectFormat } from '../formats';
+import { detectFormat, formatOf } from '../formats';
 import type { Batch } from '../data/types';
-import { openRunner, type HostTensor, type ModelRunner } from '../runtime';
+import { openRunner, type HostTensor, type ModelRunner, type ModelSource } from '../runtime';
 import { VERSION } from '../version';
 import { AccuracyAccumulator, pickMetric } from './accuracy';
 import { checkBudgetRequirements, checkBudgets } from './budgets';
 import { FidelityAccumulator } from './fidelity';
 import { alignOutputs, checkLabelCount, checkSameInputs, inputSpecs, openEvalData, openEvalLabels, synthesizeFeeds, type EvalData, type LabelSource } from './inputs';
-import { measureLatency } from './latency';
+import { measureLatency, type LatencyResult } from './latency';
 import { openPerLayerPair, type PerLayerPair } from './per-layer';
 import { measureSize } from './size';
 import {
   SCHEMA_VERSION, type AccuracyReport, type Budgets, type Delta, type EvalOptions, type EvalReport,
-  type FidelityReport, type LatencyReport, type MetricName, type ModelReport, type Settings,
+  type FidelityReport, type LatencyReport, type MetricName, type ModelReport, type Settings, type SizeReport,
 } from './types';
 
 export const EVAL_DEFAULTS = { batchSize: 32, runs: 50, warmup: 5, threads: 1 } as const;
@@ -24,7 +24,7 @@ function positiveInt(name: string, v: number | undefined, fallback: number, min 
 }
 
 /** Defaults filled in and checked; refuses flag combinations that cannot work before any model loads. */
-function resolveSettings(o: EvalOptions): Settings & { budgets: Budgets } {
+export function resolveSettings(o: Omit<EvalOptions, 'candidate'>): Settings & { budgets: Budgets } {
   const s = {
     runs: positiveInt('runs', o.runs, EVAL_DEFAULTS.runs, 0),
     warmup: positiveInt('warmup', o.warmup, EVAL_DEFAULTS.warmup, 0),
@@ -44,10 +44,29 @@ function resolveSettings(o: EvalOptions): Settings & { budgets: Budgets } {
   return s;
 }
 
-interface Side {
+/** What a report calls a model: its path, or the name given to a model in memory. */
+export function sourceName(source: ModelSource, given?: string): string {
+  return typeof source === 'string' ? source : given ?? `in-memory ${source.format} model`;
+}
+
+/** 'onnx' or 'tfjs', of a path or a model in memory. */
+export function sourceFormat(source: ModelSource): string {
+  return typeof source === 'string' ? detectFormat(source) : formatOf(source);
+}
+
+export interface Side {
+  source: ModelSource;
+  /** The report's name for it (sourceName). */
   path: string;
   runner: ModelRunner;
   accuracy: AccuracyAccumulator | null;
+}
+
+/** One batch of inputs, and the baseline's outputs for it when they were kept from an earlier run. */
+export interface FeedBatch {
+  feeds: Map<string, HostTensor>;
+  count: number;
+  baseline?: Map<string, HostTensor>;
 }
 
 /**
@@ -60,11 +79,13 @@ export async function evaluate(opts: EvalOptions): Promise<EvalReport> {
   const runners: ModelRunner[] = [];
   let perLayer: PerLayerPair | null = null;
   try {
-    const cand: Side = { path: opts.candidate, runner: await openRunner(opts.candidate, { threads: s.threads }), accuracy: null };
+    const candName = sourceName(opts.candidate, opts.candidateName);
+    const cand: Side = { source: opts.candidate, path: candName, runner: await openRunner(opts.candidate, { threads: s.threads, label: candName }), accuracy: null };
     runners.push(cand.runner);
     let base: Side | null = null;
     if (opts.baseline) {
-      base = { path: opts.baseline, runner: await openRunner(opts.baseline, { threads: s.threads }), accuracy: null };
+      const baseName = sourceName(opts.baseline, opts.baselineName);
+      base = { source: opts.baseline, path: baseName, runner: await openRunner(opts.baseline, { threads: s.threads, label: baseName }), accuracy: null };
       runners.push(base.runner);
     }
     const specs = inputSpecs(cand.runner);
@@ -84,20 +105,21 @@ export async function evaluate(opts: EvalOptions): Promise<EvalReport> {
       }
     }
     if (s.perLayer && base) {
-      perLayer = await openPerLayerPair(cand.path, base.path, s.threads);
+      perLayer = await openPerLayerPair(cand.source, base.source, s.threads, { candidate: cand.path, baseline: base.path });
       runners.push(perLayer.candidate, perLayer.baseline);
     }
 
     let fidelity: FidelityReport | null = null;
     let metric: MetricName | null = s.metric;
     if (data) {
-      const r = await dataPass(cand, base, outputMap, data, labels, s.labels, metric, perLayer, opts.onProgress);
+      const d = data;
+      const r = await dataPass(cand, base, outputMap, streamBatches(d), labels?.batches(d.batchSize, d.samples) ?? null, s.labels, metric, perLayer, d.samples, opts.onProgress);
       fidelity = r.fidelity;
       metric = r.metric;
     }
 
     // Latency: the first batch of --data, or a synthetic batch of --batch-size.
-    let latency: { candidate: LatencyReport; baseline: LatencyReport | null; ratio: number | null } | null = null;
+    let latency: LatencyResult | null = null;
     if (s.runs > 0) {
       const feeds = data ? firstBatch(data) : synthesizeFeeds(specs, s.batchSize);
       const batchSize = data ? Math.min(data.batchSize, data.samples) : s.batchSize;
@@ -106,64 +128,78 @@ export async function evaluate(opts: EvalOptions): Promise<EvalReport> {
       });
     }
 
-    const candidate: ModelReport = {
-      path: cand.path,
-      format: detectFormat(cand.path),
-      size: await measureSize(cand.path),
-      latency: latency?.candidate ?? null,
-      accuracy: cand.accuracy?.report() ?? null,
-      fidelity,
-    };
-    const baseline: ModelReport | null = base && {
-      path: base.path,
-      format: detectFormat(base.path),
-      size: await measureSize(base.path),
-      latency: latency?.baseline ?? null,
-      accuracy: base.accuracy?.report() ?? null,
-      fidelity: null,
-    };
-    const { budgets, ...settings } = s;
-    const report: EvalReport = {
-      schemaVersion: SCHEMA_VERSION,
-      mcVersion: VERSION,
-      settings: { ...settings, metric, batchSize: data?.batchSize ?? s.batchSize, samples: data?.samples ?? null },
-      baseline,
-      candidate,
-      delta: baseline ? computeDelta(baseline, candidate, latency?.ratio ?? null) : null,
-      budgets: [],
-      passed: true,
-    };
-    report.budgets = checkBudgets(report, budgets);
-    report.passed = report.budgets.every((b) => b.passed);
-    return report;
+    const candidate = await modelReport(cand, opts.candidateName, latency?.candidate ?? null, fidelity);
+    const baseline = base && await modelReport(base, opts.baselineName, latency?.baseline ?? null, null);
+    return finishReport(s, { metric, batchSize: data?.batchSize ?? s.batchSize, samples: data?.samples ?? null }, candidate, baseline, latency?.ratio ?? null);
   } finally {
     for (const r of runners) await r.dispose();
   }
 }
 
-function feedsOf(b: Batch): Map<string, HostTensor> {
+/** One model's part of the report; the size of a model in memory is that of the files it would be written as. */
+export async function modelReport(side: Side, givenName: string | undefined, latency: LatencyReport | null, fidelity: FidelityReport | null, size?: SizeReport): Promise<ModelReport> {
+  return {
+    path: side.path,
+    format: sourceFormat(side.source),
+    size: size ?? await measureSize(side.source, givenName),
+    latency,
+    accuracy: side.accuracy?.report() ?? null,
+    fidelity,
+  };
+}
+
+/** The report around the two model reports: settings, delta, budgets checked. */
+export function finishReport(
+  s: Settings & { budgets: Budgets }, measured: Pick<Settings, 'metric' | 'batchSize' | 'samples'>,
+  candidate: ModelReport, baseline: ModelReport | null, latencyRatio: number | null,
+): EvalReport {
+  const { budgets, ...settings } = s;
+  const report: EvalReport = {
+    schemaVersion: SCHEMA_VERSION,
+    mcVersion: VERSION,
+    settings: { ...settings, ...measured },
+    baseline,
+    candidate,
+    delta: baseline ? computeDelta(baseline, candidate, latencyRatio) : null,
+    budgets: [],
+    passed: true,
+  };
+  report.budgets = checkBudgets(report, budgets);
+  report.passed = report.budgets.every((b) => b.passed);
+  return report;
+}
+
+function* streamBatches(d: EvalData): Iterable<FeedBatch> {
+  for (const b of d.dataset.batches(d.batchSize, d.samples)) yield { feeds: feedsOf(b), count: b.count };
+}
+
+export function feedsOf(b: Batch): Map<string, HostTensor> {
   return new Map([...b.inputs].map(([k, t]) => [k, { dtype: t.dtype, shape: t.shape, data: t.data }]));
 }
 
-function firstBatch(d: EvalData): Map<string, HostTensor> {
+export function firstBatch(d: EvalData): Map<string, HostTensor> {
   for (const b of d.dataset.batches(d.batchSize, d.samples)) return feedsOf(b);
   throw new UsageError(`${d.dataset.path}: no samples`);
 }
 
-async function dataPass(
-  cand: Side, base: Side | null, outputMap: ReadonlyMap<string, string> | null, data: EvalData, labels: LabelSource | null, labelsFile: string | null,
-  metricOpt: MetricName | null, perLayer: PerLayerPair | null, onProgress?: (done: number, total: number) => void,
+/**
+ * Runs the candidate over `batches`, with the baseline's outputs (kept in the
+ * batch, else run here), and accumulates accuracy and fidelity.
+ */
+export async function dataPass(
+  cand: Side, base: Side | null, outputMap: ReadonlyMap<string, string> | null, batches: Iterable<FeedBatch>, labels: Iterable<HostTensor> | null, labelsFile: string | null,
+  metricOpt: MetricName | null, perLayer: PerLayerPair | null, total: number, onProgress?: (done: number, total: number) => void,
 ): Promise<{ fidelity: FidelityReport | null; metric: MetricName | null }> {
   const outNames = cand.runner.outputs.map((o) => o.name);
   const fid = base ? new FidelityAccumulator(outNames) : null;
-  const labelIter = labels?.batches(data.batchSize, data.samples)[Symbol.iterator]();
+  const labelIter = labels?.[Symbol.iterator]();
   let metric = metricOpt;
   let done = 0;
-  for (const batch of data.dataset.batches(data.batchSize, data.samples)) {
-    const feeds = feedsOf(batch);
+  for (const batch of batches) {
+    const feeds = batch.feeds;
     const c = await cand.runner.run(feeds);
     // Baseline outputs, keyed by the matching candidate output's name.
-    const b = base && outputMap ? renameOutputs(await base.runner.run(feeds), outputMap) : null;
+    const b = base && outputMap ? renameOutputs(batch.baseline ?? await base.runner.run(feeds), outputMap) : null;
     if (labelIter && labelsFile) {
       const y = labelIter.next();
       if (y.done) throw new UsageError(`${labelsFile}: fewer labels than samples`);
@@ -183,12 +219,12 @@ async function dataPass(
       fid.addLayers(pb, pc);
     }
     done += batch.count;
-    onProgress?.(done, data.samples);
+    onProgress?.(done, total);
   }
   return { fidelity: fid?.report(perLayer !== null) ?? null, metric };
 }
 
-function renameOutputs(out: ReadonlyMap<string, HostTensor>, candToBase: ReadonlyMap<string, string>): Map<string, HostTensor> {
+export function renameOutputs(out: ReadonlyMap<string, HostTensor>, candToBase: ReadonlyMap<string, string>): Map<string, HostTensor> {
   const renamed = new Map<string, HostTensor>();
   for (const [c, b] of candToBase) {
     const t = out.get(b);

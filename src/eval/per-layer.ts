@@ -2,7 +2,7 @@ import { UsageError } from '../errors';
 import { detectFormat } from '../formats';
 import { encodeOnnx, loadOnnx } from '../formats/onnx';
 import type { Model } from '../ir';
-import { OrtRunner } from '../runtime';
+import { OrtRunner, type ModelSource } from '../runtime';
 
 /** Names of the main graph's node outputs that are not already graph outputs. */
 function intermediateNames(model: Model): Set<string> {
@@ -13,7 +13,7 @@ function intermediateNames(model: Model): Set<string> {
 }
 
 /**
- * A copy of `model` (already a private in-memory decode) whose graph also
+ * `model` (a private decode or clone, changed here) encoded with its graph also
  * outputs every value in `names`, so one run yields those intermediates.
  * Outputs are added without a type: onnxruntime infers it.
  */
@@ -36,20 +36,21 @@ export interface PerLayerPair {
  * decided per batch by the comparison itself. Non-float tensors (shapes,
  * indices) are dropped using the types onnxruntime infers.
  */
-export async function openPerLayerPair(candidatePath: string, baselinePath: string, threads: number): Promise<PerLayerPair> {
-  for (const p of [candidatePath, baselinePath]) {
-    if (detectFormat(p) !== 'onnx') throw new UsageError(`--per-layer needs ONNX models; ${p} is not one`);
+export async function openPerLayerPair(candidate: ModelSource, baseline: ModelSource, threads: number, names: { candidate: string; baseline: string }): Promise<PerLayerPair> {
+  for (const [src, label] of [[candidate, names.candidate], [baseline, names.baseline]] as const) {
+    if (typeof src === 'string' ? detectFormat(src) !== 'onnx' : src.format !== 'onnx') throw new UsageError(`--per-layer needs ONNX models; ${label} is not one`);
   }
-  const cand = loadOnnx(candidatePath);
-  const base = loadOnnx(baselinePath);
+  // A private copy to add outputs to: a fresh decode of a file, a clone of a model in memory.
+  const cand = typeof candidate === 'string' ? loadOnnx(candidate) : candidate.clone();
+  const base = typeof baseline === 'string' ? loadOnnx(baseline) : baseline.clone();
   const baseNames = intermediateNames(base);
   const shared = new Set([...intermediateNames(cand)].filter((n) => baseNames.has(n)));
-  const candidate = await OrtRunner.create(exposing(cand, shared), { threads, label: candidatePath });
-  const baseline = await OrtRunner.create(exposing(base, shared), { threads, label: baselinePath });
+  const candRunner = await OrtRunner.create(exposing(cand, shared), { threads, label: names.candidate });
+  const baseRunner = await OrtRunner.create(exposing(base, shared), { threads, label: names.baseline });
   const isFloat = (r: OrtRunner, n: string): boolean => {
     const d = r.outputs.find((o) => o.name === n)?.dtype;
     return d === 'float32' || d === 'float16' || d === 'float64' || d === 'bfloat16';
   };
-  const names = [...shared].filter((n) => isFloat(candidate, n) && isFloat(baseline, n)).sort();
-  return { candidate, baseline, names };
+  const out = [...shared].filter((n) => isFloat(candRunner, n) && isFloat(baseRunner, n)).sort();
+  return { candidate: candRunner, baseline: baseRunner, names: out };
 }

@@ -1,7 +1,10 @@
 import * as fs from 'fs';
 import * as path from 'path';
+import * as zlib from 'zlib';
 import { loadModel, modelFiles } from '../formats';
-import { getTfjsQuantization } from '../formats/tfjs';
+import { encodeTfjs, getTfjsQuantization, MODEL_JSON } from '../formats/tfjs';
+import type { Model } from '../ir';
+import { encodeInline, type ModelSource } from '../runtime';
 import { countParameters } from '../inspect/parameters';
 import { constantsOf } from '../inspect/inspect';
 import { gzipBytes } from '../util/file-size';
@@ -11,14 +14,37 @@ import type { SizeFile, SizeReport } from './types';
  * Size of a model: bytes and gzip bytes of every file it needs (.onnx plus
  * external data; model.json plus shards), and its weights counted by dtype.
  * Weight bytes are as stored (a tfjs uint8-quantized weight counts 1 byte per element).
+ * An in-memory Model is measured as the files mc would write for it, encoded
+ * here and never written: ONNX as one .onnx with every tensor inline (so a
+ * model that came with external data is counted as if inlined), tfjs as
+ * model.json plus shards. `name` names its files (an ONNX name ending in .onnx
+ * gives the file's name; otherwise 'model.onnx').
  */
-export async function measureSize(modelPath: string): Promise<SizeReport> {
+export async function measureSize(source: ModelSource, name?: string): Promise<SizeReport> {
+  if (typeof source !== 'string') return sizeOf(source, encodedFiles(source, name));
+  const modelPath = source;
   const files: SizeFile[] = [];
   const base = fs.statSync(modelPath).isDirectory() ? modelPath : path.dirname(modelPath);
   for (const f of modelFiles(modelPath)) {
     files.push({ path: path.relative(base, f) || path.basename(f), bytes: fs.statSync(f).size, gzipBytes: await gzipBytes(f) });
   }
-  const model = loadModel(modelPath);
+  return sizeOf(loadModel(modelPath), files);
+}
+
+/** The files an in-memory model would be written as, with their sizes (gzip level 9, as gzipBytes measures a file). */
+export function encodedFiles(model: Model, name?: string): SizeFile[] {
+  const parts: { path: string; bytes: Uint8Array }[] = [];
+  if (model.format === 'onnx') {
+    const file = name && /\.onnx$/i.test(name) ? path.basename(name) : 'model.onnx';
+    parts.push({ path: file, bytes: encodeInline(model, name) });
+  } else {
+    const a = encodeTfjs(model);
+    parts.push({ path: MODEL_JSON, bytes: Buffer.from(a.modelJson, 'utf8') }, ...a.shards);
+  }
+  return parts.map((p) => ({ path: p.path, bytes: p.bytes.byteLength, gzipBytes: zlib.gzipSync(p.bytes, { level: 9 }).byteLength }));
+}
+
+function sizeOf(model: Model, files: SizeFile[]): SizeReport {
   // One definition of a parameter across mc: inspect's (learned constants, packed int4 counted per value).
   const constants = constantsOf(model);
   const parameters = countParameters(constants);

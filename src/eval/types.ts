@@ -4,6 +4,7 @@
  * change that is not a pure addition.
  */
 import type { CpuInfo } from '../runtime/cpu';
+import type { ModelSource } from '../runtime';
 
 export const SCHEMA_VERSION = 1;
 
@@ -23,8 +24,12 @@ export interface Budgets {
 }
 
 export interface EvalOptions {
-  candidate: string;
-  baseline?: string;
+  /** A path, or a Model in memory (encoded and handed to the runtime without touching disk). */
+  candidate: ModelSource;
+  baseline?: ModelSource;
+  /** What the report calls an in-memory candidate (its `path` field, and its file's name when it ends in .onnx); default 'in-memory <format> model'. */
+  candidateName?: string;
+  baselineName?: string;
   /** Input data for accuracy, fidelity and latency (.npy, .npz, ONNX test-data folder, images). */
   data?: string;
   labels?: string;
@@ -138,6 +143,7 @@ export interface FidelityReport {
 }
 
 export interface ModelReport {
+  /** The model's path, or the name given to a model evaluated in memory. */
   path: string;
   format: string;
   size: SizeReport;

@@ -1,4 +1,9 @@
 import { detectFormat } from '../formats';
+import { encodeOnnx, PROTOBUF_LIMIT } from '../formats/onnx';
+import { inlineTensorBytes } from '../formats/onnx/codec';
+import { encodeTfjs } from '../formats/tfjs';
+import { UnsupportedError } from '../errors';
+import type { Model } from '../ir';
 import { OrtRunner } from './ort-session';
 import { TfjsRunner } from './tfjs-runner';
 import type { ModelRunner } from './runner';
@@ -12,14 +17,43 @@ export type { CpuInfo, Int8Path } from './cpu';
 export interface OpenRunnerOptions {
   /** onnxruntime intra-op threads (tfjs ignores it). */
   threads?: number;
+  /** Names an in-memory model in error messages. */
+  label?: string;
 }
 
-/** Which stock runtime runs the model at `modelPath`: ONNX files go to onnxruntime, tfjs folders / model.json to tfjs. */
-export function runtimeFor(modelPath: string): 'onnxruntime' | 'tfjs' {
-  return detectFormat(modelPath) === 'tfjs' ? 'tfjs' : 'onnxruntime';
+/**
+ * A model to run or evaluate: a path (a .onnx file, a tfjs folder or model.json)
+ * or a Model in memory, which is encoded to the bytes mc would write and
+ * handed to the runtime without touching disk.
+ */
+export type ModelSource = string | Model;
+
+/** Which stock runtime runs a model: ONNX goes to onnxruntime, tfjs folders / model.json / tfjs Models to tfjs. */
+export function runtimeFor(source: ModelSource): 'onnxruntime' | 'tfjs' {
+  const tfjs = typeof source === 'string' ? detectFormat(source) === 'tfjs' : source.format !== 'onnx';
+  return tfjs ? 'tfjs' : 'onnxruntime';
 }
 
-/** Opens a model with the stock runtime that fits its format. */
-export async function openRunner(modelPath: string, opts: OpenRunnerOptions = {}): Promise<ModelRunner> {
-  return runtimeFor(modelPath) === 'tfjs' ? TfjsRunner.create(modelPath) : OrtRunner.create(modelPath, { threads: opts.threads });
+/**
+ * Opens a model with the stock runtime that fits its format. An in-memory
+ * ONNX model is encoded with every tensor inline (lazy external data is read
+ * into the message); past the 2 GiB protobuf limit that is refused with an
+ * UnsupportedError saying to save it with external data and pass the path.
+ */
+export async function openRunner(source: ModelSource, opts: OpenRunnerOptions = {}): Promise<ModelRunner> {
+  if (typeof source === 'string') {
+    return runtimeFor(source) === 'tfjs' ? TfjsRunner.create(source) : OrtRunner.create(source, { threads: opts.threads });
+  }
+  const label = opts.label ?? `in-memory ${source.format} model`;
+  if (source.format !== 'onnx') return TfjsRunner.fromArtifacts(encodeTfjs(source), label);
+  return OrtRunner.create(encodeInline(source, label), { threads: opts.threads, label });
+}
+
+/** The model as one ONNX message with every tensor inline, or a clear error past the protobuf limit. */
+export function encodeInline(model: Model, label = 'in-memory model'): Uint8Array {
+  const size = inlineTensorBytes(model);
+  if (size > PROTOBUF_LIMIT) {
+    throw new UnsupportedError(`${label}: its weights take ${size} bytes, over the 2 GiB protobuf limit of one in-memory ONNX message; save it with external data and pass the file`);
+  }
+  return encodeOnnx(model);
 }

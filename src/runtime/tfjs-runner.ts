@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { DType, Dim, NumericArray } from '../ir';
 import { InputError } from '../errors';
 import { tfjsFileHandler } from '../formats/tfjs/file-io';
+import type { TfjsArtifacts } from '../formats/tfjs';
 import { initTfjs } from './tfjs-backend';
 import type { HostTensor, ModelRunner, TensorInfo } from './runner';
 
@@ -65,6 +66,37 @@ export class TfjsRunner implements ModelRunner {
       // model loads twice (baseline and candidate), layer names are what model.json says.
       this.inputs = m.model.inputs.map((i) => ({ name: i.sourceLayer.name, dtype: tfDType(i.dtype), shape: dims(i.shape) }));
       this.outputs = m.model.outputs.map((o) => ({ name: o.sourceLayer.name, dtype: tfDType(o.dtype), shape: dims(o.shape) }));
+    }
+  }
+
+  /**
+   * Loads a model held in memory: the exact model.json and weight bytes that
+   * saveTfjs would write (formats/tfjs encodeTfjs), handed to stock tfjs
+   * without touching disk. `label` names the model in errors.
+   */
+  static async fromArtifacts(a: TfjsArtifacts, label = 'model'): Promise<TfjsRunner> {
+    const backend = await initTfjs();
+    const graph = a.json.format === 'graph-model' || (a.json.format !== 'layers-model' && Array.isArray(a.json.modelTopology?.node));
+    const handler: tf.io.IOHandler = {
+      load: async (): Promise<tf.io.ModelArtifacts> => {
+        // One concatenated buffer of every shard, as tfjsFileHandler passes it.
+        const total = a.shards.reduce((s, x) => s + x.bytes.byteLength, 0);
+        const all = new Uint8Array(total);
+        let at = 0;
+        for (const x of a.shards) { all.set(x.bytes, at); at += x.bytes.byteLength; }
+        const json = JSON.parse(a.modelJson) as tf.io.ModelJSON;
+        const artifacts: tf.io.ModelArtifacts = { ...json, weightSpecs: (json.weightsManifest ?? []).flatMap((g) => g.weights), weightData: all.buffer };
+        delete (artifacts as { weightsManifest?: unknown }).weightsManifest;
+        return artifacts;
+      },
+    };
+    try {
+      const m: TfModel = graph
+        ? { kind: 'graph', model: await tf.loadGraphModel(handler) }
+        : { kind: 'layers', model: await tf.loadLayersModel(handler) };
+      return new TfjsRunner(m, backend);
+    } catch (e) {
+      throw new InputError(`tfjs cannot load the model: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`, label);
     }
   }
 
