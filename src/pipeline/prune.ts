@@ -78,9 +78,35 @@ export async function pruneFile(o: PruneFileOptions): Promise<PruneFileResult> {
   const model = loadModel(o.input);
   const before = await filesSize(modelFiles(o.input, model), { gzip: true });
   const notes: string[] = liftNotes(liftWeights(model, progress));
+  const pruned = await pruneModel(model, o.prune, { ...o, label: o.input, progress });
+  notes.push(...pruned.notes);
+  const written = await writeOutput(model, { input: o.input, output, force: o.force, verify: true, gzip: true, progress });
+  return {
+    input: o.input, output, report: pruned.report, size: { before, after: written }, saliencyLoss: pruned.saliencyLoss,
+    verified: written.verified, notes: [...notes, ...written.notes],
+  };
+}
+
+export interface PruneModelOptions {
+  /** Names the model in errors (its path). */
+  label: string;
+  /** Saliency: input samples for the gradients, and optionally their class ids. */
+  data?: string;
+  labels?: string;
+  samples: number;
+  batchSize: number;
+  /** Keep a result that pruned less than 90% of the requested fraction (a note); default false: IncompleteError. */
+  allowPartial?: boolean;
+  progress?: (message: string) => void;
+}
+
+/** Prunes a model in memory (in place): saliency gradients on data when asked, the prune pass, the shortfall check. */
+export async function pruneModel(model: Model, prune: PruneOptions, o: PruneModelOptions): Promise<{ report: PruneChanges; saliencyLoss?: PruneFileResult['saliencyLoss']; notes: string[] }> {
+  const progress = o.progress ?? (() => {});
+  const notes: string[] = [];
   let saliencyLoss: PruneFileResult['saliencyLoss'];
   let saliency: Omit<SaliencyOptions, 'channel'> | undefined;
-  if (o.prune.criterion === 'saliency') {
+  if (prune.criterion === 'saliency') {
     const inputs = model.graph.inputs.filter((v) => !v.const).map((v) => ({ name: v.name, dtype: v.dtype ?? 'float32', shape: v.shape ?? [] }));
     const labels = o.labels ? openLabels(o.labels) : undefined;
     await useGradientBackend(tf, 'wasm');
@@ -88,17 +114,17 @@ export async function pruneFile(o: PruneFileOptions): Promise<PruneFileResult> {
     saliencyLoss = labels ? 'cross-entropy' : 'fisher';
     if (!labels) notes.push('no --labels: Fisher saliency (labels sampled from the model\'s own softmax, squared Taylor terms)');
   }
-  const macsBefore = o.prune.pattern === 'channel' ? await macs(model) : undefined;
+  const macsBefore = prune.pattern === 'channel' ? await macs(model) : undefined;
   let changes: PruneChanges;
-  if (saliency && o.prune.pattern === 'channel') {
+  if (saliency && prune.pattern === 'channel') {
     // Each round re-scores the partly pruned model on the same samples (same batches, same label seed).
     const s = saliency;
-    ({ changes } = await pruneInRounds(model, o.prune, (m, targets) => saliencyScores(m, targets, { ...s, channel: true }), { toolVersion: VERSION, progress }));
+    ({ changes } = await pruneInRounds(model, prune, (m, targets) => saliencyScores(m, targets, { ...s, channel: true }), { toolVersion: VERSION, progress }));
   } else {
     const scores: ScoreMap | undefined = saliency
-      ? await saliencyScores(model, findTargets(model, o.prune.exclude).targets, { ...saliency, channel: false })
+      ? await saliencyScores(model, findTargets(model, prune.exclude).targets, { ...saliency, channel: false })
       : undefined;
-    ({ changes } = runPass(prunePass(o.prune, scores), model, { toolVersion: VERSION, progress }));
+    ({ changes } = runPass(prunePass(prune, scores), model, { toolVersion: VERSION, progress }));
   }
   if (macsBefore !== undefined) {
     const after = await macs(model);
@@ -106,14 +132,10 @@ export async function pruneFile(o: PruneFileOptions): Promise<PruneFileResult> {
   }
   const partial = pruneShortfall(changes);
   if (partial && o.allowPartial !== true) {
-    throw new IncompleteError(`${o.input}: ${partial.summary}; nothing written (--allow-partial writes it anyway)`, partial.details);
+    throw new IncompleteError(`${o.label}: ${partial.summary}; nothing written (--allow-partial writes it anyway)`, partial.details);
   }
   if (partial) notes.push(`partial: ${partial.summary}`);
-  const written = await writeOutput(model, { input: o.input, output, force: o.force, verify: true, gzip: true, progress });
-  return {
-    input: o.input, output, report: changes, size: { before, after: written }, saliencyLoss,
-    verified: written.verified, notes: [...notes, ...written.notes],
-  };
+  return { report: changes, saliencyLoss, notes };
 }
 
 /** MACs per sample from a batch-1 forward pass of the executor (undefined when it cannot run the model). */

@@ -57,22 +57,45 @@ export async function quantizeFile(o: QuantizeFileOptions): Promise<QuantizeFile
   const gzip = detectFormat(o.input) === 'tfjs' && o.quantize.bits === 4;
   const before = await filesSize(modelFiles(o.input, model), { gzip });
   const lifted = liftWeights(model, progress);
-  // The outputs checked in the stock runtime, weights backed off until they meet the bound (verify-outputs.ts).
   const check = outputCheckFor(o.quantize, o.outputCheck);
-  const fit = check && await fitQuantizationToOutputs(() => { const m = loadModel(o.input); liftWeights(m); return m; }, o.quantize, check, progress);
-  const { changes: report } = runPass(quantizePass(fit ? fit.options : o.quantize), model, { toolVersion: VERSION, progress });
-  if (fit) chargeFloatBackOffs(report, fit.report);
-  const partial = incompleteness(report);
-  if (partial && o.allowPartial !== true) {
-    throw new IncompleteError(`${o.input}: ${partial.summary}; nothing written (--allow-partial writes it anyway)`, partial.details);
-  }
-  if (partial) report.warnings.push(`partial: ${partial.summary}`);
+  const load = (): Model => { const m = loadModel(o.input); liftWeights(m); return m; };
+  const { report, outputCheck } = await quantizeModel(model, o.quantize, { label: o.input, check, load, allowPartial: o.allowPartial, progress });
   const written = await writeOutput(model, { input: o.input, output, force: o.force === true, verify: o.verify !== false, gzip, progress });
   const notes = [...liftNotes(lifted), ...written.notes];
   if (gzip) {
     notes.push('tfjs has no 4-bit storage: the 16 levels sit in uint8 bytes, so the files are no smaller than with --bits 8; only the gzip-compressed size shrinks further');
   }
-  return { input: o.input, output, report, size: { before, after: written }, verified: written.verified, notes, lifted, outputCheck: fit?.report };
+  return { input: o.input, output, report, size: { before, after: written }, verified: written.verified, notes, lifted, outputCheck };
+}
+
+export interface QuantizeModelOptions {
+  /** Names the model in errors (its path). */
+  label: string;
+  /** The output check as it runs (outputCheckFor gives the defaults); undefined: none. */
+  check?: OutputCheckOptions;
+  /** A fresh copy of the model as it stands before this step, lifted: the output check quantizes copies. */
+  load: () => Model;
+  /** Keep a result that quantized less than asked (a warning); default false: IncompleteError. */
+  allowPartial?: boolean;
+  progress?: (message: string) => void;
+}
+
+/**
+ * Weight-only / dynamic quantization of a model in memory (in place): the output check and
+ * its back-off first when asked, then the quantize pass, then the coverage check.
+ */
+export async function quantizeModel(model: Model, options: QuantizeOptions, o: QuantizeModelOptions): Promise<{ report: QuantizeReport; outputCheck?: OutputCheckReport }> {
+  const progress = o.progress ?? (() => {});
+  // The outputs checked in the stock runtime, weights backed off until they meet the bound (verify-outputs.ts).
+  const fit = o.check && await fitQuantizationToOutputs(o.load, options, o.check, progress);
+  const { changes: report } = runPass(quantizePass(fit ? fit.options : options), model, { toolVersion: VERSION, progress });
+  if (fit) chargeFloatBackOffs(report, fit.report);
+  const partial = incompleteness(report);
+  if (partial && o.allowPartial !== true) {
+    throw new IncompleteError(`${o.label}: ${partial.summary}; nothing written (--allow-partial writes it anyway)`, partial.details);
+  }
+  if (partial) report.warnings.push(`partial: ${partial.summary}`);
+  return { report, outputCheck: fit ? fit.report : undefined };
 }
 
 /**

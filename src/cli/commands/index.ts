@@ -1,4 +1,5 @@
 import type { RegisteredCommand } from '../command';
+import { applyCommand } from './apply';
 import { convertCommand } from './convert';
 import { evalCommand } from './eval';
 import { inspectCommand } from './inspect';
@@ -6,4 +7,4 @@ import { quantizeCommand } from './quantize';
 import { pruneCommand } from './prune';
 
 /** Every `mc` subcommand, in help order. A new command is one file plus one line here. */
-export const COMMANDS: readonly RegisteredCommand[] = [inspectCommand, convertCommand, evalCommand, quantizeCommand, pruneCommand];
+export const COMMANDS: readonly RegisteredCommand[] = [inspectCommand, convertCommand, evalCommand, quantizeCommand, pruneCommand, applyCommand];

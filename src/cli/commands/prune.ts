@@ -8,7 +8,11 @@ import type { CliContext } from '../context';
 import { UsageError } from '../../errors';
 import type { EvalReport } from '../../eval';
 import { defaultRounds, PRUNE_DEFAULTS, validatePruneOptions, type Criterion, type Pattern, type PruneOptions, type Scope } from '../../passes/prune';
-import { pruneFile, PruneFileOptions, PruneFileResult } from '../../pipeline/prune';
+import { pruneTag, type PruneFileOptions, type PruneFileResult } from '../../pipeline/prune';
+import { defaultOutputPath } from '../../pipeline/output';
+import { applyPlanToFile, commandLinePlan, type Plan, type PruneStep } from '../../plan';
+import { writeRecipe } from '../recipe-out';
+import { recipeSummary, type RecipeSummary } from './quantize';
 import { addEvalGateOptions, EvalGate, evalGateFromFlags, runRewriteWithGate } from '../eval-gate';
 import { finiteNumber, oneOf, optionalString, stringList, wholeNumber } from '../flags';
 import { formatBytes } from '../format';
@@ -18,11 +22,17 @@ export interface PruneCliOptions extends Omit<PruneFileOptions, 'progress'> {
   /** With --eval-data: evaluate the output against the input and gate on the budget flags. */
   gate?: EvalGate;
   json: boolean;
+  /** The flags as a plan (src/plan): what runs, and what --recipe-out writes. */
+  plan: Plan;
+  /** --recipe-out: write the plan as a recipe file. */
+  recipeOut?: string;
 }
 
 /** What `--json` prints: the prune result, plus the eval report when --eval-data was given. */
 export interface PruneCliResult extends PruneFileResult {
   eval?: EvalReport;
+  /** The canonical recipe's hash (recorded in the output's metadata), and the file --recipe-out wrote. */
+  recipe: RecipeSummary;
 }
 
 const CRITERIA: readonly Criterion[] = ['magnitude', 'saliency'];
@@ -51,13 +61,24 @@ export const pruneCommand = defineCommand<PruneCliOptions>({
       .option('--batch-size <n>', 'saliency: mini-batch size of one gradient', '32')
       .option('--force', 'allow the output to replace the input')
       .option('--allow-partial', 'write the output even when it pruned less than 90% of the requested fraction (default: exit 2 and write nothing)')
-      .option('--json', 'print the report as JSON on stdout');
+      .option('--json', 'print the report as JSON on stdout')
+      .option('--recipe-out <file>', 'also write these flags as a recipe (YAML) that `mc apply` turns into the same model');
     addEvalGateOptions(cmd, 'eval-labels');
   },
   parse: ([input], flags) => parsePruneFlags(input, flags),
   run: (o, ctx) => runRewriteWithGate(
     ctx, { title: `pruning ${o.input}`, input: o.input, json: o.json, gate: o.gate },
-    (progress): Promise<PruneCliResult> => pruneFile({ ...o, progress }),
+    async (progress): Promise<PruneCliResult> => {
+      if (o.recipeOut !== undefined) writeRecipe(o.plan, o.recipeOut, 'mc prune');
+      const output = o.output ?? defaultOutputPath(o.input, pruneTag(o.prune.sparsity));
+      const r = await applyPlanToFile({ input: o.input, output, plan: o.plan, force: o.force, progress });
+      const step = r.results[0];
+      if (step.kind !== 'prune') throw new Error('a prune plan gave no prune result');
+      return {
+        input: r.input, output: r.output, report: step.report, size: r.size, saliencyLoss: step.saliencyLoss,
+        verified: r.verified, notes: r.notes, recipe: recipeSummary(r, o.recipeOut),
+      };
+    },
     (r) => renderHuman(r, ctx),
   ),
 });
@@ -82,7 +103,7 @@ export function parsePruneFlags(input: string, flags: Readonly<Record<string, un
   const data = optionalString(flags.data);
   if (prune.criterion === 'saliency' && !data) throw new UsageError('--criterion saliency needs --data (input samples for the gradients; --labels recommended)');
   if (flags.labels !== undefined && !data) throw new UsageError('--labels needs --data');
-  return {
+  const o = {
     input,
     output: optionalString(flags.output),
     prune,
@@ -94,7 +115,13 @@ export function parsePruneFlags(input: string, flags: Readonly<Record<string, un
     force: flags.force === true,
     allowPartial: flags.allowPartial === true,
     json: flags.json === true,
+    recipeOut: optionalString(flags.recipeOut),
   };
+  const step: PruneStep = {
+    kind: 'prune', select: { exclude: [...prune.exclude], allowEmpty: false }, options: { ...prune, exclude: [] },
+    data: o.data, labels: o.labels, samples: o.samples, batchSize: o.batchSize, allowPartial: o.allowPartial,
+  };
+  return { ...o, plan: commandLinePlan(step, { model: input, eval: o.gate, recipeOut: o.recipeOut }) };
 }
 
 function pct(x: number): string {

@@ -65,7 +65,8 @@ export function runStaticQuantize(o: StaticCliOptions, gate: EvalGate | undefine
   );
 }
 
-function renderHuman(r: StaticCliResult, o: StaticQuantizeOptions, ctx: CliContext): string {
+/** The human report of a static run (also used by quantize.ts, which runs it as a plan). */
+export function renderHuman(r: StaticCliResult, o: StaticQuantizeOptions, ctx: CliContext): string {
   const c = ctx.chalk;
   const rep = r.report;
   const rows = rep.activations.map((a) => [

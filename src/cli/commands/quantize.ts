@@ -7,16 +7,18 @@ import { defineCommand } from '../command';
 import type { CliContext } from '../context';
 import { UsageError } from '../../errors';
 import { resolveQuantizeOptions, QuantizeOptions, QuantizeReport } from '../../passes';
-import { quantizeFile, QuantizeFileResult } from '../../pipeline/quantize';
+import type { QuantizeFileResult } from '../../pipeline/quantize';
 import { skipLabel } from '../../passes/quantize/select';
 import type { OutputCheckOptions, OutputCheckReport } from '../../pipeline/verify-outputs';
 import { defaultOutputPath } from '../../pipeline/output';
 import { addEvalGateOptions, EvalGate, evalGateFromFlags, runRewriteWithGate } from '../eval-gate';
 import type { EvalReport } from '../../eval';
-import { commaList, stringList, wholeNumber } from '../flags';
+import { commaList, optionalString, stringList, wholeNumber } from '../flags';
 import { formatBytes, formatShape } from '../format';
 import { renderTable } from '../table';
-import { parseStaticFlags, runStaticQuantize, StaticCliOptions } from './quantize-static';
+import { parseStaticFlags, renderHuman as renderStaticHuman, StaticCliOptions, StaticCliResult } from './quantize-static';
+import { applyPlanToFile, commandLinePlan, type ApplyFileResult, type Plan, type QuantizeStep, type StaticStep } from '../../plan';
+import { writeRecipe } from '../recipe-out';
 
 export interface QuantizeCliOptions {
   input: string;
@@ -37,11 +39,22 @@ export interface QuantizeCliOptions {
   gate?: EvalGate;
   /** The output check and back-off (pipeline/verify-outputs.ts); false with --no-output-check. */
   outputCheck?: OutputCheckOptions | false;
+  /** The flags as a plan (src/plan): what runs, and what --recipe-out writes. */
+  plan: Plan;
+  /** --recipe-out: write the plan as a recipe file. */
+  recipeOut?: string;
 }
 
 /** What `--json` prints: the quantize result, plus the eval report when --eval-data was given. */
 export interface QuantizeCliResult extends QuantizeFileResult {
   eval?: EvalReport;
+  /** The canonical recipe's hash (recorded in the output's metadata), and the file --recipe-out wrote. */
+  recipe: RecipeSummary;
+}
+
+export interface RecipeSummary {
+  sha256: string;
+  file?: string;
 }
 
 export const quantizeCommand = defineCommand<QuantizeCliOptions>({
@@ -78,30 +91,66 @@ export const quantizeCommand = defineCommand<QuantizeCliOptions>({
     .option('--no-space-to-depth', 'static: leave a first-layer Conv → MaxPool(2×2) as it is (no SpaceToDepth → Conv → Split → Max rewrite; int8 activations stay int8)')
     .option('--target <cpu>', 'static and dynamic int8: the CPU the int8 forms are chosen for: portable (exact on every CPU), avx512-vnni, avx2 or arm64', 'portable')
     .option('--preprocess <spec>', 'static, image folders: e.g. size=28x28,layout=nchw,scale=1/255')
+    .option('--recipe-out <file>', 'also write these flags as a recipe (YAML) that `mc apply` turns into the same model')
     .addHelpText('after', '\nWith --eval-data the output is evaluated against the input (as `mc eval --baseline`);\nthe exit code is 1 when a budget flag is broken.'), 'labels'),
   parse: ([input], flags) => parseQuantizeFlags(input, flags),
   run: (o, ctx) => {
-    if (o.static) return runStaticQuantize(o.static, o.gate, ctx);
+    if (o.static) {
+      const st = o.static;
+      return runRewriteWithGate(
+        ctx, { title: `quantizing ${o.input} (static int8, ${st.options.calibrationMethod} calibration)`, input: o.input, json: o.json, gate: o.plan.eval },
+        async (progress): Promise<StaticCliResult & { recipe: RecipeSummary }> => {
+          const r = await runPlan(o, progress);
+          const step = r.results[0];
+          if (step.kind !== 'static') throw new Error('a static plan gave no static result');
+          return { input: r.input, output: r.output, report: step.report, size: r.size, verified: r.verified, notes: r.notes, recipe: recipeSummary(r, o.recipeOut) };
+        },
+        (r) => renderStaticHuman(r, st.options, ctx),
+      );
+    }
     return runRewriteWithGate(
-      ctx, { title: `quantizing ${o.input}`, input: o.input, json: o.json, gate: o.gate },
+      ctx, { title: `quantizing ${o.input}`, input: o.input, json: o.json, gate: o.plan.eval },
       async (progress): Promise<QuantizeCliResult> => {
-        const r = await quantizeFile({ ...o, progress });
-        if (o.granularityGiven && r.report.format !== 'onnx' && o.quantize.granularity !== 'tensor') {
-          r.notes.push(`tfjs stores one range per tensor; --granularity ${o.quantize.granularity} does not apply`);
+        const r = await runPlan(o, progress);
+        const step = r.results[0];
+        if (step.kind !== 'quantize') throw new Error('a quantize plan gave no quantize result');
+        const out: QuantizeCliResult = {
+          input: r.input, output: r.output, report: step.report, size: r.size, verified: r.verified, notes: r.notes, lifted: r.lifted,
+          outputCheck: step.outputCheck, recipe: recipeSummary(r, o.recipeOut),
+        };
+        if (o.granularityGiven && out.report.format !== 'onnx' && o.quantize.granularity !== 'tensor') {
+          out.notes.push(`tfjs stores one range per tensor; --granularity ${o.quantize.granularity} does not apply`);
         }
-        return r;
+        return out;
       },
       (r) => renderHuman(r, ctx),
     );
   },
 });
 
+/** Writes --recipe-out (first: a run that fails still leaves the recipe to edit), then applies the plan. */
+async function runPlan(o: QuantizeCliOptions, progress: (message: string) => void): Promise<ApplyFileResult> {
+  if (o.recipeOut !== undefined) writeRecipe(o.plan, o.recipeOut, 'mc quantize');
+  return applyPlanToFile({ input: o.input, output: o.output ?? defaultOutputPath(o.input, `int${o.quantize.bits}`), plan: o.plan, force: o.force, progress });
+}
+
+export function recipeSummary(r: ApplyFileResult, file: string | undefined): RecipeSummary {
+  return file === undefined ? { sha256: r.recipe.sha256 } : { sha256: r.recipe.sha256, file };
+}
+
 export function parseQuantizeFlags(input: string, flags: Readonly<Record<string, unknown>>): QuantizeCliOptions {
   if (flags.calib !== undefined || flags.mode === 'static') {
     const quantize = resolveQuantizeOptions({ bits: 8 });
     const output = flags.output === undefined ? defaultOutputPath(input, 'int8') : String(flags.output);
     const common = { input, output, quantize, granularityGiven: false, verify: true, force: flags.force === true, allowPartial: flags.allowPartial === true, json: flags.json === true };
-    return { ...common, static: parseStaticFlags(input, output, flags), gate: evalGateFromFlags(flags, 'labels') };
+    const st = parseStaticFlags(input, output, flags);
+    const gate = evalGateFromFlags(flags, 'labels');
+    const recipeOut = optionalString(flags.recipeOut);
+    const step: StaticStep = {
+      kind: 'static', select: { exclude: [...st.options.exclude], allowEmpty: false }, options: { ...st.options, exclude: [] },
+      calib: st.calib, calibCache: optionalString(flags.calibCache), preprocess: optionalString(flags.preprocess), allowPartial: st.allowPartial,
+    };
+    return { ...common, static: st, gate, recipeOut, plan: commandLinePlan(step, { model: input, eval: gate, recipeOut }) };
   }
   if (flags.symmetric === true && flags.asymmetric === true) throw new UsageError('--symmetric and --asymmetric exclude each other');
   if (flags.bits === undefined) throw new UsageError("required option '--bits <n>' not specified");
@@ -126,17 +175,26 @@ export function parseQuantizeFlags(input: string, flags: Readonly<Record<string,
     target: flags.target as QuantizeOptions['target'] | undefined,
   });
   const gate = evalGateFromFlags(flags, 'labels');
+  const outputCheck = outputCheckFromFlags(flags, gate);
+  const recipeOut = optionalString(flags.recipeOut);
+  const step: QuantizeStep = {
+    kind: 'quantize', select: { exclude: [...quantize.exclude], allowEmpty: false }, options: { ...quantize, exclude: [] },
+    minOutputSqnrDb: outputCheck === false ? undefined : outputCheck.minOutputSqnrDb, outputCheck: outputCheck !== false,
+    verify: flags.verify !== false, allowPartial: flags.allowPartial === true,
+  };
   return {
     input,
     output: flags.output === undefined ? undefined : String(flags.output),
     quantize,
     granularityGiven: flags.granularity !== undefined,
     verify: flags.verify !== false,
-    outputCheck: outputCheckFromFlags(flags, gate),
+    outputCheck,
     force: flags.force === true,
     allowPartial: flags.allowPartial === true,
     json: flags.json === true,
     gate,
+    recipeOut,
+    plan: commandLinePlan(step, { model: input, eval: gate, recipeOut }),
   };
 }
 

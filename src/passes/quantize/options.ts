@@ -49,10 +49,21 @@ export interface QuantizeOptions {
   overrides?: ReadonlyMap<string, WeightOverride>;
 }
 
-/** What one weight gets instead of the run's settings; fields left out keep the run's. */
+/**
+ * What one weight gets instead of the run's settings; fields left out keep the run's.
+ * A recipe with several quantize steps (src/plan/apply.ts) sets every field a step can
+ * set; the output check's back-off sets bits and granularity, or tfjsDtype.
+ */
 export interface WeightOverride {
   bits?: QuantBits;
+  mode?: QuantMode;
   granularity?: Granularity;
+  blockSize?: number;
+  symmetric?: boolean;
+  int4Format?: Int4Format;
+  minElements?: number;
+  minWeightSqnrDb?: number;
+  target?: StaticTarget;
   /** tfjs storage of this weight ('auto' does not apply to a single weight). */
   tfjsDtype?: 'uint8' | 'uint16' | 'float16';
   /** Why, for the report. */
@@ -66,7 +77,14 @@ export function optionsFor(opts: QuantizeOptions, name: string): QuantizeOptions
   return {
     ...opts,
     bits: o.bits ?? opts.bits,
+    mode: o.mode ?? opts.mode,
     granularity: o.granularity ?? opts.granularity,
+    blockSize: o.blockSize ?? opts.blockSize,
+    symmetric: o.symmetric ?? opts.symmetric,
+    int4Format: o.int4Format ?? opts.int4Format,
+    minElements: o.minElements ?? opts.minElements,
+    minWeightSqnrDb: o.minWeightSqnrDb ?? opts.minWeightSqnrDb,
+    target: o.target ?? opts.target,
     tfjsDtype: o.tfjsDtype ?? opts.tfjsDtype,
   };
 }

@@ -66,9 +66,12 @@ export function quantizationSettings(opts: QuantizeOptions, format: Model['forma
 
 function runQuantize(model: Model, ctx: PassContext, opts: QuantizeOptions, registry: OpRegistry): PassResult<QuantizeReport> {
   const onnx = model.format === 'onnx';
-  if (!onnx && opts.mode === 'dynamic') throw new UnsupportedError('--mode dynamic needs an ONNX model (tfjs has no integer kernels); use --mode weight');
-  if (onnx && opts.mode === 'dynamic' && !opts.symmetric) {
-    throw new UnsupportedError('--mode dynamic uses symmetric int8 weights (onnxruntime\'s convention); drop --asymmetric');
+  // Every setting a weight may get (the run's, and each override laid over it) goes through optionsFor.
+  for (const o of [opts, ...[...(opts.overrides?.keys() ?? [])].map((name) => optionsFor(opts, name))]) {
+    if (!onnx && o.mode === 'dynamic') throw new UnsupportedError('--mode dynamic needs an ONNX model (tfjs has no integer kernels); use --mode weight');
+    if (onnx && o.mode === 'dynamic' && !o.symmetric) {
+      throw new UnsupportedError('--mode dynamic uses symmetric int8 weights (onnxruntime\'s convention); drop --asymmetric');
+    }
   }
   const settings = quantizationSettings(opts, model.format);
   const names = new NameAllocator(model);
@@ -97,7 +100,8 @@ function runQuantize(model: Model, ctx: PassContext, opts: QuantizeOptions, regi
         form: `tfjs ${t.dtype}${t.levels === 16 ? ' (16 levels)' : ''}`, sqnrDb: sqnrForJson(t.sqnrDb),
         bytesBefore: weight.const!.byteLength, bytesAfter: t.bytesAfter, floatKept: false,
       } });
-      if (t.levels > 16 && t.sqnrDb < opts.minWeightSqnrDb) warnings.push(`${weight.name}: weight SQNR ${t.sqnrDb.toFixed(1)} dB is below ${opts.minWeightSqnrDb} dB`);
+      const bound = optionsFor(opts, weight.name).minWeightSqnrDb;
+      if (t.levels > 16 && t.sqnrDb < bound) warnings.push(`${weight.name}: weight SQNR ${t.sqnrDb.toFixed(1)} dB is below ${bound} dB`);
     }
   }
   const opsetBefore = onnx ? model.opsetVersion('') : undefined;
@@ -114,8 +118,9 @@ function runQuantize(model: Model, ctx: PassContext, opts: QuantizeOptions, regi
       row.floatKept = onnx && p.graph.initializers.includes(weight);
       tensors.push(row);
       // int4 weights measure ~20 dB by nature; the bound is an 8-bit expectation.
-      if (onnx && opts.bits === 8 && row.sqnrDb !== null && row.sqnrDb < opts.minWeightSqnrDb) {
-        warnings.push(`${row.name}: weight SQNR ${row.sqnrDb.toFixed(1)} dB is below ${opts.minWeightSqnrDb} dB`);
+      const bound = optionsFor(opts, row.name).minWeightSqnrDb;
+      if (onnx && row.bits === 8 && row.sqnrDb !== null && row.sqnrDb < bound) {
+        warnings.push(`${row.name}: weight SQNR ${row.sqnrDb.toFixed(1)} dB is below ${bound} dB`);
       }
     }
   }

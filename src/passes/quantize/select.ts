@@ -19,7 +19,7 @@ import { graphsOf, subgraphsOf } from '../../graph/constants';
 import { traceWeightChain } from '../../graph/weight-chains';
 import { scaleCount, weightLayout } from './weights';
 import type { Consumer } from './onnx/common';
-import type { QuantizeOptions } from './options';
+import { optionsFor, type QuantizeOptions } from './options';
 import type { SkippedTensor, SkipKind } from './report';
 
 export interface SelectedWeight {
@@ -49,17 +49,18 @@ export function selectWeights(model: Model, registry: OpRegistry, opts: Quantize
   /** Why weight `v`, read as a weight by ops `ops` (in node `nodeName`), stays float: the user's settings first, then its dtype and size. */
   const refusal = (v: Value, ops: readonly string[], nodeName: string, axes: { outAxis?: number; inAxis?: number } = {}): [SkipKind, string] | null => {
     const t = v.const!;
+    const o = optionsFor(opts, v.name);
     const notListed = opts.opTypes ? ops.filter((op) => !opts.opTypes!.includes(op)) : [];
     if (notListed.length) return ['op-types', `op ${notListed.join(', ')} not in --op-types`];
     // onnxruntime's ConvInteger has no fast CPU kernel: a dynamic int8 Conv measured 5× slower than
     // float on the fixture CNN, so dynamic mode leaves Conv alone unless --op-types names it.
-    if (opts.mode === 'dynamic' && ops.includes('Conv') && !opts.opTypes?.includes('Conv')) {
+    if (o.mode === 'dynamic' && ops.includes('Conv') && !opts.opTypes?.includes('Conv')) {
       return ['mode', 'Conv in dynamic mode (ConvInteger is slower than float Conv in onnxruntime; use --calib for int8 convolutions, or --op-types Conv to force)'];
     }
     if (excluded(v.name) || (nodeName !== '' && excluded(nodeName))) return ['excluded', 'excluded'];
     if (!QUANTIZABLE_FLOATS.has(t.dtype)) return ['dtype', `${t.dtype}, not float32, float16 or bfloat16`];
-    if (t.size < opts.minElements) return ['too-small', `${t.size} elements < --min-elements ${opts.minElements}`];
-    const after = quantizedBytesBound(t.size, opts.bits, scaleCount(t.shape, weightLayout(t.shape, opts.granularity, opts.blockSize, axes)));
+    if (t.size < o.minElements) return ['too-small', `${t.size} elements < --min-elements ${o.minElements}`];
+    const after = quantizedBytesBound(t.size, o.bits, scaleCount(t.shape, weightLayout(t.shape, o.granularity, o.blockSize, axes)));
     if (after >= t.byteLength) return ['too-small', `its quantized form (about ${after} bytes with scales) would not be smaller than its ${t.byteLength} bytes`];
     return null;
   };
@@ -100,8 +101,9 @@ export function selectWeights(model: Model, registry: OpRegistry, opts: Quantize
     // Biases and normalization parameters are read through their own registry slots: not weights to quantize.
     if (readAsWeight.has(v)) continue;
     // Scalars and small tables (Resize scales, Pow exponents, Clip bounds) are not weights either.
-    if (t.size < opts.minElements) { skip(v, 'too-small', `${t.size} elements < --min-elements ${opts.minElements} (read by ${readersOf(v)})`); continue; }
-    if (quantizedBytesBound(t.size, opts.bits, 1) >= t.byteLength) { skip(v, 'too-small', `${t.byteLength} bytes, too few to save any by quantizing (read by ${readersOf(v)})`); continue; }
+    const o = optionsFor(opts, v.name);
+    if (t.size < o.minElements) { skip(v, 'too-small', `${t.size} elements < --min-elements ${o.minElements} (read by ${readersOf(v)})`); continue; }
+    if (quantizedBytesBound(t.size, o.bits, 1) >= t.byteLength) { skip(v, 'too-small', `${t.byteLength} bytes, too few to save any by quantizing (read by ${readersOf(v)})`); continue; }
     const refused = v.uses.flatMap((u) => registry.refusedWeightsOf(u.node).filter((r) => r.value === v));
     if (refused.length) { skip(v, 'role', `not a ${refused[0].role} of ${refused[0].node.describe()}: ${refused[0].reason}`); continue; }
     const trace = traceWeightChain(v, t.shape.length, registry);

@@ -1,0 +1,271 @@
+/**
+ * applyPlan: carries a plan out on one model in memory, the one path behind
+ * `mc apply`, `mc quantize` and `mc prune`.
+ *
+ *   lift Constant weights → prune steps (in order) → the weight-quantize steps,
+ *   compiled into ONE quantize pass → the static step → stamp the recipe.
+ *
+ * Which weights each step takes is decided first, against the lifted model
+ * (select.ts), so a bad pattern fails before anything runs. Several quantize
+ * steps (mixed precision) become one pass: the first step's settings are the
+ * run's, every weight another step takes gets that step's settings as a
+ * per-weight override (passes/quantize/options.ts optionsFor), and every
+ * weight no step takes is excluded, so it stays as it is.
+ *
+ * A static (calib) step quantizes activations of the whole graph it covers and
+ * reads float weights; it does not combine with weight-only steps (refused with
+ * an error naming both steps). It may follow prune steps.
+ */
+import { minimatch } from 'minimatch';
+import { UsageError, IncompleteError } from '../errors';
+import { decodeOnnx, encodeOnnx } from '../formats/onnx';
+import type { LiftReport } from '../graph/lift-constants';
+import { defaultOpRegistry, type Model } from '../ir';
+import type { PruneChanges } from '../passes/prune';
+import { findTargets } from '../passes/prune';
+import { resolveQuantizeOptions, type QuantizeOptions, type WeightOverride } from '../passes/quantize/options';
+import type { QuantizeReport, SkippedTensor } from '../passes/quantize/report';
+import { selectWeights } from '../passes/quantize/select';
+import type { StaticQuantizeResult } from '../passes/quantize/static';
+import { pruneModel } from '../pipeline/prune';
+import { liftWeights, quantizeModel } from '../pipeline/quantize';
+import { quantizeStaticModel } from '../pipeline/static';
+import { outputCheckFor, type OutputCheckOptions, type OutputCheckReport } from '../pipeline/verify-outputs';
+import { VERSION } from '../version';
+import { canonicalRecipe, type CanonicalRecipe } from './canonical';
+import { allGlobs, resolveFamily, type Candidate, type FamilyStep } from './select';
+import type { Plan, PlanStep, PruneStep, QuantizeStep, StaticStep } from './types';
+
+export interface ApplyContext {
+  /** Names the model in errors (its path). */
+  label: string;
+  /** A fresh copy of the model as it was loaded: the output check quantizes copies of it. */
+  reload?: () => Model;
+  progress?: (message: string) => void;
+}
+
+export type StepResult =
+  | { kind: 'prune'; step: number; report: PruneChanges; saliencyLoss?: 'cross-entropy' | 'fisher'; notes: string[] }
+  | { kind: 'quantize'; steps: number[]; report: QuantizeReport; outputCheck?: OutputCheckReport }
+  | { kind: 'static'; step: number; report: StaticQuantizeResult };
+
+/** One weight of the model: which steps took it and the form it ended in. */
+export interface WeightForm {
+  name: string;
+  /** `steps[1]`, `steps[0] + steps[2]`, or '' when no step took it. */
+  steps: string;
+  /** e.g. 'int4 block 32 (MatMulNBits int4 block=32)', 'pruned 50.0% + int8 channel (...)', 'float'. */
+  form: string;
+}
+
+export interface PlanReport {
+  lifted: LiftReport;
+  results: StepResult[];
+  forms: WeightForm[];
+  recipe: CanonicalRecipe;
+  notes: string[];
+}
+
+/** Applies `plan` to `model` in place; throws before changing anything when the plan does not fit the model. */
+export async function applyPlan(model: Model, plan: Plan, ctx: ApplyContext): Promise<PlanReport> {
+  const progress = ctx.progress ?? (() => {});
+  checkOrder(plan, model);
+  const lifted = liftWeights(model, progress);
+  const idx = <K extends PlanStep['kind']>(kind: K): number[] => plan.steps.flatMap((s, i) => (s.kind === kind ? [i] : []));
+  const pruneIdx = idx('prune');
+  const weightIdx = idx('quantize');
+  const staticIdx = idx('static');
+  const family = (is: number[], opTypes = false): FamilyStep[] => is.map((i) => ({
+    index: i, select: plan.steps[i].select, source: plan.sources[i],
+    opTypes: opTypes ? (plan.steps[i] as QuantizeStep).options.opTypes : undefined,
+  }));
+  const pruneCands = pruneCandidates(model);
+  const weightCands = weightCandidates(model);
+  const pruneTakes = resolveFamily(family(pruneIdx), pruneCands, 'prune');
+  const weightTakes = resolveFamily(family(weightIdx, true), weightCands, 'quantize');
+  const staticTakes = resolveFamily(family(staticIdx), nodeCandidates(model), 'quantize');
+
+  const results: StepResult[] = [];
+  const notes: string[] = [];
+  for (const i of pruneIdx) {
+    const s = plan.steps[i] as PruneStep;
+    const only = pruneIdx.length === 1 && passThrough(s);
+    const exclude = only ? [...s.select.exclude] : untaken(pruneCands, pruneTakes.get(i)!);
+    progress(`${plan.sources[i].key}: pruning`);
+    const r = await pruneModel(model, { ...s.options, exclude }, { label: ctx.label, data: s.data, labels: s.labels, samples: s.samples, batchSize: s.batchSize, allowPartial: s.allowPartial, progress });
+    notes.push(...r.notes);
+    results.push({ kind: 'prune', step: i, report: r.report, saliencyLoss: r.saliencyLoss, notes: r.notes });
+  }
+  if (weightIdx.length) {
+    const { options, check, allowPartial } = compileQuantize(plan, weightIdx, weightTakes, weightCands);
+    const load = pruneIdx.length === 0 && ctx.reload
+      ? (): Model => { const m = ctx.reload!(); liftWeights(m); return m; }
+      : snapshot(model, check !== undefined);
+    const r = await quantizeModel(model, options, { label: ctx.label, check, load, allowPartial, progress });
+    results.push({ kind: 'quantize', steps: weightIdx, report: r.report, outputCheck: r.outputCheck });
+  }
+  for (const i of staticIdx) {
+    const s = plan.steps[i] as StaticStep;
+    const exclude = passThrough(s) ? [...s.select.exclude] : untaken(nodeCandidates(model), staticTakes.get(i)!);
+    const report = await quantizeStaticModel(model, { ...s.options, exclude }, { data: s.calib, cache: s.calibCache }, { toolVersion: VERSION, progress });
+    if (report.quantizedNodes.length === 0) {
+      const summary = `static int8 quantized no node (${report.skipped.length} left in float)`;
+      if (!s.allowPartial) throw new IncompleteError(`${ctx.label}: ${summary}; nothing written (--allow-partial writes it anyway)`, report.skipped.map((k) => `${k.node} (${k.opType}): ${k.reason}`));
+      report.warnings.push(`partial: ${summary}`);
+    }
+    results.push({ kind: 'static', step: i, report });
+  }
+  const recipe = canonicalRecipe(plan);
+  stampRecipe(model, recipe);
+  return { lifted, results, forms: formsOf(weightCands, results, weightTakes), recipe, notes };
+}
+
+/** Prune steps, then weight-quantize steps, then at most one static step, which takes no weight-quantize step beside it. */
+function checkOrder(plan: Plan, model: Model): void {
+  const rank = { prune: 0, quantize: 1, static: 2 } as const;
+  let prev = -1;
+  plan.steps.forEach((s, i) => {
+    const src = plan.sources[i];
+    if (rank[s.kind] < prev) throw new UsageError(`${src.where}: ${src.key}: steps run in the order prune, quantize (weight-only/dynamic), static; move it up`);
+    prev = rank[s.kind];
+  });
+  const statics = plan.steps.flatMap((s, i) => (s.kind === 'static' ? [i] : []));
+  const weights = plan.steps.flatMap((s, i) => (s.kind === 'quantize' ? [i] : []));
+  if (statics.length > 1) throw new UsageError(`${plan.sources[statics[1]].where}: ${plan.sources[statics[1]].key}: a recipe has at most one static (calib) step: calibration is one pass over the data`);
+  if (statics.length && weights.length) {
+    const s = plan.sources[statics[0]];
+    throw new UsageError(`${s.where}: ${s.key}: a static (calib) step does not combine with weight-only/dynamic steps (${plan.sources[weights[0]].key}): static int8 reads float weights; keep one kind, or give the static step layers/exclude and drop the other`);
+  }
+  if (statics.length && model.format !== 'onnx') {
+    const s = plan.sources[statics[0]];
+    throw new UsageError(`${s.where}: ${s.key}: static quantization (calib) needs an ONNX model: tfjs has no int8 kernels`);
+  }
+}
+
+/** A step the pass can take as it is: no layers, and globs only in exclude (the passes match globs themselves). */
+function passThrough(s: PlanStep): boolean {
+  return !s.select.layers && allGlobs(s.select.exclude);
+}
+
+/** Exact globs for every candidate a step does not take. */
+function untaken(cands: readonly Candidate[], taken: readonly string[]): string[] {
+  const t = new Set(taken);
+  return [...new Set(cands.filter((c) => !t.has(c.name)).map((c) => minimatch.escape(c.name)))];
+}
+
+/**
+ * One quantize pass for every weight-quantize step. A lone step without layers runs as the
+ * flags ask (its exclude and op-types go to the pass as they are); otherwise the first step's
+ * settings are the run's and each weight gets its own step's through an override.
+ */
+function compileQuantize(plan: Plan, is: number[], takes: Map<number, string[]>, cands: readonly Candidate[]): { options: QuantizeOptions; check?: OutputCheckOptions; allowPartial: boolean } {
+  const steps = is.map((i) => plan.steps[i] as QuantizeStep);
+  const first = steps[0];
+  const given = (s: QuantizeStep): OutputCheckOptions | false => (s.outputCheck
+    ? { minOutputSqnrDb: s.minOutputSqnrDb, minAgreement: plan.eval?.budgets.minAgreement, data: plan.eval?.data, required: s.minOutputSqnrDb !== undefined }
+    : false);
+  if (steps.length === 1 && passThrough(first)) {
+    const options = { ...first.options, exclude: [...first.select.exclude] };
+    return { options, check: outputCheckFor(options, given(first)), allowPartial: first.allowPartial };
+  }
+  for (const [j, s] of steps.entries()) {
+    if (s.outputCheck !== first.outputCheck || s.minOutputSqnrDb !== first.minOutputSqnrDb) {
+      const src = plan.sources[is[j]];
+      throw new UsageError(`${src.where}: ${src.key}: output-check and min-output-sqnr must be the same in every quantize step (${plan.sources[is[0]].key} differs): the check runs once, on the whole quantized model`);
+    }
+  }
+  const overrides = new Map<string, WeightOverride>();
+  is.forEach((i, j) => {
+    const o = steps[j].options;
+    for (const name of takes.get(i)!) {
+      overrides.set(name, {
+        bits: o.bits, mode: o.mode, granularity: o.granularity, blockSize: o.blockSize, symmetric: o.symmetric, int4Format: o.int4Format,
+        minElements: o.minElements, minWeightSqnrDb: o.minWeightSqnrDb, target: o.target, tfjsDtype: o.tfjsDtype === 'auto' ? undefined : o.tfjsDtype,
+        reason: plan.sources[i].key,
+      });
+    }
+  });
+  const taken = [...takes.values()].flat();
+  const options = resolveQuantizeOptions({ ...first.options, exclude: untaken(cands, taken), opTypes: undefined, overrides });
+  // Several steps set each weight's form on purpose: the check measures it, and bounds it only where asked.
+  const g = given(first);
+  const check = g === false ? undefined : { ...g, minOutputSqnrDb: first.minOutputSqnrDb };
+  return { options, check, allowPartial: steps.every((s) => s.allowPartial) };
+}
+
+/** A loader of copies of `model` as it stands now (the output check's fresh copies after a prune step). */
+function snapshot(model: Model, needed: boolean): () => Model {
+  if (!needed) return () => { throw new Error('no copy needed'); };
+  if (model.format !== 'onnx') {
+    throw new UsageError('a tfjs recipe that prunes and then quantizes needs output-check: false on its quantize steps (the check cannot copy a pruned tfjs model in memory yet)');
+  }
+  const bytes = encodeOnnx(model);
+  return () => decodeOnnx(bytes);
+}
+
+function pruneCandidates(model: Model): Candidate[] {
+  return findTargets(model, []).targets.map((t) => ({ name: t.value.name, aliases: [t.layer], ops: [t.node.opType] }));
+}
+
+/** Every weight the quantize pass could take under the most permissive settings, and the ones it never could. */
+function weightCandidates(model: Model): Candidate[] {
+  const skipped: SkippedTensor[] = [];
+  const opts = resolveQuantizeOptions({ bits: 4, granularity: 'tensor' });
+  const out: Candidate[] = [];
+  for (const [v, sel] of selectWeights(model, defaultOpRegistry, opts, skipped)) {
+    out.push({ name: v.name, aliases: sel.consumers.map((c) => c.node.name), ops: [...new Set(sel.consumers.map((c) => c.node.opType))] });
+  }
+  for (const s of skipped) out.push({ name: s.name, aliases: [], ops: [] });
+  return out;
+}
+
+/** Static steps select nodes: by the node's name or the names of the weights it reads. */
+function nodeCandidates(model: Model): Candidate[] {
+  return model.graph.nodes.filter((n) => n.name !== '').map((n) => ({
+    name: n.name, aliases: n.inputs.filter((v) => v?.const).map((v) => v!.name), ops: [n.opType],
+  }));
+}
+
+function stampRecipe(model: Model, r: CanonicalRecipe): void {
+  if (model.format === 'onnx') {
+    model.setMetadata('mc.recipe', r.json);
+    model.setMetadata('mc.recipe.sha256', r.sha256);
+  } else {
+    model.userMetadata = { ...(model.userMetadata ?? {}), 'mc.recipe': JSON.parse(r.json) as unknown, 'mc.recipe.sha256': r.sha256 };
+  }
+}
+
+function formsOf(cands: readonly Candidate[], results: readonly StepResult[], weightTakes: Map<number, string[]>): WeightForm[] {
+  const rows = new Map<string, { steps: string[]; forms: string[] }>();
+  const row = (name: string): { steps: string[]; forms: string[] } => {
+    let r = rows.get(name);
+    if (!r) rows.set(name, (r = { steps: [], forms: [] }));
+    return r;
+  };
+  for (const c of cands) row(c.name);
+  for (const res of results) {
+    if (res.kind === 'prune') {
+      for (const l of res.report.layers) {
+        const r = row(l.weight);
+        r.steps.push(`steps[${res.step}]`);
+        r.forms.push(`pruned ${(l.sparsity * 100).toFixed(1)}%`);
+      }
+    } else if (res.kind === 'quantize') {
+      for (const t of res.report.tensors) {
+        const r = row(t.name);
+        const step = res.steps.find((i) => weightTakes.get(i)!.includes(t.name)) ?? res.steps[0];
+        if (!r.steps.includes(`steps[${step}]`)) r.steps.push(`steps[${step}]`);
+        const shape = t.granularity === 'block' ? `block ${t.blockSize}` : t.granularity;
+        r.forms.push(`int${t.bits} ${shape} (${t.form})`);
+      }
+    } else {
+      for (const t of res.report.weights) {
+        const r = row(t.name);
+        r.steps.push(`steps[${res.step}]`);
+        r.forms.push(`int${t.bits} ${t.granularity} static (${t.form})`);
+      }
+    }
+  }
+  return [...rows].map(([name, r]) => ({ name, steps: r.steps.join(' + '), form: r.forms.length ? r.forms.join(' + ') : 'float' }));
+}
+

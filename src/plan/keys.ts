@@ -1,0 +1,161 @@
+/**
+ * A step's recipe keys (the CLI flag names without `--`) ↔ its typed options.
+ * `stepFromKeys` reads a step the schema has already checked for names and
+ * types; the passes' own resolvers then fill defaults and refuse combinations
+ * with no meaning. `keysOfStep` writes a step back with every default filled,
+ * which is the form `--recipe-out` writes and the canonical recipe hashes, so
+ * flags and the recipe they became give the same plan, key for key.
+ */
+import * as path from 'path';
+import { UsageError } from '../errors';
+import { parsePreprocess } from '../data';
+import type { CalibrationMethod } from '../calibrate';
+import { defaultRounds, PRUNE_DEFAULTS, validatePruneOptions, type PruneOptions } from '../passes/prune';
+import { resolveQuantizeOptions, type QuantizeOptions } from '../passes/quantize/options';
+import { resolveStaticOptions, type StaticQuantizeOptions } from '../passes/quantize/static';
+import type { PlanStep, PruneStep, QuantizeStep, Selection, StaticStep } from './types';
+
+export type Keys = Record<string, unknown>;
+
+/** Keys only a static (calib) step takes, and keys only a weight-only/dynamic step takes. */
+const STATIC_ONLY = ['calib-cache', 'calib-method', 'percentile', 'calib-samples', 'batch-size', 'activation-type', 'per-tensor', 'space-to-depth', 'preprocess'];
+const WEIGHT_ONLY = ['granularity', 'block-size', 'symmetric', 'asymmetric', 'int4-format', 'tfjs-dtype', 'min-elements', 'min-weight-sqnr', 'verify', 'min-output-sqnr', 'output-check'];
+
+/** A path written in a recipe, as a path from the working directory (`base` is the recipe's folder). */
+export function pathFrom(base: string, p: string): string {
+  return path.isAbsolute(p) ? p : path.join(base, p);
+}
+
+/** A path from the working directory, as the recipe in `base` writes it ('/' separators). */
+export function pathIn(base: string, p: string): string {
+  const rel = path.relative(base, p);
+  return (path.isAbsolute(p) && rel.startsWith('..') ? p : rel || '.').split(path.sep).join('/');
+}
+
+/**
+ * The typed step for `kind` ('prune' or 'quantize') and its checked keys. Throws UsageError
+ * (the reader adds file, line and key); `base` resolves the paths in the keys.
+ */
+export function stepFromKeys(kind: 'prune' | 'quantize', k: Keys, select: Selection, base: string): PlanStep {
+  if (kind === 'prune') return pruneStep(k, select, base);
+  const isStatic = k.calib !== undefined || k.mode === 'static';
+  const wrong = (isStatic ? WEIGHT_ONLY : STATIC_ONLY).filter((key) => k[key] !== undefined);
+  if (wrong.length) {
+    throw new UsageError(isStatic
+      ? `'${wrong[0]}' is a weight-only/dynamic key; a step with calib is static int8`
+      : `'${wrong[0]}' is a static int8 key; it needs calib (calibration data)`);
+  }
+  return isStatic ? staticStep(k, select, base) : quantizeStep(k, select);
+}
+
+function pruneStep(k: Keys, select: Selection, base: string): PruneStep {
+  const nm = /^(\d+):(\d+)$/.exec(String(k['n-m'] ?? '2:4'))!;
+  const options: PruneOptions = {
+    sparsity: k.sparsity as number,
+    criterion: (k.criterion ?? PRUNE_DEFAULTS.criterion) as PruneOptions['criterion'],
+    pattern: (k.pattern ?? PRUNE_DEFAULTS.pattern) as PruneOptions['pattern'],
+    nm: { n: Number(nm[1]), m: Number(nm[2]) },
+    scope: (k.scope ?? PRUNE_DEFAULTS.scope) as PruneOptions['scope'],
+    exclude: [],
+    minDensity: (k['min-density'] ?? PRUNE_DEFAULTS.minDensity) as number,
+  };
+  options.rounds = (k.rounds as number | undefined) ?? defaultRounds(options);
+  if (k['channel-multiple'] !== undefined) options.channelMultiple = k['channel-multiple'] as number;
+  validatePruneOptions(options);
+  const data = k.data === undefined ? undefined : pathFrom(base, String(k.data));
+  if (options.criterion === 'saliency' && !data) throw new UsageError('criterion saliency needs data (input samples for the gradients; labels recommended)');
+  if (k.labels !== undefined && !data) throw new UsageError('labels needs data');
+  return {
+    kind: 'prune', select, options, data,
+    labels: k.labels === undefined ? undefined : pathFrom(base, String(k.labels)),
+    samples: (k.samples as number | undefined) ?? 256,
+    batchSize: (k['batch-size'] as number | undefined) ?? 32,
+    allowPartial: k['allow-partial'] === true,
+  };
+}
+
+function quantizeStep(k: Keys, select: Selection): QuantizeStep {
+  if (k.bits === undefined) throw new UsageError('needs bits (8 or 4), or calib (calibration data) for static int8');
+  if (k.symmetric !== undefined && k.asymmetric !== undefined && k.symmetric === k.asymmetric) throw new UsageError('symmetric and asymmetric contradict each other');
+  if (k['output-check'] === false && k['min-output-sqnr'] !== undefined) throw new UsageError('min-output-sqnr and output-check: false exclude each other');
+  const options = resolveQuantizeOptions({
+    bits: k.bits as QuantizeOptions['bits'],
+    mode: k.mode as QuantizeOptions['mode'] | undefined,
+    granularity: k.granularity as QuantizeOptions['granularity'] | undefined,
+    blockSize: k['block-size'] as number | undefined,
+    symmetric: k.asymmetric === true ? false : k.symmetric as boolean | undefined,
+    int4Format: k['int4-format'] as QuantizeOptions['int4Format'] | undefined,
+    opTypes: k['op-types'] as string[] | undefined,
+    minElements: k['min-elements'] as number | undefined,
+    tfjsDtype: k['tfjs-dtype'] as QuantizeOptions['tfjsDtype'] | undefined,
+    minWeightSqnrDb: k['min-weight-sqnr'] as number | undefined,
+    target: k.target as QuantizeOptions['target'] | undefined,
+  });
+  return {
+    kind: 'quantize', select, options,
+    minOutputSqnrDb: k['min-output-sqnr'] as number | undefined,
+    outputCheck: k['output-check'] !== false,
+    verify: k.verify !== false,
+    allowPartial: k['allow-partial'] === true,
+  };
+}
+
+function staticStep(k: Keys, select: Selection, base: string): StaticStep {
+  if (k.calib === undefined) throw new UsageError('mode static needs calibration data: calib');
+  if (k.bits !== undefined && k.bits !== 8) throw new UsageError(`static quantization is int8: bits must be 8, got ${String(k.bits)}`);
+  const preprocess = k.preprocess === undefined ? undefined : String(k.preprocess);
+  const options = resolveStaticOptions({
+    calibrationMethod: k['calib-method'] as CalibrationMethod | undefined,
+    percentile: k.percentile as number | undefined,
+    samples: k['calib-samples'] as number | undefined,
+    batchSize: k['batch-size'] as number | undefined,
+    activationType: k['activation-type'] as StaticQuantizeOptions['activationType'] | undefined,
+    perTensor: k['per-tensor'] === true,
+    opTypes: k['op-types'] as string[] | undefined,
+    preprocess: preprocess === undefined ? undefined : parsePreprocess(preprocess),
+    spaceToDepthPooling: k['space-to-depth'] === false ? false : undefined,
+    target: k.target as StaticQuantizeOptions['target'] | undefined,
+  });
+  return {
+    kind: 'static', select, options, preprocess,
+    calib: pathFrom(base, String(k.calib)),
+    calibCache: k['calib-cache'] === undefined ? undefined : pathFrom(base, String(k['calib-cache'])),
+    allowPartial: k['allow-partial'] === true,
+  };
+}
+
+/** The step as a recipe writes it, every default filled; paths relative to `base`. */
+export function keysOfStep(s: PlanStep, base: string): Keys {
+  const body = bodyOf(s, base);
+  const out: Keys = { [s.kind === 'prune' ? 'prune' : 'quantize']: body };
+  if (s.select.layers) out.layers = [...s.select.layers];
+  if (s.select.exclude.length) out.exclude = [...s.select.exclude];
+  out['allow-empty'] = s.select.allowEmpty;
+  return out;
+}
+
+function bodyOf(s: PlanStep, base: string): Keys {
+  const b: Keys = {};
+  const set = (k: string, v: unknown): void => { if (v !== undefined) b[k] = v; };
+  if (s.kind === 'prune') {
+    const o = s.options;
+    set('sparsity', o.sparsity); set('criterion', o.criterion); set('pattern', o.pattern); set('n-m', `${o.nm.n}:${o.nm.m}`);
+    set('scope', o.scope); set('min-density', o.minDensity); set('rounds', o.rounds ?? defaultRounds(o)); set('channel-multiple', o.channelMultiple);
+    set('data', s.data === undefined ? undefined : pathIn(base, s.data)); set('labels', s.labels === undefined ? undefined : pathIn(base, s.labels));
+    set('samples', s.samples); set('batch-size', s.batchSize);
+  } else if (s.kind === 'quantize') {
+    const o = s.options;
+    set('bits', o.bits); set('mode', o.mode); set('granularity', o.granularity); set('block-size', o.blockSize); set('symmetric', o.symmetric);
+    set('int4-format', o.int4Format); set('op-types', o.opTypes ? [...o.opTypes] : undefined); set('min-elements', o.minElements);
+    set('tfjs-dtype', o.tfjsDtype); set('min-weight-sqnr', o.minWeightSqnrDb); set('target', o.target);
+    set('verify', s.verify); set('output-check', s.outputCheck); set('min-output-sqnr', s.minOutputSqnrDb);
+  } else {
+    const o = s.options;
+    set('calib', pathIn(base, s.calib)); set('calib-cache', s.calibCache === undefined ? undefined : pathIn(base, s.calibCache));
+    set('calib-method', o.calibrationMethod); set('percentile', o.percentile); set('calib-samples', o.samples); set('batch-size', o.batchSize);
+    set('activation-type', o.activationType); set('per-tensor', o.perTensor); set('space-to-depth', o.spaceToDepthPooling);
+    set('target', o.target); set('op-types', o.opTypes ? [...o.opTypes] : undefined); set('preprocess', s.preprocess);
+  }
+  set('allow-partial', s.allowPartial);
+  return b;
+}

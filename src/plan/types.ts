@@ -1,0 +1,88 @@
+/**
+ * A plan: what mc does to which weights of one model, in order. A recipe file
+ * (read.ts) and the flags of `mc quantize` / `mc prune` (the commands' parse
+ * step) both build one; apply.ts is the only code that carries one out.
+ * Options are the passes' own typed options: a plan adds only which weights
+ * each step takes.
+ */
+import type { Budgets } from '../eval/types';
+import type { PruneOptions } from '../passes/prune';
+import type { QuantizeOptions } from '../passes/quantize/options';
+import type { StaticQuantizeOptions } from '../passes/quantize/static';
+
+/** Which weights a step takes: patterns are minimatch globs or /regex/ on the weight or node name. */
+export interface Selection {
+  /** undefined: every weight no earlier step of the same kind took. */
+  layers?: string[];
+  exclude: string[];
+  /** A pattern that matches no weight is not an error. */
+  allowEmpty: boolean;
+}
+
+export interface PruneStep {
+  kind: 'prune';
+  select: Selection;
+  options: PruneOptions;
+  /** Saliency: input samples and their labels (paths as the plan's user gave them, relative to the working directory). */
+  data?: string;
+  labels?: string;
+  samples: number;
+  batchSize: number;
+  allowPartial: boolean;
+}
+
+export interface QuantizeStep {
+  kind: 'quantize';
+  select: Selection;
+  /** The step's settings; its exclude/opTypes are set by the plan's selection, not here (see apply.ts). */
+  options: QuantizeOptions;
+  /** The output check: undefined = the default for the options, a number = that bound in dB, false = off. */
+  minOutputSqnrDb?: number;
+  outputCheck: boolean;
+  /** Open the ONNX result in onnxruntime before writing. */
+  verify: boolean;
+  allowPartial: boolean;
+}
+
+export interface StaticStep {
+  kind: 'static';
+  select: Selection;
+  options: StaticQuantizeOptions;
+  calib: string;
+  calibCache?: string;
+  /** The `preprocess` spec as written (size=28x28,layout=nchw,...); options.preprocess is its parse. */
+  preprocess?: string;
+  allowPartial: boolean;
+}
+
+export type PlanStep = PruneStep | QuantizeStep | StaticStep;
+
+/** Where each step and each of its patterns sits in the recipe, for errors found against the model. */
+export interface StepSource {
+  /** `mc.yaml:7` or `command line`. */
+  where: string;
+  /** `steps[1].quantize` or `--exclude`. */
+  key: string;
+  /** Per pattern of `select.layers` / `select.exclude`: where it is written (`mc.yaml:9`). */
+  layersAt?: string[];
+  excludeAt?: string[];
+}
+
+/** The recipe's `eval:`: the same gate as `mc quantize --eval-data` (src/cli/eval-gate.ts EvalGate). */
+export interface PlanEval {
+  data: string;
+  labels?: string;
+  budgets: Budgets;
+}
+
+export interface Plan {
+  /** The recipe's model (resolved against its folder); the command line's model wins. */
+  model?: string;
+  steps: PlanStep[];
+  /** Evaluate the output against the input after writing, and gate on the budgets. */
+  eval?: PlanEval;
+  /** The folder paths are written relative to in the canonical recipe (the recipe's folder, or the working directory). */
+  baseDir: string;
+  /** Per step: where it came from (same order as steps). */
+  sources: StepSource[];
+}
