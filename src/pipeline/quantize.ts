@@ -87,7 +87,7 @@ export interface QuantizeModelOptions {
 export async function quantizeModel(model: Model, options: QuantizeOptions, o: QuantizeModelOptions): Promise<{ report: QuantizeReport; outputCheck?: OutputCheckReport }> {
   const progress = o.progress ?? (() => {});
   // The outputs checked in the stock runtime, weights backed off until they meet the bound (verify-outputs.ts).
-  const fit = o.check && await fitQuantizationToOutputs(o.load, options, o.check, progress);
+  const fit = o.check && await fitQuantizationToOutputs(model, options, o.check, progress);
   const { changes: report } = runPass(quantizePass(fit ? fit.options : options), model, { toolVersion: VERSION, progress });
   if (fit) chargeFloatBackOffs(report, fit.report);
   const partial = incompleteness(report);

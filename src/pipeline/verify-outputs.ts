@@ -22,21 +22,15 @@
  * is of the model that is written. Cost: one run per quantized weight plus a
  * few; the ranking runs only when the first check fails.
  */
-import * as fs from 'fs';
-import * as os from 'os';
-import * as path from 'path';
 import { minimatch } from 'minimatch';
 import { McError } from '../errors';
-import { encodeOnnx } from '../formats/onnx';
-import { saveTfjs } from '../formats/tfjs';
 import { float32ToFloat16Bytes, type Dim, type Model } from '../ir';
 import { quantizePass, runPass, type QuantizeOptions, type QuantizeReport } from '../passes';
 import type { Granularity, QuantBits, WeightOverride } from '../passes/quantize/options';
 import { openDataset, validateAgainst } from '../data';
 import { numbersOf, argmaxRow } from '../eval/tensor-view';
 import type { HostTensor, ModelRunner, TensorInfo } from '../runtime/runner';
-import { OrtRunner } from '../runtime/ort-session';
-import { TfjsRunner } from '../runtime/tfjs-runner';
+import { openRunner } from '../runtime';
 import { mulberry32 } from '../util/prng';
 import { VERSION } from '../version';
 import { BackoffPlan } from './backoff-plan';
@@ -171,22 +165,10 @@ interface Inputs {
   samples: number;
 }
 
-/** A model in memory run by the stock runtime of its format. */
+/** A model in memory run by the stock runtime of its format (encoded in memory; nothing is written). */
 async function openInMemory(model: Model): Promise<{ runner: ModelRunner; close: () => Promise<void> }> {
-  if (model.format === 'onnx') {
-    const runner = await OrtRunner.create(encodeOnnx(model), { label: 'quantized model' });
-    return { runner, close: () => runner.dispose() };
-  }
-  // tfjs: the exact files mc would write, loaded by stock tfjs from a temp folder.
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mc-check-'));
-  try {
-    saveTfjs(model, dir);
-    const runner = await TfjsRunner.create(dir);
-    return { runner, close: async () => { await runner.dispose(); fs.rmSync(dir, { recursive: true, force: true }); } };
-  } catch (e) {
-    fs.rmSync(dir, { recursive: true, force: true });
-    throw e;
-  }
+  const runner = await openRunner(model, { label: 'quantized model' });
+  return { runner, close: () => runner.dispose() };
 }
 
 async function runAll(model: Model, inputs: Inputs, names: readonly string[]): Promise<Outputs> {
@@ -402,18 +384,21 @@ export interface FitResult {
 }
 
 /**
- * Quantizes fresh copies of the model (`load` gives one, loaded and prepared
- * as the caller quantizes its own) with `opts`, measures the
+ * Quantizes clones of `float` (the model as the caller is about to quantize
+ * it: loaded and prepared; Model.clone shares its weights copy-on-write and
+ * `float` itself is never changed) with `opts`, measures the
  * outputs, and backs weights off until `check` holds. Returns the options
  * that met it (the caller quantizes its own copy with them) and the report;
  * throws OutputBoundError (exit 1) when even the last rung of every weight
  * misses the bound. Nothing is written.
  */
 export async function fitQuantizationToOutputs(
-  load: () => Model, opts: QuantizeOptions, check: OutputCheckOptions, progress: (message: string) => void = () => {},
+  source: Model | (() => Model), opts: QuantizeOptions, check: OutputCheckOptions, progress: (message: string) => void = () => {},
 ): Promise<FitResult> {
   const started = Date.now();
-  const float = load();
+  // A loader (the former interface, kept while callers move) gives a fresh copy per call.
+  const float = typeof source === 'function' ? source() : source;
+  const load = typeof source === 'function' ? source : (): Model => source.clone();
   const samples = check.samples ?? 4;
   progress('output check: preparing inputs');
   const { inputs: specs, outputs: names, runtime } = await probe(float);
