@@ -13,7 +13,7 @@
  * inverse, 2n³/3 flops, against 4n³/3.) `upperCholeskyOfInverseLiteral` is the
  * three-step form, kept for the tests that check the two agree.
  */
-import { choleskyLower, choleskyUpper, NotPositiveDefiniteError } from './cholesky';
+import { choleskyInPlace, choleskyLower, choleskyUpper, NotPositiveDefiniteError } from './cholesky';
 import { gemmSub, transposed, view } from './gemm';
 import { invertLower } from './triangular';
 
@@ -45,15 +45,14 @@ export function upperCholeskyOfInverse(a: Float64Array, n: number, what?: string
     // lower triangle of J·A·J: rev[i][j] = a[n−1−i][n−1−j], j ≤ i
     for (let j = 0; j <= i; j++) rev[dst + j] = a[src + n - 1 - j];
   }
-  let m: Float64Array;
   try {
-    m = choleskyLower(rev, n, what);
+    choleskyInPlace(rev, n, what); // rev's strict upper triangle is scratch; invertLower reads only the lower
   } catch (e) {
     // Name the pivot in A's own order: row i of J·A·J is row n − 1 − i of A.
     if (e instanceof NotPositiveDefiniteError) throw new NotPositiveDefiniteError(n - 1 - e.pivot, e.value, what);
     throw e;
   }
-  const x = invertLower(m, n);
+  const x = invertLower(rev, n);
   // R = J·X·J, written into `rev` (no longer needed).
   for (let i = 0; i < n; i++) {
     const src = (n - 1 - i) * n;
