@@ -1,7 +1,7 @@
 import { UsageError } from '../errors';
 import { detectFormat, formatOf } from '../formats';
 import type { Batch } from '../data/types';
-import { openRunner, type HostTensor, type ModelRunner, type ModelSource } from '../runtime';
+import { encodeModel, openRunner, type EncodedModel, type HostTensor, type ModelRunner, type ModelSource } from '../runtime';
 import { VERSION } from '../version';
 import { AccuracyAccumulator, pickMetric } from './accuracy';
 import { checkBudgetRequirements, checkBudgets } from './budgets';
@@ -56,6 +56,8 @@ export function sourceFormat(source: ModelSource): string {
 
 export interface Side {
   source: ModelSource;
+  /** A model in memory, encoded once for its runner and its size. */
+  encoded?: EncodedModel;
   /** The report's name for it (sourceName). */
   path: string;
   runner: ModelRunner;
@@ -79,13 +81,11 @@ export async function evaluate(opts: EvalOptions): Promise<EvalReport> {
   const runners: ModelRunner[] = [];
   let perLayer: PerLayerPair | null = null;
   try {
-    const candName = sourceName(opts.candidate, opts.candidateName);
-    const cand: Side = { source: opts.candidate, path: candName, runner: await openRunner(opts.candidate, { threads: s.threads, label: candName }), accuracy: null };
+    const cand = await openSide(opts.candidate, opts.candidateName, s.threads);
     runners.push(cand.runner);
     let base: Side | null = null;
     if (opts.baseline) {
-      const baseName = sourceName(opts.baseline, opts.baselineName);
-      base = { source: opts.baseline, path: baseName, runner: await openRunner(opts.baseline, { threads: s.threads, label: baseName }), accuracy: null };
+      base = await openSide(opts.baseline, opts.baselineName, s.threads);
       runners.push(base.runner);
     }
     const specs = inputSpecs(cand.runner);
@@ -136,12 +136,20 @@ export async function evaluate(opts: EvalOptions): Promise<EvalReport> {
   }
 }
 
+/** Opens a model in its runtime; a model in memory is encoded once, for the runner and the size report. */
+export async function openSide(source: ModelSource, givenName: string | undefined, threads: number): Promise<Side> {
+  const path = sourceName(source, givenName);
+  const encoded = typeof source === 'string' ? undefined : encodeModel(source, path);
+  const runner = await openRunner(encoded ?? source, { threads, label: path });
+  return { source, encoded, path, runner, accuracy: null };
+}
+
 /** One model's part of the report; the size of a model in memory is that of the files it would be written as. */
 export async function modelReport(side: Side, givenName: string | undefined, latency: LatencyReport | null, fidelity: FidelityReport | null, size?: SizeReport): Promise<ModelReport> {
   return {
     path: side.path,
     format: sourceFormat(side.source),
-    size: size ?? await measureSize(side.source, givenName),
+    size: size ?? await measureSize(side.source, givenName, side.encoded),
     latency,
     accuracy: side.accuracy?.report() ?? null,
     fidelity,

@@ -31,11 +31,11 @@
  * needs a second, instrumented session per model): use evaluate().
  */
 import { UsageError } from '../errors';
-import { openRunner, type HostTensor, type ModelSource } from '../runtime';
+import type { HostTensor, ModelSource } from '../runtime';
 import { checkLabelCount, checkSameInputs, alignOutputs, inputSpecs, openEvalData, openEvalLabels, synthesizeFeeds, type EvalData } from './inputs';
 import type { InputSpec } from '../data/types';
 import {
-  dataPass, feedsOf, finishReport, modelReport, resolveSettings, sourceName, type FeedBatch, type Side,
+  dataPass, feedsOf, finishReport, modelReport, openSide, resolveSettings, type FeedBatch, type Side,
 } from './evaluate';
 import { measureLatency } from './latency';
 import { measureSize } from './size';
@@ -74,16 +74,15 @@ export class Evaluator {
   static async create(opts: EvaluatorOptions): Promise<Evaluator> {
     const s = resolveSettings(opts);
     let base: Side | null = null;
-    if (opts.baseline) {
-      const name = sourceName(opts.baseline, opts.baselineName);
-      base = { source: opts.baseline, path: name, runner: await openRunner(opts.baseline, { threads: s.threads, label: name }), accuracy: null };
-    }
+    if (opts.baseline) base = await openSide(opts.baseline, opts.baselineName, s.threads);
     const ev = new Evaluator(s, opts, base);
     try {
       if (base) {
         ev.specs = inputSpecs(base.runner);
         if (s.data) await ev.keepData(ev.specs);
-        ev.baseSize = await measureSize(base.source, opts.baselineName);
+        ev.baseSize = await measureSize(base.source, opts.baselineName, base.encoded);
+        // Kept only to measure the size: the runner holds its own copy.
+        delete base.encoded;
       }
     } catch (e) {
       await ev.dispose();
@@ -95,8 +94,8 @@ export class Evaluator {
   /** Evaluates one candidate against the baseline and data given to create(); the same report evaluate() gives. */
   async evaluate(candidate: ModelSource, o: EvaluateCandidateOptions = {}): Promise<EvalReport> {
     const s = this.s;
-    const name = sourceName(candidate, o.name);
-    const cand: Side = { source: candidate, path: name, runner: await openRunner(candidate, { threads: s.threads, label: name }), accuracy: null };
+    const cand: Side = await openSide(candidate, o.name, s.threads);
+    const name = cand.path;
     try {
       const specs = inputSpecs(cand.runner);
       let outputMap: Map<string, string> | null = null;

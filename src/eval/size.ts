@@ -2,9 +2,9 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as zlib from 'zlib';
 import { loadModel, modelFiles } from '../formats';
-import { encodeTfjs, getTfjsQuantization, MODEL_JSON } from '../formats/tfjs';
+import { getTfjsQuantization, MODEL_JSON } from '../formats/tfjs';
 import type { Model } from '../ir';
-import { encodeInline, type ModelSource } from '../runtime';
+import { encodeModel, type EncodedModel, type ModelSource } from '../runtime';
 import { countParameters } from '../inspect/parameters';
 import { constantsOf } from '../inspect/inspect';
 import { gzipBytes } from '../util/file-size';
@@ -20,8 +20,8 @@ import type { SizeFile, SizeReport } from './types';
  * model.json plus shards. `name` names its files (an ONNX name ending in .onnx
  * gives the file's name; otherwise 'model.onnx').
  */
-export async function measureSize(source: ModelSource, name?: string): Promise<SizeReport> {
-  if (typeof source !== 'string') return sizeOf(source, encodedFiles(source, name));
+export async function measureSize(source: ModelSource, name?: string, encoded?: EncodedModel): Promise<SizeReport> {
+  if (typeof source !== 'string') return sizeOf(source, encodedFiles(source, name, encoded));
   const modelPath = source;
   const files: SizeFile[] = [];
   const base = fs.statSync(modelPath).isDirectory() ? modelPath : path.dirname(modelPath);
@@ -31,15 +31,18 @@ export async function measureSize(source: ModelSource, name?: string): Promise<S
   return sizeOf(loadModel(modelPath), files);
 }
 
-/** The files an in-memory model would be written as, with their sizes (gzip level 9, as gzipBytes measures a file). */
-export function encodedFiles(model: Model, name?: string): SizeFile[] {
+/**
+ * The files an in-memory model would be written as, with their sizes (gzip
+ * level 9, as gzipBytes measures a file). `encoded`: the model's encoding
+ * already made for its runner (encodeModel), so it is not encoded twice.
+ */
+export function encodedFiles(model: Model, name?: string, encoded: EncodedModel = encodeModel(model, name)): SizeFile[] {
   const parts: { path: string; bytes: Uint8Array }[] = [];
-  if (model.format === 'onnx') {
+  if (encoded.kind === 'onnx') {
     const file = name && /\.onnx$/i.test(name) ? path.basename(name) : 'model.onnx';
-    parts.push({ path: file, bytes: encodeInline(model, name) });
+    parts.push({ path: file, bytes: encoded.bytes });
   } else {
-    const a = encodeTfjs(model);
-    parts.push({ path: MODEL_JSON, bytes: Buffer.from(a.modelJson, 'utf8') }, ...a.shards);
+    parts.push({ path: MODEL_JSON, bytes: Buffer.from(encoded.artifacts.modelJson, 'utf8') }, ...encoded.artifacts.shards);
   }
   return parts.map((p) => ({ path: p.path, bytes: p.bytes.byteLength, gzipBytes: zlib.gzipSync(p.bytes, { level: 9 }).byteLength }));
 }

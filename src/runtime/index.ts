@@ -1,7 +1,7 @@
 import { detectFormat } from '../formats';
 import { encodeOnnx, PROTOBUF_LIMIT } from '../formats/onnx';
 import { inlineTensorBytes } from '../formats/onnx/codec';
-import { encodeTfjs } from '../formats/tfjs';
+import { encodeTfjs, type TfjsArtifacts } from '../formats/tfjs';
 import { UnsupportedError } from '../errors';
 import type { Model } from '../ir';
 import { OrtRunner } from './ort-session';
@@ -40,13 +40,21 @@ export function runtimeFor(source: ModelSource): 'onnxruntime' | 'tfjs' {
  * into the message); past the 2 GiB protobuf limit that is refused with an
  * UnsupportedError saying to save it with external data and pass the path.
  */
-export async function openRunner(source: ModelSource, opts: OpenRunnerOptions = {}): Promise<ModelRunner> {
+export async function openRunner(source: ModelSource | EncodedModel, opts: OpenRunnerOptions = {}): Promise<ModelRunner> {
   if (typeof source === 'string') {
     return runtimeFor(source) === 'tfjs' ? TfjsRunner.create(source) : OrtRunner.create(source, { threads: opts.threads });
   }
-  const label = opts.label ?? `in-memory ${source.format} model`;
-  if (source.format !== 'onnx') return TfjsRunner.fromArtifacts(encodeTfjs(source), label);
-  return OrtRunner.create(encodeInline(source, label), { threads: opts.threads, label });
+  const label = opts.label ?? ('kind' in source ? 'in-memory model' : `in-memory ${source.format} model`);
+  const enc = 'kind' in source ? source : encodeModel(source, label);
+  if (enc.kind === 'tfjs') return TfjsRunner.fromArtifacts(enc.artifacts, label);
+  return OrtRunner.create(enc.bytes, { threads: opts.threads, label });
+}
+
+/** A model encoded the way the runtime takes it in memory, so one encoding serves the runner and the size report. */
+export type EncodedModel = { kind: 'onnx'; bytes: Uint8Array } | { kind: 'tfjs'; artifacts: TfjsArtifacts };
+
+export function encodeModel(model: Model, label?: string): EncodedModel {
+  return model.format === 'onnx' ? { kind: 'onnx', bytes: encodeInline(model, label) } : { kind: 'tfjs', artifacts: encodeTfjs(model) };
 }
 
 /** The model as one ONNX message with every tensor inline, or a clear error past the protobuf limit. */
