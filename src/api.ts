@@ -17,7 +17,7 @@ export * from './inspect';
 
 // Rewriting passes and the file-level jobs the CLI runs.
 export * from './passes';
-export { quantizeStatic, resolveStaticOptions } from './passes/quantize/static';
+export { resolveStaticOptions } from './passes/quantize/static';
 export type { StaticQuantizeOptions, StaticQuantizeResult, StaticTarget } from './passes/quantize/static';
 export { quantizeFile } from './pipeline/quantize';
 export type { QuantizeFileOptions, QuantizeFileResult } from './pipeline/quantize';

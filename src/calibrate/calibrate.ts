@@ -13,7 +13,8 @@ import { HostTensor, ModelRunner, OrtRunner } from '../runtime';
 import { augmentedModel, augmentedModelBytes, modelInputSpecs } from './augment';
 import { DEFAULT_BINS } from './histogram';
 import { ObserverThread, observerWorkerScript } from './observer-thread';
-import { CALIBRATION_METHODS, CalibrationMethod, TensorRange } from './observers';
+import { checkCalibrationChoice, DEFAULT_CALIBRATION_BATCH, DEFAULT_PERCENTILE } from '../passes/quantize/calibration-methods';
+import type { CalibrationMethod, TensorRange } from './observers';
 import type { ActivationSink } from './sink';
 import {
   CalibrationStatistics, kindOf, rangesFrom, STATISTIC_KINDS, StatisticKind, TensorStatistics, tensorFromState, TensorStatisticsState,
@@ -70,16 +71,12 @@ export interface CalibrationResult {
 export const WORKER_MIN_BATCHES = 4;
 
 export function defaultCalibrationOptions(): CalibrationOptions {
-  return { method: 'minmax', percentile: 99.999, batchSize: 32, qmin: -128, qmax: 127, bins: DEFAULT_BINS };
+  return { method: 'minmax', percentile: DEFAULT_PERCENTILE, batchSize: DEFAULT_CALIBRATION_BATCH, qmin: -128, qmax: 127, bins: DEFAULT_BINS };
 }
 
 export function checkCalibrationOptions(o: CalibrationOptions): void {
-  if (!CALIBRATION_METHODS.includes(o.method)) throw new UsageError(`--calib-method must be one of ${CALIBRATION_METHODS.join(', ')}, got ${String(o.method)}`);
-  if (!(o.percentile > 0 && o.percentile <= 100)) throw new UsageError(`--percentile must be in (0, 100], got ${String(o.percentile)}`);
-  if (!Number.isInteger(o.batchSize) || o.batchSize < 1) throw new UsageError(`--batch-size must be a positive integer, got ${String(o.batchSize)}`);
-  if (o.samples !== undefined && (!Number.isInteger(o.samples) || o.samples < 1)) throw new UsageError(`--calib-samples must be a positive integer, got ${String(o.samples)}`);
+  checkCalibrationChoice(o);
   if (o.observeIn !== undefined && !['auto', 'worker', 'main'].includes(o.observeIn)) throw new UsageError(`observeIn must be auto, worker or main, got ${String(o.observeIn)}`);
-  if (o.movingAverage !== undefined && !(o.movingAverage > 0 && o.movingAverage <= 1)) throw new UsageError(`moving-average constant must be in (0, 1], got ${String(o.movingAverage)}`);
 }
 
 /** Opens a calibration dataset for `model` and checks it fits the model's inputs (one-line InputError otherwise). */

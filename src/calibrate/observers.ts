@@ -8,9 +8,10 @@ import { entropyThresholdBins } from './entropy';
 import { DEFAULT_BINS, HistogramMode, StreamingHistogram } from './histogram';
 import { mseRange } from './mse';
 
-export type CalibrationMethod = 'minmax' | 'percentile' | 'entropy' | 'mse';
+import { CALIBRATION_METHODS, CalibrationMethod, DEFAULT_PERCENTILE } from '../passes/quantize/calibration-methods';
 
-export const CALIBRATION_METHODS: readonly CalibrationMethod[] = ['minmax', 'percentile', 'entropy', 'mse'];
+export { CALIBRATION_METHODS };
+export type { CalibrationMethod };
 
 /** A calibrated range; min ≤ 0 ≤ max is not guaranteed here (the quantizer widens it to include 0). */
 export interface TensorRange {
@@ -162,6 +163,6 @@ export function createObserver(opts: ObserverOptions): Observer {
 
 export const DEFAULT_OBSERVER_OPTIONS: Omit<ObserverOptions, 'qmin' | 'qmax'> = {
   method: 'minmax',
-  percentile: 99.999,
+  percentile: DEFAULT_PERCENTILE,
   bins: DEFAULT_BINS,
 };

@@ -4,23 +4,39 @@
  * --calib` runs (quantizeStaticFile: load → lift weights → static step →
  * onnxruntime load check → atomic write → sizes).
  */
+import {
+  CalibrationStatistics, collectStatistics, DEFAULT_BINS, kindOf, openCalibrationData, rangesFrom, STATISTIC_KINDS, TensorRange,
+} from '../calibrate';
+import { mismatch, readStatisticsFile, SavedStatistics, statisticsKey, writeStatisticsFile } from '../calibrate/stats-file';
 import type { Dataset } from '../data';
 import { IncompleteError, UnsupportedError } from '../errors';
 import { loadModel, modelFiles } from '../formats';
 import type { Model } from '../ir';
-import { quantizeStatic, StaticQuantizeOptions, StaticQuantizeResult } from '../passes/quantize/static';
+import { runPass } from '../passes';
+import {
+  activationRange, findPoolingMatches, foldBatchNormForInt8, paddingLines, PlanOptions, resolveStaticOptions, rewriteGemmsForInt8, spaceToDepthPoolingPass,
+  SpaceToDepthSkip, staticQdqPass, StaticQuantizeOptions, StaticQuantizeResult, tensorsToCalibrate,
+} from '../passes/quantize/static';
+import type { HostTensor } from '../runtime';
 import { FileSizes, filesSize } from '../util/file-size';
 import { VERSION } from '../version';
 import { checkOutputPath, defaultOutputPath, writeOutput } from './output';
 import { liftNotes, liftWeights } from './quantize';
+import { decideSmallLayers, decideSpaceToDepth } from './static-decisions';
 
 export type { StaticQuantizeOptions, StaticQuantizeResult } from '../passes/quantize/static';
 
 /** Where the calibration statistics come from. */
 export interface StaticCalibrationSource {
-  /** Calibration data: .npy, .npz, image folder, ONNX test-data folder, or an open Dataset. */
+  /** Calibration data: .npy, .npz, image folder, ONNX test-data folder, or an open Dataset (its path identifies it for the cache). */
   data: string | Dataset;
-  /** `--calib-cache` path: statistics read from here when they match, else computed and written here. */
+  /**
+   * `--calib-cache` path: the statistics are read from this file when it was written for the same
+   * calibrated graph, data and settings (src/calibrate/stats-file.ts), and the model is not run;
+   * otherwise they are computed (every method's statistics, so that any method can reuse them)
+   * and the file is written (atomically), replacing one for other inputs. A file that is not a
+   * statistics file is refused (InputError), never overwritten.
+   */
   cache?: string;
 }
 
@@ -29,10 +45,114 @@ export interface StaticStepContext {
   progress?: (message: string) => void;
 }
 
-/** The static step on a model in memory (in place): calibrate on `calib`, then emit QDQ. ONNX only. */
+/**
+ * The static step on a model in memory (in place). ONNX only:
+ *   fold BatchNormalization → decide which small MatMul/Gemm stay float → Gemm → MatMul
+ *   → calibrate the tensors the plan needs (or read them from the cache) → the QDQ pass
+ *   with those ranges → the space-to-depth pass where it is decided to pay.
+ */
 export async function quantizeStaticModel(model: Model, options: Partial<StaticQuantizeOptions>, calib: StaticCalibrationSource, ctx: StaticStepContext = {}): Promise<StaticQuantizeResult> {
-  if (calib.cache !== undefined) throw new UnsupportedError('--calib-cache: reading and writing calibration statistics is not built yet');
-  return quantizeStatic(model, options, calib.data, { toolVersion: ctx.toolVersion ?? VERSION, progress: ctx.progress });
+  if (model.format !== 'onnx') throw new UnsupportedError('static quantization (--calib) needs an ONNX model: tfjs has no int8 kernels');
+  const opts = resolveStaticOptions(options);
+  const toolVersion = ctx.toolVersion ?? VERSION;
+  const progress = ctx.progress;
+  const { dataset, fixedBatch } = openCalibrationData(model, calib.data, opts.preprocess);
+  const batchSize = fixedBatch ?? opts.batchSize;
+  // Exact rewrites for ORT's integer kernels (BN folding, Gemm → MatMul; channel padding in the QDQ pass). They run
+  // after the options and data are checked; should calibration still fail, the model is changed but computes the same.
+  const transformations = foldBatchNormForInt8(model, toolVersion);
+  const base: PlanOptions = { exclude: opts.exclude, opTypes: opts.opTypes };
+  const small = await decideSmallLayers(model, opts, base, dataset, batchSize, progress);
+  const gemms = rewriteGemmsForInt8(model, { ...base, keepFloat: small.keepFloat });
+  transformations.push(...gemms.transformations);
+  const plan: PlanOptions = { ...base, originalOpType: gemms.originalOpType, keepFloat: small.keepFloat };
+  const observed = tensorsToCalibrate(model, plan).map((v) => v.name);
+  const warnings: string[] = [];
+  let stats: CalibrationStatistics | undefined;
+  let cache: StaticQuantizeResult['calibration']['cache'];
+  let ranges: Map<string, TensorRange> | undefined;
+  if (observed.length) {
+    const got = await statisticsFor(model, observed, dataset, calib, opts, batchSize, progress);
+    stats = got.stats;
+    cache = got.cache;
+    const { qmin, qmax } = activationRange(opts.activationType);
+    ranges = rangesFrom(stats, opts.calibrationMethod, { percentile: opts.percentile, movingAverage: opts.movingAverage, qmin, qmax });
+    warnings.push(...stats.warnings);
+  } else {
+    warnings.push('nothing to quantize: no Conv, MatMul or Gemm with a float32 input');
+  }
+  const samples = stats?.samples ?? 0;
+  const qdq = runPass(staticQdqPass({ options: opts, plan, ranges, samples }), model, { toolVersion, progress }).changes;
+  warnings.push(...qdq.warnings);
+  const calibration = {
+    method: opts.calibrationMethod, samples, batches: stats?.batches ?? 0, batchSize: stats?.batchSize ?? 0, seconds: stats?.seconds ?? 0, ...(cache ? { cache } : {}),
+  };
+  const { padded, ...rest } = qdq;
+  if (!qdq.quantizedNodes.length && !qdq.activations.length) {
+    transformations.push(...paddingLines(padded));
+    const decisions = { smallLayers: small.decision, spaceToDepth: { how: 'none' as const, applied: false, pin: 'off' } };
+    return { ...rest, modified: qdq.modified || transformations.length > 0, calibration, transformations, spaceToDepthSkipped: [], warnings, decisions };
+  }
+  const s2d = await decideSpaceToDepth(model, opts, () => firstBatch(dataset, batchSize), progress);
+  let spaceToDepthSkipped: SpaceToDepthSkip[] = [];
+  let kept = padded;
+  const rewrites: string[] = [];
+  if (!s2d.applied && (s2d.how === 'none' || s2d.how === 'measured')) {
+    // Considered and not applied: still say why each near-miss pair would not have been rewritten.
+    spaceToDepthSkipped = findPoolingMatches(model.graph, model.opsetVersion('') ?? 0).skipped;
+  }
+  {
+    const pooling = s2d.applied ? runPass(spaceToDepthPoolingPass, model, { toolVersion, progress }).changes : undefined;
+    if (pooling) {
+      spaceToDepthSkipped = pooling.skipped;
+      const rewritten = new Set(pooling.applied.map((a) => a.conv));
+      kept = padded.filter((p) => !rewritten.has(p.node));
+      rewrites.push(...pooling.transformations);
+      Object.assign(rest.settings, pooling.settings);
+      for (const row of rest.activations) {
+        row.name = pooling.renamed.get(row.name) ?? row.name;
+        if (row.sharedWith) row.sharedWith = pooling.renamed.get(row.sharedWith) ?? row.sharedWith;
+      }
+    }
+  }
+  transformations.push(...paddingLines(kept), ...rewrites);
+  return { ...rest, calibration, transformations, spaceToDepthSkipped, warnings, decisions: { smallLayers: small.decision, spaceToDepth: s2d } };
+}
+
+/** The first calibration batch as onnxruntime feeds (the space-to-depth timing runs on it). */
+function firstBatch(dataset: Dataset, batchSize: number): Map<string, HostTensor> {
+  for (const b of dataset.batches(batchSize, batchSize)) {
+    return new Map([...b.inputs].map(([name, t]) => [name, { dtype: t.dtype, shape: t.shape, data: t.data }]));
+  }
+  return new Map();
+}
+
+/** The statistics of `tensors`: computed for the chosen method alone, or through the --calib-cache file. */
+async function statisticsFor(model: Model, tensors: string[], dataset: Dataset, calib: StaticCalibrationSource, opts: StaticQuantizeOptions, batchSize: number,
+  progress?: (m: string) => void): Promise<{ stats: CalibrationStatistics; cache?: StaticQuantizeResult['calibration']['cache'] }> {
+  const kind = kindOf(opts.calibrationMethod);
+  const run = (kinds: typeof STATISTIC_KINDS): Promise<CalibrationStatistics> => {
+    progress?.(`calibrating ${tensors.length} tensors (${calib.cache === undefined ? opts.calibrationMethod : 'statistics of every method'})`);
+    return collectStatistics(model, tensors, dataset, {
+      kinds, samples: opts.samples, batchSize: opts.batchSize, threads: opts.threads, preprocess: opts.preprocess, bins: DEFAULT_BINS,
+      progress: (done, total) => progress?.(`calibrating: ${done}/${total} samples`),
+    });
+  };
+  if (calib.cache === undefined) return { stats: await run([kind]) };
+  const file = calib.cache;
+  const started = process.hrtime.bigint();
+  const key = statisticsKey(model, calib.data, { samples: opts.samples, batchSize, bins: DEFAULT_BINS, preprocess: opts.preprocess });
+  const saved = readStatisticsFile(file);
+  const why = saved ? mismatch(saved, key, tensors, [kind]) : 'there was no file';
+  if (saved && why === undefined) {
+    progress?.(`calibration statistics from ${file}`);
+    saved.stats.seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    return { stats: saved.stats, cache: { file, action: 'read' } };
+  }
+  const stats = await run(STATISTIC_KINDS);
+  const out: SavedStatistics = { key, stats, unobserved: tensors.filter((t) => !stats.tensors.has(t)) };
+  writeStatisticsFile(file, out);
+  return { stats, cache: { file, action: 'written', reason: saved ? `recomputed: the file's statistics do not fit this run (${why})` : why } };
 }
 
 export interface StaticQuantizeFileOptions {

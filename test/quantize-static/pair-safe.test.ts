@@ -17,7 +17,8 @@ import * as path from 'path';
 import * as ort from 'onnxruntime-node';
 import { encodeOnnx, loadOnnx } from '../../src/formats/onnx';
 import { Graph, intsAttr, Model, Node, Tensor, Value } from '../../src/ir';
-import { quantizeStatic, readsModelInput } from '../../src/passes/quantize/static';
+import { readsModelInput } from '../../src/passes/quantize/static';
+import { quantizeStaticModel } from '../../src/pipeline/static';
 import { detectCpu } from '../../src/runtime/cpu';
 import { normal, uniform, writeNpy } from '../calibrate/helpers';
 
@@ -97,7 +98,7 @@ test.each([
   const calib = path.join(tmp, `calib-${c}.npy`);
   writeNpy(calib, uniform(16 * c * 256, 2, 0, 1), [16, c, 16, 16]);
   const portable = build(c, normalize);
-  const r = await quantizeStatic(portable, {}, calib);
+  const r = await quantizeStaticModel(portable, {}, { data: calib });
   expect(r.settings).toMatchObject({ target: 'portable', pairSafeConvs: ['conv1'] });
   expect(r.transformations.some((l) => l.startsWith('interleaved a zero channel') && l.endsWith(`conv1 ${c}→${to}`))).toBe(true);
   const conv = portable.graph.nodes.find((n) => n.opType === 'Conv')!;
@@ -113,7 +114,7 @@ test.each([
     }
   }
   const vnni = build(c, normalize);
-  await quantizeStatic(vnni, { target: 'avx512-vnni' }, calib);
+  await quantizeStaticModel(vnni, { target: 'avx512-vnni' }, { data: calib });
   expect(vnni.graph.nodes.map((n) => n.opType)).not.toContain('Gather');
   const x = uniform(6 * c * 256, 9, 0, 1); // bright, dense codes: the worst case for int16 pairs
   // The input does exercise the hazard: the appended form has pairs AVX2 would saturate, the interleaved one none.
@@ -138,7 +139,7 @@ test('a 1-channel input is padded as before: [x, 0, 0, 0] is already pair-safe',
   const calib = path.join(tmp, 'calib-1.npy');
   writeNpy(calib, uniform(16 * 256, 2, 0, 1), [16, 1, 16, 16]);
   const m = build(1, false);
-  const r = await quantizeStatic(m, {}, calib);
+  const r = await quantizeStaticModel(m, {}, { data: calib });
   expect(r.settings.pairSafeConvs).toBeUndefined();
   expect(r.transformations.some((l) => l.startsWith('padded Conv input channels') && l.endsWith('conv1 1→4'))).toBe(true);
   expect(m.graph.nodes.map((n) => n.opType)).not.toContain('Gather');

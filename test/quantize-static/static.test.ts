@@ -12,7 +12,8 @@ import * as ort from 'onnxruntime-node';
 import { openDataset, openLabels } from '../../src/data';
 import { encodeOnnx, loadOnnx } from '../../src/formats/onnx';
 import type { Model } from '../../src/ir';
-import { padConvsForInt8, planQdq, prepareForStaticInt8, quantizeStatic } from '../../src/passes/quantize/static';
+import { padConvsForInt8, planQdq, prepareForStaticInt8 } from '../../src/passes/quantize/static';
+import { quantizeStaticModel } from '../../src/pipeline/static';
 import type { CalibrationMethod } from '../../src/calibrate';
 import { runMc } from '../helpers/cli-run';
 import { buildCnn, uniform, writeNpy } from '../calibrate/helpers';
@@ -49,10 +50,10 @@ describe('fixture CNN accuracy in onnxruntime', () => {
 
   test.each<[CalibrationMethod, number]>([['minmax', 0.5], ['percentile', 0.5], ['entropy', 1.5], ['mse', 1.5]])('%s loses at most %d points', async (method, budget) => {
     const m = loadOnnx(path.join(FIX, 'cnn.onnx'));
-    const r = await quantizeStatic(m, { calibrationMethod: method }, CALIB);
+    const r = await quantizeStaticModel(m, { calibrationMethod: method, smallLayers: ['fc1/Gemm', 'logits/Gemm'] }, { data: CALIB });
     expect(r.calibration.samples).toBe(256);
     expect(r.quantizedNodes.map((n) => n.opType)).toEqual(['Conv', 'Conv', 'Conv']);
-    expect(r.skipped.map((k) => `${k.node}: ${k.reason.split(' ')[0]}`)).toEqual(['fc1/Gemm: small', 'logits/Gemm: small']);
+    expect(r.skipped.map((k) => `${k.node}: ${k.reason.split(' ')[0]}`)).toEqual(['fc1/Gemm: kept', 'logits/Gemm: kept']); // pinned float (--small-layers), as timing decided on the machine that set issue 10's numbers
     expect(r.transformations.map((t) => t.split(':')[0])).toEqual([
       'folded BatchNormalization into Conv',
       "padded Conv input channels with zeros to a multiple of 4 for onnxruntime's fast int8 conv kernel",
@@ -71,13 +72,13 @@ describe('QDQ placement', () => {
 
   test('ORT fuses convs into QLinearConv, a large Gemm (as MatMul) into QLinearMatMul, MaxPool on int8; no shape info needed', async () => {
     const m = buildCnn(3, 16, 48); // intermediates carry no dtype or shape; fc1 is 64×1200, fc2 64×10
-    const r = await quantizeStatic(m, { batchSize: 16 }, calib);
+    const r = await quantizeStaticModel(m, { batchSize: 16, smallLayers: ['fc2'] }, { data: calib });
     expect(r.transformations).toEqual([
       'rewrote Gemm as MatMul + Add (bias kept in float) so onnxruntime runs QLinearMatMul: fc1',
       "padded Conv input channels with zeros to a multiple of 4 for onnxruntime's fast int8 conv kernel: conv1 1→4",
     ]);
     expect(r.quantizedNodes).toEqual([{ name: 'conv1', opType: 'Conv' }, { name: 'conv2', opType: 'Conv' }, { name: 'fc1', opType: 'MatMul' }]);
-    expect(r.skipped.map((k) => k.node)).toEqual(['fc1_bias', 'fc2']); // the float bias Add; fc2 (64×10) too small to pay for its Q/DQ
+    expect(r.skipped.map((k) => k.node)).toEqual(['fc1_bias', 'fc2']); // the float bias Add; fc2 (64×10), pinned float
     expect(r.folded).toEqual(['relu1', 'relu2']); // relu3 follows fc1's float bias Add
     expect(r.calibration.batches).toBe(3);
     const byName = new Map(r.activations.map((a) => [a.name, a]));
@@ -138,16 +139,16 @@ describe('QDQ placement', () => {
       return 10 * Math.log10(sig / err);
     };
     const u8 = buildCnn(4);
-    const ru = await quantizeStatic(u8, { activationType: 'uint8', perTensor: true }, calib);
+    const ru = await quantizeStaticModel(u8, { activationType: 'uint8', perTensor: true }, { data: calib });
     expect(ru.activations.find((a) => a.name === 'relu1_out')?.zeroPoint).toBe(0);
     expect(u8.graph.nodes.find((n) => n.opType === 'DequantizeLinear' && n.inputs[0]?.name === 'conv1.weight_quantized')?.attributes.has('axis')).toBe(false);
     const ex = buildCnn(4);
-    const re = await quantizeStatic(ex, { exclude: ['fc*'] }, calib);
+    const re = await quantizeStaticModel(ex, { exclude: ['fc*'] }, { data: calib });
     expect(re.quantizedNodes.map((n) => n.name)).toEqual(['conv1', 'conv2']);
     expect(re.skipped.map((k) => k.node)).toEqual(['fc1', 'fc2']);
     expect(ex.graph.initializers.some((v) => v.name === 'fc1.weight' && v.const?.dtype === 'float32')).toBe(true);
     const i8 = buildCnn(4);
-    await quantizeStatic(i8, {}, calib);
+    await quantizeStaticModel(i8, {}, { data: calib });
     for (const m of [i8, u8, ex]) expect(sqnr(await run(m))).toBeGreaterThan(25);
   });
 });
@@ -265,7 +266,7 @@ describe('activations read inside subgraphs', () => {
     const build = (): Model => { const m = new Model('onnx', g); m.irVersion = 8; m.opsetImports = [{ domain: '', version: 13 }]; return m; };
     const bytes = encodeOnnx(build());
     const m = (await import('../../src/formats/onnx')).decodeOnnx(bytes);
-    const r = await quantizeStatic(m, { batchSize: 4, calibrationMethod: 'minmax' }, calib, {});
+    const r = await quantizeStaticModel(m, { batchSize: 4, calibrationMethod: 'minmax' }, { data: calib });
     expect(r.quantizedNodes.map((n) => n.name)).toEqual(['conv1', 'conv2']);
     const inner = [...m.graph.allNodes()].filter((n) => n.graph !== m.graph);
     expect(inner.map((n) => [n.opType, n.inputs[0]!.name])).toEqual([['Sigmoid', 'h'], ['Neg', 'h']]);

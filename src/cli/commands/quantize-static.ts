@@ -8,7 +8,7 @@ import type { CliContext } from '../context';
 import { UsageError } from '../../errors';
 import { detectFormat } from '../../formats';
 import { parsePreprocess } from '../../data';
-import { formsFor, resolveStaticOptions, StaticQuantizeOptions } from '../../passes/quantize/static';
+import { formsFor, resolveStaticOptions, SmallLayers, StaticQuantizeOptions } from '../../passes/quantize/static';
 import type { CalibrationMethod } from '../../calibrate';
 import type { EvalReport } from '../../eval';
 import { quantizeStaticFile, StaticQuantizeFileResult } from '../../pipeline/static';
@@ -51,10 +51,30 @@ export function parseStaticFlags(input: string, output: string, flags: Readonly<
     exclude: stringList(flags.exclude),
     opTypes,
     preprocess: flags.preprocess === undefined ? undefined : parsePreprocess(String(flags.preprocess)),
-    spaceToDepthPooling: flags.spaceToDepth === false ? false : undefined,
+    spaceToDepthPooling: parseSpaceToDepth(flags.spaceToDepth),
+    smallLayers: parseSmallLayers(flags.smallLayers),
     target: flags.target as StaticQuantizeOptions['target'] | undefined,
   });
   return { input, output, calib: String(flags.calib), options, force: flags.force === true, allowPartial: flags.allowPartial === true, json: flags.json === true };
+}
+
+/** --space-to-depth measure|on|off (--no-space-to-depth: off); undefined: the default (measure). */
+export function parseSpaceToDepth(v: unknown): StaticQuantizeOptions['spaceToDepthPooling'] | undefined {
+  if (v === undefined || v === true) return undefined;
+  if (v === false || v === 'off') return false;
+  if (v === 'on') return true;
+  if (v === 'measure') return 'measure';
+  throw new UsageError(`--space-to-depth must be measure, on or off, got '${String(v)}'`);
+}
+
+/** --small-layers measure|int8|<node,node,...> (the MatMul/Gemm nodes to keep float). */
+export function parseSmallLayers(v: unknown): SmallLayers | undefined {
+  if (v === undefined) return undefined;
+  const s = String(v).trim();
+  if (s === 'measure' || s === 'int8') return s;
+  const names = s.split(',').map((x) => x.trim()).filter((x) => x.length > 0);
+  if (!names.length) throw new UsageError(`--small-layers must be measure, int8, or a comma list of MatMul/Gemm node names, got '${s}'`);
+  return names;
 }
 
 export function runStaticQuantize(o: StaticCliOptions, gate: EvalGate | undefined, ctx: CliContext): Promise<number> {
@@ -63,6 +83,23 @@ export function runStaticQuantize(o: StaticCliOptions, gate: EvalGate | undefine
     (progress): Promise<StaticCliResult> => quantizeStaticFile({ ...o, progress }),
     (r) => renderHuman(r, o.options, ctx),
   );
+}
+
+/** How the small-layer and space-to-depth decisions were made, with the times measured and the flag that pins each. */
+export function renderDecisions(rep: StaticQuantizeFileResult['report'], bold: (t: string) => string): string {
+  const d = rep.decisions;
+  if (!d) return '';
+  const ms = (x: number | undefined): string => (x === undefined ? '?' : `${x.toPrecision(3)} ms`);
+  let s = '';
+  const sl = d.smallLayers;
+  if (sl.layers.length) {
+    const how = sl.how === 'measured' ? 'timed alone in float and int8 (median, 1 thread)' : sl.how === 'pinned' ? 'pinned by --small-layers' : '--small-layers int8';
+    s += `${bold('small layers')} ${how}: ${sl.layers.map((l) => `${l.node} ${l.int8 ? 'int8' : 'float'}${l.floatMs !== undefined ? ` (${ms(l.int8Ms)} int8 vs ${ms(l.floatMs)} float at ${l.shape})` : ''}`).join(', ')}; pin with --small-layers ${sl.pin}\n`;
+  }
+  const sd = d.spaceToDepth;
+  if (sd.how === 'measured') s += `${bold('space-to-depth')} ${sd.applied ? 'applied' : 'not applied'}: the model ran in ${ms(sd.rewrittenMs)} with it, ${ms(sd.plainMs)} without (median, 1 thread); pin with --space-to-depth ${sd.pin}\n`;
+  else if (sd.how === 'pinned' || sd.how === 'off') s += `${bold('space-to-depth')} ${sd.how === 'pinned' ? 'on' : 'off'} (--space-to-depth ${sd.pin})\n`;
+  return s;
 }
 
 /** The human report of a static run (also used by quantize.ts, which runs it as a plan). */
@@ -84,6 +121,8 @@ export function renderHuman(r: StaticCliResult, o: StaticQuantizeOptions, ctx: C
   for (const t of rep.transformations) s += `${c.bold('transform')} ${t}\n`;
   const cal = rep.calibration;
   s += `${c.bold('calibrated')} ${cal.samples} samples in ${cal.batches} batch(es) of ≤${cal.batchSize}, ${cal.method}, ${cal.seconds.toFixed(2)} s\n`;
+  if (cal.cache) s += `${c.bold('calibration cache')} ${cal.cache.action === 'read' ? 'read' : 'wrote'} ${cal.cache.file}${cal.cache.reason ? ` (${cal.cache.reason})` : ''}\n`;
+  s += renderDecisions(rep, c.bold);
   s += `${c.bold('int8')} ${rep.quantizedNodes.map((n) => `${n.opType} ${n.name}`).join(', ') || 'nothing'}`;
   s += rep.folded.length ? `; folded ${rep.folded.join(', ')}\n` : '\n';
   for (const k of rep.skipped) s += `${c.yellow('float')} ${k.opType} ${k.node}: ${k.reason}\n`;

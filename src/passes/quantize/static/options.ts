@@ -6,7 +6,7 @@
  */
 import { UsageError } from '../../../errors';
 import type { PreprocessOptions } from '../../../data';
-import { CALIBRATION_METHODS, CalibrationMethod, checkCalibrationOptions, defaultCalibrationOptions } from '../../../calibrate';
+import { CALIBRATION_METHODS, CalibrationMethod, checkCalibrationChoice, DEFAULT_CALIBRATION_BATCH, DEFAULT_PERCENTILE } from '../calibration-methods';
 
 export type ActivationType = 'int8' | 'uint8';
 
@@ -41,19 +41,28 @@ export interface StaticQuantizeOptions {
   preprocess?: Partial<PreprocessOptions>;
   /**
    * Rewrite a first-layer Conv → MaxPool(2×2) as SpaceToDepth → Conv → Split → Max
-   * (space-to-depth-pool.ts); with int8 activations this stores them as uint8
-   * (same values). Default true.
+   * (space-to-depth-pool.ts), where the target's forms allow it; with int8 activations
+   * this stores them as uint8 (same values). 'measure' (default): where timing this
+   * model both ways shows it pays; true: wherever it applies; false: never.
    */
-  spaceToDepthPooling: boolean;
+  spaceToDepthPooling: boolean | 'measure';
+  /**
+   * Which MatMul/Gemm layers stay float because int8 would not pay (its Q/DQ and float
+   * bias Add cost more than the integer kernel saves). 'measure' (default): time each
+   * layer alone in both forms at the model's shapes; 'int8': none; a list of node names:
+   * exactly those (the pinned decision a report prints, for reproducible runs).
+   */
+  smallLayers: SmallLayers;
   /** Which CPU the forms are chosen for (default 'portable': exact on every x86 and arm64 CPU). */
   target: StaticTarget;
 }
 
+export type SmallLayers = 'measure' | 'int8' | string[];
+
 export function defaultStaticOptions(): StaticQuantizeOptions {
-  const c = defaultCalibrationOptions();
   return {
-    calibrationMethod: c.method, percentile: c.percentile, batchSize: c.batchSize,
-    activationType: 'int8', perTensor: false, exclude: [], spaceToDepthPooling: true, target: 'portable',
+    calibrationMethod: 'minmax', percentile: DEFAULT_PERCENTILE, batchSize: DEFAULT_CALIBRATION_BATCH,
+    activationType: 'int8', perTensor: false, exclude: [], spaceToDepthPooling: 'measure', smallLayers: 'measure', target: 'portable',
   };
 }
 
@@ -64,8 +73,14 @@ export function resolveStaticOptions(partial: Partial<StaticQuantizeOptions> = {
     throw new UsageError(`--calib-method must be one of ${CALIBRATION_METHODS.join(', ')}, got ${String(o.calibrationMethod)}`);
   }
   if (o.activationType !== 'int8' && o.activationType !== 'uint8') throw new UsageError(`--activation-type must be int8 or uint8, got ${String(o.activationType)}`);
+  if (o.spaceToDepthPooling !== true && o.spaceToDepthPooling !== false && o.spaceToDepthPooling !== 'measure') {
+    throw new UsageError(`--space-to-depth must be measure, on or off, got ${String(o.spaceToDepthPooling)}`);
+  }
+  if (!Array.isArray(o.smallLayers) && o.smallLayers !== 'measure' && o.smallLayers !== 'int8') {
+    throw new UsageError(`--small-layers must be measure, int8, or a comma list of MatMul/Gemm node names to keep float, got ${String(o.smallLayers)}`);
+  }
   if (!STATIC_TARGETS.includes(o.target)) throw new UsageError(`--target must be one of ${STATIC_TARGETS.join(', ')}, got ${String(o.target)}`);
-  checkCalibrationOptions({ ...defaultCalibrationOptions(), method: o.calibrationMethod, percentile: o.percentile, batchSize: o.batchSize, samples: o.samples, movingAverage: o.movingAverage });
+  checkCalibrationChoice({ method: o.calibrationMethod, percentile: o.percentile, batchSize: o.batchSize, samples: o.samples, movingAverage: o.movingAverage });
   return o;
 }
 

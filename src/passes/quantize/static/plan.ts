@@ -59,6 +59,11 @@ export interface PlanOptions {
   opTypes?: string[];
   /** The op type a rewritten node had (a MatMul that was a Gemm), matched against `opTypes`. */
   originalOpType?: ReadonlyMap<Node, string>;
+  /**
+   * MatMul/Gemm nodes to leave float although they could be int8, with the reason (the
+   * pipeline's per-model decision that int8 does not pay for them: src/pipeline/static-decisions.ts).
+   */
+  keepFloat?: ReadonlyMap<Node, string>;
 }
 
 /** True when `--exclude` names the node (minimatch globs over node names). */
@@ -68,14 +73,6 @@ export function isExcludedNode(n: Node, exclude: readonly string[]): boolean {
 
 const COMPUTE = new Set(['Conv', 'MatMul', 'Gemm']);
 
-/**
- * A MatMul/Gemm with a constant weight of fewer elements (K·N, its multiply-adds
- * per row) stays float: the Q, DQ and float bias Add that its integer form adds
- * cost more than the int8 kernel saves. Measured on the fixture CNN (batch 32,
- * 1 thread): its fc layers (576×64 and 64×10) as QLinearMatMul made the model
- * 0.06 ms slower (ratio to float32 0.613 vs 0.590 with them float).
- */
-export const MIN_INT8_MATMUL_WEIGHTS = 65536;
 const BINARY = new Set(['Add', 'Mul']);
 const FOLDABLE = new Set(['Relu', 'Clip']);
 
@@ -189,9 +186,8 @@ function computeOp(n: Node, registry: OpRegistry, opts: PlanOptions, isFloat: (v
   const rank = w.const.shape.length;
   if (n.opType === 'Conv' && rank < 3) return 'Conv weight rank < 3';
   if (n.opType !== 'Conv' && rank !== 2) return `${n.opType} weight is not 2-D`;
-  if (n.opType !== 'Conv' && w.const.size < MIN_INT8_MATMUL_WEIGHTS) {
-    return `small layer (${w.const.shape.join('×')} weight < ${MIN_INT8_MATMUL_WEIGHTS} elements): its Q/DQ would cost more than int8 saves; left float`;
-  }
+  const keep = opts.keepFloat?.get(n);
+  if (keep !== undefined) return keep;
   const rw = registry.weightsOf(n).find((r) => r.index === 1 && r.spec.role === 'weight');
   if (!rw || rw.outAxis === undefined) return 'the op registry has no weight layout for it';
   const op: ComputeOp = { node: n, activations: [0], weight: { index: 1, value: w, outAxis: rw.outAxis } };

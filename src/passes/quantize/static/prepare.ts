@@ -21,7 +21,7 @@ import { runPass } from '../../pass';
 import { NameAllocator } from '../edits';
 import { gemmToMatMul } from './gemm-to-matmul';
 import { ChannelPadding, needsChannelPadding, padConvInputChannels, readsModelInput } from './pad-channels';
-import { isExcludedNode, MIN_INT8_MATMUL_WEIGHTS, PlanOptions, QdqPlan } from './plan';
+import { isExcludedNode, PlanOptions, QdqPlan } from './plan';
 
 export interface Prepared {
   /** Human-readable lines for the report, one per kind of rewrite applied. */
@@ -40,16 +40,25 @@ export function paddingLines(padded: readonly ChannelPadding[]): string[] {
   return lines;
 }
 
-export function prepareForStaticInt8(model: Model, opts: PlanOptions, toolVersion: string): Prepared {
-  const transformations: string[] = [];
+/** Step 1: BatchNormalization folded into the Conv/Gemm before it; the report line, if any. */
+export function foldBatchNormForInt8(model: Model, toolVersion: string): string[] {
   const folded = runPass(foldBatchNormalization, model, { toolVersion }).changes.folded;
-  if (folded.length) {
-    transformations.push(`folded BatchNormalization into ${[...new Set(folded.map((f) => f.opType))].join('/')}: ${folded.map((f) => `${f.batchNorm} → ${f.into}`).join(', ')}`);
-  }
+  return folded.length ? [`folded BatchNormalization into ${[...new Set(folded.map((f) => f.opType))].join('/')}: ${folded.map((f) => `${f.batchNorm} → ${f.into}`).join(', ')}`] : [];
+}
+
+/** Steps 1 and 2. Gemms in opts.keepFloat stay Gemm (they stay float). */
+export function prepareForStaticInt8(model: Model, opts: PlanOptions, toolVersion: string): Prepared {
+  const folded = foldBatchNormForInt8(model, toolVersion);
+  const gemms = rewriteGemmsForInt8(model, opts);
+  return { ...gemms, transformations: [...folded, ...gemms.transformations] };
+}
+
+/** Step 2: Gemm → MatMul (+ Add) for every Gemm int8 will take (not excluded, not kept float, Gemm in opTypes). */
+export function rewriteGemmsForInt8(model: Model, opts: PlanOptions): Prepared {
+  const transformations: string[] = [];
   const names = new NameAllocator(model);
   const gemmAllowed = !opts.opTypes || opts.opTypes.includes('Gemm');
-  const big = (n: Node): boolean => (n.inputs[1]?.const?.size ?? 0) >= MIN_INT8_MATMUL_WEIGHTS;
-  const gemms = gemmToMatMul(model, names, (n) => gemmAllowed && big(n) && !isExcludedNode(n, opts.exclude));
+  const gemms = gemmToMatMul(model, names, (n) => gemmAllowed && !opts.keepFloat?.has(n) && !isExcludedNode(n, opts.exclude));
   const originalOpType = new Map<Node, string>(gemms.map((g) => [g.matmul, 'Gemm']));
   if (gemms.length) {
     transformations.push(`rewrote Gemm as MatMul${gemms.some((g) => g.biasAdd) ? ' + Add (bias kept in float)' : ''} so onnxruntime runs QLinearMatMul: ${gemms.map((g) => g.node).join(', ')}`);

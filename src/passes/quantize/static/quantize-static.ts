@@ -1,26 +1,33 @@
 /**
- * Static int8 quantization of an ONNX model in QDQ format:
- *   plan Q/DQ placement (plan.ts) → calibrate the planned activations on the
- *   user's data (src/calibrate) → scales and zero points → check the opset
- *   → rewrite (emit.ts) → record the settings in the model's metadata.
- * Everything that can refuse (options, data, opset) runs before the graph is
- * touched, so an error leaves the model as it was.
+ * Static int8 quantization of an ONNX model in QDQ format, given the ranges:
+ *   plan Q/DQ placement (plan.ts) → pad Conv channels → scales and zero points
+ *   from the calibrated ranges → check the opset → rewrite (emit.ts) → record
+ *   the settings in the model's metadata.
+ * A pure pass: it never runs the model or reads data. The calibration run that
+ * produces the ranges, the exact rewrites before it (prepare.ts) and the
+ * optional space-to-depth rewrite after it are the pipeline's steps
+ * (src/pipeline/static.ts).
  */
-import { calibrate, CalibrationResult, openCalibrationData, TensorRange } from '../../../calibrate';
-import type { Dataset } from '../../../data';
-import { UnsupportedError } from '../../../errors';
-import type { Model, Value } from '../../../ir';
+import type { Model, Node, Value } from '../../../ir';
 import { VERSION } from '../../../version';
+import type { Pass, PassContext, PassResult } from '../../pass';
 import { NameAllocator, removeUnusedInitializers } from '../edits';
 import { raiseOpset } from '../opset';
 import { affineParams } from '../params';
 import type { QuantizedTensorRow } from '../report';
 import { ActivationParams, emitQdq } from './emit';
-import { activationRange, resolveStaticOptions, StaticQuantizeOptions } from './options';
-import { planQdq, SkippedNode } from './plan';
-import { padConvsForInt8, paddingLines, prepareForStaticInt8 } from './prepare';
-import { rewriteSpaceToDepthPooling, SpaceToDepthSkip } from './space-to-depth-pool';
+import { activationRange, StaticQuantizeOptions } from './options';
+import type { ChannelPadding } from './pad-channels';
+import { planQdq, PlanOptions, SkippedNode } from './plan';
+import { padConvsForInt8 } from './prepare';
+import type { SpaceToDepthSkip } from './space-to-depth-pool';
 import { formsFor } from './targets';
+
+/** A calibrated range (src/calibrate's TensorRange): min ≤ 0 ≤ max is not required (the quantizer widens it). */
+export interface ActivationRange {
+  min: number;
+  max: number;
+}
 
 export interface ActivationRow {
   name: string;
@@ -36,7 +43,11 @@ export interface ActivationRow {
 export interface StaticQuantizeResult {
   modified: boolean;
   settings: Record<string, unknown>;
-  calibration: { method: string; samples: number; batches: number; batchSize: number; seconds: number };
+  calibration: {
+    method: string; samples: number; batches: number; batchSize: number; seconds: number;
+    /** --calib-cache: whether the statistics were read from the file or computed and written to it, and why. */
+    cache?: { file: string; action: 'read' | 'written'; reason?: string };
+  };
   activations: ActivationRow[];
   weights: QuantizedTensorRow[];
   /** Nodes that now run on int8 inputs (Conv, MatMul, Gemm, Add, ...). */
@@ -51,6 +62,26 @@ export interface StaticQuantizeResult {
   warnings: string[];
   opsetBefore?: number;
   opsetAfter?: number;
+  /** The per-model decisions (small layers, space-to-depth): how each was made, and the times measured. */
+  decisions?: StaticDecisions;
+}
+
+/** What the pipeline decided for this model, and on what grounds (src/pipeline/static-decisions.ts). */
+export interface StaticDecisions {
+  smallLayers: {
+    /** 'measured': timed here; 'pinned': the option named the layers; 'int8': the option said none stay float. */
+    how: 'measured' | 'pinned' | 'int8';
+    layers: { node: string; opType: string; shape: string; floatMs?: number; int8Ms?: number; int8: boolean }[];
+    /** The option value that reproduces this decision (`--small-layers ...`). */
+    pin: string;
+  };
+  spaceToDepth: {
+    how: 'measured' | 'pinned' | 'off' | 'target' | 'none';
+    plainMs?: number;
+    rewrittenMs?: number;
+    applied: boolean;
+    pin: string;
+  };
 }
 
 export interface StaticContext {
@@ -71,43 +102,51 @@ export function staticSettings(o: StaticQuantizeOptions, samples: number): Recor
   return s;
 }
 
-/** Quantizes `model` in place to static int8 QDQ, calibrating on `data` (a Dataset or a path openDataset reads). */
-export async function quantizeStatic(model: Model, partial: Partial<StaticQuantizeOptions>, data: Dataset | string, ctx: StaticContext = {}): Promise<StaticQuantizeResult> {
-  if (model.format !== 'onnx') throw new UnsupportedError('static quantization (--calib) needs an ONNX model: tfjs has no int8 kernels');
-  const opts = resolveStaticOptions(partial);
-  const { dataset } = openCalibrationData(model, data, opts.preprocess);
+/** What the QDQ pass is handed. */
+export interface StaticQdqInput {
+  /** Resolved options (resolveStaticOptions). */
+  options: StaticQuantizeOptions;
+  /** The plan's options as calibration planned them (originalOpType, keepFloat): the pass plans the same tensors. */
+  plan: PlanOptions;
+  /** Calibrated range per tensor name; undefined when nothing was calibrated (nothing to quantize). */
+  ranges: ReadonlyMap<string, ActivationRange> | undefined;
+  /** Samples the ranges come from (recorded in the settings). */
+  samples: number;
+}
+
+/** What the QDQ pass did; the pipeline adds calibration, the prepare steps' lines and the optional rewrites. */
+export type StaticQdqReport = Omit<StaticQuantizeResult, 'calibration' | 'transformations' | 'spaceToDepthSkipped' | 'decisions'> & {
+  /** Conv input channels padded for onnxruntime's int8 conv kernel (paddingLines gives the report lines). */
+  padded: ChannelPadding[];
+};
+
+/** The tensors whose ranges the pass will need: planned on the graph as it is now (call after prepare, before the pass). */
+export function tensorsToCalibrate(model: Model, plan: PlanOptions): Value[] {
+  return [...planQdq(model.graph, plan).tensors].filter(([t, src]) => t === src).map(([t]) => t);
+}
+
+export function staticQdqPass(input: StaticQdqInput): Pass<StaticQdqReport> {
+  return { name: 'quantize-static-qdq', run: (model, ctx) => emitStaticQdq(model, input, ctx) };
+}
+
+/** Quantizes `model` in place to static int8 QDQ with the given ranges. */
+export function emitStaticQdq(model: Model, input: StaticQdqInput, ctx: Partial<PassContext> = {}): PassResult<StaticQdqReport> {
+  const opts = input.options;
   const graph = model.graph;
-  // Exact rewrites for ORT's integer kernels (BN folding, Gemm → MatMul, channel padding). They run after the
-  // options and data are checked; should calibration still fail, the model is changed but computes the same.
-  const prepared = prepareForStaticInt8(model, opts, ctx.toolVersion ?? VERSION);
-  const planOptions = { ...opts, originalOpType: prepared.originalOpType };
-  const calibPlan = planQdq(graph, planOptions);
-  const observed = [...calibPlan.tensors].filter(([t, src]) => t === src).map(([t]) => t);
+  const calibPlan = planQdq(graph, input.plan);
   const { qmin, qmax } = activationRange(opts.activationType);
   const warnings: string[] = [];
-  let calib: CalibrationResult | undefined;
-  if (observed.length) {
-    ctx.progress?.(`calibrating ${observed.length} tensors (${opts.calibrationMethod})`);
-    calib = await calibrate(model, observed.map((v) => v.name), dataset, {
-      method: opts.calibrationMethod, percentile: opts.percentile, movingAverage: opts.movingAverage, samples: opts.samples,
-      batchSize: opts.batchSize, qmin, qmax, threads: opts.threads, preprocess: opts.preprocess,
-      progress: (done, total) => ctx.progress?.(`calibrating: ${done}/${total} samples`),
-    });
-    warnings.push(...calib.warnings);
-  } else {
-    warnings.push('nothing to quantize: no Conv, MatMul or Gemm with a float32 input');
-  }
   // Channel padding comes after calibration (see padConvsForInt8); the plan is made again on the padded graph.
   const forms = formsFor(opts.target);
-  const { padded: paddedConvs, sources } = padConvsForInt8(model, calibPlan, forms.pairSafeFirstLayers);
-  const plan = paddedConvs.length ? planQdq(graph, planOptions) : calibPlan;
-  const rangeOf = (t: Value): TensorRange | undefined => calib?.ranges.get((sources.get(t) ?? t).name);
+  const { padded, sources } = padConvsForInt8(model, calibPlan, forms.pairSafeFirstLayers);
+  const plan = padded.length ? planQdq(graph, input.plan) : calibPlan;
+  const rangeOf = (t: Value): ActivationRange | undefined => input.ranges?.get((sources.get(t) ?? t).name);
   const params = new Map<Value, ActivationParams>();
   const activations: ActivationRow[] = [];
   for (const [t, src] of plan.tensors) {
     if (t !== src) continue;
     const r = rangeOf(t);
-    if (!r && calib) { warnings.push(`${t.name}: no calibration data reached it; scale 1`); }
+    if (!r && input.ranges) { warnings.push(`${t.name}: no calibration data reached it; scale 1`); }
     params.set(t, affineParams(r?.min ?? 0, r?.max ?? 0, qmin, qmax));
   }
   for (const [t, src] of plan.tensors) {
@@ -118,52 +157,24 @@ export async function quantizeStatic(model: Model, partial: Partial<StaticQuanti
   const names = new NameAllocator(model);
   const opsetBefore = model.opsetVersion('');
   const modified = plan.tensors.size > 0 || plan.ops.length > 0;
-  const samples = calib?.samples ?? 0;
-  const settings = staticSettings(opts, samples);
+  const settings = staticSettings(opts, input.samples);
   if (!modified) {
-    const transformations = [...prepared.transformations, ...paddingLines(paddedConvs)];
-    return { modified: transformations.length > 0, settings, calibration: calibSummary(calib, opts.calibrationMethod), activations, weights: [], quantizedNodes: [], transformations, folded: [], spaceToDepthSkipped: [], skipped: plan.skipped, warnings, opsetBefore, opsetAfter: opsetBefore };
+    const changes: StaticQdqReport = { modified: padded.length > 0, settings, activations, weights: [], quantizedNodes: [], padded, folded: [], skipped: plan.skipped, warnings, opsetBefore, opsetAfter: opsetBefore };
+    return { modified: changes.modified, changes };
   }
   // Per-axis DequantizeLinear needs opset 13; per-tensor QDQ exists since 10.
   raiseOpset(model, opts.perTensor ? 10 : 13, names, 'use --per-tensor (QDQ at opset 10)');
-  const quantizedNodes = [...plan.ops.map((o) => o.node), ...plan.binary].map((n) => ({ name: n.name, opType: n.opType }));
+  const quantizedNodes = [...plan.ops.map((o) => o.node), ...plan.binary].map((n: Node) => ({ name: n.name, opType: n.opType }));
   const emitted = emitQdq(graph, plan, params, { activationType: opts.activationType, perTensor: opts.perTensor }, names);
   warnings.push(...emitted.warnings);
-  const transformations = [...prepared.transformations];
-  let spaceToDepthSkipped: SpaceToDepthSkip[] = [];
-  let padded = paddedConvs;
-  if (opts.spaceToDepthPooling && forms.spaceToDepth) {
-    const pooling = rewriteSpaceToDepthPooling(graph, model.opsetVersion('') ?? 0, names);
-    spaceToDepthSkipped = pooling.skipped;
-    const rewritten = new Set(pooling.applied.map((a) => a.conv));
-    padded = padded.filter((p) => !rewritten.has(p.node));
-    if (pooling.applied.length) {
-      transformations.push(`rewrote Conv → MaxPool(2×2) as SpaceToDepth → Conv (4× channels at ¼ the pixels) → Split → Max on the integers, which onnxruntime runs faster for few input channels; outputs unchanged where int8 products add in int32 (VNNI, AMX, arm64; not AVX2): ${pooling.applied.map((a) => `${a.conv} (${a.inputChannels}→${a.outputChannels} as ${4 * a.inputChannels}→${4 * a.outputChannels})`).join(', ')}`);
-      settings.spaceToDepth = true;
-    }
-    if (pooling.storedAsUint8) {
-      transformations.push('stored activations as uint8 with zero point + 128 (the same values as int8): the Split → Max block is explicit integer ops, which onnxruntime cannot convert from int8 to uint8 the way it converts Q/DQ pairs on x86, and a Conv with mixed int8/uint8 activations would not be fused');
-      settings.activationStorage = 'uint8';
-    }
-    emitted.replaced.push(...pooling.released);
-    const renamed = new Map(pooling.applied.flatMap((a) => a.renamed));
-    for (const row of activations) {
-      row.name = renamed.get(row.name) ?? row.name;
-      if (row.sharedWith) row.sharedWith = renamed.get(row.sharedWith) ?? row.sharedWith;
-    }
-  }
-  transformations.splice(prepared.transformations.length, 0, ...paddingLines(padded));
   if (padded.some((p) => p.pairSafe)) settings.pairSafeConvs = padded.filter((p) => p.pairSafe).map((p) => p.node);
   removeUnusedInitializers(graph, emitted.replaced);
   for (const row of emitted.weights) row.floatKept = graph.initializers.some((v) => v.name === row.name);
   model.setMetadata('mc.version', ctx.toolVersion ?? VERSION);
   model.setMetadata('mc.quantization', JSON.stringify(settings));
-  return {
-    modified, settings, calibration: calibSummary(calib, opts.calibrationMethod), activations, weights: emitted.weights, quantizedNodes, transformations,
-    folded: plan.folded.map((n) => n.name), spaceToDepthSkipped, skipped: plan.skipped, warnings, opsetBefore, opsetAfter: model.opsetVersion(''),
+  const changes: StaticQdqReport = {
+    modified, settings, activations, weights: emitted.weights, quantizedNodes, padded,
+    folded: plan.folded.map((n) => n.name), skipped: plan.skipped, warnings, opsetBefore, opsetAfter: model.opsetVersion(''),
   };
-}
-
-function calibSummary(c: CalibrationResult | undefined, method: string): StaticQuantizeResult['calibration'] {
-  return { method, samples: c?.samples ?? 0, batches: c?.batches ?? 0, batchSize: c?.batchSize ?? 0, seconds: c?.seconds ?? 0 };
+  return { modified, changes };
 }
