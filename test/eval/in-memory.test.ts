@@ -74,6 +74,20 @@ describe.each([['cnn.onnx', 'cnn-int4.onnx', 300], ['cnn-graph', 'cnn-graph-int4
   });
 });
 
+test('--per-layer on models in memory: the report the files give, and the models are left as they were', async () => {
+  const floatPath = path.join(FIX, 'cnn.onnx');
+  const float = loadModel(floatPath);
+  const cand = quantized(float, 8);
+  const file = path.join(dir, 'cnn-int8-per-layer.onnx');
+  saveModel(cand, file);
+  const before = [float.graph.outputs.length, cand.graph.outputs.length];
+  const o = { data, runs: 0, samples: 32, perLayer: true };
+  const inMemory = await evaluate({ ...o, candidate: cand, candidateName: file, baseline: float, baselineName: floatPath });
+  expect(inMemory).toEqual(await evaluate({ ...o, candidate: file, baseline: floatPath }));
+  expect(inMemory.candidate.fidelity!.layersCompared).toBeGreaterThan(0);
+  expect([float.graph.outputs.length, cand.graph.outputs.length]).toEqual(before);
+});
+
 test('the Evaluator without a baseline reads the data with the first candidate\'s inputs', async () => {
   const float = loadModel(path.join(FIX, 'mlp.onnx'));
   const ev = await Evaluator.create({ data, labels, runs: 0, samples: 100 });
