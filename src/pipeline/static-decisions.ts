@@ -27,7 +27,7 @@ import {
   emitStaticQdq, findPoolingMatches, formsFor, planQdq, PlanOptions, resolveStaticOptions, rewriteGemmsForInt8, spaceToDepthPoolingPass,
   StaticDecisions, StaticQuantizeOptions, tensorsToCalibrate,
 } from '../passes/quantize/static';
-import { HostTensor, OrtRunner } from '../runtime';
+import { cpuLine, detectCpu, HostTensor, OrtRunner } from '../runtime';
 import { mulberry32 } from '../util/prng';
 import { VERSION } from '../version';
 
@@ -88,7 +88,7 @@ export async function decideSmallLayers(model: Model, opts: StaticQuantizeOption
       keepFloat.set(n, `small layer: int8 does not pay here (alone at input ${shape.join('×')}: ${fmt(t.int8Ms)} ms in QDQ int8 vs ${fmt(t.floatMs)} ms in float, median of ${RUNS} runs); left float`);
     }
   }
-  return { keepFloat, decision: { how: 'measured', layers, pin: pinOf(candidates, keepFloat) } };
+  return { keepFloat, decision: { how: 'measured', layers, pin: pinOf(candidates, keepFloat), cpu: cpuLine(detectCpu()) } };
 }
 
 function pinOf(candidates: Node[], keepFloat: ReadonlyMap<Node, string>): string {
@@ -184,6 +184,14 @@ export async function medianMs(bytes: Uint8Array, feeds: ReadonlyMap<string, Hos
  * leave it out or the option is off; always when the option is on; else where a timing of
  * this model with and without it, on `feeds` (one calibration batch), shows it pays.
  */
+/** Whether this machine's int8 kernels are the target's (measured decisions are made for the machine that times them). */
+export function hostIsTarget(target: StaticQuantizeOptions['target']): boolean {
+  const path = detectCpu().int8;
+  if (target === 'portable') return true;
+  if (target === 'avx512-vnni') return path === 'avx512-vnni' || path === 'avx-vnni' || path === 'amx';
+  return path === target;
+}
+
 export async function decideSpaceToDepth(model: Model, opts: StaticQuantizeOptions, feeds: () => Map<string, HostTensor>,
   progress?: (m: string) => void): Promise<SpaceToDepthDecision> {
   if (!formsFor(opts.target).spaceToDepth) return { how: 'target', applied: false, pin: 'off' };
@@ -198,5 +206,5 @@ export async function decideSpaceToDepth(model: Model, opts: StaticQuantizeOptio
   const plainMs = await medianMs(plainBytes, f);
   const rewrittenMs = await medianMs(encodeOnnx(copy), f);
   const applied = rewrittenMs < plainMs;
-  return { how: 'measured', plainMs, rewrittenMs, applied, pin: applied ? 'on' : 'off' };
+  return { how: 'measured', plainMs, rewrittenMs, applied, pin: applied ? 'on' : 'off', cpu: cpuLine(detectCpu()) };
 }

@@ -22,7 +22,7 @@ import { FileSizes, filesSize } from '../util/file-size';
 import { VERSION } from '../version';
 import { checkOutputPath, defaultOutputPath, writeOutput } from './output';
 import { liftNotes, liftWeights } from './quantize';
-import { decideSmallLayers, decideSpaceToDepth } from './static-decisions';
+import { decideSmallLayers, decideSpaceToDepth, hostIsTarget } from './static-decisions';
 
 export type { StaticQuantizeOptions, StaticQuantizeResult } from '../passes/quantize/static';
 
@@ -116,6 +116,9 @@ export async function quantizeStaticModel(model: Model, options: Partial<StaticQ
     }
   }
   transformations.push(...paddingLines(kept), ...rewrites);
+  if ((small.decision.how === 'measured' && small.decision.layers.length) || s2d.how === 'measured') {
+    if (!hostIsTarget(opts.target)) warnings.push(`decisions timed on ${small.decision.cpu ?? s2d.cpu}, whose int8 kernels are not those of --target ${opts.target}: pin them for the target (--small-layers, --space-to-depth)`);
+  }
   return { ...rest, calibration, transformations, spaceToDepthSkipped, warnings, decisions: { smallLayers: small.decision, spaceToDepth: s2d } };
 }
 

@@ -74,6 +74,8 @@ export interface StaticDecisions {
     layers: { node: string; opType: string; shape: string; floatMs?: number; int8Ms?: number; int8: boolean }[];
     /** The option value that reproduces this decision (`--small-layers ...`). */
     pin: string;
+    /** The CPU the times were taken on (measured decisions are this machine's). */
+    cpu?: string;
   };
   spaceToDepth: {
     how: 'measured' | 'pinned' | 'off' | 'target' | 'none';
@@ -81,6 +83,7 @@ export interface StaticDecisions {
     rewrittenMs?: number;
     applied: boolean;
     pin: string;
+    cpu?: string;
   };
 }
 
