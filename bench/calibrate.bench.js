@@ -15,6 +15,11 @@
  *    Each row is the median of 3 fresh processes (peak RSS: the largest).
  *  - Histogram methods run twice: binning on the main thread ('main') and in the
  *    observer worker thread, overlapped with onnxruntime ('worker').
+ *  - One statistics pass against four calibrations: collectStatistics with every
+ *    kind (batch ranges, histograms of x and |x|) once, then the ranges of all four
+ *    methods derived (rangesFrom), against calibrate() run once per method; 1,024
+ *    samples, the `mc quantize --calib` tensors, median of 3 fresh processes, printed
+ *    as a ratio. `node bench/calibrate.bench.js --one-pass` runs only this part.
  *  - Threads: 1 by default; `node bench/calibrate.bench.js --threads N` (or
  *    MC_BENCH_THREADS=N) for both inference and calibration; 0 = every core for inference and
  *    calibrate's default threads (every core, but one when the worker bins).
@@ -65,6 +70,35 @@ async function child(file, samples, method, flow, observeIn, threadArg) {
   console.log(JSON.stringify({ samples: r.samples, tensors: names.length, calibS, inferS, rssMiB: process.resourceUsage().maxRSS / 1024 }));
 }
 
+/** One statistics pass (all kinds) + four rangesFrom, against four calibrate() runs; times in seconds. */
+async function onePassChild(file, samples, threadArg) {
+  const { calibrate, collectStatistics, rangesFrom } = require(path.join(ROOT, 'dist', 'calibrate'));
+  const { model, names } = workload('static');
+  const threads = threadArg > 0 ? threadArg : undefined;
+  const o = { samples, batchSize: 32, threads, observeIn: 'main' };
+  const R = { percentile: 99.999, qmin: -128, qmax: 127 };
+  const methods = ['minmax', 'percentile', 'entropy', 'mse'];
+  let t0 = process.hrtime.bigint();
+  let separateS = 0;
+  for (const method of methods) await calibrate(model, names, file, { ...o, ...R, method });
+  separateS = Number(process.hrtime.bigint() - t0) / 1e9;
+  t0 = process.hrtime.bigint();
+  const stats = await collectStatistics(model, names, file, o);
+  const collectS = Number(process.hrtime.bigint() - t0) / 1e9;
+  t0 = process.hrtime.bigint();
+  for (const method of methods) rangesFrom(stats, method, R);
+  const deriveS = Number(process.hrtime.bigint() - t0) / 1e9;
+  console.log(JSON.stringify({ samples: stats.samples, tensors: names.length, separateS, collectS, deriveS }));
+}
+
+function onePass(file, threads) {
+  console.log('\none statistics pass (all kinds) + ranges of the 4 methods vs 4 separate calibrations (binning on the main thread)');
+  const runs = [0, 1, 2].map(() => JSON.parse(execFileSync(process.execPath, [__filename, '--one-pass-child', file, '1024', String(threads)], { encoding: 'utf8' }).trim().split('\n').pop()));
+  const med = (k) => runs.map((r) => r[k]).sort((a, b) => a - b)[1];
+  const one = med('collectS') + med('deriveS');
+  console.log(`  ${runs[0].samples} samples, ${runs[0].tensors} tensors: 4 separate ${med('separateS').toFixed(3)} s; one pass ${med('collectS').toFixed(3)} s + ranges ${med('deriveS').toFixed(3)} s = ${one.toFixed(3)} s; one pass / separate = ${(one / med('separateS')).toFixed(2)}`);
+}
+
 function main() {
   const ti = process.argv.indexOf('--threads');
   const threads = Number(ti > 0 ? process.argv[ti + 1] : process.env.MC_BENCH_THREADS ?? 1);
@@ -90,6 +124,8 @@ function main() {
     const file = path.join(dir, 'calib-1024.npy');
     fs.writeFileSync(file, Buffer.concat([pre, header, Buffer.from(out.buffer)]));
     console.log(`fixture CNN, batch 32, ${threads > 0 ? threads : `${os.availableParallelism()} (every core)`} onnxruntime thread(s); times exclude session creation for inference, include it for calibration`);
+    onePass(file, threads);
+    if (process.argv.includes('--one-pass')) return;
     const flows = [
       ['plan', 'tensors planQdq picks on the graph as shipped (BatchNormalization unfolded: Conv outputs exposed)'],
       ['static', 'tensors `mc quantize --calib` calibrates (BatchNormalization folded, before channel padding)'],
@@ -112,5 +148,6 @@ function main() {
   }
 }
 
-if (process.argv[2] === '--child') child(process.argv[3], Number(process.argv[4]), process.argv[5], process.argv[6], process.argv[7] === '-' ? undefined : process.argv[7], Number(process.argv[8])).catch((e) => { console.error(e); process.exit(1); });
+if (process.argv[2] === '--one-pass-child') onePassChild(process.argv[3], Number(process.argv[4]), Number(process.argv[5])).catch((e) => { console.error(e); process.exit(1); });
+else if (process.argv[2] === '--child') child(process.argv[3], Number(process.argv[4]), process.argv[5], process.argv[6], process.argv[7] === '-' ? undefined : process.argv[7], Number(process.argv[8])).catch((e) => { console.error(e); process.exit(1); });
 else main();

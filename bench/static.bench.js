@@ -33,7 +33,10 @@ const path = require('path');
 const ort = require('onnxruntime-node');
 const ROOT = path.join(__dirname, '..');
 const { loadOnnx, encodeOnnx } = require(path.join(ROOT, 'dist', 'formats', 'onnx'));
-const { quantizeStatic, rewriteSpaceToDepthPooling } = require(path.join(ROOT, 'dist', 'passes', 'quantize', 'static'));
+const { rewriteSpaceToDepthPooling } = require(path.join(ROOT, 'dist', 'passes', 'quantize', 'static'));
+const { quantizeStaticModel } = require(path.join(ROOT, 'dist', 'pipeline', 'static'));
+/** The pipeline's static step, called as the former pass was (model, options, data). */
+const quantizeStatic = (model, options, data) => quantizeStaticModel(model, options, { data });
 const { NameAllocator } = require(path.join(ROOT, 'dist', 'passes', 'quantize', 'edits'));
 const { openDataset, openLabels } = require(path.join(ROOT, 'dist', 'data'));
 const { Graph, Model, Node, Tensor, Value, intsAttr } = require(path.join(ROOT, 'dist', 'ir'));
@@ -175,7 +178,7 @@ async function byShape(dir) {
     npy(calib, rand(32 * c * h * h, 7, 1), [32, c, h, h]);
     const [plain, forced] = [poolNet(c, m, h), poolNet(c, m, h)];
     await quantizeStatic(plain, { spaceToDepthPooling: false }, calib);
-    const r = await quantizeStatic(forced, { target: 'avx512-vnni' }, calib); // the target that applies the rewrite
+    const r = await quantizeStatic(forced, { target: 'avx512-vnni', spaceToDepthPooling: true }, calib); // the target that applies the rewrite, pinned on
     const applied = r.transformations.some((t) => t.startsWith('rewrote Conv → MaxPool'));
     const feed = { input: new ort.Tensor('float32', rand(32 * c * h * h, 8, 1), [32, c, h, h]) };
     let rewritten = forced;
