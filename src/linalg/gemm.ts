@@ -64,36 +64,48 @@ export function gemmSub(c: Float64Array, cOff: number, ldc: number, m: number, n
   }
 }
 
-/** A rows [i0, i0 + mb) × depth [p0, p0 + kb) into groups of 4 rows (missing rows are 0). */
+/**
+ * A rows [i0, i0 + mb) × depth [p0, p0 + kb) into groups of 4 rows (missing rows are 0).
+ * The source is read along its unit stride (rows of a row-major A, columns of a
+ * transposed one): a gather across rows 32 KiB apart would miss the TLB on every element.
+ */
 function packA(f: Float64Array, at: number, a: Strided, i0: number, p0: number, mb: number, kb: number, mg: number): void {
   const { data, rs, cs } = a;
-  for (let g = 0; g < mg; g++) {
-    const base = at + g * kb * 4;
-    for (let r = 0; r < 4; r++) {
-      const i = g * 4 + r;
-      if (i >= mb) {
-        for (let kk = 0; kk < kb; kk++) f[base + kk * 4 + r] = 0;
-        continue;
-      }
+  for (let i = mb; i < mg * 4; i++) {
+    const base = at + (i >> 2) * kb * 4 + (i & 3);
+    for (let kk = 0; kk < kb; kk++) f[base + kk * 4] = 0;
+  }
+  if (cs === 1 || rs !== 1) {
+    for (let i = 0; i < mb; i++) {
       let src = a.off + (i0 + i) * rs + p0 * cs;
-      for (let kk = 0, o = base + r; kk < kb; kk++, o += 4, src += cs) f[o] = data[src];
+      for (let kk = 0, o = at + (i >> 2) * kb * 4 + (i & 3); kk < kb; kk++, o += 4, src += cs) f[o] = data[src];
+    }
+  } else {
+    for (let kk = 0; kk < kb; kk++) {
+      const src = a.off + (p0 + kk) * cs + i0;
+      const o = at + kk * 4;
+      for (let i = 0; i < mb; i++) f[o + (i >> 2) * kb * 4 + (i & 3)] = data[src + i];
     }
   }
 }
 
-/** B depth [p0, p0 + kb) × columns [j0, j0 + nb) into groups of 4 columns (missing columns are 0). */
+/** B depth [p0, p0 + kb) × columns [j0, j0 + nb) into groups of 4 columns (missing columns are 0), read along B's unit stride. */
 function packB(f: Float64Array, at: number, b: Strided, p0: number, j0: number, kb: number, nb: number, ng: number): void {
   const { data, rs, cs } = b;
-  for (let g = 0; g < ng; g++) {
-    const base = at + g * kb * 4;
-    for (let c = 0; c < 4; c++) {
-      const j = g * 4 + c;
-      if (j >= nb) {
-        for (let kk = 0; kk < kb; kk++) f[base + kk * 4 + c] = 0;
-        continue;
-      }
+  for (let j = nb; j < ng * 4; j++) {
+    const base = at + (j >> 2) * kb * 4 + (j & 3);
+    for (let kk = 0; kk < kb; kk++) f[base + kk * 4] = 0;
+  }
+  if (cs === 1) {
+    for (let kk = 0; kk < kb; kk++) {
+      const src = b.off + (p0 + kk) * rs + j0;
+      const o = at + kk * 4;
+      for (let j = 0; j < nb; j++) f[o + (j >> 2) * kb * 4 + (j & 3)] = data[src + j];
+    }
+  } else {
+    for (let j = 0; j < nb; j++) {
       let src = b.off + p0 * rs + (j0 + j) * cs;
-      for (let kk = 0, o = base + c; kk < kb; kk++, o += 4, src += rs) f[o] = data[src];
+      for (let kk = 0, o = at + (j >> 2) * kb * 4 + (j & 3); kk < kb; kk++, o += 4, src += rs) f[o] = data[src];
     }
   }
 }

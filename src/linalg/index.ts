@@ -7,4 +7,4 @@ export { choleskyInPlace, choleskyLower, choleskyUpper, NotPositiveDefiniteError
 export { gemmSub, Strided, transposed, view } from './gemm';
 export { kernelKind, useScalarKernel } from './gemm-kernel';
 export { choleskyInverse, inverseSpd, upperCholeskyOfInverse, upperCholeskyOfInverseLiteral } from './inverse';
-export { invertLower, solveLower, solveUpper } from './triangular';
+export { invertLower, invertLowerInPlace, solveLower, solveUpper } from './triangular';

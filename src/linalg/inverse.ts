@@ -15,7 +15,7 @@
  */
 import { choleskyInPlace, choleskyLower, choleskyUpper, NotPositiveDefiniteError } from './cholesky';
 import { gemmSub, transposed, view } from './gemm';
-import { invertLower } from './triangular';
+import { invertLower, invertLowerInPlace } from './triangular';
 
 /** A⁻¹ from A's lower Cholesky factor L: L⁻ᵀ·L⁻¹ (torch.cholesky_inverse(L)). */
 export function choleskyInverse(l: Float64Array, n: number): Float64Array {
@@ -36,30 +36,25 @@ export function inverseSpd(a: Float64Array, n: number, what?: string): Float64Ar
   return choleskyInverse(choleskyLower(a, n, what), n);
 }
 
-/** Upper triangular R with A⁻¹ = Rᵀ·R (see the file comment); throws NotPositiveDefiniteError naming the pivot of A. */
-export function upperCholeskyOfInverse(a: Float64Array, n: number, what?: string): Float64Array {
-  const rev = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) {
-    const src = (n - 1 - i) * n;
-    const dst = i * n;
-    // lower triangle of J·A·J: rev[i][j] = a[n−1−i][n−1−j], j ≤ i
-    for (let j = 0; j <= i; j++) rev[dst + j] = a[src + n - 1 - j];
-  }
+/**
+ * Upper triangular R with A⁻¹ = Rᵀ·R (see the file comment); throws
+ * NotPositiveDefiniteError naming the pivot of A. In row-major order J·A·J is the
+ * array reversed (element i·n + j goes to n² − 1 − (i·n + j)), so R is
+ * reverse(invert(cholesky(reverse(A)))), all in one n×n array. With `inPlace`,
+ * that array is `a` itself (its contents are lost); else a copy.
+ */
+export function upperCholeskyOfInverse(a: Float64Array, n: number, what?: string, inPlace = false): Float64Array {
+  const m = inPlace ? a : a.slice();
+  m.reverse();
   try {
-    choleskyInPlace(rev, n, what); // rev's strict upper triangle is scratch; invertLower reads only the lower
+    choleskyInPlace(m, n, what);
   } catch (e) {
     // Name the pivot in A's own order: row i of J·A·J is row n − 1 − i of A.
     if (e instanceof NotPositiveDefiniteError) throw new NotPositiveDefiniteError(n - 1 - e.pivot, e.value, what);
     throw e;
   }
-  const x = invertLower(rev, n);
-  // R = J·X·J, written into `rev` (no longer needed).
-  for (let i = 0; i < n; i++) {
-    const src = (n - 1 - i) * n;
-    const dst = i * n;
-    for (let j = 0; j < n; j++) rev[dst + j] = x[src + n - 1 - j];
-  }
-  return rev;
+  invertLowerInPlace(m, n); // reads only the lower triangle, zeroes the upper
+  return m.reverse();
 }
 
 /** The three-step form of GPTQ's reference: cholesky(cholesky_inverse(cholesky(A)), upper). */

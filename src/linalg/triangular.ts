@@ -41,30 +41,51 @@ export function solveUpper(u: Float64Array, n: number, b: Float64Array, k = 1): 
 /** L⁻¹ of a lower triangular L with a non-zero diagonal (a new array, zeros above the diagonal). */
 export function invertLower(l: Float64Array, n: number): Float64Array {
   const x = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) x.set(l.subarray(i * n, i * n + i + 1), i * n);
+  invertLowerInPlace(x, n);
+  return x;
+}
+
+/**
+ * Overwrites the lower triangular L (n×n, row-major) with L⁻¹ and zeroes the
+ * strict upper triangle. Row block I of X needs only L's row block I and the rows
+ * of X above it, so each row block is replaced as soon as it is computed.
+ */
+export function invertLowerInPlace(a: Float64Array, n: number): void {
   const t = new Float64Array(NB * n);
-  const negInv = new Float64Array(NB * NB);
+  const xi = new Float64Array(NB * n);
+  const xii = new Float64Array(NB * NB);
+  const negXii = new Float64Array(NB * NB);
   for (let i0 = 0; i0 < n; i0 += NB) {
     const b = Math.min(NB, n - i0);
-    // X_II by forward substitution, stored in place; its negation for the product below.
+    // X_II = L_II⁻¹ by forward substitution, column by column.
+    xii.fill(0);
     for (let j = 0; j < b; j++) {
-      x[(i0 + j) * n + i0 + j] = 1 / l[(i0 + j) * n + i0 + j];
+      xii[j * b + j] = 1 / a[(i0 + j) * n + i0 + j];
       for (let i = j + 1; i < b; i++) {
         const ri = (i0 + i) * n + i0;
         let s = 0;
-        for (let p = j; p < i; p++) s -= l[ri + p] * x[(i0 + p) * n + i0 + j];
-        x[(i0 + i) * n + i0 + j] = s / l[ri + i];
+        for (let p = j; p < i; p++) s -= a[ri + p] * xii[p * b + j];
+        xii[i * b + j] = s / a[ri + i];
       }
     }
-    if (i0 === 0) continue;
-    for (let i = 0; i < b; i++) for (let j = 0; j < b; j++) negInv[i * b + j] = -x[(i0 + i) * n + i0 + j];
-    // t = −Σ_K L_IK·X_KJ for each column block J < I (K from J to I).
-    t.fill(0, 0, b * i0);
-    for (let j0 = 0; j0 < i0; j0 += NB) {
-      const bj = Math.min(NB, i0 - j0);
-      gemmSub(t, j0, i0, b, bj, i0 - j0, view(l, n, i0, j0), view(x, n, j0, j0));
+    if (i0 > 0) {
+      for (let i = 0; i < b * b; i++) negXii[i] = -xii[i];
+      // t = −Σ_K L_IK·X_KJ for each column block J < I (K from J to I; rows K of `a` already hold X).
+      t.fill(0, 0, b * i0);
+      for (let j0 = 0; j0 < i0; j0 += NB) {
+        const bj = Math.min(NB, i0 - j0);
+        gemmSub(t, j0, i0, b, bj, i0 - j0, view(a, n, i0, j0), view(a, n, j0, j0));
+      }
+      // X_I,0:I = 0 − (−X_II)·t = X_II·t = −X_II·Σ L·X
+      xi.fill(0, 0, b * i0);
+      gemmSub(xi, 0, i0, b, i0, b, view(negXii, b), view(t, i0));
     }
-    // X_I,0:I = 0 − (−X_II)·t = X_II·t = −X_II·Σ L·X, written straight into X.
-    gemmSub(x, i0 * n, n, b, i0, b, view(negInv, b), view(t, i0));
+    for (let i = 0; i < b; i++) {
+      const row = (i0 + i) * n;
+      a.set(xi.subarray(i * i0, i * i0 + i0), row);
+      a.set(xii.subarray(i * b, i * b + b), row + i0);
+      a.fill(0, row + i0 + b, row + n);
+    }
   }
-  return x;
 }

@@ -55,7 +55,7 @@ export function prepareHessian(h: Float64Array, n: number, opts: PrepareOptions)
     hp[dst + i] = diag[perm[i]] + damp;
   }
   try {
-    return { n, r: upperCholeskyOfInverse(hp, n, `H of '${opts.name}'`), perm, dead, damp };
+    return { n, r: upperCholeskyOfInverse(hp, n, `H of '${opts.name}'`, true), perm, dead, damp };
   } catch (e) {
     if (e instanceof NotPositiveDefiniteError) throw new NotPositiveDefiniteError(perm[e.pivot], e.value, `H of '${opts.name}' (after dampening by ${damp})`);
     throw e;
