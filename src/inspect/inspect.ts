@@ -6,6 +6,7 @@ import { getTfjsQuantization } from '../formats/tfjs/quantization';
 import type { TfjsModelExtra } from '../formats/tfjs/types';
 import { ConstantData, countParameters } from './parameters';
 import { findStoredQuantization } from './quantization';
+import { recordedRecipe } from './recipe';
 import {
   DtypeBytes, INSPECT_SCHEMA_VERSION, InspectReport, OpTypeCount, TensorSignature, TensorSummary,
 } from './report';
@@ -49,6 +50,7 @@ export function inspectModel(model: Model, files: readonly string[] = [], opts: 
     quantization: findStoredQuantization(model, constants),
     files: fileRows,
     totalFileBytes: sum(fileRows.map((f) => f.bytes)),
+    recipe: recordedRecipe(model),
   };
 }
 

@@ -33,6 +33,19 @@ export interface InspectReport {
   quantization: StoredQuantization[];
   files: { path: string; bytes: number }[];
   totalFileBytes: number;
+  /** The recipe mc made the model with (`mc apply`, `mc quantize`, `mc prune`), or null. */
+  recipe: RecordedRecipe | null;
+}
+
+export interface RecordedRecipe {
+  /** `mc.recipe.sha256` as recorded. */
+  sha256: string | null;
+  /** Whether the recorded hash is the sha256 of the recorded canonical JSON. */
+  matches: boolean;
+  /** One line per step. */
+  steps: string[];
+  /** The canonical recipe (docs/recipes.md), as recorded. */
+  recipe: unknown;
 }
 
 export interface OpTypeCount {

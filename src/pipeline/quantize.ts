@@ -58,8 +58,7 @@ export async function quantizeFile(o: QuantizeFileOptions): Promise<QuantizeFile
   const before = await filesSize(modelFiles(o.input, model), { gzip });
   const lifted = liftWeights(model, progress);
   const check = outputCheckFor(o.quantize, o.outputCheck);
-  const load = (): Model => { const m = loadModel(o.input); liftWeights(m); return m; };
-  const { report, outputCheck } = await quantizeModel(model, o.quantize, { label: o.input, check, load, allowPartial: o.allowPartial, progress });
+  const { report, outputCheck } = await quantizeModel(model, o.quantize, { label: o.input, check, allowPartial: o.allowPartial, progress });
   const written = await writeOutput(model, { input: o.input, output, force: o.force === true, verify: o.verify !== false, gzip, progress });
   const notes = [...liftNotes(lifted), ...written.notes];
   if (gzip) {
@@ -73,8 +72,6 @@ export interface QuantizeModelOptions {
   label: string;
   /** The output check as it runs (outputCheckFor gives the defaults); undefined: none. */
   check?: OutputCheckOptions;
-  /** A fresh copy of the model as it stands before this step, lifted: the output check quantizes copies. */
-  load: () => Model;
   /** Keep a result that quantized less than asked (a warning); default false: IncompleteError. */
   allowPartial?: boolean;
   progress?: (message: string) => void;

@@ -18,7 +18,6 @@
  */
 import { minimatch } from 'minimatch';
 import { UsageError, IncompleteError } from '../errors';
-import { decodeOnnx, encodeOnnx } from '../formats/onnx';
 import type { LiftReport } from '../graph/lift-constants';
 import { defaultOpRegistry, type Model } from '../ir';
 import type { PruneChanges } from '../passes/prune';
@@ -26,7 +25,7 @@ import { findTargets } from '../passes/prune';
 import { resolveQuantizeOptions, type QuantizeOptions, type WeightOverride } from '../passes/quantize/options';
 import type { QuantizeReport, SkippedTensor } from '../passes/quantize/report';
 import { selectWeights } from '../passes/quantize/select';
-import type { StaticQuantizeResult } from '../passes/quantize/static';
+import type { StaticDecisions, StaticQuantizeOptions, StaticQuantizeResult } from '../passes/quantize/static';
 import { pruneModel } from '../pipeline/prune';
 import { liftWeights, quantizeModel } from '../pipeline/quantize';
 import { quantizeStaticModel } from '../pipeline/static';
@@ -39,8 +38,6 @@ import type { Plan, PlanStep, PruneStep, QuantizeStep, StaticStep } from './type
 export interface ApplyContext {
   /** Names the model in errors (its path). */
   label: string;
-  /** A fresh copy of the model as it was loaded: the output check quantizes copies of it. */
-  reload?: () => Model;
   progress?: (message: string) => void;
 }
 
@@ -63,6 +60,12 @@ export interface PlanReport {
   results: StepResult[];
   forms: WeightForm[];
   recipe: CanonicalRecipe;
+  /**
+   * The plan as carried out: what mc decided by measuring (a static step's small layers and
+   * space-to-depth) is pinned to what it decided, so this plan gives the same model again.
+   * The recorded recipe and --recipe-out are this plan.
+   */
+  plan: Plan;
   notes: string[];
 }
 
@@ -87,6 +90,7 @@ export async function applyPlan(model: Model, plan: Plan, ctx: ApplyContext): Pr
 
   const results: StepResult[] = [];
   const notes: string[] = [];
+  let done = plan;
   for (const i of pruneIdx) {
     const s = plan.steps[i] as PruneStep;
     const only = pruneIdx.length === 1 && passThrough(s);
@@ -98,10 +102,8 @@ export async function applyPlan(model: Model, plan: Plan, ctx: ApplyContext): Pr
   }
   if (weightIdx.length) {
     const { options, check, allowPartial } = compileQuantize(plan, weightIdx, weightTakes, weightCands);
-    const load = pruneIdx.length === 0 && ctx.reload
-      ? (): Model => { const m = ctx.reload!(); liftWeights(m); return m; }
-      : snapshot(model, check !== undefined);
-    const r = await quantizeModel(model, options, { label: ctx.label, check, load, allowPartial, progress });
+    // The output check quantizes clones of the model as it stands here (after any prune step).
+    const r = await quantizeModel(model, options, { label: ctx.label, check, allowPartial, progress });
     results.push({ kind: 'quantize', steps: weightIdx, report: r.report, outputCheck: r.outputCheck });
   }
   for (const i of staticIdx) {
@@ -114,10 +116,11 @@ export async function applyPlan(model: Model, plan: Plan, ctx: ApplyContext): Pr
       report.warnings.push(`partial: ${summary}`);
     }
     results.push({ kind: 'static', step: i, report });
+    if (report.decisions) done = pinDecisions(done, i, report.decisions);
   }
-  const recipe = canonicalRecipe(plan);
+  const recipe = canonicalRecipe(done);
   stampRecipe(model, recipe);
-  return { lifted, results, forms: formsOf(weightCands, results, weightTakes), recipe, notes };
+  return { lifted, results, forms: formsOf(weightCands, results, weightTakes), recipe, plan: done, notes };
 }
 
 /** Prune steps, then weight-quantize steps, then at most one static step, which takes no weight-quantize step beside it. */
@@ -193,14 +196,16 @@ function compileQuantize(plan: Plan, is: number[], takes: Map<number, string[]>,
   return { options, check, allowPartial: steps.every((s) => s.allowPartial) };
 }
 
-/** A loader of copies of `model` as it stands now (the output check's fresh copies after a prune step). */
-function snapshot(model: Model, needed: boolean): () => Model {
-  if (!needed) return () => { throw new Error('no copy needed'); };
-  if (model.format !== 'onnx') {
-    throw new UsageError('a tfjs recipe that prunes and then quantizes needs output-check: false on its quantize steps (the check cannot copy a pruned tfjs model in memory yet)');
-  }
-  const bytes = encodeOnnx(model);
-  return () => decodeOnnx(bytes);
+/** `plan` with static step `i`'s measured decisions replaced by the values that pin them. */
+function pinDecisions(plan: Plan, i: number, d: StaticDecisions): Plan {
+  const s = plan.steps[i] as StaticStep;
+  const small = d.smallLayers.pin.trim();
+  const smallLayers: StaticQuantizeOptions['smallLayers'] = small === 'measure' || small === 'int8' ? small : small.split(',').map((x) => x.trim()).filter(Boolean);
+  const s2d = d.spaceToDepth.pin;
+  const spaceToDepthPooling: StaticQuantizeOptions['spaceToDepthPooling'] = s2d === 'on' ? true : s2d === 'off' ? false : s.options.spaceToDepthPooling;
+  const steps = [...plan.steps];
+  steps[i] = { ...s, options: { ...s.options, smallLayers, spaceToDepthPooling } };
+  return { ...plan, steps };
 }
 
 function pruneCandidates(model: Model): Candidate[] {

@@ -18,7 +18,7 @@ import type { PlanStep, PruneStep, QuantizeStep, Selection, StaticStep } from '.
 export type Keys = Record<string, unknown>;
 
 /** Keys only a static (calib) step takes, and keys only a weight-only/dynamic step takes. */
-const STATIC_ONLY = ['calib-cache', 'calib-method', 'percentile', 'calib-samples', 'batch-size', 'activation-type', 'per-tensor', 'space-to-depth', 'preprocess'];
+const STATIC_ONLY = ['calib-cache', 'calib-method', 'percentile', 'calib-samples', 'batch-size', 'activation-type', 'per-tensor', 'space-to-depth', 'small-layers', 'preprocess'];
 const WEIGHT_ONLY = ['granularity', 'block-size', 'symmetric', 'asymmetric', 'int4-format', 'tfjs-dtype', 'min-elements', 'min-weight-sqnr', 'verify', 'min-output-sqnr', 'output-check'];
 
 /** A path written in a recipe, as a path from the working directory (`base` is the recipe's folder). */
@@ -26,10 +26,13 @@ export function pathFrom(base: string, p: string): string {
   return path.isAbsolute(p) ? p : path.join(base, p);
 }
 
-/** A path from the working directory, as the recipe in `base` writes it ('/' separators). */
+/**
+ * A path from the working directory, as the recipe in `base` writes it: always relative to
+ * the recipe's folder ('/' separators), so the canonical recipe and its hash do not depend on
+ * where the recipe or the working directory is.
+ */
 export function pathIn(base: string, p: string): string {
-  const rel = path.relative(base, p);
-  return (path.isAbsolute(p) && rel.startsWith('..') ? p : rel || '.').split(path.sep).join('/');
+  return (path.relative(base, p) || '.').split(path.sep).join('/');
 }
 
 /**
@@ -104,7 +107,8 @@ function staticStep(k: Keys, select: Selection, base: string): StaticStep {
   if (k.calib === undefined) throw new UsageError('mode static needs calibration data: calib');
   if (k.bits !== undefined && k.bits !== 8) throw new UsageError(`static quantization is int8: bits must be 8, got ${String(k.bits)}`);
   const preprocess = k.preprocess === undefined ? undefined : String(k.preprocess);
-  const options = resolveStaticOptions({
+  const s2d = k['space-to-depth'];
+  const partial: Partial<StaticQuantizeOptions> = {
     calibrationMethod: k['calib-method'] as CalibrationMethod | undefined,
     percentile: k.percentile as number | undefined,
     samples: k['calib-samples'] as number | undefined,
@@ -113,9 +117,11 @@ function staticStep(k: Keys, select: Selection, base: string): StaticStep {
     perTensor: k['per-tensor'] === true,
     opTypes: k['op-types'] as string[] | undefined,
     preprocess: preprocess === undefined ? undefined : parsePreprocess(preprocess),
-    spaceToDepthPooling: k['space-to-depth'] === false ? false : undefined,
+    spaceToDepthPooling: (s2d === 'on' ? true : s2d === 'off' ? false : s2d) as StaticQuantizeOptions['spaceToDepthPooling'] | undefined,
     target: k.target as StaticQuantizeOptions['target'] | undefined,
-  });
+  };
+  if (k['small-layers'] !== undefined) partial.smallLayers = k['small-layers'] as StaticQuantizeOptions['smallLayers'];
+  const options = resolveStaticOptions(partial);
   return {
     kind: 'static', select, options, preprocess,
     calib: pathFrom(base, String(k.calib)),
@@ -154,6 +160,7 @@ function bodyOf(s: PlanStep, base: string): Keys {
     set('calib', pathIn(base, s.calib)); set('calib-cache', s.calibCache === undefined ? undefined : pathIn(base, s.calibCache));
     set('calib-method', o.calibrationMethod); set('percentile', o.percentile); set('calib-samples', o.samples); set('batch-size', o.batchSize);
     set('activation-type', o.activationType); set('per-tensor', o.perTensor); set('space-to-depth', o.spaceToDepthPooling);
+    set('small-layers', Array.isArray(o.smallLayers) ? [...o.smallLayers] : o.smallLayers);
     set('target', o.target); set('op-types', o.opTypes ? [...o.opTypes] : undefined); set('preprocess', s.preprocess);
   }
   set('allow-partial', s.allowPartial);

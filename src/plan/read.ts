@@ -19,7 +19,7 @@ import type { Plan, PlanEval, PlanStep, Selection, StepSource } from './types';
 /** A recipe that cannot be read: one line, `file:line: key: what`. Exit 2. */
 export class RecipeError extends InputError {
   constructor(readonly where: string, readonly key: string, what: string) {
-    super(`${where}: ${key ? `${key}${what.startsWith(' ') ? '' : ': '}` : ''}${what.trimStart()}`);
+    super(`${where}: ${key ? `${key}${what.startsWith(' ') ? what : `: ${what}`}` : what.trimStart()}`);
   }
 }
 
@@ -28,7 +28,7 @@ export const SCHEMA_PATH = path.join(__dirname, '..', '..', 'docs', 'recipe.sche
 
 let validator: ValidateFunction | undefined;
 function validate(): ValidateFunction {
-  validator ??= new Ajv({ allErrors: false, verbose: true, strict: true }).compile(JSON.parse(fs.readFileSync(SCHEMA_PATH, 'utf8')));
+  validator ??= new Ajv({ allErrors: true, verbose: true, strict: true }).compile(JSON.parse(fs.readFileSync(SCHEMA_PATH, 'utf8')));
   return validator;
 }
 
@@ -57,7 +57,8 @@ export function parseRecipe(text: string, file: string, base: string): Plan {
   if (data === null || data === undefined) throw new RecipeError(`${file}:1`, '', 'the recipe is empty (it needs steps:)');
   const check = validate();
   if (!check(data)) {
-    const err = check.errors![0];
+    // An unknown key explains the errors it causes (a misspelt required key is also 'missing'): name it first.
+    const err = check.errors!.find((e) => e.keyword === 'additionalProperties') ?? check.errors![0];
     const p = pointer(err.instancePath);
     const key = err.keyword === 'additionalProperties' ? (err.params as { additionalProperty: string }).additionalProperty : undefined;
     throw new RecipeError(at(p, key), display(p) || 'recipe', describe(err));

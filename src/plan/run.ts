@@ -36,7 +36,7 @@ export async function applyPlanToFile(o: ApplyFileOptions): Promise<ApplyFileRes
   const tfjs4 = detectFormat(o.input) === 'tfjs' && steps.some((s) => s.kind === 'quantize' && s.options.bits === 4);
   const gzip = tfjs4 || steps.some((s) => s.kind === 'prune');
   const before = await filesSize(modelFiles(o.input, model), { gzip });
-  const report = await applyPlan(model, o.plan, { label: o.input, reload: () => loadModel(o.input), progress });
+  const report = await applyPlan(model, o.plan, { label: o.input, progress });
   const verify = steps.every((s) => s.kind !== 'quantize' || s.verify);
   const written = await writeOutput(model, { input: o.input, output: o.output, force: o.force === true, verify, gzip, progress });
   const notes = [...liftNotes(report.lifted), ...report.notes, ...written.notes];

@@ -69,9 +69,9 @@ export const pruneCommand = defineCommand<PruneCliOptions>({
   run: (o, ctx) => runRewriteWithGate(
     ctx, { title: `pruning ${o.input}`, input: o.input, json: o.json, gate: o.gate },
     async (progress): Promise<PruneCliResult> => {
-      if (o.recipeOut !== undefined) writeRecipe(o.plan, o.recipeOut, 'mc prune');
       const output = o.output ?? defaultOutputPath(o.input, pruneTag(o.prune.sparsity));
       const r = await applyPlanToFile({ input: o.input, output, plan: o.plan, force: o.force, progress });
+      if (o.recipeOut !== undefined) writeRecipe(r.plan, o.recipeOut, 'mc prune');
       const step = r.results[0];
       if (step.kind !== 'prune') throw new Error('a prune plan gave no prune result');
       return {

@@ -131,10 +131,11 @@ export const quantizeCommand = defineCommand<QuantizeCliOptions>({
   },
 });
 
-/** Writes --recipe-out (first: a run that fails still leaves the recipe to edit), then applies the plan. */
+/** Applies the plan, then writes --recipe-out: the plan as carried out (measured decisions pinned). */
 async function runPlan(o: QuantizeCliOptions, progress: (message: string) => void): Promise<ApplyFileResult> {
-  if (o.recipeOut !== undefined) writeRecipe(o.plan, o.recipeOut, 'mc quantize');
-  return applyPlanToFile({ input: o.input, output: o.output ?? defaultOutputPath(o.input, `int${o.quantize.bits}`), plan: o.plan, force: o.force, progress });
+  const r = await applyPlanToFile({ input: o.input, output: o.output ?? defaultOutputPath(o.input, `int${o.quantize.bits}`), plan: o.plan, force: o.force, progress });
+  if (o.recipeOut !== undefined) writeRecipe(r.plan, o.recipeOut, 'mc quantize');
+  return r;
 }
 
 export function recipeSummary(r: ApplyFileResult, file: string | undefined): RecipeSummary {

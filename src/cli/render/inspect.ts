@@ -44,6 +44,10 @@ export function renderInspect(title: string, r: InspectReport, c: Chalk): string
   sections.push(head('Stored quantization') + '\n' + (r.quantization.length
     ? table(['scheme', 'stored', 'bits', 'tensors', 'elements', 'stored bytes'], quantSummary(r.quantization), c, [2, 3, 4, 5])
     : `  ${dim('none')}\n`));
+  if (r.recipe) {
+    const sha = `sha256 ${r.recipe.sha256 ?? '(none)'}${r.recipe.matches ? '' : c.yellow(' (does not match the recorded recipe)')}`;
+    sections.push(head('Recipe') + `\n  ${sha}\n` + r.recipe.steps.map((s, i) => `  steps[${i}] ${s}\n`).join(''));
+  }
   return sections.join('\n');
 }
 
