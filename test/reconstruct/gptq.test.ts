@@ -5,10 +5,10 @@
  * weights and loss to 1e-9. Then the point of it: a lower output error than
  * round-to-nearest on held-out inputs.
  */
-import { NotPositiveDefiniteError } from '../../src/linalg';
-import { gptqQuantize } from '../../src/passes/reconstruct';
+import { NotPositiveDefiniteError, useScalarKernel } from '../../src/linalg';
+import { gptqQuantize, transposeQuantized } from '../../src/passes/reconstruct';
 import { intRange } from '../../src/passes/quantize/params';
-import { dequantizeWeight, quantizeWeight } from '../../src/passes/quantize/weights';
+import { dequantizeWeight, quantizeWeight, weightLayout } from '../../src/passes/quantize/weights';
 import { correlatedInputs, outputError, plainHessian, toMat, weights } from './data';
 import { refFasterquant, refGrid } from './reference';
 
@@ -102,5 +102,39 @@ describe('bad input', () => {
     expect(err).toBeInstanceOf(NotPositiveDefiniteError);
     expect((err as NotPositiveDefiniteError).pivot).toBe(2);
     expect((err as Error).message).toMatch(/H of 'fc1'.*not positive definite.*pivot 2/);
+  });
+});
+
+describe('determinism and layouts', () => {
+  test('byte-identical across runs and between the wasm kernel and the scalar path', () => {
+    const opts = { bits: 4 as const, symmetric: false, groupSize: 32, actOrder: true };
+    const a = gptqQuantize(w, ROWS, COLS, h, opts);
+    const b = gptqQuantize(w, ROWS, COLS, h, opts);
+    useScalarKernel(true);
+    let c;
+    try { c = gptqQuantize(w, ROWS, COLS, h, opts); } finally { useScalarKernel(false); }
+    for (const other of [b, c]) {
+      expect(Buffer.from(other.weight.values.buffer).equals(Buffer.from(a.weight.values.buffer))).toBe(true);
+      expect(Buffer.from(other.dequantized.buffer).equals(Buffer.from(a.dequantized.buffer))).toBe(true);
+      expect(other.loss).toBe(a.loss);
+    }
+  });
+
+  test.each([[32], [0]])('transposeQuantized gives round 1\'s layout of the [in, out] tensor (group %i)', (groupSize) => {
+    // RTN on W [out, in] transposed must equal round 1's quantization of B = Wᵀ [in, out] exactly.
+    const rows = 48;
+    const cols = 96;
+    const wt = weights(rows, cols, 5);
+    const b = new Float32Array(rows * cols);
+    for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) b[c * rows + r] = wt[r * cols + c];
+    const range = intRange(4, false);
+    const nk = quantizeWeight(wt, [rows, cols], weightLayout([rows, cols], groupSize ? 'block' : 'channel', groupSize, { outAxis: 0, inAxis: 1 }), range, 'w');
+    const kn = quantizeWeight(b, [cols, rows], weightLayout([cols, rows], groupSize ? 'block' : 'channel', groupSize, { outAxis: 1, inAxis: 0 }), range, 'b');
+    const t = transposeQuantized(nk, rows, cols);
+    expect(t.layout).toEqual(kn.layout);
+    expect(t.scaleShape).toEqual(kn.scaleShape);
+    expect(Array.from(t.values)).toEqual(Array.from(kn.values));
+    expect(Array.from(t.scales)).toEqual(Array.from(kn.scales));
+    expect(Array.from(t.zeroPoints)).toEqual(Array.from(kn.zeroPoints));
   });
 });

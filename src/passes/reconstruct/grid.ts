@@ -64,3 +64,28 @@ export function levelOf(g: QuantGrid, k: number, w: number): number {
 export function dequantOf(g: QuantGrid, k: number, q: number): number {
   return Math.fround((q - g.rtn.zeroPoints[k]) * g.rtn.scales[k]);
 }
+
+/**
+ * The same quantized weight for the transposed tensor: a result on W [rows, cols]
+ * (outputs × inputs) as round 1 lays out a MatMul B [cols, rows] = Wᵀ — values
+ * transposed, per-channel scales on axis 1, blocks along axis 0 with scales
+ * [⌈cols/bs⌉, rows]. (MatMulNBits takes the [rows, cols] form directly:
+ * toMatMulNBits(weight, [rows, cols], 1).)
+ */
+export function transposeQuantized(qw: QuantizedWeight, rows: number, cols: number): QuantizedWeight {
+  const values = qw.values instanceof Int8Array ? new Int8Array(rows * cols) : new Uint8Array(rows * cols);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) values[c * rows + r] = qw.values[r * cols + c];
+  const { layout } = qw;
+  if (layout.granularity === 'tensor') return { ...qw, values };
+  if (layout.granularity === 'channel') return { ...qw, values, layout: { granularity: 'channel', axis: 1 } };
+  const nb = Math.ceil(cols / layout.blockSize);
+  const scales = new Float32Array(rows * nb);
+  const zeroPoints = qw.zeroPoints instanceof Int8Array ? new Int8Array(rows * nb) : new Uint8Array(rows * nb);
+  for (let r = 0; r < rows; r++) {
+    for (let b = 0; b < nb; b++) {
+      scales[b * rows + r] = qw.scales[r * nb + b];
+      zeroPoints[b * rows + r] = qw.zeroPoints[r * nb + b];
+    }
+  }
+  return { ...qw, values, scales, zeroPoints, scaleShape: [nb, rows], layout: { granularity: 'block', axis: 0, blockSize: layout.blockSize } };
+}

@@ -4,7 +4,7 @@
  * the caller hands in W [outputs, inputs] and H, and wires the results into the
  * model in round 1's forms.
  */
-export { dequantOf, GridOptions, groupOf, levelOf, QuantGrid, quantGrid } from './grid';
+export { dequantOf, GridOptions, groupOf, levelOf, QuantGrid, quantGrid, transposeQuantized } from './grid';
 export { gptqQuantize, GptqOptions, GptqResult } from './gptq';
 export { Conv2dGeometry, HessianAccumulator, im2colRows } from './hessian';
 export { prepareHessian, PreparedHessian } from './prepare';
