@@ -155,7 +155,7 @@ async function statisticsFor(model: Model, tensors: string[], dataset: Dataset, 
   const stats = await run(STATISTIC_KINDS);
   const out: SavedStatistics = { key, stats, unobserved: tensors.filter((t) => !stats.tensors.has(t)) };
   writeStatisticsFile(file, out);
-  return { stats, cache: { file, action: 'written', reason: saved ? `recomputed: the file's statistics do not fit this run (${why})` : why } };
+  return { stats, cache: { file, action: 'written', reason: saved ? `recomputed: ${why}` : why } };
 }
 
 export interface StaticQuantizeFileOptions {
