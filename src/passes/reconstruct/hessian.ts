@@ -24,9 +24,12 @@ export class HessianAccumulator {
   samples = 0;
   /** Rows seen (for the caller's report). */
   rows = 0;
+  /** Σ x per input, over every row (for bias correction's E[x]). */
+  private readonly sum: Float64Array;
 
   constructor(readonly cols: number) {
     this.h = new Float64Array(cols * cols);
+    this.sum = new Float64Array(cols);
   }
 
   /**
@@ -52,10 +55,16 @@ export class HessianAccumulator {
       xs[i] = v;
       neg[i] = -v;
     }
+    for (let r = 0; r < rows; r++) for (let c = 0, o = r * n; c < n; c++) this.sum[c] += x[o + c];
     for (let r0 = 0; r0 < n; r0 += ROWS) {
       const r1 = Math.min(n, r0 + ROWS);
       gemmSub(h, r0 * n, n, r1 - r0, r1, rows, transposed(view(neg, n, 0, r0)), view(xs, n));
     }
+  }
+
+  /** E[x] per input over every row seen (a new array; zeros before any row). */
+  mean(): Float64Array {
+    return this.sum.map((v) => (this.rows ? v / this.rows : 0));
   }
 
   /** H (cols×cols, symmetric, a new array). */

@@ -10,3 +10,4 @@ export { Conv2dGeometry, HessianAccumulator, im2colRows } from './hessian';
 export { prepareHessian, PreparedHessian } from './prepare';
 export { layerSparsities, SparseGptOptions, SparseGptResult, sparsegptPrune, sparsegptScores } from './sparsegpt';
 export { sweep, SweepRule } from './sweep';
+export { biasCorrection } from './bias-correction';
