@@ -17,8 +17,8 @@ export * from './inspect';
 
 // Rewriting passes and the file-level jobs the CLI runs.
 export * from './passes';
-export { resolveStaticOptions } from './passes/quantize/static';
-export type { StaticQuantizeOptions, StaticQuantizeResult, StaticTarget } from './passes/quantize/static';
+export { resolveStaticOptions, spaceToDepthPoolingPass, staticQdqPass } from './passes/quantize/static';
+export type { StaticQdqInput, StaticQdqReport, StaticQuantizeOptions, StaticQuantizeResult, StaticTarget } from './passes/quantize/static';
 export { quantizeFile } from './pipeline/quantize';
 export type { QuantizeFileOptions, QuantizeFileResult } from './pipeline/quantize';
 export { quantizeStaticFile, quantizeStaticModel } from './pipeline/static';
@@ -27,8 +27,8 @@ export { checkLoadsInOrt, defaultOutputPath, writeOutput, VERIFY_LIMIT_BYTES } f
 
 // Data readers, calibration, evaluation and runtimes.
 export * from './data';
-export { calibrate } from './calibrate';
-export type { CalibrationOptions, CalibrationResult } from './calibrate';
+export { calibrate, collectStatistics, rangesFrom } from './calibrate';
+export type { ActivationSink, CalibrationOptions, CalibrationResult, CalibrationStatistics, StatisticKind, StatisticsOptions } from './calibrate';
 export { evaluate, checkBudgets, Evaluator } from './eval';
 export type { EvalOptions, EvalReport, Budgets, EvaluatorOptions, EvaluateCandidateOptions } from './eval';
 export { detectCpu, openRunner, OrtRunner, TfjsRunner } from './runtime';

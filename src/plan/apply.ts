@@ -261,7 +261,8 @@ function formsOf(cands: readonly Candidate[], results: readonly StepResult[], we
         const step = res.steps.find((i) => weightTakes.get(i)!.includes(t.name)) ?? res.steps[0];
         if (!r.steps.includes(`steps[${step}]`)) r.steps.push(`steps[${step}]`);
         const shape = t.granularity === 'block' ? `block ${t.blockSize}` : t.granularity;
-        r.forms.push(`int${t.bits} ${shape} (${t.form})`);
+        // tfjs rows name their storage (uint8, 16 levels in uint8, uint16, float16) in the form itself.
+        r.forms.push(t.form.startsWith('tfjs') ? t.form : `int${t.bits} ${shape} (${t.form})`);
       }
     } else {
       for (const t of res.report.weights) {
