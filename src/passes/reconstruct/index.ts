@@ -11,3 +11,4 @@ export { prepareHessian, PreparedHessian } from './prepare';
 export { layerSparsities, SparseGptOptions, SparseGptResult, sparsegptPrune, sparsegptScores } from './sparsegpt';
 export { sweep, SweepRule } from './sweep';
 export { biasCorrection } from './bias-correction';
+export { clipSearch, ClipSearchOptions, ClipSearchResult, shrinkGrid } from './clip-search';
