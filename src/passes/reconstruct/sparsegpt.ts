@@ -25,7 +25,7 @@ import { sqnrDb } from '../quantize/params';
 import { QuantizedWeight } from '../quantize/weights';
 import { dequantOf, GridOptions, groupOf, levelOf, quantGrid, QuantGrid } from './grid';
 import { prepareHessian } from './prepare';
-import { sweep } from './sweep';
+import { SUB, sweep } from './sweep';
 
 export interface SparseGptOptions {
   /** Fraction of each block's weights to prune (unstructured; ignored when prunen > 0). */
@@ -79,6 +79,8 @@ export function sparsegptPrune(
   const levels = grid ? (signed ? new Int8Array(rows * cols) : new Uint8Array(rows * cols)) : undefined;
   const invD2 = new Float64Array(cols);
   for (let i = 0; i < cols; i++) invD2[i] = r[i * cols + i] ** 2;
+  // n:m reads W[r, i .. i + m) at i: its group must lie in one sub-block of the sweep.
+  const sub = prunen > 0 ? prunem * Math.ceil(SUB / prunem) : SUB;
   const loss = sweep(wp, rows, cols, r, blockSize, {
     block(i1, i2) {
       if (prunen > 0 || opts.sparsity === 0) return;
@@ -106,7 +108,7 @@ export function sparsegptPrune(
       }
       return q;
     },
-  });
+  }, sub);
   let total = 0;
   for (let rr = 0; rr < rows; rr++) total += loss.row[rr];
   const weights = Float32Array.from(wp);
