@@ -26,8 +26,9 @@ export function recordedRecipe(model: Model): RecordedRecipe | null {
   } catch {
     return { sha256: sha ?? null, matches: false, steps: ['(mc.recipe is not JSON)'], recipe: null };
   }
-  // The hash is over the canonical JSON as recorded (ONNX keeps that exact text).
-  const matches = model.format === 'onnx' ? createHash('sha256').update(json).digest('hex') === sha : sha !== undefined;
+  // The hash is over the canonical JSON: ONNX keeps that exact text; tfjs keeps the object, whose
+  // keys were sorted when it was written and keep their order through JSON, so it re-serializes the same.
+  const matches = createHash('sha256').update(json).digest('hex') === sha;
   return { sha256: sha ?? null, matches, steps: stepsOf(recipe), recipe };
 }
 

@@ -8,6 +8,7 @@ import * as path from 'path';
 import { loadModel } from '../../src/formats';
 import { applyPlan, canonicalRecipe, keysOfStep, parseRecipe, recipeYaml, stepFromKeys, type Plan } from '../../src/plan';
 import { optionsFor, resolveQuantizeOptions } from '../../src/passes/quantize/options';
+import { recordedRecipe } from '../../src/inspect/recipe';
 import { ROOT } from '../helpers/cli-run';
 
 const CNN = path.join(ROOT, 'fixtures', 'cnn.onnx');
@@ -141,4 +142,14 @@ test('the schema docs/ publishes is the one the reader loads, and it is valid JS
   const schema = JSON.parse(fs.readFileSync(path.join(ROOT, 'docs', 'recipe.schema.json'), 'utf8'));
   expect(schema.properties.steps.items.$ref).toBe('#/definitions/step');
   expect(Object.keys(schema.definitions.quantize.properties)).toEqual(expect.arrayContaining(['bits', 'block-size', 'calib', 'calib-method', 'min-output-sqnr', 'output-check']));
+});
+
+test('inspect: a recorded recipe whose JSON was edited no longer matches its hash', async () => {
+  const model = loadModel(CNN);
+  await applyPlan(model, parseRecipe('steps:\n  - quantize: { bits: 8, output-check: false }\n', 'r.yaml', '.'), { label: 'cnn' });
+  expect(recordedRecipe(model)).toMatchObject({ matches: true, steps: ['quantize int8 channel'] });
+  const p = model.metadataProps.find((m) => m.key === 'mc.recipe')!;
+  p.value = p.value.replace('"bits":8', '"bits":4');
+  expect(recordedRecipe(model)).toMatchObject({ matches: false, steps: ['quantize int4 channel'] });
+  expect(recordedRecipe(loadModel(CNN))).toBeNull();
 });

@@ -75,6 +75,24 @@ describe('--recipe-out then mc apply reproduces the command line, byte for byte'
   });
 });
 
+describe('tfjs: the same recipe path, recorded in userDefinedMetadata', () => {
+  test('--recipe-out then mc apply gives the same files; mc inspect shows the recipe', () => {
+    const dir = tempDir('plan-tfjs');
+    fs.cpSync(path.join(FIX, 'cnn-layers'), path.join(dir, 'cnn-layers'), { recursive: true });
+    ok(runMc(['quantize', 'cnn-layers', '--bits', '4', '--exclude', 'conv1*', '--recipe-out', 'r.yaml', '-o', 'a'], { cwd: dir }));
+    ok(runMc(['apply', 'r.yaml', '-o', 'b'], { cwd: dir }));
+    const files = fs.readdirSync(path.join(dir, 'a')).sort();
+    expect(fs.readdirSync(path.join(dir, 'b')).sort()).toEqual(files);
+    for (const f of files) expect(fs.readFileSync(path.join(dir, 'a', f)).equals(fs.readFileSync(path.join(dir, 'b', f)))).toBe(true);
+    const meta = JSON.parse(fs.readFileSync(path.join(dir, 'a', 'model.json'), 'utf8')).userDefinedMetadata;
+    expect(meta['mc.recipe.sha256']).toBe(createHash('sha256').update(JSON.stringify(meta['mc.recipe'])).digest('hex'));
+    const j = JSON.parse(runMc(['inspect', path.join(dir, 'b'), '--json']).stdout);
+    expect(j.recipe.sha256).toBe(meta['mc.recipe.sha256']);
+    expect(j.recipe.matches).toBe(true);
+    expect(j.recipe.steps).toEqual(['quantize int4 block 32 except conv1*']);
+  }, 120_000);
+});
+
 /** The constant feeding input `i` of the DequantizeLinear or MatMulNBits that replaced weight `w`. */
 function formOf(file: string, w: string): { op: string; dtype: string; blockSize?: number; axis?: number } | 'float' {
   const m = loadModel(file);
