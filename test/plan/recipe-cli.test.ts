@@ -9,7 +9,11 @@
 import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { loadModel } from '../../src/formats';
+import { loadModel, saveModel } from '../../src/formats';
+import { quantizeFile } from '../../src/pipeline/quantize';
+import { pruneFile } from '../../src/pipeline/prune';
+import { PRUNE_DEFAULTS } from '../../src/passes/prune';
+import { resolveQuantizeOptions } from '../../src/passes/quantize/options';
 import { parseNpyHeader } from '../../src/data/npy';
 import { ROOT, runMc, tempDir } from '../helpers/cli-run';
 import { runOrt, sqnr } from '../quantize/helpers';
@@ -73,6 +77,31 @@ describe('--recipe-out then mc apply reproduces the command line, byte for byte'
     ok(runMc(['quantize', 'cnn.onnx', '--bits', '4', '-o', 'd.onnx'], { cwd: dir }));
     expect(metadata(path.join(dir, 'c.onnx')).get('mc.recipe.sha256')).not.toBe(metadata(path.join(dir, 'd.onnx')).get('mc.recipe.sha256'));
   });
+});
+
+describe('the commands through the plan write what the file jobs write, apart from the recipe metadata', () => {
+  const dir = setup('plain');
+  const withoutRecipe = (f: string): Buffer => {
+    const m = loadModel(f);
+    m.metadataProps = m.metadataProps.filter((p) => !p.key.startsWith('mc.recipe'));
+    const out = `${f}.stripped.onnx`;
+    saveModel(m, out, { force: true });
+    return fs.readFileSync(out);
+  };
+  const at = (f: string): string => path.join(dir, f);
+
+  test('mc quantize --bits 4 --exclude and quantizeFile', async () => {
+    ok(runMc(['quantize', 'cnn.onnx', '--bits', '4', '--exclude', 'conv1*', '-o', 'cli.onnx'], { cwd: dir }));
+    await quantizeFile({ input: at('cnn.onnx'), output: at('lib.onnx'), quantize: resolveQuantizeOptions({ bits: 4, exclude: ['conv1*'] }) });
+    expect(metadata(at('cli.onnx')).has('mc.recipe')).toBe(true);
+    expect(withoutRecipe(at('cli.onnx')).equals(withoutRecipe(at('lib.onnx')))).toBe(true);
+  }, 60_000);
+
+  test('mc prune and pruneFile', async () => {
+    ok(runMc(['prune', 'cnn.onnx', '--sparsity', '0.5', '-o', 'cli-p.onnx'], { cwd: dir }));
+    await pruneFile({ input: at('cnn.onnx'), output: at('lib-p.onnx'), prune: { ...PRUNE_DEFAULTS, sparsity: 0.5, rounds: 1 }, samples: 256, batchSize: 32, force: false });
+    expect(withoutRecipe(at('cli-p.onnx')).equals(withoutRecipe(at('lib-p.onnx')))).toBe(true);
+  }, 60_000);
 });
 
 describe('tfjs: the same recipe path, recorded in userDefinedMetadata', () => {
