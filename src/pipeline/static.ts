@@ -14,7 +14,7 @@ import { loadModel, modelFiles } from '../formats';
 import type { Model } from '../ir';
 import { runPass } from '../passes';
 import {
-  activationRange, findPoolingMatches, foldBatchNormForInt8, paddingLines, PlanOptions, resolveStaticOptions, rewriteGemmsForInt8, spaceToDepthPoolingPass,
+  activationRange, findPoolingMatches, foldBatchNormForInt8, gemmToMatMulForInt8Pass, paddingLines, PlanOptions, resolveStaticOptions, spaceToDepthPoolingPass,
   SpaceToDepthSkip, staticQdqPass, StaticQuantizeOptions, StaticQuantizeResult, tensorsToCalibrate,
 } from '../passes/quantize/static';
 import type { HostTensor } from '../runtime';
@@ -63,7 +63,7 @@ export async function quantizeStaticModel(model: Model, options: Partial<StaticQ
   const transformations = foldBatchNormForInt8(model, toolVersion);
   const base: PlanOptions = { exclude: opts.exclude, opTypes: opts.opTypes };
   const small = await decideSmallLayers(model, opts, base, dataset, batchSize, progress);
-  const gemms = rewriteGemmsForInt8(model, { ...base, keepFloat: small.keepFloat });
+  const gemms = runPass(gemmToMatMulForInt8Pass({ ...base, keepFloat: small.keepFloat }), model, { toolVersion, progress }).changes;
   transformations.push(...gemms.transformations);
   const plan: PlanOptions = { ...base, originalOpType: gemms.originalOpType, keepFloat: small.keepFloat };
   const observed = tensorsToCalibrate(model, plan).map((v) => v.name);

@@ -11,7 +11,7 @@ export type { ActivationType, SmallLayers, StaticQuantizeOptions, StaticTarget }
 export { formsFor } from './targets';
 export type { TargetForms } from './targets';
 export { isExcludedNode, planQdq } from './plan';
-export { foldBatchNormForInt8, padConvsForInt8, paddingLines, prepareForStaticInt8, rewriteGemmsForInt8 } from './prepare';
+export { foldBatchNormForInt8, gemmToMatMulForInt8Pass, padConvsForInt8, paddingLines, prepareForStaticInt8, rewriteGemmsForInt8 } from './prepare';
 export type { Prepared } from './prepare';
 export { gemmToMatMul } from './gemm-to-matmul';
 export type { GemmRewrite } from './gemm-to-matmul';

@@ -17,7 +17,7 @@
  */
 import type { Model, Node, Value } from '../../../ir';
 import { foldBatchNormalization } from '../../fold-batchnorm';
-import { runPass } from '../../pass';
+import { Pass, runPass } from '../../pass';
 import { NameAllocator } from '../edits';
 import { gemmToMatMul } from './gemm-to-matmul';
 import { ChannelPadding, needsChannelPadding, padConvInputChannels, readsModelInput } from './pad-channels';
@@ -51,6 +51,17 @@ export function prepareForStaticInt8(model: Model, opts: PlanOptions, toolVersio
   const folded = foldBatchNormForInt8(model, toolVersion);
   const gemms = rewriteGemmsForInt8(model, opts);
   return { ...gemms, transformations: [...folded, ...gemms.transformations] };
+}
+
+/** Step 2 as a Pass (the pipeline runs it between the small-layer decision and calibration). */
+export function gemmToMatMulForInt8Pass(opts: PlanOptions): Pass<Prepared> {
+  return {
+    name: 'gemm-to-matmul-for-int8',
+    run: (model) => {
+      const r = rewriteGemmsForInt8(model, opts);
+      return { modified: r.originalOpType.size > 0, changes: r };
+    },
+  };
 }
 
 /** Step 2: Gemm → MatMul (+ Add) for every Gemm int8 will take (not excluded, not kept float, Gemm in opTypes). */
