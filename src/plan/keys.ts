@@ -19,7 +19,7 @@ export type Keys = Record<string, unknown>;
 
 /** Keys only a static (calib) step takes, and keys only a weight-only/dynamic step takes. */
 const STATIC_ONLY = ['calib-cache', 'calib-method', 'percentile', 'calib-samples', 'batch-size', 'activation-type', 'per-tensor', 'space-to-depth', 'small-layers', 'preprocess'];
-const WEIGHT_ONLY = ['granularity', 'block-size', 'symmetric', 'asymmetric', 'int4-format', 'tfjs-dtype', 'min-elements', 'min-weight-sqnr', 'verify', 'min-output-sqnr', 'output-check'];
+const WEIGHT_ONLY = ['block-size', 'symmetric', 'asymmetric', 'int4-format', 'tfjs-dtype', 'min-elements', 'min-weight-sqnr', 'verify', 'min-output-sqnr', 'output-check'];
 
 /** A path written in a recipe, as a path from the working directory (`base` is the recipe's folder). */
 export function pathFrom(base: string, p: string): string {
@@ -106,6 +106,8 @@ function quantizeStep(k: Keys, select: Selection): QuantizeStep {
 function staticStep(k: Keys, select: Selection, base: string): StaticStep {
   if (k.calib === undefined) throw new UsageError('mode static needs calibration data: calib');
   if (k.bits !== undefined && k.bits !== 8) throw new UsageError(`static quantization is int8: bits must be 8, got ${String(k.bits)}`);
+  // As with --calib on the command line, granularity tensor is per-tensor weights.
+  if (k.granularity === 'block') throw new UsageError('static int8 weights are per channel or per tensor (granularity tensor), not block');
   const preprocess = k.preprocess === undefined ? undefined : String(k.preprocess);
   const s2d = k['space-to-depth'];
   const partial: Partial<StaticQuantizeOptions> = {
@@ -114,7 +116,7 @@ function staticStep(k: Keys, select: Selection, base: string): StaticStep {
     samples: k['calib-samples'] as number | undefined,
     batchSize: k['batch-size'] as number | undefined,
     activationType: k['activation-type'] as StaticQuantizeOptions['activationType'] | undefined,
-    perTensor: k['per-tensor'] === true,
+    perTensor: k['per-tensor'] === true || k.granularity === 'tensor',
     opTypes: k['op-types'] as string[] | undefined,
     preprocess: preprocess === undefined ? undefined : parsePreprocess(preprocess),
     spaceToDepthPooling: (s2d === 'on' ? true : s2d === 'off' ? false : s2d) as StaticQuantizeOptions['spaceToDepthPooling'] | undefined,
