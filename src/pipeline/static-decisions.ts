@@ -11,7 +11,7 @@
  *    is timed with and without the rewrite, on one calibration batch.
  *
  * Timings: onnxruntime with 1 intra-op thread, WARMUP runs, then the median of
- * RUNS. Timings decide, so on a busy machine two runs can decide differently;
+ * RUNS (fewer for a layer slow enough to pass BUDGET_MS: see medianMs). Timings decide, so on a busy machine two runs can decide differently;
  * every decision is reported with its times and with the option value that
  * pins it (--small-layers ..., --space-to-depth on|off), which makes a run
  * reproducible byte for byte.
@@ -34,6 +34,9 @@ import { VERSION } from '../version';
 /** Untimed runs first (session warm-up, allocations), then timed runs; the median decides. */
 export const WARMUP = 3;
 export const RUNS = 15;
+/** Timed runs kept at least, and the time (warm-up included) after which no more are started. */
+export const MIN_RUNS = 3;
+export const BUDGET_MS = 100;
 
 export type SmallLayerDecision = StaticDecisions['smallLayers'];
 export type SpaceToDepthDecision = StaticDecisions['spaceToDepth'];
@@ -85,7 +88,7 @@ export async function decideSmallLayers(model: Model, opts: StaticQuantizeOption
     const int8 = t.int8Ms < t.floatMs;
     layers.push({ ...row(n, int8, shape.join('×')), floatMs: t.floatMs, int8Ms: t.int8Ms });
     if (!int8) {
-      keepFloat.set(n, `small layer: int8 does not pay here (alone at input ${shape.join('×')}: ${fmt(t.int8Ms)} ms in QDQ int8 vs ${fmt(t.floatMs)} ms in float, median of ${RUNS} runs); left float`);
+      keepFloat.set(n, `small layer: int8 does not pay here (alone at input ${shape.join('×')}: ${fmt(t.int8Ms)} ms in QDQ int8 vs ${fmt(t.floatMs)} ms in float, median of up to ${RUNS} runs); left float`);
     }
   }
   return { keepFloat, decision: { how: 'measured', layers, pin: pinOf(candidates, keepFloat), cpu: cpuLine(detectCpu()) } };
@@ -161,19 +164,26 @@ function normalData(count: number): Float32Array {
   return out;
 }
 
-/** Median wall time of one run (ms), after WARMUP untimed runs; 1 onnxruntime thread. */
+/**
+ * Median wall time of one run (ms), after WARMUP untimed runs; 1 onnxruntime thread. RUNS timed runs,
+ * fewer (but at least MIN_RUNS) once they have taken BUDGET_MS: a large layer is timed a handful of
+ * times (its runs vary less), so timing a transformer's MatMuls stays in seconds.
+ */
 export async function medianMs(bytes: Uint8Array, feeds: ReadonlyMap<string, HostTensor>): Promise<number> {
   const runner = await OrtRunner.create(bytes, { threads: 1, label: 'timing model' });
   try {
-    for (let i = 0; i < WARMUP; i++) await runner.run(feeds);
     const times: number[] = [];
-    for (let i = 0; i < RUNS; i++) {
+    let spent = 0;
+    for (let i = 0; i < WARMUP + RUNS; i++) {
       const t0 = process.hrtime.bigint();
       await runner.run(feeds);
-      times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+      spent += ms;
+      if (i >= WARMUP) times.push(ms);
+      if (times.length >= MIN_RUNS && spent > BUDGET_MS) break;
     }
     times.sort((a, b) => a - b);
-    return times[Math.floor(RUNS / 2)];
+    return times[Math.floor(times.length / 2)];
   } finally {
     await runner.dispose();
   }
