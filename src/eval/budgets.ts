@@ -42,6 +42,10 @@ export const BUDGET_SPECS: readonly BudgetSpec[] = [
     key: 'maxLatencyRatio', flag: 'max-latency-ratio', arg: 'r', bound: 'max', unit: 'ratio',
     description: 'largest candidate/baseline median latency', needs: ['baseline', 'latency'], range: [0, Infinity],
   },
+  {
+    key: 'maxPplRatio', flag: 'max-ppl-ratio', arg: 'r', bound: 'max', unit: 'ratio',
+    description: 'largest candidate/baseline perplexity (language models, --metric perplexity)', needs: ['baseline', 'data', 'labels'], range: [0, Infinity],
+  },
 ];
 
 /** Parses a limit given on the command line; one clear line on bad input. */
@@ -104,6 +108,11 @@ function measured(spec: BudgetSpec, r: EvalReport): number | null {
       return d?.sizeRatio ?? missing();
     case 'maxLatencyRatio':
       return d?.latencyRatio ?? missing();
+    case 'maxPplRatio': {
+      const metric = r.candidate.accuracy?.metric;
+      if (metric !== undefined && metric !== 'perplexity') throw new UsageError(`--max-ppl-ratio needs the perplexity metric; the labels gave ${metric} (pass --metric perplexity for token labels [N, T])`);
+      return d?.perplexityRatio ?? missing();
+    }
   }
 }
 

@@ -267,6 +267,7 @@ function computeDelta(b: ModelReport, c: ModelReport, latencyRatio: number | nul
     accuracyTop1Points: points(ba?.top1, ca?.top1),
     accuracyTop5Points: points(ba?.top5, ca?.top5),
     perplexityPercent: percentWorse(ba?.perplexity, ca?.perplexity),
+    perplexityRatio: ba?.perplexity == null || ca?.perplexity == null ? null : ca.perplexity / ba.perplexity,
     msePercent: percentWorse(ba?.mse, ca?.mse),
   };
 }

@@ -21,6 +21,8 @@ export interface Budgets {
   maxSizeRatio?: number;
   /** Largest allowed candidate/baseline latency (median over adjacent block pairs of the block medians' ratio). */
   maxLatencyRatio?: number;
+  /** Largest allowed candidate/baseline perplexity (language models; 1.02 = at most 2% worse). */
+  maxPplRatio?: number;
 }
 
 export interface EvalOptions {
@@ -169,6 +171,8 @@ export interface Delta {
   accuracyTop5Points: number | null;
   /** Relative change (candidate − baseline)/baseline × 100; positive is worse. */
   perplexityPercent: number | null;
+  /** candidate / baseline perplexity; above 1 is worse. */
+  perplexityRatio: number | null;
   msePercent: number | null;
 }
 
