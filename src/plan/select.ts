@@ -7,7 +7,8 @@
  *   - then each step without `layers`, in order, takes every weight still free,
  *     less its `exclude` (and, for quantize, weights of ops outside its op-types);
  *   - two steps with `layers` that match the same weight are an error, as is a
- *     pattern that matches no weight at all unless the step says allow-empty.
+ *     pattern that matches no weight at all, or (among several steps) a step
+ *     left with no weight, unless the step says allow-empty.
  */
 import { minimatch } from 'minimatch';
 import { UsageError } from '../errors';
@@ -91,6 +92,13 @@ export function resolveFamily(steps: readonly FamilyStep[], candidates: readonly
       if (s.opTypes && !c.ops.some((op) => s.opTypes!.includes(op))) continue;
       owner.set(c.name, s);
       out.get(s.index)!.push(c.name);
+    }
+  }
+  // Among several steps, one left with nothing is a mistake (earlier steps took it all) unless it says so.
+  if (steps.length > 1) {
+    for (const s of steps) {
+      if (out.get(s.index)!.length || s.select.allowEmpty) continue;
+      throw new UsageError(`${s.source.where}: ${s.source.key}: takes no weight (the other steps took every one it would); allow-empty: true accepts it`);
     }
   }
   return out;
