@@ -17,11 +17,11 @@
  *    computes them after zeroing dead columns, round 1 from the weight as is;
  *  - act-order sorts stably (see prepare.ts).
  */
-import { sqnrDb } from '../quantize/params';
+import { roundHalfEven, sqnrDb } from '../quantize/params';
 import { QuantizedWeight } from '../quantize/weights';
-import { dequantOf, GridOptions, groupOf, levelOf, quantGrid } from './grid';
-import { prepareHessian } from './prepare';
-import { sweep } from './sweep';
+import { GridOptions, QuantGrid, quantGrid } from './grid';
+import { PreparedHessian, prepareHessian } from './prepare';
+import { sweep, SweepLoss } from './sweep';
 
 export interface GptqOptions extends GridOptions {
   /** Permute columns by descending diag H (`--act-order`). */
@@ -39,9 +39,10 @@ export interface GptqResult {
   weight: QuantizedWeight;
   /** float32((q − zp)·scale), [rows, cols]: what DequantizeLinear gives back. */
   dequantized: Float32Array;
-  /** Σ over rows of (w − q)²/[R]ᵢᵢ²/2 per original column (the reference's Losses summed over rows). */
+  /** Σ over rows of (w − q)²/[R]ᵢᵢ²/2 per original column (the reference's Losses summed over rows;
+   *  with threads, summed per row range, so equal to rounding across thread counts). */
   columnLoss: Float64Array;
-  /** The sum of columnLoss (the reference's printed 'error'). */
+  /** The sum of all losses, from per-row sums in row order (the reference's printed 'error'); the same bits with any threads. */
   loss: number;
   /** Columns whose H[i,i] was 0: their weights were set to 0 before quantizing. */
   deadColumns: number[];
@@ -57,39 +58,95 @@ export interface GptqResult {
 export function gptqQuantize(
   w: Float32Array | Float64Array, rows: number, cols: number, h: Float64Array, opts: GptqOptions,
 ): GptqResult {
+  const plan = planGptq(w, rows, cols, h, opts, (n) => new Float64Array(n), (n, signed) => (signed ? new Int8Array(n) : new Uint8Array(n)));
+  const loss = sweepGptqRows(plan.job, plan.wp, plan.levels, 0, rows);
+  return finishGptq(plan, w, [loss]);
+}
+
+/** What a range of rows needs for the sweep: plain typed arrays, so a worker thread can take it. */
+export interface GptqRowsJob {
+  cols: number;
+  blockSize: number;
+  /** Upper Cholesky factor of H⁻¹, permuted order. */
+  r: Float64Array;
+  perm: Int32Array;
+  scales: Float32Array;
+  zeroPoints: Int32Array;
+  qmin: number;
+  qmax: number;
+  groupsPerRow: number;
+  groupCols: number;
+}
+
+export interface GptqPlan {
+  rows: number;
+  cols: number;
+  job: GptqRowsJob;
+  /** W in the sweep's column order (float64, dead columns zeroed); overwritten with the dequantized levels. */
+  wp: Float64Array;
+  /** Levels in the original order. */
+  levels: Int8Array | Uint8Array;
+  grid: QuantGrid;
+  prep: PreparedHessian;
+}
+
+/** Grid, factorisation and the permuted float64 W; `alloc` chooses the storage of wp and levels (shared memory for threads). */
+export function planGptq(
+  w: Float32Array | Float64Array, rows: number, cols: number, h: Float64Array, opts: GptqOptions,
+  alloc: (n: number) => Float64Array, allocLevels: (n: number, signed: boolean) => Int8Array | Uint8Array,
+): GptqPlan {
   if (w.length !== rows * cols) throw new RangeError(`weight has ${w.length} elements, expected ${rows}×${cols}`);
   const name = opts.name ?? 'weight';
   const grid = quantGrid(w, rows, cols, opts, name);
-  const prep = prepareHessian(h, cols, { percdamp: opts.percdamp ?? 0.01, actOrder: opts.actOrder ?? false, name });
+  const prep = prepareHessian(h, cols, { percdamp: opts.percdamp ?? 0.01, actOrder: opts.actOrder ?? false, name, alloc });
   const { perm } = prep;
-  const wp = new Float64Array(rows * cols);
+  const wp = alloc(rows * cols);
   const isDead = new Uint8Array(cols);
   for (const c of prep.dead) isDead[c] = 1;
   for (let r = 0; r < rows; r++) {
     const o = r * cols;
     for (let i = 0; i < cols; i++) wp[o + i] = isDead[perm[i]] ? 0 : w[o + perm[i]];
   }
-  const signed = grid.range.qmin < 0;
-  const levels = signed ? new Int8Array(rows * cols) : new Uint8Array(rows * cols);
-  const loss = sweep(wp, rows, cols, prep.r, opts.blockSize ?? 128, {
+  const job: GptqRowsJob = {
+    cols, blockSize: opts.blockSize ?? 128, r: prep.r, perm, scales: grid.rtn.scales, zeroPoints: Int32Array.from(grid.rtn.zeroPoints),
+    qmin: grid.range.qmin, qmax: grid.range.qmax, groupsPerRow: grid.groupsPerRow, groupCols: grid.groupCols,
+  };
+  return { rows, cols, job, wp, levels: allocLevels(rows * cols, grid.range.qmin < 0), grid, prep };
+}
+
+/**
+ * The sweep over rows [r0, r1) of a plan: quantizes onto the fixed grid
+ * (q = clamp(rint(w / scale) + zp), dequantized float32((q − zp)·scale)) and
+ * spreads the error. Rows are independent and each row's operations do not
+ * depend on the range it is swept in, so any split of the rows gives the same bytes.
+ */
+export function sweepGptqRows(job: GptqRowsJob, wp: Float64Array, levels: Int8Array | Uint8Array, r0: number, r1: number): SweepLoss {
+  const { cols, perm, scales, zeroPoints, qmin, qmax, groupsPerRow: gpr, groupCols: gc } = job;
+  const w = wp.subarray(r0 * cols, r1 * cols);
+  return sweep(w, r1 - r0, cols, job.r, job.blockSize, {
     at(r, i, wi) {
       const c = perm[i];
-      const k = groupOf(grid, r, c);
-      const q = levelOf(grid, k, wi);
-      levels[r * cols + c] = q | 0; // an int store (a float64 store into a typed array takes the slow path)
-      return dequantOf(grid, k, q);
+      const k = (r0 + r) * gpr + Math.floor(c / gc);
+      const s = scales[k];
+      const zp = zeroPoints[k];
+      let q = roundHalfEven(wi / s) + zp;
+      q = q < qmin ? qmin : q > qmax ? qmax : q;
+      levels[(r0 + r) * cols + c] = q | 0; // an int store (a float64 store into a typed array takes the slow path)
+      return Math.fround((q - zp) * s);
     },
   });
+}
+
+/** The result from a swept plan; `losses` are the sweeps' losses in row order (one per row range). */
+export function finishGptq(plan: GptqPlan, w: Float32Array | Float64Array, losses: SweepLoss[]): GptqResult {
+  const { rows, cols, wp, grid, prep } = plan;
+  const { perm } = prep;
   const dequantized = new Float32Array(rows * cols);
-  const columnLoss = new Float64Array(cols);
   let signal = 0;
   let noise = 0;
   for (let r = 0; r < rows; r++) {
     const o = r * cols;
-    for (let i = 0; i < cols; i++) {
-      const c = perm[i];
-      dequantized[o + c] = wp[o + i];
-    }
+    for (let i = 0; i < cols; i++) dequantized[o + perm[i]] = wp[o + i];
     for (let c = 0; c < cols; c++) {
       const v = Math.fround(w[o + c]);
       const e = v - dequantized[o + c];
@@ -97,11 +154,12 @@ export function gptqQuantize(
       noise += e * e;
     }
   }
+  // The total from the per-row losses in row order: the same bits however the rows were split.
   let total = 0;
-  for (let i = 0; i < cols; i++) {
-    columnLoss[perm[i]] = loss.column[i];
-    total += loss.column[i];
-  }
-  const weight: QuantizedWeight = { ...grid.rtn, values: levels, sqnrDb: sqnrDb(signal, noise) };
+  for (const l of losses) for (let r = 0; r < l.row.length; r++) total += l.row[r];
+  const columnLoss = new Float64Array(cols);
+  for (const l of losses) for (let i = 0; i < cols; i++) columnLoss[perm[i]] += l.column[i];
+  // slice(): an ordinary copy, also when the levels sit in shared memory
+  const weight: QuantizedWeight = { ...grid.rtn, values: plan.levels.slice(), sqnrDb: sqnrDb(signal, noise) };
   return { weight, dequantized, columnLoss, loss: total, deadColumns: prep.dead, damp: prep.damp };
 }

@@ -5,10 +5,11 @@
  * model in round 1's forms.
  */
 export { dequantOf, GridOptions, groupOf, levelOf, QuantGrid, quantGrid, transposeQuantized } from './grid';
-export { gptqQuantize, GptqOptions, GptqResult } from './gptq';
+export { finishGptq, GptqOptions, GptqPlan, gptqQuantize, GptqResult, GptqRowsJob, planGptq, sweepGptqRows } from './gptq';
 export { Conv2dGeometry, HessianAccumulator, im2colRows } from './hessian';
 export { prepareHessian, PreparedHessian } from './prepare';
 export { layerSparsities, SparseGptOptions, SparseGptResult, sparsegptPrune, sparsegptScores } from './sparsegpt';
 export { sweep, SweepRule } from './sweep';
 export { biasCorrection } from './bias-correction';
 export { clipSearch, ClipSearchOptions, ClipSearchResult, shrinkGrid } from './clip-search';
+export { gptqQuantizeThreaded, GptqThreadedResult, gptqWorkerScript } from './gptq-threads';

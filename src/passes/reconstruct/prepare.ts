@@ -16,6 +16,8 @@ export interface PrepareOptions {
   actOrder: boolean;
   /** Names the layer in errors. */
   name: string;
+  /** Storage of the n×n working matrix that becomes R (shared memory for threads); default a Float64Array. */
+  alloc?: (n: number) => Float64Array;
 }
 
 export interface PreparedHessian {
@@ -47,7 +49,7 @@ export function prepareHessian(h: Float64Array, n: number, opts: PrepareOptions)
   let sum = 0;
   for (let i = 0; i < n; i++) sum += diag[perm[i]];
   const damp = opts.percdamp * (sum / n);
-  const hp = new Float64Array(n * n);
+  const hp = opts.alloc ? opts.alloc(n * n) : new Float64Array(n * n);
   for (let i = 0; i < n; i++) {
     const src = perm[i] * n;
     const dst = i * n;
