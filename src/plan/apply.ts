@@ -69,7 +69,10 @@ export interface PlanReport {
   notes: string[];
 }
 
-/** Applies `plan` to `model` in place; throws before changing anything when the plan does not fit the model. */
+/**
+ * Applies `plan` to `model` in place. Constant weights are lifted first; a plan that does not
+ * fit the model (a pattern that matches nothing, two steps on one weight) throws before any step runs.
+ */
 export async function applyPlan(model: Model, plan: Plan, ctx: ApplyContext): Promise<PlanReport> {
   const progress = ctx.progress ?? (() => {});
   checkOrder(plan, model);

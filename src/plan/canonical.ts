@@ -1,7 +1,7 @@
 /**
  * The canonical recipe: the plan as recipe keys with every default filled,
  * object keys sorted, without the model or output paths (data paths stay,
- * relative to the recipe's folder). Its JSON and sha256 go into the output's
+ * relative to the recipe's folder; not the calibration cache file). Its JSON and sha256 go into the output's
  * metadata (`mc.recipe`, `mc.recipe.sha256`), so two artifacts made by the
  * same recipe carry the same hash whatever file or flags it came from.
  */
@@ -35,7 +35,10 @@ export interface CanonicalRecipe {
 }
 
 export function canonicalRecipe(plan: Plan): CanonicalRecipe {
-  const json = JSON.stringify(sorted(recipeDocument(plan)));
+  const doc = recipeDocument(plan);
+  // Where calibration statistics are cached changes how fast a run is, not the model it makes.
+  for (const step of doc.steps as Keys[]) delete (step.quantize as Keys | undefined)?.['calib-cache'];
+  const json = JSON.stringify(sorted(doc));
   return { json, sha256: createHash('sha256').update(json).digest('hex') };
 }
 

@@ -57,6 +57,15 @@ describe('parseRecipe', () => {
   });
 });
 
+test('the canonical recipe leaves out the calibration cache file, and keeps everything that changes the model', () => {
+  const a = parseRecipe('steps:\n  - quantize: { calib: c.npy }\n', 'r.yaml', '.');
+  const b = parseRecipe('steps:\n  - quantize: { calib: c.npy, calib-cache: stats.json }\n', 'r.yaml', '.');
+  const c = parseRecipe('steps:\n  - quantize: { calib: c.npy, calib-method: mse }\n', 'r.yaml', '.');
+  expect(canonicalRecipe(b)).toEqual(canonicalRecipe(a));
+  expect(canonicalRecipe(c).sha256).not.toBe(canonicalRecipe(a).sha256);
+  expect(recipeYaml(b, '.', 'test')).toContain('calib-cache: stats.json');
+});
+
 describe('keys ↔ typed options', () => {
   test('keysOfStep then stepFromKeys is the identity (every default filled)', () => {
     const plan = parseRecipe([
