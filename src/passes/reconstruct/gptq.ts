@@ -15,7 +15,12 @@
  *  - the groups are fixed before the sweep from the original weight (the
  *    reference's static_groups), whether or not act-order is on; the reference
  *    computes them after zeroing dead columns, round 1 from the weight as is;
- *  - act-order sorts stably (see prepare.ts).
+ *  - act-order sorts stably (see prepare.ts);
+ *  - R comes from one Cholesky and one triangular inverse instead of three
+ *    factorisations (linalg/inverse.ts), and the rank-1 updates inside a block are
+ *    grouped in 32-column sub-blocks (sweep.ts): the same sums, grouped differently.
+ * The tests hold it to a plain-loop transcription and to gptq.py run by torch in
+ * float64: the same levels, weights to 1e-9.
  */
 import { roundHalfEven, sqnrDb } from '../quantize/params';
 import { QuantizedWeight } from '../quantize/weights';
