@@ -90,3 +90,19 @@ test('lower ‖(W − Ŵ)X‖² than RTN on held-out inputs (int4 block 32 and p
     expect(ec).toBeLessThan(er);
   }
 });
+
+test('a Conv weight [12, 8, 3, 3] block 4: grid {1} is round 1, and the search lowers each group\'s error', () => {
+  const shape = [12, 8, 3, 3];
+  const [rows, cols] = [12, 72];
+  const wc = weights(rows, cols, 54);
+  const hc = plainHessian(correlatedInputs(300, cols, 55), 300, cols);
+  const layout = { granularity: 'block' as const, axis: 1, blockSize: 4 };
+  const rtn = quantizeWeight(wc, shape, layout, intRange(4, true), 'conv');
+  const one = clipSearch(wc, rows, cols, hc, { bits: 4, symmetric: true, groupSize: 4, shape, steps: 1 });
+  expect(Array.from(one.weight.values)).toEqual(Array.from(rtn.values));
+  expect(Array.from(one.weight.scales)).toEqual(Array.from(rtn.scales));
+  const got = clipSearch(wc, rows, cols, hc, { bits: 4, symmetric: true, groupSize: 4, shape });
+  expect(got.weight.scaleShape).toEqual([12, 2, 3, 3]);
+  expect(Array.from(dequantizeWeight(got.weight, shape))).toEqual(Array.from(got.dequantized));
+  for (let k = 0; k < got.error.length; k++) expect(got.error[k]).toBeLessThanOrEqual(got.rtnError[k]);
+});

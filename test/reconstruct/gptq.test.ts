@@ -138,3 +138,27 @@ describe('determinism and layouts', () => {
     expect(Array.from(t.zeroPoints)).toEqual(Array.from(kn.zeroPoints));
   });
 });
+
+describe('Conv weights: round 1 blocks along input channels, one scale per spatial position', () => {
+  test.each([[4, true], [4, false]] as const)('int%i sym=%s [16, 8, 3, 3] block 4 equals the transcription, with round 1\'s scales', (bits, sym) => {
+    const shape = [16, 8, 3, 3];
+    const [rows, cols] = [16, 72];
+    const wc = weights(rows, cols, 91);
+    const xc = correlatedInputs(300, cols, 92);
+    const hc = plainHessian(xc, 300, cols);
+    const got = gptqQuantize(wc, rows, cols, hc, { bits, symmetric: sym, groupSize: 4, shape, actOrder: true, blockSize: 32 });
+    const rtn = quantizeWeight(wc, shape, weightLayout(shape, 'block', 4, { outAxis: 0, inAxis: 1 }), intRange(bits, sym), 'conv');
+    expect(got.weight.scaleShape).toEqual([16, 2, 3, 3]);
+    expect(Array.from(got.weight.scales)).toEqual(Array.from(rtn.scales));
+    expect(Array.from(got.weight.zeroPoints)).toEqual(Array.from(rtn.zeroPoints));
+    expect(Array.from(dequantizeWeight(got.weight, shape))).toEqual(Array.from(got.dequantized));
+    const grid = refGrid(toMat(wc, rows, cols), bits, sym, 4, 9);
+    const ref = refFasterquant(toMat(wc, rows, cols), toMat(hc, cols, cols), grid, { blocksize: 32, percdamp: 0.01, actorder: true });
+    for (let r = 0; r < rows; r++) {
+      for (let k = 0; k < cols; k++) {
+        expect(got.weight.values[r * cols + k]).toBe(ref.levels[r][k]);
+        expect(Math.abs(got.dequantized[r * cols + k] - ref.Q[r][k])).toBeLessThanOrEqual(1e-9);
+      }
+    }
+  });
+});

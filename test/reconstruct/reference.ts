@@ -68,20 +68,27 @@ export interface RefGrid {
   zero: Mat;
   qmin: number;
   qmax: number;
-  groupCols: number;
+  /** The group of column c within its row. */
+  groupOf(c: number): number;
 }
 
-/** Round 1's grid (params.ts rules), per group of `groupCols` columns of each row. */
-export function refGrid(w: Mat, bits: 4 | 8, sym: boolean, groupCols: number): RefGrid {
+/**
+ * Round 1's grid (params.ts rules), per group of `groupCols` input channels of
+ * each row; with `inner` > 1 (a Conv's kh·kw) a group is one spatial position of
+ * `groupCols` channels, columns `inner` apart.
+ */
+export function refGrid(w: Mat, bits: 4 | 8, sym: boolean, groupCols: number, inner = 1): RefGrid {
   const qmax = sym ? 2 ** (bits - 1) - 1 : 2 ** bits - 1;
   const qmin = sym ? -qmax : 0;
   const cols = w[0].length;
-  const groups = Math.ceil(cols / groupCols);
+  const channels = cols / inner;
+  const groupOf = (c: number): number => Math.floor(Math.floor(c / inner) / groupCols) * inner + (c % inner);
+  const groups = Math.ceil(channels / groupCols) * inner;
   const scale = zeros(w.length, groups);
   const zero = zeros(w.length, groups);
   w.forEach((row, r) => {
     for (let g = 0; g < groups; g++) {
-      const vals = row.slice(g * groupCols, (g + 1) * groupCols).map((v) => Math.fround(v));
+      const vals = row.filter((_, c) => groupOf(c) === g).map((v) => Math.fround(v));
       let s: number;
       let z = 0;
       if (sym) {
@@ -96,7 +103,7 @@ export function refGrid(w: Mat, bits: 4 | 8, sym: boolean, groupCols: number): R
       zero[r][g] = z;
     }
   });
-  return { scale, zero, qmin, qmax, groupCols };
+  return { scale, zero, qmin, qmax, groupOf };
 }
 
 /** quant.py quantize() on mc's grid: the level and float32((q − zero)·scale). */
@@ -165,7 +172,7 @@ export function refFasterquant(
       const d = Hinv[i1 + i][i1 + i];
       let idx = i1 + i;
       if (opts.actorder) idx = perm[idx];
-      const g = Math.floor(idx / grid.groupCols);
+      const g = grid.groupOf(idx);
       for (let r = 0; r < rows; r++) {
         const w = W1[r][i];
         const [lv, q] = quantize(w, grid.scale[r][g], grid.zero[r][g], grid);
@@ -251,7 +258,7 @@ export function refFasterprune(
         const w = W1[r][i];
         let q = mask1[r][i] ? 0 : w;
         if (opts.grid && levels) {
-          const g = Math.floor((i1 + i) / opts.grid.groupCols);
+          const g = opts.grid.groupOf(i1 + i);
           const [lv, qq] = quantize(q, opts.grid.scale[r][g], opts.grid.zero[r][g], opts.grid);
           levels[r][i1 + i] = lv;
           q = qq;

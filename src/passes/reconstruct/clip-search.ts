@@ -48,7 +48,7 @@ export function clipSearch(
   if (h.length !== cols * cols) throw new RangeError(`H has ${h.length} elements, expected ${cols}×${cols}`);
   const w32 = w instanceof Float32Array ? w : Float32Array.from(w);
   const grid = quantGrid(w32, rows, cols, opts, opts.name ?? 'weight');
-  const { range, groupsPerRow: gpr, groupCols: gc } = grid;
+  const { range, groupsPerRow: gpr, colGroup } = grid;
   const sym = range.qmin === -range.qmax;
   const factors = shrinkGrid(opts.steps, opts.minShrink);
   const groups = rows * gpr;
@@ -58,11 +58,14 @@ export function clipSearch(
   const error = new Float64Array(groups).fill(Infinity);
   const rtnError = new Float64Array(groups);
   const levels = new Int32Array(rows * cols);
+  // the columns of each group within a row (consecutive, or kh·kw apart for a Conv)
+  const members: number[][] = Array.from({ length: gpr }, () => []);
+  for (let c = 0; c < cols; c++) members[colGroup[c]].push(c);
   for (let b = 0; b < gpr; b++) {
-    const c0 = b * gc;
-    const bs = Math.min(gc, cols - c0);
+    const at = members[b];
+    const bs = at.length;
     const hg = new Float64Array(bs * bs);
-    for (let i = 0; i < bs; i++) hg.set(h.subarray((c0 + i) * cols + c0, (c0 + i) * cols + c0 + bs), i * bs);
+    for (let i = 0; i < bs; i++) for (let j = 0; j < bs; j++) hg[i * bs + j] = h[at[i] * cols + at[j]];
     // the group's range in each row
     const lo = new Float64Array(rows);
     const hi = new Float64Array(rows);
@@ -70,7 +73,7 @@ export function clipSearch(
       let mn = Infinity;
       let mx = -Infinity;
       let am = 0;
-      for (let c = c0; c < c0 + bs; c++) {
+      for (const c of at) {
         const v = w32[r * cols + c];
         if (v < mn) mn = v;
         if (v > mx) mx = v;
@@ -98,7 +101,7 @@ export function clipSearch(
         const bnd = range.qmax - zp;
         for (let j = 0; j < bs; j++) {
           // round 1's quantizer (weights.ts): x = float32(v · (1/s)), clamped, rounded half to even
-          const v = w32[r * cols + c0 + j];
+          const v = w32[r * cols + at[j]];
           let x = Math.fround(v * inv);
           x = x < a ? a : x > bnd ? bnd : x;
           const lv = roundHalfEven(x);
@@ -119,7 +122,7 @@ export function clipSearch(
           shrink[k] = p;
           scales[k] = s[r];
           zps[k] = z[r];
-          for (let j = 0; j < bs; j++) levels[r * cols + c0 + j] = q[r * bs + j];
+          for (let j = 0; j < bs; j++) levels[r * cols + at[j]] = q[r * bs + j];
         }
       }
     }
@@ -132,7 +135,7 @@ export function clipSearch(
   let noise = 0;
   for (let r = 0; r < rows; r++) {
     for (let c = 0; c < cols; c++) {
-      const k = r * gpr + Math.floor(c / gc);
+      const k = r * gpr + colGroup[c];
       const d = Math.fround((levels[r * cols + c] - zps[k]) * scales[k]);
       dequantized[r * cols + c] = d;
       const v = w32[r * cols + c];

@@ -80,7 +80,8 @@ export interface GptqRowsJob {
   qmin: number;
   qmax: number;
   groupsPerRow: number;
-  groupCols: number;
+  /** The scale group of each original column within its row (grid.ts). */
+  colGroup: Int32Array;
 }
 
 export interface GptqPlan {
@@ -114,7 +115,7 @@ export function planGptq(
   }
   const job: GptqRowsJob = {
     cols, blockSize: opts.blockSize ?? 128, r: prep.r, perm, scales: grid.rtn.scales, zeroPoints: Int32Array.from(grid.rtn.zeroPoints),
-    qmin: grid.range.qmin, qmax: grid.range.qmax, groupsPerRow: grid.groupsPerRow, groupCols: grid.groupCols,
+    qmin: grid.range.qmin, qmax: grid.range.qmax, groupsPerRow: grid.groupsPerRow, colGroup: grid.colGroup,
   };
   return { rows, cols, job, wp, levels: allocLevels(rows * cols, grid.range.qmin < 0), grid, prep };
 }
@@ -126,12 +127,12 @@ export function planGptq(
  * depend on the range it is swept in, so any split of the rows gives the same bytes.
  */
 export function sweepGptqRows(job: GptqRowsJob, wp: Float64Array, levels: Int8Array | Uint8Array, r0: number, r1: number): SweepLoss {
-  const { cols, perm, scales, zeroPoints, qmin, qmax, groupsPerRow: gpr, groupCols: gc } = job;
+  const { cols, perm, scales, zeroPoints, qmin, qmax, groupsPerRow: gpr, colGroup } = job;
   const w = wp.subarray(r0 * cols, r1 * cols);
   return sweep(w, r1 - r0, cols, job.r, job.blockSize, {
     at(r, i, wi) {
       const c = perm[i];
-      const k = (r0 + r) * gpr + Math.floor(c / gc);
+      const k = (r0 + r) * gpr + colGroup[c];
       const s = scales[k];
       const zp = zeroPoints[k];
       let q = roundHalfEven(wi / s) + zp;

@@ -8,8 +8,9 @@
  * values differ.
  *
  * The weight is [rows = output channels, cols = reduction axis], row-major; a
- * group is a block of `groupSize` consecutive columns of one row, or a whole row
- * (per channel).
+ * group is a block of `groupSize` input channels of one row (consecutive
+ * columns, or for a Conv columns kh·kw apart, see GridOptions.shape), or a whole
+ * row (per channel).
  */
 import { intRange, IntRange, roundHalfEven } from '../quantize/params';
 import { quantizeWeight, QuantizedWeight, weightLayout, WeightLayout } from '../quantize/weights';
@@ -17,36 +18,53 @@ import { quantizeWeight, QuantizedWeight, weightLayout, WeightLayout } from '../
 export interface GridOptions {
   bits: 4 | 8;
   symmetric: boolean;
-  /** Columns per scale block (MatMulNBits / DequantizeLinear-21 block_size); 0 or absent: one scale per row. */
+  /** Input channels per scale block (MatMulNBits / DequantizeLinear-21 block_size); 0 or absent: one scale per row. */
   groupSize?: number;
+  /**
+   * The weight's own shape when it is not [rows, cols]: [out, in, ...spatial] with
+   * the reduction axis at 1, as an ONNX Conv weight [M, C/group, kh, kw] (cols =
+   * C/group·kh·kw). Round 1 blocks a Conv weight along C, so a block holds the
+   * same (ky, kx) of `groupSize` channels: columns kh·kw apart in the flattened row.
+   */
+  shape?: readonly number[];
 }
 
 export interface QuantGrid {
   range: IntRange;
   layout: WeightLayout;
-  /** Round 1's result on the original weight: scales, zero points, dtype, scale shape. */
+  /** Round 1's result on the original weight: scales, zero points, dtype, scale shape (of `shape`). */
   rtn: QuantizedWeight;
-  /** Groups per row (1 per channel). */
+  /** Scale groups per row (1 per channel); group of (r, c) = r·groupsPerRow + colGroup[c]. */
   groupsPerRow: number;
-  /** Columns per group (cols per channel). */
-  groupCols: number;
+  /** The group of each column within its row. */
+  colGroup: Int32Array;
 }
 
 /** Round 1's grid for a [rows, cols] weight (float32 values; a Float64Array is rounded to float32 first). */
 export function quantGrid(w: Float32Array | Float64Array, rows: number, cols: number, opts: GridOptions, name = 'weight'): QuantGrid {
   const w32 = w instanceof Float32Array ? w : Float32Array.from(w);
   const range = intRange(opts.bits, opts.symmetric);
+  const shape = opts.shape ?? [rows, cols];
+  const inner = shape.slice(2).reduce((a, b) => a * b, 1);
+  if (shape[0] !== rows || shape[1] * inner !== cols) throw new RangeError(`weight shape [${shape.join(', ')}] is not [${rows}, ${cols}] flattened`);
   const layout = opts.groupSize
-    ? weightLayout([rows, cols], 'block', opts.groupSize, { outAxis: 0, inAxis: 1 })
+    ? weightLayout(shape, 'block', opts.groupSize, { outAxis: 0, inAxis: 1 })
     : ({ granularity: 'channel', axis: 0 } as const);
-  const rtn = quantizeWeight(w32, [rows, cols], layout, range, name);
-  const groupCols = layout.granularity === 'block' ? layout.blockSize : cols;
-  return { range, layout, rtn, groupsPerRow: Math.ceil(cols / groupCols), groupCols };
+  const rtn = quantizeWeight(w32, shape, layout, range, name);
+  const colGroup = new Int32Array(cols);
+  let groupsPerRow = 1;
+  if (layout.granularity === 'block') {
+    // scales [rows, nb, ...spatial]: column c = channel·inner + s is in block ⌊channel/bs⌋ at spatial position s
+    const bs = layout.blockSize;
+    groupsPerRow = Math.ceil(shape[1] / bs) * inner;
+    for (let c = 0; c < cols; c++) colGroup[c] = Math.floor(Math.floor(c / inner) / bs) * inner + (c % inner);
+  }
+  return { range, layout, rtn, groupsPerRow, colGroup };
 }
 
 /** Index into the grid's scales of row r, original column c. */
 export function groupOf(g: QuantGrid, r: number, c: number): number {
-  return r * g.groupsPerRow + Math.floor(c / g.groupCols);
+  return r * g.groupsPerRow + g.colGroup[c];
 }
 
 /**
@@ -73,6 +91,7 @@ export function dequantOf(g: QuantGrid, k: number, q: number): number {
  * toMatMulNBits(weight, [rows, cols], 1).)
  */
 export function transposeQuantized(qw: QuantizedWeight, rows: number, cols: number): QuantizedWeight {
+  if (qw.scaleShape.length > 2) throw new RangeError('transposeQuantized takes a 2-D weight');
   const values = qw.values instanceof Int8Array ? new Int8Array(rows * cols) : new Uint8Array(rows * cols);
   for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) values[c * rows + r] = qw.values[r * cols + c];
   const { layout } = qw;
