@@ -21,7 +21,7 @@ export { resolveStaticOptions, spaceToDepthPoolingPass, staticQdqPass } from './
 export type { StaticQdqInput, StaticQdqReport, StaticQuantizeOptions, StaticQuantizeResult, StaticTarget } from './passes/quantize/static';
 export { quantizeFile, quantizeModel } from './pipeline/quantize';
 export type { QuantizeFileOptions, QuantizeFileResult, QuantizeModelOptions } from './pipeline/quantize';
-export { quantizeStaticFile, quantizeStaticModel } from './pipeline/static';
+export { quantizeStaticFile, quantizeStaticModel, StatisticsMemory } from './pipeline/static';
 export type { StaticCalibrationSource, StaticQuantizeFileOptions, StaticQuantizeFileResult, StaticStepContext } from './pipeline/static';
 export { checkLoadsInOrt, defaultOutputPath, writeOutput, VERIFY_LIMIT_BYTES } from './pipeline/output';
 

@@ -7,7 +7,7 @@
 import {
   CalibrationStatistics, collectStatistics, DEFAULT_BINS, kindOf, openCalibrationData, rangesFrom, STATISTIC_KINDS, TensorRange,
 } from '../calibrate';
-import { mismatch, readStatisticsFile, SavedStatistics, statisticsKey, writeStatisticsFile } from '../calibrate/stats-file';
+import { mismatch, readStatisticsFile, SavedStatistics, StatisticsKey, statisticsKey, writeStatisticsFile } from '../calibrate/stats-file';
 import type { Dataset } from '../data';
 import { IncompleteError, UnsupportedError } from '../errors';
 import { loadModel, modelFiles } from '../formats';
@@ -38,6 +38,26 @@ export interface StaticCalibrationSource {
    * statistics file is refused (InputError), never overwritten.
    */
   cache?: string;
+  /**
+   * Statistics kept in memory across static steps of one process (a search applying many
+   * recipes to clones of one model): looked up and filled under the same key as the file,
+   * so a variant whose calibrated graph, data and settings match reuses them, and one that
+   * differs is calibrated (and remembered) on its own.
+   */
+  memory?: StatisticsMemory;
+}
+
+/** In-memory statistics, keyed as the --calib-cache file is (statisticsKey). */
+export class StatisticsMemory {
+  private readonly saved: SavedStatistics[] = [];
+  /** Calibration runs made on behalf of this memory (a search reports it: one is the aim). */
+  runs = 0;
+  find(key: StatisticsKey, tensors: readonly string[], kinds: Parameters<typeof mismatch>[3]): SavedStatistics | undefined {
+    return this.saved.find((s) => mismatch(s, key, tensors, kinds) === undefined);
+  }
+  remember(s: SavedStatistics): void {
+    this.saved.push(s);
+  }
 }
 
 export interface StaticStepContext {
@@ -122,6 +142,14 @@ export async function quantizeStaticModel(model: Model, options: Partial<StaticQ
   return { ...rest, calibration, transformations, spaceToDepthSkipped, warnings, decisions: { smallLayers: small.decision, spaceToDepth: s2d } };
 }
 
+/** `needed`, then every other main-graph node output that may be a float activation (non-float ones end up unobserved). */
+function everyActivation(model: Model, needed: readonly string[]): string[] {
+  const names = new Set(needed);
+  for (const v of model.graph.inputs) if (!v.const && (v.dtype === undefined || v.dtype === 'float32')) names.add(v.name);
+  for (const n of model.graph.nodes) for (const v of n.outputs) if (v.name && (v.dtype === undefined || v.dtype === 'float32')) names.add(v.name);
+  return [...names];
+}
+
 /** The first calibration batch as onnxruntime feeds (the space-to-depth timing runs on it). */
 function firstBatch(dataset: Dataset, batchSize: number): Map<string, HostTensor> {
   for (const b of dataset.batches(batchSize, batchSize)) {
@@ -134,26 +162,42 @@ function firstBatch(dataset: Dataset, batchSize: number): Map<string, HostTensor
 async function statisticsFor(model: Model, tensors: string[], dataset: Dataset, calib: StaticCalibrationSource, opts: StaticQuantizeOptions, batchSize: number,
   progress?: (m: string) => void): Promise<{ stats: CalibrationStatistics; cache?: StaticQuantizeResult['calibration']['cache'] }> {
   const kind = kindOf(opts.calibrationMethod);
-  const run = (kinds: typeof STATISTIC_KINDS): Promise<CalibrationStatistics> => {
-    progress?.(`calibrating ${tensors.length} tensors (${calib.cache === undefined ? opts.calibrationMethod : 'statistics of every method'})`);
-    return collectStatistics(model, tensors, dataset, {
+  const run = (kinds: typeof STATISTIC_KINDS, observe: readonly string[] = tensors): Promise<CalibrationStatistics> => {
+    progress?.(`calibrating ${observe.length} tensors (${kinds.length === 1 ? opts.calibrationMethod : 'statistics of every method'})`);
+    return collectStatistics(model, observe, dataset, {
       kinds, samples: opts.samples, batchSize: opts.batchSize, threads: opts.threads, preprocess: opts.preprocess, bins: DEFAULT_BINS,
       progress: (done, total) => progress?.(`calibrating: ${done}/${total} samples`),
     });
   };
-  if (calib.cache === undefined) return { stats: await run([kind]) };
-  const file = calib.cache;
+  if (calib.cache === undefined && calib.memory === undefined) return { stats: await run([kind]) };
   const started = process.hrtime.bigint();
   const key = statisticsKey(model, calib.data, { samples: opts.samples, batchSize, bins: DEFAULT_BINS, preprocess: opts.preprocess });
+  const remembered = calib.memory?.find(key, tensors, [kind]);
+  if (remembered) {
+    progress?.('calibration statistics from memory');
+    return { stats: { ...remembered.stats, seconds: Number(process.hrtime.bigint() - started) / 1e9 } };
+  }
+  if (calib.cache === undefined) {
+    // A search's variants calibrate different tensors (an excluded node moves a Q/DQ pair): observe every
+    // main-graph activation once, so that one run serves them all.
+    const all = everyActivation(model, tensors);
+    const stats = await run(STATISTIC_KINDS, all);
+    calib.memory!.runs++;
+    calib.memory!.remember({ key, stats, unobserved: all.filter((t) => !stats.tensors.has(t)) });
+    return { stats };
+  }
+  const file = calib.cache;
   const saved = readStatisticsFile(file);
   const why = saved ? mismatch(saved, key, tensors, [kind]) : 'there was no file';
   if (saved && why === undefined) {
     progress?.(`calibration statistics from ${file}`);
     saved.stats.seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    calib.memory?.remember(saved);
     return { stats: saved.stats, cache: { file, action: 'read' } };
   }
   const stats = await run(STATISTIC_KINDS);
   const out: SavedStatistics = { key, stats, unobserved: tensors.filter((t) => !stats.tensors.has(t)) };
+  if (calib.memory) { calib.memory.runs++; calib.memory.remember(out); }
   writeStatisticsFile(file, out);
   return { stats, cache: { file, action: 'written', reason: saved ? `recomputed: ${why}` : why } };
 }

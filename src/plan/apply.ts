@@ -28,7 +28,7 @@ import { selectWeights } from '../passes/quantize/select';
 import type { StaticDecisions, StaticQuantizeOptions, StaticQuantizeResult } from '../passes/quantize/static';
 import { pruneModel } from '../pipeline/prune';
 import { liftWeights, quantizeModel } from '../pipeline/quantize';
-import { quantizeStaticModel } from '../pipeline/static';
+import { quantizeStaticModel, type StatisticsMemory } from '../pipeline/static';
 import { outputCheckFor, type OutputCheckOptions, type OutputCheckReport } from '../pipeline/verify-outputs';
 import { VERSION } from '../version';
 import { canonicalRecipe, type CanonicalRecipe } from './canonical';
@@ -39,6 +39,8 @@ export interface ApplyContext {
   /** Names the model in errors (its path). */
   label: string;
   progress?: (message: string) => void;
+  /** Calibration statistics shared by the static steps of many applyPlan calls (a search): see StatisticsMemory. */
+  statistics?: StatisticsMemory;
 }
 
 export type StepResult =
@@ -112,7 +114,7 @@ export async function applyPlan(model: Model, plan: Plan, ctx: ApplyContext): Pr
   for (const i of staticIdx) {
     const s = plan.steps[i] as StaticStep;
     const exclude = passThrough(s) ? [...s.select.exclude] : untaken(nodeCandidates(model), staticTakes.get(i)!);
-    const report = await quantizeStaticModel(model, { ...s.options, exclude }, { data: s.calib, cache: s.calibCache }, { toolVersion: VERSION, progress });
+    const report = await quantizeStaticModel(model, { ...s.options, exclude }, { data: s.calib, cache: s.calibCache, memory: ctx.statistics }, { toolVersion: VERSION, progress });
     if (report.quantizedNodes.length === 0) {
       const summary = `static int8 quantized no node (${report.skipped.length} left in float)`;
       if (!s.allowPartial) throw new IncompleteError(`${ctx.label}: ${summary}; nothing written (--allow-partial writes it anyway)`, report.skipped.map((k) => `${k.node} (${k.opType}): ${k.reason}`));
