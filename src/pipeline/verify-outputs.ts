@@ -516,8 +516,9 @@ export async function fitQuantizationToOutputs(
       const rung = ladder[r];
       const reason = `output check: ${rungLabel(rung)}`;
       if (rung.kind === 'float') exclude.push(exactGlob(w));
-      else if (rung.kind === 'tfjs-wide') overrides.set(w, { tfjsDtype: wideChoice.get(w)!, reason });
-      else overrides.set(w, { bits: rung.bits, granularity: rung.granularity, reason });
+      // Laid over the weight's own settings (a recipe step's block size, symmetry, form), not instead of them.
+      else if (rung.kind === 'tfjs-wide') overrides.set(w, { ...opts.overrides?.get(w), tfjsDtype: wideChoice.get(w)!, reason });
+      else overrides.set(w, { ...opts.overrides?.get(w), bits: rung.bits, granularity: rung.granularity, reason });
     }
     return { ...opts, overrides, exclude };
   };
@@ -569,6 +570,17 @@ export async function fitQuantizationToOutputs(
  * (quantizing is cheap next to running). tfjs's wide rung takes, per weight,
  * the better of uint16 and float16.
  */
+/**
+ * Every weight at one rung: the run's settings and each weight's own (a recipe step's, in
+ * `overrides`) with the rung's fields laid over both. Without the second part, a weight whose
+ * step set its bits would be measured at its own form on every rung, gain nothing, and be sent
+ * straight to float.
+ */
+function atRung(opts: QuantizeOptions, rung: Omit<WeightOverride, 'reason'>): QuantizeOptions {
+  const overrides = opts.overrides && new Map([...opts.overrides].map(([w, o]) => [w, { ...o, ...rung }]));
+  return { ...opts, ...rung, overrides } as QuantizeOptions;
+}
+
 function rungFigures(
   ladder: readonly Rung[], weights: readonly string[], opts: QuantizeOptions, report: (o: QuantizeOptions) => QuantizeReport,
 ): { rungs: Map<string, number>[]; wideChoice: Map<string, 'uint16' | 'float16'> } {
@@ -578,8 +590,8 @@ function rungFigures(
     if (rung.kind === 'float') {
       rungs.push(new Map(weights.map((w) => [w, Infinity])));
     } else if (rung.kind === 'tfjs-wide') {
-      const a = weightSqnr(report({ ...opts, tfjsDtype: 'uint16' }));
-      const h = weightSqnr(report({ ...opts, tfjsDtype: 'float16' }));
+      const a = weightSqnr(report(atRung(opts, { tfjsDtype: 'uint16' })));
+      const h = weightSqnr(report(atRung(opts, { tfjsDtype: 'float16' })));
       const m = new Map<string, number>();
       for (const w of weights) {
         const half = (h.get(w) ?? -Infinity) > (a.get(w) ?? -Infinity);
@@ -588,7 +600,7 @@ function rungFigures(
       }
       rungs.push(m);
     } else {
-      const m = weightSqnr(report({ ...opts, bits: rung.bits, granularity: rung.granularity }));
+      const m = weightSqnr(report(atRung(opts, { bits: rung.bits, granularity: rung.granularity })));
       rungs.push(new Map(weights.map((w) => [w, m.get(w) ?? -Infinity])));
     }
   }
