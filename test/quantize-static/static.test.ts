@@ -209,7 +209,8 @@ describe('mc quantize --calib errors', () => {
     expect(loadOnnx(out).graph.nodes.map((n) => n.opType)).not.toContain('SpaceToDepth');
     expect(r.stdout).toMatch(/^target portable: exact integer arithmetic on every CPU/m);
     const vnni = path.join(tmp, 'cnn.int8.vnni.onnx');
-    expect(runMc(['quantize', path.join(FIX, 'cnn.onnx'), '--calib', CALIB, '--calib-samples', '64', '--target', 'avx512-vnni', '-o', vnni]).code).toBe(0);
+    // Pinned: the default (measure) times the rewrite on this machine, which a loaded CI runner can decide either way.
+    expect(runMc(['quantize', path.join(FIX, 'cnn.onnx'), '--calib', CALIB, '--calib-samples', '64', '--target', 'avx512-vnni', '--space-to-depth', 'on', '-o', vnni]).code).toBe(0);
     expect(JSON.parse(loadOnnx(vnni).metadataProps.find((p) => p.key === 'mc.quantization')!.value)).toMatchObject({ target: 'avx512-vnni', spaceToDepth: true, activationStorage: 'uint8' });
     expect(loadOnnx(vnni).graph.nodes.map((n) => n.opType)).toContain('SpaceToDepth');
     const bad = runMc(['quantize', path.join(FIX, 'cnn.onnx'), '--calib', CALIB, '--target', 'avx3', '-o', path.join(tmp, 'bad.onnx')]);
