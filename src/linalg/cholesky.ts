@@ -25,7 +25,7 @@ export class NotPositiveDefiniteError extends McError {
 }
 
 /** Block size of the blocked algorithms (a multiple of 4, the kernel's tile). */
-export const NB = 128;
+export const NB = 256;
 
 /** Lower Cholesky factor L (a new array, zeros above the diagonal); throws NotPositiveDefiniteError. */
 export function choleskyLower(a: Float64Array, n: number, what?: string): Float64Array {

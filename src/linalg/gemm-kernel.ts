@@ -121,20 +121,23 @@ function moduleBytes(pages: number): Uint8Array {
 export const MC = 64;
 export const KC = 256;
 export const NC = 256;
-const A_AT = 0;
-const B_AT = A_AT + MC * KC * 8;
+/** Rows of A packed at once (all of them up to this, so A is packed once per depth panel, not once per column panel). */
+export const MA = 4096;
+const B_AT = 0;
 const C_AT = B_AT + KC * NC * 8;
-const PAGES = Math.ceil((C_AT + MC * NC * 8) / 65536);
+const A_AT = C_AT + MC * NC * 8;
+const BYTES = A_AT + MA * KC * 8;
+const PAGES = Math.ceil(BYTES / 65536);
 
 /** Packed panels in a Float64Array, and the call that updates the C tile from them. */
 export interface GemmTile {
-  /** Scratch: packed A at aAt, packed B at bAt, the C tile at cAt (indices in f64 elements). */
+  /** Scratch: packed A (up to MA rows) at aAt, packed B at bAt, the C tile at cAt (indices in f64 elements). */
   readonly f64: Float64Array;
   readonly aAt: number;
   readonly bAt: number;
   readonly cAt: number;
-  /** C tile (ldc f64 elements a row) −= A·B for mg row groups, ng column groups, depth k. */
-  run(mg: number, ng: number, k: number, ldc: number): void;
+  /** C tile (ldc f64 elements a row) −= A·B for mg row groups from packed A at aAt + a, ng column groups, depth k. */
+  run(a: number, mg: number, ng: number, k: number, ldc: number): void;
 }
 
 class WasmTile implements GemmTile {
@@ -145,19 +148,19 @@ class WasmTile implements GemmTile {
   constructor(private readonly ex: GemmExports) {
     this.f64 = new Float64Array(ex.mem.buffer);
   }
-  run(mg: number, ng: number, k: number, ldc: number): void {
-    this.ex.gemm(A_AT, B_AT, C_AT, ldc * 8, mg, ng, k);
+  run(a: number, mg: number, ng: number, k: number, ldc: number): void {
+    this.ex.gemm(A_AT + a * 8, B_AT, C_AT, ldc * 8, mg, ng, k);
   }
 }
 
 /** The same steps in plain JS: the path without WebAssembly SIMD, and the tests' reference for the kernel. */
 export class ScalarTile implements GemmTile {
-  readonly f64 = new Float64Array((C_AT + MC * NC * 8) / 8);
+  readonly f64 = new Float64Array(BYTES / 8);
   readonly aAt = A_AT / 8;
   readonly bAt = B_AT / 8;
   readonly cAt = C_AT / 8;
-  run(mg: number, ng: number, k: number, ldc: number): void {
-    gemmTileScalar(this.f64, this.aAt, this.bAt, this.cAt, ldc, mg, ng, k);
+  run(a: number, mg: number, ng: number, k: number, ldc: number): void {
+    gemmTileScalar(this.f64, this.aAt + a, this.bAt, this.cAt, ldc, mg, ng, k);
   }
 }
 

@@ -1,7 +1,8 @@
 /**
- * C −= A·B in float64 on row-major Float64Arrays, cut into cache-sized panels
- * for the micro-kernel of gemm-kernel.ts (the Goto/BLIS loop order: a KC×NC
- * panel of B stays in L2 while MC-row panels of A stream past it).
+ * C −= A·B in float64 on row-major Float64Arrays, cut into panels for the
+ * micro-kernel of gemm-kernel.ts (the Goto/BLIS loop order: A is packed once per
+ * depth panel of KC, up to MA rows; a KC×NC panel of B stays in L2 while the
+ * MC-row tiles of C stream past it).
  *
  * A and B are read through strides, so a transposed operand costs nothing
  * extra: packing is a gather anyway. C is row-major with leading dimension ldc.
@@ -11,7 +12,7 @@
  * then c = c − acc. So a row of C gets the same bits whether it is updated alone
  * or with others, on one thread or several.
  */
-import { gemmTile, KC, MC, NC } from './gemm-kernel';
+import { gemmTile, KC, MA, MC, NC } from './gemm-kernel';
 
 /** A strided view: element (i, j) at data[off + i·rs + j·cs]. */
 export interface Strided {
@@ -39,25 +40,22 @@ export function gemmSub(c: Float64Array, cOff: number, ldc: number, m: number, n
   if (m <= 0 || n <= 0 || k <= 0) return;
   const t = gemmTile();
   const f = t.f64;
-  for (let jc = 0; jc < n; jc += NC) {
-    const nb = Math.min(NC, n - jc);
-    const ng = (nb + 3) >> 2;
-    const nbp = ng * 4;
+  for (let i0 = 0; i0 < m; i0 += MA) {
+    const ma = Math.min(MA, m - i0);
     for (let pc = 0; pc < k; pc += KC) {
       const kb = Math.min(KC, k - pc);
-      packB(f, t.bAt, b, pc, jc, kb, nb, ng);
-      for (let ic = 0; ic < m; ic += MC) {
-        const mb = Math.min(MC, m - ic);
-        const mg = (mb + 3) >> 2;
-        packA(f, t.aAt, a, ic, pc, mb, kb, mg);
-        for (let i = 0; i < mb; i++) {
-          const src = cOff + (ic + i) * ldc + jc;
-          f.set(c.subarray(src, src + nb), t.cAt + i * nbp);
-        }
-        t.run(mg, ng, kb, nbp);
-        for (let i = 0; i < mb; i++) {
-          const at = t.cAt + i * nbp;
-          c.set(f.subarray(at, at + nb), cOff + (ic + i) * ldc + jc);
+      packA(f, t.aAt, a, i0, pc, ma, kb, (ma + 3) >> 2);
+      for (let jc = 0; jc < n; jc += NC) {
+        const nb = Math.min(NC, n - jc);
+        const ng = (nb + 3) >> 2;
+        const nbp = ng * 4;
+        packB(f, t.bAt, b, pc, jc, kb, nb, ng);
+        for (let ic = 0; ic < ma; ic += MC) {
+          const mb = Math.min(MC, ma - ic);
+          const row0 = cOff + (i0 + ic) * ldc + jc;
+          for (let i = 0; i < mb; i++) f.set(c.subarray(row0 + i * ldc, row0 + i * ldc + nb), t.cAt + i * nbp);
+          t.run(ic * kb, (mb + 3) >> 2, ng, kb, nbp);
+          for (let i = 0; i < mb; i++) c.set(f.subarray(t.cAt + i * nbp, t.cAt + i * nbp + nb), row0 + i * ldc);
         }
       }
     }
