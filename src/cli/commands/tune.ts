@@ -1,0 +1,219 @@
+/**
+ * `mc tune model --data x.npy --labels y.npy --max-accuracy-drop 0.5 -o best.onnx`:
+ * searches per-layer compression plans against one constraint (docs/tune.md).
+ * The flags become TuneOptions; src/search does the work and returns data;
+ * this file prints the plan and progress (stderr), the summary (stdout) and
+ * writes the model, recipe and report. Exit 1 when no plan met the constraint
+ * (the closest one is still written), as the eval gate does.
+ */
+import * as path from 'path';
+import { UsageError } from '../../errors';
+import { BUDGET_SPECS, parseBudgetValue, type Budgets, type MetricName } from '../../eval';
+import { defaultOutputPath } from '../../pipeline/output';
+import {
+  CONSTRAINT_KEYS, renderHtmlReport, renderMarkdownReport, tune, tuneReport, writeBest,
+  type QuantOption, type SizeMeasure, type SpaceName, type TuneOptions, type TuneReport,
+} from '../../search';
+import { writeFileAtomic } from '../../util/atomic';
+import { defineCommand } from '../command';
+import type { CliContext } from '../context';
+import { commaList, finiteNumber, oneOf, optionalString, wholeNumber } from '../flags';
+import { formatBytes } from '../format';
+import { renderTable } from '../table';
+
+const SPACES: readonly string[] = ['quantize', 'prune', 'channels'];
+const OPTIONS: readonly QuantOption[] = ['int4', 'int8', 'float'];
+const METRICS: readonly MetricName[] = ['top1', 'top5', 'perplexity', 'mse'];
+
+export interface TuneCliOptions extends Omit<TuneOptions, 'onProgress'> {
+  metric?: MetricName;
+  output: string;
+  recipeOut?: string;
+  /** .html, .md or .json by extension. */
+  report?: string;
+  json: boolean;
+  force: boolean;
+  command: string;
+}
+
+export const tuneCommand = defineCommand<TuneCliOptions>({
+  name: 'tune',
+  configure: (cmd) => {
+    cmd
+      .description('search per-layer compression plans (int4/int8/float, sparsity) for the smallest model that meets an accuracy constraint')
+      .argument('<model>', 'the float model (.onnx, or a tfjs model.json or folder)')
+      .requiredOption('--data <x>', 'evaluation inputs (.npy, .npz, test-data folder, images)')
+      .option('--labels <y>', 'labels for --data (needed by --max-accuracy-drop and --max-ppl-ratio)')
+      .option('--metric <name>', `accuracy metric: ${METRICS.join(', ')} (default: from output and label shapes)`);
+    for (const key of CONSTRAINT_KEYS) {
+      const spec = BUDGET_SPECS.find((s) => s.key === key)!;
+      cmd.option(`--${spec.flag} <${spec.arg}>`, `constraint: ${spec.description}`, (raw: string) => parseBudgetValue(spec, raw));
+    }
+    cmd
+      .option('--objective <what>', 'what to minimise: size (latency is not searched yet)', 'size')
+      .option('--size <measure>', 'size means: weights (stored weight bytes), file, gzip (default: weights; gzip when the space prunes)')
+      .option('--space <dims>', 'dimensions: quantize, prune (comma list)', 'quantize')
+      .option('--options <list>', 'quantize rungs a layer may take (comma list of int4, int8, float)', 'int4,int8,float')
+      .option('--sparsities <list>', 'prune rungs (unstructured magnitude); dense is always a rung', '0.25,0.5,0.75')
+      .option('--strategy <s>', 'auto (= greedy), greedy, evolve (NSGA-II Pareto search seeded with greedy)', 'auto')
+      .option('--population <n>', 'evolve: plans per generation', '16')
+      .option('--max-trials <n>', 'stop after this many trials (then write the best so far)')
+      .option('--time-budget <t>', 'stop starting trials after this long: 90s, 10m, 1h')
+      .option('--seed <n>', 'seed of the evolutionary search', '0')
+      .option('--subset <f>', 'fraction of --data that sensitivity and search trials see (the answer is always re-checked on all of it)', '1')
+      .option('--sensitivity-only', 'stop after the sensitivity table')
+      .option('--log <file>', 'the trial log, JSON lines (default: <output>.tune.jsonl)')
+      .option('--resume <file>', 'continue the search in this trial log without redoing its trials')
+      .option('-o, --output <path>', 'the best model (default: model.tuned.onnx)')
+      .option('--recipe-out <file>', 'write the recipe that reproduces the best model (mc apply)')
+      .option('--report <file>', 'write the report: .html (self-contained), .md or .json')
+      .option('--json', 'print the report as JSON on stdout')
+      .option('--force', 'allow the output to replace the input');
+  },
+  parse: ([model], flags) => parseTuneFlags(model, flags),
+  run: runTune,
+});
+
+/** Parses `mc tune` argv values into typed options. Exported for the argv table test. */
+export function parseTuneFlags(model: string, flags: Readonly<Record<string, unknown>>): TuneCliOptions {
+  const constraint: Budgets = {};
+  for (const key of CONSTRAINT_KEYS) if (typeof flags[key] === 'number') constraint[key] = flags[key] as number;
+  if (Object.keys(constraint).length !== 1) {
+    throw new UsageError(`mc tune needs exactly one constraint: ${CONSTRAINT_KEYS.map((k) => `--${BUDGET_SPECS.find((s) => s.key === k)!.flag}`).join(', ')}`);
+  }
+  const objective = String(flags.objective ?? 'size');
+  if (objective !== 'size') throw new UsageError(`--objective ${objective}: only size is searched so far (latency is measured by mc eval --runs, not yet an objective of mc tune)`);
+  const space = (commaList(flags.space) ?? ['quantize']).map((s) => oneOf(s, SPACES, '--space'));
+  if (space.includes('channels')) throw new UsageError('--space channels (NetAdapt channel search) is not built yet; use quantize and prune');
+  const options = (commaList(flags.options) ?? []).map((s) => oneOf(s, OPTIONS, '--options'));
+  if (space.includes('quantize') && !options.length) throw new UsageError('--options needs at least one of int4, int8, float');
+  const sparsities = (commaList(flags.sparsities) ?? []).map((s) => {
+    const v = finiteNumber(s, '--sparsities');
+    if (v <= 0 || v >= 1) throw new UsageError(`--sparsities: each must be between 0 and 1 (exclusive), got ${s}`);
+    return v;
+  });
+  const sizeFlag = optionalString(flags.size);
+  const sizeMeasure: SizeMeasure = sizeFlag === undefined ? (space.includes('prune') ? 'gzip' : 'weights') : oneOf(sizeFlag, ['weights', 'file', 'gzip'] as const, '--size');
+  const strategy = oneOf(String(flags.strategy ?? 'auto'), ['auto', 'greedy', 'evolve'] as const, '--strategy');
+  const subset = finiteNumber(flags.subset ?? '1', '--subset');
+  if (subset <= 0 || subset > 1) throw new UsageError(`--subset must be in (0, 1], got ${subset}`);
+  const metric = optionalString(flags.metric);
+  const output = optionalString(flags.output) ?? defaultOutputPath(model, 'tuned');
+  const resume = optionalString(flags.resume);
+  const logFlag = optionalString(flags.log);
+  if (resume !== undefined && logFlag !== undefined && path.resolve(resume) !== path.resolve(logFlag)) throw new UsageError('--resume continues its own log: give --resume or --log, not both');
+  return {
+    model,
+    data: String(flags.data),
+    labels: optionalString(flags.labels),
+    metric: metric === undefined ? undefined : oneOf(metric, METRICS, '--metric'),
+    constraint,
+    space: space as SpaceName[],
+    options,
+    sparsities,
+    strategy: strategy === 'evolve' ? 'evolve' : 'greedy',
+    sizeMeasure,
+    maxTrials: flags.maxTrials === undefined ? undefined : wholeNumber(flags.maxTrials, '--max-trials', 1),
+    timeBudgetMs: flags.timeBudget === undefined ? undefined : parseDuration(String(flags.timeBudget)),
+    seed: wholeNumber(flags.seed ?? '0', '--seed'),
+    subset,
+    population: wholeNumber(flags.population ?? '16', '--population', 4),
+    log: resume ?? logFlag ?? `${output.replace(/\.onnx$|\/$/, '')}.tune.jsonl`,
+    resume: resume !== undefined,
+    sensitivityOnly: flags.sensitivityOnly === true,
+    output,
+    recipeOut: optionalString(flags.recipeOut),
+    report: optionalString(flags.report),
+    json: flags.json === true,
+    force: flags.force === true,
+    command: `mc tune ${path.basename(model)}`,
+  };
+}
+
+/** '90s', '10m', '1.5h', '300' (seconds) → milliseconds. */
+export function parseDuration(s: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(s);
+  if (!m || Number(m[1]) <= 0) throw new UsageError(`--time-budget must be a duration such as 90s, 10m or 1h, got '${s}'`);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
+  return Number(m[1]) * unit;
+}
+
+async function runTune(o: TuneCliOptions, ctx: CliContext): Promise<number> {
+  const progress = ctx.progress(`tuning ${o.model}`, { quiet: o.json });
+  const t0 = Date.now();
+  let run;
+  try {
+    run = await tune(o, {
+      onPlan: (p) => {
+        ctx.io.stderr.write(`mc tune: ${p.layers} layer(s), ${p.samples} samples (trials on ${p.subsetSamples}); planned at most ${p.planned} trial(s), estimated ${seconds(p.estimateMs)}${o.timeBudgetMs ? ` (time budget ${seconds(o.timeBudgetMs)})` : ''}\n`);
+      },
+      onTrial: (r, done, planned) => {
+        const elapsed = Date.now() - t0;
+        const eta = (elapsed / done) * Math.max(0, planned - done);
+        progress.update(`trial ${done}/${planned} (${r.phase}) · ${o.constraint && r.value !== null ? `last ${r.value.toFixed(2)}` : ''} · ETA ${seconds(eta)}`);
+      },
+    });
+    if (run.best) progress.update(`writing ${o.output}`);
+    const written = run.best ? await writeBest(run, { output: o.output, recipeOut: o.recipeOut, force: o.force, command: `${o.command} --recipe-out ${o.recipeOut ? path.basename(o.recipeOut) : ''}`.trim() }) : null;
+    progress.stop();
+    const report = tuneReport(run, written);
+    if (o.report) writeFileAtomic(o.report, o.report.endsWith('.html') ? renderHtmlReport(report) : o.report.endsWith('.md') ? renderMarkdownReport(report) : JSON.stringify(report, null, 2) + '\n');
+    ctx.io.stdout.write(o.json ? JSON.stringify(report, null, 2) + '\n' : renderHuman(report, ctx, written?.notes ?? []));
+    if (run.best && !run.met) {
+      const c = run.constraint;
+      ctx.io.stderr.write(`mc: constraint missed: --${c.name} ${c.limit}; the closest plan (written) measured ${run.best.value === null ? '∞' : round(run.best.value)}, ${round(-run.best.slack)} ${c.unit} short\n`);
+      return 1;
+    }
+    return 0;
+  } catch (e) {
+    progress.fail();
+    throw e;
+  }
+}
+
+function renderHuman(r: TuneReport, ctx: CliContext, notes: string[]): string {
+  const c = ctx.chalk;
+  const name = r.constraint.name;
+  const v = (x: number | null): string => (x === null ? '∞' : round(x));
+  let s = '';
+  if (r.sensitivity.length) {
+    s += c.bold('sensitivity') + ` (each layer alone; cost = ${name} against the safest plan)\n`;
+    s += renderTable(
+      [{ header: 'layer' }, { header: 'dim' }, { header: 'rung' }, { header: name, align: 'right' }, { header: 'cost', align: 'right' }, { header: 'SQNR dB', align: 'right' }, { header: 'saved', align: 'right' }],
+      r.sensitivity.map((x) => [x.layer, x.dimension, String(x.rung), v(x.value), v(x.cost), x.sqnrDb === null ? '∞' : x.sqnrDb.toFixed(1), formatBytes(x.saved)]),
+      { styleHeader: (h) => c.bold(h) },
+    );
+  }
+  if (r.uniform.length) {
+    s += c.bold('uniform plans') + ' (all data)\n';
+    s += renderTable(
+      [{ header: 'option' }, { header: name, align: 'right' }, { header: 'meets', align: 'right' }, { header: `${r.sizeMeasure} size`, align: 'right' }],
+      r.uniform.map((u) => [u.option, v(u.trial.value), u.trial.passed ? 'yes' : 'no', formatBytes(r.sizes[u.trial.id])]),
+      { styleHeader: (h) => c.bold(h) },
+    );
+  }
+  if (r.plan.length) {
+    s += c.bold('chosen plan') + '\n';
+    s += renderTable(
+      [{ header: 'layer' }, ...r.dimensions.map((d) => ({ header: d.name }))],
+      r.plan.map((p) => [p.layer, ...r.dimensions.map((d) => String(p.choice[d.name]))]),
+      { styleHeader: (h) => c.bold(h) },
+    );
+  }
+  s += `${c.bold('trials')} ${r.trials.length} (${r.reused} read back from the log), planned at most ${r.planned}, ${seconds(r.elapsedMs)}; ${r.stopped === 'done' ? 'search done' : `stopped: ${r.stopped}`}; front ${r.front.length} plan(s)\n`;
+  if (r.best) {
+    const b = r.best;
+    s += `${r.met ? c.green('met') : c.red('missed')} --${name} ${r.constraint.limit}: ${v(b.value)} on all ${b.scope === 'all' ? 'the data' : '(subset)'} (trial ${b.id}); weights ${formatBytes(b.weightBytes)}, file ${formatBytes(b.fileBytes)}\n`;
+  }
+  for (const n of notes) s += `${c.yellow('note')} ${n}\n`;
+  if (r.output) s += `${c.green('wrote')} ${r.output}${r.recipe ? ` and ${r.recipe}` : ''}\n`;
+  return s;
+}
+
+function round(x: number): string {
+  return String(Number(x.toFixed(3)));
+}
+
+function seconds(ms: number): string {
+  return ms >= 120_000 ? `${(ms / 60_000).toFixed(1)} min` : `${(ms / 1000).toFixed(1)} s`;
+}

@@ -1,0 +1,85 @@
+/**
+ * Accuracy-aware greedy, the "basic" strategy of NNCF's accuracy control and
+ * Neural Compressor, with two changes: a revert moves a layer one rung safer
+ * (int4 → int8 → float, 75% → 50% → 25% → dense), not straight to float, and
+ * after the budget holds, the reverted layers are tried again, most bytes
+ * first, keeping every step that still meets the budget (reclaim).
+ *
+ *   1. start from the most aggressive plan;
+ *   2. while it misses the budget: move the most sensitive (layer, dimension)
+ *      not yet on its safest rung one rung safer (sensitivity.ts);
+ *   3. reclaim: for each (layer, dimension) off its most aggressive rung, by
+ *      the bytes its next rung down saves (largest first), step it down while
+ *      the plan still meets the budget and gets smaller;
+ *   4. on `scope` = subset, re-check on all the data; while that misses,
+ *      revert further (each step measured on all the data).
+ */
+import { copyAssignment, mostAggressive } from './space';
+import { moreSensitive, type SensitivityTable } from './sensitivity';
+import type { TrialRunner } from './trials';
+import type { Assignment, Dimension, Scope, TrialRecord } from './types';
+
+export interface GreedyResult {
+  assignment: Assignment;
+  /** The last trial of the plan on all the data. */
+  trial: TrialRecord;
+}
+
+/** The most trials greedy can take (every rung reverted, every rung reclaimed, the final checks). */
+export function greedyTrials(layers: number, dims: readonly Dimension[], subset: boolean): number {
+  const steps = layers * dims.reduce((s, d) => s + d.rungs.length - 1, 0);
+  return 1 + 2 * steps + (subset ? 1 + steps : 0);
+}
+
+export async function greedy(runner: TrialRunner, layers: readonly string[], dims: readonly Dimension[], table: SensitivityTable, scope: Scope): Promise<GreedyResult> {
+  let a = mostAggressive(layers, dims);
+  let t = await runner.run(a, 'greedy', scope);
+  ({ a, t } = await revertUntilMet(runner, a, t, dims, table, 'greedy', scope));
+  if (t.passed) ({ a, t } = await reclaim(runner, a, t, dims, table, scope));
+  if (scope === 'subset') {
+    t = await runner.run(a, 'final', 'all');
+    ({ a, t } = await revertUntilMet(runner, a, t, dims, table, 'final', 'all'));
+  }
+  return { assignment: a, trial: t };
+}
+
+async function revertUntilMet(
+  runner: TrialRunner, a: Assignment, t: TrialRecord, dims: readonly Dimension[], table: SensitivityTable,
+  phase: TrialRecord['phase'], scope: Scope,
+): Promise<{ a: Assignment; t: TrialRecord }> {
+  while (!t.passed) {
+    let pick: [number, number] | null = null;
+    for (let l = 0; l < a.length; l++) {
+      for (let d = 0; d < dims.length; d++) {
+        if (a[l][d] === dims[d].rungs.length - 1) continue;
+        if (!pick || moreSensitive(table.at(l, d, a[l][d]), table.at(pick[0], pick[1], a[pick[0]][pick[1]])) < 0) pick = [l, d];
+      }
+    }
+    if (!pick) break;
+    a = copyAssignment(a);
+    a[pick[0]][pick[1]]++;
+    t = await runner.run(a, phase, scope);
+  }
+  return { a, t };
+}
+
+async function reclaim(
+  runner: TrialRunner, a: Assignment, t: TrialRecord, dims: readonly Dimension[], table: SensitivityTable, scope: Scope,
+): Promise<{ a: Assignment; t: TrialRecord }> {
+  // Bytes the next rung down saves, from the table (the safest rung saves nothing).
+  const saving = (l: number, d: number, r: number): number => (table.at(l, d, r - 1)?.saved ?? 0) - (table.at(l, d, r)?.saved ?? 0);
+  const order: [number, number][] = [];
+  a.forEach((row, l) => row.forEach((r, d) => { if (r > 0) order.push([l, d]); }));
+  order.sort((x, y) => saving(y[0], y[1], a[y[0]][y[1]]) - saving(x[0], x[1], a[x[0]][x[1]]) || x[0] - y[0] || x[1] - y[1]);
+  for (const [l, d] of order) {
+    while (a[l][d] > 0) {
+      const b = copyAssignment(a);
+      b[l][d]--;
+      const u = await runner.run(b, 'reclaim', scope);
+      if (!u.passed || runner.size(u) >= runner.size(t)) break;
+      a = b;
+      t = u;
+    }
+  }
+  return { a, t };
+}

@@ -1,0 +1,14 @@
+/** `mc tune`: accuracy-aware search over per-layer compression plans (docs/tune.md). */
+export type {
+  Assignment, Dimension, QuantOption, Scope, SensitivityRow, SizeMeasure, SpaceName, StopReason, Strategy,
+  TrialRecord, TuneOptions, TuneProgress, TuneResult,
+} from './types';
+export { tune, type TuneHooks, type TuneRun } from './tune';
+export { writeBest, type WriteBestOptions, type WrittenBest } from './output';
+export { tuneReport, sizeOf, type TuneReport, type PlanRow } from './report';
+export { renderMarkdownReport } from './render-markdown';
+export { renderHtmlReport } from './render-html';
+export { readTrials, TrialLog } from './log';
+export { dominates, paretoFront } from './pareto';
+export { constraintOf, CONSTRAINT_KEYS } from './constraint';
+export { dimensionsOf, planFor, recipeDocOf } from './space';

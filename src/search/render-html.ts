@@ -1,0 +1,84 @@
+/**
+ * The tune report as one self-contained HTML file: inline CSS and SVG, no
+ * script, no external reference of any kind (no fonts, images or links), so
+ * it opens offline and fetches nothing. Three parts: a scatter of every trial
+ * (one <circle class="trial"> each) with the Pareto front, the per-layer
+ * sensitivity as bars, and the chosen plan as a table.
+ */
+import type { TuneReport } from './report';
+
+const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+const num = (v: number): string => String(Number(v.toFixed(2)));
+
+export function renderHtmlReport(r: TuneReport): string {
+  const c = r.constraint;
+  const title = `mc tune: ${esc(r.model)}`;
+  const summary = r.best
+    ? `${r.met ? 'Met' : 'Missed'}: trial ${r.best.id}, ${esc(c.name)} ${r.best.value === null ? '∞' : num(r.best.value)} (limit ${c.limit}), ${r.best.weightBytes} weight bytes, ${r.best.fileBytes} file bytes`
+    : 'sensitivity only';
+  const planRows = r.plan.map((p) => `<tr><td>${esc(p.layer)}</td>${r.dimensions.map((d) => `<td>${esc(String(p.choice[d.name]))}</td>`).join('')}</tr>`).join('');
+  const uniformRows = r.uniform.map((u) => `<tr><td>${u.option}</td><td>${u.trial.value === null ? '∞' : num(u.trial.value)}</td><td>${u.trial.passed ? 'yes' : 'no'}</td><td>${u.trial.weightBytes}</td></tr>`).join('');
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>${title}</title>
+<style>body{font:14px/1.4 sans-serif;margin:2em;color:#222}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px;text-align:left}
+.trial{fill:#4a7ab5;fill-opacity:.55}.trial.passed{fill:#3a9a4a}.front{fill:none;stroke:#c33;stroke-width:1.5}.chosen{fill:none;stroke:#000;stroke-width:2}
+.limit{stroke:#999;stroke-dasharray:4 3}.bar{fill:#d08a3a}text{font-size:11px}</style></head>
+<body><h1>${title}</h1>
+<p>Constraint --${esc(c.name)} ${c.limit} ${esc(c.unit)}; size: ${r.sizeMeasure} bytes; ${r.trials.length} trials (${r.reused} read back), stopped: ${r.stopped}.</p>
+<p><b>${esc(summary)}</b></p>
+<h2>Trials and Pareto front</h2>
+${scatter(r)}
+<h2>Sensitivity (each layer alone)</h2>
+${sensitivity(r)}
+<h2>Chosen plan</h2>
+<table><tr><th>layer</th>${r.dimensions.map((d) => `<th>${d.name}</th>`).join('')}</tr>${planRows}</table>
+<h2>Uniform plans</h2>
+<table><tr><th>option</th><th>${esc(c.name)}</th><th>passed</th><th>weight bytes</th></tr>${uniformRows}</table>
+</body></html>
+`;
+}
+
+function scatter(r: TuneReport): string {
+  const W = 640;
+  const H = 360;
+  const M = 50;
+  const pts = r.trials.map((t, i) => ({ t, x: r.sizes[i], y: t.value }));
+  const finite = pts.filter((p) => p.y !== null && !p.t.error).map((p) => p.y as number);
+  const xs = pts.map((p) => p.x);
+  const xmin = Math.min(...xs, 0);
+  const xmax = Math.max(...xs, 1);
+  let ymin = Math.min(...finite, c(r));
+  let ymax = Math.max(...finite, c(r));
+  if (ymax === ymin) { ymax += 1; ymin -= 1; }
+  const X = (v: number): number => M + ((v - xmin) / (xmax - xmin || 1)) * (W - 2 * M);
+  // Worse (larger cost) is up for a max- constraint; the value axis as measured.
+  const Y = (v: number | null): number => (v === null ? M / 2 : H - M - ((v - ymin) / (ymax - ymin)) * (H - 2 * M));
+  const marks = pts.map((p) => `<circle class="trial${p.t.passed ? ' passed' : ''}" data-trial="${p.t.id}" cx="${num(X(p.x))}" cy="${num(Y(p.t.error ? null : p.y))}" r="4"><title>trial ${p.t.id} (${p.t.phase}, ${p.t.scope}): ${p.x} B, ${p.y === null ? '∞' : num(p.y)}</title></circle>`).join('');
+  const front = r.front.map((t) => `${num(X(r.sizes[t.id]))},${num(Y(t.value))}`).join(' ');
+  const best = r.best ? `<circle class="chosen" cx="${num(X(r.sizes[r.best.id]))}" cy="${num(Y(r.best.value))}" r="8"/>` : '';
+  const limit = `<line class="limit" x1="${M}" x2="${W - M}" y1="${num(Y(c(r)))}" y2="${num(Y(c(r)))}"/>`;
+  const axes = `<line x1="${M}" y1="${H - M}" x2="${W - M}" y2="${H - M}" stroke="#333"/><line x1="${M}" y1="${M / 2}" x2="${M}" y2="${H - M}" stroke="#333"/>
+<text x="${W / 2}" y="${H - 12}" text-anchor="middle">${r.sizeMeasure} bytes (${xmin} … ${xmax})</text>
+<text x="12" y="${H / 2}" transform="rotate(-90 12 ${H / 2})" text-anchor="middle">${esc(r.constraint.name)} (${num(ymin)} … ${num(ymax)})</text>`;
+  return `<svg width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img">${axes}${limit}<polyline class="front" points="${front}"/>${marks}${best}</svg>`;
+}
+
+function c(r: TuneReport): number {
+  return r.constraint.limit;
+}
+
+function sensitivity(r: TuneReport): string {
+  if (!r.sensitivity.length) return '<p>none</p>';
+  const rows = r.sensitivity;
+  const vals = rows.map((s) => (Number.isFinite(s.cost) && Math.abs(s.cost) < 1e300 ? s.cost : 0));
+  const max = Math.max(...vals.map(Math.abs), 1e-9);
+  const W = 640;
+  const rowH = 16;
+  const L = 260;
+  const bars = rows.map((s, i) => {
+    const w = (Math.abs(vals[i]) / max) * (W - L - 60);
+    const label = `${s.layer} ${s.dimension} ${s.rung}`;
+    return `<text x="${L - 6}" y="${i * rowH + 12}" text-anchor="end">${esc(label)}</text><rect class="bar" x="${L}" y="${i * rowH + 2}" width="${num(w)}" height="${rowH - 4}"/><text x="${num(L + w + 4)}" y="${i * rowH + 12}">${num(vals[i])}${s.sqnrDb === null ? '' : ` · ${s.sqnrDb.toFixed(1)} dB`}</text>`;
+  }).join('');
+  return `<svg width="${W}" height="${rows.length * rowH + 4}" role="img">${bars}</svg>`;
+}

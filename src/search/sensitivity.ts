@@ -1,0 +1,61 @@
+/**
+ * Sensitivity: each layer compressed alone, to each rung of each dimension,
+ * everything else on its safest rung; one trial per (layer, rung). The cost
+ * is the constraint's change against the all-safest plan (accuracy points
+ * lost, agreement lost), the saving is the size against it. Greedy reads the
+ * table to choose what to revert and what to reclaim; the report draws it.
+ */
+import { copyAssignment, safest } from './space';
+import type { TrialRunner } from './trials';
+import type { Assignment, Dimension, Scope, SensitivityRow, TrialRecord } from './types';
+
+export interface SensitivityTable {
+  rows: SensitivityRow[];
+  /** The all-safest plan's trial (the reference). */
+  reference: TrialRecord;
+  /** rows by layer index, dimension index, rung index (undefined for the safest rung). */
+  at(layer: number, dim: number, rung: number): SensitivityRow | undefined;
+}
+
+/** How many trials sensitivity takes: one per layer and non-safest rung, plus the reference. */
+export function sensitivityTrials(layers: number, dims: readonly Dimension[]): number {
+  return 1 + layers * dims.reduce((s, d) => s + d.rungs.length - 1, 0);
+}
+
+export async function measureSensitivity(runner: TrialRunner, layers: readonly string[], dims: readonly Dimension[], scope: Scope): Promise<SensitivityTable> {
+  const base = safest(layers, dims);
+  const reference = await runner.run(base, 'sensitivity', scope);
+  const refSize = runner.size(reference);
+  const refCost = runner.cost(reference);
+  const rows: SensitivityRow[] = [];
+  const index = new Map<string, SensitivityRow>();
+  for (let l = 0; l < layers.length; l++) {
+    for (let d = 0; d < dims.length; d++) {
+      for (let r = 0; r < dims[d].rungs.length - 1; r++) {
+        const a: Assignment = copyAssignment(base);
+        a[l][d] = r;
+        const t = await runner.run(a, 'sensitivity', scope);
+        const row: SensitivityRow = {
+          layer: layers[l], dimension: dims[d].name, rung: dims[d].rungs[r],
+          value: t.value, cost: runner.cost(t) - refCost, sqnrDb: t.sqnrDb, saved: refSize - runner.size(t), trial: t.id,
+        };
+        rows.push(row);
+        index.set(`${l}/${d}/${r}`, row);
+      }
+    }
+  }
+  return { rows, reference, at: (l, d, r) => index.get(`${l}/${d}/${r}`) };
+}
+
+/**
+ * Which of two rows is more sensitive: larger cost first; on a tie (accuracy moves in whole
+ * samples, so many layers tie at 0) lower output SQNR first; then model order.
+ */
+export function moreSensitive(a: SensitivityRow | undefined, b: SensitivityRow | undefined): number {
+  const ca = a?.cost ?? -Infinity;
+  const cb = b?.cost ?? -Infinity;
+  if (ca !== cb) return cb > ca ? 1 : -1;
+  const sa = a?.sqnrDb ?? Infinity;
+  const sb = b?.sqnrDb ?? Infinity;
+  return sa === sb ? 0 : sa < sb ? -1 : 1;
+}

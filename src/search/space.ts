@@ -1,0 +1,101 @@
+/**
+ * The search space: the layers (weights the quantize pass takes), the
+ * dimensions each can move along (quantize: int4 → int8 → float; prune:
+ * 75% → 50% → 25% → dense), and the one translation from an assignment
+ * (a rung per layer and dimension) to a Plan, the same object a recipe file
+ * makes, so every trial is something `mc apply` can reproduce.
+ */
+import type { Model } from '../ir';
+import { applyPlan, parseRecipe, type Plan } from '../plan';
+import type { Assignment, Dimension, QuantOption, SpaceName } from './types';
+
+const QUANT_ORDER: readonly QuantOption[] = ['int4', 'int8', 'float'];
+
+/**
+ * The dimensions of `space`, each with its rungs most aggressive first. Quantize has only the
+ * options asked for (`--options int4` means no weight may stay float); prune always ends dense.
+ */
+export function dimensionsOf(space: readonly SpaceName[], options: readonly QuantOption[], sparsities: readonly number[]): Dimension[] {
+  const dims: Dimension[] = [];
+  // Prune runs before quantize in a plan; the dimensions keep that order too.
+  if (space.includes('prune')) {
+    const rungs = [...new Set(sparsities.filter((s) => s > 0))].sort((a, b) => b - a);
+    dims.push({ name: 'prune', rungs: [...rungs, 0] });
+  }
+  if (space.includes('quantize')) {
+    const set = new Set<QuantOption>(options);
+    dims.push({ name: 'quantize', rungs: QUANT_ORDER.filter((o) => set.has(o)) });
+  }
+  return dims;
+}
+
+/** The weights the search moves: those a plain weight-only quantize step takes, in model order. */
+export async function discoverLayers(model: Model, label: string): Promise<string[]> {
+  const probe = model.clone();
+  const report = await applyPlan(probe, planOf({ steps: [{ quantize: { bits: 8, 'output-check': false } }] }), { label });
+  return report.forms.filter((f) => f.steps !== '').map((f) => f.name);
+}
+
+export function safest(layers: readonly string[], dims: readonly Dimension[]): Assignment {
+  return layers.map(() => dims.map((d) => d.rungs.length - 1));
+}
+
+export function mostAggressive(layers: readonly string[], dims: readonly Dimension[]): Assignment {
+  return layers.map(() => dims.map(() => 0));
+}
+
+/** Every layer on `option` along quantize, dense along prune (null when the space has no such rung). */
+export function uniform(layers: readonly string[], dims: readonly Dimension[], option: QuantOption): Assignment | null {
+  const q = dims.findIndex((d) => d.name === 'quantize');
+  if (q < 0) return null;
+  const r = dims[q].rungs.indexOf(option);
+  if (r < 0) return null;
+  return layers.map(() => dims.map((d, i) => (i === q ? r : d.rungs.length - 1)));
+}
+
+export function copyAssignment(a: Assignment): Assignment {
+  return a.map((row) => [...row]);
+}
+
+/** A stable string for an assignment (the trial log's key, with the scope). */
+export function assignmentKey(a: Assignment): string {
+  return a.map((row) => row.join('.')).join(',');
+}
+
+/** layer → the rungs' values, for layers off their safest rung (what the log and report show). */
+export function describe(a: Assignment, layers: readonly string[], dims: readonly Dimension[]): Record<string, (QuantOption | number)[]> {
+  const out: Record<string, (QuantOption | number)[]> = {};
+  a.forEach((row, l) => {
+    if (row.some((r, d) => r !== dims[d].rungs.length - 1)) out[layers[l]] = row.map((r, d) => dims[d].rungs[r]);
+  });
+  return out;
+}
+
+/** The recipe document of an assignment (recipe keys, docs/recipes.md): prune steps by sparsity, then quantize steps by option. */
+export function recipeDocOf(a: Assignment, layers: readonly string[], dims: readonly Dimension[]): { steps: Record<string, unknown>[] } {
+  const steps: Record<string, unknown>[] = [];
+  dims.forEach((dim, d) => {
+    for (const rung of dim.rungs.slice(0, -1)) {
+      const taken = layers.filter((_, l) => dim.rungs[a[l][d]] === rung);
+      if (!taken.length) continue;
+      if (dim.name === 'prune') steps.push({ prune: { sparsity: rung }, layers: taken });
+      // The output check would back weights off on its own; in a search every weight's form is the search's choice.
+      else steps.push({ quantize: { bits: rung === 'int4' ? 4 : 8, 'output-check': false }, layers: taken });
+    }
+  });
+  return { steps };
+}
+
+/**
+ * The Plan of an assignment, through the recipe reader (so it is exactly what the written recipe
+ * reads back as); null when it changes nothing (every layer float and dense: the input model).
+ */
+export function planFor(a: Assignment, layers: readonly string[], dims: readonly Dimension[]): Plan | null {
+  const doc = recipeDocOf(a, layers, dims);
+  return doc.steps.length ? planOf(doc) : null;
+}
+
+function planOf(doc: { steps: unknown[] }): Plan {
+  // JSON is YAML: the recipe reader checks the keys as it would a file's.
+  return parseRecipe(JSON.stringify(doc), 'tune plan', '.');
+}

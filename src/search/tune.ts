@@ -1,0 +1,135 @@
+/**
+ * tune(): the whole search, as a library call that returns data.
+ *
+ *   float eval (sample count, time per trial) → planned trials and estimate →
+ *   uniform plans on all the data → sensitivity (subset) → greedy + reclaim →
+ *   [evolve] → the best plan on all the data, or the closest one.
+ *
+ * "Best": the smallest (size measure) trial on all the data that meets the
+ * constraint; ties go to the larger slack, then the earlier trial. Uniform
+ * plans are among the candidates, so the answer is never larger than the
+ * smallest uniform plan that meets the budget. "Closest" when none meets it:
+ * the largest slack (least negative), then the smaller size.
+ */
+import * as path from 'path';
+import { Evaluator } from '../eval/evaluator';
+import type { MetricName } from '../eval/types';
+import { loadModel } from '../formats';
+import type { Model } from '../ir';
+import { VERSION } from '../version';
+import { constraintOf, type Constraint } from './constraint';
+import { evolve, evolveTrials } from './evolve';
+import { greedy, greedyTrials } from './greedy';
+import { TrialLog } from './log';
+import { paretoFront } from './pareto';
+import { measureSensitivity, sensitivityTrials, type SensitivityTable } from './sensitivity';
+import { dimensionsOf, discoverLayers, uniform } from './space';
+import { StopSearch, TrialRunner } from './trials';
+import type { QuantOption, Scope, StopReason, TrialRecord, TuneOptions, TuneResult } from './types';
+
+export interface TuneHooks {
+  /** Before the search starts: how many trials it plans (an upper bound) and the estimated time. */
+  onPlan?: (p: { planned: number; estimateMs: number; layers: number; samples: number; subsetSamples: number }) => void;
+  onTrial?: (r: TrialRecord, done: number, planned: number) => void;
+}
+
+export interface TuneRun extends TuneResult {
+  /** The float model in memory (writeBest applies the best plan to a clone of it). */
+  readonly float: Model;
+}
+
+export async function tune(o: TuneOptions & { metric?: MetricName }, hooks: TuneHooks = {}): Promise<TuneRun> {
+  const t0 = Date.now();
+  const constraint = constraintOf(o.constraint);
+  const label = o.model;
+  const float = loadModel(o.model);
+  const layers = await discoverLayers(float, label);
+  const dims = dimensionsOf(o.space, o.options, o.sparsities);
+  const evalOpts = { baseline: float, baselineName: path.basename(o.model), data: o.data, labels: o.labels, metric: o.metric, runs: 0, budgets: o.constraint };
+  const all = await Evaluator.create(evalOpts);
+  let sub: Evaluator | null = null;
+  try {
+    const e0 = Date.now();
+    const probe = await all.evaluate(float.clone(), { name: 'float' });
+    const evalMs = Date.now() - e0;
+    const samples = probe.settings.samples ?? 0;
+    const subsetSamples = Math.max(1, Math.round(samples * o.subset));
+    const useSubset = subsetSamples < samples;
+    if (useSubset) sub = await Evaluator.create({ ...evalOpts, samples: subsetSamples });
+    const scope: Scope = useSubset ? 'subset' : 'all';
+    const evaluators: Record<Scope, Evaluator> = { all, subset: sub ?? all };
+
+    const quantDim = dims.find((d) => d.name === 'quantize');
+    const uniformOptions = (quantDim?.rungs ?? []) as QuantOption[];
+    let planned = uniformOptions.length + sensitivityTrials(layers.length, dims) + greedyTrials(layers.length, dims, useSubset);
+    if (o.strategy === 'evolve') planned += evolveTrials(o.population);
+    if (o.maxTrials !== undefined) planned = Math.min(planned, o.maxTrials);
+    // A trial is an apply (about a third of an eval here) and one eval on its share of the data.
+    const perTrial = evalMs * (1.3 * (useSubset ? subsetSamples / samples : 1) + 0.3);
+    hooks.onPlan?.({ planned, estimateMs: Math.min(planned * perTrial, o.timeBudgetMs ?? Infinity), layers: layers.length, samples, subsetSamples });
+
+    // What fixes the trials' results and the order greedy asks for them. Strategy, seed and
+    // population only shape what comes after greedy, so a --sensitivity-only or greedy log can
+    // be resumed by an evolve search (a record is reused only at its own position: trials.ts).
+    const log = TrialLog.open(o.log, {
+      type: 'header', mcVersion: VERSION,
+      search: {
+        model: path.basename(o.model), data: path.basename(o.data), labels: o.labels && path.basename(o.labels), metric: o.metric ?? null,
+        constraint: { [constraint.spec.flag]: constraint.limit }, dimensions: dims, layers, subset: o.subset, sizeMeasure: o.sizeMeasure,
+      },
+    }, o.resume);
+    const runner = new TrialRunner({
+      model: float, label, layers, dims, constraint, sizeMeasure: o.sizeMeasure, evaluators, log,
+      maxTrials: o.maxTrials, timeBudgetMs: o.timeBudgetMs,
+      onTrial: (r) => hooks.onTrial?.(r, runner.count, planned),
+    });
+
+    let stopped: StopReason = 'done';
+    let table: SensitivityTable | null = null;
+    const uniformTrials: TuneResult['uniform'] = [];
+    try {
+      for (const opt of uniformOptions) uniformTrials.push({ option: opt, trial: await runner.run(uniform(layers, dims, opt)!, 'uniform', 'all') });
+      table = await measureSensitivity(runner, layers, dims, scope);
+      if (!o.sensitivityOnly) {
+        const g = await greedy(runner, layers, dims, table, scope);
+        if (o.strategy === 'evolve') await evolve(runner, { layers, dims, seeds: [g.assignment], population: o.population, seed: o.seed, scope, uniformOptions });
+      }
+    } catch (e) {
+      if (!(e instanceof StopSearch)) throw e;
+      stopped = e.reason;
+    }
+
+    const best = o.sensitivityOnly ? null : pickBest(runner, runner.trials.filter((t) => t.scope === 'all'), constraint);
+    const searchScope = runner.trials.filter((t) => t.scope === scope && !t.error);
+    return {
+      float,
+      model: o.model,
+      constraint: { name: constraint.spec.flag, limit: constraint.limit, bound: constraint.spec.bound, unit: constraint.spec.unit },
+      sizeMeasure: o.sizeMeasure,
+      layers,
+      dimensions: dims,
+      sensitivity: table?.rows ?? [],
+      trials: runner.trials,
+      best,
+      bestAssignment: best ? runner.assignmentOf(best) : null,
+      met: best?.passed ?? false,
+      uniform: uniformTrials,
+      front: paretoFront(searchScope, (t) => ({ size: runner.size(t), cost: runner.cost(t) })),
+      planned,
+      stopped,
+      reused: runner.reused,
+      elapsedMs: Date.now() - t0,
+    };
+  } finally {
+    await sub?.dispose();
+    await all.dispose();
+  }
+}
+
+function pickBest(runner: TrialRunner, trials: TrialRecord[], _c: Constraint): TrialRecord | null {
+  const ok = trials.filter((t) => !t.error);
+  if (!ok.length) return null;
+  const passing = ok.filter((t) => t.passed);
+  if (passing.length) return [...passing].sort((a, b) => runner.size(a) - runner.size(b) || b.slack - a.slack || a.id - b.id)[0];
+  return [...ok].sort((a, b) => b.slack - a.slack || runner.size(a) - runner.size(b) || a.id - b.id)[0];
+}

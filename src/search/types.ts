@@ -1,0 +1,146 @@
+/**
+ * `mc tune` as data: the options the CLI parses flags into, the trials the
+ * search runs (one JSON line each in the trial log), and the result the CLI
+ * renders. The search itself (sensitivity, greedy + reclaim, evolve) only
+ * ever sees assignments (one rung per layer and dimension) and trial records.
+ */
+import type { Budgets } from '../eval/types';
+
+/** The dimensions a layer can be compressed along. */
+export type SpaceName = 'quantize' | 'prune';
+
+/** What a weight can become along the quantize dimension. */
+export type QuantOption = 'int4' | 'int8' | 'float';
+
+export type Strategy = 'greedy' | 'evolve';
+
+/** What to minimise among plans that meet the constraint. */
+export type SizeMeasure = 'weights' | 'file' | 'gzip';
+
+export interface TuneOptions {
+  /** The model file (ONNX or tfjs). */
+  model: string;
+  data: string;
+  labels?: string;
+  /** Exactly one budget: the constraint every plan is held to (max-accuracy-drop, min-agreement, max-ppl-ratio, min-sqnr). */
+  constraint: Budgets;
+  space: SpaceName[];
+  /** Quantize rungs, any order on the command line; kept most aggressive first (int4, int8, float). */
+  options: QuantOption[];
+  /** Prune rungs (unstructured magnitude sparsity); dense (0) is always the safest rung. */
+  sparsities: number[];
+  strategy: Strategy;
+  /** What "size" means; default weights (stored weight bytes), gzip when the space prunes. */
+  sizeMeasure: SizeMeasure;
+  maxTrials?: number;
+  /** Milliseconds. */
+  timeBudgetMs?: number;
+  seed: number;
+  /** Fraction of the data samples (the first ones) that sensitivity and search trials see; 1 = all. */
+  subset: number;
+  /** Evolve: individuals per generation. */
+  population: number;
+  /** The trial log (JSON lines); with `resume`, records already in it are read back instead of run again. */
+  log: string;
+  resume: boolean;
+  /** Stop after sensitivity. */
+  sensitivityOnly: boolean;
+  /** Called with one line per event (a trial done, a phase started): the CLI's progress bar. */
+  onProgress?: (p: TuneProgress) => void;
+}
+
+export interface TuneProgress {
+  phase: string;
+  trials: number;
+  planned: number;
+  /** Best passing size so far, or null. */
+  bestSize: number | null;
+  etaMs: number | null;
+}
+
+/** One layer of the search: a weight the quantize (and prune) steps take. */
+export interface Layer {
+  name: string;
+}
+
+/**
+ * The rungs of one dimension, most aggressive first: quantize [int4, int8, float],
+ * prune [0.75, 0.5, 0.25, 0]. The last rung is "leave it alone".
+ */
+export interface Dimension {
+  name: SpaceName;
+  rungs: readonly (QuantOption | number)[];
+}
+
+/** Per layer (in layer order), per dimension (in dimension order): the rung index. */
+export type Assignment = number[][];
+
+/** Which part of the data a trial saw. */
+export type Scope = 'subset' | 'all';
+
+export interface TrialRecord {
+  type: 'trial';
+  /** 0-based, in the order the search asked for them. */
+  id: number;
+  /** The assignment and scope as one string: the log's key for resume. */
+  key: string;
+  phase: 'baseline' | 'uniform' | 'sensitivity' | 'greedy' | 'reclaim' | 'evolve' | 'final';
+  scope: Scope;
+  /** layer name → per dimension the rung's value ('int4', 0.5); only layers off their safest rung. */
+  plan: Record<string, (QuantOption | number)[]>;
+  /** The constraint's measured value (accuracy drop in points, agreement, ppl ratio), null on error. */
+  value: number | null;
+  /** How far inside the constraint (≥ 0 meets it; negative: by how much it is missed). */
+  slack: number;
+  passed: boolean;
+  weightBytes: number;
+  fileBytes: number;
+  gzipBytes: number;
+  /** Worst output SQNR against the float model (null: identical outputs). */
+  sqnrDb: number | null;
+  /** Top-1 (or the metric) of the candidate, for the report. */
+  metric: number | null;
+  ms: number;
+  /** Set when applying or evaluating the plan failed (the trial counts as infinitely bad). */
+  error?: string;
+}
+
+/** One row of the sensitivity table: one layer compressed alone to one rung. */
+export interface SensitivityRow {
+  layer: string;
+  dimension: SpaceName;
+  rung: QuantOption | number;
+  value: number | null;
+  /** Constraint value minus the float model's: positive is worse. */
+  cost: number;
+  sqnrDb: number | null;
+  /** Size saved against the float model, in the size measure's bytes. */
+  saved: number;
+  trial: number;
+}
+
+export type StopReason = 'done' | 'max-trials' | 'time-budget';
+
+export interface TuneResult {
+  model: string;
+  constraint: { name: string; limit: number; bound: 'max' | 'min'; unit: string };
+  sizeMeasure: SizeMeasure;
+  layers: string[];
+  dimensions: Dimension[];
+  sensitivity: SensitivityRow[];
+  trials: TrialRecord[];
+  /** The chosen trial (on all the data), or null with --sensitivity-only. */
+  best: TrialRecord | null;
+  bestAssignment: Assignment | null;
+  /** Whether `best` meets the constraint on all the data. */
+  met: boolean;
+  /** Uniform plans (every layer on one quantize option), measured on all the data. */
+  uniform: { option: QuantOption; trial: TrialRecord }[];
+  /** Non-dominated trials of the size measure against the constraint value (scope of the search), by size. */
+  front: TrialRecord[];
+  planned: number;
+  stopped: StopReason;
+  /** Trials read back from the log (resume) rather than run. */
+  reused: number;
+  elapsedMs: number;
+}
