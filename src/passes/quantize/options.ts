@@ -5,14 +5,38 @@
  */
 import { UsageError } from '../../errors';
 import { STATIC_TARGETS, type StaticTarget } from './static/options';
+import type { QuantizedWeight } from './weights';
 
 export type QuantBits = 8 | 4;
 export type QuantMode = 'weight' | 'dynamic';
 export type Granularity = 'tensor' | 'channel' | 'block';
 export type Int4Format = 'matmulnbits' | 'qdq';
 export type TfjsDtypeChoice = 'uint8' | 'uint16' | 'float16' | 'auto';
+/** How the integer levels of a weight are chosen: round to nearest (round 1) or GPTQ on the layer's calibration inputs (issue 12). */
+export type QuantMethod = 'rtn' | 'gptq';
+export const QUANT_METHODS: readonly QuantMethod[] = ['rtn', 'gptq'];
 
-export interface QuantizeOptions {
+/**
+ * Weight reconstruction settings (src/pipeline/reconstruct.ts computes the levels
+ * from calibration data before the pass; the pass itself only reads `levels`).
+ * All optional: absent is round 1's plain RTN.
+ */
+export interface ReconstructSettings {
+  /** 'gptq' needs calibration data; default 'rtn'. */
+  method?: QuantMethod;
+  /** GPTQ dampening, a fraction of mean(diag H) (default 0.01). */
+  damp?: number;
+  /** GPTQ: columns in descending diag H order. */
+  actOrder?: boolean;
+  /** GPTQ lazy-batch block (columns, default 128). */
+  gptqBlock?: number;
+  /** RTN with the per-group clipping search on the layer's inputs (needs data). */
+  clipSearch?: boolean;
+  /** Shift each layer's bias by the mean output change (W − Ŵ)·E[x] (needs data). */
+  biasCorrection?: boolean;
+}
+
+export interface QuantizeOptions extends ReconstructSettings {
   bits: QuantBits;
   /** 'weight': weights stored quantized, compute in float. 'dynamic': int8 compute with activations quantized at run time (ONNX only). */
   mode: QuantMode;
@@ -47,6 +71,13 @@ export interface QuantizeOptions {
    * `exclude` instead (as an escaped glob).
    */
   overrides?: ReadonlyMap<string, WeightOverride>;
+  /**
+   * Integer levels computed outside the pass (GPTQ, clip search: src/pipeline/reconstruct.ts),
+   * per weight name, in the weight's own layout. The pass writes them in round 1's forms
+   * where the layout and integer type are the ones it would use; otherwise it quantizes the
+   * weight to nearest and warns.
+   */
+  levels?: ReadonlyMap<string, QuantizedWeight>;
 }
 
 /**
@@ -54,7 +85,7 @@ export interface QuantizeOptions {
  * A recipe with several quantize steps (src/plan/apply.ts) sets every field a step can
  * set; the output check's back-off sets bits and granularity, or tfjsDtype.
  */
-export interface WeightOverride {
+export interface WeightOverride extends ReconstructSettings {
   bits?: QuantBits;
   mode?: QuantMode;
   granularity?: Granularity;
@@ -86,6 +117,12 @@ export function optionsFor(opts: QuantizeOptions, name: string): QuantizeOptions
     minWeightSqnrDb: o.minWeightSqnrDb ?? opts.minWeightSqnrDb,
     target: o.target ?? opts.target,
     tfjsDtype: o.tfjsDtype ?? opts.tfjsDtype,
+    method: o.method ?? opts.method,
+    damp: o.damp ?? opts.damp,
+    actOrder: o.actOrder ?? opts.actOrder,
+    gptqBlock: o.gptqBlock ?? opts.gptqBlock,
+    clipSearch: o.clipSearch ?? opts.clipSearch,
+    biasCorrection: o.biasCorrection ?? opts.biasCorrection,
   };
 }
 
@@ -127,7 +164,27 @@ export function resolveQuantizeOptions(partial: Partial<QuantizeOptions> = {}): 
   if (!Number.isFinite(o.minWeightSqnrDb)) throw new UsageError(`minWeightSqnrDb must be a number`);
   if (o.mode === 'dynamic' && o.bits !== 8) throw new UsageError('--mode dynamic needs --bits 8 (int8 MatMulInteger/ConvInteger)');
   if (o.mode === 'dynamic' && o.granularity === 'block') throw new UsageError('--mode dynamic supports --granularity tensor or channel, not block');
+  checkReconstructSettings(o);
   return o;
+}
+
+/** The reconstruction settings of a run or of one weight's override: one line per contradiction. */
+export function checkReconstructSettings(o: ReconstructSettings & { mode?: QuantMode; granularity?: Granularity }): void {
+  if (o.method !== undefined && !QUANT_METHODS.includes(o.method)) throw new UsageError(`--method must be rtn or gptq, got ${String(o.method)}`);
+  if (o.damp !== undefined && !(Number.isFinite(o.damp) && o.damp >= 0)) throw new UsageError(`--damp must be a number ≥ 0, got ${String(o.damp)}`);
+  if (o.gptqBlock !== undefined && !(Number.isInteger(o.gptqBlock) && o.gptqBlock >= 1)) throw new UsageError(`--gptq-block must be a positive integer, got ${String(o.gptqBlock)}`);
+  const gptq = o.method === 'gptq';
+  if (!gptq && (o.damp !== undefined || o.actOrder || o.gptqBlock !== undefined)) throw new UsageError('--damp, --act-order and --gptq-block are GPTQ settings: add --method gptq');
+  if (gptq && o.clipSearch) throw new UsageError('--clip-search is a round-to-nearest method (it chooses the scales); GPTQ keeps round 1\'s scales: use one or the other');
+  const reconstruct = gptq || o.clipSearch || o.biasCorrection;
+  if (reconstruct && o.mode === 'dynamic') throw new UsageError('--method gptq, --clip-search and --bias-correction are weight-only (--mode weight); dynamic int8 quantizes weights to nearest');
+  if ((gptq || o.clipSearch) && o.granularity === 'tensor') throw new UsageError('--method gptq and --clip-search need per-channel or block scales, not --granularity tensor');
+}
+
+/** Whether a run (or any weight's override) needs calibration data for reconstruction. */
+export function needsReconstruction(o: QuantizeOptions): boolean {
+  const any = (r: ReconstructSettings): boolean => r.method === 'gptq' || r.clipSearch === true || r.biasCorrection === true;
+  return any(o) || [...(o.overrides?.values() ?? [])].some(any);
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

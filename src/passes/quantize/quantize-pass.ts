@@ -18,7 +18,7 @@ import { optionsFor, type QuantizeOptions } from './options';
 import { intRange, IntRange, reducedInt8Range } from './params';
 import { QuantizedTensorRow, QuantizeReport, SkippedTensor, sqnrForJson } from './report';
 import { emitTfjs } from './tfjs';
-import { quantizeWeight, WeightLayout, weightLayout } from './weights';
+import { QuantizedWeight, quantizeWeight, WeightLayout, weightLayout } from './weights';
 import { coverageOf, selectWeights } from './select';
 import { graphsOf } from '../../graph/constants';
 
@@ -59,6 +59,10 @@ export function quantizationSettings(opts: QuantizeOptions, format: Model['forma
     s.weightRange = opts.target === 'portable' || opts.target === 'avx2' ? '7-bit [-64, 64]' : 'int8 [-127, 127]';
   }
   s.minElements = opts.minElements;
+  // weight reconstruction (issue 12), recorded only when asked so plain runs keep their bytes
+  if (opts.method === 'gptq') Object.assign(s, { method: 'gptq', damp: opts.damp ?? 0.01, actOrder: opts.actOrder === true, gptqBlock: opts.gptqBlock ?? 128 });
+  if (opts.clipSearch) s.clipSearch = true;
+  if (opts.biasCorrection) s.biasCorrection = true;
   if (opts.exclude.length) s.exclude = [...opts.exclude];
   if (opts.opTypes) s.opTypes = [...opts.opTypes];
   return s;
@@ -85,7 +89,7 @@ function runQuantize(model: Model, ctx: PassContext, opts: QuantizeOptions, regi
     ctx.progress?.(`quantizing ${weight.name}`);
     plan.weights.push(weight);
     if (onnx) {
-      for (const e of planOnnxWeight(weight, consumers, optionsFor(opts, weight.name), { names })) {
+      for (const e of planOnnxWeight(weight, consumers, optionsFor(opts, weight.name), { names }, opts.levels?.get(weight.name), warnings)) {
         plan.edits.push(...e.emission.edits);
         plan.obsolete.push(...(e.emission.obsolete ?? []));
         for (const o of e.emission.opsets) opsets.set(o.domain, Math.max(opsets.get(o.domain) ?? 0, o.version));
@@ -177,7 +181,9 @@ function layoutOf(c: Consumer, form: Form, opts: QuantizeOptions, shape: readonl
 }
 
 /** Groups the consumers of one weight by (form, layout), quantizes once per group, and emits. */
-function planOnnxWeight(weight: Value, consumers: Consumer[], opts: QuantizeOptions, ctx: EmitContext): { emission: Emission; row: QuantizedTensorRow }[] {
+function planOnnxWeight(
+  weight: Value, consumers: Consumer[], opts: QuantizeOptions, ctx: EmitContext, provided: QuantizedWeight | undefined, warnings: string[],
+): { emission: Emission; row: QuantizedTensorRow }[] {
   const groups = new Map<string, { form: Form; layout: WeightLayout; consumers: Consumer[] }>();
   for (const c of consumers) {
     const form = formOf(c, weight, opts);
@@ -193,7 +199,9 @@ function planOnnxWeight(weight: Value, consumers: Consumer[], opts: QuantizeOpti
   const out: { emission: Emission; row: QuantizedTensorRow }[] = [];
   for (const g of groups.values()) {
     const range = g.form === 'dynamic' ? dynamicWeightRange(opts) : intRange(opts.bits, opts.symmetric);
-    const qw = quantizeWeight(w, shape, g.layout, range, weight.name);
+    const fits = provided && g.form !== 'dynamic' ? providedFits(provided, g.layout, range, shape) : undefined;
+    if (provided && fits !== true) warnings.push(`${weight.name}: computed levels not used (${fits ?? 'dynamic int8 form'}); quantized to nearest`);
+    const qw = fits === true ? provided! : quantizeWeight(w, shape, g.layout, range, weight.name);
     const emission = g.form === 'matmulnbits'
       ? emitMatMulNBits(ctx, weight, toMatMulNBits(qw, shape, g.layout.granularity === 'block' && g.layout.axis === 0 ? 0 : 1), g.consumers)
       : g.form === 'dynamic'
@@ -210,4 +218,21 @@ function planOnnxWeight(weight: Value, consumers: Consumer[], opts: QuantizeOpti
     });
   }
   return out;
+}
+
+/**
+ * Whether levels computed outside the pass (options.levels) are in the form this
+ * consumer group writes: same layout, same integer type, one level per element.
+ * Otherwise the reason (e.g. the output check moved the weight to other bits).
+ */
+function providedFits(p: QuantizedWeight, layout: WeightLayout, range: IntRange, shape: readonly number[]): true | string {
+  const same = p.layout.granularity === layout.granularity
+    && (p.layout.granularity === 'tensor' || (p.layout as { axis: number }).axis === (layout as { axis: number }).axis)
+    && (p.layout.granularity !== 'block' || p.layout.blockSize === (layout as { blockSize: number }).blockSize);
+  if (!same) return `they are ${JSON.stringify(p.layout)}, the form written is ${JSON.stringify(layout)}`;
+  if (p.values.length !== shape.reduce((a, b) => a * b, 1)) return `${p.values.length} levels for a weight of [${shape.join(', ')}]`;
+  if (p.dtype !== range.dtype || p.symmetric !== (range.qmin === -range.qmax)) {
+    return `they are ${p.dtype}${p.symmetric ? ' symmetric' : ''}, the form written is ${range.dtype} [${range.qmin}, ${range.qmax}]`;
+  }
+  return true;
 }
