@@ -62,11 +62,16 @@ export function assignmentKey(a: Assignment): string {
   return a.map((row) => row.join('.')).join(',');
 }
 
-/** layer → the rungs' values, for layers off their safest rung (what the log and report show). */
+/** Whether a rung leaves the weight as it is (float, dense). */
+export function isIdentity(rung: QuantOption | number): boolean {
+  return rung === 'float' || rung === 0;
+}
+
+/** layer → the rungs' values, for layers the plan changes (what the log and report show). */
 export function describe(a: Assignment, layers: readonly string[], dims: readonly Dimension[]): Record<string, (QuantOption | number)[]> {
   const out: Record<string, (QuantOption | number)[]> = {};
   a.forEach((row, l) => {
-    if (row.some((r, d) => r !== dims[d].rungs.length - 1)) out[layers[l]] = row.map((r, d) => dims[d].rungs[r]);
+    if (row.some((r, d) => !isIdentity(dims[d].rungs[r]))) out[layers[l]] = row.map((r, d) => dims[d].rungs[r]);
   });
   return out;
 }
@@ -75,7 +80,7 @@ export function describe(a: Assignment, layers: readonly string[], dims: readonl
 export function recipeDocOf(a: Assignment, layers: readonly string[], dims: readonly Dimension[]): { steps: Record<string, unknown>[] } {
   const steps: Record<string, unknown>[] = [];
   dims.forEach((dim, d) => {
-    for (const rung of dim.rungs.slice(0, -1)) {
+    for (const rung of dim.rungs.filter((r) => !isIdentity(r))) {
       const taken = layers.filter((_, l) => dim.rungs[a[l][d]] === rung);
       if (!taken.length) continue;
       if (dim.name === 'prune') steps.push({ prune: { sparsity: rung }, layers: taken });
