@@ -10,6 +10,7 @@ import { IncompleteError } from '../errors';
 import { liftConstantsPass, LiftReport } from '../graph/lift-constants';
 import type { Model } from '../ir';
 import { coverageOf, incompleteness } from '../passes/quantize/select';
+import { DEFAULT_BACKUP, withBackup, type BackupChoice, type BackupPolicy } from '../passes/quantize/backup';
 import { quantizePass, QuantizeOptions, QuantizeReport, runPass } from '../passes';
 import { FileSizes, filesSize } from '../util/file-size';
 import { VERSION } from '../version';
@@ -29,6 +30,8 @@ export interface QuantizeFileOptions {
   progress?: (message: string) => void;
   /** The output check (verify-outputs.ts); default: a 30 dB bound for 8-bit weight-only runs, measured only otherwise; false: off. */
   outputCheck?: OutputCheckOptions | false;
+  /** Backup precision of the embedding and last layer (passes/quantize/backup.ts); default int8. */
+  backup?: BackupPolicy;
 }
 
 export interface QuantizeFileResult {
@@ -58,7 +61,7 @@ export async function quantizeFile(o: QuantizeFileOptions): Promise<QuantizeFile
   const before = await filesSize(modelFiles(o.input, model), { gzip });
   const lifted = liftWeights(model, progress);
   const check = outputCheckFor(o.quantize, o.outputCheck);
-  const { report, outputCheck } = await quantizeModel(model, o.quantize, { label: o.input, check, allowPartial: o.allowPartial, progress });
+  const { report, outputCheck } = await quantizeModel(model, o.quantize, { label: o.input, check, allowPartial: o.allowPartial, progress, backup: o.backup });
   const written = await writeOutput(model, { input: o.input, output, force: o.force === true, verify: o.verify !== false, gzip, progress });
   const notes = [...liftNotes(lifted), ...written.notes];
   if (gzip) {
@@ -75,24 +78,37 @@ export interface QuantizeModelOptions {
   /** Keep a result that quantized less than asked (a warning); default false: IncompleteError. */
   allowPartial?: boolean;
   progress?: (message: string) => void;
+  /** Backup precision of the embedding and last layer (passes/quantize/backup.ts); default DEFAULT_BACKUP (int8). */
+  backup?: BackupPolicy;
 }
 
 /**
  * Weight-only / dynamic quantization of a model in memory (in place): the output check and
  * its back-off first when asked, then the quantize pass, then the coverage check.
  */
-export async function quantizeModel(model: Model, options: QuantizeOptions, o: QuantizeModelOptions): Promise<{ report: QuantizeReport; outputCheck?: OutputCheckReport }> {
+export async function quantizeModel(model: Model, asked: QuantizeOptions, o: QuantizeModelOptions): Promise<{ report: QuantizeReport; outputCheck?: OutputCheckReport }> {
   const progress = o.progress ?? (() => {});
+  // The embedding and last layer at backup precision first, so the output check measures the forms written.
+  const backup = withBackup(model, asked, o.backup ?? DEFAULT_BACKUP);
+  const options = backup.options;
   // The outputs checked in the stock runtime, weights backed off until they meet the bound (verify-outputs.ts).
   const fit = o.check && await fitQuantizationToOutputs(model, options, o.check, progress);
   const { changes: report } = runPass(quantizePass(fit ? fit.options : options), model, { toolVersion: VERSION, progress });
   if (fit) chargeFloatBackOffs(report, fit.report);
+  recordBackup(report, backup.chosen);
   const partial = incompleteness(report);
   if (partial && o.allowPartial !== true) {
     throw new IncompleteError(`${o.label}: ${partial.summary}; nothing written (--allow-partial writes it anyway)`, partial.details);
   }
   if (partial) report.warnings.push(`partial: ${partial.summary}`);
   return { report, outputCheck: fit ? fit.report : undefined };
+}
+
+/** The weights that took the backup precision, with why; a weight kept float by it says so in its skipped line. */
+function recordBackup(report: QuantizeReport, chosen: readonly BackupChoice[]): void {
+  report.backup = [...chosen];
+  const why = new Map(chosen.map((c) => [c.name, c.reason]));
+  for (const s of report.skipped) if (s.kind === 'excluded' && why.has(s.name)) s.reason = `backup precision: ${why.get(s.name)!}`;
 }
 
 /**

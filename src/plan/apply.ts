@@ -23,6 +23,7 @@ import { defaultOpRegistry, type Model } from '../ir';
 import type { PruneChanges } from '../passes/prune';
 import { findTargets } from '../passes/prune';
 import { resolveQuantizeOptions, type QuantizeOptions, type WeightOverride } from '../passes/quantize/options';
+import type { BackupBits, BackupPolicy } from '../passes/quantize/backup';
 import type { QuantizeReport, SkippedTensor } from '../passes/quantize/report';
 import { selectWeights } from '../passes/quantize/select';
 import type { StaticDecisions, StaticQuantizeOptions, StaticQuantizeResult } from '../passes/quantize/static';
@@ -106,9 +107,9 @@ export async function applyPlan(model: Model, plan: Plan, ctx: ApplyContext): Pr
     results.push({ kind: 'prune', step: i, report: r.report, saliencyLoss: r.saliencyLoss, notes: r.notes });
   }
   if (weightIdx.length) {
-    const { options, check, allowPartial } = compileQuantize(plan, weightIdx, weightTakes, weightCands);
+    const { options, check, allowPartial, backup } = compileQuantize(plan, weightIdx, weightTakes, weightCands);
     // The output check quantizes clones of the model as it stands here (after any prune step).
-    const r = await quantizeModel(model, options, { label: ctx.label, check, allowPartial, progress });
+    const r = await quantizeModel(model, options, { label: ctx.label, check, allowPartial, progress, backup });
     results.push({ kind: 'quantize', steps: weightIdx, report: r.report, outputCheck: r.outputCheck });
   }
   for (const i of staticIdx) {
@@ -166,7 +167,7 @@ function untaken(cands: readonly Candidate[], taken: readonly string[]): string[
  * flags ask (its exclude and op-types go to the pass as they are); otherwise the first step's
  * settings are the run's and each weight gets its own step's through an override.
  */
-function compileQuantize(plan: Plan, is: number[], takes: Map<number, string[]>, cands: readonly Candidate[]): { options: QuantizeOptions; check?: OutputCheckOptions; allowPartial: boolean } {
+function compileQuantize(plan: Plan, is: number[], takes: Map<number, string[]>, cands: readonly Candidate[]): { options: QuantizeOptions; check?: OutputCheckOptions; allowPartial: boolean; backup: BackupPolicy } {
   const steps = is.map((i) => plan.steps[i] as QuantizeStep);
   const first = steps[0];
   const given = (s: QuantizeStep): OutputCheckOptions | false => (s.outputCheck
@@ -174,7 +175,7 @@ function compileQuantize(plan: Plan, is: number[], takes: Map<number, string[]>,
     : false);
   if (steps.length === 1 && passThrough(first)) {
     const options = { ...first.options, exclude: [...first.select.exclude] };
-    return { options, check: outputCheckFor(options, given(first)), allowPartial: first.allowPartial };
+    return { options, check: outputCheckFor(options, given(first)), allowPartial: first.allowPartial, backup: { bits: first.backupBits } };
   }
   for (const [j, s] of steps.entries()) {
     if (s.outputCheck !== first.outputCheck || s.minOutputSqnrDb !== first.minOutputSqnrDb) {
@@ -198,7 +199,9 @@ function compileQuantize(plan: Plan, is: number[], takes: Map<number, string[]>,
   // Several steps set each weight's form on purpose: the check measures it, and bounds it only where asked.
   const g = given(first);
   const check = g === false ? undefined : { ...g, minOutputSqnrDb: first.minOutputSqnrDb };
-  return { options, check, allowPartial: steps.every((s) => s.allowPartial) };
+  // Each weight's backup is its own step's (a step with layers defaults to none: what it names takes its bits).
+  const perWeight = new Map<string, BackupBits>(is.flatMap((i, j) => takes.get(i)!.map((name) => [name, steps[j].backupBits] as [string, BackupBits])));
+  return { options, check, allowPartial: steps.every((s) => s.allowPartial), backup: { bits: 'none', perWeight } };
 }
 
 /** `plan` with static step `i`'s measured decisions replaced by the values that pin them. */

@@ -12,6 +12,7 @@ import { parsePreprocess } from '../data';
 import type { CalibrationMethod } from '../calibrate';
 import { defaultRounds, PRUNE_DEFAULTS, validatePruneOptions, type PruneOptions } from '../passes/prune';
 import { resolveQuantizeOptions, type QuantizeOptions } from '../passes/quantize/options';
+import type { BackupBits } from '../passes/quantize/backup';
 import { resolveStaticOptions, type StaticQuantizeOptions } from '../passes/quantize/static';
 import type { PlanStep, PruneStep, QuantizeStep, Selection, StaticStep } from './types';
 
@@ -19,7 +20,7 @@ export type Keys = Record<string, unknown>;
 
 /** Keys only a static (calib) step takes, and keys only a weight-only/dynamic step takes. */
 const STATIC_ONLY = ['calib-cache', 'calib-method', 'percentile', 'calib-samples', 'batch-size', 'activation-type', 'per-tensor', 'space-to-depth', 'small-layers', 'preprocess'];
-const WEIGHT_ONLY = ['block-size', 'symmetric', 'asymmetric', 'int4-format', 'tfjs-dtype', 'min-elements', 'min-weight-sqnr', 'verify', 'min-output-sqnr', 'output-check'];
+const WEIGHT_ONLY = ['backup-bits', 'block-size', 'symmetric', 'asymmetric', 'int4-format', 'tfjs-dtype', 'min-elements', 'min-weight-sqnr', 'verify', 'min-output-sqnr', 'output-check'];
 
 /** A path written in a recipe, as a path from the working directory (`base` is the recipe's folder). */
 export function pathFrom(base: string, p: string): string {
@@ -96,11 +97,17 @@ function quantizeStep(k: Keys, select: Selection): QuantizeStep {
   });
   return {
     kind: 'quantize', select, options,
+    backupBits: (k['backup-bits'] as BackupBits | undefined) ?? defaultBackupBits(select),
     minOutputSqnrDb: k['min-output-sqnr'] as number | undefined,
     outputCheck: k['output-check'] !== false,
     verify: k.verify !== false,
     allowPartial: k['allow-partial'] === true,
   };
+}
+
+/** A step without layers keeps the embedding and last layer at int8; a step with layers takes what it names at its own bits. */
+export function defaultBackupBits(select: Selection): BackupBits {
+  return select.layers ? 'none' : 8;
 }
 
 function staticStep(k: Keys, select: Selection, base: string): StaticStep {
@@ -154,7 +161,7 @@ function bodyOf(s: PlanStep, base: string): Keys {
   } else if (s.kind === 'quantize') {
     const o = s.options;
     set('bits', o.bits); set('mode', o.mode); set('granularity', o.granularity); set('block-size', o.blockSize); set('symmetric', o.symmetric);
-    set('int4-format', o.int4Format); set('op-types', o.opTypes ? [...o.opTypes] : undefined); set('min-elements', o.minElements);
+    set('int4-format', o.int4Format); set('backup-bits', s.backupBits); set('op-types', o.opTypes ? [...o.opTypes] : undefined); set('min-elements', o.minElements);
     set('tfjs-dtype', o.tfjsDtype); set('min-weight-sqnr', o.minWeightSqnrDb); set('target', o.target);
     set('verify', s.verify); set('output-check', s.outputCheck); set('min-output-sqnr', s.minOutputSqnrDb);
   } else {

@@ -8,6 +8,7 @@
 import type { Budgets } from '../eval/types';
 import type { PruneOptions } from '../passes/prune';
 import type { QuantizeOptions } from '../passes/quantize/options';
+import type { BackupBits } from '../passes/quantize/backup';
 import type { StaticQuantizeOptions } from '../passes/quantize/static';
 
 /** Which weights a step takes: patterns are minimatch globs or /regex/ on the weight or node name. */
@@ -39,6 +40,11 @@ export interface QuantizeStep {
   /** The output check: undefined = the default for the options, a number = that bound in dB, false = off. */
   minOutputSqnrDb?: number;
   outputCheck: boolean;
+  /**
+   * Backup precision of the embedding and last-layer weights this step takes (passes/quantize/backup.ts):
+   * default 8 in a step without layers, 'none' in a step with layers (a weight a step names takes its bits).
+   */
+  backupBits: BackupBits;
   /** Open the ONNX result in onnxruntime before writing. */
   verify: boolean;
   allowPartial: boolean;

@@ -19,6 +19,7 @@ import { renderTable } from '../table';
 import { parseStaticFlags, renderHuman as renderStaticHuman, StaticCliOptions, StaticCliResult } from './quantize-static';
 import { applyPlanToFile, commandLinePlan, type ApplyFileResult, type Plan, type QuantizeStep, type StaticStep } from '../../plan';
 import { writeRecipe } from '../recipe-out';
+import type { BackupBits } from '../../passes/quantize/backup';
 
 export interface QuantizeCliOptions {
   input: string;
@@ -70,6 +71,7 @@ export const quantizeCommand = defineCommand<QuantizeCliOptions>({
     .option('--symmetric', 'symmetric weights, zero point 0 (default)')
     .option('--asymmetric', 'asymmetric weights with a zero point')
     .option('--int4-format <f>', 'matmulnbits (com.microsoft, MatMul/Gemm) or qdq (DequantizeLinear opset 21)', 'matmulnbits')
+    .option('--backup-bits <b>', '8, 16 or none: with --bits 4, the embedding table(s) and the last layer (the op producing a graph output) stay int8 (8, default), float (16; tfjs float16) or go to int4 too (none)', '8')
     .option('--exclude <glob...>', 'weight or node names to keep in float (minimatch globs)')
     .option('--op-types <list>', 'only quantize weights of these ops, comma-separated (e.g. MatMul,Gemm)')
     .option('--tfjs-dtype <d>', 'tfjs storage: uint8, uint16, float16 or auto (default: auto for 8 bits, uint8 for 4)')
@@ -182,7 +184,7 @@ export function parseQuantizeFlags(input: string, flags: Readonly<Record<string,
   const outputCheck = outputCheckFromFlags(flags, gate);
   const recipeOut = optionalString(flags.recipeOut);
   const step: QuantizeStep = {
-    kind: 'quantize', select: { exclude: [...quantize.exclude], allowEmpty: false }, options: { ...quantize, exclude: [] },
+    kind: 'quantize', select: { exclude: [...quantize.exclude], allowEmpty: false }, options: { ...quantize, exclude: [] }, backupBits: parseBackupBits(flags.backupBits),
     minOutputSqnrDb: outputCheck === false ? undefined : outputCheck.minOutputSqnrDb, outputCheck: outputCheck !== false,
     verify: flags.verify !== false, allowPartial: flags.allowPartial === true,
   };
@@ -200,6 +202,13 @@ export function parseQuantizeFlags(input: string, flags: Readonly<Record<string,
     recipeOut,
     plan: commandLinePlan(step, { model: input, eval: gate, recipeOut }),
   };
+}
+
+function parseBackupBits(v: unknown): BackupBits {
+  const b = v === undefined ? '8' : String(v);
+  if (b === 'none') return 'none';
+  if (b === '8' || b === '16') return Number(b) as 8 | 16;
+  throw new UsageError(`--backup-bits must be 8, 16 or none, got '${b}'`);
 }
 
 /** --min-output-sqnr, --no-output-check; the check runs on --eval-data when given and takes its --min-agreement. */
@@ -239,6 +248,7 @@ function renderHuman(r: QuantizeCliResult, ctx: CliContext): string {
   if (before.gzipBytes !== undefined && after.gzipBytes !== undefined) s += `; gzip ${formatBytes(before.gzipBytes)} → ${formatBytes(after.gzipBytes)} (${ratio(after.gzipBytes, before.gzipBytes)})`;
   s += '\n';
   if (rep.opsetBefore !== undefined && rep.opsetAfter !== rep.opsetBefore) s += `${c.bold('opset')} ${rep.opsetBefore} → ${rep.opsetAfter}\n`;
+  for (const b of rep.backup ?? []) s += `${c.bold('backup')} ${b.name}: ${b.reason}\n`;
   if (r.outputCheck) s += renderOutputCheck(r.outputCheck, ctx);
   for (const w of rep.warnings) s += `${c.yellow('warning')} ${w}\n`;
   for (const n of r.notes) s += `${c.yellow('note')} ${n}\n`;

@@ -1,4 +1,5 @@
 import type { QuantizeCoverage } from './select';
+import type { BackupChoice } from './backup';
 /** The quantization report: plain data, printed by the CLI (table or JSON). */
 
 export interface QuantizedTensorRow {
@@ -56,6 +57,8 @@ export interface QuantizeReport {
   warnings: string[];
   /** Bytes quantized against bytes mc could not take (see select.ts); the pipeline fails a partial run. */
   coverage: QuantizeCoverage;
+  /** Weights the pipeline kept at backup precision (embedding, last layer: backup.ts), each with why. */
+  backup?: BackupChoice[];
 }
 
 export function sqnrForJson(db: number): number | null {
