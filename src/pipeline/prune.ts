@@ -14,7 +14,8 @@ import { FileSizes, filesSize } from '../util/file-size';
 import { VERSION } from '../version';
 import { checkOutputPath, defaultOutputPath, writeOutput } from './output';
 import { liftNotes, liftWeights } from './quantize';
-import { IncompleteError } from '../errors';
+import { IncompleteError, UsageError } from '../errors';
+import { sparsegptPruneModel } from './sparsegpt';
 
 /** A prune that reached under this share of the requested fraction did less than asked. */
 export const MIN_PRUNE_SHARE = 0.9;
@@ -116,7 +117,13 @@ export async function pruneModel(model: Model, prune: PruneOptions, o: PruneMode
   }
   const macsBefore = prune.pattern === 'channel' ? await macs(model) : undefined;
   let changes: PruneChanges;
-  if (saliency && prune.pattern === 'channel') {
+  if (prune.criterion === 'sparsegpt') {
+    if (!o.data) throw new UsageError('--method sparsegpt needs --data (calibration inputs for the layer Hessians; not the eval set)');
+    changes = await sparsegptPruneModel(model, prune, { data: o.data, samples: o.samples, batchSize: o.batchSize, progress });
+    const rec = changes.reconstruction!;
+    notes.push(`SparseGPT: ${rec.passes} pass(es) over ${rec.samples} calibration sample(s) (${rec.seconds.collect.toFixed(1)} s collecting inputs, ${rec.seconds.reconstruct.toFixed(1)} s pruning)`);
+    for (const f of rec.fallbacks) notes.push(`${f.layer}: ${f.reason}`);
+  } else if (saliency && prune.pattern === 'channel') {
     // Each round re-scores the partly pruned model on the same samples (same batches, same label seed).
     const s = saliency;
     ({ changes } = await pruneInRounds(model, prune, (m, targets) => saliencyScores(m, targets, { ...s, channel: true }), { toolVersion: VERSION, progress }));

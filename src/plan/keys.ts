@@ -54,9 +54,10 @@ export function stepFromKeys(kind: 'prune' | 'quantize', k: Keys, select: Select
 
 function pruneStep(k: Keys, select: Selection, base: string): PruneStep {
   const nm = /^(\d+):(\d+)$/.exec(String(k['n-m'] ?? '2:4'))!;
+  if (k.method !== undefined && k.criterion !== undefined && k.method !== k.criterion) throw new UsageError(`method ${String(k.method)} and criterion ${String(k.criterion)} disagree (they are one setting)`);
   const options: PruneOptions = {
     sparsity: k.sparsity as number,
-    criterion: (k.criterion ?? PRUNE_DEFAULTS.criterion) as PruneOptions['criterion'],
+    criterion: (k.method ?? k.criterion ?? PRUNE_DEFAULTS.criterion) as PruneOptions['criterion'],
     pattern: (k.pattern ?? PRUNE_DEFAULTS.pattern) as PruneOptions['pattern'],
     nm: { n: Number(nm[1]), m: Number(nm[2]) },
     scope: (k.scope ?? PRUNE_DEFAULTS.scope) as PruneOptions['scope'],
@@ -68,6 +69,7 @@ function pruneStep(k: Keys, select: Selection, base: string): PruneStep {
   validatePruneOptions(options);
   const data = k.data === undefined ? undefined : pathFrom(base, String(k.data));
   if (options.criterion === 'saliency' && !data) throw new UsageError('criterion saliency needs data (input samples for the gradients; labels recommended)');
+  if (options.criterion === 'sparsegpt' && !data) throw new UsageError('method sparsegpt needs data (calibration inputs for the layer Hessians; not the eval set)');
   if (k.labels !== undefined && !data) throw new UsageError('labels needs data');
   return {
     kind: 'prune', select, options, data,

@@ -35,7 +35,7 @@ export interface PruneCliResult extends PruneFileResult {
   recipe: RecipeSummary;
 }
 
-const CRITERIA: readonly Criterion[] = ['magnitude', 'saliency'];
+const CRITERIA: readonly Criterion[] = ['magnitude', 'saliency', 'sparsegpt'];
 const PATTERNS: readonly Pattern[] = ['unstructured', 'n:m', 'channel'];
 const SCOPES: readonly Scope[] = ['layer', 'global'];
 
@@ -43,22 +43,23 @@ export const pruneCommand = defineCommand<PruneCliOptions>({
   name: 'prune',
   configure: (cmd) => {
     cmd
-      .description('prune weights by magnitude or Taylor saliency: unstructured, n:m, or whole output channels (which shrinks the model)')
+      .description('prune weights by magnitude, Taylor saliency or SparseGPT: unstructured, n:m, or whole output channels (which shrinks the model)')
       .argument('<model>', 'input model (.onnx, model.json or its folder)')
       .option('-o, --output <path>', 'output (default: model.pruned50.onnx, or folder m-pruned50/)')
       .requiredOption('--sparsity <s>', 'fraction to remove, in [0, 1): of weights, or of output channels with --pattern channel')
-      .option('--criterion <c>', 'magnitude or saliency', 'magnitude')
+      .option('--method <m>', 'magnitude (default), saliency (Taylor, on --data) or sparsegpt (SparseGPT mask and weight update on --data, unstructured or n:m); --criterion is the same setting')
+      .option('--criterion <c>', 'the same as --method (the round-1 name; kept)')
       .option('--pattern <p>', 'unstructured, n:m or channel', 'unstructured')
       .option('--n-m <n:m>', 'n:m pattern: n zeros in every m consecutive weights along the reduction axis', '2:4')
       .option('--scope <s>', 'layer (each layer to the target) or global (rank all layers together)', 'layer')
       .option('--exclude <glob...>', 'node or weight names to leave alone (minimatch globs)')
       .option('--min-density <d>', 'global scope: every layer keeps at least this fraction', '0.05')
-      .option('--data <x>', 'saliency: input samples for the gradients (.npy/.npz/folder; not the eval set)')
+      .option('--data <x>', 'saliency and sparsegpt: input samples for the gradients / layer Hessians (.npy/.npz/folder; not the eval set)')
       .option('--labels <y>', 'saliency: class ids for --data (cross-entropy); without, Fisher saliency with sampled labels')
       .option('--rounds <k>', 'saliency channel pruning: prune in k rounds, re-scoring the partly pruned model before each (default 4; other criteria/patterns: 1 only)')
       .option('--channel-multiple <n>', 'channel pattern: each group keeps a multiple of n channels (8 or 16 suit CPU kernels; default 1: exact counts)')
-      .option('--samples <n>', 'saliency: samples of --data to use', '256')
-      .option('--batch-size <n>', 'saliency: mini-batch size of one gradient', '32')
+      .option('--samples <n>', 'saliency and sparsegpt: samples of --data to use', '256')
+      .option('--batch-size <n>', 'saliency: mini-batch size of one gradient; sparsegpt: samples per onnxruntime run', '32')
       .option('--force', 'allow the output to replace the input')
       .option('--allow-partial', 'write the output even when it pruned less than 90% of the requested fraction (default: exit 2 and write nothing)')
       .option('--json', 'print the report as JSON on stdout')
@@ -90,7 +91,7 @@ export function parsePruneFlags(input: string, flags: Readonly<Record<string, un
   if (!m) throw new UsageError(`--n-m must look like 2:4, got '${nmRaw}'`);
   const prune: PruneOptions = {
     sparsity: finiteNumber(flags.sparsity, '--sparsity'),
-    criterion: oneOf(flags.criterion ?? PRUNE_DEFAULTS.criterion, CRITERIA, '--criterion'),
+    criterion: oneOf(methodFlag(flags) ?? PRUNE_DEFAULTS.criterion, CRITERIA, flags.method !== undefined ? '--method' : '--criterion'),
     pattern: oneOf(flags.pattern ?? PRUNE_DEFAULTS.pattern, PATTERNS, '--pattern'),
     nm: { n: Number(m[1]), m: Number(m[2]) },
     scope: oneOf(flags.scope ?? PRUNE_DEFAULTS.scope, SCOPES, '--scope'),
@@ -102,6 +103,7 @@ export function parsePruneFlags(input: string, flags: Readonly<Record<string, un
   validatePruneOptions(prune);
   const data = optionalString(flags.data);
   if (prune.criterion === 'saliency' && !data) throw new UsageError('--criterion saliency needs --data (input samples for the gradients; --labels recommended)');
+  if (prune.criterion === 'sparsegpt' && !data) throw new UsageError('--method sparsegpt needs --data (calibration inputs for the layer Hessians; not the eval set)');
   if (flags.labels !== undefined && !data) throw new UsageError('--labels needs --data');
   const o = {
     input,
@@ -122,6 +124,14 @@ export function parsePruneFlags(input: string, flags: Readonly<Record<string, un
     data: o.data, labels: o.labels, samples: o.samples, batchSize: o.batchSize, allowPartial: o.allowPartial,
   };
   return { ...o, plan: commandLinePlan(step, { model: input, eval: o.gate, recipeOut: o.recipeOut }) };
+}
+
+/** --method, or its round-1 name --criterion; both given must agree. */
+function methodFlag(flags: Readonly<Record<string, unknown>>): unknown {
+  if (flags.method !== undefined && flags.criterion !== undefined && flags.method !== flags.criterion) {
+    throw new UsageError(`--method ${String(flags.method)} and --criterion ${String(flags.criterion)} disagree (they are one setting)`);
+  }
+  return flags.method ?? flags.criterion;
 }
 
 function pct(x: number): string {

@@ -99,6 +99,7 @@ function scoresFor(t: PruneTarget, channel: boolean, scores: ScoreMap | undefine
 
 function pruneModel(model: Model, o: PruneOptions, scores: ScoreMap | undefined, ctx: PassContext): PassResult<PruneChanges> {
   validatePruneOptions(o);
+  if (o.criterion === 'sparsegpt') throw new UsageError('criterion sparsegpt reconstructs weights from calibration data: it runs in the pipeline (src/pipeline/sparsegpt.ts), not as the prune pass');
   const { targets, skipped } = findTargets(model, o.exclude);
   if (o.pattern !== 'channel') return finish(o, skipped, pruneElements(targets, o, scores, ctx));
   const sched = new ChannelRounds(model, targets, o, 1);

@@ -1,6 +1,7 @@
 import type { Node, Value } from '../../ir';
 
-export type Criterion = 'magnitude' | 'saliency';
+/** magnitude |w|; saliency: first-order Taylor on data; sparsegpt: SparseGPT's OBS mask and weight update on data (src/pipeline/sparsegpt.ts). */
+export type Criterion = 'magnitude' | 'saliency' | 'sparsegpt';
 export type Pattern = 'unstructured' | 'n:m' | 'channel';
 export type Scope = 'layer' | 'global';
 
@@ -115,4 +116,15 @@ export interface PruneChanges {
    * the model's interface) are not counted; other layers that could not be pruned count as kept.
    */
   channelFraction?: { requested: number; achieved: number; removed: number; channels: number };
+  /** SparseGPT: the passes over the calibration data and what fell back to magnitude. */
+  reconstruction?: ReconstructionFacts;
+}
+
+export interface ReconstructionFacts {
+  /** Passes over the calibration data: one per sequential depth, plus one for global scope's ranking. */
+  passes: number;
+  samples: number;
+  /** Layers pruned by magnitude because their H was singular after dampening, with why. */
+  fallbacks: { layer: string; reason: string }[];
+  seconds: { collect: number; reconstruct: number };
 }
