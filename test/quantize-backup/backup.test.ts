@@ -14,74 +14,11 @@ import * as path from 'path';
 import * as ort from 'onnxruntime-node';
 import { encodeOnnx } from '../../src/formats/onnx';
 import { loadModel } from '../../src/formats';
-import { Graph, Model, Node, Tensor, Value } from '../../src/ir';
+import type { Model } from '../../src/ir';
 import { applyPlan, parseRecipe, type PlanReport } from '../../src/plan';
 import { runOnce } from '../helpers/onnx-ort';
 import { ROOT } from '../helpers/cli-run';
-import { onnxModel, randomFloats } from '../quantize/helpers';
-
-const V = 48, D = 64, F = 128, N = 32, T = 16;
-
-/** Gaussian-like weights with a heavy tail (a sum of uniforms, a few values scaled up), so 4 bits cost something. */
-function weights(n: number, seed: number, scale: number): Float32Array {
-  const a = randomFloats(n, seed), b = randomFloats(n, seed + 1), c = randomFloats(n, seed + 2);
-  return a.map((x, i) => (x + b[i] + c[i]) * scale * (i % 61 === 0 ? 4 : 1));
-}
-
-function buildLm(): Model {
-  const g = new Graph();
-  const ids = new Value('ids', { dtype: 'int64', shape: [N, T] });
-  g.inputs.push(ids);
-  const w = (name: string, shape: number[], seed: number, scale: number): Value => g.addInitializer(name, Tensor.fromArray('float32', shape, weights(shape[0] * (shape[1] ?? 1), seed, scale), name));
-  const v = (name: string): Value => new Value(name);
-  const [e, h1, r1, h2, z, logits] = [v('e'), v('h1'), v('r1'), v('h2'), v('z'), new Value('logits', { dtype: 'float32', shape: [N, T, V] })];
-  g.addNode(new Node({ opType: 'Gather', name: 'embed', inputs: [w('tok_emb', [V, D], 11, 0.6), ids], outputs: [e] }));
-  g.addNode(new Node({ opType: 'MatMul', name: 'fc1', inputs: [e, w('fc1.weight', [D, F], 21, 0.15)], outputs: [h1] }));
-  g.addNode(new Node({ opType: 'Relu', name: 'relu', inputs: [h1], outputs: [r1] }));
-  g.addNode(new Node({ opType: 'MatMul', name: 'fc2', inputs: [r1, w('fc2.weight', [F, D], 31, 0.12)], outputs: [h2] }));
-  g.addNode(new Node({ opType: 'MatMul', name: 'lm_head', inputs: [h2, w('lm_head.weight', [D, V], 41, 0.5)], outputs: [z] }));
-  g.addNode(new Node({ opType: 'Add', name: 'lm_head_bias', inputs: [z, w('lm_head.bias', [V], 51, 0.1)], outputs: [logits] }));
-  g.outputs.push(logits);
-  return onnxModel(g, 17);
-}
-
-function idsTensor(): ort.Tensor {
-  const r = randomFloats(N * T, 77);
-  return new ort.Tensor('int64', BigInt64Array.from(r, (x) => BigInt(Math.floor(((x + 1) / 2) * V) % V)), [N, T]);
-}
-
-async function logitsOf(m: Model): Promise<Float32Array> {
-  const out = await runOnce(encodeOnnx(m), { ids: idsTensor() });
-  return out.logits.data as Float32Array;
-}
-
-/** Next tokens drawn (seeded) from the float model's softmax. */
-function sampleLabels(logits: Float32Array): Int32Array {
-  const u = randomFloats(N * T, 99);
-  const labels = new Int32Array(N * T);
-  for (let i = 0; i < N * T; i++) {
-    const row = logits.subarray(i * V, (i + 1) * V);
-    const max = Math.max(...row);
-    const p = Array.from(row, (x) => Math.exp(x - max));
-    const sum = p.reduce((a, b) => a + b, 0);
-    let acc = 0, k = 0;
-    const target = ((u[i] + 1) / 2) * sum;
-    for (; k < V - 1; k++) { acc += p[k]; if (acc >= target) break; }
-    labels[i] = k;
-  }
-  return labels;
-}
-
-function perplexity(logits: Float32Array, labels: Int32Array): number {
-  let nll = 0;
-  for (let i = 0; i < labels.length; i++) {
-    const row = logits.subarray(i * V, (i + 1) * V);
-    const max = Math.max(...row);
-    const lse = max + Math.log(Array.from(row, (x) => Math.exp(x - max)).reduce((a, b) => a + b, 0));
-    nll += lse - row[labels[i]];
-  }
-  return Math.exp(nll / labels.length);
-}
+import { buildLm, logitsOf, perplexity, sampleLabels } from './lm';
 
 async function quantized(recipe: string, model: Model = buildLm()): Promise<{ model: Model; report: PlanReport }> {
   const report = await applyPlan(model, parseRecipe(recipe, 'r.yaml', '.'), { label: 'lm' });
@@ -161,5 +98,21 @@ describe('--backup-bits on fixtures/cnn.onnx', () => {
     ]);
     const out = await runOnce(encodeOnnx(model), { input: new ort.Tensor('float32', new Float32Array(2 * 28 * 28).fill(0.5), [2, 1, 28, 28]) });
     expect(Object.values(out)[0].dims).toEqual([2, 10]);
+  });
+});
+
+describe('--backup-bits on a tfjs graph model (fixtures/cnn-graph)', () => {
+  test('16: the logits layer (a _FusedMatMul found through Identity) is stored float16; 8: uint8 with 256 levels', async () => {
+    const sixteen = await quantized('steps:\n  - quantize: { bits: 4, backup-bits: 16, output-check: false }\n', loadModel(path.join(ROOT, 'fixtures', 'cnn-graph')));
+    const res = sixteen.report.results[0];
+    if (res.kind !== 'quantize') throw new Error('no quantize result');
+    const head = res.report.tensors.find((t) => t.name.includes('logits'))!;
+    expect([head.form, head.bits]).toEqual(['tfjs float16', 16]);
+    expect(res.report.tensors.filter((t) => t !== head).every((t) => t.form === 'tfjs uint8 (16 levels)')).toBe(true);
+    expect(backupOf(sixteen.report)[0].reason).toMatch(/float16 instead of int4: last layer: .* produces graph output 'logits' through Identity/);
+    const eight = await quantized(FOUR, loadModel(path.join(ROOT, 'fixtures', 'cnn-graph')));
+    const r8 = eight.report.results[0];
+    if (r8.kind !== 'quantize') throw new Error('no quantize result');
+    expect(r8.report.tensors.find((t) => t.name.includes('logits'))!.form).toBe('tfjs uint8');
   });
 });
