@@ -12,6 +12,9 @@ import type { Model } from '../ir';
 import { coverageOf, incompleteness } from '../passes/quantize/select';
 import { DEFAULT_BACKUP, withBackup, type BackupChoice, type BackupPolicy } from '../passes/quantize/backup';
 import { quantizePass, QuantizeOptions, QuantizeReport, runPass } from '../passes';
+import { needsReconstruction } from '../passes/quantize/options';
+import { UsageError } from '../errors';
+import { reconstructForQuantize, type ReconstructDataOptions, type ReconstructReport } from './reconstruct';
 import { FileSizes, filesSize } from '../util/file-size';
 import { VERSION } from '../version';
 import { checkOutputPath, defaultOutputPath, writeOutput } from './output';
@@ -32,6 +35,8 @@ export interface QuantizeFileOptions {
   outputCheck?: OutputCheckOptions | false;
   /** Backup precision of the embedding and last layer (passes/quantize/backup.ts); default int8. */
   backup?: BackupPolicy;
+  /** Calibration data for --method gptq / --clip-search / --bias-correction (reconstruct.ts). */
+  reconstruct?: ReconstructDataOptions;
 }
 
 export interface QuantizeFileResult {
@@ -47,6 +52,8 @@ export interface QuantizeFileResult {
   lifted: LiftReport;
   /** The outputs measured in the stock runtime and what was backed off (absent with outputCheck false). */
   outputCheck?: OutputCheckReport;
+  /** GPTQ / clip search / bias correction per layer (absent when not asked). */
+  reconstruct?: ReconstructReport;
 }
 
 export async function quantizeFile(o: QuantizeFileOptions): Promise<QuantizeFileResult> {
@@ -61,13 +68,13 @@ export async function quantizeFile(o: QuantizeFileOptions): Promise<QuantizeFile
   const before = await filesSize(modelFiles(o.input, model), { gzip });
   const lifted = liftWeights(model, progress);
   const check = outputCheckFor(o.quantize, o.outputCheck);
-  const { report, outputCheck } = await quantizeModel(model, o.quantize, { label: o.input, check, allowPartial: o.allowPartial, progress, backup: o.backup });
+  const { report, outputCheck, reconstruct } = await quantizeModel(model, o.quantize, { label: o.input, check, allowPartial: o.allowPartial, progress, backup: o.backup, reconstruct: o.reconstruct });
   const written = await writeOutput(model, { input: o.input, output, force: o.force === true, verify: o.verify !== false, gzip, progress });
   const notes = [...liftNotes(lifted), ...written.notes];
   if (gzip) {
     notes.push('tfjs has no 4-bit storage: the 16 levels sit in uint8 bytes, so the files are no smaller than with --bits 8; only the gzip-compressed size shrinks further');
   }
-  return { input: o.input, output, report, size: { before, after: written }, verified: written.verified, notes, lifted, outputCheck };
+  return { input: o.input, output, report, size: { before, after: written }, verified: written.verified, notes, lifted, outputCheck, reconstruct };
 }
 
 export interface QuantizeModelOptions {
@@ -80,17 +87,25 @@ export interface QuantizeModelOptions {
   progress?: (message: string) => void;
   /** Backup precision of the embedding and last layer (passes/quantize/backup.ts); default DEFAULT_BACKUP (int8). */
   backup?: BackupPolicy;
+  /** Calibration data for reconstruction (GPTQ, clip search, bias correction); required when the options ask for one. */
+  reconstruct?: ReconstructDataOptions;
 }
 
 /**
  * Weight-only / dynamic quantization of a model in memory (in place): the output check and
  * its back-off first when asked, then the quantize pass, then the coverage check.
  */
-export async function quantizeModel(model: Model, asked: QuantizeOptions, o: QuantizeModelOptions): Promise<{ report: QuantizeReport; outputCheck?: OutputCheckReport }> {
+export async function quantizeModel(model: Model, asked: QuantizeOptions, o: QuantizeModelOptions): Promise<{ report: QuantizeReport; outputCheck?: OutputCheckReport; reconstruct?: ReconstructReport }> {
   const progress = o.progress ?? (() => {});
   // The embedding and last layer at backup precision first, so the output check measures the forms written.
   const backup = withBackup(model, asked, o.backup ?? DEFAULT_BACKUP);
-  const options = backup.options;
+  let options = backup.options;
+  // GPTQ / clip search levels and bias shifts from the layers' inputs (reconstruct.ts), after the backup precision is set.
+  let reconstruct: ReconstructReport | undefined;
+  if (needsReconstruction(options)) {
+    if (!o.reconstruct) throw new UsageError('--method gptq, --clip-search and --bias-correction need calibration data: give --calib FILE (inputs of the model)');
+    ({ options, report: reconstruct } = await reconstructForQuantize(model, options, o.reconstruct, progress));
+  }
   // The outputs checked in the stock runtime, weights backed off until they meet the bound (verify-outputs.ts).
   const fit = o.check && await fitQuantizationToOutputs(model, options, o.check, progress);
   const { changes: report } = runPass(quantizePass(fit ? fit.options : options), model, { toolVersion: VERSION, progress });
@@ -101,7 +116,7 @@ export async function quantizeModel(model: Model, asked: QuantizeOptions, o: Qua
     throw new IncompleteError(`${o.label}: ${partial.summary}; nothing written (--allow-partial writes it anyway)`, partial.details);
   }
   if (partial) report.warnings.push(`partial: ${partial.summary}`);
-  return { report, outputCheck: fit ? fit.report : undefined };
+  return { report, outputCheck: fit ? fit.report : undefined, reconstruct };
 }
 
 /** The weights that took the backup precision, with why; a weight kept float by it says so in its skipped line. */

@@ -285,7 +285,7 @@ export function layerIn(model: Model, layer: ReconstructLayer): ReconstructLayer
 }
 
 /** The accumulators of one pass: one per (input tensor, geometry, group), shared by layers that read the same X. */
-class LayerInputSink implements ActivationSink {
+export class LayerInputSink implements ActivationSink {
   readonly tensors: string[];
   private readonly accs = new Map<string, HessianAccumulator[]>();
   private readonly readers = new Map<string, { key: string; layer: ReconstructLayer }[]>();

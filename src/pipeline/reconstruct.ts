@@ -23,10 +23,10 @@ import { selectWeights } from '../passes/quantize/select';
 import { sqnrDb } from '../passes/quantize/params';
 import type { QuantizedWeight } from '../passes/quantize/weights';
 import {
-  biasCorrection, clipSearch, dequantOf, gptqQuantize, GridOptions, groupOf, HessianAccumulator, im2colRows, quantGrid, transposeQuantized,
+  biasCorrection, clipSearch, dequantOf, gptqQuantize, GridOptions, groupOf, quantGrid, transposeQuantized,
 } from '../passes/reconstruct';
 import {
-  applyBiasShift, biasSlotOf, findLayers, LayerInputs, LayerResult, reconstructSequential, ReconstructLayer, SkippedLayer, weightRows,
+  applyBiasShift, biasSlotOf, findLayers, LayerInputSink, LayerInputs, LayerResult, reconstructSequential, ReconstructLayer, SkippedLayer, weightRows,
 } from './reconstruct-schedule';
 
 export interface ReconstructDataOptions {
@@ -51,6 +51,11 @@ export interface ReconstructLayerReport {
   fallback?: string;
   /** GPTQ's total loss Σ (w − q)²/[R]ᵢᵢ² (the reference's 'error'), summed over groups. */
   loss?: number;
+  /**
+   * GPTQ: inputs that were 0 on every calibration sample (H[i,i] = 0); their weights are set to 0, as the
+   * reference does, so the weight SQNR can be low while the output on such data is unchanged.
+   */
+  deadInputs?: number;
   /** Bias correction: the bias written, or why none was. */
   bias?: { name: string } | { skipped: string };
   /** Rows of X and samples the layer's H was built from. */
@@ -73,6 +78,7 @@ interface LayerOutcome extends LayerResult {
   method: LayerMethod;
   fallback?: string;
   loss?: number;
+  dead?: number;
 }
 
 /** Round 1's grid options for a layer's weight under the run's (or its override's) settings. */
@@ -99,7 +105,7 @@ function reconstructGroup(options: QuantizeOptions, li: LayerInputs): LayerOutco
   if (o.method === 'gptq') {
     try {
       const r = gptqQuantize(w, rows, cols, h, { ...grid, actOrder: o.actOrder, percdamp: o.damp ?? 0.01, blockSize: o.gptqBlock ?? 128, name });
-      out = { weight: r.dequantized, weightQ: r.weight, method: 'gptq', loss: r.loss };
+      out = { weight: r.dequantized, weightQ: r.weight, method: 'gptq', loss: r.loss, dead: r.deadColumns.length };
     } catch (e) {
       if (!(e instanceof NotPositiveDefiniteError)) throw e;
       out = { ...rtn(), method: 'rtn', fallback: `H is not positive definite after dampening (${e.message}): quantized to nearest` };
@@ -181,6 +187,8 @@ export async function reconstructForQuantize(
     };
     if (fallbacks.length) rep.fallback = fallbacks.length === results.length ? fallbacks[0] : `${fallbacks.length} of ${results.length} groups: ${fallbacks[0]}`;
     if (results.some((r) => r.loss !== undefined)) rep.loss = results.reduce((s, r) => s + (r.loss ?? 0), 0);
+    const dead = results.reduce((s, r) => s + (r.dead ?? 0), 0);
+    if (dead) rep.deadInputs = dead;
     if (optionsFor(options, layer.name).biasCorrection) {
       const shift = new Float64Array(layer.rows * layer.groups);
       results.forEach((r, g) => { if (r.biasShift) shift.set(r.biasShift, g * layer.rows); });
@@ -210,24 +218,10 @@ function join32(xs: Float32Array[]): Float32Array {
  * H per group.
  */
 export async function layerHessians(model: Model, layers: readonly ReconstructLayer[], data: Dataset | string, o: { samples?: number; batchSize?: number } = {}): Promise<Map<string, Float64Array[]>> {
-  const accs = new Map(layers.map((l) => [l.name, Array.from({ length: l.groups }, () => new HessianAccumulator(l.cols))]));
-  const sink = {
-    tensors: [...new Set(layers.map((l) => l.input))],
-    observe(name: string, x: Float32Array, shape: readonly number[]): void {
-      for (const l of layers) {
-        if (l.input !== name) continue;
-        const a = accs.get(l.name)!;
-        if (l.op === 'Conv') {
-          const c = im2colRows(x, shape as [number, number, number, number], l.conv!);
-          c.groups.forEach((xs, g) => a[g].add(xs, c.rows, shape[0]));
-        } else {
-          a[0].add(x, x.length / l.cols, l.op === 'Gemm' ? x.length / l.cols : shape[0]);
-        }
-      }
-    },
-  };
+  // the schedule's sink: layers reading the same input share one accumulator
+  const sink = new LayerInputSink(layers);
   await collectStatistics(model, [], data, { kinds: [], sinks: [sink], samples: o.samples, batchSize: o.batchSize, observeIn: 'main' });
-  return new Map([...accs].map(([k, a]) => [k, a.map((x) => x.hessian())]));
+  return new Map(layers.map((l) => [l.name, sink.accumulators(l).map((x) => x.hessian())]));
 }
 
 /** ‖(W − Ŵ)X‖² up to H's factor 2/N: Σ_r Δ_r·H·Δ_rᵀ for one group's rows ([rows, cols], W orientation). */

@@ -29,6 +29,7 @@ import { selectWeights } from '../passes/quantize/select';
 import type { StaticDecisions, StaticQuantizeOptions, StaticQuantizeResult } from '../passes/quantize/static';
 import { pruneModel } from '../pipeline/prune';
 import { liftWeights, quantizeModel } from '../pipeline/quantize';
+import type { ReconstructDataOptions, ReconstructReport } from '../pipeline/reconstruct';
 import { quantizeStaticModel, type StatisticsMemory } from '../pipeline/static';
 import { outputCheckFor, type OutputCheckOptions, type OutputCheckReport } from '../pipeline/verify-outputs';
 import { VERSION } from '../version';
@@ -46,7 +47,7 @@ export interface ApplyContext {
 
 export type StepResult =
   | { kind: 'prune'; step: number; report: PruneChanges; saliencyLoss?: 'cross-entropy' | 'fisher'; notes: string[] }
-  | { kind: 'quantize'; steps: number[]; report: QuantizeReport; outputCheck?: OutputCheckReport }
+  | { kind: 'quantize'; steps: number[]; report: QuantizeReport; outputCheck?: OutputCheckReport; reconstruct?: ReconstructReport }
   | { kind: 'static'; step: number; report: StaticQuantizeResult };
 
 /** One weight of the model: which steps took it and the form it ended in. */
@@ -107,10 +108,10 @@ export async function applyPlan(model: Model, plan: Plan, ctx: ApplyContext): Pr
     results.push({ kind: 'prune', step: i, report: r.report, saliencyLoss: r.saliencyLoss, notes: r.notes });
   }
   if (weightIdx.length) {
-    const { options, check, allowPartial, backup } = compileQuantize(plan, weightIdx, weightTakes, weightCands);
+    const { options, check, allowPartial, backup, reconstruct } = compileQuantize(plan, weightIdx, weightTakes, weightCands);
     // The output check quantizes clones of the model as it stands here (after any prune step).
-    const r = await quantizeModel(model, options, { label: ctx.label, check, allowPartial, progress, backup });
-    results.push({ kind: 'quantize', steps: weightIdx, report: r.report, outputCheck: r.outputCheck });
+    const r = await quantizeModel(model, options, { label: ctx.label, check, allowPartial, progress, backup, reconstruct });
+    results.push({ kind: 'quantize', steps: weightIdx, report: r.report, outputCheck: r.outputCheck, reconstruct: r.reconstruct });
   }
   for (const i of staticIdx) {
     const s = plan.steps[i] as StaticStep;
@@ -167,15 +168,18 @@ function untaken(cands: readonly Candidate[], taken: readonly string[]): string[
  * flags ask (its exclude and op-types go to the pass as they are); otherwise the first step's
  * settings are the run's and each weight gets its own step's through an override.
  */
-function compileQuantize(plan: Plan, is: number[], takes: Map<number, string[]>, cands: readonly Candidate[]): { options: QuantizeOptions; check?: OutputCheckOptions; allowPartial: boolean; backup: BackupPolicy } {
+function compileQuantize(plan: Plan, is: number[], takes: Map<number, string[]>, cands: readonly Candidate[]): {
+  options: QuantizeOptions; check?: OutputCheckOptions; allowPartial: boolean; backup: BackupPolicy; reconstruct?: ReconstructDataOptions;
+} {
   const steps = is.map((i) => plan.steps[i] as QuantizeStep);
   const first = steps[0];
+  const reconstruct = reconstructData(plan, is);
   const given = (s: QuantizeStep): OutputCheckOptions | false => (s.outputCheck
     ? { minOutputSqnrDb: s.minOutputSqnrDb, minAgreement: plan.eval?.budgets.minAgreement, data: plan.eval?.data, required: s.minOutputSqnrDb !== undefined }
     : false);
   if (steps.length === 1 && passThrough(first)) {
     const options = { ...first.options, exclude: [...first.select.exclude] };
-    return { options, check: outputCheckFor(options, given(first)), allowPartial: first.allowPartial, backup: { bits: first.backupBits } };
+    return { options, check: outputCheckFor(options, given(first)), allowPartial: first.allowPartial, backup: { bits: first.backupBits }, reconstruct };
   }
   for (const [j, s] of steps.entries()) {
     if (s.outputCheck !== first.outputCheck || s.minOutputSqnrDb !== first.minOutputSqnrDb) {
@@ -190,6 +194,7 @@ function compileQuantize(plan: Plan, is: number[], takes: Map<number, string[]>,
       overrides.set(name, {
         bits: o.bits, mode: o.mode, granularity: o.granularity, blockSize: o.blockSize, symmetric: o.symmetric, int4Format: o.int4Format,
         minElements: o.minElements, minWeightSqnrDb: o.minWeightSqnrDb, target: o.target, tfjsDtype: o.tfjsDtype === 'auto' ? undefined : o.tfjsDtype,
+        method: o.method ?? 'rtn', damp: o.damp, actOrder: o.actOrder ?? false, gptqBlock: o.gptqBlock, clipSearch: o.clipSearch ?? false, biasCorrection: o.biasCorrection ?? false,
         reason: plan.sources[i].key,
       });
     }
@@ -201,7 +206,22 @@ function compileQuantize(plan: Plan, is: number[], takes: Map<number, string[]>,
   const check = g === false ? undefined : { ...g, minOutputSqnrDb: first.minOutputSqnrDb };
   // Each weight's backup is its own step's (a step with layers defaults to none: what it names takes its bits).
   const perWeight = new Map<string, BackupBits>(is.flatMap((i, j) => takes.get(i)!.map((name) => [name, steps[j].backupBits] as [string, BackupBits])));
-  return { options, check, allowPartial: steps.every((s) => s.allowPartial), backup: { bits: 'none', perWeight } };
+  return { options, check, allowPartial: steps.every((s) => s.allowPartial), backup: { bits: 'none', perWeight }, reconstruct };
+}
+
+/** The layer-input data of the weight steps that reconstruct (GPTQ, clip search, bias correction): one set for the one pass. */
+function reconstructData(plan: Plan, is: number[]): ReconstructDataOptions | undefined {
+  const withData = is.filter((i) => (plan.steps[i] as QuantizeStep).calib !== undefined);
+  if (!withData.length) return undefined;
+  const s0 = plan.steps[withData[0]] as QuantizeStep;
+  for (const i of withData) {
+    const s = plan.steps[i] as QuantizeStep;
+    if (s.calib !== s0.calib || s.calibSamples !== s0.calibSamples || s.batchSize !== s0.batchSize) {
+      const src = plan.sources[i];
+      throw new UsageError(`${src.where}: ${src.key}: calib, calib-samples and batch-size must be the same in every reconstructing quantize step (${plan.sources[withData[0]].key} differs): the layer inputs are collected in one schedule`);
+    }
+  }
+  return { data: s0.calib!, samples: s0.calibSamples, batchSize: s0.batchSize };
 }
 
 /** `plan` with static step `i`'s measured decisions replaced by the values that pin them. */

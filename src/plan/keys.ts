@@ -20,6 +20,9 @@ export type Keys = Record<string, unknown>;
 
 /** Keys only a static (calib) step takes, and keys only a weight-only/dynamic step takes. */
 const STATIC_ONLY = ['calib-cache', 'calib-method', 'percentile', 'calib-samples', 'batch-size', 'activation-type', 'per-tensor', 'space-to-depth', 'small-layers', 'preprocess'];
+/** Weight reconstruction keys (weight-only steps), and the static keys a reconstructing step takes for its data. */
+const RECONSTRUCT_ONLY = ['method', 'damp', 'act-order', 'gptq-block', 'clip-search', 'bias-correction'];
+const RECONSTRUCT_DATA = ['calib-samples', 'batch-size'];
 const WEIGHT_ONLY = ['backup-bits', 'block-size', 'symmetric', 'asymmetric', 'int4-format', 'tfjs-dtype', 'min-elements', 'min-weight-sqnr', 'verify', 'min-output-sqnr', 'output-check'];
 
 /** A path written in a recipe, as a path from the working directory (`base` is the recipe's folder). */
@@ -42,14 +45,17 @@ export function pathIn(base: string, p: string): string {
  */
 export function stepFromKeys(kind: 'prune' | 'quantize', k: Keys, select: Selection, base: string): PlanStep {
   if (kind === 'prune') return pruneStep(k, select, base);
-  const isStatic = k.calib !== undefined || k.mode === 'static';
-  const wrong = (isStatic ? WEIGHT_ONLY : STATIC_ONLY).filter((key) => k[key] !== undefined);
+  // calib feeds weight reconstruction when a key asks for one (GPTQ, clip search, bias correction); otherwise it means static int8
+  const reconstructs = k.method === 'gptq' || k['clip-search'] === true || k['bias-correction'] === true;
+  if (reconstructs && k.mode === 'static') throw new UsageError('method gptq, clip-search and bias-correction are weight-only: not with mode static');
+  const isStatic = (k.calib !== undefined && !reconstructs) || k.mode === 'static';
+  const wrong = (isStatic ? [...WEIGHT_ONLY, ...RECONSTRUCT_ONLY] : STATIC_ONLY.filter((key) => !(reconstructs && RECONSTRUCT_DATA.includes(key)))).filter((key) => k[key] !== undefined);
   if (wrong.length) {
     throw new UsageError(isStatic
       ? `'${wrong[0]}' is a weight-only/dynamic key; a step with calib is static int8`
       : `'${wrong[0]}' is a static int8 key; it needs calib (calibration data)`);
   }
-  return isStatic ? staticStep(k, select, base) : quantizeStep(k, select);
+  return isStatic ? staticStep(k, select, base) : quantizeStep(k, select, base);
 }
 
 function pruneStep(k: Keys, select: Selection, base: string): PruneStep {
@@ -80,7 +86,10 @@ function pruneStep(k: Keys, select: Selection, base: string): PruneStep {
   };
 }
 
-function quantizeStep(k: Keys, select: Selection): QuantizeStep {
+function quantizeStep(k: Keys, select: Selection, base: string): QuantizeStep {
+  if ((k.method === 'gptq' || k['clip-search'] === true || k['bias-correction'] === true) && k.calib === undefined) {
+    throw new UsageError('method gptq, clip-search and bias-correction need calib (the layer-input data)');
+  }
   if (k.bits === undefined) throw new UsageError('needs bits (8 or 4), or calib (calibration data) for static int8');
   if (k.symmetric !== undefined && k.asymmetric !== undefined && k.symmetric === k.asymmetric) throw new UsageError('symmetric and asymmetric contradict each other');
   if (k['output-check'] === false && k['min-output-sqnr'] !== undefined) throw new UsageError('min-output-sqnr and output-check: false exclude each other');
@@ -96,9 +105,18 @@ function quantizeStep(k: Keys, select: Selection): QuantizeStep {
     tfjsDtype: k['tfjs-dtype'] as QuantizeOptions['tfjsDtype'] | undefined,
     minWeightSqnrDb: k['min-weight-sqnr'] as number | undefined,
     target: k.target as QuantizeOptions['target'] | undefined,
+    method: k.method as QuantizeOptions['method'],
+    damp: k.damp as number | undefined,
+    actOrder: k['act-order'] as boolean | undefined,
+    gptqBlock: k['gptq-block'] as number | undefined,
+    clipSearch: k['clip-search'] as boolean | undefined,
+    biasCorrection: k['bias-correction'] as boolean | undefined,
   });
   return {
     kind: 'quantize', select, options,
+    calib: k.calib === undefined ? undefined : pathFrom(base, String(k.calib)),
+    calibSamples: k['calib-samples'] as number | undefined,
+    batchSize: k['batch-size'] as number | undefined,
     backupBits: (k['backup-bits'] as BackupBits | undefined) ?? defaultBackupBits(select),
     minOutputSqnrDb: k['min-output-sqnr'] as number | undefined,
     outputCheck: k['output-check'] !== false,
@@ -166,6 +184,9 @@ function bodyOf(s: PlanStep, base: string): Keys {
     set('int4-format', o.int4Format); set('backup-bits', s.backupBits); set('op-types', o.opTypes ? [...o.opTypes] : undefined); set('min-elements', o.minElements);
     set('tfjs-dtype', o.tfjsDtype); set('min-weight-sqnr', o.minWeightSqnrDb); set('target', o.target);
     set('verify', s.verify); set('output-check', s.outputCheck); set('min-output-sqnr', s.minOutputSqnrDb);
+    set('method', o.method); set('damp', o.damp); set('act-order', o.actOrder); set('gptq-block', o.gptqBlock);
+    set('clip-search', o.clipSearch); set('bias-correction', o.biasCorrection);
+    set('calib', s.calib === undefined ? undefined : pathIn(base, s.calib)); set('calib-samples', s.calibSamples); set('batch-size', s.batchSize);
   } else {
     const o = s.options;
     set('calib', pathIn(base, s.calib)); set('calib-cache', s.calibCache === undefined ? undefined : pathIn(base, s.calibCache));

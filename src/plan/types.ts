@@ -48,6 +48,10 @@ export interface QuantizeStep {
   /** Open the ONNX result in onnxruntime before writing. */
   verify: boolean;
   allowPartial: boolean;
+  /** Layer-input data for options.method gptq / clipSearch / biasCorrection (pipeline/reconstruct.ts), as a path from the working directory. */
+  calib?: string;
+  calibSamples?: number;
+  batchSize?: number;
 }
 
 export interface StaticStep {

@@ -8,6 +8,7 @@ import type { CliContext } from '../context';
 import { UsageError } from '../../errors';
 import { resolveQuantizeOptions, QuantizeOptions, QuantizeReport } from '../../passes';
 import type { QuantizeFileResult } from '../../pipeline/quantize';
+import type { ReconstructReport } from '../../pipeline/reconstruct';
 import { skipLabel } from '../../passes/quantize/select';
 import type { OutputCheckOptions, OutputCheckReport } from '../../pipeline/verify-outputs';
 import { defaultOutputPath } from '../../pipeline/output';
@@ -83,7 +84,13 @@ export const quantizeCommand = defineCommand<QuantizeCliOptions>({
     .option('--force', 'allow the output to replace the input')
     .option('--allow-partial', 'write the output even when weights mc could not take hold more than 10% of the weight bytes, or nothing was quantized (default: exit 2 and write nothing)')
     .option('--json', 'print the report as JSON on stdout')
-    .option('--calib <data>', 'static int8: calibration data (.npy, .npz, image folder, ONNX test data); implies --mode static')
+    .option('--calib <data>', 'calibration data (.npy, .npz, image folder, ONNX test data): static int8 (implies --mode static), or with --method gptq / --clip-search / --bias-correction the layer inputs of weight-only reconstruction')
+    .option('--method <m>', 'how weight levels are chosen: rtn (round to nearest, default) or gptq (GPTQ on each layer\'s inputs from --calib; weight-only)')
+    .option('--damp <f>', 'GPTQ: dampening, a fraction of mean(diag H) (default 0.01)')
+    .option('--act-order', 'GPTQ: quantize columns in descending diag H order')
+    .option('--gptq-block <n>', 'GPTQ: lazy-batch block in columns (default 128)')
+    .option('--clip-search', 'round to nearest with a per-group clipping search on each layer\'s inputs from --calib (20 shrink factors down to 0.5)')
+    .option('--bias-correction', 'shift each layer\'s bias by its mean output change over --calib ((W − Ŵ)·E[x] per output channel)')
     .option('--calib-method <m>', 'static: minmax, percentile, entropy or mse', 'minmax')
     .option('--percentile <p>', 'static, percentile method: percentage of values kept', '99.999')
     .option('--calib-samples <n>', 'static: calibrate on at most n samples')
@@ -121,7 +128,7 @@ export const quantizeCommand = defineCommand<QuantizeCliOptions>({
         if (step.kind !== 'quantize') throw new Error('a quantize plan gave no quantize result');
         const out: QuantizeCliResult = {
           input: r.input, output: r.output, report: step.report, size: r.size, verified: r.verified, notes: r.notes, lifted: r.lifted,
-          outputCheck: step.outputCheck, recipe: recipeSummary(r, o.recipeOut),
+          outputCheck: step.outputCheck, recipe: recipeSummary(r, o.recipeOut), reconstruct: step.reconstruct,
         };
         if (o.granularityGiven && out.report.format !== 'onnx' && o.quantize.granularity !== 'tensor') {
           out.notes.push(`tfjs stores one range per tensor; --granularity ${o.quantize.granularity} does not apply`);
@@ -145,7 +152,12 @@ export function recipeSummary(r: ApplyFileResult, file: string | undefined): Rec
 }
 
 export function parseQuantizeFlags(input: string, flags: Readonly<Record<string, unknown>>): QuantizeCliOptions {
-  if (flags.calib !== undefined || flags.mode === 'static') {
+  const reconstructs = flags.method === 'gptq' || flags.clipSearch === true || flags.biasCorrection === true;
+  if (reconstructs && flags.mode === 'static') throw new UsageError('--method gptq, --clip-search and --bias-correction are weight-only: drop --mode static (--calib then feeds them)');
+  if (!reconstructs && (flags.damp !== undefined || flags.actOrder === true || flags.gptqBlock !== undefined) && flags.calib !== undefined) {
+    throw new UsageError('--damp, --act-order and --gptq-block are GPTQ settings: add --method gptq');
+  }
+  if ((flags.calib !== undefined && !reconstructs) || flags.mode === 'static') {
     const quantize = resolveQuantizeOptions({ bits: 8 });
     const output = flags.output === undefined ? defaultOutputPath(input, 'int8') : String(flags.output);
     const common = { input, output, quantize, granularityGiven: false, verify: true, force: flags.force === true, allowPartial: flags.allowPartial === true, json: flags.json === true };
@@ -179,7 +191,14 @@ export function parseQuantizeFlags(input: string, flags: Readonly<Record<string,
     tfjsDtype: flags.tfjsDtype as QuantizeOptions['tfjsDtype'] | undefined,
     minWeightSqnrDb: sqnr,
     target: flags.target as QuantizeOptions['target'] | undefined,
+    method: flags.method as QuantizeOptions['method'],
+    damp: flags.damp === undefined ? undefined : finiteNumber(flags.damp, '--damp'),
+    actOrder: flags.actOrder === true ? true : undefined,
+    gptqBlock: flags.gptqBlock === undefined ? undefined : wholeNumber(flags.gptqBlock, '--gptq-block'),
+    clipSearch: flags.clipSearch === true ? true : undefined,
+    biasCorrection: flags.biasCorrection === true ? true : undefined,
   });
+  if (reconstructs && flags.calib === undefined) throw new UsageError('--method gptq, --clip-search and --bias-correction need calibration data: --calib FILE (inputs of the model)');
   const gate = evalGateFromFlags(flags, 'labels');
   const outputCheck = outputCheckFromFlags(flags, gate);
   const recipeOut = optionalString(flags.recipeOut);
@@ -188,6 +207,11 @@ export function parseQuantizeFlags(input: string, flags: Readonly<Record<string,
     minOutputSqnrDb: outputCheck === false ? undefined : outputCheck.minOutputSqnrDb, outputCheck: outputCheck !== false,
     verify: flags.verify !== false, allowPartial: flags.allowPartial === true,
   };
+  if (reconstructs) {
+    step.calib = String(flags.calib);
+    if (flags.calibSamples !== undefined) step.calibSamples = wholeNumber(flags.calibSamples, '--calib-samples');
+    step.batchSize = wholeNumber(flags.batchSize ?? '32', '--batch-size');
+  }
   return {
     input,
     output: flags.output === undefined ? undefined : String(flags.output),
@@ -202,6 +226,26 @@ export function parseQuantizeFlags(input: string, flags: Readonly<Record<string,
     recipeOut,
     plan: commandLinePlan(step, { model: input, eval: gate, recipeOut }),
   };
+}
+
+function finiteNumber(v: unknown, flag: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new UsageError(`${flag} must be a number, got '${String(v)}'`);
+  return n;
+}
+
+/** GPTQ / clip search / bias correction: per layer what was done, the passes over the data, what fell back and why. */
+function renderReconstruct(r: ReconstructReport, ctx: CliContext): string {
+  const c = ctx.chalk;
+  let s = `${c.bold('reconstruction')} ${r.layers.length} layer(s) on ${r.samples} sample(s), ${r.passes} pass(es) over the data (${r.seconds.collect.toFixed(1)} s collecting, ${r.seconds.reconstruct.toFixed(1)} s solving)\n`;
+  for (const l of r.layers) {
+    const bias = l.bias === undefined ? '' : 'name' in l.bias ? `, bias corrected (${l.bias.name})` : `, bias not corrected: ${l.bias.skipped}`;
+    const dead = l.deadInputs ? `, ${l.deadInputs} input(s) always 0 on the data: their weights set to 0 (weight SQNR understates)` : '';
+    s += `  ${l.name}: ${l.method}${l.groups > 1 ? ` (${l.groups} groups)` : ''}${dead}${bias}\n`;
+    if (l.fallback) s += `  ${c.yellow('fell back')} ${l.name}: ${l.fallback}\n`;
+  }
+  for (const k of r.skipped) s += `  ${c.yellow('not reconstructed')} ${k.name}: ${k.reason}\n`;
+  return s;
 }
 
 function parseBackupBits(v: unknown): BackupBits {
@@ -249,6 +293,7 @@ function renderHuman(r: QuantizeCliResult, ctx: CliContext): string {
   s += '\n';
   if (rep.opsetBefore !== undefined && rep.opsetAfter !== rep.opsetBefore) s += `${c.bold('opset')} ${rep.opsetBefore} → ${rep.opsetAfter}\n`;
   for (const b of rep.backup ?? []) s += `${c.bold('backup')} ${b.name}: ${b.reason}\n`;
+  if (r.reconstruct) s += renderReconstruct(r.reconstruct, ctx);
   if (r.outputCheck) s += renderOutputCheck(r.outputCheck, ctx);
   for (const w of rep.warnings) s += `${c.yellow('warning')} ${w}\n`;
   for (const n of r.notes) s += `${c.yellow('note')} ${n}\n`;
