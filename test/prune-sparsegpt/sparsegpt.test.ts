@@ -150,6 +150,33 @@ describe('SparseGPT against magnitude on a language model (Gather + MatMuls, bui
   });
 });
 
+describe('a recipe: SparseGPT prune step, then an int8 quantize step', () => {
+  test('the quantize step takes the kept (updated) weights and every pruned zero is an exact zero level; the model runs in onnxruntime', async () => {
+    const model = loadModel(path.join(FIX, 'cnn.onnx'));
+    const plan = await applyPlan(model, parseRecipe('steps:\n  - prune: { sparsity: 0.5, method: sparsegpt, data: calib-x.npy }\n  - quantize: { bits: 8, output-check: false }\n', path.join(FIX, 'r.yaml'), FIX), { label: 'cnn.onnx' });
+    const pr = plan.results[0];
+    if (pr.kind !== 'prune') throw new Error('no prune result');
+    // the same prune step alone (deterministic): where its zeros are
+    const alone = await pruned('{ sparsity: 0.5, method: sparsegpt, data: calib-x.npy }');
+    for (const l of pr.report.layers) {
+      const conv = model.graph.nodes.find((n) => n.name === l.layer)!;
+      const dq = conv.inputs[1]!.producer!;
+      expect(dq.opType).toBe('DequantizeLinear');
+      const levels = dq.inputs[0]!.const!.typed();
+      const { w } = weight(alone.model, l.weight);
+      expect(levels.length).toBe(w.length);
+      // symmetric int8: level 0 is the value 0, so every pruned zero is a zero level
+      let kept = 0;
+      for (let i = 0; i < w.length; i++) if (w[i] === 0 && levels[i] !== 0) kept++;
+      expect([l.layer, kept]).toEqual([l.layer, 0]);
+    }
+    const acc = await top1(model);
+    // eslint-disable-next-line no-console
+    console.log(`SparseGPT 50% + int8: top-1 ${acc.toFixed(1)}%`);
+    expect(acc).toBeGreaterThan(10);
+  });
+});
+
 describe('flags and errors', () => {
   test('--method and --criterion are one setting; sparsegpt needs --data; channel is refused', async () => {
     expect(parsePruneFlags('m.onnx', { sparsity: '0.5', method: 'sparsegpt', data: 'x.npy' }).prune.criterion).toBe('sparsegpt');
