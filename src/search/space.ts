@@ -9,7 +9,26 @@ import type { Model } from '../ir';
 import { applyPlan, parseRecipe, type Plan } from '../plan';
 import type { Assignment, Dimension, QuantOption, SpaceName } from './types';
 
-const QUANT_ORDER: readonly QuantOption[] = ['int4', 'int8', 'float'];
+/** int4 block size of an option (plain int4: 32, mc quantize's default), or null for int8/float. */
+export function int4Block(o: QuantOption): number | null {
+  if (o === 'int4') return 32;
+  const m = /^int4-b(\d+)$/.exec(o);
+  return m ? Number(m[1]) : null;
+}
+
+/**
+ * Most aggressive first: int4 by block size, largest first (fewer scales: smaller, coarser),
+ * then int8, then float. `int4` and `int4-b32` are one option.
+ */
+export function quantOrder(options: readonly QuantOption[]): QuantOption[] {
+  const rank = (o: QuantOption): number => (o === 'float' ? 2e9 : o === 'int8' ? 1e9 : -int4Block(o)!);
+  const byBlock = new Map<string, QuantOption>();
+  for (const o of options) {
+    const k = int4Block(o) === null ? o : `int4/${int4Block(o)}`;
+    if (!byBlock.has(k)) byBlock.set(k, o);
+  }
+  return [...byBlock.values()].sort((a, b) => rank(a) - rank(b));
+}
 
 /**
  * The dimensions of `space`, each with its rungs most aggressive first. Quantize has only the
@@ -23,8 +42,7 @@ export function dimensionsOf(space: readonly SpaceName[], options: readonly Quan
     dims.push({ name: 'prune', rungs: [...rungs, 0] });
   }
   if (space.includes('quantize')) {
-    const set = new Set<QuantOption>(options);
-    dims.push({ name: 'quantize', rungs: QUANT_ORDER.filter((o) => set.has(o)) });
+    dims.push({ name: 'quantize', rungs: quantOrder(options) });
   }
   return dims;
 }
@@ -85,7 +103,11 @@ export function recipeDocOf(a: Assignment, layers: readonly string[], dims: read
       if (!taken.length) continue;
       if (dim.name === 'prune') steps.push({ prune: { sparsity: rung }, layers: taken });
       // The output check would back weights off on its own; in a search every weight's form is the search's choice.
-      else steps.push({ quantize: { bits: rung === 'int4' ? 4 : 8, 'output-check': false }, layers: taken });
+      else {
+        const block = int4Block(rung as QuantOption);
+        const q = block === null ? { bits: 8 } : { bits: 4, 'block-size': block };
+        steps.push({ quantize: { ...q, 'output-check': false }, layers: taken });
+      }
     }
   });
   return { steps };

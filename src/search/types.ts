@@ -9,8 +9,11 @@ import type { Budgets } from '../eval/types';
 /** The dimensions a layer can be compressed along. */
 export type SpaceName = 'quantize' | 'prune';
 
-/** What a weight can become along the quantize dimension. */
-export type QuantOption = 'int4' | 'int8' | 'float';
+/**
+ * What a weight can become along the quantize dimension: int4 with a block size (`int4-b128`;
+ * plain `int4` is block 32, mc quantize's default), int8 (per channel), or float (left alone).
+ */
+export type QuantOption = 'int4' | `int4-b${number}` | 'int8' | 'float';
 
 export type Strategy = 'greedy' | 'evolve';
 

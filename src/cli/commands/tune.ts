@@ -22,7 +22,13 @@ import { formatBytes } from '../format';
 import { renderTable } from '../table';
 
 const SPACES: readonly string[] = ['quantize', 'prune', 'channels'];
-const OPTIONS: readonly QuantOption[] = ['int4', 'int8', 'float'];
+/** int4, int4-b<block> (a power of two ≥ 16), int8, float. */
+function quantOption(s: string): QuantOption {
+  const m = /^int4-b(\d+)$/.exec(s);
+  if (m && Number(m[1]) >= 16 && (Number(m[1]) & (Number(m[1]) - 1)) === 0) return s as QuantOption;
+  if (s === 'int4' || s === 'int8' || s === 'float') return s;
+  throw new UsageError(`--options: each must be int4, int4-b<block size> (a power of two ≥ 16, e.g. int4-b128), int8 or float, got '${s}'`);
+}
 const METRICS: readonly MetricName[] = ['top1', 'top5', 'perplexity', 'mse'];
 
 export interface TuneCliOptions extends Omit<TuneOptions, 'onProgress'> {
@@ -53,7 +59,7 @@ export const tuneCommand = defineCommand<TuneCliOptions>({
       .option('--objective <what>', 'what to minimise: size (latency is not searched yet)', 'size')
       .option('--size <measure>', 'size means: weights (stored weight bytes), file, gzip (default: weights; gzip when the space prunes)')
       .option('--space <dims>', 'dimensions: quantize, prune (comma list)', 'quantize')
-      .option('--options <list>', 'quantize rungs a layer may take (comma list of int4, int8, float)', 'int4,int8,float')
+      .option('--options <list>', 'quantize rungs a layer may take: int4 (block 32), int4-b64, int4-b128 (larger blocks: fewer scales), int8, float', 'int4,int8,float')
       .option('--sparsities <list>', 'prune rungs (unstructured magnitude); dense is always a rung', '0.25,0.5,0.75')
       .option('--strategy <s>', 'auto (= greedy), greedy, evolve (NSGA-II Pareto search seeded with greedy)', 'auto')
       .option('--population <n>', 'evolve: plans per generation', '16')
@@ -85,7 +91,7 @@ export function parseTuneFlags(model: string, flags: Readonly<Record<string, unk
   if (objective !== 'size') throw new UsageError(`--objective ${objective}: only size is searched so far (latency is measured by mc eval --runs, not yet an objective of mc tune)`);
   const space = (commaList(flags.space) ?? ['quantize']).map((s) => oneOf(s, SPACES, '--space'));
   if (space.includes('channels')) throw new UsageError('--space channels (NetAdapt channel search) is not built yet; use quantize and prune');
-  const options = (commaList(flags.options) ?? []).map((s) => oneOf(s, OPTIONS, '--options'));
+  const options = (commaList(flags.options) ?? []).map(quantOption);
   if (space.includes('quantize') && !options.length) throw new UsageError('--options needs at least one of int4, int8, float');
   const sparsities = (commaList(flags.sparsities) ?? []).map((s) => {
     const v = finiteNumber(s, '--sparsities');
