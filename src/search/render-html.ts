@@ -1,7 +1,8 @@
 /**
  * The tune report as one self-contained HTML file: inline CSS and SVG, no
  * script, no external reference of any kind (no fonts, images or links), so
- * it opens offline and fetches nothing. Three parts: a scatter of every trial
+ * it opens offline and fetches nothing; its Content-Security-Policy forbids
+ * every fetch as well, should a later edit add one. Three parts: a scatter of every trial
  * (one <circle class="trial"> each) with the Pareto front, the per-layer
  * sensitivity as bars, and the chosen plan as a table.
  */
@@ -19,7 +20,9 @@ export function renderHtmlReport(r: TuneReport): string {
   const planRows = r.plan.map((p) => `<tr><td>${esc(p.layer)}</td>${r.dimensions.map((d) => `<td>${esc(String(p.choice[d.name]))}</td>`).join('')}</tr>`).join('');
   const uniformRows = r.uniform.map((u) => `<tr><td>${u.option}</td><td>${u.trial.value === null ? '∞' : num(u.trial.value)}</td><td>${u.trial.passed ? 'yes' : 'no'}</td><td>${u.trial.weightBytes}</td></tr>`).join('');
   return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>${title}</title>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
+<title>${title}</title>
 <style>body{font:14px/1.4 sans-serif;margin:2em;color:#222}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px;text-align:left}
 .trial{fill:#4a7ab5;fill-opacity:.55}.trial.passed{fill:#3a9a4a}.front{fill:none;stroke:#c33;stroke-width:1.5}.chosen{fill:none;stroke:#000;stroke-width:2}
 .limit{stroke:#999;stroke-dasharray:4 3}.bar{fill:#d08a3a}text{font-size:11px}</style></head>
