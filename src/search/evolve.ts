@@ -14,7 +14,7 @@
 import { mulberry32 } from '../util/prng';
 import { crowding, nonDominatedSort, paretoFront, type Point } from './pareto';
 import { assignmentKey, mostAggressive, uniform } from './space';
-import type { TrialRunner } from './trials';
+import type { Trials } from './trials';
 import type { Assignment, Dimension, QuantOption, Scope, TrialRecord } from './types';
 
 export const GENERATIONS = 8;
@@ -40,7 +40,7 @@ interface Individual {
   t: TrialRecord;
 }
 
-export async function evolve(runner: TrialRunner, o: EvolveOptions): Promise<void> {
+export async function evolve(runner: Trials, o: EvolveOptions): Promise<void> {
   const rand = mulberry32(o.seed);
   const pick = (n: number): number => Math.floor(rand() * n);
   const { layers, dims } = o;

@@ -16,7 +16,7 @@
  */
 import { copyAssignment, mostAggressive } from './space';
 import { moreSensitive, type SensitivityTable } from './sensitivity';
-import type { TrialRunner } from './trials';
+import type { Trials } from './trials';
 import type { Assignment, Dimension, Scope, TrialRecord } from './types';
 
 export interface GreedyResult {
@@ -31,7 +31,7 @@ export function greedyTrials(layers: number, dims: readonly Dimension[], subset:
   return 1 + 2 * steps + (subset ? 1 + steps : 0);
 }
 
-export async function greedy(runner: TrialRunner, layers: readonly string[], dims: readonly Dimension[], table: SensitivityTable, scope: Scope): Promise<GreedyResult> {
+export async function greedy(runner: Trials, layers: readonly string[], dims: readonly Dimension[], table: SensitivityTable, scope: Scope): Promise<GreedyResult> {
   let a = mostAggressive(layers, dims);
   let t = await runner.run(a, 'greedy', scope);
   ({ a, t } = await revertUntilMet(runner, a, t, dims, table, 'greedy', scope));
@@ -44,7 +44,7 @@ export async function greedy(runner: TrialRunner, layers: readonly string[], dim
 }
 
 async function revertUntilMet(
-  runner: TrialRunner, a: Assignment, t: TrialRecord, dims: readonly Dimension[], table: SensitivityTable,
+  runner: Trials, a: Assignment, t: TrialRecord, dims: readonly Dimension[], table: SensitivityTable,
   phase: TrialRecord['phase'], scope: Scope,
 ): Promise<{ a: Assignment; t: TrialRecord }> {
   while (!t.passed) {
@@ -64,7 +64,7 @@ async function revertUntilMet(
 }
 
 async function reclaim(
-  runner: TrialRunner, a: Assignment, t: TrialRecord, dims: readonly Dimension[], table: SensitivityTable, scope: Scope,
+  runner: Trials, a: Assignment, t: TrialRecord, dims: readonly Dimension[], table: SensitivityTable, scope: Scope,
 ): Promise<{ a: Assignment; t: TrialRecord }> {
   // Bytes the next rung down saves, from the table (the safest rung saves nothing).
   const saving = (l: number, d: number, r: number): number => (table.at(l, d, r - 1)?.saved ?? 0) - (table.at(l, d, r)?.saved ?? 0);

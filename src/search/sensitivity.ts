@@ -6,7 +6,7 @@
  * table to choose what to revert and what to reclaim; the report draws it.
  */
 import { copyAssignment, safest } from './space';
-import type { TrialRunner } from './trials';
+import type { Trials } from './trials';
 import type { Assignment, Dimension, Scope, SensitivityRow, TrialRecord } from './types';
 
 export interface SensitivityTable {
@@ -22,7 +22,7 @@ export function sensitivityTrials(layers: number, dims: readonly Dimension[]): n
   return 1 + layers * dims.reduce((s, d) => s + d.rungs.length - 1, 0);
 }
 
-export async function measureSensitivity(runner: TrialRunner, layers: readonly string[], dims: readonly Dimension[], scope: Scope): Promise<SensitivityTable> {
+export async function measureSensitivity(runner: Trials, layers: readonly string[], dims: readonly Dimension[], scope: Scope): Promise<SensitivityTable> {
   const base = safest(layers, dims);
   const reference = await runner.run(base, 'sensitivity', scope);
   const refSize = runner.size(reference);

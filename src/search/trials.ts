@@ -36,7 +36,19 @@ export interface TrialRunnerOptions {
   onTrial?: (r: TrialRecord) => void;
 }
 
-export class TrialRunner {
+/**
+ * What the strategies (sensitivity, greedy, evolve) need from trials: run one, and read a
+ * record's size, cost and assignment. TrialRunner is the real one; tests give a transcription.
+ */
+export interface Trials {
+  readonly trials: readonly TrialRecord[];
+  run(a: Assignment, phase: TrialRecord['phase'], scope: Scope): Promise<TrialRecord>;
+  size(r: TrialRecord): number;
+  cost(r: TrialRecord): number;
+  assignmentOf(r: TrialRecord): Assignment;
+}
+
+export class TrialRunner implements Trials {
   readonly trials: TrialRecord[] = [];
   private readonly memo = new Map<string, TrialRecord>();
   private readonly assignments = new Map<string, Assignment>();
