@@ -16,7 +16,7 @@ import type { Model } from '../../src/ir';
 import { applyPlan, parseRecipe, type PlanReport } from '../../src/plan';
 import type { PruneChanges } from '../../src/passes/prune';
 import { parsePruneFlags } from '../../src/cli/commands/prune';
-import { ROOT, tempDir } from '../helpers/cli-run';
+import { ROOT, runMc, tempDir } from '../helpers/cli-run';
 import { buildLm, idsNpy, logitsOf, perplexity, sampleLabels } from '../quantize-backup/lm';
 
 const FIX = path.join(ROOT, 'fixtures');
@@ -174,6 +174,24 @@ describe('a recipe: SparseGPT prune step, then an int8 quantize step', () => {
     // eslint-disable-next-line no-console
     console.log(`SparseGPT 50% + int8: top-1 ${acc.toFixed(1)}%`);
     expect(acc).toBeGreaterThan(10);
+  });
+});
+
+describe('mc prune --method sparsegpt through the binary', () => {
+  test('exit 0, the report names the method and the passes, and the file it writes is the library\'s model (same top-1, same weights)', async () => {
+    const dir = tempDir('mc-sparsegpt-cli-');
+    const out = path.join(dir, 'p.onnx');
+    const r = runMc(['prune', path.join(FIX, 'cnn.onnx'), '--sparsity', '0.5', '--method', 'sparsegpt', '--data', CALIB, '-o', out]);
+    expect([r.code, r.stderr]).toEqual([0, '']);
+    expect(r.stdout).toContain('sparsegpt, unstructured, layer scope: ');
+    expect(r.stdout).toMatch(/SparseGPT: 5 pass\(es\) over 256 calibration sample\(s\)/);
+    const lib = await pruned('{ sparsity: 0.5, method: sparsegpt, data: calib-x.npy }');
+    const cli = loadModel(out);
+    for (const name of ['conv1.weight', 'conv2.weight', 'conv3.weight', 'fc1.weight', 'logits.weight']) {
+      const [a, b] = [weight(cli, name).w, weight(lib.model, name).w];
+      expect([name, Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength))]).toEqual([name, true]);
+    }
+    expect(await top1(cli)).toBe(await top1(lib.model));
   });
 });
 
