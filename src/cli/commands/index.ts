@@ -6,6 +6,7 @@ import { inspectCommand } from './inspect';
 import { quantizeCommand } from './quantize';
 import { pruneCommand } from './prune';
 import { tuneCommand } from './tune';
+import { finetuneCommand } from './finetune';
 
 /** Every `mc` subcommand, in help order. A new command is one file plus one line here. */
-export const COMMANDS: readonly RegisteredCommand[] = [inspectCommand, convertCommand, evalCommand, quantizeCommand, pruneCommand, applyCommand, tuneCommand];
+export const COMMANDS: readonly RegisteredCommand[] = [inspectCommand, convertCommand, evalCommand, quantizeCommand, pruneCommand, applyCommand, tuneCommand, finetuneCommand];

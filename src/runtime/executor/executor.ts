@@ -36,13 +36,17 @@ export class Executor {
     return this.tf.tidy(() => this.forward(feeds, opts));
   }
 
-  /** The loss and its gradients with respect to `weights` (constant values of the graph). */
-  lossAndGrads(feeds: Readonly<Record<string, T>>, weights: readonly Value[], loss: (outputs: T[]) => Scalar): LossAndGrads {
+  /**
+   * The loss and its gradients with respect to `weights` (constant values of the graph),
+   * taken at `at` (same order; default: the constants' own data), which is how training
+   * differentiates at its current weights without touching the IR.
+   */
+  lossAndGrads(feeds: Readonly<Record<string, T>>, weights: readonly Value[], loss: (outputs: T[]) => Scalar, at?: readonly T[]): LossAndGrads {
     const f = (...ws: T[]): Scalar => {
       const overrides = new Map<Value, T>(weights.map((w, i) => [w, ws[i]]));
       return loss(this.forward(feeds, { overrides }));
     };
-    const { value, grads } = this.tf.valueAndGrads(f)(weights.map((w) => this.constant(w)));
+    const { value, grads } = this.tf.valueAndGrads(f)(at ? [...at] : weights.map((w) => this.constant(w)));
     const l = value.dataSync()[0];
     value.dispose();
     return { loss: l, grads };
@@ -64,6 +68,14 @@ export class Executor {
       this.consts.set(v, t);
     }
     return t;
+  }
+
+  /** Drops the cached tfjs copy of these constants (all when omitted), after their IR data changed. */
+  invalidate(values?: Iterable<Value>): void {
+    for (const v of values ?? [...this.consts.keys()]) {
+      this.consts.get(v)?.dispose();
+      this.consts.delete(v);
+    }
   }
 
   dispose(): void {

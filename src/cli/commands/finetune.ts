@@ -1,0 +1,114 @@
+/**
+ * `mc finetune`: recover accuracy by training the model's weights, by distillation
+ * from the model as given (or --teacher), cross-entropy on labels, or both. Thin over
+ * pipeline/finetune.ts: flags → typed settings → finetuneFile → report.
+ */
+import { defineCommand } from '../command';
+import type { CliContext } from '../context';
+import { UsageError } from '../../errors';
+import { finetuneFile, type FinetuneFileOptions, type FinetuneFileResult } from '../../pipeline/finetune';
+import { LOSSES, OPTIMIZERS, renderCurve, SCHEDULES } from '../../train';
+import { finiteNumber, oneOf, optionalString, wholeNumber } from '../flags';
+
+export type FinetuneCliOptions = Omit<FinetuneFileOptions, 'progress' | 'onStep'> & { json: boolean };
+
+export const finetuneCommand = defineCommand<FinetuneCliOptions>({
+  name: 'finetune',
+  configure: (cmd) => cmd
+    .description('fine-tune a (pruned or quantized-to-be) model: distillation from the original, cross-entropy on labels, or both; masks of pruned weights are kept')
+    .argument('<model>', 'input model (.onnx, or a tfjs layers-model: model.json or its folder)')
+    .requiredOption('--data <x>', 'training inputs (.npy/.npz; never the eval set)')
+    .option('--labels <y>', 'class ids for --data (needed by --loss ce and kd+ce)')
+    .option('-o, --output <path>', 'output (default: model.finetuned.onnx, or folder m-finetuned/)')
+    .option('--teacher <model>', 'the model to distil from (default: the input model as given, before training)')
+    .option('--loss <l>', 'kd (distillation, no labels), ce (cross-entropy), kd+ce, or mse (against the teacher\'s outputs, for non-classifier outputs)', 'kd')
+    .option('--temperature <t>', 'distillation temperature T (the loss is scaled by T²)', '2')
+    .option('--alpha <a>', 'kd+ce: weight of the distillation term', '0.5')
+    .option('--epochs <n>', 'passes over --data', '1')
+    .option('--batch-size <n>', 'samples per step', '32')
+    .option('--samples <n>', 'use at most this many samples of --data')
+    .option('--optimizer <o>', 'adam, adamw or sgd', 'adam')
+    .option('--momentum <m>', 'sgd momentum', '0.9')
+    .option('--weight-decay <w>', 'L2 (sgd, adam) or decoupled (adamw) weight decay', '0')
+    .option('--lr <lr>', 'learning rate, or "find" (range test, Smith 2017)', '1e-3')
+    .option('--schedule <s>', 'constant, step, cosine, onecycle or plateau', 'cosine')
+    .option('--warmup <f>', 'linear warmup as a fraction of all steps (constant, step, cosine, plateau)', '0.05')
+    .option('--val-data <x>', 'validation inputs (top-1 per epoch; plateau and --early-stop read it)')
+    .option('--val-labels <y>', 'validation class ids')
+    .option('--early-stop <n>', 'stop after n epochs without a better validation accuracy')
+    .option('--seed <n>', 'shuffle seed', '0')
+    .option('--force', 'allow the output to replace the input')
+    .option('--json', 'print the result (with the per-epoch log) as JSON on stdout'),
+  parse: ([input], flags) => parseFinetuneFlags(input, flags),
+  run: async (o, ctx) => {
+    const progress = ctx.progress(`fine-tuning ${o.input}`, { quiet: o.json });
+    let r: FinetuneFileResult;
+    try {
+      r = await finetuneFile({
+        ...o,
+        progress: (m) => progress.update(m),
+        onStep: (s) => progress.update(`epoch ${s.epoch + 1}/${o.settings.epochs} step ${s.step}/${s.stepsPerEpoch} loss ${s.loss.toFixed(4)} lr ${s.lr.toExponential(2)} ${s.examplesPerSecond.toFixed(0)} ex/s ETA ${Math.ceil(s.etaSeconds)} s`),
+      });
+      progress.stop();
+    } catch (e) {
+      progress.fail();
+      throw e;
+    }
+    ctx.io.stdout.write(o.json ? JSON.stringify(r, null, 2) + '\n' : renderHuman(r, ctx));
+    return 0;
+  },
+});
+
+export function parseFinetuneFlags(input: string, f: Readonly<Record<string, unknown>>): FinetuneCliOptions {
+  const lrFlag = String(f.lr ?? '1e-3');
+  const lr = lrFlag === 'find' ? 'find' : finiteNumber(lrFlag, '--lr');
+  if (lr !== 'find' && !(lr > 0)) throw new UsageError(`--lr must be positive or "find", got '${lrFlag}'`);
+  const temperature = finiteNumber(f.temperature ?? '2', '--temperature');
+  if (!(temperature > 0)) throw new UsageError('--temperature must be positive');
+  const warmup = finiteNumber(f.warmup ?? '0.05', '--warmup');
+  if (warmup < 0 || warmup >= 1) throw new UsageError('--warmup must be in [0, 1)');
+  const alpha = finiteNumber(f.alpha ?? '0.5', '--alpha');
+  if (alpha < 0 || alpha > 1) throw new UsageError('--alpha must be in [0, 1]');
+  return {
+    input,
+    output: optionalString(f.output),
+    data: String(f.data),
+    labels: optionalString(f.labels),
+    teacher: optionalString(f.teacher),
+    valData: optionalString(f.valData),
+    valLabels: optionalString(f.valLabels),
+    force: f.force === true,
+    json: f.json === true,
+    settings: {
+      loss: oneOf(f.loss ?? 'kd', LOSSES, '--loss'),
+      temperature,
+      alpha,
+      epochs: wholeNumber(f.epochs ?? '1', '--epochs', 1),
+      batchSize: wholeNumber(f.batchSize ?? '32', '--batch-size', 1),
+      samples: f.samples !== undefined ? wholeNumber(f.samples, '--samples', 1) : undefined,
+      optimizer: {
+        kind: oneOf(f.optimizer ?? 'adam', OPTIMIZERS, '--optimizer'),
+        momentum: finiteNumber(f.momentum ?? '0.9', '--momentum'),
+        weightDecay: finiteNumber(f.weightDecay ?? '0', '--weight-decay'),
+      },
+      lr,
+      schedule: oneOf(f.schedule ?? 'cosine', SCHEDULES, '--schedule'),
+      warmup,
+      earlyStop: f.earlyStop !== undefined ? wholeNumber(f.earlyStop, '--early-stop', 1) : undefined,
+      seed: wholeNumber(f.seed ?? '0', '--seed'),
+    },
+  };
+}
+
+function renderHuman(r: FinetuneFileResult, ctx: CliContext): string {
+  const c = ctx.chalk;
+  let s = '';
+  const t = r.training;
+  if (t.lrFind) s += `${c.bold('lr find')} (smoothed loss by learning rate)\n${renderCurve(t.lrFind)}picked ${t.lr.toExponential(2)}${t.lrFind.diverged ? ' (the loss blew up after it)' : ''}\n`;
+  s += `${c.bold('trained')} ${r.samples} sample(s), ${t.steps} step(s), ${r.settings.loss} loss, ${r.settings.optimizer.kind} at ${t.lr.toExponential(2)} (${r.settings.schedule}) on ${r.engine}; ${t.maskedZeros} pruned zero(s) kept\n`;
+  for (const e of t.epochs) s += `  epoch ${e.epoch}: loss ${e.loss.toFixed(4)}${e.valAccuracy !== undefined ? `, val top-1 ${(e.valAccuracy * 100).toFixed(2)}%` : ''} (${e.seconds.toFixed(1)} s)\n`;
+  if (t.stoppedEarly) s += `  stopped early (no better validation accuracy for ${r.settings.earlyStop} epoch(s))\n`;
+  for (const n of r.notes) s += `${c.yellow('note')} ${n}\n`;
+  s += `${c.green('wrote')} ${r.output}${r.written.verified ? ' (opened in onnxruntime)' : ''}; teacher sha256 ${r.teacher.sha256.slice(0, 12)}…\n`;
+  return s;
+}

@@ -1,0 +1,150 @@
+/**
+ * Fine-tune a model file: load → open the training data (and the teacher) → train on
+ * the differentiable executor (ONNX) or stock tfjs (layers-model) → write the trained
+ * weights back into the IR → onnxruntime load check → atomic write. Nothing is written
+ * when a step fails (a NaN loss included), and the input model is never touched.
+ */
+import { createHash } from 'crypto';
+import * as fs from 'fs';
+import * as tf from '@tensorflow/tfjs';
+import { openDataset, openLabels, validateAgainst, type InputSpec } from '../data';
+import { InputError, UsageError } from '../errors';
+import { loadModel, modelFiles } from '../formats';
+import type { Model } from '../ir';
+import { outputIsProbabilities } from '../passes/prune/gradients';
+import { useGradientBackend } from '../runtime/executor';
+import type { T } from '../runtime/executor';
+import { fit, openPredictor, openTrainable, TrainingSet, type FitOptions, type FitResult, type LossKind, type Predictor, type StepInfo } from '../train';
+import { VERSION } from '../version';
+import { checkOutputPath, defaultOutputPath, writeOutput, type WrittenOutput } from './output';
+
+export interface FinetuneSettings extends Omit<FitOptions, 'validation' | 'onStep' | 'loss'> {
+  loss: LossKind;
+  temperature: number;
+  /** kd+ce: the weight of the distillation term (default 0.5). */
+  alpha?: number;
+  /** Use at most this many training samples (default: all). */
+  samples?: number;
+}
+
+export interface FinetuneFileOptions {
+  input: string;
+  output?: string;
+  data: string;
+  labels?: string;
+  /** Default: the input model as given, before training. */
+  teacher?: string;
+  valData?: string;
+  valLabels?: string;
+  settings: FinetuneSettings;
+  force: boolean;
+  progress?: (message: string) => void;
+  onStep?: (s: StepInfo) => void;
+}
+
+export interface FinetuneFileResult {
+  input: string;
+  output: string;
+  teacher: { path: string; sha256: string };
+  samples: number;
+  engine: string;
+  training: FitResult;
+  settings: FinetuneSettings;
+  written: WrittenOutput;
+  notes: string[];
+}
+
+/** sha256 over a model's files (model.json then its shards, or the .onnx and its external data), in modelFiles order. */
+export function modelSha256(path: string): string {
+  const h = createHash('sha256');
+  for (const f of modelFiles(path)) h.update(fs.readFileSync(f));
+  return h.digest('hex');
+}
+
+function inputSpecs(model: Model): InputSpec[] {
+  return model.graph.inputs.filter((v) => !v.const).map((v) => ({ name: v.name, dtype: v.dtype ?? 'float32', shape: v.shape ?? [] }));
+}
+
+function checkSettings(s: FinetuneSettings, o: FinetuneFileOptions): void {
+  if ((s.loss === 'ce' || s.loss === 'kd+ce') && !o.labels) throw new UsageError(`--loss ${s.loss} needs --labels`);
+  if ((o.valData === undefined) !== (o.valLabels === undefined)) throw new UsageError('--val-data and --val-labels go together');
+  if (s.earlyStop !== undefined && !o.valData) throw new UsageError('--early-stop needs --val-data and --val-labels');
+  if (s.schedule === 'plateau' && !o.valData) throw new UsageError('--schedule plateau reduces on the validation metric: give --val-data and --val-labels');
+}
+
+export async function finetuneFile(o: FinetuneFileOptions): Promise<FinetuneFileResult> {
+  const progress = o.progress ?? (() => {});
+  const s = o.settings;
+  checkSettings(s, o);
+  const output = o.output ?? defaultOutputPath(o.input, 'finetuned');
+  checkOutputPath(o.input, output, o.force);
+  progress('loading');
+  const model = loadModel(o.input);
+  const engine = await useGradientBackend(tf, 'wasm');
+  const specs = inputSpecs(model);
+  const open = (path: string) => {
+    const d = openDataset(path, { inputs: specs });
+    validateAgainst(d, specs);
+    return d;
+  };
+  const train = TrainingSet.load(open(o.data), o.labels ? openLabels(o.labels) : undefined, s.samples);
+  const val = o.valData ? TrainingSet.load(open(o.valData), openLabels(o.valLabels!)) : undefined;
+  const teacherPath = o.teacher ?? o.input;
+  const sha256 = modelSha256(teacherPath);
+  const notes: string[] = [];
+  const trainable = await openTrainable(tf, model);
+  let teacher: Predictor | null = null;
+  let training: FitResult;
+  try {
+    const needsTeacher = s.loss !== 'ce';
+    if (needsTeacher) {
+      if (o.teacher) teacher = await openPredictor(tf, loadModel(o.teacher));
+      else if (model.format === 'onnx') teacher = { predict: (f) => trainable.reference(f)!, dispose: () => {} };
+      else teacher = await openPredictor(tf, loadModel(o.input));
+      checkTeacher(trainable, teacher, train, o.teacher ?? o.input);
+    }
+    notes.push(model.format === 'onnx'
+      ? 'BatchNormalization runs with frozen statistics (its mean and variance are not trained; scale and bias are)'
+      : 'tfjs layers-model: BatchNormalization moving statistics frozen (training: false); trainable weights only');
+    progress(`training ${trainable.params.length} weight tensor(s) on ${train.count} sample(s)`);
+    training = fit(tf, trainable, teacher, train, {
+      ...s, loss: { kind: s.loss, temperature: s.temperature, alpha: s.alpha, probabilities: outputIsProbabilities(model) },
+      validation: val ? { set: val } : undefined, onStep: o.onStep,
+    });
+    trainable.writeBack();
+  } finally {
+    teacher?.dispose();
+    trainable.dispose();
+  }
+  stampTraining(model, { settings: s, teacher: { path: teacherPath, sha256 }, samples: train.count, steps: training.steps, lr: training.lr, epochs: training.epochs.length });
+  const written = await writeOutput(model, { input: o.input, output, force: o.force, verify: true, gzip: false, progress });
+  return { input: o.input, output, teacher: { path: teacherPath, sha256 }, samples: train.count, engine: `tfjs ${engine}`, training, settings: s, written, notes: [...notes, ...written.notes] };
+}
+
+/** The teacher's first output must have the student's shape (checked on one training batch). */
+function checkTeacher(student: { predict(f: Readonly<Record<string, T>>): T }, teacher: Predictor, train: TrainingSet, label: string): void {
+  const b = train.batch(tf, [0]);
+  try {
+    const a = student.predict(b.feeds);
+    let t: T;
+    try {
+      t = teacher.predict(b.feeds);
+    } catch (e) {
+      a.dispose();
+      throw new InputError(`the teacher cannot run on the training data: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`, label);
+    }
+    const same = a.shape.length === t.shape.length && a.shape.every((d, i) => d === t.shape[i]);
+    const msg = `the teacher's output ${JSON.stringify(t.shape)} does not match the student's ${JSON.stringify(a.shape)}`;
+    a.dispose();
+    t.dispose();
+    if (!same) throw new InputError(msg, label);
+  } finally {
+    tf.dispose(Object.values(b.feeds));
+  }
+}
+
+function stampTraining(model: Model, record: Record<string, unknown>): void {
+  const json = JSON.stringify({ tool: `mc ${VERSION}`, ...record });
+  if (model.format === 'onnx') model.setMetadata('mc.finetune', json);
+  else model.userMetadata = { ...(model.userMetadata ?? {}), 'mc.finetune': JSON.parse(json) as unknown };
+}

@@ -1,0 +1,17 @@
+export { annealCos, makeSchedule, ONECYCLE, SCHEDULES } from './schedules';
+export type { LrSchedule, ScheduleKind, ScheduleOptions } from './schedules';
+export { batchLoss, ceLoss, kdLoss, LOSSES, mseLoss } from './losses';
+export type { LossKind, LossOptions } from './losses';
+export { makeOptimizer, OPTIMIZERS } from './optimizers';
+export type { Optimizer, OptimizerKind, OptimizerOptions } from './optimizers';
+export { LR_FIND, lrRangeTest, rangeRate, renderCurve, steepest } from './lr-find';
+export type { LrFindPoint, LrFindResult } from './lr-find';
+export { GRADIENTS, passesGradient } from './gradients';
+export type { GradientRule } from './gradients';
+export { checkTrainable, PARAMETER_SLOTS, trainableParams } from './params';
+export { batchesOf, epochOrder, TrainingSet } from './data';
+export { WeightMasks } from './masks';
+export { openPredictor, openTrainable } from './trainable';
+export type { Predictor, Trainable } from './trainable';
+export { accuracy, fit, TrainingDivergedError } from './loop';
+export type { EpochLog, FitOptions, FitResult, StepInfo } from './loop';

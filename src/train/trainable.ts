@@ -1,0 +1,208 @@
+import type { Scalar, Variable } from '@tensorflow/tfjs';
+import type * as tfjs from '@tensorflow/tfjs';
+import { UnsupportedError } from '../errors';
+import type { Model, Value } from '../ir';
+import { Executor } from '../runtime/executor';
+import type { T, TF } from '../runtime/executor';
+import { tfjsArtifacts } from '../runtime/tfjs-grad-artifacts';
+import { checkTrainable, trainableParams } from './params';
+
+/**
+ * A model being trained: its trained weights as tf.Variables (same layout as the IR
+ * constants they came from), a forward pass, the loss with its gradients, and the
+ * write-back of the trained values into the IR.
+ *
+ *  - ONNX: mc's differentiable executor (ONNX ops on tfjs); the variables are fed as
+ *    overrides of the constants, so the executor's own constants stay the weights as
+ *    given: run without overrides, the same executor is the teacher (`reference`).
+ *  - tfjs layers-model: stock tfjs (loadLayersModel from the IR's own bytes), whose
+ *    trainable LayerVariables are the variables; BatchNormalization keeps its moving
+ *    statistics frozen (apply with training: false), as the ONNX side does.
+ */
+export interface Trainable {
+  readonly params: readonly Value[];
+  readonly vars: readonly Variable[];
+  /** The first output at the current weights. The caller disposes it. */
+  predict(feeds: Readonly<Record<string, T>>): T;
+  /** The first output of the model as given (before any training), when the engine keeps it; else null. */
+  reference(feeds: Readonly<Record<string, T>>): T | null;
+  lossAndGrads(feeds: Readonly<Record<string, T>>, loss: (out: T) => Scalar): { loss: number; grads: T[] };
+  /** Writes the variables' values into the IR constants (Tensor.setData: constants are copy-on-write between clones). */
+  writeBack(): void;
+  dispose(): void;
+}
+
+let counter = 0;
+
+export async function openTrainable(tf: TF, model: Model): Promise<Trainable> {
+  if (model.format === 'onnx') return new ExecutorTrainable(tf, model);
+  if (model.format === 'tfjs-layers') {
+    const lm = await tf.loadLayersModel(tf.io.fromMemory(tfjsArtifacts(model)));
+    return new LayersTrainable(tf, model, lm);
+  }
+  throw new UnsupportedError(`mc finetune trains ONNX models and tfjs layers-models; this is a ${model.format} model (convert the Keras model with tfjs's layers format)`);
+}
+
+function writeFloat32(v: Value, data: Float32Array): void {
+  const t = v.const!;
+  t.setData('float32', [...t.shape], { kind: 'bytes', bytes: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) });
+}
+
+/** Rewrites a failure of tfjs autodiff (an op with no gradient kernel) as a one-line error. */
+function gradientFailure(e: unknown): never {
+  if (e instanceof Error && /gradient function not found|Cannot compute gradient|not (yet )?(registered|implemented)/i.test(e.message)) {
+    throw new UnsupportedError(`no gradient on this backend: ${e.message.split('\n')[0]}`);
+  }
+  throw e;
+}
+
+class ExecutorTrainable implements Trainable {
+  readonly params: readonly Value[];
+  readonly vars: readonly Variable[];
+  private readonly ex: Executor;
+  private readonly overrides: Map<Value, T>;
+
+  constructor(private readonly tf: TF, model: Model) {
+    this.ex = new Executor(model, tf);
+    this.params = trainableParams(model);
+    if (!this.params.length) throw new UnsupportedError('the model has no float32 weights at a trainable slot (Conv, Gemm, MatMul, Add, BatchNormalization/LayerNormalization scale and bias)');
+    checkTrainable(model, this.params);
+    const id = counter++;
+    this.vars = this.params.map((v, i) => tf.variable(this.ex.constant(v), true, `mc-train${id}/${i}/${v.name}`));
+    this.overrides = new Map<Value, T>(this.params.map((v, i) => [v, this.vars[i]]));
+  }
+
+  predict(feeds: Readonly<Record<string, T>>): T {
+    const [out, ...rest] = this.ex.run(feeds, { overrides: this.overrides });
+    this.tf.dispose(rest);
+    return out;
+  }
+
+  reference(feeds: Readonly<Record<string, T>>): T {
+    const [out, ...rest] = this.ex.run(feeds);
+    this.tf.dispose(rest);
+    return out;
+  }
+
+  lossAndGrads(feeds: Readonly<Record<string, T>>, loss: (out: T) => Scalar): { loss: number; grads: T[] } {
+    try {
+      return this.ex.lossAndGrads(feeds, this.params, (outs) => loss(outs[0]), this.vars);
+    } catch (e) {
+      return gradientFailure(e);
+    }
+  }
+
+  writeBack(): void {
+    this.params.forEach((v, i) => writeFloat32(v, Float32Array.from(this.vars[i].dataSync() as Float32Array)));
+    this.ex.invalidate(this.params);
+  }
+
+  dispose(): void {
+    this.tf.dispose([...this.vars]);
+    this.ex.dispose();
+  }
+}
+
+class LayersTrainable implements Trainable {
+  readonly params: readonly Value[];
+  readonly vars: readonly Variable[];
+
+  constructor(private readonly tf: TF, model: Model, private readonly lm: tfjs.LayersModel) {
+    const byName = new Map<string, Value>();
+    for (const v of model.weights()) if (v.const?.dtype === 'float32') byName.set(v.name, v);
+    const params: Value[] = [];
+    const vars: Variable[] = [];
+    // originalName is the manifest name (= the IR Value name); trainableWeights leaves out BN moving statistics.
+    for (const w of lm.trainableWeights) {
+      const v = byName.get(w.originalName);
+      const t = w.read();
+      if (!v || !(t instanceof tf.Variable)) continue;
+      params.push(v);
+      vars.push(t);
+    }
+    if (!params.length) throw new UnsupportedError('the layers-model has no float32 trainable weights');
+    this.params = params;
+    this.vars = vars;
+  }
+
+  private forward(feeds: Readonly<Record<string, T>>): T {
+    const xs = this.lm.inputs.map((i) => i.sourceLayer.name).map((n) => {
+      const t = feeds[n];
+      if (!t) throw new Error(`missing feed for model input '${n}'`);
+      return t;
+    });
+    const out = this.lm.apply(xs.length === 1 ? xs[0] : xs, { training: false }) as T | T[];
+    if (!Array.isArray(out)) return out;
+    this.tf.dispose(out.slice(1));
+    return out[0];
+  }
+
+  predict(feeds: Readonly<Record<string, T>>): T {
+    return this.tf.tidy(() => this.forward(feeds));
+  }
+
+  reference(): null {
+    return null;
+  }
+
+  lossAndGrads(feeds: Readonly<Record<string, T>>, loss: (out: T) => Scalar): { loss: number; grads: T[] } {
+    let r: { value: Scalar; grads: tfjs.NamedTensorMap };
+    try {
+      r = this.tf.variableGrads(() => loss(this.forward(feeds)), [...this.vars]);
+    } catch (e) {
+      return gradientFailure(e);
+    }
+    const l = r.value.dataSync()[0];
+    r.value.dispose();
+    return { loss: l, grads: this.vars.map((v) => r.grads[v.name]) };
+  }
+
+  writeBack(): void {
+    this.params.forEach((v, i) => writeFloat32(v, Float32Array.from(this.vars[i].dataSync() as Float32Array)));
+  }
+
+  dispose(): void {
+    this.lm.dispose();
+  }
+}
+
+/** A frozen model that gives outputs only (the teacher). */
+export interface Predictor {
+  predict(feeds: Readonly<Record<string, T>>): T;
+  dispose(): void;
+}
+
+export async function openPredictor(tf: TF, model: Model): Promise<Predictor> {
+  if (model.format === 'onnx') {
+    const ex = new Executor(model, tf);
+    return {
+      predict: (feeds) => {
+        const [out, ...rest] = ex.run(feeds);
+        tf.dispose(rest);
+        return out;
+      },
+      dispose: () => ex.dispose(),
+    };
+  }
+  const io = tf.io.fromMemory(tfjsArtifacts(model));
+  if (model.format === 'tfjs-layers') {
+    const lm = await tf.loadLayersModel(io);
+    return {
+      predict: (feeds) => tf.tidy(() => {
+        const out = lm.predict(lm.inputs.map((i) => feeds[i.sourceLayer.name])) as T | T[];
+        return Array.isArray(out) ? out[0] : out;
+      }),
+      dispose: () => lm.dispose(),
+    };
+  }
+  const gm = await tf.loadGraphModel(io);
+  return {
+    predict: (feeds) => {
+      const out = gm.execute({ ...feeds });
+      if (!Array.isArray(out)) return out;
+      tf.dispose(out.slice(1));
+      return out[0];
+    },
+    dispose: () => gm.dispose(),
+  };
+}
