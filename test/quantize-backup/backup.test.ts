@@ -18,7 +18,7 @@ import type { Model } from '../../src/ir';
 import { applyPlan, parseRecipe, type PlanReport } from '../../src/plan';
 import { runOnce } from '../helpers/onnx-ort';
 import { ROOT } from '../helpers/cli-run';
-import { buildLm, logitsOf, perplexity, sampleLabels } from './lm';
+import { buildLm, fixturePerplexity, logitsOf, perplexity, sampleLabels } from './lm';
 
 async function quantized(recipe: string, model: Model = buildLm()): Promise<{ model: Model; report: PlanReport }> {
   const report = await applyPlan(model, parseRecipe(recipe, 'r.yaml', '.'), { label: 'lm' });
@@ -114,5 +114,22 @@ describe('--backup-bits on a tfjs graph model (fixtures/cnn-graph)', () => {
     const r8 = eight.report.results[0];
     if (r8.kind !== 'quantize') throw new Error('no quantize result');
     expect(r8.report.tensors.find((t) => t.name.includes('logits'))!.form).toBe('tfjs uint8');
+  });
+});
+
+describe('--backup-bits on the char LM fixture (fixtures/char-lm.onnx; perplexity on lm-eval-x/y.npy computed here)', () => {
+  test('--bits 4 keeps tok_emb and lm_head int8 and its perplexity is below --backup-bits none', async () => {
+    const lm = (): Model => loadModel(path.join(ROOT, 'fixtures', 'char-lm.onnx'));
+    const def = await quantized(FOUR, lm());
+    expect(backupOf(def.report).map((b) => [b.name, b.role, b.bits])).toEqual([['tok_emb', 'embedding', 8], ['lm_head.weight', 'last layer', 8]]);
+    const bits = bitsOf(def.report);
+    expect(Object.entries(bits).filter(([n, b]) => b === 4).length).toBeGreaterThan(0);
+    const none = await quantized('steps:\n  - quantize: { bits: 4, backup-bits: none, output-check: false }\n', lm());
+    expect(backupOf(none.report)).toEqual([]);
+    expect([bitsOf(none.report).tok_emb, bitsOf(none.report)['lm_head.weight']]).toEqual([4, 4]);
+    const [pf, pd, pn] = [await fixturePerplexity(lm(), ROOT), await fixturePerplexity(def.model, ROOT), await fixturePerplexity(none.model, ROOT)];
+    // eslint-disable-next-line no-console
+    console.log(`char LM perplexity: float ${pf.toFixed(3)}, --bits 4 ${pd.toFixed(3)}, --bits 4 --backup-bits none ${pn.toFixed(3)}`);
+    expect(pd).toBeLessThan(pn);
   });
 });

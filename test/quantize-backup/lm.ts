@@ -4,6 +4,8 @@
  * drawn (seeded) from the float model's own next-token distribution: the float model
  * is the true one, so a model's expected perplexity rises with its distance (KL) from it.
  */
+import * as fs from 'fs';
+import * as path from 'path';
 import * as ort from 'onnxruntime-node';
 import { encodeOnnx } from '../../src/formats/onnx';
 import { Graph, Model, Node, Tensor, Value } from '../../src/ir';
@@ -87,4 +89,32 @@ export function idsNpy(seed: number, n: number): Buffer {
   pre[6] = 1;
   pre.writeUInt16LE(header.length, 8);
   return Buffer.concat([pre, Buffer.from(header, 'latin1'), Buffer.from(ids(seed, n).buffer)]);
+}
+
+/** Perplexity of a model of the char LM fixture's form on its held-out windows (fixtures/lm-eval-*.npy), from onnxruntime's logits. */
+export async function fixturePerplexity(m: Model, root: string): Promise<number> {
+  const read = (f: string): { data: BigInt64Array; shape: number[] } => {
+    const b = fs.readFileSync(path.join(root, 'fixtures', f));
+    const len = b.readUInt16LE(8);
+    const header = b.subarray(10, 10 + len).toString('latin1');
+    if (!header.includes('<i8')) throw new Error(`${f}: not int64`);
+    const shape = /'shape': \(([^)]*)\)/.exec(header)![1].split(',').map((x) => x.trim()).filter(Boolean).map(Number);
+    return { data: new BigInt64Array(new Uint8Array(b.subarray(10 + len)).buffer), shape };
+  };
+  const x = read('lm-eval-x.npy');
+  const y = read('lm-eval-y.npy');
+  const session = await ort.InferenceSession.create(encodeOnnx(m));
+  const out = await session.run({ [session.inputNames[0]]: new ort.Tensor('int64', x.data, x.shape) });
+  const logits = out[session.outputNames[0]].data as Float32Array;
+  const vocab = logits.length / y.data.length;
+  let nll = 0;
+  for (let i = 0; i < y.data.length; i++) {
+    const row = logits.subarray(i * vocab, (i + 1) * vocab);
+    let max = -Infinity;
+    for (const v of row) if (v > max) max = v;
+    let sum = 0;
+    for (const v of row) sum += Math.exp(v - max);
+    nll += max + Math.log(sum) - row[Number(y.data[i])];
+  }
+  return Math.exp(nll / y.data.length);
 }
