@@ -55,17 +55,18 @@ export async function evolve(runner: Trials, o: EvolveOptions): Promise<void> {
     if (!keys.has(assignmentKey(a))) { keys.add(assignmentKey(a)); first.push(a); }
   }
   const point = (i: Individual): Point => ({ size: runner.size(i.t), cost: runner.cost(i.t) });
-  let pop: Individual[] = [];
-  for (const a of first) pop.push({ a, t: await runner.run(a, 'evolve', o.scope) });
+  const firstTrials = await runner.runMany(first, 'evolve', o.scope);
+  let pop: Individual[] = first.map((a, i) => ({ a, t: firstTrials[i] }));
 
   for (let g = 0; g < GENERATIONS; g++) {
     const rank = ranks(pop.map(point));
     const better = (i: number, j: number): number =>
       rank.rank[i] !== rank.rank[j] ? (rank.rank[i] < rank.rank[j] ? i : j) : rank.crowd[i] >= rank.crowd[j] ? i : j;
     const tournament = (): Individual => pop[better(pick(pop.length), pick(pop.length))];
-    const children: Individual[] = [];
+    // The whole brood is bred before any child is measured, so it can be measured in parallel.
+    const brood: Assignment[] = [];
     const born = new Set<string>();
-    for (let tries = 0; children.length < o.population && tries < 20 * o.population; tries++) {
+    for (let tries = 0; brood.length < o.population && tries < 20 * o.population; tries++) {
       const p1 = tournament().a;
       const p2 = tournament().a;
       const c = p1.map((row, l) => [...(rand() < 0.5 ? row : p2[l])]);
@@ -73,8 +74,10 @@ export async function evolve(runner: Trials, o: EvolveOptions): Promise<void> {
       const k = assignmentKey(c);
       if (born.has(k)) continue;
       born.add(k);
-      children.push({ a: c, t: await runner.run(c, 'evolve', o.scope) });
+      brood.push(c);
     }
+    const broodTrials = await runner.runMany(brood, 'evolve', o.scope);
+    const children: Individual[] = brood.map((a, i) => ({ a, t: broodTrials[i] }));
     const both = [...pop, ...children.filter((c) => !pop.some((p) => p.t.key === c.t.key))];
     pop = survivors(both, both.map(point), o.population);
   }

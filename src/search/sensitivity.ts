@@ -29,21 +29,24 @@ export async function measureSensitivity(runner: Trials, layers: readonly string
   const refCost = runner.cost(reference);
   const rows: SensitivityRow[] = [];
   const index = new Map<string, SensitivityRow>();
+  const cells: [number, number, number][] = [];
   for (let l = 0; l < layers.length; l++) {
-    for (let d = 0; d < dims.length; d++) {
-      for (let r = 0; r < dims[d].rungs.length - 1; r++) {
-        const a: Assignment = copyAssignment(base);
-        a[l][d] = r;
-        const t = await runner.run(a, 'sensitivity', scope);
-        const row: SensitivityRow = {
-          layer: layers[l], dimension: dims[d].name, rung: dims[d].rungs[r],
-          value: t.value, cost: runner.cost(t) - refCost, sqnrDb: t.sqnrDb, saved: refSize - runner.size(t), trial: t.id,
-        };
-        rows.push(row);
-        index.set(`${l}/${d}/${r}`, row);
-      }
-    }
+    for (let d = 0; d < dims.length; d++) for (let r = 0; r < dims[d].rungs.length - 1; r++) cells.push([l, d, r]);
   }
+  const trials = await runner.runMany(cells.map(([l, d, r]) => {
+    const a: Assignment = copyAssignment(base);
+    a[l][d] = r;
+    return a;
+  }), 'sensitivity', scope);
+  cells.forEach(([l, d, r], i) => {
+    const t = trials[i];
+    const row: SensitivityRow = {
+      layer: layers[l], dimension: dims[d].name, rung: dims[d].rungs[r],
+      value: t.value, cost: runner.cost(t) - refCost, sqnrDb: t.sqnrDb, saved: refSize - runner.size(t), trial: t.id,
+    };
+    rows.push(row);
+    index.set(`${l}/${d}/${r}`, row);
+  });
   return { rows, reference, at: (l, d, r) => index.get(`${l}/${d}/${r}`) };
 }
 

@@ -8,12 +8,13 @@
  * the trial already running.
  */
 import type { Evaluator } from '../eval/evaluator';
-import type { EvalReport } from '../eval/types';
+import type { Budgets } from '../eval/types';
 import type { Model } from '../ir';
-import { applyPlan } from '../plan';
-import { costOf, slackOf, valueOf, type Constraint } from './constraint';
+import { constraintOf, costOf, type Constraint } from './constraint';
 import type { TrialLog } from './log';
-import { assignmentKey, copyAssignment, describe, planFor } from './space';
+import { measureTrial } from './measure';
+import type { TrialPool } from './pool';
+import { assignmentKey, copyAssignment, describe } from './space';
 import type { Assignment, Dimension, Scope, SizeMeasure, StopReason, TrialRecord } from './types';
 
 export class StopSearch extends Error {
@@ -27,9 +28,12 @@ export interface TrialRunnerOptions {
   label: string;
   layers: string[];
   dims: Dimension[];
-  constraint: Constraint;
+  /** The constraint as its one budget (what measure.ts checks) and as read back (constraint.ts). */
+  constraint: Budgets;
   sizeMeasure: SizeMeasure;
   evaluators: Record<Scope, Evaluator>;
+  /** With --workers: the worker threads that measure (else the calling thread does). */
+  pool?: TrialPool;
   log: TrialLog;
   maxTrials?: number;
   timeBudgetMs?: number;
@@ -43,6 +47,8 @@ export interface TrialRunnerOptions {
 export interface Trials {
   readonly trials: readonly TrialRecord[];
   run(a: Assignment, phase: TrialRecord['phase'], scope: Scope): Promise<TrialRecord>;
+  /** Trials that do not depend on each other, in order (in parallel with --workers). */
+  runMany(list: readonly Assignment[], phase: TrialRecord['phase'], scope: Scope): Promise<TrialRecord[]>;
   size(r: TrialRecord): number;
   cost(r: TrialRecord): number;
   assignmentOf(r: TrialRecord): Assignment;
@@ -58,7 +64,11 @@ export class TrialRunner implements Trials {
   runMs = 0;
   ran = 0;
 
-  constructor(private readonly o: TrialRunnerOptions) {}
+  private readonly constraint: Constraint;
+
+  constructor(private readonly o: TrialRunnerOptions) {
+    this.constraint = constraintOf(o.constraint);
+  }
 
   get count(): number {
     return this.trials.length;
@@ -74,7 +84,7 @@ export class TrialRunner implements Trials {
   }
 
   cost(r: TrialRecord): number {
-    return r.error ? Number.MAX_VALUE : costOf(this.o.constraint, r.value);
+    return r.error ? Number.MAX_VALUE : costOf(this.constraint, r.value);
   }
 
   /** A trial already measured in this search (no new trial is counted), or undefined. */
@@ -88,60 +98,83 @@ export class TrialRunner implements Trials {
   }
 
   async run(a: Assignment, phase: TrialRecord['phase'], scope: Scope): Promise<TrialRecord> {
-    const key = keyOf(a, scope);
-    const seen = this.memo.get(key);
-    if (seen) return seen;
-    if (this.o.maxTrials !== undefined && this.count >= this.o.maxTrials) throw new StopSearch('max-trials');
-    const logged = this.o.log.records.get(key);
-    let r: TrialRecord;
-    if (logged && logged.id === this.count) {
-      r = logged;
-      this.reused++;
-    } else {
-      if (this.o.timeBudgetMs !== undefined && this.elapsedMs() >= this.o.timeBudgetMs) throw new StopSearch('time-budget');
-      r = await this.measure(a, phase, scope, key);
-      this.o.log.append(r);
-      this.runMs += r.ms;
-      this.ran++;
-    }
-    this.memo.set(key, r);
-    this.assignments.set(key, copyAssignment(a));
-    this.trials.push(r);
-    this.o.onTrial?.(r);
-    return r;
+    return (await this.runMany([a], phase, scope))[0];
   }
 
-  private async measure(a: Assignment, phase: TrialRecord['phase'], scope: Scope, key: string): Promise<TrialRecord> {
-    const { layers, dims, constraint } = this.o;
-    const t0 = Date.now();
-    const base: TrialRecord = {
-      type: 'trial', id: this.count, key, phase, scope, plan: describe(a, layers, dims),
-      value: null, slack: -Number.MAX_VALUE, passed: false, weightBytes: 0, fileBytes: 0, gzipBytes: 0, sqnrDb: null, metric: null, ms: 0,
+  /**
+   * Runs a batch of trials that do not depend on each other (sensitivity rows, a generation),
+   * on as many lanes as there are workers. Free lanes take the batch's trials in order and check
+   * the limits before starting each, so what ran is always a prefix of the batch and the ids,
+   * records and log are those of one lane. Records come back in batch order; when a limit stops
+   * the batch, what finished is recorded first and then StopSearch is thrown.
+   */
+  async runMany(list: readonly Assignment[], phase: TrialRecord['phase'], scope: Scope): Promise<TrialRecord[]> {
+    const slots: (TrialRecord | Promise<TrialRecord> | null)[] = list.map(() => null);
+    const fresh = new Map<string, number>();
+    let next = 0;
+    let stop: StopSearch | null = null;
+    let planned = this.count;
+    // Decided in order, synchronously, as lanes free up: memo, duplicates, log, limits.
+    const take = (): { i: number; key: string; id: number } | null => {
+      while (next < list.length && !stop) {
+        const i = next++;
+        const key = keyOf(list[i], scope);
+        const seen = this.memo.get(key);
+        if (seen) { slots[i] = seen; continue; }
+        if (fresh.has(key)) continue;
+        if (this.o.maxTrials !== undefined && planned >= this.o.maxTrials) { stop = new StopSearch('max-trials'); break; }
+        const logged = this.o.log.records.get(key);
+        if (logged && logged.id === planned) {
+          fresh.set(key, i);
+          slots[i] = logged;
+          planned++;
+          continue;
+        }
+        if (this.o.timeBudgetMs !== undefined && this.elapsedMs() >= this.o.timeBudgetMs) { stop = new StopSearch('time-budget'); break; }
+        fresh.set(key, i);
+        return { i, key, id: planned++ };
+      }
+      return null;
     };
-    let report: EvalReport;
-    try {
-      const m = this.o.model.clone();
-      const plan = planFor(a, layers, dims);
-      if (plan) await applyPlan(m, plan, { label: this.o.label });
-      report = await this.o.evaluators[scope].evaluate(m, { name: `trial ${base.id}` });
-    } catch (e) {
-      return { ...base, error: (e as Error).message.split('\n')[0], ms: Date.now() - t0 };
+    const lane = async (l: number): Promise<void> => {
+      for (let t = take(); t; t = take()) {
+        const { i, key, id } = t;
+        const p = this.measure(l, list[i], phase, scope, key, id);
+        slots[i] = p;
+        await p;
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, this.o.pool?.size ?? 1) }, (_, l) => lane(l)));
+    const out: TrialRecord[] = [];
+    for (let i = 0; i < list.length; i++) {
+      const key = keyOf(list[i], scope);
+      const first = fresh.get(key);
+      const slot = first !== undefined && first !== i ? slots[first] : slots[i];
+      if (slot === null) continue;
+      const r = await slot;
+      if (!this.memo.has(key)) {
+        if (this.o.log.records.get(key) === r) this.reused++;
+        else {
+          this.o.log.append(r);
+          this.runMs += r.ms;
+          this.ran++;
+        }
+        this.memo.set(key, r);
+        this.assignments.set(key, copyAssignment(list[i]));
+        this.trials.push(r);
+        this.o.onTrial?.(r);
+      }
+      out.push(r);
     }
-    const value = valueOf(constraint, report);
-    const size = report.candidate.size;
-    const acc = report.candidate.accuracy;
-    return {
-      ...base,
-      value,
-      slack: slackOf(constraint, value),
-      passed: report.budgets.every((b) => b.passed),
-      weightBytes: Object.values(size.bytesByDtype).reduce((s, x) => s + x, 0),
-      fileBytes: size.bytes,
-      gzipBytes: size.gzipBytes,
-      sqnrDb: report.candidate.fidelity?.sqnrDb ?? null,
-      metric: acc ? (acc.top1 ?? acc.perplexity ?? acc.mse ?? acc.top5) : null,
-      ms: Date.now() - t0,
-    };
+    if (stop) throw stop;
+    return out;
+  }
+
+  private async measure(lane: number, a: Assignment, phase: TrialRecord['phase'], scope: Scope, key: string, id: number): Promise<TrialRecord> {
+    const { layers, dims } = this.o;
+    const name = `trial ${id}`;
+    const m = this.o.pool ? await this.o.pool.measure(lane, a, scope, name) : await measureTrial(this.o, a, scope, name);
+    return { type: 'trial', id, key, phase, scope, plan: describe(a, layers, dims), ...m };
   }
 }
 

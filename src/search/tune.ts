@@ -24,6 +24,7 @@ import { TrialLog } from './log';
 import { paretoFront } from './pareto';
 import { measureSensitivity, sensitivityTrials, type SensitivityTable } from './sensitivity';
 import { dimensionsOf, discoverLayers, uniform } from './space';
+import { TrialPool } from './pool';
 import { StopSearch, TrialRunner } from './trials';
 import type { QuantOption, Scope, StopReason, TrialRecord, TuneOptions, TuneResult } from './types';
 
@@ -48,6 +49,7 @@ export async function tune(o: TuneOptions & { metric?: MetricName }, hooks: Tune
   const evalOpts = { baseline: float, baselineName: path.basename(o.model), data: o.data, labels: o.labels, metric: o.metric, runs: 0, budgets: o.constraint };
   const all = await Evaluator.create(evalOpts);
   let sub: Evaluator | null = null;
+  let pool: TrialPool | null = null;
   try {
     const e0 = Date.now();
     const probe = await all.evaluate(float.clone(), { name: 'float' });
@@ -78,8 +80,13 @@ export async function tune(o: TuneOptions & { metric?: MetricName }, hooks: Tune
         constraint: { [constraint.spec.flag]: constraint.limit }, dimensions: dims, layers, subset: o.subset, sizeMeasure: o.sizeMeasure,
       },
     }, o.resume);
+    if (o.workers > 1) {
+      pool = await TrialPool.start(o.workers, {
+        model: o.model, layers, dims, data: o.data, labels: o.labels, metric: o.metric, constraint: o.constraint, subsetSamples: useSubset ? subsetSamples : null,
+      });
+    }
     const runner = new TrialRunner({
-      model: float, label, layers, dims, constraint, sizeMeasure: o.sizeMeasure, evaluators, log,
+      model: float, label, layers, dims, constraint: o.constraint, sizeMeasure: o.sizeMeasure, evaluators, log, pool: pool ?? undefined,
       maxTrials: o.maxTrials, timeBudgetMs: o.timeBudgetMs,
       onTrial: (r) => hooks.onTrial?.(r, runner.count, planned),
     });
@@ -88,7 +95,8 @@ export async function tune(o: TuneOptions & { metric?: MetricName }, hooks: Tune
     let table: SensitivityTable | null = null;
     const uniformTrials: TuneResult['uniform'] = [];
     try {
-      for (const opt of uniformOptions) uniformTrials.push({ option: opt, trial: await runner.run(uniform(layers, dims, opt)!, 'uniform', 'all') });
+      const uniforms = await runner.runMany(uniformOptions.map((opt) => uniform(layers, dims, opt)!), 'uniform', 'all');
+      uniforms.forEach((trial, i) => uniformTrials.push({ option: uniformOptions[i], trial }));
       table = await measureSensitivity(runner, layers, dims, scope);
       if (!o.sensitivityOnly) {
         const g = await greedy(runner, layers, dims, table, scope);
@@ -121,6 +129,7 @@ export async function tune(o: TuneOptions & { metric?: MetricName }, hooks: Tune
       elapsedMs: Date.now() - t0,
     };
   } finally {
+    await pool?.close();
     await sub?.dispose();
     await all.dispose();
   }

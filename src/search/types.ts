@@ -41,6 +41,8 @@ export interface TuneOptions {
   seed: number;
   /** Fraction of the data samples (the first ones) that sensitivity and search trials see; 1 = all. */
   subset: number;
+  /** Worker threads measuring trials (1: the calling thread). */
+  workers: number;
   /** Evolve: individuals per generation. */
   population: number;
   /** The trial log (JSON lines); with `resume`, records already in it are read back instead of run again. */

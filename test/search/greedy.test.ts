@@ -35,6 +35,11 @@ class Additive implements Trials {
     this.of.set(key, a.map((x) => [...x]));
     return r;
   }
+  async runMany(list: readonly Assignment[], phase: TrialRecord['phase'], scope: 'all' | 'subset'): Promise<TrialRecord[]> {
+    const out: TrialRecord[] = [];
+    for (const a of list) out.push(await this.run(a, phase, scope));
+    return out;
+  }
   size(r: TrialRecord): number { return r.weightBytes; }
   cost(r: TrialRecord): number { return r.value!; }
   assignmentOf(r: TrialRecord): Assignment { return this.of.get(r.key)!; }

@@ -24,7 +24,7 @@ function measure(file: string): Measured {
   return { drop: rep.delta.accuracyTop1Points, weightBytes: Object.values(bytes).reduce((s, x) => s + x, 0), fileBytes: rep.candidate.size.bytes };
 }
 
-function logTrials(file: string): { key: string; id: number; passed: boolean; value: number; weightBytes: number; scope: string; phase: string }[] {
+function logTrials(file: string): { key: string; id: number; passed: boolean; value: number; weightBytes: number; scope: string; phase: string; ms: number }[] {
   return fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((r) => r.type === 'trial');
 }
 
@@ -80,7 +80,7 @@ describe('mc tune on the fixture CNN, --max-accuracy-drop 0.5 --objective size -
 });
 
 describe('resume and determinism', () => {
-  test('stopped after 6 trials and resumed: the same model bytes as an uninterrupted run, no trial run twice', () => {
+  test('stopped after 6 trials and resumed: the same model bytes as an uninterrupted run, no trial run twice; --workers 2 the same', () => {
     const dir = tempDir('tune-resume');
     const args = [CNN, ...DATA, '--max-accuracy-drop', '0.5', '--seed', '3'];
     const whole = runMc(['tune', ...args, '-o', path.join(dir, 'whole.onnx')]);
@@ -95,6 +95,12 @@ describe('resume and determinism', () => {
     const keys = logTrials(path.join(dir, 'r.jsonl')).map((t) => t.key);
     expect(new Set(keys).size).toBe(keys.length);
     expect(keys).toEqual(logTrials(path.join(dir, 'whole.tune.jsonl')).map((t) => t.key));
+    // Two worker threads: the same trials in the same order with the same measurements, the same bytes.
+    const two = runMc(['tune', ...args, '-o', path.join(dir, 'two.onnx'), '--workers', '2']);
+    expect(two.code).toBe(0);
+    const strip = (t: Record<string, unknown>): Record<string, unknown> => ({ ...t, ms: 0 });
+    expect(logTrials(path.join(dir, 'two.tune.jsonl')).map(strip)).toEqual(logTrials(path.join(dir, 'whole.tune.jsonl')).map(strip));
+    expect(fs.readFileSync(path.join(dir, 'two.onnx')).equals(fs.readFileSync(path.join(dir, 'whole.onnx')))).toBe(true);
   });
 
   test('a log of another search is refused', () => {

@@ -63,6 +63,7 @@ export const tuneCommand = defineCommand<TuneCliOptions>({
       .option('--sparsities <list>', 'prune rungs (unstructured magnitude); dense is always a rung', '0.25,0.5,0.75')
       .option('--strategy <s>', 'auto (= greedy), greedy, evolve (NSGA-II Pareto search seeded with greedy)', 'auto')
       .option('--population <n>', 'evolve: plans per generation', '16')
+      .option('--workers <n>', 'worker threads measuring trials (each with its own copy of the model and data)', '1')
       .option('--max-trials <n>', 'stop after this many trials (then write the best so far)')
       .option('--time-budget <t>', 'stop starting trials after this long: 90s, 10m, 1h')
       .option('--seed <n>', 'seed of the evolutionary search', '0')
@@ -124,6 +125,7 @@ export function parseTuneFlags(model: string, flags: Readonly<Record<string, unk
     seed: wholeNumber(flags.seed ?? '0', '--seed'),
     subset,
     population: wholeNumber(flags.population ?? '16', '--population', 4),
+    workers: wholeNumber(flags.workers ?? '1', '--workers', 1),
     log: resume ?? logFlag ?? `${output.replace(/\.onnx$|\/$/, '')}.tune.jsonl`,
     resume: resume !== undefined,
     sensitivityOnly: flags.sensitivityOnly === true,
