@@ -28,7 +28,7 @@
 import * as os from 'os';
 import { InputError, UnsupportedError } from '../errors';
 import { Dataset, PreprocessOptions } from '../data';
-import { Model, Node, Tensor, Value } from '../ir';
+import { Attribute, intAttr, intsAttr, Model, Node, Tensor, Value } from '../ir';
 import { ActivationSink, collectStatistics } from '../calibrate';
 import { checkReconstructionMemory, Conv2dGeometry, HessianAccumulator, hessianBytes, im2colRows } from '../passes/reconstruct';
 
@@ -95,6 +95,8 @@ export interface ScheduleOptions {
   memoryLimitBytes?: number;
   /** onnxruntime threads. */
   threads?: number;
+  /** Where XᵀX of MatMul/Gemm inputs is computed (default 'onnxruntime'; see withGram). */
+  gramIn?: GramIn;
   progress?: (message: string) => void;
 }
 
@@ -284,21 +286,84 @@ export function layerIn(model: Model, layer: ReconstructLayer): ReconstructLayer
   return { ...layer, node };
 }
 
+/** Names of the in-graph XᵀX of one layer input (withGram): G [K, K], Σ_rows x [K], and X's shape as floats. */
+export interface GramOutputs {
+  gram: string;
+  sum: string;
+  shape: string;
+}
+
+/** Where XᵀX is computed: in the model by onnxruntime (float32 GEMM, MatMul and Gemm inputs; Conv always in mc), or in mc's float64 kernel. */
+export type GramIn = 'onnxruntime' | 'mc';
+
+/**
+ * A clone of `model` that also computes, for each MatMul/Gemm input of `layers`
+ * (one per input tensor), X2 = Reshape(X, [-1, K]), G = Gemm(X2, X2, transA) = X2ᵀ·X2, S = ReduceSum(X2, axis 0)
+ * and Cast(Shape(X)): what HessianAccumulator.addGram takes. onnxruntime's GEMM
+ * makes collection as fast as inference instead of a second GEMM over every
+ * activation copied out to JS (issue 12 allows a float32 GEMM from onnxruntime
+ * as long as batches are summed in float64). Conv inputs and Gemm with transA
+ * stay with mc (im2col / transpose).
+ */
+export function withGram(model: Model, layers: readonly ReconstructLayer[]): { model: Model; grams: Map<string, GramOutputs> } {
+  const m = model.clone();
+  const g = m.graph;
+  const byName = new Map<string, Value>();
+  for (const v of g.values()) byName.set(v.name, v);
+  const opset = m.opsetVersion('') ?? 13;
+  const grams = new Map<string, GramOutputs>();
+  for (const l of layers) {
+    const key = keyOf(l);
+    if (l.op === 'Conv' || l.transA || grams.has(key)) continue;
+    const x = byName.get(l.input);
+    if (!x) continue;
+    const base = g.uniqueName(`${l.input}/mc_gram`);
+    const v = (suffix: string, dtype: 'float32' | 'int64' = 'float32', shape?: number[]): Value => new Value(g.uniqueName(`${base}_${suffix}`), { dtype, shape });
+    const shapeConst = g.addInitializer(g.uniqueName(`${base}_rows_shape`), Tensor.fromArray('int64', [2], BigInt64Array.of(-1n, BigInt(l.cols))));
+    const x2 = v('x2', 'float32', undefined);
+    const gram = v('g', 'float32', [l.cols, l.cols]);
+    const sum = v('s', 'float32', [l.cols]);
+    const shp = v('shape_i', 'int64');
+    const shpF = v('shape', 'float32');
+    const add = (opType: string, inputs: Value[], outputs: Value[], attributes: Attribute[] = []): void => {
+      g.addNode(new Node({ opType, name: outputs[0].name, inputs, outputs, attributes }));
+    };
+    add('Reshape', [x, shapeConst], [x2]);
+    // Gemm with transA reads X2 in place (a Transpose + MatMul would copy it first)
+    add('Gemm', [x2, x2], [gram], [intAttr('transA', 1)]);
+    if (opset >= 13) {
+      const axes = g.addInitializer(g.uniqueName(`${base}_axes`), Tensor.fromArray('int64', [1], BigInt64Array.of(0n)));
+      add('ReduceSum', [x2, axes], [sum], [intAttr('keepdims', 0)]);
+    } else {
+      add('ReduceSum', [x2], [sum], [intsAttr('axes', [0]), intAttr('keepdims', 0)]);
+    }
+    add('Shape', [x], [shp]);
+    add('Cast', [shp], [shpF], [intAttr('to', 1)]);
+    grams.set(key, { gram: gram.name, sum: sum.name, shape: shpF.name });
+  }
+  return { model: m, grams };
+}
+
 /** The accumulators of one pass: one per (input tensor, geometry, group), shared by layers that read the same X. */
 export class LayerInputSink implements ActivationSink {
   readonly tensors: string[];
   private readonly accs = new Map<string, HessianAccumulator[]>();
   private readonly readers = new Map<string, { key: string; layer: ReconstructLayer }[]>();
+  /** In-graph Gram outputs (withGram) by output name, and the parts of the current batch received so far. */
+  private readonly gramOf = new Map<string, { key: string; layer: ReconstructLayer; part: keyof GramOutputs }>();
+  private readonly pending = new Map<string, Partial<Record<keyof GramOutputs, Float32Array>>>();
 
-  constructor(layers: readonly ReconstructLayer[]) {
+  constructor(layers: readonly ReconstructLayer[], grams: ReadonlyMap<string, GramOutputs> = new Map()) {
     for (const l of layers) {
       const key = keyOf(l);
       if (!this.accs.has(key)) {
         this.accs.set(key, Array.from({ length: l.groups }, () => new HessianAccumulator(l.cols)));
-        this.readers.set(l.input, [...(this.readers.get(l.input) ?? []), { key, layer: l }]);
+        const gr = grams.get(key);
+        if (gr) for (const part of ['gram', 'sum', 'shape'] as const) this.gramOf.set(gr[part], { key, layer: l, part });
+        else this.readers.set(l.input, [...(this.readers.get(l.input) ?? []), { key, layer: l }]);
       }
     }
-    this.tensors = [...this.readers.keys()];
+    this.tensors = [...this.readers.keys(), ...this.gramOf.keys()];
   }
 
   accumulators(l: ReconstructLayer): HessianAccumulator[] {
@@ -306,6 +371,23 @@ export class LayerInputSink implements ActivationSink {
   }
 
   observe(name: string, data: Float32Array, shape: readonly number[]): void {
+    const gr = this.gramOf.get(name);
+    if (gr) {
+      // the three parts of one batch arrive one after another; copy each (the buffer is onnxruntime's)
+      const p = this.pending.get(gr.key) ?? {};
+      p[gr.part] = data.slice();
+      this.pending.set(gr.key, p);
+      if (p.gram && p.sum && p.shape) {
+        this.pending.delete(gr.key);
+        const dims = Array.from(p.shape);
+        const rows = dims.slice(0, -1).reduce((a, b) => a * b, 1);
+        if (dims[dims.length - 1] !== gr.layer.cols) {
+          throw new InputError(`layer '${gr.layer.name}': input '${gr.layer.input}' has shape [${dims.join(', ')}], its last axis is not the weight's ${gr.layer.cols} inputs`);
+        }
+        this.accs.get(gr.key)![0].addGram(p.gram, p.sum, rows, gr.layer.op === 'Gemm' ? rows : dims[0] ?? 1);
+      }
+      return;
+    }
     for (const { key, layer } of this.readers.get(name) ?? []) {
       const accs = this.accs.get(key)!;
       const batch = shape.length ? shape[0] : 1;
@@ -361,9 +443,10 @@ export async function reconstructSequential<R extends LayerResult>(
       throw new UnsupportedError(`the ${here.length} layers of pass ${p + 1} (${here.map((l) => l.name).join(', ')}) need ${(bytes / 2 ** 20).toFixed(0)} MiB of float64 H together, over the ${(limit / 2 ** 20).toFixed(0)} MiB allowed`);
     }
     progress(`reconstruct pass ${p + 1}/${groups.length}: collecting inputs of ${here.map((l) => l.name).join(', ')}`);
-    const sink = new LayerInputSink(here);
+    const run = (o.gramIn ?? 'onnxruntime') === 'onnxruntime' ? withGram(work, here) : { model: work, grams: new Map<string, GramOutputs>() };
+    const sink = new LayerInputSink(here, run.grams);
     const t0 = process.hrtime.bigint();
-    await collectStatistics(work, [], data, { kinds: [], sinks: [sink], samples: o.samples, batchSize: o.batchSize, preprocess: o.preprocess, threads: o.threads, observeIn: 'main' });
+    await collectStatistics(run.model, [], data, { kinds: [], sinks: [sink], samples: o.samples, batchSize: o.batchSize, preprocess: o.preprocess, threads: o.threads, observeIn: 'main' });
     const t1 = process.hrtime.bigint();
     seconds.collect += Number(t1 - t0) / 1e9;
     for (const l of here) {

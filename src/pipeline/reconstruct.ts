@@ -26,7 +26,7 @@ import {
   biasCorrection, clipSearch, dequantOf, gptqQuantize, GridOptions, groupOf, quantGrid, transposeQuantized,
 } from '../passes/reconstruct';
 import {
-  applyBiasShift, biasSlotOf, findLayers, LayerInputSink, LayerInputs, LayerResult, reconstructSequential, ReconstructLayer, SkippedLayer, weightRows,
+  applyBiasShift, biasSlotOf, findLayers, GramIn, LayerInputSink, LayerInputs, LayerResult, reconstructSequential, ReconstructLayer, SkippedLayer, weightRows, withGram,
 } from './reconstruct-schedule';
 
 export interface ReconstructDataOptions {
@@ -37,6 +37,8 @@ export interface ReconstructDataOptions {
   preprocess?: Partial<PreprocessOptions>;
   memoryLimitBytes?: number;
   threads?: number;
+  /** Where XᵀX of MatMul/Gemm inputs is computed (default onnxruntime, in-graph). */
+  gramIn?: GramIn;
 }
 
 export type LayerMethod = 'gptq' | 'clip-search' | 'rtn';
@@ -169,7 +171,7 @@ export async function reconstructForQuantize(
   }
   const originals = new Map(found.layers.map((l) => [l.name, Float32Array.from(l.node.inputs[1]!.const!.toFloat32())]));
   const sched = await reconstructSequential<LayerOutcome>(model, found.layers, d.data, (li) => reconstructGroup(options, li), {
-    samples: d.samples, batchSize: d.batchSize, preprocess: d.preprocess, memoryLimitBytes: d.memoryLimitBytes, threads: d.threads, progress,
+    samples: d.samples, batchSize: d.batchSize, preprocess: d.preprocess, memoryLimitBytes: d.memoryLimitBytes, threads: d.threads, gramIn: d.gramIn, progress,
   });
   const levels = new Map(options.levels ?? []);
   const dequantized = new Map<string, Float32Array>();
@@ -217,10 +219,13 @@ function join32(xs: Float32Array[]): Float32Array {
  * schedule): what held-out output errors are measured with. Per layer, one
  * H per group.
  */
-export async function layerHessians(model: Model, layers: readonly ReconstructLayer[], data: Dataset | string, o: { samples?: number; batchSize?: number } = {}): Promise<Map<string, Float64Array[]>> {
+export async function layerHessians(
+  model: Model, layers: readonly ReconstructLayer[], data: Dataset | string, o: { samples?: number; batchSize?: number; gramIn?: GramIn } = {},
+): Promise<Map<string, Float64Array[]>> {
   // the schedule's sink: layers reading the same input share one accumulator
-  const sink = new LayerInputSink(layers);
-  await collectStatistics(model, [], data, { kinds: [], sinks: [sink], samples: o.samples, batchSize: o.batchSize, observeIn: 'main' });
+  const run = (o.gramIn ?? 'onnxruntime') === 'onnxruntime' ? withGram(model, layers) : { model, grams: new Map() };
+  const sink = new LayerInputSink(layers, run.grams);
+  await collectStatistics(run.model, [], data, { kinds: [], sinks: [sink], samples: o.samples, batchSize: o.batchSize, observeIn: 'main' });
   return new Map(layers.map((l) => [l.name, sink.accumulators(l).map((x) => x.hessian())]));
 }
 

@@ -12,7 +12,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { Graph, intAttr, intsAttr, Model, Node, Tensor, Value } from '../../src/ir';
 import { UnsupportedError } from '../../src/errors';
-import { findLayers, LayerInputs, reconstructSequential } from '../../src/pipeline/reconstruct-schedule';
+import { findLayers, GramIn, LayerInputs, reconstructSequential } from '../../src/pipeline/reconstruct-schedule';
 import { floats } from '../helpers/onnx-build';
 import { npyHeader } from '../data/helpers';
 
@@ -116,24 +116,24 @@ describe('reconstructSequential', () => {
   });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  async function run(model: Model): Promise<{ seen: Map<string, LayerInputs[]>; passes: number; out: Model }> {
+  async function run(model: Model, gramIn: GramIn = 'onnxruntime'): Promise<{ seen: Map<string, LayerInputs[]>; passes: number; out: Model }> {
     const { layers, skipped } = findLayers(model);
     expect(skipped).toEqual([]);
     const seen = new Map<string, LayerInputs[]>();
     const r = await reconstructSequential(model, layers, dataFile, (li) => {
       seen.set(li.layer.name, [...(seen.get(li.layer.name) ?? []), li]);
       return { weight: li.w.map((v) => Math.fround(v * 0.75)) };
-    }, { batchSize: 4 });
+    }, { batchSize: 4, gramIn });
     return { seen, passes: r.passes, out: r.model };
   }
 
-  it('collects each layer\'s H and E[x] with the earlier layers replaced, one pass per depth', async () => {
+  it.each(['onnxruntime', 'mc'] as const)('collects each layer\'s H and E[x] with the earlier layers replaced, one pass per depth (XᵀX in %s)', async (gramIn) => {
     const model = buildModel();
     const { layers } = findLayers(model);
     expect(layers.map((l) => [l.name, l.depth, l.groups, l.rows, l.cols])).toEqual([
       ['wa', 0, 3, 2, 9], ['wb', 1, 2, 2, 27], ['w1', 2, 1, 8, 24], ['w2', 2, 1, 8, 24], ['w3', 3, 1, 5, 8],
     ]);
-    const { seen, passes, out } = await run(model);
+    const { seen, passes, out } = await run(model, gramIn);
     expect(passes).toBe(4);
     // the forward pass with every weight scaled by 0.75 (what each later layer must have seen)
     const c = (name: string): Float32Array => model.graph.initializers.find((v) => v.name === name)!.const!.toFloat32();

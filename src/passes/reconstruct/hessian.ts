@@ -62,6 +62,26 @@ export class HessianAccumulator {
     }
   }
 
+  /**
+   * Adds a batch given by its Gram matrix G = XᵀX [cols, cols] (row-major; only the
+   * lower triangle is read) and column sums Σ_rows x, as a runtime computes them
+   * in-graph: the same running average as add(), H *= N/(N+t); N += t; H += (2/N)·G,
+   * with G's products summed in the runtime's precision and the batches in float64.
+   */
+  addGram(g: Float32Array | Float64Array, colSums: ArrayLike<number>, rows: number, samples = rows): void {
+    const n = this.cols;
+    if (g.length !== n * n) throw new RangeError(`Gram matrix has ${g.length} values, expected ${n}×${n}`);
+    if (colSums.length !== n) throw new RangeError(`column sums have ${colSums.length} values, expected ${n}`);
+    if (rows === 0) return;
+    const h = this.h;
+    const keep = this.samples / (this.samples + samples);
+    this.samples += samples;
+    this.rows += rows;
+    const s = 2 / this.samples;
+    for (let i = 0; i < n; i++) for (let j = i * n, e = j + i + 1; j < e; j++) h[j] = h[j] * keep + s * g[j];
+    for (let c = 0; c < n; c++) this.sum[c] += colSums[c];
+  }
+
   /** E[x] per input over every row seen (a new array; zeros before any row). */
   mean(): Float64Array {
     return this.sum.map((v) => (this.rows ? v / this.rows : 0));
