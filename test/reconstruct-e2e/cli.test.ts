@@ -59,3 +59,27 @@ test.each([
   expect(r.stderr.trim().split('\n')).toHaveLength(1);
   expect(fs.existsSync(path.join(dir, 'never.onnx'))).toBe(false);
 });
+
+test('a recipe gives GPTQ to some layers and RTN to the rest, per step', async () => {
+  fs.writeFileSync(path.join(dir, 'mixed.yaml'), [
+    'model: cnn.onnx',
+    'steps:',
+    '  - quantize: { bits: 4, method: gptq, act-order: true, calib: calib-x.npy, calib-samples: 128 }',
+    '    layers: ["conv*"]',
+    '  - quantize: { bits: 4, backup-bits: none }',
+    '',
+  ].join('\n'));
+  const r = runMc(['apply', 'mixed.yaml', '-o', 'mixed.onnx', '--json'], { cwd: dir });
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  const rec = JSON.parse(r.stdout).results.find((x: { kind: string }) => x.kind === 'quantize').reconstruct;
+  const method = Object.fromEntries(rec.layers.map((l: { name: string; method: string }) => [l.name, l.method]));
+  expect(method).toEqual({ 'conv1.weight': 'gptq', 'conv2.weight': 'gptq', 'conv3.weight': 'gptq', 'fc1.weight': 'rtn', 'logits.weight': 'rtn' });
+  // the RTN weights are round 1's: the same initializers as a plain --bits 4 --backup-bits none run
+  expect(runMc(['quantize', 'cnn.onnx', '--bits', '4', '--backup-bits', 'none', '-o', 'plain4.onnx'], { cwd: dir }).code).toBe(0);
+  const { loadModel } = await import('../../src/formats');
+  const init = (f: string, prefix: string): string => loadModel(path.join(dir, f)).graph.initializers
+    .filter((v) => v.name.startsWith(prefix)).map((v) => Buffer.from(v.const!.bytes()).toString('hex')).join();
+  expect(init('mixed.onnx', 'fc1.weight')).toBe(init('plain4.onnx', 'fc1.weight'));
+  expect(init('mixed.onnx', 'conv2.weight')).not.toBe(init('plain4.onnx', 'conv2.weight'));
+});
