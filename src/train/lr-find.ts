@@ -4,8 +4,10 @@
  * grows exponentially from `start` to `end`, smooth the loss with a bias-corrected
  * exponential moving average (β = 0.98), stop once it exceeds 4× its minimum (the
  * blow-up), and suggest the rate at the steepest descent of the smoothed loss against
- * log(lr) (central differences; the end points use one-sided ones). The caller restores
- * the weights afterwards.
+ * log(lr) (central differences, numpy.gradient's rule), leaving out the first 10 and last
+ * 5 points as fastai v1's `recorder.plot(suggestion=True)` does: early on the bias-corrected
+ * average follows single-batch noise, and the last points lead into the blow-up.
+ * The caller restores the weights afterwards.
  */
 export interface LrFindPoint {
   lr: number;
@@ -23,7 +25,7 @@ export interface LrFindResult {
   diverged: boolean;
 }
 
-export const LR_FIND = { steps: 100, start: 1e-7, end: 10, beta: 0.98, blowUp: 4 } as const;
+export const LR_FIND = { steps: 100, start: 1e-7, end: 10, beta: 0.98, blowUp: 4, skipStart: 10, skipEnd: 5 } as const;
 
 /** The rate of step i of n, exponentially from start to end. */
 export function rangeRate(i: number, n: number, start: number = LR_FIND.start, end: number = LR_FIND.end): number {
@@ -59,12 +61,16 @@ export function lrRangeTest(step: (lr: number, i: number) => number, n: number =
   return { points, lr: index >= 0 ? points[index].lr : null, index, diverged };
 }
 
-/** The index of the most negative d(smoothed)/d(log lr), or -1 when nothing descends. */
-export function steepest(points: readonly LrFindPoint[]): { index: number; slope: number } {
+/**
+ * The index of the most negative d(smoothed)/d(log lr) over points [skipStart, n − skipEnd)
+ * (all points when fewer remain), or -1 when nothing descends.
+ */
+export function steepest(points: readonly LrFindPoint[], skipStart: number = LR_FIND.skipStart, skipEnd: number = LR_FIND.skipEnd): { index: number; slope: number } {
   let index = -1;
   let slope = 0;
   const n = points.length;
-  for (let i = 0; i < n; i++) {
+  const [from, to] = n - skipStart - skipEnd >= 3 ? [skipStart, n - skipEnd] : [0, n];
+  for (let i = from; i < to; i++) {
     const a = points[Math.max(0, i - 1)];
     const b = points[Math.min(n - 1, i + 1)];
     if (a === b) continue;

@@ -60,11 +60,30 @@ export function Gemm(tf: TF, A: T, B: T, C: T | null, { alpha = 1, beta = 1, tra
   return y;
 }
 
-/** MatMul with numpy semantics: 1-D operands gain and then lose a unit dimension; batch dims broadcast. */
+/**
+ * MatMul with numpy semantics: 1-D operands gain and then lose a unit dimension; batch dims broadcast.
+ * tfjs 4.22's BatchMatMul gradient does not sum over broadcast batch dims (a [B, M, K] × [K, N]
+ * product gives dB the shape [B, K, N]), so broadcasting is made explicit: a 2-D right operand
+ * multiplies the rows of A flattened (the usual activations × weight case), otherwise both
+ * operands are broadcast to the common batch shape (broadcastTo's gradient sums).
+ */
 export function MatMul(tf: TF, A: T, B: T): T {
-  const a = A.rank === 1 ? tf.expandDims(A, 0) : A;
-  const b = B.rank === 1 ? tf.expandDims(B, 1) : B;
-  let y = tf.matMul(a, b);
+  let a = A.rank === 1 ? tf.expandDims(A, 0) : A;
+  let b = B.rank === 1 ? tf.expandDims(B, 1) : B;
+  let y: T;
+  if (b.rank === 2 && a.rank > 2) {
+    const lead = a.shape.slice(0, -1);
+    y = tf.reshape(tf.matMul(tf.reshape(a, [-1, a.shape[a.rank - 1]]) as import('@tensorflow/tfjs').Tensor2D, b as import('@tensorflow/tfjs').Tensor2D), [...lead, b.shape[b.rank - 1]]);
+  } else {
+    if (a.rank > 2 || b.rank > 2) {
+      const batch = tf.broadcast_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2));
+      const aFull = [...batch, ...a.shape.slice(-2)];
+      const bFull = [...batch, ...b.shape.slice(-2)];
+      if (aFull.length !== a.rank || aFull.some((d, i) => d !== a.shape[i])) a = tf.broadcastTo(a, aFull);
+      if (bFull.length !== b.rank || bFull.some((d, i) => d !== b.shape[i])) b = tf.broadcastTo(b, bFull);
+    }
+    y = tf.matMul(a, b);
+  }
   if (A.rank === 1) y = tf.squeeze(y, [y.rank - 2]);
   if (B.rank === 1) y = tf.squeeze(y, [y.rank - 1]);
   return y;
