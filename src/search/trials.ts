@@ -37,6 +37,8 @@ export interface TrialRunnerOptions {
   log: TrialLog;
   maxTrials?: number;
   timeBudgetMs?: number;
+  /** When the search started (Date.now()): --time-budget counts from here, setup included. */
+  startMs?: number;
   onTrial?: (r: TrialRecord) => void;
 }
 
@@ -58,7 +60,7 @@ export class TrialRunner implements Trials {
   readonly trials: TrialRecord[] = [];
   private readonly memo = new Map<string, TrialRecord>();
   private readonly assignments = new Map<string, Assignment>();
-  private readonly start = Date.now();
+  private readonly start: number;
   reused = 0;
   /** Milliseconds spent in trials run (not read back), for estimates. */
   runMs = 0;
@@ -68,6 +70,7 @@ export class TrialRunner implements Trials {
 
   constructor(private readonly o: TrialRunnerOptions) {
     this.constraint = constraintOf(o.constraint);
+    this.start = o.startMs ?? Date.now();
   }
 
   get count(): number {

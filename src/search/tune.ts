@@ -87,7 +87,7 @@ export async function tune(o: TuneOptions & { metric?: MetricName }, hooks: Tune
     }
     const runner = new TrialRunner({
       model: float, label, layers, dims, constraint: o.constraint, sizeMeasure: o.sizeMeasure, evaluators, log, pool: pool ?? undefined,
-      maxTrials: o.maxTrials, timeBudgetMs: o.timeBudgetMs,
+      maxTrials: o.maxTrials, timeBudgetMs: o.timeBudgetMs, startMs: t0,
       onTrial: (r) => hooks.onTrial?.(r, runner.count, planned),
     });
 

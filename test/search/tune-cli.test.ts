@@ -141,3 +141,41 @@ describe('always an answer', () => {
     expect(r.code).toBe(rep.met ? 0 : 1);
   });
 });
+
+describe('subset, time budget, sensitivity only', () => {
+  test('--subset 0.3: trials on 300 samples, the answer re-checked on all 1,000 and meeting the budget there', () => {
+    const dir = tempDir('tune-subset');
+    const out = path.join(dir, 's.onnx');
+    const r = runMc(['tune', CNN, ...DATA, '--max-accuracy-drop', '0.5', '--subset', '0.3', '-o', out, '--json']);
+    expect(r.stderr).toMatch(/1000 samples \(trials on 300\)/);
+    const rep = JSON.parse(r.stdout);
+    expect(rep.trials.filter((t: { phase: string; scope: string }) => t.phase === 'sensitivity').every((t: { scope: string }) => t.scope === 'subset')).toBe(true);
+    expect(rep.best.scope).toBe('all');
+    expect(r.code).toBe(rep.met ? 0 : 1);
+    if (rep.met) expect(measure(out).drop).toBeLessThanOrEqual(0.5);
+  });
+
+  test('--time-budget: stops starting trials once spent (setup included), writes the best so far', () => {
+    const dir = tempDir('tune-time');
+    const t0 = Date.now();
+    const r = runMc(['tune', CNN, ...DATA, '--max-accuracy-drop', '0.5', '--time-budget', '2s', '-o', path.join(dir, 't.onnx'), '--json']);
+    const wall = Date.now() - t0;
+    const rep = JSON.parse(r.stdout);
+    expect(rep.stopped).toBe('time-budget');
+    const longest = Math.max(...rep.trials.map((t: { ms: number }) => t.ms));
+    // Setup and writing sit outside the trials; the search itself passes the budget by at most one trial.
+    expect(rep.elapsedMs).toBeLessThanOrEqual(2000 + longest + 1000);
+    expect(wall).toBeGreaterThan(0);
+    expect(fs.existsSync(path.join(dir, 't.onnx'))).toBe(true);
+  });
+
+  test('--sensitivity-only: one row per layer and rung, no model', () => {
+    const dir = tempDir('tune-sens');
+    const r = runMc(['tune', CNN, ...DATA, '--max-accuracy-drop', '0.5', '--sensitivity-only', '-o', path.join(dir, 'x.onnx'), '--json']);
+    expect(r.code).toBe(0);
+    const rep = JSON.parse(r.stdout);
+    expect(rep.sensitivity).toHaveLength(5 * 2);
+    expect(rep.best).toBeNull();
+    expect(fs.existsSync(path.join(dir, 'x.onnx'))).toBe(false);
+  });
+});

@@ -213,6 +213,7 @@ function renderHuman(r: TuneReport, ctx: CliContext, notes: string[]): string {
     const b = r.best;
     s += `${r.met ? c.green('met') : c.red('missed')} --${name} ${r.constraint.limit}: ${v(b.value)} on all ${b.scope === 'all' ? 'the data' : '(subset)'} (trial ${b.id}); weights ${formatBytes(b.weightBytes)}, file ${formatBytes(b.fileBytes)}\n`;
   }
+  if (!r.best) s += `${c.bold('sensitivity only')}: no model written; the table is in the log and the report\n`;
   for (const n of notes) s += `${c.yellow('note')} ${n}\n`;
   if (r.output) s += `${c.green('wrote')} ${r.output}${r.recipe ? ` and ${r.recipe}` : ''}\n`;
   return s;
