@@ -329,8 +329,9 @@ export function withGram(model: Model, layers: readonly ReconstructLayer[]): { m
       g.addNode(new Node({ opType, name: outputs[0].name, inputs, outputs, attributes }));
     };
     add('Reshape', [x, shapeConst], [x2]);
-    // Gemm with transA reads X2 in place (a Transpose + MatMul would copy it first)
-    add('Gemm', [x2, x2], [gram], [intAttr('transA', 1)]);
+    // Gemm with transA reads X2 in place (a Transpose + MatMul would copy it first); before opset 11 Gemm needs C (a zero here)
+    const c = opset < 11 ? [g.addInitializer(g.uniqueName(`${base}_zero`), Tensor.fromArray('float32', [1], Float32Array.of(0)))] : [];
+    add('Gemm', [x2, x2, ...c], [gram], [intAttr('transA', 1)]);
     if (opset >= 13) {
       const axes = g.addInitializer(g.uniqueName(`${base}_axes`), Tensor.fromArray('int64', [1], BigInt64Array.of(0n)));
       add('ReduceSum', [x2, axes], [sum], [intAttr('keepdims', 0)]);

@@ -12,7 +12,8 @@ import * as path from 'path';
 import * as ort from 'onnxruntime-node';
 import { loadModel } from '../../src/formats';
 import { encodeOnnx } from '../../src/formats/onnx';
-import type { Model } from '../../src/ir';
+import { Graph, intAttr, Node, Tensor, Value, type Model } from '../../src/ir';
+import { onnxModel, randomFloats } from '../quantize/helpers';
 import { applyPlan, parseRecipe, type PlanReport } from '../../src/plan';
 import type { PruneChanges } from '../../src/passes/prune';
 import { parsePruneFlags } from '../../src/cli/commands/prune';
@@ -208,6 +209,38 @@ describe('mc prune --method sparsegpt through the binary', () => {
       expect([name, Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength))]).toEqual([name, true]);
     }
     expect(await top1(cli)).toBe(await top1(lib.model));
+  });
+});
+
+describe('an opset-9 model (Gemm needs its C input before opset 11)', () => {
+  test('two Gemm layers prune to 50% and the result runs in onnxruntime', async () => {
+    const g = new Graph();
+    const x = new Value('x', { dtype: 'float32', shape: ['N', 16] });
+    g.inputs.push(x);
+    const w = (name: string, shape: number[], seed: number): Value => g.addInitializer(name, Tensor.fromArray('float32', shape, randomFloats(shape.reduce((a, b) => a * b, 1), seed), name));
+    const [h, r, y] = [new Value('h'), new Value('r'), new Value('y', { dtype: 'float32', shape: ['N', 4] })];
+    g.addNode(new Node({ opType: 'Gemm', name: 'fc1', inputs: [x, w('fc1.weight', [8, 16], 3), w('fc1.bias', [8], 4)], outputs: [h], attributes: [intAttr('transB', 1)] }));
+    g.addNode(new Node({ opType: 'Relu', name: 'relu', inputs: [h], outputs: [r] }));
+    g.addNode(new Node({ opType: 'Gemm', name: 'fc2', inputs: [r, w('fc2.weight', [4, 8], 5), w('fc2.bias', [4], 6)], outputs: [y], attributes: [intAttr('transB', 1)] }));
+    g.outputs.push(y);
+    const model = onnxModel(g, 9);
+    const dir = tempDir('mc-sparsegpt-opset9-');
+    const rows = 64;
+    let header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${rows}, 16), }`;
+    header += ' '.repeat(63 - ((10 + header.length) % 64)) + '\n';
+    const pre = Buffer.alloc(10);
+    pre.write('\x93NUMPY', 0, 'latin1');
+    pre[6] = 1;
+    pre.writeUInt16LE(header.length, 8);
+    fs.writeFileSync(path.join(dir, 'x.npy'), Buffer.concat([pre, Buffer.from(header, 'latin1'), Buffer.from(randomFloats(rows * 16, 9).buffer)]));
+    const plan = await applyPlan(model, parseRecipe('steps:\n  - prune: { sparsity: 0.5, method: sparsegpt, data: x.npy }\n', path.join(dir, 'r.yaml'), dir), { label: 'opset9' });
+    const pr = plan.results[0];
+    if (pr.kind !== 'prune') throw new Error('no prune result');
+    expect(pr.report.layers.map((l) => [l.layer, l.zeros])).toEqual([['fc1', zerosOf(weight(model, 'fc1.weight').w)], ['fc2', zerosOf(weight(model, 'fc2.weight').w)]]);
+    expect(pr.report.globalSparsity).toBeCloseTo(0.5, 1);
+    const session = await ort.InferenceSession.create(encodeOnnx(model));
+    const out = await session.run({ x: new ort.Tensor('float32', randomFloats(2 * 16, 11), [2, 16]) });
+    expect(out.y.dims).toEqual([2, 4]);
   });
 });
 
