@@ -136,7 +136,7 @@ export function fit(tf: TF, model: Trainable, teacher: Predictor | null, train: 
         for (const idx of batchesOf(epochOrder(train.count, o.seed, epoch), o.batchSize)) {
           lr = schedule.at(step);
           const loss = stepOnce(opt, idx, lr);
-          if (!Number.isFinite(loss)) throw new TrainingDivergedError(`the loss became ${loss} at step ${step + 1} (epoch ${epoch + 1}) with learning rate ${lr.toPrecision(3)}; nothing written (lower --lr)`);
+          if (!Number.isFinite(loss)) throw new TrainingDivergedError(`the loss became ${loss} at step ${step + 1} (epoch ${epoch + 1}) with learning rate ${lr.toPrecision(3)}; nothing written (lower --lr, or look for NaN/Inf in the training data)`);
           sum += loss * idx.length;
           n += idx.length;
           examples += idx.length;
