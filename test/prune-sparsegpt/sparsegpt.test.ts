@@ -256,6 +256,9 @@ describe('flags and errors', () => {
     const plan = parseRecipe('steps:\n  - prune: { sparsity: 0.5, method: sparsegpt, data: calib-x.npy }\n', path.join(FIX, 'r.yaml'), FIX);
     expect(plan.steps[0].kind === 'prune' && plan.steps[0].options.criterion).toBe('sparsegpt');
     await expect(pruned('{ sparsity: 0.5, pattern: channel, method: sparsegpt, data: calib-x.npy }')).rejects.toThrow(/not channels/);
+    const tfjs = loadModel(path.join(FIX, 'cnn-graph'));
+    await expect(applyPlan(tfjs, parseRecipe('steps:\n  - prune: { sparsity: 0.5, method: sparsegpt, data: calib-x.npy }\n', path.join(FIX, 'r.yaml'), FIX), { label: 'cnn-graph' }))
+      .rejects.toThrow(/--method sparsegpt reads layer inputs from onnxruntime: it needs an ONNX model/);
     expect(fs.existsSync(CALIB)).toBe(true);
   });
 });
