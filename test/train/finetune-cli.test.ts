@@ -74,11 +74,11 @@ async function top1(file: string): Promise<number> {
 function zeros(file: string): Map<string, number[]> {
   const m = decodeOnnx(fs.readFileSync(file));
   const out = new Map<string, number[]>();
-  for (const v of m.graph.initializers()) {
+  for (const v of m.graph.initializers) {
     if (v.const?.dtype !== 'float32') continue;
     const d = v.const.toFloat32();
     const z: number[] = [];
-    d.forEach((x, i) => { if (x === 0) z.push(i); });
+    d.forEach((x: number, i: number) => { if (x === 0) z.push(i); });
     out.set(v.name, z);
   }
   return out;
@@ -134,7 +134,7 @@ maybe('mc finetune recovers pruned accuracy (fixture CNN, onnxruntime on the eva
     const tuned = await top1(out);
     console.log(`cnn 50% channels (saliency): dense ${dense}%, pruned ${prunedAcc}%, fine-tuned ${tuned}%\n${r.stdout}`);
     // Shapes unchanged by training.
-    const shapes = (f: string) => decodeOnnx(fs.readFileSync(f)).graph.initializers().map((v) => `${v.name}:${v.const!.shape.join('x')}`);
+    const shapes = (f: string) => decodeOnnx(fs.readFileSync(f)).graph.initializers.map((v) => `${v.name}:${v.const!.shape.join('x')}`);
     expect(shapes(out)).toEqual(shapes(pruned));
     expect(tuned).toBeGreaterThanOrEqual(dense - 1.5);
   });
