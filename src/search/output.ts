@@ -36,7 +36,8 @@ export async function writeBest(run: TuneRun, o: WriteBestOptions): Promise<Writ
     const w = await writeOutput(run.float.clone(), { input: run.model, output: o.output, force: o.force, verify: true, gzip: false });
     return { output: o.output, recipe: null, sha256: null, notes: [...w.notes, 'the best plan leaves every layer as it is: the output is the input model, and no recipe is written'] };
   }
-  const withModel: Plan = { ...plan, model: path.resolve(run.model) };
+  // Paths in the recorded recipe are relative to the recipe's folder, as mc apply of that file records them.
+  const withModel: Plan = { ...plan, model: path.resolve(run.model), baseDir: o.recipeOut ? path.dirname(o.recipeOut) : plan.baseDir };
   const r = await applyPlanToFile({ input: run.model, output: o.output, plan: withModel, force: o.force });
   let recipe: string | null = null;
   if (o.recipeOut) {

@@ -11,20 +11,21 @@ import type { Assignment, Dimension, QuantOption, SpaceName } from './types';
 
 /** int4 block size of an option (plain int4: 32, mc quantize's default), or null for int8/float. */
 export function int4Block(o: QuantOption): number | null {
-  if (o === 'int4') return 32;
+  if (o === 'int4' || o === 'int4-gptq') return 32;
   const m = /^int4-b(\d+)$/.exec(o);
   return m ? Number(m[1]) : null;
 }
 
 /**
  * Most aggressive first: int4 by block size, largest first (fewer scales: smaller, coarser),
- * then int8, then float. `int4` and `int4-b32` are one option.
+ * then int4 by GPTQ, int8, float. `int4` and `int4-b32` are one option.
  */
 export function quantOrder(options: readonly QuantOption[]): QuantOption[] {
-  const rank = (o: QuantOption): number => (o === 'float' ? 2e9 : o === 'int8' ? 1e9 : -int4Block(o)!);
+  // GPTQ has round to nearest's bytes and (usually) less error: one rung safer than int4.
+  const rank = (o: QuantOption): number => (o === 'float' ? 2e9 : o === 'int8' ? 1e9 : o === 'int4-gptq' ? -31.5 : -int4Block(o)!);
   const byBlock = new Map<string, QuantOption>();
   for (const o of options) {
-    const k = int4Block(o) === null ? o : `int4/${int4Block(o)}`;
+    const k = int4Block(o) === null || o === 'int4-gptq' ? o : `int4/${int4Block(o)}`;
     if (!byBlock.has(k)) byBlock.set(k, o);
   }
   return [...byBlock.values()].sort((a, b) => rank(a) - rank(b));
@@ -34,7 +35,7 @@ export function quantOrder(options: readonly QuantOption[]): QuantOption[] {
  * The dimensions of `space`, each with its rungs most aggressive first. Quantize has only the
  * options asked for (`--options int4` means no weight may stay float); prune always ends dense.
  */
-export function dimensionsOf(space: readonly SpaceName[], options: readonly QuantOption[], sparsities: readonly number[]): Dimension[] {
+export function dimensionsOf(space: readonly SpaceName[], options: readonly QuantOption[], sparsities: readonly number[], calib?: string): Dimension[] {
   const dims: Dimension[] = [];
   // Prune runs before quantize in a plan; the dimensions keep that order too.
   if (space.includes('prune')) {
@@ -42,7 +43,8 @@ export function dimensionsOf(space: readonly SpaceName[], options: readonly Quan
     dims.push({ name: 'prune', rungs: [...rungs, 0] });
   }
   if (space.includes('quantize')) {
-    dims.push({ name: 'quantize', rungs: quantOrder(options) });
+    const rungs = quantOrder(options);
+    dims.push(rungs.includes('int4-gptq') && calib !== undefined ? { name: 'quantize', rungs, calib } : { name: 'quantize', rungs });
   }
   return dims;
 }
@@ -105,7 +107,9 @@ export function recipeDocOf(a: Assignment, layers: readonly string[], dims: read
       // The output check would back weights off on its own; in a search every weight's form is the search's choice.
       else {
         const block = int4Block(rung as QuantOption);
-        const q = block === null ? { bits: 8 } : { bits: 4, 'block-size': block };
+        const q = block === null ? { bits: 8 }
+          : rung === 'int4-gptq' ? { bits: 4, 'block-size': block, method: 'gptq', calib: dim.calib }
+            : { bits: 4, 'block-size': block };
         steps.push({ quantize: { ...q, 'output-check': false }, layers: taken });
       }
     }

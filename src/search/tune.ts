@@ -12,6 +12,7 @@
  * the largest slack (least negative), then the smaller size.
  */
 import * as path from 'path';
+import { UsageError } from '../errors';
 import { Evaluator } from '../eval/evaluator';
 import type { MetricName } from '../eval/types';
 import { loadModel } from '../formats';
@@ -45,7 +46,8 @@ export async function tune(o: TuneOptions & { metric?: MetricName }, hooks: Tune
   const label = o.model;
   const float = loadModel(o.model);
   const layers = await discoverLayers(float, label);
-  const dims = dimensionsOf(o.space, o.options, o.sparsities);
+  if (o.options.includes('int4-gptq') && o.calib === undefined) throw new UsageError('--options int4-gptq needs --calib (calibration inputs for the layer Hessians; not the eval data)');
+  const dims = dimensionsOf(o.space, o.options, o.sparsities, o.calib && path.resolve(o.calib));
   const evalOpts = { baseline: float, baselineName: path.basename(o.model), data: o.data, labels: o.labels, metric: o.metric, runs: 0, budgets: o.constraint };
   const all = await Evaluator.create(evalOpts);
   let sub: Evaluator | null = null;

@@ -11,9 +11,10 @@ export type SpaceName = 'quantize' | 'prune';
 
 /**
  * What a weight can become along the quantize dimension: int4 with a block size (`int4-b128`;
- * plain `int4` is block 32, mc quantize's default), int8 (per channel), or float (left alone).
+ * plain `int4` is block 32, mc quantize's default), int4 by GPTQ (block 32, needs calibration
+ * data), int8 (per channel), or float (left alone).
  */
-export type QuantOption = 'int4' | `int4-b${number}` | 'int8' | 'float';
+export type QuantOption = 'int4' | `int4-b${number}` | 'int4-gptq' | 'int8' | 'float';
 
 export type Strategy = 'greedy' | 'evolve';
 
@@ -30,6 +31,8 @@ export interface TuneOptions {
   space: SpaceName[];
   /** Quantize rungs, any order on the command line; kept most aggressive first (int4, int8, float). */
   options: QuantOption[];
+  /** Calibration inputs for int4-gptq (the layers' Hessians); not the eval data. */
+  calib?: string;
   /** Prune rungs (unstructured magnitude sparsity); dense (0) is always the safest rung. */
   sparsities: number[];
   strategy: Strategy;
@@ -75,6 +78,8 @@ export interface Layer {
 export interface Dimension {
   name: SpaceName;
   rungs: readonly (QuantOption | number)[];
+  /** Quantize: the calibration inputs GPTQ reads (an absolute path), when a rung is int4-gptq. */
+  calib?: string;
 }
 
 /** Per layer (in layer order), per dimension (in dimension order): the rung index. */

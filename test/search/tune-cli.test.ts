@@ -179,3 +179,26 @@ describe('subset, time budget, sensitivity only', () => {
     expect(fs.existsSync(path.join(dir, 'x.onnx'))).toBe(false);
   });
 });
+
+describe('GPTQ as a rung (--options int4-gptq --calib)', () => {
+  test('the answer meets the budget on all the data and mc apply of its recipe (method gptq, calib) gives the same bytes', () => {
+    const dir = tempDir('tune-gptq');
+    const out = path.join(dir, 'g.onnx');
+    const recipe = path.join(dir, 'g.yaml');
+    const r = runMc(['tune', CNN, ...DATA, '--calib', path.join(FIX, 'calib-x.npy'), '--max-accuracy-drop', '0.5', '--options', 'int4,int4-gptq,int8,float', '-o', out, '--recipe-out', recipe, '--json']);
+    expect(r.code).toBe(0);
+    const rep = JSON.parse(r.stdout);
+    expect(rep.dimensions[0].rungs).toEqual(['int4', 'int4-gptq', 'int8', 'float']);
+    expect(measure(out).drop).toBeLessThanOrEqual(0.5);
+    if (rep.plan.some((p: { choice: { quantize: string } }) => p.choice.quantize === 'int4-gptq')) expect(fs.readFileSync(recipe, 'utf8')).toMatch(/method: gptq/);
+    const again = path.join(dir, 'again.onnx');
+    expect(runMc(['apply', recipe, CNN, '-o', again]).code).toBe(0);
+    expect(fs.readFileSync(again).equals(fs.readFileSync(out))).toBe(true);
+  });
+
+  test('int4-gptq without --calib is refused', () => {
+    const r = runMc(['tune', CNN, ...DATA, '--max-accuracy-drop', '0.5', '--options', 'int4-gptq,int8', '-o', path.join(tempDir('tune-gptq-no'), 'x.onnx')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/int4-gptq needs --calib/);
+  });
+});

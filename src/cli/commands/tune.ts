@@ -26,8 +26,8 @@ const SPACES: readonly string[] = ['quantize', 'prune', 'channels'];
 function quantOption(s: string): QuantOption {
   const m = /^int4-b(\d+)$/.exec(s);
   if (m && Number(m[1]) >= 16 && (Number(m[1]) & (Number(m[1]) - 1)) === 0) return s as QuantOption;
-  if (s === 'int4' || s === 'int8' || s === 'float') return s;
-  throw new UsageError(`--options: each must be int4, int4-b<block size> (a power of two ≥ 16, e.g. int4-b128), int8 or float, got '${s}'`);
+  if (s === 'int4' || s === 'int4-gptq' || s === 'int8' || s === 'float') return s;
+  throw new UsageError(`--options: each must be int4, int4-b<block size> (a power of two ≥ 16, e.g. int4-b128), int4-gptq, int8 or float, got '${s}'`);
 }
 const METRICS: readonly MetricName[] = ['top1', 'top5', 'perplexity', 'mse'];
 
@@ -50,6 +50,7 @@ export const tuneCommand = defineCommand<TuneCliOptions>({
       .argument('<model>', 'the float model (.onnx, or a tfjs model.json or folder)')
       .requiredOption('--data <x>', 'evaluation inputs (.npy, .npz, test-data folder, images)')
       .option('--labels <y>', 'labels for --data (needed by --max-accuracy-drop and --max-ppl-ratio)')
+      .option('--calib <x>', 'calibration inputs for --options int4-gptq (not the eval data)')
       .option('--metric <name>', `accuracy metric: ${METRICS.join(', ')} (default: from output and label shapes)`);
     for (const key of CONSTRAINT_KEYS) {
       const spec = BUDGET_SPECS.find((s) => s.key === key)!;
@@ -59,7 +60,7 @@ export const tuneCommand = defineCommand<TuneCliOptions>({
       .option('--objective <what>', 'what to minimise: size (latency is not searched yet)', 'size')
       .option('--size <measure>', 'size means: weights (stored weight bytes), file, gzip (default: weights; gzip when the space prunes)')
       .option('--space <dims>', 'dimensions: quantize, prune (comma list)', 'quantize')
-      .option('--options <list>', 'quantize rungs a layer may take: int4 (block 32), int4-b64, int4-b128 (larger blocks: fewer scales), int8, float', 'int4,int8,float')
+      .option('--options <list>', 'quantize rungs a layer may take: int4 (block 32), int4-b64, int4-b128 (larger blocks: fewer scales), int4-gptq (needs --calib), int8, float', 'int4,int8,float')
       .option('--sparsities <list>', 'prune rungs (unstructured magnitude); dense is always a rung', '0.25,0.5,0.75')
       .option('--strategy <s>', 'auto (= greedy), greedy, evolve (NSGA-II Pareto search seeded with greedy)', 'auto')
       .option('--population <n>', 'evolve: plans per generation', '16')
@@ -113,6 +114,7 @@ export function parseTuneFlags(model: string, flags: Readonly<Record<string, unk
     model,
     data: String(flags.data),
     labels: optionalString(flags.labels),
+    calib: optionalString(flags.calib),
     metric: metric === undefined ? undefined : oneOf(metric, METRICS, '--metric'),
     constraint,
     space: space as SpaceName[],
