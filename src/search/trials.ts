@@ -39,7 +39,8 @@ export interface TrialRunnerOptions {
   timeBudgetMs?: number;
   /** When the search started (Date.now()): --time-budget counts from here, setup included. */
   startMs?: number;
-  onTrial?: (r: TrialRecord) => void;
+  /** Called as each trial finishes (batched trials: in the order they finish), with how many have. */
+  onTrial?: (r: TrialRecord, done: number) => void;
 }
 
 /**
@@ -117,6 +118,7 @@ export class TrialRunner implements Trials {
     let next = 0;
     let stop: StopSearch | null = null;
     let planned = this.count;
+    let finished = this.count;
     // Decided in order, synchronously, as lanes free up: memo, duplicates, log, limits.
     const take = (): { i: number; key: string; id: number } | null => {
       while (next < list.length && !stop) {
@@ -131,6 +133,7 @@ export class TrialRunner implements Trials {
           fresh.set(key, i);
           slots[i] = logged;
           planned++;
+          this.o.onTrial?.(logged, ++finished);
           continue;
         }
         if (this.o.timeBudgetMs !== undefined && this.elapsedMs() >= this.o.timeBudgetMs) { stop = new StopSearch('time-budget'); break; }
@@ -144,7 +147,7 @@ export class TrialRunner implements Trials {
         const { i, key, id } = t;
         const p = this.measure(l, list[i], phase, scope, key, id);
         slots[i] = p;
-        await p;
+        this.o.onTrial?.(await p, ++finished);
       }
     };
     await Promise.all(Array.from({ length: Math.max(1, this.o.pool?.size ?? 1) }, (_, l) => lane(l)));
@@ -165,7 +168,6 @@ export class TrialRunner implements Trials {
         this.memo.set(key, r);
         this.assignments.set(key, copyAssignment(list[i]));
         this.trials.push(r);
-        this.o.onTrial?.(r);
       }
       out.push(r);
     }

@@ -18,7 +18,7 @@ import type { MetricName } from '../eval/types';
 import { loadModel } from '../formats';
 import type { Model } from '../ir';
 import { VERSION } from '../version';
-import { constraintOf, type Constraint } from './constraint';
+import { constraintOf } from './constraint';
 import { evolve, evolveTrials } from './evolve';
 import { greedy, greedyTrials } from './greedy';
 import { TrialLog } from './log';
@@ -90,7 +90,7 @@ export async function tune(o: TuneOptions & { metric?: MetricName }, hooks: Tune
     const runner = new TrialRunner({
       model: float, label, layers, dims, constraint: o.constraint, sizeMeasure: o.sizeMeasure, evaluators, log, pool: pool ?? undefined,
       maxTrials: o.maxTrials, timeBudgetMs: o.timeBudgetMs, startMs: t0,
-      onTrial: (r) => hooks.onTrial?.(r, runner.count, planned),
+      onTrial: (r, done) => hooks.onTrial?.(r, done, planned),
     });
 
     let stopped: StopReason = 'done';
@@ -109,7 +109,7 @@ export async function tune(o: TuneOptions & { metric?: MetricName }, hooks: Tune
       stopped = e.reason;
     }
 
-    const best = o.sensitivityOnly ? null : pickBest(runner, runner.trials.filter((t) => t.scope === 'all'), constraint);
+    const best = o.sensitivityOnly ? null : pickBest(runner, runner.trials.filter((t) => t.scope === 'all'));
     const searchScope = runner.trials.filter((t) => t.scope === scope && !t.error);
     return {
       float,
@@ -137,7 +137,7 @@ export async function tune(o: TuneOptions & { metric?: MetricName }, hooks: Tune
   }
 }
 
-function pickBest(runner: TrialRunner, trials: TrialRecord[], _c: Constraint): TrialRecord | null {
+function pickBest(runner: TrialRunner, trials: TrialRecord[]): TrialRecord | null {
   const ok = trials.filter((t) => !t.error);
   if (!ok.length) return null;
   const passing = ok.filter((t) => t.passed);

@@ -151,6 +151,7 @@ export function parseDuration(s: string): number {
 async function runTune(o: TuneCliOptions, ctx: CliContext): Promise<number> {
   const progress = ctx.progress(`tuning ${o.model}`, { quiet: o.json });
   const t0 = Date.now();
+  let bestBytes: number | null = null;
   let run;
   try {
     run = await tune(o, {
@@ -160,7 +161,9 @@ async function runTune(o: TuneCliOptions, ctx: CliContext): Promise<number> {
       onTrial: (r, done, planned) => {
         const elapsed = Date.now() - t0;
         const eta = (elapsed / done) * Math.max(0, planned - done);
-        progress.update(`trial ${done}/${planned} (${r.phase}) · ${o.constraint && r.value !== null ? `last ${r.value.toFixed(2)}` : ''} · ETA ${seconds(eta)}`);
+        if (r.passed && r.scope === 'all' && (bestBytes === null || r.weightBytes < bestBytes)) bestBytes = r.weightBytes;
+        const best = bestBytes === null ? 'none meets it yet' : `best ${formatBytes(bestBytes)} weights`;
+        progress.update(`trial ${done}/≤${planned} (${r.phase}) · ${best} · ETA ≤ ${seconds(eta)}`);
       },
     });
     if (run.best) progress.update(`writing ${o.output}`);
