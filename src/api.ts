@@ -46,3 +46,7 @@ export type { PruneFileOptions, PruneFileResult, PruneModelOptions } from './pip
 // Recipes (docs/recipes.md): a plan of prune/quantize steps per layer, read from YAML/JSON, applied in memory.
 export { applyPlan, applyPlanToFile, canonicalRecipe, commandLinePlan, parseRecipe, readRecipe, recipeYaml, RecipeError } from './plan';
 export type { ApplyContext, ApplyFileOptions, ApplyFileResult, CanonicalRecipe, Plan, PlanEval, PlanReport, PlanStep, PruneStep, QuantizeStep, Selection, StaticStep, StepResult, WeightForm } from './plan';
+
+// Search (docs/tune.md): per-layer plans against one constraint; returns data, writes nothing until writeBest.
+export { tune, writeBest, tuneReport, renderHtmlReport, renderMarkdownReport, readTrials } from './search';
+export type { TuneOptions, TuneResult, TuneRun, TuneHooks, TuneReport, TrialRecord, SensitivityRow, QuantOption, WriteBestOptions, WrittenBest } from './search';
