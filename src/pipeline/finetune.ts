@@ -14,7 +14,7 @@ import type { Model } from '../ir';
 import { outputIsProbabilities } from '../passes/prune/gradients';
 import { useGradientBackend } from '../runtime/executor';
 import type { T } from '../runtime/executor';
-import { fit, openPredictor, openTrainable, TrainingSet, type FitOptions, type FitResult, type LossKind, type Predictor, type StepInfo } from '../train';
+import { fit, openPredictor, openTrainable, recalibrateBatchNorm, TrainingSet, type FitOptions, type FitResult, type LossKind, type Predictor, type StepInfo } from '../train';
 import { VERSION } from '../version';
 import { checkOutputPath, defaultOutputPath, writeOutput, type WrittenOutput } from './output';
 
@@ -25,6 +25,8 @@ export interface FinetuneSettings extends Omit<FitOptions, 'validation' | 'onSte
   alpha?: number;
   /** Use at most this many training samples (default: all). */
   samples?: number;
+  /** ONNX: re-estimate BatchNormalization statistics on the training data first (adaptive BN; default true). */
+  bnRecalibrate?: boolean;
 }
 
 export interface FinetuneFileOptions {
@@ -92,13 +94,21 @@ export async function finetuneFile(o: FinetuneFileOptions): Promise<FinetuneFile
   const teacherPath = o.teacher ?? o.input;
   const sha256 = modelSha256(teacherPath);
   const notes: string[] = [];
+  const needsTeacher = s.loss !== 'ce';
+  // The model as given (copy-on-write clone), for the default teacher when statistics change below.
+  const asGiven = model.format === 'onnx' && s.bnRecalibrate !== false && needsTeacher && !o.teacher ? model.clone() : null;
+  if (model.format === 'onnx' && s.bnRecalibrate !== false) {
+    progress('re-estimating BatchNormalization statistics');
+    const done = recalibrateBatchNorm(tf, model, train, s.batchSize);
+    if (done.length) notes.push(`BatchNormalization statistics re-estimated on the training data before training (${done.length} node(s); --no-bn-recalibrate keeps the stored ones)`);
+  }
   const trainable = await openTrainable(tf, model);
   let teacher: Predictor | null = null;
   let training: FitResult;
   try {
-    const needsTeacher = s.loss !== 'ce';
     if (needsTeacher) {
       if (o.teacher) teacher = await openPredictor(tf, loadModel(o.teacher));
+      else if (asGiven) teacher = await openPredictor(tf, asGiven);
       else if (model.format === 'onnx') teacher = { predict: (f) => trainable.reference(f)!, dispose: () => {} };
       else teacher = await openPredictor(tf, loadModel(o.input));
       checkTeacher(trainable, teacher, train, o.teacher ?? o.input);

@@ -15,3 +15,4 @@ export { openPredictor, openTrainable } from './trainable';
 export type { Predictor, Trainable } from './trainable';
 export { accuracy, fit, TrainingDivergedError } from './loop';
 export type { EpochLog, FitOptions, FitResult, StepInfo } from './loop';
+export { recalibrateBatchNorm } from './batchnorm';

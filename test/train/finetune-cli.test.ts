@@ -17,6 +17,8 @@ import { decodeOnnx } from '../../src/formats/onnx';
 import { BIN, ROOT, tempDir } from '../helpers/cli-run';
 import { Model, Node, Tensor, Value, intAttr } from '../../src/ir';
 import { saveModel } from '../../src/formats';
+import { tfjsFileHandler } from '../../src/formats/tfjs/file-io';
+import * as tf from '@tensorflow/tfjs';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const split = require('./fashion-split') as { available(): boolean; writeTrainSplit(dir: string, n?: number): { x: string; y: string } };
@@ -137,6 +139,31 @@ maybe('mc finetune recovers pruned accuracy (fixture CNN, onnxruntime on the eva
     const shapes = (f: string) => decodeOnnx(fs.readFileSync(f)).graph.initializers.map((v) => `${v.name}:${v.const!.shape.join('x')}`);
     expect(shapes(out)).toEqual(shapes(pruned));
     expect(tuned).toBeGreaterThanOrEqual(dense - 1.5);
+  });
+
+  test('tfjs layers-model: 90% unstructured then distillation on stock tfjs; the output loads in stock tfjs and is within 0.5 points of dense', async () => {
+    const layers = path.join(FIX, 'cnn-layers');
+    const pruned = path.join(dir, 'l90');
+    const out = path.join(dir, 'l90-ft');
+    expect(mc(['prune', layers, '--sparsity', '0.9', '--scope', 'global', '-o', pruned], dir).code).toBe(0);
+    const r = mc(['finetune', pruned, '--data', data.x, '--teacher', layers, '--lr', 'find', '-o', out], dir);
+    expect(r.code).toBe(0);
+    const acc = async (d: string) => {
+      const lm = await tf.loadLayersModel(tfjsFileHandler(d));
+      const x = tf.tensor4d(evalX, [1000, 28, 28, 1]);
+      const pred = (tf.argMax(lm.predict(x) as tf.Tensor, -1).dataSync() as Int32Array);
+      let right = 0;
+      pred.forEach((p, i) => { if (p === evalY[i]) right++; });
+      tf.dispose(x);
+      lm.dispose();
+      return right / 10;
+    };
+    await top1(CNN); // loads evalX / evalY
+    const denseL = await acc(layers);
+    const prunedL = await acc(pruned);
+    const tuned = await acc(out);
+    console.log(`cnn-layers 90% unstructured: dense ${denseL}%, pruned ${prunedL}%, fine-tuned ${tuned}% (stock tfjs)\n${r.stdout}`);
+    expect(tuned).toBeGreaterThanOrEqual(denseL - 0.5);
   });
 
   test('the same seed gives byte-identical output; another seed differs', () => {
