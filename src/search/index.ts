@@ -1,7 +1,7 @@
 /** `mc tune`: accuracy-aware search over per-layer compression plans (docs/tune.md). */
 export type {
   Assignment, Dimension, QuantOption, Scope, SensitivityRow, SizeMeasure, SpaceName, StopReason, Strategy,
-  TrialRecord, TuneOptions, TuneProgress, TuneResult,
+  TrialRecord, TuneOptions, TuneResult,
 } from './types';
 export { tune, type TuneHooks, type TuneRun } from './tune';
 export { writeBest, type WriteBestOptions, type WrittenBest } from './output';

@@ -11,11 +11,12 @@
  * smallest uniform plan that meets the budget. "Closest" when none meets it:
  * the largest slack (least negative), then the smaller size.
  */
+import { createHash } from 'crypto';
+import * as fs from 'fs';
 import * as path from 'path';
 import { UsageError } from '../errors';
 import { Evaluator } from '../eval/evaluator';
-import type { MetricName } from '../eval/types';
-import { loadModel } from '../formats';
+import { loadModel, modelFiles } from '../formats';
 import type { Model } from '../ir';
 import { VERSION } from '../version';
 import { constraintOf } from './constraint';
@@ -40,7 +41,7 @@ export interface TuneRun extends TuneResult {
   readonly float: Model;
 }
 
-export async function tune(o: TuneOptions & { metric?: MetricName }, hooks: TuneHooks = {}): Promise<TuneRun> {
+export async function tune(o: TuneOptions, hooks: TuneHooks = {}): Promise<TuneRun> {
   const t0 = Date.now();
   const constraint = constraintOf(o.constraint);
   const label = o.model;
@@ -79,6 +80,7 @@ export async function tune(o: TuneOptions & { metric?: MetricName }, hooks: Tune
       type: 'header', mcVersion: VERSION,
       search: {
         model: path.basename(o.model), data: path.basename(o.data), labels: o.labels && path.basename(o.labels), metric: o.metric ?? null,
+        sha256: digest([...modelFiles(o.model, float), o.data, ...(o.labels ? [o.labels] : []), ...(o.calib ? [o.calib] : [])]),
         constraint: { [constraint.spec.flag]: constraint.limit }, dimensions: dims, layers, subset: o.subset, sizeMeasure: o.sizeMeasure,
       },
     }, o.resume);
@@ -143,4 +145,21 @@ function pickBest(runner: TrialRunner, trials: TrialRecord[]): TrialRecord | nul
   const passing = ok.filter((t) => t.passed);
   if (passing.length) return [...passing].sort((a, b) => runner.size(a) - runner.size(b) || b.slack - a.slack || a.id - b.id)[0];
   return [...ok].sort((a, b) => b.slack - a.slack || runner.size(a) - runner.size(b) || a.id - b.id)[0];
+}
+
+/**
+ * One sha256 over the files' bytes (a folder: its files' names and bytes, sorted), so a log is
+ * resumed only against the same model and data, not just the same file names.
+ */
+function digest(paths: string[]): string {
+  const h = createHash('sha256');
+  const add = (p: string): void => {
+    if (fs.statSync(p).isDirectory()) {
+      for (const e of fs.readdirSync(p).sort()) add(path.join(p, e));
+      return;
+    }
+    h.update(path.basename(p)).update('\0').update(fs.readFileSync(p));
+  };
+  for (const p of paths) add(p);
+  return h.digest('hex');
 }

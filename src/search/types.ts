@@ -4,7 +4,7 @@
  * renders. The search itself (sensitivity, greedy + reclaim, evolve) only
  * ever sees assignments (one rung per layer and dimension) and trial records.
  */
-import type { Budgets } from '../eval/types';
+import type { Budgets, MetricName } from '../eval/types';
 
 /** The dimensions a layer can be compressed along. */
 export type SpaceName = 'quantize' | 'prune';
@@ -26,6 +26,8 @@ export interface TuneOptions {
   model: string;
   data: string;
   labels?: string;
+  /** Chosen from output and label shapes when absent (as mc eval). */
+  metric?: MetricName;
   /** Exactly one budget: the constraint every plan is held to (max-accuracy-drop, min-agreement, max-ppl-ratio, min-sqnr). */
   constraint: Budgets;
   space: SpaceName[];
@@ -53,27 +55,11 @@ export interface TuneOptions {
   resume: boolean;
   /** Stop after sensitivity. */
   sensitivityOnly: boolean;
-  /** Called with one line per event (a trial done, a phase started): the CLI's progress bar. */
-  onProgress?: (p: TuneProgress) => void;
-}
-
-export interface TuneProgress {
-  phase: string;
-  trials: number;
-  planned: number;
-  /** Best passing size so far, or null. */
-  bestSize: number | null;
-  etaMs: number | null;
-}
-
-/** One layer of the search: a weight the quantize (and prune) steps take. */
-export interface Layer {
-  name: string;
 }
 
 /**
  * The rungs of one dimension, most aggressive first: quantize [int4, int8, float],
- * prune [0.75, 0.5, 0.25, 0]. The last rung is "leave it alone".
+ * prune [0.75, 0.5, 0.25, 0]. The last rung is the safest; float and 0 (dense) leave the weight as it is.
  */
 export interface Dimension {
   name: SpaceName;

@@ -31,8 +31,7 @@ function quantOption(s: string): QuantOption {
 }
 const METRICS: readonly MetricName[] = ['top1', 'top5', 'perplexity', 'mse'];
 
-export interface TuneCliOptions extends Omit<TuneOptions, 'onProgress'> {
-  metric?: MetricName;
+export interface TuneCliOptions extends TuneOptions {
   output: string;
   recipeOut?: string;
   /** .html, .md or .json by extension. */
