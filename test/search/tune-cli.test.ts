@@ -5,9 +5,10 @@
  * images, and the uniform plans are made by `mc quantize` (not by tune) and
  * measured the same way.
  */
+import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { ROOT, runMc, tempDir } from '../helpers/cli-run';
+import { BIN, ROOT, runMc, tempDir } from '../helpers/cli-run';
 
 const FIX = path.join(ROOT, 'fixtures');
 const CNN = path.join(FIX, 'cnn.onnx');
@@ -101,6 +102,26 @@ describe('resume and determinism', () => {
     const strip = (t: Record<string, unknown>): Record<string, unknown> => ({ ...t, ms: 0 });
     expect(logTrials(path.join(dir, 'two.tune.jsonl')).map(strip)).toEqual(logTrials(path.join(dir, 'whole.tune.jsonl')).map(strip));
     expect(fs.readFileSync(path.join(dir, 'two.onnx')).equals(fs.readFileSync(path.join(dir, 'whole.onnx')))).toBe(true);
+  });
+
+  test('killed (SIGKILL) after 5 trials and resumed: the same model bytes as an uninterrupted run', async () => {
+    const dir = tempDir('tune-kill');
+    const args = [CNN, ...DATA, '--max-accuracy-drop', '0.5'];
+    expect(runMc(['tune', ...args, '-o', path.join(dir, 'whole.onnx')]).code).toBe(0);
+    const log = path.join(dir, 'k.jsonl');
+    const child = spawn(process.execPath, [BIN, 'tune', ...args, '-o', path.join(dir, 'killed.onnx'), '--log', log], { stdio: 'ignore' });
+    const done = new Promise((resolve) => child.on('exit', resolve));
+    const lines = (): number => (fs.existsSync(log) ? fs.readFileSync(log, 'utf8').split('\n').filter((l) => l.includes('"type":"trial"')).length : 0);
+    while (lines() < 5 && child.exitCode === null) await new Promise((r) => setTimeout(r, 20));
+    child.kill('SIGKILL');
+    await done;
+    expect(fs.existsSync(path.join(dir, 'killed.onnx'))).toBe(false);
+    const before = lines();
+    expect(before).toBeGreaterThanOrEqual(5);
+    const resumed = runMc(['tune', ...args, '-o', path.join(dir, 'resumed.onnx'), '--resume', log]);
+    expect(resumed.code).toBe(0);
+    expect(resumed.stdout).toContain(`(${before} read back from the log)`);
+    expect(fs.readFileSync(path.join(dir, 'resumed.onnx')).equals(fs.readFileSync(path.join(dir, 'whole.onnx')))).toBe(true);
   });
 
   test('a log of another search is refused', () => {
