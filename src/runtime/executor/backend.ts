@@ -166,6 +166,101 @@ export function registerWasmUnsortedSegmentSum(tf: TF): boolean {
 }
 
 /**
+ * Depthwise conv gradients for wasm (tfjs 4.22's wasm backend has neither), for a
+ * channel multiplier of 1 (ONNX Conv with group = C and one filter per channel), built
+ * from the wasm DepthwiseConv2dNative forward kernel:
+ *
+ *  - filter: dW[kh,kw,c] = sum_{n,oh,ow} xpad[n, oh*sh + kh, ow*sw + kw, c] * dy[n,oh,ow,c]
+ *    is, with the batch moved into the channels (x' [1,H,W,N*C], dy' [OH,OW,N*C,1]), one
+ *    depthwise conv of x' with filter dy' at dilation = the forward stride, cropped to
+ *    kH x kW and summed over n.
+ *  - input (stride 1): dx = depthwise conv of dy with the filter rotated 180°, padding
+ *    kH-1-top / kH-1-bottom (the transposed convolution, as for Conv2DBackpropInput above).
+ * Other cases throw, naming what is missing.
+ */
+export function registerWasmDepthwiseBackprop(tf: TF): boolean {
+  const get = (n: string) => tf.getKernel(n, 'wasm');
+  const dw = get('DepthwiseConv2dNative');
+  const transposeK = get('Transpose');
+  const reverseK = get('Reverse');
+  const reshapeK = get('Reshape');
+  const sliceK = get('Slice');
+  const sumK = get('Sum');
+  if (!dw || !transposeK || !reverseK || !reshapeK || !sliceK || !sumK || get('DepthwiseConv2dNativeBackpropFilter')) return false;
+  type A = NamedAttrMap & {
+    strides: number | [number, number]; pad: 'valid' | 'same' | number | number[][]; dilations?: number | [number, number];
+    dimRoundingMode?: 'floor' | 'round' | 'ceil'; filterShape?: [number, number, number, number]; inputShape?: [number, number, number, number];
+  };
+  const pair = (v: number | [number, number] | undefined): [number, number] => (v === undefined ? [1, 1] : typeof v === 'number' ? [v, v] : v);
+  const runner = (backend: unknown) => {
+    const temps: TensorInfo[] = [];
+    const run = (k: KernelConfig, ins: Record<string, TensorInfo>, at: NamedAttrMap): TensorInfo => {
+      const out = k.kernelFunc({ inputs: ins, backend: backend as never, attrs: at }) as TensorInfo;
+      temps.push(out);
+      return out;
+    };
+    const free = () => {
+      for (const t of temps) (backend as { disposeData(d: object): void }).disposeData(t.dataId);
+    };
+    return { run, free };
+  };
+  const padInfo = (xShape: number[], fShape: number[], a: A) => tf.backend_util.computeConv2DInfo(
+    xShape as [number, number, number, number], fShape as [number, number, number, number], a.strides, 1,
+    a.pad as Parameters<typeof tf.backend_util.computeConv2DInfo>[4], a.dimRoundingMode, true);
+
+  const filterFunc: KernelFunc = ({ inputs, backend, attrs }) => {
+    const a = attrs as A;
+    const x = inputs.x as TensorInfo;
+    const dy = inputs.dy as TensorInfo;
+    const [kH, kW, C, mult] = a.filterShape!;
+    if (mult !== 1) throw new Error(`DepthwiseConv2dNativeBackpropFilter (wasm): channel multiplier ${mult} is not supported (1 only)`);
+    const [N, H, W] = x.shape;
+    const info = padInfo(x.shape, a.filterShape!, a);
+    const [sh, sw] = pair(a.strides);
+    const bottom = Math.max(0, kH - H - info.padInfo.top + sh * (info.outHeight - 1));
+    const right = Math.max(0, kW - W - info.padInfo.left + sw * (info.outWidth - 1));
+    const { run, free } = runner(backend);
+    try {
+      const xt = run(reshapeK, { x: run(transposeK, { x }, { perm: [1, 2, 0, 3] }) }, { shape: [1, H, W, N * C] });
+      const dyt = run(reshapeK, { x: run(transposeK, { x: dy }, { perm: [1, 2, 0, 3] }) }, { shape: [info.outHeight, info.outWidth, N * C, 1] });
+      const full = run(dw, { x: xt, filter: dyt }, {
+        strides: [1, 1], dilations: [sh, sw], pad: [[0, 0], [info.padInfo.top, bottom], [info.padInfo.left, right], [0, 0]],
+      });
+      const cropped = run(sliceK, { x: full }, { begin: [0, 0, 0, 0], size: [1, kH, kW, N * C] });
+      const split = run(reshapeK, { x: cropped }, { shape: [kH, kW, N, C] });
+      const summed = run(sumK, { x: split }, { axis: [2], keepDims: false });
+      return reshapeK.kernelFunc({ inputs: { x: summed }, backend, attrs: { shape: [kH, kW, C, 1] } }) as TensorInfo;
+    } finally {
+      free();
+    }
+  };
+
+  const inputFunc: KernelFunc = ({ inputs, backend, attrs }) => {
+    const a = attrs as A;
+    const dy = inputs.dy as TensorInfo;
+    const filter = inputs.filter as TensorInfo;
+    const [kH, kW, , mult] = filter.shape;
+    const [sh, sw] = pair(a.strides);
+    if (mult !== 1 || sh !== 1 || sw !== 1) throw new Error(`DepthwiseConv2dNativeBackpropInput (wasm): only stride 1 and channel multiplier 1 are supported (got strides ${sh}x${sw}, multiplier ${mult})`);
+    const info = padInfo(a.inputShape!, filter.shape, a);
+    const { top, bottom, left, right } = info.padInfo;
+    const { run, free } = runner(backend);
+    try {
+      const flipped = run(reverseK, { x: filter }, { dims: [0, 1] });
+      return dw.kernelFunc({
+        inputs: { x: dy, filter: flipped }, backend,
+        attrs: { strides: [1, 1], dilations: [1, 1], pad: [[0, 0], [kH - 1 - top, kH - 1 - bottom], [kW - 1 - left, kW - 1 - right], [0, 0]] },
+      }) as TensorInfo;
+    } finally {
+      free();
+    }
+  };
+  tf.registerKernel({ kernelName: 'DepthwiseConv2dNativeBackpropFilter', backendName: 'wasm', kernelFunc: filterFunc });
+  tf.registerKernel({ kernelName: 'DepthwiseConv2dNativeBackpropInput', backendName: 'wasm', kernelFunc: inputFunc });
+  return true;
+}
+
+/**
  * Makes `name` the active backend (wasm by default), registering the gradient
  * kernels wasm lacks. Returns the backend in use.
  */
@@ -175,6 +270,7 @@ export async function useGradientBackend(tf: TF, name: 'wasm' | 'cpu' = 'wasm'):
     registerWasmConvBackpropFilter(tf);
     registerWasmConvBackpropInput(tf);
     registerWasmUnsortedSegmentSum(tf);
+    registerWasmDepthwiseBackprop(tf);
   }
   if (tf.getBackend() !== name) {
     const ok = await tf.setBackend(name);
