@@ -30,7 +30,8 @@ import { InputError, UnsupportedError } from '../errors';
 import { Dataset, PreprocessOptions } from '../data';
 import { Attribute, intAttr, intsAttr, Model, Node, Tensor, Value } from '../ir';
 import { ActivationSink, collectStatistics } from '../calibrate';
-import { checkReconstructionMemory, Conv2dGeometry, HessianAccumulator, hessianBytes, im2colRows } from '../passes/reconstruct';
+import { checkReconstructionMemory, Conv2dGeometry, HessianAccumulator, hessianBytes, im2colNhwc, im2colRows, NhwcConvGeometry } from '../passes/reconstruct';
+import { collectTfjsLayerInputs, findTfjsLayers, tfjsBiasSlot } from './tfjs-layer-inputs';
 
 export type LayerOp = 'MatMul' | 'Gemm' | 'Conv';
 
@@ -58,6 +59,18 @@ export interface ReconstructLayer {
   index: number;
   /** Sequential depth (see the file comment). */
   depth: number;
+  /** A tfjs layer (tfjs-layer-inputs.ts): its inputs come from stock tfjs, not onnxruntime. */
+  tfjs?: TfjsLayer;
+}
+
+/** How a tfjs layer's weight and input are laid out (op is 'Conv' for a 2-D NHWC convolution, else 'MatMul'). */
+export interface TfjsLayer {
+  /** The stored weight is Wᵀ: a MatMul B [K, N], or a conv kernel [kh, kw, cin, cout] viewed as [kh·kw·cin, cout]. */
+  transposed: boolean;
+  /** NHWC convolution geometry (W's columns in the order (ky, kx, c)). */
+  nhwc?: NhwcConvGeometry;
+  /** What fetches the input: a graph-model tensor name, or the Keras layer whose input it is. */
+  fetch: { graph: string } | { layer: string };
 }
 
 /** What the callback gets for one group of one layer. */
@@ -123,7 +136,7 @@ export interface SkippedLayer {
  * with its reason.
  */
 export function findLayers(model: Model, names?: ReadonlySet<string>): { layers: ReconstructLayer[]; skipped: SkippedLayer[] } {
-  if (model.format !== 'onnx') throw new UnsupportedError('weight reconstruction reads layer inputs from onnxruntime: it needs an ONNX model (tfjs: not supported yet)');
+  if (model.format !== 'onnx') return findTfjsLayers(model, names);
   const layers: ReconstructLayer[] = [];
   const skipped: SkippedLayer[] = [];
   const nodes = model.graph.nodes;
@@ -191,7 +204,7 @@ export function weightRows(layer: ReconstructLayer, data: Float32Array, group: n
   const { rows, cols } = layer;
   const r0 = group * rows;
   if (!transposedStorage(layer)) return data.slice(r0 * cols, (r0 + rows) * cols);
-  const n = layer.shape[1];
+  const n = layer.rows * layer.groups;
   const out = new Float32Array(rows * cols);
   for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[r * cols + c] = data[c * n + r0 + r];
   return out;
@@ -205,12 +218,13 @@ export function setWeightRows(layer: ReconstructLayer, data: Float32Array, group
     data.set(w, r0 * cols);
     return;
   }
-  const n = layer.shape[1];
+  const n = layer.rows * layer.groups;
   for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) data[c * n + r0 + r] = w[r * cols + c];
 }
 
 /** MatMul B [K, N] and Gemm B with transB = 0 hold Wᵀ. */
 function transposedStorage(layer: ReconstructLayer): boolean {
+  if (layer.tfjs) return layer.tfjs.transposed;
   return layer.op === 'MatMul' || (layer.op === 'Gemm' && layer.node.attrInt('transB', 0) !== 1);
 }
 
@@ -229,6 +243,7 @@ export type BiasSlot =
 export function biasSlotOf(layer: ReconstructLayer): BiasSlot {
   const n = layer.node;
   const channels = layer.rows * layer.groups;
+  if (layer.tfjs) return tfjsBiasSlot(layer);
   const own = (v: Value | null | undefined, index: number, scale: number): BiasSlot => {
     if (!v) return { kind: 'input', node: n, index, scale };
     if (!v.const || v.const.dtype !== 'float32') return { kind: 'none', reason: `its bias '${v.name}' is not a float32 constant` };
@@ -392,6 +407,13 @@ export class LayerInputSink implements ActivationSink {
     for (const { key, layer } of this.readers.get(name) ?? []) {
       const accs = this.accs.get(key)!;
       const batch = shape.length ? shape[0] : 1;
+      if (layer.tfjs?.nhwc) {
+        if (shape.length !== 4) throw new InputError(`layer '${layer.name}': Conv2D input '${name}' has shape [${shape.join(', ')}], not [N, H, W, C]`);
+        const x = im2colNhwc(data, shape as [number, number, number, number], layer.tfjs.nhwc);
+        if (x.cols !== layer.cols) throw new InputError(`layer '${layer.name}': input '${name}' has shape [${shape.join(', ')}], not the kernel's ${layer.cols / (layer.tfjs.nhwc.kernel[0] * layer.tfjs.nhwc.kernel[1])} input channels`);
+        accs[0].add(x.data, x.rows, batch);
+        continue;
+      }
       if (layer.op === 'Conv') {
         if (shape.length !== 4) throw new InputError(`layer '${layer.name}': Conv input '${name}' has shape [${shape.join(', ')}], not [N, C, H, W]`);
         const cols = im2colRows(data, shape as [number, number, number, number], layer.conv!);
@@ -418,6 +440,7 @@ export class LayerInputSink implements ActivationSink {
 }
 
 function keyOf(l: ReconstructLayer): string {
+  if (l.tfjs) return `${l.input}|${JSON.stringify(l.tfjs.nhwc ?? null)}|${l.cols}`;
   return `${l.input}|${l.op === 'Conv' ? JSON.stringify(l.conv) : l.transA ? 'T' : ''}|${l.cols}`;
 }
 
@@ -444,10 +467,12 @@ export async function reconstructSequential<R extends LayerResult>(
       throw new UnsupportedError(`the ${here.length} layers of pass ${p + 1} (${here.map((l) => l.name).join(', ')}) need ${(bytes / 2 ** 20).toFixed(0)} MiB of float64 H together, over the ${(limit / 2 ** 20).toFixed(0)} MiB allowed`);
     }
     progress(`reconstruct pass ${p + 1}/${groups.length}: collecting inputs of ${here.map((l) => l.name).join(', ')}`);
-    const run = (o.gramIn ?? 'onnxruntime') === 'onnxruntime' ? withGram(work, here) : { model: work, grams: new Map<string, GramOutputs>() };
+    const tfjs = work.format !== 'onnx';
+    const run = !tfjs && (o.gramIn ?? 'onnxruntime') === 'onnxruntime' ? withGram(work, here) : { model: work, grams: new Map<string, GramOutputs>() };
     const sink = new LayerInputSink(here, run.grams);
     const t0 = process.hrtime.bigint();
-    await collectStatistics(run.model, [], data, { kinds: [], sinks: [sink], samples: o.samples, batchSize: o.batchSize, preprocess: o.preprocess, threads: o.threads, observeIn: 'main' });
+    if (tfjs) await collectTfjsLayerInputs(work, here, data, sink, { samples: o.samples, batchSize: o.batchSize, preprocess: o.preprocess });
+    else await collectStatistics(run.model, [], data, { kinds: [], sinks: [sink], samples: o.samples, batchSize: o.batchSize, preprocess: o.preprocess, threads: o.threads, observeIn: 'main' });
     const t1 = process.hrtime.bigint();
     seconds.collect += Number(t1 - t0) / 1e9;
     for (const l of here) {

@@ -13,7 +13,6 @@
  * the schedule cannot feed (Gather tables, tied weights, subgraph weights)
  * are quantized to nearest and listed with the reason.
  */
-import { UnsupportedError } from '../errors';
 import type { Dataset, PreprocessOptions } from '../data';
 import { defaultOpRegistry, type Model } from '../ir';
 import { NotPositiveDefiniteError } from '../linalg';
@@ -21,13 +20,15 @@ import { collectStatistics } from '../calibrate';
 import { optionsFor, type QuantizeOptions } from '../passes/quantize/options';
 import { selectWeights } from '../passes/quantize/select';
 import { sqnrDb } from '../passes/quantize/params';
+import { quantizeTfjsAffine } from '../passes/quantize/tfjs-affine';
 import type { QuantizedWeight } from '../passes/quantize/weights';
 import {
-  biasCorrection, clipSearch, dequantOf, gptqQuantize, GridOptions, groupOf, quantGrid, transposeQuantized,
+  biasCorrection, clipSearch, dequantOf, gptqQuantize, GridOptions, groupOf, quantGrid, tfjsGridUnfit, transposeQuantized,
 } from '../passes/reconstruct';
 import {
   applyBiasShift, biasSlotOf, findLayers, GramIn, LayerInputSink, LayerInputs, LayerResult, reconstructSequential, ReconstructLayer, SkippedLayer, weightRows, withGram,
 } from './reconstruct-schedule';
+import { collectTfjsLayerInputs } from './tfjs-layer-inputs';
 
 export interface ReconstructDataOptions {
   /** Calibration inputs (a .npy/.npz/folder path or a Dataset). */
@@ -76,7 +77,8 @@ export interface ReconstructReport {
 }
 
 interface LayerOutcome extends LayerResult {
-  weightQ: QuantizedWeight;
+  /** The levels to hand to the pass (tfjs: only GPTQ's; the pass rounds the rest itself). */
+  weightQ?: QuantizedWeight;
   method: LayerMethod;
   fallback?: string;
   loss?: number;
@@ -85,6 +87,8 @@ interface LayerOutcome extends LayerResult {
 
 /** Round 1's grid options for a layer's weight under the run's (or its override's) settings. */
 export function gridFor(layer: ReconstructLayer, o: QuantizeOptions): GridOptions {
+  // tfjs: one affine uint8 range per tensor (16 levels at --bits 4), as emitTfjs writes it
+  if (layer.tfjs) return { bits: o.bits, symmetric: false, tfjsQmax: o.bits === 4 ? 15 : 255 };
   return {
     bits: o.bits, symmetric: o.symmetric, groupSize: o.granularity === 'block' ? o.blockSize : 0,
     shape: layer.op === 'Conv' ? [layer.rows, layer.shape[1], layer.shape[2], layer.shape[3]] : undefined,
@@ -98,6 +102,7 @@ function reconstructGroup(options: QuantizeOptions, li: LayerInputs): LayerOutco
   const o = optionsFor(options, name);
   const grid = gridFor(layer, o);
   let out: Omit<LayerOutcome, 'biasShift'>;
+  if (layer.tfjs) return reconstructTfjs(o, li, grid.tfjsQmax!);
   const rtn = (): Omit<LayerOutcome, 'biasShift' | 'method'> => {
     const g = quantGrid(w, rows, cols, grid, name);
     const weight = new Float32Array(rows * cols);
@@ -122,6 +127,41 @@ function reconstructGroup(options: QuantizeOptions, li: LayerInputs): LayerOutco
   return { ...out, biasShift };
 }
 
+/**
+ * A tfjs layer (one group, one range per tensor): GPTQ on tfjs' own grid, or
+ * round 1's levels. The dequantized weight the next layers see is what tfjs
+ * decodes, float32(q·scale + min) with the float64 min and scale of the
+ * manifest. Levels are handed to the pass only from GPTQ (weightQ undefined
+ * otherwise: the pass quantizes to nearest itself, the same bytes).
+ */
+function reconstructTfjs(o: ReturnType<typeof optionsFor>, li: LayerInputs, qmax: 15 | 255): LayerOutcome {
+  const { layer, w, h, mean } = li;
+  const { rows, cols, name } = layer;
+  const r1 = quantizeTfjsAffine(w, qmax, name);
+  const decode = (q: ArrayLike<number>): Float32Array => {
+    const out = new Float32Array(rows * cols);
+    for (let i = 0; i < out.length; i++) out[i] = q[i] * r1.scale + r1.min;
+    return out;
+  };
+  const bias = (weight: Float32Array): Float64Array | undefined =>
+    (o.biasCorrection && biasSlotOf(layer).kind !== 'none' ? biasCorrection(w, weight, rows, cols, mean) : undefined);
+  const rtn = (fallback?: string): LayerOutcome => {
+    const weight = decode(r1.stored);
+    return { weight, weightQ: undefined, method: 'rtn', fallback, biasShift: bias(weight) };
+  };
+  if (o.method !== 'gptq') return rtn(o.clipSearch ? 'clip search changes the scale, and tfjs stores one range per tensor that round 1 fixes: quantized to nearest' : undefined);
+  const unfit = tfjsGridUnfit(w);
+  if (unfit) return rtn(`${unfit}: quantized to nearest`);
+  try {
+    const r = gptqQuantize(w, rows, cols, h, { bits: o.bits, symmetric: false, tfjsQmax: qmax, actOrder: o.actOrder, percdamp: o.damp ?? 0.01, blockSize: o.gptqBlock ?? 128, name });
+    const weight = decode(r.weight.values);
+    return { weight, weightQ: r.weight, method: 'gptq', loss: r.loss, dead: r.deadColumns.length, biasShift: bias(weight) };
+  } catch (e) {
+    if (!(e instanceof NotPositiveDefiniteError)) throw e;
+    return rtn(`H is not positive definite after dampening (${e.message}): quantized to nearest`);
+  }
+}
+
 /** The groups' results joined into one QuantizedWeight in W orientation, then laid out as the weight is stored. */
 function storedLevels(layer: ReconstructLayer, parts: readonly QuantizedWeight[], w: Float32Array, wq: Float32Array): QuantizedWeight {
   const join = <T extends Int8Array | Uint8Array | Float32Array>(xs: T[]): T => {
@@ -139,7 +179,7 @@ function storedLevels(layer: ReconstructLayer, parts: readonly QuantizedWeight[]
     ...first, values: join(parts.map((p) => p.values)), scales: join(parts.map((p) => p.scales)),
     zeroPoints: join(parts.map((p) => p.zeroPoints)), scaleShape, sqnrDb: sqnrDb(signal, noise),
   };
-  const transposed = layer.op === 'MatMul' || (layer.op === 'Gemm' && layer.node.attrInt('transB', 0) !== 1);
+  const transposed = layer.tfjs ? layer.tfjs.transposed : layer.op === 'MatMul' || (layer.op === 'Gemm' && layer.node.attrInt('transB', 0) !== 1);
   return transposed ? transposeQuantized(joined, layer.rows, layer.cols) : joined;
 }
 
@@ -151,9 +191,6 @@ function storedLevels(layer: ReconstructLayer, parts: readonly QuantizedWeight[]
 export async function reconstructForQuantize(
   model: Model, options: QuantizeOptions, d: ReconstructDataOptions, progress: (m: string) => void = () => {},
 ): Promise<{ options: QuantizeOptions; report: ReconstructReport; layers: ReconstructLayer[]; dequantized: Map<string, Float32Array> }> {
-  if (model.format !== 'onnx') {
-    throw new UnsupportedError('--method gptq, --clip-search and --bias-correction read each layer\'s inputs from onnxruntime: ONNX models only (tfjs is not supported yet; convert with mc convert or quantize to nearest)');
-  }
   const wanted = new Set<string>();
   const skipped: SkippedLayer[] = [];
   for (const [v, sel] of selectWeights(model, defaultOpRegistry, options, [])) {
@@ -180,7 +217,7 @@ export async function reconstructForQuantize(
     const orig = originals.get(layer.name)!;
     const w = join32(Array.from({ length: layer.groups }, (_, g) => weightRows(layer, orig, g)));
     const wq = join32(results.map((r) => r.weight));
-    levels.set(layer.name, storedLevels(layer, results.map((r) => r.weightQ), w, wq));
+    if (results.every((r) => r.weightQ)) levels.set(layer.name, storedLevels(layer, results.map((r) => r.weightQ!), w, wq));
     dequantized.set(layer.name, wq);
     const fallbacks = results.map((r) => r.fallback).filter((f): f is string => f !== undefined);
     const rep: ReconstructLayerReport = {
@@ -223,9 +260,11 @@ export async function layerHessians(
   model: Model, layers: readonly ReconstructLayer[], data: Dataset | string, o: { samples?: number; batchSize?: number; gramIn?: GramIn } = {},
 ): Promise<Map<string, Float64Array[]>> {
   // the schedule's sink: layers reading the same input share one accumulator
-  const run = (o.gramIn ?? 'onnxruntime') === 'onnxruntime' ? withGram(model, layers) : { model, grams: new Map() };
+  const tfjs = model.format !== 'onnx';
+  const run = !tfjs && (o.gramIn ?? 'onnxruntime') === 'onnxruntime' ? withGram(model, layers) : { model, grams: new Map() };
   const sink = new LayerInputSink(layers, run.grams);
-  await collectStatistics(run.model, [], data, { kinds: [], sinks: [sink], samples: o.samples, batchSize: o.batchSize, observeIn: 'main' });
+  if (tfjs) await collectTfjsLayerInputs(model, layers, data, sink, { samples: o.samples, batchSize: o.batchSize });
+  else await collectStatistics(run.model, [], data, { kinds: [], sinks: [sink], samples: o.samples, batchSize: o.batchSize, observeIn: 'main' });
   return new Map(layers.map((l) => [l.name, sink.accumulators(l).map((x) => x.hessian())]));
 }
 

@@ -97,6 +97,7 @@ function runQuantize(model: Model, ctx: PassContext, opts: QuantizeOptions, regi
       }
     } else {
       const t = emitTfjs(weight, opts);
+      if (t.levelsNotUsed) warnings.push(`${weight.name}: computed levels not used (${t.levelsNotUsed}); quantized to nearest`);
       plan.edits.push(...t.edits);
       const bits = t.dtype === 'uint8' ? (t.levels === 16 ? 4 : 8) : 16;
       plan.rows.push({ weight, row: {

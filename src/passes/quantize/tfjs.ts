@@ -15,6 +15,7 @@ import { setTfjsQuantization } from '../../formats/tfjs/quantization';
 import type { GraphEdit } from './edits';
 import { optionsFor, type QuantizeOptions } from './options';
 import { quantizeTfjsAffine, quantizeTfjsFloat16 } from './tfjs-affine';
+import { sqnrDb } from './params';
 
 export interface TfjsEmission {
   edits: GraphEdit[];
@@ -22,6 +23,8 @@ export interface TfjsEmission {
   levels: number;
   bytesAfter: number;
   sqnrDb: number;
+  /** options.levels had levels for this weight that were not written, and why. */
+  levelsNotUsed?: string;
 }
 
 type Choice = { dtype: 'uint8' | 'uint16'; levels: 16 | 256 | 65536; min: number; scale: number; stored: Uint8Array; sqnrDb: number }
@@ -58,6 +61,27 @@ export function emitTfjs(weight: Value, runOpts: QuantizeOptions): TfjsEmission 
       break;
     }
   }
+  // Levels computed outside the pass (GPTQ on tfjs' grid, src/pipeline/reconstruct.ts): round 1's
+  // min and scale for this weight with the given levels, when the form written is that grid.
+  const provided = opts.levels?.get(weight.name);
+  let levelsNotUsed: string | undefined;
+  if (provided) {
+    const fits = c.dtype === 'uint8' && provided.dtype === 'uint8' && provided.layout.granularity === 'tensor' && provided.values.length === w.length
+      && provided.values.every((q) => q < c.levels);
+    if (fits && c.dtype === 'uint8') {
+      const stored = Uint8Array.from(provided.values);
+      let signal = 0;
+      let noise = 0;
+      for (let i = 0; i < w.length; i++) {
+        const e = w[i] - Math.fround(stored[i] * c.scale + c.min);
+        signal += w[i] * w[i];
+        noise += e * e;
+      }
+      c = { ...c, stored, sqnrDb: sqnrDb(signal, noise) };
+    } else {
+      levelsNotUsed = `the form written is tfjs ${c.dtype}${c.dtype === 'float16' ? '' : ` with ${c.levels} levels`}, not the computed uint8 levels`;
+    }
+  }
   const chosen = c;
   const apply = (t: Tensor): void =>
     setTfjsQuantization(t, chosen.dtype === 'float16' ? { dtype: 'float16' } : { dtype: chosen.dtype, min: chosen.min, scale: chosen.scale }, chosen.stored);
@@ -67,5 +91,6 @@ export function emitTfjs(weight: Value, runOpts: QuantizeOptions): TfjsEmission 
     levels: chosen.levels,
     bytesAfter: chosen.stored.byteLength,
     sqnrDb: chosen.sqnrDb,
+    levelsNotUsed,
   };
 }

@@ -14,6 +14,7 @@
  */
 import { intRange, IntRange, roundHalfEven } from '../quantize/params';
 import { quantizeWeight, QuantizedWeight, weightLayout, WeightLayout } from '../quantize/weights';
+import { quantizeTfjsAffine } from '../quantize/tfjs-affine';
 
 export interface GridOptions {
   bits: 4 | 8;
@@ -27,6 +28,14 @@ export interface GridOptions {
    * same (ky, kx) of `groupSize` channels: columns kh·kw apart in the flattened row.
    */
   shape?: readonly number[];
+  /**
+   * tfjs storage (passes/quantize/tfjs-affine.ts): one affine range per tensor,
+   * levels 0..tfjsQmax (15 for --bits 4 in the uint8 container, 255 for 8), with
+   * tfjs-converter's nudged min = −zp·scale. Only a range that holds 0 has an
+   * integer zero point (tfjsGridOf says why not otherwise). `bits`,
+   * `symmetric` and `groupSize` are ignored.
+   */
+  tfjsQmax?: 15 | 255;
 }
 
 export interface QuantGrid {
@@ -43,6 +52,7 @@ export interface QuantGrid {
 /** Round 1's grid for a [rows, cols] weight (float32 values; a Float64Array is rounded to float32 first). */
 export function quantGrid(w: Float32Array | Float64Array, rows: number, cols: number, opts: GridOptions, name = 'weight'): QuantGrid {
   const w32 = w instanceof Float32Array ? w : Float32Array.from(w);
+  if (opts.tfjsQmax) return tfjsGrid(w32, cols, opts.tfjsQmax, name);
   const range = intRange(opts.bits, opts.symmetric);
   const shape = opts.shape ?? [rows, cols];
   const inner = shape.slice(2).reduce((a, b) => a * b, 1);
@@ -60,6 +70,40 @@ export function quantGrid(w: Float32Array | Float64Array, rows: number, cols: nu
     for (let c = 0; c < cols; c++) colGroup[c] = Math.floor(Math.floor(c / inner) / bs) * inner + (c % inner);
   }
   return { range, layout, rtn, groupsPerRow, colGroup };
+}
+
+/**
+ * The tfjs per-tensor grid, exactly round 1's range (quantizeTfjsAffine: the
+ * same min, scale and levels for the weight as given): level q decodes to
+ * q·scale + min = (q − zp)·scale with zp = −min/scale, an integer because the
+ * range was nudged to hold 0. The scale is kept in float32 here (the sweep's
+ * arithmetic); the stored model keeps tfjs' float64 min and scale, so the
+ * reconstruction's own view of a level differs from tfjs' decoding by at most
+ * an ulp or so.
+ */
+function tfjsGrid(w: Float32Array, cols: number, qmax: 15 | 255, name: string): QuantGrid {
+  const why = tfjsGridUnfit(w);
+  if (why) throw new RangeError(`weight '${name}': ${why}`);
+  const r = quantizeTfjsAffine(w, qmax, name);
+  const zp = Math.round(-r.min / r.scale);
+  const rtn: QuantizedWeight = {
+    dtype: 'uint8', values: r.stored, scales: Float32Array.of(r.scale), scaleShape: [], zeroPoints: Uint8Array.of(zp),
+    symmetric: false, layout: { granularity: 'tensor' }, sqnrDb: r.sqnrDb,
+  };
+  return { range: { dtype: 'uint8', qmin: 0, qmax }, layout: { granularity: 'tensor' }, rtn, groupsPerRow: 0, colGroup: new Int32Array(cols) };
+}
+
+/** Why a weight has no integer-zero-point tfjs grid (its range does not hold 0, or it is constant), or undefined. */
+export function tfjsGridUnfit(w: Float32Array): string | undefined {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (let i = 0; i < w.length; i++) {
+    if (w[i] < lo) lo = w[i];
+    if (w[i] > hi) hi = w[i];
+  }
+  if (!(lo < hi)) return 'a constant tensor (every level decodes to it)';
+  if (lo > 0 || hi < 0) return `its range [${lo}, ${hi}] does not hold 0, so tfjs' min is not a whole number of steps from 0 (no integer zero point)`;
+  return undefined;
 }
 
 /** Index into the grid's scales of row r, original column c. */

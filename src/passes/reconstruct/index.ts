@@ -4,7 +4,8 @@
  * the caller hands in W [outputs, inputs] and H, and wires the results into the
  * model in round 1's forms.
  */
-export { dequantOf, GridOptions, groupOf, levelOf, QuantGrid, quantGrid, transposeQuantized } from './grid';
+export { dequantOf, GridOptions, groupOf, levelOf, QuantGrid, quantGrid, tfjsGridUnfit, transposeQuantized } from './grid';
+export { im2colNhwc, NhwcConvGeometry } from './im2col-nhwc';
 export { finishGptq, GptqOptions, GptqPlan, gptqQuantize, GptqResult, GptqRowsJob, planGptq, sweepGptqRows } from './gptq';
 export { Conv2dGeometry, HessianAccumulator, im2colRows } from './hessian';
 export { prepareHessian, PreparedHessian } from './prepare';
