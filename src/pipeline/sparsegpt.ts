@@ -30,7 +30,7 @@
  * (tied, non-float32, tfjs) are skipped with the reason.
  */
 import type { Dataset } from '../data';
-import { UnsupportedError, UsageError } from '../errors';
+import { UsageError } from '../errors';
 import type { Model } from '../ir';
 import { Tensor } from '../ir';
 import { gemmSub, NotPositiveDefiniteError, view } from '../linalg';
@@ -56,7 +56,6 @@ const BLOCK = 128;
 /** Prunes `model` in place with SparseGPT; the report has the prune pass's form. */
 export async function sparsegptPruneModel(model: Model, o: PruneOptions, s: SparseGptModelOptions): Promise<PruneChanges> {
   if (o.pattern === 'channel') throw new UsageError('--method sparsegpt prunes weights (unstructured or n:m), not channels; use --method magnitude or saliency for --pattern channel');
-  if (model.format !== 'onnx') throw new UnsupportedError('--method sparsegpt reads layer inputs from onnxruntime: it needs an ONNX model');
   const progress = s.progress ?? (() => {});
   const percdamp = s.percdamp ?? 0.01;
   const { targets, skipped } = findTargets(model, o.exclude);
@@ -97,7 +96,8 @@ export async function sparsegptPruneModel(model: Model, o: PruneOptions, s: Spar
   const fallbacks: ReconstructionFacts['fallbacks'] = [];
   const prune = (x: LayerInputs): { weight: Float32Array } => {
     const l = x.layer;
-    const perm = nm && l.op === 'Conv' ? channelMajor(l) : undefined;
+    // a tfjs kernel's columns are (ky, kx, c) already: channels inner (tfjs-layer-inputs.ts)
+    const perm = nm && l.op === 'Conv' && !l.tfjs ? channelMajor(l) : undefined;
     const w = perm ? permuteCols(x.w, l.rows, l.cols, perm) : x.w;
     const h = perm ? permuteSym(x.h, l.cols, perm) : x.h;
     const sp = sparsity.get(l.name)!;
@@ -147,7 +147,8 @@ function layerName(targets: readonly { layer: string; value: { name: string } }[
 
 /** n:m needs the reduction (input channels of a Conv, K of a MatMul/Gemm) in whole groups of m, as magnitude's selectNM. */
 function checkNM(l: ReconstructLayer, m: number, layer: string): void {
-  const k = l.op === 'Conv' ? l.cols / (l.conv!.kernel[0] * l.conv!.kernel[1]) : l.cols;
+  const kernel = l.tfjs?.nhwc?.kernel ?? l.conv?.kernel;
+  const k = l.op === 'Conv' && kernel ? l.cols / (kernel[0] * kernel[1]) : l.cols;
   if (k % m !== 0) throw new UsageError(`layer '${layer}': reduction size ${k} (${l.op === 'Conv' ? 'input channels per group' : 'inputs'} of ${JSON.stringify(l.shape)}) is not divisible by m=${m} for n:m pruning; exclude it with --exclude`);
 }
 
