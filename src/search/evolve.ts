@@ -29,6 +29,8 @@ export interface EvolveOptions {
   seed: number;
   scope: Scope;
   uniformOptions: readonly QuantOption[];
+  /** Whether a layer may take a rung (sensitivity.ts: its trial alone did not fail). */
+  allowed: (layer: number, dim: number, rung: number) => boolean;
 }
 
 export function evolveTrials(population: number): number {
@@ -51,7 +53,7 @@ export async function evolve(runner: Trials, o: EvolveOptions): Promise<void> {
   const first: Assignment[] = [];
   for (const a of start) if (!keys.has(assignmentKey(a)) && first.length < o.population) { keys.add(assignmentKey(a)); first.push(a); }
   for (let tries = 0; first.length < o.population && tries < 50 * o.population; tries++) {
-    const a = layers.map(() => dims.map((d) => pick(d.rungs.length)));
+    const a = clamp(layers.map(() => dims.map((d) => pick(d.rungs.length))), dims, o.allowed);
     if (!keys.has(assignmentKey(a))) { keys.add(assignmentKey(a)); first.push(a); }
   }
   const point = (i: Individual): Point => ({ size: runner.size(i.t), cost: runner.cost(i.t) });
@@ -71,6 +73,7 @@ export async function evolve(runner: Trials, o: EvolveOptions): Promise<void> {
       const p2 = tournament().a;
       const c = p1.map((row, l) => [...(rand() < 0.5 ? row : p2[l])]);
       mutate(c, dims, rand);
+      clamp(c, dims, o.allowed);
       const k = assignmentKey(c);
       if (born.has(k)) continue;
       born.add(k);
@@ -90,6 +93,16 @@ export async function evolve(runner: Trials, o: EvolveOptions): Promise<void> {
       if (full.passed) break;
     }
   }
+}
+
+/** Each rung a layer cannot take moved to the next safer one it can (in place). */
+function clamp(a: Assignment, dims: readonly Dimension[], allowed: EvolveOptions['allowed']): Assignment {
+  a.forEach((row, l) => row.forEach((r, d) => {
+    let x = r;
+    while (x < dims[d].rungs.length - 1 && !allowed(l, d, x)) x++;
+    row[d] = x;
+  }));
+  return a;
 }
 
 /** One layer and dimension moved one rung up or down (a mutation always changes the plan). */

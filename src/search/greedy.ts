@@ -15,7 +15,7 @@
  *      revert further (each step measured on all the data).
  */
 import { copyAssignment, mostAggressive } from './space';
-import { moreSensitive, type SensitivityTable } from './sensitivity';
+import { moreSensitive, nextAllowed, type SensitivityTable } from './sensitivity';
 import type { Trials } from './trials';
 import type { Assignment, Dimension, Scope, TrialRecord } from './types';
 
@@ -32,7 +32,8 @@ export function greedyTrials(layers: number, dims: readonly Dimension[], subset:
 }
 
 export async function greedy(runner: Trials, layers: readonly string[], dims: readonly Dimension[], table: SensitivityTable, scope: Scope): Promise<GreedyResult> {
-  let a = mostAggressive(layers, dims);
+  // The most aggressive plan each layer can take (rungs whose trial alone failed are skipped).
+  let a = mostAggressive(layers, dims).map((row, l) => row.map((_, d) => (table.allowed(l, d, 0) ? 0 : nextAllowed(table, dims, l, d, 0, 1)!)));
   let t = await runner.run(a, 'greedy', scope);
   ({ a, t } = await revertUntilMet(runner, a, t, dims, table, 'greedy', scope));
   if (t.passed) ({ a, t } = await reclaim(runner, a, t, dims, table, scope));
@@ -57,7 +58,7 @@ async function revertUntilMet(
     }
     if (!pick) break;
     a = copyAssignment(a);
-    a[pick[0]][pick[1]]++;
+    a[pick[0]][pick[1]] = nextAllowed(table, dims, pick[0], pick[1], a[pick[0]][pick[1]], 1)!;
     t = await runner.run(a, phase, scope);
   }
   return { a, t };
@@ -67,14 +68,18 @@ async function reclaim(
   runner: Trials, a: Assignment, t: TrialRecord, dims: readonly Dimension[], table: SensitivityTable, scope: Scope,
 ): Promise<{ a: Assignment; t: TrialRecord }> {
   // Bytes the next rung down saves, from the table (the safest rung saves nothing).
-  const saving = (l: number, d: number, r: number): number => (table.at(l, d, r - 1)?.saved ?? 0) - (table.at(l, d, r)?.saved ?? 0);
+  const down = (l: number, d: number, r: number): number | null => nextAllowed(table, dims, l, d, r, -1);
+  const saving = (l: number, d: number, r: number): number => {
+    const n = down(l, d, r);
+    return n === null ? 0 : (table.at(l, d, n)?.saved ?? 0) - (table.at(l, d, r)?.saved ?? 0);
+  };
   const order: [number, number][] = [];
-  a.forEach((row, l) => row.forEach((r, d) => { if (r > 0) order.push([l, d]); }));
+  a.forEach((row, l) => row.forEach((r, d) => { if (down(l, d, r) !== null) order.push([l, d]); }));
   order.sort((x, y) => saving(y[0], y[1], a[y[0]][y[1]]) - saving(x[0], x[1], a[x[0]][x[1]]) || x[0] - y[0] || x[1] - y[1]);
   for (const [l, d] of order) {
-    while (a[l][d] > 0) {
+    for (let n = down(l, d, a[l][d]); n !== null; n = down(l, d, a[l][d])) {
       const b = copyAssignment(a);
-      b[l][d]--;
+      b[l][d] = n;
       const u = await runner.run(b, 'reclaim', scope);
       if (!u.passed || runner.size(u) >= runner.size(t)) break;
       a = b;

@@ -15,6 +15,17 @@ export interface SensitivityTable {
   reference: TrialRecord;
   /** rows by layer index, dimension index, rung index (undefined for the safest rung). */
   at(layer: number, dim: number, rung: number): SensitivityRow | undefined;
+  /**
+   * Whether a layer may take a rung: the safest always; another when its trial alone did not
+   * fail (channel pruning of a layer whose channels reach a graph output, int4 refused...).
+   */
+  allowed(layer: number, dim: number, rung: number): boolean;
+}
+
+/** The nearest allowed rung from `r` in direction `step` (+1 safer, −1 more aggressive), or null. */
+export function nextAllowed(t: SensitivityTable, dims: readonly Dimension[], l: number, d: number, r: number, step: 1 | -1): number | null {
+  for (let x = r + step; x >= 0 && x < dims[d].rungs.length; x += step) if (t.allowed(l, d, x)) return x;
+  return null;
 }
 
 /** How many trials sensitivity takes: one per layer and non-safest rung, plus the reference. */
@@ -43,11 +54,15 @@ export async function measureSensitivity(runner: Trials, layers: readonly string
     const row: SensitivityRow = {
       layer: layers[l], dimension: dims[d].name, rung: dims[d].rungs[r],
       value: t.value, cost: runner.cost(t) - refCost, sqnrDb: t.sqnrDb, saved: refSize - runner.size(t), trial: t.id,
+      ...(t.error ? { error: t.error } : {}),
     };
     rows.push(row);
     index.set(`${l}/${d}/${r}`, row);
   });
-  return { rows, reference, at: (l, d, r) => index.get(`${l}/${d}/${r}`) };
+  return {
+    rows, reference, at: (l, d, r) => index.get(`${l}/${d}/${r}`),
+    allowed: (l, d, r) => r === dims[d].rungs.length - 1 || (index.has(`${l}/${d}/${r}`) && index.get(`${l}/${d}/${r}`)!.error === undefined),
+  };
 }
 
 /**

@@ -1,7 +1,7 @@
 /**
  * The search space: the layers (weights the quantize pass takes), the
- * dimensions each can move along (quantize: int4 → int8 → float; prune:
- * 75% → 50% → 25% → dense), and the one translation from an assignment
+ * dimensions each can move along (quantize: int4 → int8 → float; prune and
+ * channels: 75% → 50% → 25% → dense), and the one translation from an assignment
  * (a rung per layer and dimension) to a Plan, the same object a recipe file
  * makes, so every trial is something `mc apply` can reproduce.
  */
@@ -38,10 +38,9 @@ export function quantOrder(options: readonly QuantOption[]): QuantOption[] {
 export function dimensionsOf(space: readonly SpaceName[], options: readonly QuantOption[], sparsities: readonly number[], calib?: string): Dimension[] {
   const dims: Dimension[] = [];
   // Prune runs before quantize in a plan; the dimensions keep that order too.
-  if (space.includes('prune')) {
-    const rungs = [...new Set(sparsities.filter((s) => s > 0))].sort((a, b) => b - a);
-    dims.push({ name: 'prune', rungs: [...rungs, 0] });
-  }
+  const pruneRungs = [...[...new Set(sparsities.filter((s) => s > 0))].sort((a, b) => b - a), 0];
+  if (space.includes('channels')) dims.push({ name: 'channels', rungs: pruneRungs });
+  if (space.includes('prune')) dims.push({ name: 'prune', rungs: pruneRungs });
   if (space.includes('quantize')) {
     const rungs = quantOrder(options);
     dims.push(rungs.includes('int4-gptq') && calib !== undefined ? { name: 'quantize', rungs, calib } : { name: 'quantize', rungs });
@@ -104,6 +103,8 @@ export function recipeDocOf(a: Assignment, layers: readonly string[], dims: read
       const taken = layers.filter((_, l) => dim.rungs[a[l][d]] === rung);
       if (!taken.length) continue;
       if (dim.name === 'prune') steps.push({ prune: { sparsity: rung }, layers: taken });
+      // Whole filters out (the layer's output channels and what reads them): the model shrinks.
+      else if (dim.name === 'channels') steps.push({ prune: { sparsity: rung, pattern: 'channel' }, layers: taken });
       // The output check would back weights off on its own; in a search every weight's form is the search's choice.
       else {
         const block = int4Block(rung as QuantOption);

@@ -104,7 +104,7 @@ export async function tune(o: TuneOptions, hooks: TuneHooks = {}): Promise<TuneR
       table = await measureSensitivity(runner, layers, dims, scope);
       if (!o.sensitivityOnly) {
         const g = await greedy(runner, layers, dims, table, scope);
-        if (o.strategy === 'evolve') await evolve(runner, { layers, dims, seeds: [g.assignment], population: o.population, seed: o.seed, scope, uniformOptions });
+        if (o.strategy === 'evolve') await evolve(runner, { layers, dims, seeds: [g.assignment], population: o.population, seed: o.seed, scope, uniformOptions, allowed: table.allowed });
       }
     } catch (e) {
       if (!(e instanceof StopSearch)) throw e;

@@ -7,7 +7,7 @@
 import type { Budgets, MetricName } from '../eval/types';
 
 /** The dimensions a layer can be compressed along. */
-export type SpaceName = 'quantize' | 'prune';
+export type SpaceName = 'quantize' | 'prune' | 'channels';
 
 /**
  * What a weight can become along the quantize dimension: int4 with a block size (`int4-b128`;
@@ -113,6 +113,8 @@ export interface SensitivityRow {
   /** Size saved against the float model, in the size measure's bytes. */
   saved: number;
   trial: number;
+  /** Set when this layer cannot take this rung (the search then never gives it that rung). */
+  error?: string;
 }
 
 export type StopReason = 'done' | 'max-trials' | 'time-budget';

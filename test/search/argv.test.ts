@@ -23,7 +23,7 @@ test.each([
   [{ maxAccuracyDrop: undefined }, /exactly one constraint/],
   [{ minAgreement: 0.9 }, /exactly one constraint/],
   [{ objective: 'latency' }, /only size is searched/],
-  [{ space: 'channels' }, /not built yet/],
+  [{ space: 'channels,prune' }, /channels and prune both prune/],
   [{ space: 'bits' }, /--space must be one of/],
   [{ options: 'int3' }, /--options: each must be/],
   [{ options: 'int4-b24' }, /--options: each must be/],

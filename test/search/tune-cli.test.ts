@@ -223,3 +223,25 @@ describe('GPTQ as a rung (--options int4-gptq --calib)', () => {
     expect(r.stderr).toMatch(/int4-gptq needs --calib/);
   });
 });
+
+describe('--space channels,quantize', () => {
+  test('channel pruning ratios and quantize options per layer: budget met on all the data, mc apply gives the same bytes, a layer that cannot lose channels never gets a channel rung', () => {
+    const dir = tempDir('tune-channels');
+    const out = path.join(dir, 'c.onnx');
+    const recipe = path.join(dir, 'c.yaml');
+    const r = runMc(['tune', CNN, ...DATA, '--max-accuracy-drop', '1', '--space', 'channels,quantize', '-o', out, '--recipe-out', recipe]);
+    expect(r.code).toBe(0);
+    expect(measure(out).drop).toBeLessThanOrEqual(1);
+    const again = path.join(dir, 'again.onnx');
+    expect(runMc(['apply', recipe, CNN, '-o', again]).code).toBe(0);
+    expect(fs.readFileSync(again).equals(fs.readFileSync(out))).toBe(true);
+    // logits' output channels are the graph output: its channel sensitivity trials fail, and no later trial tries it.
+    const trials = logTrials(path.join(dir, 'c.tune.jsonl')) as unknown as { phase: string; plan: Record<string, (string | number)[]>; error?: string }[];
+    const logits = trials.filter((t) => (t.plan['logits.weight']?.[0] ?? 0) !== 0);
+    expect(logits.length).toBeGreaterThan(0);
+    for (const t of logits) {
+      expect(t.phase === 'sensitivity' || t.phase === 'uniform').toBe(true);
+      if (t.phase === 'sensitivity') expect(t.error).toMatch(/pruned no layer/);
+    }
+  });
+});

@@ -58,9 +58,9 @@ export const tuneCommand = defineCommand<TuneCliOptions>({
     cmd
       .option('--objective <what>', 'what to minimise: size (latency is not searched yet)', 'size')
       .option('--size <measure>', 'size means: weights (stored weight bytes), file, gzip (default: weights; gzip when the space prunes)')
-      .option('--space <dims>', 'dimensions: quantize, prune (comma list)', 'quantize')
+      .option('--space <dims>', 'dimensions: quantize, prune (unstructured), channels (whole filters: the model shrinks); comma list', 'quantize')
       .option('--options <list>', 'quantize rungs a layer may take: int4 (block 32), int4-b64, int4-b128 (larger blocks: fewer scales), int4-gptq (needs --calib), int8, float', 'int4,int8,float')
-      .option('--sparsities <list>', 'prune rungs (unstructured magnitude); dense is always a rung', '0.25,0.5,0.75')
+      .option('--sparsities <list>', 'prune / channels rungs (magnitude); dense is always a rung', '0.25,0.5,0.75')
       .option('--strategy <s>', 'auto (= greedy), greedy, evolve (NSGA-II Pareto search seeded with greedy)', 'auto')
       .option('--population <n>', 'evolve: plans per generation', '16')
       .option('--workers <n>', 'worker threads measuring trials (each with its own copy of the model and data)', '1')
@@ -91,7 +91,8 @@ export function parseTuneFlags(model: string, flags: Readonly<Record<string, unk
   const objective = String(flags.objective ?? 'size');
   if (objective !== 'size') throw new UsageError(`--objective ${objective}: only size is searched so far (latency is measured by mc eval --runs, not yet an objective of mc tune)`);
   const space = (commaList(flags.space) ?? ['quantize']).map((s) => oneOf(s, SPACES, '--space'));
-  if (space.includes('channels')) throw new UsageError('--space channels (NetAdapt channel search) is not built yet; use quantize and prune');
+  if (space.includes('channels') && space.includes('prune')) throw new UsageError('--space: channels and prune both prune a layer (one prune step per weight); choose one');
+  if (objective !== 'size' && space.includes('channels')) throw new UsageError('--space channels searches size here; a latency budget (NetAdapt) is not built yet');
   const options = (commaList(flags.options) ?? []).map(quantOption);
   if (space.includes('quantize') && !options.length) throw new UsageError('--options needs at least one of int4, int8, float');
   const sparsities = (commaList(flags.sparsities) ?? []).map((s) => {
@@ -192,7 +193,9 @@ function renderHuman(r: TuneReport, ctx: CliContext, notes: string[]): string {
     s += c.bold('sensitivity') + ` (each layer alone; cost = ${name} against the safest plan)\n`;
     s += renderTable(
       [{ header: 'layer' }, { header: 'dim' }, { header: 'rung' }, { header: name, align: 'right' }, { header: 'cost', align: 'right' }, { header: 'SQNR dB', align: 'right' }, { header: 'saved', align: 'right' }],
-      r.sensitivity.map((x) => [x.layer, x.dimension, String(x.rung), v(x.value), v(x.cost), x.sqnrDb === null ? '∞' : x.sqnrDb.toFixed(1), formatBytes(x.saved)]),
+      r.sensitivity.map((x) => (x.error
+        ? [x.layer, x.dimension, String(x.rung), 'cannot', '-', '-', '-']
+        : [x.layer, x.dimension, String(x.rung), v(x.value), v(x.cost), x.sqnrDb === null ? '∞' : x.sqnrDb.toFixed(1), formatBytes(x.saved)])),
       { styleHeader: (h) => c.bold(h) },
     );
   }
