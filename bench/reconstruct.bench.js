@@ -79,7 +79,7 @@ async function child(width) {
   const gptq = await timed(() => { res = R.gptqQuantize(w, width, width, h, opts); });
   const rssGptq = process.resourceUsage().maxRSS / 1024;
   let two;
-  const threaded = await timed(async () => { two = await R.gptqQuantizeThreaded(w, width, width, h, { ...opts, threads: 2 }); });
+  const threaded = await timed(async () => { two = await require(path.join(ROOT, 'dist', 'pipeline', 'gptq-threads')).gptqQuantizeThreaded(w, width, width, h, { ...opts, threads: 2 }); });
   const sameThreads = Buffer.compare(Buffer.from(two.weight.values.buffer), Buffer.from(res.weight.values.buffer)) === 0
     && Buffer.compare(Buffer.from(two.dequantized.buffer), Buffer.from(res.dequantized.buffer)) === 0;
   const rtn = await timed(() => quantizeWeight(w, [width, width], res.weight.layout, intRange(4, true), 'bench'));

@@ -12,9 +12,9 @@ import { correlatedInputs, plainHessian, weights } from './data';
 const ROOT = path.resolve(__dirname, '..', '..');
 
 function dist<T>(p: string): T {
-  for (const dir of ['linalg', path.join('passes', 'reconstruct')]) {
+  for (const dir of ['linalg', path.join('passes', 'reconstruct'), 'pipeline']) {
     const src = path.join(ROOT, 'src', dir);
-    for (const f of fs.readdirSync(src).filter((f) => f.endsWith('.ts'))) {
+    for (const f of fs.readdirSync(src).filter((f) => f.endsWith('.ts') && (dir !== 'pipeline' || f.startsWith('gptq-')))) {
       const js = path.join(ROOT, 'dist', dir, f.replace(/\.ts$/, '.js'));
       if (!fs.existsSync(js)) throw new Error(`${js} is missing: run \`npm run build\` before this test`);
       if (fs.statSync(js).mtimeMs < fs.statSync(path.join(src, f)).mtimeMs) throw new Error(`dist/ is older than src/${dir}/${f}: run \`npm run build\``);
@@ -24,8 +24,8 @@ function dist<T>(p: string): T {
   return require(path.join(ROOT, 'dist', p)) as T;
 }
 
-type Threaded = typeof import('../../src/passes/reconstruct').gptqQuantizeThreaded;
-const { gptqQuantizeThreaded } = dist<{ gptqQuantizeThreaded: Threaded }>('passes/reconstruct');
+type Threaded = typeof import('../../src/pipeline/gptq-threads').gptqQuantizeThreaded;
+const { gptqQuantizeThreaded } = dist<{ gptqQuantizeThreaded: Threaded }>('pipeline/gptq-threads');
 
 test.each([[2], [3]])('%i threads: the same bytes as one', async (threads) => {
   const [rows, cols, n] = [67, 200, 300];

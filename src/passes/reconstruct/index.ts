@@ -13,5 +13,4 @@ export { layerSparsities, SparseGptOptions, SparseGptResult, sparsegptPrune, spa
 export { sweep, SweepRule } from './sweep';
 export { biasCorrection } from './bias-correction';
 export { clipSearch, ClipSearchOptions, ClipSearchResult, shrinkGrid } from './clip-search';
-export { gptqQuantizeThreaded, GptqThreadedResult, gptqWorkerScript } from './gptq-threads';
 export { checkReconstructionMemory, hessianBytes, reconstructionBytes } from './memory';

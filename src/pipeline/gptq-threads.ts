@@ -13,11 +13,11 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { Worker } from 'worker_threads';
-import { kernelKind } from '../../linalg';
-import { McError } from '../../errors';
-import { finishGptq, GptqOptions, GptqResult, planGptq, sweepGptqRows } from './gptq';
+import { kernelKind } from '../linalg';
+import { McError } from '../errors';
+import { finishGptq, GptqOptions, GptqResult, planGptq, sweepGptqRows } from '../passes/reconstruct/gptq';
 import type { GptqWorkerInit, GptqWorkerReply, GptqWorkerTask } from './gptq-worker';
-import { SweepLoss } from './sweep';
+import { SweepLoss } from '../passes/reconstruct/sweep';
 
 /** The compiled worker script beside this file; undefined under ts-jest (src/*.ts has no .js sibling). */
 export function gptqWorkerScript(): string | undefined {

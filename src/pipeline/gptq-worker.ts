@@ -5,8 +5,8 @@
  * Loaded any other way than as that Worker, this module does nothing.
  */
 import { parentPort, workerData } from 'worker_threads';
-import { useScalarKernel } from '../../linalg';
-import { GptqRowsJob, sweepGptqRows } from './gptq';
+import { useScalarKernel } from '../linalg';
+import { GptqRowsJob, sweepGptqRows } from '../passes/reconstruct/gptq';
 
 export interface GptqWorkerInit {
   mcGptqWorker: true;
