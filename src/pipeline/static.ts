@@ -7,6 +7,8 @@
 import {
   CalibrationStatistics, collectStatistics, DEFAULT_BINS, kindOf, openCalibrationData, rangesFrom, STATISTIC_KINDS, TensorRange,
 } from '../calibrate';
+import type { ActivationSink } from '../calibrate';
+import { applyStaticBiasCorrection, staticBiasTargets } from './static-bias-correction';
 import { mismatch, readStatisticsFile, SavedStatistics, StatisticsKey, statisticsKey, writeStatisticsFile } from '../calibrate/stats-file';
 import type { Dataset } from '../data';
 import { IncompleteError, UnsupportedError } from '../errors';
@@ -91,13 +93,27 @@ export async function quantizeStaticModel(model: Model, options: Partial<StaticQ
   let stats: CalibrationStatistics | undefined;
   let cache: StaticQuantizeResult['calibration']['cache'];
   let ranges: Map<string, TensorRange> | undefined;
+  // bias correction (static-bias-correction.ts): E[x] of each planned layer from the same run as the statistics
+  const bias = opts.biasCorrection && observed.length ? staticBiasTargets(model, plan) : undefined;
   if (observed.length) {
-    const got = await statisticsFor(model, observed, dataset, calib, opts, batchSize, progress);
+    const got = await statisticsFor(model, observed, dataset, calib, opts, batchSize, progress, bias ? [bias.sink] : []);
     stats = got.stats;
     cache = got.cache;
     const { qmin, qmax } = activationRange(opts.activationType);
     ranges = rangesFrom(stats, opts.calibrationMethod, { percentile: opts.percentile, movingAverage: opts.movingAverage, qmin, qmax });
     warnings.push(...stats.warnings);
+    if (bias) {
+      let passes = 1;
+      if (!bias.sink.fed()) {
+        // the statistics came from a cache or memory: one pass for E[x] alone
+        progress?.('bias correction: collecting layer input means');
+        await collectStatistics(model, [], dataset, { kinds: [], sinks: [bias.sink], samples: opts.samples, batchSize: opts.batchSize, threads: opts.threads, preprocess: opts.preprocess, observeIn: 'main' });
+        passes = 2;
+      }
+      const r = applyStaticBiasCorrection(model, bias, opts.perTensor);
+      transformations.push(`bias correction: ${r.corrected.length} bias(es) shifted by (W − Ŵ)·E[x] with Ŵ the int8 weight, E[x] over ${stats.samples} calibration samples (${passes === 1 ? 'the statistics run' : 'one more pass: the statistics were cached'})`);
+      for (const k of r.skipped) warnings.push(`bias correction: ${k.name} not corrected: ${k.reason}`);
+    }
   } else {
     warnings.push('nothing to quantize: no Conv, MatMul or Gemm with a float32 input');
   }
@@ -160,12 +176,12 @@ function firstBatch(dataset: Dataset, batchSize: number): Map<string, HostTensor
 
 /** The statistics of `tensors`: computed for the chosen method alone, or through the --calib-cache file. */
 async function statisticsFor(model: Model, tensors: string[], dataset: Dataset, calib: StaticCalibrationSource, opts: StaticQuantizeOptions, batchSize: number,
-  progress?: (m: string) => void): Promise<{ stats: CalibrationStatistics; cache?: StaticQuantizeResult['calibration']['cache'] }> {
+  progress?: (m: string) => void, sinks: ActivationSink[] = []): Promise<{ stats: CalibrationStatistics; cache?: StaticQuantizeResult['calibration']['cache'] }> {
   const kind = kindOf(opts.calibrationMethod);
   const run = (kinds: typeof STATISTIC_KINDS, observe: readonly string[] = tensors): Promise<CalibrationStatistics> => {
     progress?.(`calibrating ${observe.length} tensors (${kinds.length === 1 ? opts.calibrationMethod : 'statistics of every method'})`);
     return collectStatistics(model, observe, dataset, {
-      kinds, samples: opts.samples, batchSize: opts.batchSize, threads: opts.threads, preprocess: opts.preprocess, bins: DEFAULT_BINS,
+      kinds, samples: opts.samples, batchSize: opts.batchSize, threads: opts.threads, preprocess: opts.preprocess, bins: DEFAULT_BINS, sinks,
       progress: (done, total) => progress?.(`calibrating: ${done}/${total} samples`),
     });
   };

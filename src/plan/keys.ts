@@ -46,10 +46,11 @@ export function pathIn(base: string, p: string): string {
 export function stepFromKeys(kind: 'prune' | 'quantize', k: Keys, select: Selection, base: string): PlanStep {
   if (kind === 'prune') return pruneStep(k, select, base);
   // calib feeds weight reconstruction when a key asks for one (GPTQ, clip search, bias correction); otherwise it means static int8
-  const reconstructs = k.method === 'gptq' || k['clip-search'] === true || k['bias-correction'] === true;
-  if (reconstructs && k.mode === 'static') throw new UsageError('method gptq, clip-search and bias-correction are weight-only: not with mode static');
+  // bias-correction with mode static is the static step's own (pipeline/static-bias-correction.ts)
+  const reconstructs = k.method === 'gptq' || k['clip-search'] === true || (k['bias-correction'] === true && k.mode !== 'static');
+  if (reconstructs && k.mode === 'static') throw new UsageError('method gptq and clip-search are weight-only: not with mode static');
   const isStatic = (k.calib !== undefined && !reconstructs) || k.mode === 'static';
-  const wrong = (isStatic ? [...WEIGHT_ONLY, ...RECONSTRUCT_ONLY] : STATIC_ONLY.filter((key) => !(reconstructs && RECONSTRUCT_DATA.includes(key)))).filter((key) => k[key] !== undefined);
+  const wrong = (isStatic ? [...WEIGHT_ONLY, ...RECONSTRUCT_ONLY.filter((key) => key !== 'bias-correction')] : STATIC_ONLY.filter((key) => !(reconstructs && RECONSTRUCT_DATA.includes(key)))).filter((key) => k[key] !== undefined);
   if (wrong.length) {
     throw new UsageError(isStatic
       ? `'${wrong[0]}' is a weight-only/dynamic key; a step with calib is static int8`
@@ -148,6 +149,7 @@ function staticStep(k: Keys, select: Selection, base: string): StaticStep {
     preprocess: preprocess === undefined ? undefined : parsePreprocess(preprocess),
     spaceToDepthPooling: (s2d === 'on' ? true : s2d === 'off' ? false : s2d) as StaticQuantizeOptions['spaceToDepthPooling'] | undefined,
     target: k.target as StaticQuantizeOptions['target'] | undefined,
+    biasCorrection: k['bias-correction'] === true ? true : undefined,
   };
   if (k['small-layers'] !== undefined) partial.smallLayers = k['small-layers'] as StaticQuantizeOptions['smallLayers'];
   const options = resolveStaticOptions(partial);
@@ -194,6 +196,7 @@ function bodyOf(s: PlanStep, base: string): Keys {
     set('activation-type', o.activationType); set('per-tensor', o.perTensor); set('space-to-depth', o.spaceToDepthPooling);
     set('small-layers', Array.isArray(o.smallLayers) ? [...o.smallLayers] : o.smallLayers);
     set('target', o.target); set('op-types', o.opTypes ? [...o.opTypes] : undefined); set('preprocess', s.preprocess);
+    if (o.biasCorrection) { set('mode', 'static'); set('bias-correction', true); }
   }
   set('allow-partial', s.allowPartial);
   return b;

@@ -4,8 +4,10 @@
  * mc quantize --method gptq / --clip-search / --bias-correction through the
  * built binary: --recipe-out then mc apply gives the same bytes (the recipe
  * keys carry every setting and the data), two runs give the same bytes, the
- * output runs in onnxruntime, and the clear errors (no data, tfjs, GPTQ
- * settings without GPTQ, static with GPTQ) exit 2 with one line.
+ * output runs in onnxruntime, and the clear errors (no data, GPTQ settings
+ * without GPTQ, static with GPTQ) exit 2 with one line. A tfjs graph model
+ * takes GPTQ through the binary too (mc eval reads the written folder), and
+ * static int8 takes --bias-correction (--recipe-out then mc apply: same bytes).
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -48,7 +50,6 @@ test.each([
 
 test.each([
   ['no data', ['quantize', 'cnn.onnx', '--bits', '4', '--method', 'gptq'], /need calibration data: --calib FILE/],
-  ['tfjs', ['quantize', path.join(FIX, 'cnn-graph'), '--bits', '4', '--method', 'gptq', '--calib', 'calib-x.npy'], /ONNX models only/],
   ['GPTQ settings without GPTQ', ['quantize', 'cnn.onnx', '--bits', '4', '--damp', '0.1', '--clip-search', '--calib', 'calib-x.npy'], /GPTQ settings: add --method gptq/],
   ['static with GPTQ', ['quantize', 'cnn.onnx', '--mode', 'static', '--method', 'gptq', '--calib', 'calib-x.npy'], /weight-only/],
   ['data that does not fit', ['quantize', 'cnn.onnx', '--bits', '4', '--method', 'gptq', '--calib', 'mlp.onnx'], /./],
@@ -82,4 +83,29 @@ test('a recipe gives GPTQ to some layers and RTN to the rest, per step', async (
     .filter((v) => v.name.startsWith(prefix)).map((v) => Buffer.from(v.const!.bytes()).toString('hex')).join();
   expect(init('mixed.onnx', 'fc1.weight')).toBe(init('plain4.onnx', 'fc1.weight'));
   expect(init('mixed.onnx', 'conv2.weight')).not.toBe(init('plain4.onnx', 'conv2.weight'));
+});
+
+test('tfjs: mc quantize --method gptq on the graph-model CNN writes a model mc eval runs; the report names GPTQ per layer', () => {
+  const r = runMc(['quantize', path.join(FIX, 'cnn-graph'), '--bits', '4', '--method', 'gptq', '--calib', 'calib-x.npy', '-o', 'tfjs-gptq', '--json'], { cwd: dir });
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  const rec = JSON.parse(r.stdout).reconstruct ?? JSON.parse(r.stdout).results?.find((x: { kind: string }) => x.kind === 'quantize').reconstruct;
+  expect(rec.layers.map((l: { method: string }) => l.method)).toEqual(['gptq', 'gptq', 'gptq', 'gptq', 'gptq']);
+  const e = runMc(['eval', 'tfjs-gptq', '--data', path.join(FIX, 'eval-x.npy'), '--labels', path.join(FIX, 'eval-y.npy')], { cwd: dir });
+  expect(e.code).toBe(0);
+  expect(e.stdout).toMatch(/top-1 accuracy\s+(8[5-9]|9\d)\.\d+%/);
+});
+
+test('static int8 with --bias-correction: --recipe-out then mc apply gives the same bytes; the report says what was shifted', () => {
+  const args = ['quantize', 'cnn.onnx', '--mode', 'static', '--calib', 'calib-x.npy', '--bias-correction', '--small-layers', 'int8', '--space-to-depth', 'off'];
+  const r = runMc([...args, '-o', 'bc.onnx', '--recipe-out', 'bc.yaml'], { cwd: dir });
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  expect(r.stdout).toMatch(/bias correction: 5 bias\(es\) shifted/);
+  const recipe = fs.readFileSync(path.join(dir, 'bc.yaml'), 'utf8');
+  expect(recipe).toMatch(/bias-correction: true/);
+  const b = runMc(['apply', 'bc.yaml', '-o', 'bc2.onnx'], { cwd: dir });
+  expect(b.stderr).toBe('');
+  expect(b.code).toBe(0);
+  expect(fs.readFileSync(path.join(dir, 'bc.onnx')).equals(fs.readFileSync(path.join(dir, 'bc2.onnx')))).toBe(true);
 });

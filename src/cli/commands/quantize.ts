@@ -152,8 +152,9 @@ export function recipeSummary(r: ApplyFileResult, file: string | undefined): Rec
 }
 
 export function parseQuantizeFlags(input: string, flags: Readonly<Record<string, unknown>>): QuantizeCliOptions {
-  const reconstructs = flags.method === 'gptq' || flags.clipSearch === true || flags.biasCorrection === true;
-  if (reconstructs && flags.mode === 'static') throw new UsageError('--method gptq, --clip-search and --bias-correction are weight-only: drop --mode static (--calib then feeds them)');
+  // --bias-correction with --mode static is the static step's (pipeline/static-bias-correction.ts)
+  const reconstructs = flags.method === 'gptq' || flags.clipSearch === true || (flags.biasCorrection === true && flags.mode !== 'static');
+  if (reconstructs && flags.mode === 'static') throw new UsageError('--method gptq and --clip-search are weight-only: drop --mode static (--calib then feeds them)');
   if (!reconstructs && (flags.damp !== undefined || flags.actOrder === true || flags.gptqBlock !== undefined) && flags.calib !== undefined) {
     throw new UsageError('--damp, --act-order and --gptq-block are GPTQ settings: add --method gptq');
   }
@@ -165,7 +166,8 @@ export function parseQuantizeFlags(input: string, flags: Readonly<Record<string,
     const gate = evalGateFromFlags(flags, 'labels');
     const recipeOut = optionalString(flags.recipeOut);
     const step: StaticStep = {
-      kind: 'static', select: { exclude: [...st.options.exclude], allowEmpty: false }, options: { ...st.options, exclude: [] },
+      kind: 'static', select: { exclude: [...st.options.exclude], allowEmpty: false },
+      options: { ...st.options, exclude: [], ...(flags.biasCorrection === true ? { biasCorrection: true } : {}) },
       calib: st.calib, calibCache: optionalString(flags.calibCache), preprocess: optionalString(flags.preprocess), allowPartial: st.allowPartial,
     };
     return { ...common, static: st, gate, recipeOut, plan: commandLinePlan(step, { model: input, eval: gate, recipeOut }) };

@@ -55,6 +55,11 @@ export interface StaticQuantizeOptions {
   smallLayers: SmallLayers;
   /** Which CPU the forms are chosen for (default 'portable': exact on every x86 and arm64 CPU). */
   target: StaticTarget;
+  /**
+   * Bias correction (`--bias-correction` with --mode static; recipe key bias-correction): each int8
+   * layer's float bias shifted by (W − Ŵ)·E[x] before the bias is quantized (src/pipeline/static-bias-correction.ts).
+   */
+  biasCorrection?: boolean;
 }
 
 export type SmallLayers = 'measure' | 'int8' | string[];
