@@ -12,3 +12,6 @@ export { readTrials, TrialLog } from './log';
 export { dominates, paretoFront } from './pareto';
 export { constraintOf, CONSTRAINT_KEYS } from './constraint';
 export { dimensionsOf, planFor, recipeDocOf } from './space';
+export { tuneLatency, type LatencyTuneOptions, type LatencyTuneRun, type LatencyReportData } from './tune-latency';
+export { netadapt, type NetAdaptOptions, type NetAdaptResult, type NetAdaptIteration, type EndToEnd } from './netadapt';
+export { LatencyMeter, measureTable, type LatencyEntry, type LatencySettings, type LatencyTable } from './latency-table';

@@ -80,7 +80,7 @@ export interface TrialRecord {
   id: number;
   /** The assignment and scope as one string: the log's key for resume. */
   key: string;
-  phase: 'baseline' | 'uniform' | 'sensitivity' | 'greedy' | 'reclaim' | 'evolve' | 'final';
+  phase: 'baseline' | 'uniform' | 'sensitivity' | 'greedy' | 'reclaim' | 'evolve' | 'netadapt' | 'final';
   scope: Scope;
   /** layer name → per dimension the rung's value ('int4', 0.5); only layers off their safest rung. */
   plan: Record<string, (QuantOption | number)[]>;

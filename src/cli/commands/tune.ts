@@ -11,8 +11,8 @@ import { UsageError } from '../../errors';
 import { BUDGET_SPECS, parseBudgetValue, type Budgets, type MetricName } from '../../eval';
 import { defaultOutputPath } from '../../pipeline/output';
 import {
-  CONSTRAINT_KEYS, renderHtmlReport, renderMarkdownReport, tune, tuneReport, writeBest,
-  type QuantOption, type SizeMeasure, type SpaceName, type TuneOptions, type TuneReport,
+  CONSTRAINT_KEYS, renderHtmlReport, renderMarkdownReport, tune, tuneLatency, tuneReport, writeBest,
+  type LatencyReportData, type LatencyTuneRun, type QuantOption, type TuneHooks, type SizeMeasure, type SpaceName, type TuneOptions, type TuneReport,
 } from '../../search';
 import { writeFileAtomic } from '../../util/atomic';
 import { defineCommand } from '../command';
@@ -32,6 +32,8 @@ function quantOption(s: string): QuantOption {
 const METRICS: readonly MetricName[] = ['top1', 'top5', 'perplexity', 'mse'];
 
 export interface TuneCliOptions extends TuneOptions {
+  /** NetAdapt over channels (src/search/netadapt.ts) when set: a latency budget, or --objective latency. */
+  latency?: { maxLatencyRatio: number | null; iterations: number; channelSteps: number; runs: number; repeats: number; batchSize: number };
   output: string;
   recipeOut?: string;
   /** .html, .md or .json by extension. */
@@ -56,7 +58,13 @@ export const tuneCommand = defineCommand<TuneCliOptions>({
       cmd.option(`--${spec.flag} <${spec.arg}>`, `constraint: ${spec.description}`, (raw: string) => parseBudgetValue(spec, raw));
     }
     cmd
-      .option('--objective <what>', 'what to minimise: size (latency is not searched yet)', 'size')
+      .option('--objective <what>', 'what to minimise: size, or latency (--space channels: NetAdapt, measured in onnxruntime here)', 'size')
+      .option('--max-latency-ratio <r>', 'latency budget (--space channels, NetAdapt): largest end-to-end latency against the float model, measured here in onnxruntime, 1 thread', (raw: string) => parseBudgetValue(BUDGET_SPECS.find((x) => x.key === 'maxLatencyRatio')!, raw))
+      .option('--iterations <n>', 'NetAdapt: iterations planned from float to the latency budget', '5')
+      .option('--channel-steps <n>', 'NetAdapt: a layer keeps a multiple of 1/n of its filters', '8')
+      .option('--latency-runs <n>', 'NetAdapt: timed runs per latency measurement (blocks alternating with the float model)', '40')
+      .option('--latency-repeats <n>', 'NetAdapt: measurements per table entry (median; their range is the stated noise)', '3')
+      .option('--batch-size <n>', 'NetAdapt: samples per timed run (mc eval\'s default is 32)', '32')
       .option('--size <measure>', 'size means: weights (stored weight bytes), file, gzip (default: weights; gzip when the space prunes)')
       .option('--space <dims>', 'dimensions: quantize, prune (unstructured), channels (whole filters: the model shrinks); comma list', 'quantize')
       .option('--options <list>', 'quantize rungs a layer may take: int4 (block 32), int4-b64, int4-b128 (larger blocks: fewer scales), int4-gptq (needs --calib), int8, float', 'int4,int8,float')
@@ -85,14 +93,20 @@ export const tuneCommand = defineCommand<TuneCliOptions>({
 export function parseTuneFlags(model: string, flags: Readonly<Record<string, unknown>>): TuneCliOptions {
   const constraint: Budgets = {};
   for (const key of CONSTRAINT_KEYS) if (typeof flags[key] === 'number') constraint[key] = flags[key] as number;
-  if (Object.keys(constraint).length !== 1) {
+  const maxLatencyRatio = typeof flags.maxLatencyRatio === 'number' ? flags.maxLatencyRatio : undefined;
+  const objective = String(flags.objective ?? 'size');
+  const searchLatency = maxLatencyRatio !== undefined || objective === 'latency';
+  if (searchLatency && Object.keys(constraint).length <= 1) {
+    // NetAdapt: the latency budget, with at most one accuracy constraint (checked by tuneLatency).
+  } else if (Object.keys(constraint).length !== 1) {
     throw new UsageError(`mc tune needs exactly one constraint: ${CONSTRAINT_KEYS.map((k) => `--${BUDGET_SPECS.find((s) => s.key === k)!.flag}`).join(', ')}`);
   }
-  const objective = String(flags.objective ?? 'size');
-  if (objective !== 'size') throw new UsageError(`--objective ${objective}: only size is searched so far (latency is measured by mc eval --runs, not yet an objective of mc tune)`);
   const space = (commaList(flags.space) ?? ['quantize']).map((s) => oneOf(s, SPACES, '--space'));
+  if (objective !== 'size' && objective !== 'latency') throw new UsageError(`--objective ${objective}: size or latency (size,latency, a Pareto search of both, is not built)`);
+  if (searchLatency && (space.length !== 1 || space[0] !== 'channels')) {
+    throw new UsageError(`--objective latency / --max-latency-ratio: only size is searched over ${space.join(',')}; latency is searched over --space channels alone (NetAdapt)`);
+  }
   if (space.includes('channels') && space.includes('prune')) throw new UsageError('--space: channels and prune both prune a layer (one prune step per weight); choose one');
-  if (objective !== 'size' && space.includes('channels')) throw new UsageError('--space channels searches size here; a latency budget (NetAdapt) is not built yet');
   const options = (commaList(flags.options) ?? []).map(quantOption);
   if (space.includes('quantize') && !options.length) throw new UsageError('--options needs at least one of int4, int8, float');
   const sparsities = (commaList(flags.sparsities) ?? []).map((s) => {
@@ -137,6 +151,16 @@ export function parseTuneFlags(model: string, flags: Readonly<Record<string, unk
     json: flags.json === true,
     force: flags.force === true,
     command: `mc tune ${path.basename(model)}`,
+    ...(searchLatency ? {
+      latency: {
+        maxLatencyRatio: maxLatencyRatio ?? null,
+        iterations: wholeNumber(flags.iterations ?? '5', '--iterations', 1),
+        channelSteps: wholeNumber(flags.channelSteps ?? '8', '--channel-steps', 2),
+        runs: wholeNumber(flags.latencyRuns ?? '40', '--latency-runs', 2),
+        repeats: wholeNumber(flags.latencyRepeats ?? '3', '--latency-repeats', 1),
+        batchSize: wholeNumber(flags.batchSize ?? '32', '--batch-size', 1),
+      },
+    } : {}),
   };
 }
 
@@ -154,7 +178,7 @@ async function runTune(o: TuneCliOptions, ctx: CliContext): Promise<number> {
   let bestBytes: number | null = null;
   let run;
   try {
-    run = await tune(o, {
+    const hooks: TuneHooks = {
       onPlan: (p) => {
         ctx.io.stderr.write(`mc tune: ${p.layers} layer(s), ${p.samples} samples (trials on ${p.subsetSamples}); planned at most ${p.planned} trial(s), estimated ${seconds(p.estimateMs)}${o.timeBudgetMs ? ` (time budget ${seconds(o.timeBudgetMs)})` : ''}\n`);
       },
@@ -165,13 +189,26 @@ async function runTune(o: TuneCliOptions, ctx: CliContext): Promise<number> {
         const best = bestBytes === null ? 'none meets it yet' : `best ${formatBytes(bestBytes)} weights`;
         progress.update(`trial ${done}/≤${planned} (${r.phase}) · ${best} · ETA ≤ ${seconds(eta)}`);
       },
-    });
+    };
+    const l = o.latency;
+    run = l
+      ? await tuneLatency({
+        ...o, maxLatencyRatio: l.maxLatencyRatio, channelSteps: l.channelSteps, iterations: l.iterations,
+        latency: { runs: l.runs, repeats: l.repeats, batchSize: l.batchSize },
+      }, { ...hooks, onEntry: (layer, rung) => progress.update(`latency table: ${layer} at ${rung}`) })
+      : await tune(o, hooks);
     if (run.best) progress.update(`writing ${o.output}`);
     const written = run.best ? await writeBest(run, { output: o.output, recipeOut: o.recipeOut, force: o.force, command: `${o.command} --recipe-out ${o.recipeOut ? path.basename(o.recipeOut) : ''}`.trim() }) : null;
     progress.stop();
     const report = tuneReport(run, written);
     if (o.report) writeFileAtomic(o.report, o.report.endsWith('.html') ? renderHtmlReport(report) : o.report.endsWith('.md') ? renderMarkdownReport(report) : JSON.stringify(report, null, 2) + '\n');
-    ctx.io.stdout.write(o.json ? JSON.stringify(report, null, 2) + '\n' : renderHuman(report, ctx, written?.notes ?? []));
+    const lat = (run as Partial<LatencyTuneRun>).latency;
+    ctx.io.stdout.write(o.json ? JSON.stringify(report, null, 2) + '\n' : (lat ? renderLatency(lat, ctx) : '') + renderHuman(report, ctx, written?.notes ?? []));
+    if (lat && !lat.met) {
+      const c = lat.checks[lat.checks.length - 1];
+      ctx.io.stderr.write(`mc: latency budget missed: --max-latency-ratio ${lat.budget}; the closest plan (written) measured ${round(c.ratio)} (spread ${round(c.spread)}) against float\n`);
+      return 1;
+    }
     if (run.best && !run.met) {
       const c = run.constraint;
       ctx.io.stderr.write(`mc: constraint missed: --${c.name} ${c.limit}; the closest plan (written) measured ${run.best.value === null ? '∞' : round(run.best.value)}, ${round(-run.best.slack)} ${c.unit} short\n`);
@@ -223,6 +260,25 @@ function renderHuman(r: TuneReport, ctx: CliContext, notes: string[]): string {
   if (!r.best) s += `${c.bold('sensitivity only')}: no model written; the table is in the log and the report\n`;
   for (const n of notes) s += `${c.yellow('note')} ${n}\n`;
   if (r.output) s += `${c.green('wrote')} ${r.output}${r.recipe ? ` and ${r.recipe}` : ''}\n`;
+  return s;
+}
+
+function renderLatency(l: LatencyReportData, ctx: CliContext): string {
+  const c = ctx.chalk;
+  let s = c.bold('latency table') + ` (onnxruntime, 1 thread, batch ${l.settings.batchSize}; ratio to float, median of ${l.settings.repeats} × ${l.settings.runs} runs; spread = their range)\n`;
+  s += renderTable(
+    [{ header: 'layer' }, { header: 'cut', align: 'right' }, { header: 'ratio', align: 'right' }, { header: 'spread', align: 'right' }],
+    l.table.map((e) => [e.layer, String(e.rung), e.ratio === null ? 'cannot' : e.ratio.toFixed(3), e.ratio === null ? '-' : e.spread.toFixed(3)]),
+    { styleHeader: (h) => c.bold(h) },
+  );
+  for (const it of l.iterations) {
+    const k = it.kept === null ? null : it.proposals[it.kept];
+    s += `iteration ${it.iteration}: target ${it.target.toFixed(3)}, ${it.proposals.length} proposal(s)${k ? `; kept ${k.layer} cut ${k.rung} (estimate ${k.estimate.toFixed(3)}, loss ${k.value === null ? '∞' : round(k.value)})` : '; none possible'}\n`;
+  }
+  for (const ch of l.checks) s += `end to end: ${ch.ratio.toFixed(3)} of float (spread ${ch.spread.toFixed(3)}; ${ch.ms.toFixed(2)} ms vs ${ch.floatMs.toFixed(2)} ms), table estimate ${ch.estimate.toFixed(3)}\n`;
+  const last = l.checks[l.checks.length - 1];
+  if (l.budget !== null && last) s += `${l.met ? c.green('met') : c.red('missed')} --max-latency-ratio ${l.budget}: ${last.ratio.toFixed(3)} measured end to end\n`;
+  s += `${c.yellow('note')} proposals were scored without fine-tuning\n`;
   return s;
 }
 

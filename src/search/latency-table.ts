@@ -1,0 +1,149 @@
+/**
+ * Latency measured in onnxruntime on this machine (1 thread, as `mc eval`
+ * measures it: src/eval/latency.ts), for a latency-budgeted search.
+ *
+ * The table: for each layer and each channel rung, the latency ratio of the
+ * float model with only that layer's filters cut to that rung, against the
+ * float model, timed in alternating blocks in the same process (so a slow
+ * drift of the shared machine hits both alike). Each entry is the median of
+ * `repeats` such measurements, and its spread (max − min of the repeats) is
+ * kept: it is the noise the report states. A plan's latency is estimated as
+ * 1 + Σ_layers (ratio − 1); the plan finally chosen is measured end to end.
+ *
+ * What an entry is: the whole model's time with one layer changed, not the
+ * layer's time alone (a single-op model per shape is not built). So it
+ * includes the saving in the layer's consumer, whose inputs shrink with it;
+ * when the consumer is cut too, the sum counts part of that saving twice and
+ * the estimate is optimistic. The end-to-end check catches that (netadapt.ts
+ * tightens its target by the gap and goes on). Entries are keyed by layer
+ * name, weight shape and rung: cached for the search, not across runs.
+ */
+import { inputSpecs, synthesizeFeeds } from '../eval/inputs';
+import { measureLatency } from '../eval/latency';
+import { median } from '../eval/stats';
+import type { Model } from '../ir';
+import { applyPlan } from '../plan';
+import { encodeModel, openRunner, type HostTensor, type ModelRunner } from '../runtime';
+import { planFor } from './space';
+import type { Assignment, Dimension } from './types';
+
+export interface LatencySettings {
+  /** Timed runs per model in one measurement (alternating blocks with the float model). */
+  runs: number;
+  /** Measurements per entry: the entry is their median, the spread their range. */
+  repeats: number;
+  /** Samples per run (mc eval's default batch is 32). */
+  batchSize: number;
+}
+
+export interface LatencyEntry {
+  /** Median candidate/float latency ratio over the repeats (null: the plan cannot be applied). */
+  ratio: number | null;
+  /** max − min of the repeats' ratios. */
+  spread: number;
+  /** Median ms of the candidate and of the float model (the last repeat's medians). */
+  ms: number;
+  floatMs: number;
+  error?: string;
+}
+
+/** Measures models against the float model, in one process, with one set of input feeds. */
+export class LatencyMeter {
+  private constructor(
+    private readonly float: Model,
+    private readonly floatRunner: ModelRunner,
+    private readonly feeds: ReadonlyMap<string, HostTensor>,
+    private readonly label: string,
+    readonly settings: LatencySettings,
+  ) {}
+
+  static async open(float: Model, label: string, settings: LatencySettings): Promise<LatencyMeter> {
+    const runner = await openRunner(encodeModel(float, label), { threads: 1, label });
+    return new LatencyMeter(float, runner, synthesizeFeeds(inputSpecs(runner), settings.batchSize), label, settings);
+  }
+
+  /** The latency of `a`'s plan applied to a clone of the float model, against the float model. */
+  async measure(a: Assignment, layers: readonly string[], dims: readonly Dimension[], repeats = this.settings.repeats): Promise<LatencyEntry> {
+    let runner: ModelRunner | null = null;
+    try {
+      const m = this.float.clone();
+      const plan = planFor(a, layers, dims);
+      if (plan) await applyPlan(m, plan, { label: this.label });
+      runner = await openRunner(encodeModel(m, this.label), { threads: 1, label: this.label });
+      const ratios: number[] = [];
+      let ms = 0;
+      let floatMs = 0;
+      for (let i = 0; i < repeats; i++) {
+        const r = await measureLatency(runner, this.feeds, this.floatRunner, this.feeds, {
+          runs: this.settings.runs, warmup: 3, batchSize: this.settings.batchSize, input: 'synthetic',
+        });
+        ratios.push(r.ratio!);
+        ms = r.candidate.medianMs;
+        floatMs = r.baseline!.medianMs;
+      }
+      return { ratio: median(ratios), spread: Math.max(...ratios) - Math.min(...ratios), ms, floatMs };
+    } catch (e) {
+      return { ratio: null, spread: 0, ms: 0, floatMs: 0, error: (e as Error).message.split('\n')[0] };
+    } finally {
+      await runner?.dispose();
+    }
+  }
+
+  async dispose(): Promise<void> {
+    await this.floatRunner.dispose();
+  }
+}
+
+/** table[layer][rung]: each layer alone on each rung (the safest rung, the float model, is 1). */
+export interface LatencyTable {
+  entries: LatencyEntry[][];
+  /** Estimated ratio of an assignment: 1 + Σ (entry − 1); Infinity when a layer's rung cannot be applied. */
+  estimate(a: Assignment): number;
+}
+
+/** Key of a table row: the layer and its weight's shape (what the entry depends on besides the model around it). */
+export function layerShapeKey(model: Model, layer: string): string {
+  const t = model.graph.initializers.find((v) => v.name === layer)?.const;
+  return `${layer}[${t ? t.shape.join('x') : '?'}]`;
+}
+
+/** Measures the table for one dimension (index `d`) of `dims`, every other dimension on its safest rung. */
+export async function measureTable(
+  meter: LatencyMeter, layers: readonly string[], dims: readonly Dimension[], d: number,
+  onEntry?: (layer: string, rung: number | string, e: LatencyEntry) => void,
+): Promise<LatencyTable> {
+  const safest = layers.map(() => dims.map((x) => x.rungs.length - 1));
+  const entries: LatencyEntry[][] = [];
+  for (let l = 0; l < layers.length; l++) {
+    const row: LatencyEntry[] = [];
+    for (let r = 0; r < dims[d].rungs.length; r++) {
+      if (r === dims[d].rungs.length - 1) {
+        row.push({ ratio: 1, spread: 0, ms: 0, floatMs: 0 });
+        continue;
+      }
+      // A layer that cannot take a rung cannot take a more aggressive one either (the output layer).
+      if (r > 0 && row[0]?.error) {
+        row.push({ ...row[0] });
+        continue;
+      }
+      const a = safest.map((x) => [...x]);
+      a[l][d] = r;
+      const e = await meter.measure(a, layers, dims);
+      onEntry?.(layers[l], dims[d].rungs[r], e);
+      row.push(e);
+    }
+    entries.push(row);
+  }
+  return {
+    entries,
+    estimate: (a) => {
+      let s = 1;
+      for (let l = 0; l < layers.length; l++) {
+        const e = entries[l][a[l][d]];
+        if (e.ratio === null) return Infinity;
+        s += e.ratio - 1;
+      }
+      return s;
+    },
+  };
+}
