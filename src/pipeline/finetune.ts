@@ -25,7 +25,7 @@ export interface FinetuneSettings extends Omit<FitOptions, 'validation' | 'onSte
   alpha?: number;
   /** Use at most this many training samples (default: all). */
   samples?: number;
-  /** ONNX: re-estimate BatchNormalization statistics on the training data first (adaptive BN; default true). */
+  /** ONNX: re-estimate BatchNormalization statistics on the training data first (adaptive BN; default false). */
   bnRecalibrate?: boolean;
 }
 
@@ -96,11 +96,11 @@ export async function finetuneFile(o: FinetuneFileOptions): Promise<FinetuneFile
   const notes: string[] = [];
   const needsTeacher = s.loss !== 'ce';
   // The model as given (copy-on-write clone), for the default teacher when statistics change below.
-  const asGiven = model.format === 'onnx' && s.bnRecalibrate !== false && needsTeacher && !o.teacher ? model.clone() : null;
-  if (model.format === 'onnx' && s.bnRecalibrate !== false) {
+  const asGiven = model.format === 'onnx' && s.bnRecalibrate === true && needsTeacher && !o.teacher ? model.clone() : null;
+  if (model.format === 'onnx' && s.bnRecalibrate === true) {
     progress('re-estimating BatchNormalization statistics');
     const done = recalibrateBatchNorm(tf, model, train, s.batchSize);
-    if (done.length) notes.push(`BatchNormalization statistics re-estimated on the training data before training (${done.length} node(s); --no-bn-recalibrate keeps the stored ones)`);
+    if (done.length) notes.push(`BatchNormalization statistics re-estimated on the training data before training (${done.length} node(s))`);
   }
   const trainable = await openTrainable(tf, model);
   let teacher: Predictor | null = null;

@@ -8,7 +8,7 @@ test('defaults', () => {
   expect(o.settings).toEqual({
     loss: 'kd', temperature: 2, alpha: 0.5, epochs: 1, batchSize: 32, samples: undefined,
     optimizer: { kind: 'adam', momentum: 0.9, weightDecay: 0 }, lr: 0.001, schedule: 'cosine', warmup: 0.05,
-    earlyStop: undefined, seed: 0, bnRecalibrate: true,
+    earlyStop: undefined, seed: 0, bnRecalibrate: false,
   });
   expect(o.teacher).toBeUndefined();
 });
@@ -17,7 +17,7 @@ test.each([
   [{ lr: 'find' }, { lr: 'find' }],
   [{ lr: '3e-4', schedule: 'onecycle', optimizer: 'adamw', weightDecay: '0.01' }, { lr: 3e-4, schedule: 'onecycle', optimizer: { kind: 'adamw', momentum: 0.9, weightDecay: 0.01 } }],
   [{ loss: 'kd+ce', temperature: '4', alpha: '0.7' }, { loss: 'kd+ce', temperature: 4, alpha: 0.7 }],
-  [{ epochs: '3', batchSize: '64', earlyStop: '2', seed: '9', bnRecalibrate: false }, { epochs: 3, batchSize: 64, earlyStop: 2, seed: 9, bnRecalibrate: false }],
+  [{ epochs: '3', batchSize: '64', earlyStop: '2', seed: '9', bnRecalibrate: true }, { epochs: 3, batchSize: 64, earlyStop: 2, seed: 9, bnRecalibrate: true }],
 ])('%j', (flags, want) => {
   expect(parseFinetuneFlags('m.onnx', { ...base, ...flags }).settings).toMatchObject(want);
 });

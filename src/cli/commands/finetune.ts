@@ -37,7 +37,7 @@ export const finetuneCommand = defineCommand<FinetuneCliOptions>({
     .option('--val-labels <y>', 'validation class ids')
     .option('--early-stop <n>', 'stop after n epochs without a better validation accuracy')
     .option('--seed <n>', 'shuffle seed', '0')
-    .option('--no-bn-recalibrate', 'ONNX: keep the stored BatchNormalization statistics (default: re-estimate them on --data first, then keep them frozen)')
+    .option('--bn-recalibrate', 'ONNX: re-estimate BatchNormalization statistics on --data before training (adaptive BN), then keep them frozen (default: keep the stored ones)')
     .option('--force', 'allow the output to replace the input')
     .option('--json', 'print the result (with the per-epoch log) as JSON on stdout'),
   parse: ([input], flags) => parseFinetuneFlags(input, flags),
@@ -97,7 +97,7 @@ export function parseFinetuneFlags(input: string, f: Readonly<Record<string, unk
       warmup,
       earlyStop: f.earlyStop !== undefined ? wholeNumber(f.earlyStop, '--early-stop', 1) : undefined,
       seed: wholeNumber(f.seed ?? '0', '--seed'),
-      bnRecalibrate: f.bnRecalibrate !== false,
+      bnRecalibrate: f.bnRecalibrate === true,
     },
   };
 }
