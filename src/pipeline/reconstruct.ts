@@ -61,6 +61,8 @@ export interface ReconstructLayerReport {
   deadInputs?: number;
   /** Bias correction: the bias written, or why none was. */
   bias?: { name: string } | { skipped: string };
+  /** A caution about this layer's H (fewer rows than inputs). */
+  note?: string;
   /** Rows of X and samples the layer's H was built from. */
   rows: number;
   samples: number;
@@ -203,8 +205,12 @@ export async function reconstructForQuantize(
   const found = findLayers(model, wanted);
   skipped.push(...found.skipped.map((s) => ({ name: s.name, reason: `${s.reason}: quantized to nearest` })));
   const isLayer = new Set(found.layers.map((l) => l.name));
+  const readers = new Map<string, string>();
+  for (const n of model.graph.nodes) for (const v of n.inputs) if (v && wanted.has(v.name) && !readers.has(v.name)) readers.set(v.name, n.opType);
   for (const name of wanted) {
-    if (!isLayer.has(name) && !found.skipped.some((s) => s.name === name)) skipped.push({ name, reason: 'not the weight of a MatMul, Gemm or Conv (e.g. a Gather table): quantized to nearest' });
+    if (!isLayer.has(name) && !found.skipped.some((s) => s.name === name)) {
+      skipped.push({ name, reason: `read by ${readers.get(name) ?? 'no node'}, not as the weight of a MatMul, Gemm or Conv whose input the schedule reads (layer inputs are built for those): quantized to nearest` });
+    }
   }
   const originals = new Map(found.layers.map((l) => [l.name, Float32Array.from(l.node.inputs[1]!.const!.toFloat32())]));
   const sched = await reconstructSequential<LayerOutcome>(model, found.layers, d.data, (li) => reconstructGroup(options, li), {
@@ -224,6 +230,9 @@ export async function reconstructForQuantize(
       name: layer.name, op: layer.op, shape: layer.shape, groups: layer.groups, method: results.some((r) => r.method === 'gptq') ? 'gptq' : results[0].method,
       rows: rowsSeen, samples,
     };
+    if (rowsSeen < layer.cols) {
+      rep.note = `H from ${rowsSeen} input rows for ${layer.cols} inputs (rank at most ${rowsSeen}): GPTQ can fit the calibration rows; more calibration samples make it generalise`;
+    }
     if (fallbacks.length) rep.fallback = fallbacks.length === results.length ? fallbacks[0] : `${fallbacks.length} of ${results.length} groups: ${fallbacks[0]}`;
     if (results.some((r) => r.loss !== undefined)) rep.loss = results.reduce((s, r) => s + (r.loss ?? 0), 0);
     const dead = results.reduce((s, r) => s + (r.dead ?? 0), 0);
