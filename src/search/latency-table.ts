@@ -96,6 +96,16 @@ export class LatencyMeter {
   }
 }
 
+/**
+ * Entries kept across runs (`--latency-table file.json`): keyed by layer name, weight shape and
+ * rung, valid for one model digest and one set of latency settings (the caller checks both), so a
+ * rerun reads the same table and proposes the same plans.
+ */
+export interface LatencyCache {
+  keyOf: (layer: string) => string;
+  entries: Record<string, LatencyEntry>;
+}
+
 /** table[layer][rung]: each layer alone on each rung (the safest rung, the float model, is 1). */
 export interface LatencyTable {
   entries: LatencyEntry[][];
@@ -113,6 +123,7 @@ export function layerShapeKey(model: Model, layer: string): string {
 export async function measureTable(
   meter: LatencyMeter, layers: readonly string[], dims: readonly Dimension[], d: number,
   onEntry?: (layer: string, rung: number | string, e: LatencyEntry) => void,
+  cache?: LatencyCache,
 ): Promise<LatencyTable> {
   const safest = layers.map(() => dims.map((x) => x.rungs.length - 1));
   const entries: LatencyEntry[][] = [];
@@ -130,7 +141,9 @@ export async function measureTable(
       }
       const a = safest.map((x) => [...x]);
       a[l][d] = r;
-      const e = await meter.measure(a, layers, dims);
+      const key = cache && `${cache.keyOf(layers[l])}@${dims[d].rungs[r]}`;
+      const e = (key && cache!.entries[key]) || await meter.measure(a, layers, dims);
+      if (key) cache!.entries[key] = e;
       onEntry?.(layers[l], dims[d].rungs[r], e);
       row.push(e);
     }

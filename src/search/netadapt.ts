@@ -21,7 +21,7 @@
  * (`prune: {sparsity, pattern: channel}` with `layers`), so `mc apply` of the
  * recipe reproduces the model.
  */
-import type { LatencyEntry, LatencyMeter, LatencyTable } from './latency-table';
+import type { LatencyCache, LatencyEntry, LatencyMeter, LatencyTable } from './latency-table';
 import { measureTable } from './latency-table';
 import type { Trials } from './trials';
 import type { Assignment, Dimension, Scope } from './types';
@@ -38,6 +38,8 @@ export interface NetAdaptOptions {
   /** End-to-end checks of a plan whose estimate meets the budget, before giving up. */
   maxChecks: number;
   onEntry?: (layer: string, rung: number | string, e: LatencyEntry) => void;
+  /** Table entries measured before (a --latency-table file); filled with what is measured now. */
+  cache?: LatencyCache;
   onIteration?: (i: NetAdaptIteration) => void;
 }
 
@@ -75,7 +77,7 @@ export interface NetAdaptResult {
 
 export async function netadapt(runner: Trials, meter: LatencyMeter, o: NetAdaptOptions): Promise<NetAdaptResult> {
   const { layers, dims } = o;
-  const table = await measureTable(meter, layers, dims, 0, o.onEntry);
+  const table = await measureTable(meter, layers, dims, 0, o.onEntry, o.cache);
   let a: Assignment = layers.map(() => [dims[0].rungs.length - 1]);
   const budget = o.maxLatencyRatio;
   const step = (1 - (budget ?? 0.5)) / o.iterations;

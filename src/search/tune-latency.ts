@@ -7,21 +7,24 @@
  * --max-trials). The answer is measured on all the data and returned as a
  * TuneRun, so writeBest, the recipe and the reports are the size search's.
  */
+import * as fs from 'fs';
 import * as path from 'path';
 import { UsageError } from '../errors';
 import { Evaluator } from '../eval/evaluator';
 import type { Budgets } from '../eval/types';
-import { loadModel } from '../formats';
+import { loadModel, modelFiles } from '../formats';
+import { cpuLine, detectCpu } from '../runtime';
+import { writeFileAtomic } from '../util/atomic';
 import { VERSION } from '../version';
 import { constraintOf, CONSTRAINT_KEYS } from './constraint';
-import { LatencyMeter, layerShapeKey, type LatencyEntry, type LatencySettings } from './latency-table';
+import { LatencyMeter, layerShapeKey, type LatencyCache, type LatencyEntry, type LatencySettings } from './latency-table';
 import { TrialLog } from './log';
 import { netadapt, type EndToEnd, type NetAdaptIteration } from './netadapt';
 import { TrialPool } from './pool';
 import { discoverLayers } from './space';
 import { StopSearch, TrialRunner } from './trials';
 import type { Dimension, Scope, StopReason, TuneOptions } from './types';
-import type { TuneHooks, TuneRun } from './tune';
+import { digest as modelDigest, type TuneHooks, type TuneRun } from './tune';
 
 export interface LatencyTuneOptions extends TuneOptions {
   /** The latency budget: largest end-to-end ratio against float; null with --objective latency and an accuracy constraint. */
@@ -31,6 +34,8 @@ export interface LatencyTuneOptions extends TuneOptions {
   /** Iterations planned from float to the budget. */
   iterations: number;
   latency: LatencySettings;
+  /** A JSON file of table entries: read when it matches this model and these settings, written after measuring. */
+  latencyTable?: string;
 }
 
 export interface LatencyReportData {
@@ -77,10 +82,12 @@ export async function tuneLatency(o: LatencyTuneOptions, hooks: TuneHooks & { on
     const scope: Scope = useSubset ? 'subset' : 'all';
     const planned = o.iterations * 2 * layers.length + 1;
     hooks.onPlan?.({ planned, estimateMs: 0, layers: layers.length, samples, subsetSamples });
+    const digest = modelDigest([...modelFiles(o.model, float)]);
     const log = TrialLog.open(o.log, {
       type: 'header', mcVersion: VERSION,
       search: {
         model: path.basename(o.model), data: path.basename(o.data), labels: o.labels && path.basename(o.labels), metric: o.metric ?? null,
+        sha256: modelDigest([...modelFiles(o.model, float), o.data, ...(o.labels ? [o.labels] : [])]),
         constraint: { [constraint.spec.flag]: constraint.limit }, dimensions: dims, layers, subset: o.subset, sizeMeasure: o.sizeMeasure,
         latency: { maxLatencyRatio: o.maxLatencyRatio, iterations: o.iterations },
       },
@@ -96,11 +103,18 @@ export async function tuneLatency(o: LatencyTuneOptions, hooks: TuneHooks & { on
       onTrial: (r, done) => hooks.onTrial?.(r, done, planned),
     });
     const table: LatencyReportData['table'] = [];
+    const cacheId = { model: digest, settings: o.latency, cpu: cpuLine(detectCpu()) };
+    const cache: LatencyCache = { keyOf: (layer) => layerShapeKey(float, layer), entries: {} };
+    if (o.latencyTable && fs.existsSync(o.latencyTable)) {
+      const saved = JSON.parse(fs.readFileSync(o.latencyTable, 'utf8')) as { id: unknown; entries: Record<string, LatencyEntry> };
+      if (JSON.stringify(saved.id) !== JSON.stringify(cacheId)) throw new UsageError(`--latency-table ${o.latencyTable} was measured for another model, CPU or latency settings; give another file or remove it`);
+      cache.entries = saved.entries;
+    }
     let stopped: StopReason = 'done';
     let result;
     try {
       result = await netadapt(runner, meter, {
-        layers, dims, maxLatencyRatio: o.maxLatencyRatio, iterations: o.iterations, scope, maxChecks: 4,
+        layers, dims, maxLatencyRatio: o.maxLatencyRatio, iterations: o.iterations, scope, maxChecks: 4, cache,
         onEntry: (layer, rung, e) => {
           table.push({ layer: layerShapeKey(float, layer), rung, ratio: e.ratio, spread: e.spread, ...(e.error ? { error: e.error } : {}) });
           hooks.onEntry?.(layer, rung, e);
@@ -110,6 +124,7 @@ export async function tuneLatency(o: LatencyTuneOptions, hooks: TuneHooks & { on
       if (!(e instanceof StopSearch)) throw e;
       stopped = e.reason;
     }
+    if (o.latencyTable) writeFileAtomic(o.latencyTable, JSON.stringify({ id: cacheId, entries: cache.entries }, null, 1) + '\n');
     if (!result) throw new UsageError(`mc tune: stopped (${stopped}) before NetAdapt reached an answer; give a larger --max-trials / --time-budget`);
     // The answer on all the data (a new trial unless the search already ran on all of it).
     const best = await runner.run(result.assignment, 'final', 'all');

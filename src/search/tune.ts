@@ -151,7 +151,7 @@ function pickBest(runner: TrialRunner, trials: TrialRecord[]): TrialRecord | nul
  * One sha256 over the files' bytes (a folder: its files' names and bytes, sorted), so a log is
  * resumed only against the same model and data, not just the same file names.
  */
-function digest(paths: string[]): string {
+export function digest(paths: string[]): string {
   const h = createHash('sha256');
   const add = (p: string): void => {
     if (fs.statSync(p).isDirectory()) {

@@ -33,7 +33,7 @@ const METRICS: readonly MetricName[] = ['top1', 'top5', 'perplexity', 'mse'];
 
 export interface TuneCliOptions extends TuneOptions {
   /** NetAdapt over channels (src/search/netadapt.ts) when set: a latency budget, or --objective latency. */
-  latency?: { maxLatencyRatio: number | null; iterations: number; channelSteps: number; runs: number; repeats: number; batchSize: number };
+  latency?: { table?: string; maxLatencyRatio: number | null; iterations: number; channelSteps: number; runs: number; repeats: number; batchSize: number };
   output: string;
   recipeOut?: string;
   /** .html, .md or .json by extension. */
@@ -64,6 +64,7 @@ export const tuneCommand = defineCommand<TuneCliOptions>({
       .option('--channel-steps <n>', 'NetAdapt: a layer keeps a multiple of 1/n of its filters', '8')
       .option('--latency-runs <n>', 'NetAdapt: timed runs per latency measurement (blocks alternating with the float model)', '40')
       .option('--latency-repeats <n>', 'NetAdapt: measurements per table entry (median; their range is the stated noise)', '3')
+      .option('--latency-table <file>', 'NetAdapt: keep the latency table in this JSON file; a rerun on the same model, CPU and settings reads it instead of measuring (and proposes the same plans)')
       .option('--batch-size <n>', 'NetAdapt: samples per timed run (mc eval\'s default is 32)', '32')
       .option('--size <measure>', 'size means: weights (stored weight bytes), file, gzip (default: weights; gzip when the space prunes)')
       .option('--space <dims>', 'dimensions: quantize, prune (unstructured), channels (whole filters: the model shrinks); comma list', 'quantize')
@@ -153,6 +154,7 @@ export function parseTuneFlags(model: string, flags: Readonly<Record<string, unk
     command: `mc tune ${path.basename(model)}`,
     ...(searchLatency ? {
       latency: {
+        table: optionalString(flags.latencyTable),
         maxLatencyRatio: maxLatencyRatio ?? null,
         iterations: wholeNumber(flags.iterations ?? '5', '--iterations', 1),
         channelSteps: wholeNumber(flags.channelSteps ?? '8', '--channel-steps', 2),
@@ -194,7 +196,7 @@ async function runTune(o: TuneCliOptions, ctx: CliContext): Promise<number> {
     run = l
       ? await tuneLatency({
         ...o, maxLatencyRatio: l.maxLatencyRatio, channelSteps: l.channelSteps, iterations: l.iterations,
-        latency: { runs: l.runs, repeats: l.repeats, batchSize: l.batchSize },
+        latency: { runs: l.runs, repeats: l.repeats, batchSize: l.batchSize }, latencyTable: l.table,
       }, { ...hooks, onEntry: (layer, rung) => progress.update(`latency table: ${layer} at ${rung}`) })
       : await tune(o, hooks);
     if (run.best) progress.update(`writing ${o.output}`);
