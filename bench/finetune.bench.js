@@ -2,7 +2,8 @@
 /**
  * Fine-tuning speed: examples per second of one training step (forward, backward and
  * an Adam update; batch 32, distillation loss) of the fixture CNN on mc's differentiable
- * executor (tfjs wasm backend, single-threaded), and peak RSS. When Debian's
+ * executor (tfjs wasm backend, single-threaded), the same for the char-LM transformer
+ * fixture when it is there, and peak RSS. When Debian's
  * /usr/bin/python3 has torch, the same architecture (BatchNorm in eval mode, as mc
  * trains it with frozen statistics) is timed in torch on the CPU with 1 thread, and the
  * ratio printed (the issue's aim: no worse than 2× torch's time per step).
@@ -50,12 +51,12 @@ function torchSeconds() {
   }
 }
 
-(async () => {
-  await useGradientBackend(tf, 'wasm');
-  const model = loadModel(path.join(__dirname, '..', 'fixtures', 'cnn.onnx'));
+/** ms per training step (KD against the model as given, Adam) of `file` on a fixed batch. */
+async function stepMs(file, makeInput) {
+  const model = loadModel(path.join(__dirname, '..', 'fixtures', file));
   const t = await openTrainable(tf, model);
   const opt = makeOptimizer(tf, { kind: 'adam', momentum: 0, weightDecay: 0 });
-  const x = tf.randomUniform([BATCH, 1, 28, 28], 0, 1, 'float32', 1);
+  const x = makeInput(model.graph.inputs[0]);
   const feeds = { [model.graph.inputs[0].name]: x };
   const step = () => {
     const teacher = t.reference(feeds);
@@ -68,14 +69,27 @@ function torchSeconds() {
   const t0 = process.hrtime.bigint();
   for (let i = 0; i < STEPS; i++) step();
   const sec = Number(process.hrtime.bigint() - t0) / 1e9 / STEPS;
-  const rss = process.resourceUsage().maxRSS / 1024;
-  console.log(`finetune step, fixture CNN, batch ${BATCH} (mc, tfjs ${tf.getBackend()}): ${(sec * 1000).toFixed(1)} ms/step, ${(BATCH / sec).toFixed(0)} examples/s; peak RSS ${rss.toFixed(0)} MiB`);
+  opt.dispose();
+  t.dispose();
+  x.dispose();
+  return sec;
+}
+
+(async () => {
+  await useGradientBackend(tf, 'wasm');
+  const sec = await stepMs('cnn.onnx', () => tf.randomUniform([BATCH, 1, 28, 28], 0, 1, 'float32', 1));
+  console.log(`finetune step, fixture CNN, batch ${BATCH} (mc, tfjs ${tf.getBackend()}): ${(sec * 1000).toFixed(1)} ms/step, ${(BATCH / sec).toFixed(0)} examples/s`);
   const ts = torchSeconds();
   if (ts === null) console.log('torch: /usr/bin/python3 has no torch; no side-by-side figure');
   else console.log(`torch 1 thread, same architecture: ${(ts * 1000).toFixed(1)} ms/step, ${(BATCH / ts).toFixed(0)} examples/s; mc/torch time ratio ${(sec / ts).toFixed(2)}×`);
-  console.log('transformer fixture: not measured (no transformer ONNX fixture is in fixtures/ at this commit)');
-  opt.dispose();
-  t.dispose();
+  if (fs.existsSync(path.join(__dirname, '..', 'fixtures', 'char-lm.onnx'))) {
+    // The character LM (transformer) fixture: [N, T] token ids.
+    const lm = await stepMs('char-lm.onnx', (v) => tf.randomUniform([BATCH, v.shape[1]], 0, 50, 'int32', 2));
+    console.log(`finetune step, char-lm transformer fixture, batch ${BATCH}: ${(lm * 1000).toFixed(1)} ms/step, ${(BATCH / lm).toFixed(0)} sequences/s`);
+  } else {
+    console.log('transformer fixture: fixtures/char-lm.onnx is missing; not measured');
+  }
+  console.log(`peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);
 })().catch((e) => {
   console.error(e);
   process.exit(1);
