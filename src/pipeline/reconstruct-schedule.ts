@@ -178,16 +178,18 @@ function layerOf(node: Node, index: number, depth: number, names: ReadonlySet<st
     const transB = node.attrInt('transB', 0) === 1;
     return { ...base, op, groups: 1, rows: transB ? shape[0] : shape[1], cols: transB ? shape[1] : shape[0], transA: node.attrInt('transA', 0) === 1 };
   }
-  if (shape.length !== 4) return skip(`Conv weight of rank ${shape.length} (2-D convolutions only)`);
+  if (shape.length !== 4 && shape.length !== 3) return skip(`Conv weight of rank ${shape.length} (1-D and 2-D convolutions only)`);
   const autoPad = node.attributes.has('auto_pad') ? node.attrString('auto_pad') : 'NOTSET';
   if (autoPad !== 'NOTSET') return skip(`Conv auto_pad ${autoPad} (explicit pads only)`);
   const group = node.attrInt('group', 1);
-  const [m, cg, kh, kw] = shape;
+  // a 1-D conv [M, C/g, k] on [N, C, L] is the 2-D one with a kernel of height 1 on [N, C, 1, L] (the sink views it so)
+  const oneD = shape.length === 3;
+  const [m, cg, kh, kw] = oneD ? [shape[0], shape[1], 1, shape[2]] : shape;
   if (m % group !== 0) return skip(`${m} output channels do not split into ${group} groups`);
   const ints = (a: string, d: number[]): number[] => (node.attributes.has(a) ? node.attrInts(a) : d);
-  const [pt, pl, pb, pr] = ints('pads', [0, 0, 0, 0]);
-  const [sh, sw] = ints('strides', [1, 1]);
-  const [dh, dw] = ints('dilations', [1, 1]);
+  const [pt, pl, pb, pr] = oneD ? ((p) => [0, p[0], 0, p[1]])(ints('pads', [0, 0])) : ints('pads', [0, 0, 0, 0]);
+  const [sh, sw] = oneD ? [1, ints('strides', [1])[0]] : ints('strides', [1, 1]);
+  const [dh, dw] = oneD ? [1, ints('dilations', [1])[0]] : ints('dilations', [1, 1]);
   const conv: Conv2dGeometry = { kernel: [kh, kw], strides: [sh, sw], pads: [pt, pl, pb, pr], dilations: [dh, dw], group };
   return { ...base, op: 'Conv', groups: group, rows: m / group, cols: cg * kh * kw, conv };
 }
@@ -415,8 +417,10 @@ export class LayerInputSink implements ActivationSink {
         continue;
       }
       if (layer.op === 'Conv') {
-        if (shape.length !== 4) throw new InputError(`layer '${layer.name}': Conv input '${name}' has shape [${shape.join(', ')}], not [N, C, H, W]`);
-        const cols = im2colRows(data, shape as [number, number, number, number], layer.conv!);
+        const rank = layer.shape.length;
+        if (shape.length !== rank) throw new InputError(`layer '${layer.name}': Conv input '${name}' has shape [${shape.join(', ')}], not [N, C, ${rank === 3 ? 'L' : 'H, W'}]`);
+        const s4 = (rank === 3 ? [shape[0], shape[1], 1, shape[2]] : shape) as [number, number, number, number];
+        const cols = im2colRows(data, s4, layer.conv!);
         cols.groups.forEach((x, g) => accs[g].add(x, cols.rows, batch));
         continue;
       }

@@ -93,7 +93,7 @@ export function gridFor(layer: ReconstructLayer, o: QuantizeOptions): GridOption
   if (layer.tfjs) return { bits: o.bits, symmetric: false, tfjsQmax: o.bits === 4 ? 15 : 255 };
   return {
     bits: o.bits, symmetric: o.symmetric, groupSize: o.granularity === 'block' ? o.blockSize : 0,
-    shape: layer.op === 'Conv' ? [layer.rows, layer.shape[1], layer.shape[2], layer.shape[3]] : undefined,
+    shape: layer.op === 'Conv' ? [layer.rows, ...layer.shape.slice(1)] : undefined,
   };
 }
 

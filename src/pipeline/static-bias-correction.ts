@@ -47,8 +47,8 @@ export class LayerMeanSink implements ActivationSink {
     for (const l of this.readers.get(name) ?? []) {
       const sums = this.sums.get(l)!;
       if (l.op === 'Conv') {
-        if (shape.length !== 4) throw new InputError(`layer '${l.name}': Conv input '${name}' has shape [${shape.join(', ')}], not [N, C, H, W]`);
-        const x = im2colRows(data, shape as [number, number, number, number], l.conv!);
+        if (shape.length !== l.shape.length) throw new InputError(`layer '${l.name}': Conv input '${name}' has shape [${shape.join(', ')}], not the rank of its weight`);
+        const x = im2colRows(data, (shape.length === 3 ? [shape[0], shape[1], 1, shape[2]] : shape) as [number, number, number, number], l.conv!);
         x.groups.forEach((g, gi) => addRows(sums[gi], g, x.rows, l.cols));
         this.rows.set(l, this.rows.get(l)! + x.rows);
         continue;

@@ -245,8 +245,10 @@ function renderReconstruct(r: ReconstructReport, ctx: CliContext): string {
     const dead = l.deadInputs ? `, ${l.deadInputs} input(s) always 0 on the data: their weights set to 0 (weight SQNR understates)` : '';
     s += `  ${l.name}: ${l.method}${l.groups > 1 ? ` (${l.groups} groups)` : ''}${dead}${bias}\n`;
     if (l.fallback) s += `  ${c.yellow('fell back')} ${l.name}: ${l.fallback}\n`;
+    if (l.note) s += `  ${c.yellow('note')} ${l.name}: ${l.note}\n`;
   }
   for (const k of r.skipped) s += `  ${c.yellow('not reconstructed')} ${k.name}: ${k.reason}\n`;
+  if (!r.layers.length && r.skipped.length) s += `  ${c.yellow('warning')} no layer could be reconstructed (reasons above): every weight was quantized to nearest\n`;
   return s;
 }
 
