@@ -23,40 +23,17 @@
  * build or run time); binary format: WebAssembly Core Specification 2.0,
  * chapter 5, vector instructions in §5.4.
  */
+import { F64, get, I32, name, section, set, simd, tee, uleb, V128, vec, wasmApi } from '../util/wasm-emit';
 
 interface WasmExports {
   mem: { buffer: ArrayBuffer };
   bin(p: number, end: number, inv: number, off: number, last: number, abs: number, bins: number, res: number): void;
   range(p: number, end: number, abs: number, res: number): void;
 }
-interface WasmApi {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { exports: WasmExports };
-}
 
-// ---- a minimal emitter ------------------------------------------------------
-const uleb = (n: number): number[] => {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n) b |= 0x80;
-    out.push(b);
-  } while (n);
-  return out;
-};
-const vec = (items: number[][]): number[] => [...uleb(items.length), ...items.flat()];
-const section = (id: number, body: number[]): number[] => [id, ...uleb(body.length), ...body];
-const name = (s: string): number[] => vec([...s].map((c) => [c.charCodeAt(0)]));
+// ---- the emitter (shared pieces in src/util/wasm-emit.ts) -------------------
 const f64 = (x: number): number[] => [0x44, ...new Uint8Array(new Float64Array([x]).buffer)];
-const simd = (op: number): number[] => [0xfd, ...uleb(op)];
-const I32 = 0x7f;
-const F64 = 0x7c;
-const V128 = 0x7b;
 
-const get = (i: number): number[] => [0x20, i];
-const set = (i: number): number[] => [0x21, i];
-const tee = (i: number): number[] => [0x22, i];
 const i32 = (v: number): number[] => [0x41, ...uleb(v)]; // small non-negative constants only
 const memarg = (align: number, offset = 0): number[] => [align, ...uleb(offset)];
 const op = {
@@ -176,7 +153,7 @@ export class BinKernel {
   }
 
   static create(): BinKernel | undefined {
-    const wasm = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
+    const wasm = wasmApi<WasmExports>();
     if (!wasm) return undefined;
     try {
       const ex = new wasm.Instance(new wasm.Module(moduleBytes(PAGES)), {}).exports;

@@ -17,45 +17,14 @@
  * (no toolchain at build or run time). Binary format: WebAssembly Core
  * Specification 2.0, chapter 5; vector instructions in §5.4.8.
  */
+import { get, I32, name, section, set, simd, sleb, uleb, V128, vec, wasmApi } from '../util/wasm-emit';
 
 interface GemmExports {
   mem: { buffer: ArrayBuffer };
   gemm(a: number, b: number, c: number, ldc: number, mg: number, ng: number, k: number): void;
 }
-interface WasmApi {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { exports: GemmExports };
-}
 
-// ---- a minimal emitter ------------------------------------------------------
-const uleb = (n: number): number[] => {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n) b |= 0x80;
-    out.push(b);
-  } while (n);
-  return out;
-};
-/** Signed LEB128 of a non-negative i32 constant (bit 6 of the last byte must be 0). */
-const sleb = (n: number): number[] => {
-  const out: number[] = [];
-  for (;;) {
-    const b = n & 0x7f;
-    n >>= 7;
-    if (n === 0 && (b & 0x40) === 0) { out.push(b); return out; }
-    out.push(b | 0x80);
-  }
-};
-const vec = (items: number[][]): number[] => [...uleb(items.length), ...items.flat()];
-const section = (id: number, body: number[]): number[] => [id, ...uleb(body.length), ...body];
-const name = (s: string): number[] => vec([...s].map((c) => [c.charCodeAt(0)]));
-const simd = (op: number): number[] => [0xfd, ...uleb(op)];
-const I32 = 0x7f;
-const V128 = 0x7b;
-const get = (i: number): number[] => [0x20, i];
-const set = (i: number): number[] => [0x21, i];
+// ---- the emitter (shared pieces in src/util/wasm-emit.ts) -------------------
 const i32 = (v: number): number[] => [0x41, ...sleb(v)];
 const op = {
   add: [0x6a], sub: [0x6b], mul: [0x6c], shl: [0x74], geU: [0x4f], eqz: [0x45],
@@ -189,7 +158,7 @@ let forceScalar = false;
 /** The process's tile (the wasm kernel where WebAssembly SIMD is available). */
 export function gemmTile(): GemmTile {
   if (shared) return shared;
-  const wasm = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
+  const wasm = wasmApi<GemmExports>();
   if (wasm && !forceScalar) {
     try {
       shared = new WasmTile(new wasm.Instance(new wasm.Module(moduleBytes(PAGES)), {}).exports);
