@@ -54,17 +54,11 @@ export interface CalibrationOptions {
   createRunner?: (bytes: Uint8Array, threads: number) => Promise<ModelRunner>;
 }
 
-export interface CalibrationResult {
+/** One method's ranges, with how the statistics behind them were gathered (observedIn: where histogram binning ran). */
+export interface CalibrationResult extends Pick<CalibrationStatistics, 'samples' | 'batches' | 'batchSize' | 'seconds' | 'warnings' | 'observedIn'> {
   method: CalibrationMethod;
   /** Observed range per tensor name. */
   ranges: Map<string, TensorRange>;
-  samples: number;
-  batches: number;
-  batchSize: number;
-  seconds: number;
-  warnings: string[];
-  /** Where histogram binning of the exposed tensors ran (min-max, and graph inputs, always on 'main'). */
-  observedIn: 'main' | 'worker';
 }
 
 /** Fewer batches than this: 'auto' bins on the main thread (the worker's start-up would not pay off). */
