@@ -48,6 +48,8 @@ export interface LatencyReportData {
   checks: EndToEnd[];
   /** Whether the answer's end-to-end ratio meets the budget. */
   met: boolean;
+  /** Whether an accuracy constraint was given (else the trials' loss is only reported). */
+  accuracyConstraint: boolean;
   fineTune: false;
 }
 
@@ -154,6 +156,7 @@ export async function tuneLatency(o: LatencyTuneOptions, hooks: TuneHooks & { on
         iterations: result.iterations,
         checks: result.checks,
         met: result.met,
+        accuracyConstraint: given.length > 0,
         fineTune: false,
       },
     };

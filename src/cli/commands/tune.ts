@@ -205,7 +205,7 @@ async function runTune(o: TuneCliOptions, ctx: CliContext): Promise<number> {
     const report = tuneReport(run, written);
     if (o.report) writeFileAtomic(o.report, o.report.endsWith('.html') ? renderHtmlReport(report) : o.report.endsWith('.md') ? renderMarkdownReport(report) : JSON.stringify(report, null, 2) + '\n');
     const lat = (run as Partial<LatencyTuneRun>).latency;
-    ctx.io.stdout.write(o.json ? JSON.stringify(report, null, 2) + '\n' : (lat ? renderLatency(lat, ctx) : '') + renderHuman(report, ctx, written?.notes ?? []));
+    ctx.io.stdout.write(o.json ? JSON.stringify(report, null, 2) + '\n' : (lat ? renderLatency(lat, ctx) : '') + renderHuman(report, ctx, written?.notes ?? [], lat?.accuracyConstraint === false));
     if (lat && !lat.met) {
       const c = lat.checks[lat.checks.length - 1];
       ctx.io.stderr.write(`mc: latency budget missed: --max-latency-ratio ${lat.budget}; the closest plan (written) measured ${round(c.ratio)} against float (largest repeat ${round(c.max)}; it must be within the budget)\n`);
@@ -223,7 +223,8 @@ async function runTune(o: TuneCliOptions, ctx: CliContext): Promise<number> {
   }
 }
 
-function renderHuman(r: TuneReport, ctx: CliContext, notes: string[]): string {
+/** `lossOnly`: no accuracy constraint was given (a latency budget alone): the answer's loss is reported, not judged. */
+function renderHuman(r: TuneReport, ctx: CliContext, notes: string[], lossOnly = false): string {
   const c = ctx.chalk;
   const name = r.constraint.name;
   const v = (x: number | null): string => (x === null ? '∞' : round(x));
@@ -257,7 +258,8 @@ function renderHuman(r: TuneReport, ctx: CliContext, notes: string[]): string {
   s += `${c.bold('trials')} ${r.trials.length} (${r.reused} read back from the log), planned at most ${r.planned}, ${seconds(r.elapsedMs)}; ${r.stopped === 'done' ? 'search done' : `stopped: ${r.stopped}`}; front ${r.front.length} plan(s)\n`;
   if (r.best) {
     const b = r.best;
-    s += `${r.met ? c.green('met') : c.red('missed')} --${name} ${r.constraint.limit}: ${v(b.value)} on all ${b.scope === 'all' ? 'the data' : '(subset)'} (trial ${b.id}); weights ${formatBytes(b.weightBytes)}, file ${formatBytes(b.fileBytes)}\n`;
+    if (lossOnly) s += `answer: ${name.replace(/^(max|min)-/, '')} ${v(b.value)} on all ${b.scope === 'all' ? 'the data' : '(subset)'} (trial ${b.id}; no accuracy constraint given); weights ${formatBytes(b.weightBytes)}, file ${formatBytes(b.fileBytes)}\n`;
+    else s += `${r.met ? c.green('met') : c.red('missed')} --${name} ${r.constraint.limit}: ${v(b.value)} on all ${b.scope === 'all' ? 'the data' : '(subset)'} (trial ${b.id}); weights ${formatBytes(b.weightBytes)}, file ${formatBytes(b.fileBytes)}\n`;
   }
   if (!r.best) s += `${c.bold('sensitivity only')}: no model written; the table is in the log and the report\n`;
   for (const n of notes) s += `${c.yellow('note')} ${n}\n`;
