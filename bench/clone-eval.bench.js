@@ -13,22 +13,16 @@
  */
 const fs = require('fs');
 const path = require('path');
-const { spawnSync } = require('child_process');
 const { loadModel } = require('../dist/formats/index.js');
-const { evaluate, Evaluator } = require('../dist/eval/index.js');
+const { Evaluator } = require('../dist/eval/index.js');
 const { quantizePass, resolveQuantizeOptions, runPass } = require('../dist/passes/index.js');
 const { prunePass, PRUNE_DEFAULTS } = require('../dist/passes/prune/index.js');
+const { evalBaseline, median, ROOT, CNN, DATA, LABELS } = require('./eval-baseline');
 
-const ROOT = path.join(__dirname, '..');
-const FIX = path.join(ROOT, 'fixtures');
-const CNN = path.join(FIX, 'cnn.onnx');
-const DATA = path.join(FIX, 'eval-x.npy');
-const LABELS = path.join(FIX, 'eval-y.npy');
 const VARIANTS = Number(process.argv[2] ?? 20);
 
 const gc = () => { if (global.gc) { global.gc(); global.gc(); } };
 const heap = () => { gc(); const m = process.memoryUsage(); return m.heapUsed + m.arrayBuffers; };
-const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
 const ms = (f) => { const t0 = process.hrtime.bigint(); const r = f(); return [Number(process.hrtime.bigint() - t0) / 1e6, r]; };
 const mb = (b) => `${(b / 2 ** 20).toFixed(2)} MiB`;
 
@@ -63,25 +57,8 @@ const variant = (float, i) => {
 
 async function evaluation() {
   const opts = { data: DATA, labels: LABELS, runs: 0 };
-  // Baseline: one plain `mc eval` of the float model on paths, as a user runs it.
-  const bin = path.join(ROOT, 'bin', 'mc');
-  const plain = [];
-  for (let i = 0; i < 3; i++) {
-    const t0 = Date.now();
-    const r = spawnSync(process.execPath, [bin, 'eval', CNN, '--data', DATA, '--labels', LABELS, '--runs', '0', '--json', '-'], { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`mc eval failed: ${r.stderr}`);
-    plain.push(Date.now() - t0);
-  }
-  const base = median(plain);
-  const inProc = [];
-  let inProcMs = 0;
-  for (let i = 0; i < 3; i++) {
-    const t0 = Date.now();
-    await evaluate({ candidate: CNN, ...opts });
-    inProc.push(Date.now() - t0);
-  }
-  inProcMs = median(inProc);
-  console.log(`baseline: mc eval cnn.onnx --data eval-x.npy --labels eval-y.npy --runs 0: ${base} ms (median of 3, a process each); evaluate() in process ${median(inProc)} ms (${(median(inProc) / base).toFixed(2)}x)`);
+  const { plainMs: base, inProcessMs: inProcMs } = await evalBaseline();
+  console.log(`baseline: mc eval cnn.onnx --data eval-x.npy --labels eval-y.npy --runs 0: ${base} ms (median of 3, a process each); evaluate() in process ${inProcMs} ms (${(inProcMs / base).toFixed(2)}x)`);
 
   const float = loadModel(CNN);
   let t0 = Date.now();

@@ -10,18 +10,11 @@
  * `node bench/recipes.bench.js`
  */
 const path = require('path');
-const { spawnSync } = require('child_process');
 const { loadModel } = require('../dist/formats/index.js');
-const { evaluate, Evaluator } = require('../dist/eval/index.js');
+const { Evaluator } = require('../dist/eval/index.js');
 const { applyPlan, parseRecipe } = require('../dist/plan/index.js');
 const { StatisticsMemory } = require('../dist/pipeline/static.js');
-
-const ROOT = path.join(__dirname, '..');
-const FIX = path.join(ROOT, 'fixtures');
-const CNN = path.join(FIX, 'cnn.onnx');
-const DATA = path.join(FIX, 'eval-x.npy');
-const LABELS = path.join(FIX, 'eval-y.npy');
-const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
+const { evalBaseline, median, FIX, CNN, DATA, LABELS } = require('./eval-baseline');
 
 const pin = 'small-layers: int8, space-to-depth: off';
 const RECIPES = [
@@ -44,21 +37,7 @@ const RECIPES = [
 ];
 
 (async () => {
-  const plain = [];
-  for (let i = 0; i < 3; i++) {
-    const t0 = Date.now();
-    const r = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'mc'), 'eval', CNN, '--data', DATA, '--labels', LABELS, '--runs', '0', '--json', '-'], { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`mc eval failed: ${r.stderr}`);
-    plain.push(Date.now() - t0);
-  }
-  const base = median(plain);
-  const inProc = [];
-  for (let i = 0; i < 3; i++) {
-    const t0 = Date.now();
-    await evaluate({ candidate: CNN, data: DATA, labels: LABELS, runs: 0 });
-    inProc.push(Date.now() - t0);
-  }
-  const inProcMs = median(inProc);
+  const { plainMs: base, inProcessMs: inProcMs } = await evalBaseline();
   console.log(`baseline: mc eval cnn.onnx on 1,000 images --runs 0: ${base} ms (median of 3 processes); evaluate() in process: ${inProcMs} ms`);
 
   const float = loadModel(CNN);
