@@ -23,7 +23,9 @@
  * The per-matrix work is the caller's `(layer, H, E[x], W) → Ŵ` callback
  * (GPTQ, clip search, SparseGPT), so quantize and prune share this module.
  * The callback's Ŵ (and bias shift) go into a working clone of the model that
- * the next passes run; the caller's model is not touched.
+ * the next passes run; the caller's model is not touched. A 1-D Conv
+ * ([M, C/g, k]) is the 2-D one with a kernel of height 1. tfjs models take the
+ * same schedule with their inputs from stock tfjs (tfjs-layer-inputs.ts).
  */
 import * as os from 'os';
 import { InputError, UnsupportedError } from '../errors';

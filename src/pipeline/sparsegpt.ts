@@ -27,7 +27,8 @@
  *    alike; SparseGPT's update holds for any column order).
  * A layer whose H is not positive definite even after dampening is pruned by
  * magnitude instead, named in the report. Weights the schedule cannot read
- * (tied, non-float32, tfjs) are skipped with the reason.
+ * (tied, non-float32, ConvTranspose, depthwise tfjs convs) are skipped with the reason; tfjs
+ * models take their layer inputs from stock tfjs (tfjs-layer-inputs.ts).
  */
 import type { Dataset } from '../data';
 import { UsageError } from '../errors';
