@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import { openDataset, openLabels, validateAgainst, type InputSpec } from '../data';
 import { InputError, UsageError } from '../errors';
 import { loadModel, modelFiles } from '../formats';
-import type { Model } from '../ir';
+import type { Model, Value } from '../ir';
 import { outputIsProbabilities } from '../passes/prune/gradients';
 import { useGradientBackend } from '../runtime/executor';
 import type { T } from '../runtime/executor';
@@ -27,6 +27,24 @@ export interface FinetuneSettings extends Omit<FitOptions, 'validation' | 'onSte
   samples?: number;
   /** ONNX: re-estimate BatchNormalization statistics on the training data first (adaptive BN; default false). */
   bnRecalibrate?: boolean;
+  /**
+   * Gradual magnitude pruning while training (Zhu & Gupta 2017): global over the layer weights
+   * (Conv/Gemm weights, MatMul constants; Keras kernels), from `initial` to `final` sparsity,
+   * re-pruned every `frequency` steps until `end` (a fraction of all steps).
+   */
+  prune?: { final: number; initial: number; frequency: number; end: number };
+}
+
+/** Indices of the trained weights that are layer weights (not biases, norms): what gradual pruning prunes. */
+function layerWeightIndices(params: readonly Value[], format: Model['format']): number[] {
+  const out: number[] = [];
+  params.forEach((v, i) => {
+    const isWeight = format === 'onnx'
+      ? v.uses.some((u) => (u.node.opType === 'Conv' || u.node.opType === 'Gemm' ? u.index === 1 : u.node.opType === 'MatMul'))
+      : /kernel$/.test(v.name);
+    if (isWeight) out.push(i);
+  });
+  return out;
 }
 
 export interface FinetuneFileOptions {
@@ -117,8 +135,13 @@ export async function finetuneFile(o: FinetuneFileOptions): Promise<FinetuneFile
       ? 'BatchNormalization runs with frozen statistics (its mean and variance are not trained; scale and bias are)'
       : 'tfjs layers-model: BatchNormalization moving statistics frozen (training: false); trainable weights only');
     progress(`training ${trainable.params.length} weight tensor(s) on ${train.count} sample(s)`);
+    const total = Math.ceil(train.count / s.batchSize) * s.epochs;
+    const gradual = s.prune ? {
+      initial: s.prune.initial, final: s.prune.final, frequency: s.prune.frequency, beginStep: 0,
+      endStep: Math.max(0, Math.floor(s.prune.end * total) - 1), vars: layerWeightIndices(trainable.params, model.format),
+    } : undefined;
     training = fit(tf, trainable, teacher, train, {
-      ...s, loss: { kind: s.loss, temperature: s.temperature, alpha: s.alpha, probabilities: outputIsProbabilities(model) },
+      ...s, gradual, loss: { kind: s.loss, temperature: s.temperature, alpha: s.alpha, probabilities: outputIsProbabilities(model) },
       validation: val ? { set: val } : undefined, onStep: o.onStep,
     });
     trainable.writeBack();

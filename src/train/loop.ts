@@ -5,6 +5,7 @@ import { batchesOf, epochOrder, TrainingSet } from './data';
 import { batchLoss, type LossOptions } from './losses';
 import { lrRangeTest, type LrFindResult } from './lr-find';
 import { WeightMasks } from './masks';
+import { isPruningStep, polynomialSparsity, pruneGlobalMagnitude, type GradualPruning } from './gradual';
 import { makeOptimizer, type OptimizerOptions } from './optimizers';
 import { makeSchedule, type ScheduleKind } from './schedules';
 import type { Predictor, Trainable } from './trainable';
@@ -30,6 +31,8 @@ export interface FitOptions {
   /** Stop after this many epochs without a better validation metric. */
   earlyStop?: number;
   onStep?: (s: StepInfo) => void;
+  /** Gradual magnitude pruning of model.vars[i] for i in `vars` (global over them), re-pruned on schedule. */
+  gradual?: GradualPruning & { vars: readonly number[] };
 }
 
 export interface StepInfo {
@@ -68,7 +71,7 @@ export interface FitResult {
 export function fit(tf: TF, model: Trainable, teacher: Predictor | null, train: TrainingSet, o: FitOptions): FitResult {
   const needsTeacher = o.loss.kind !== 'ce';
   if (needsTeacher && !teacher) throw new Error(`loss ${o.loss.kind} needs a teacher`);
-  const masks = WeightMasks.of(tf, model.vars);
+  let masks = WeightMasks.of(tf, model.vars);
   const stepsPerEpoch = Math.ceil(train.count / o.batchSize);
   const totalSteps = stepsPerEpoch * o.epochs;
   const lossOf = (feeds: Record<string, T>, ids: Int32Array | null) => {
@@ -135,6 +138,11 @@ export function fit(tf: TF, model: Trainable, teacher: Predictor | null, train: 
         let lr = baseLr;
         for (const idx of batchesOf(epochOrder(train.count, o.seed, epoch), o.batchSize)) {
           lr = schedule.at(step);
+          if (o.gradual && isPruningStep(step, o.gradual)) {
+            pruneGlobalMagnitude(tf, o.gradual.vars.map((i) => model.vars[i]), polynomialSparsity(step, o.gradual));
+            masks.dispose();
+            masks = WeightMasks.of(tf, model.vars);
+          }
           const loss = stepOnce(opt, idx, lr);
           if (!Number.isFinite(loss)) throw new TrainingDivergedError(`the loss became ${loss} at step ${step + 1} (epoch ${epoch + 1}) with learning rate ${lr.toPrecision(3)}; nothing written (lower --lr, or look for NaN/Inf in the training data)`);
           sum += loss * idx.length;

@@ -38,6 +38,10 @@ export const finetuneCommand = defineCommand<FinetuneCliOptions>({
     .option('--early-stop <n>', 'stop after n epochs without a better validation accuracy')
     .option('--seed <n>', 'shuffle seed', '0')
     .option('--bn-recalibrate', 'ONNX: re-estimate BatchNormalization statistics on --data before training (adaptive BN), then keep them frozen (default: keep the stored ones)')
+    .option('--prune-to <s>', 'gradual magnitude pruning while training (Zhu & Gupta 2017, tfmot PolynomialDecay): final sparsity of the layer weights, global')
+    .option('--initial-sparsity <s>', 'gradual pruning: starting sparsity', '0')
+    .option('--prune-frequency <n>', 'gradual pruning: re-prune every n steps', '100')
+    .option('--prune-end <f>', 'gradual pruning: reach the final sparsity at this fraction of the steps (then fine-tune with the mask fixed)', '0.75')
     .option('--force', 'allow the output to replace the input')
     .option('--json', 'print the result (with the per-epoch log) as JSON on stdout'),
   parse: ([input], flags) => parseFinetuneFlags(input, flags),
@@ -98,8 +102,20 @@ export function parseFinetuneFlags(input: string, f: Readonly<Record<string, unk
       earlyStop: f.earlyStop !== undefined ? wholeNumber(f.earlyStop, '--early-stop', 1) : undefined,
       seed: wholeNumber(f.seed ?? '0', '--seed'),
       bnRecalibrate: f.bnRecalibrate === true,
+      prune: f.pruneTo === undefined ? undefined : {
+        final: fraction(f.pruneTo, '--prune-to'),
+        initial: fraction(f.initialSparsity ?? '0', '--initial-sparsity'),
+        frequency: wholeNumber(f.pruneFrequency ?? '100', '--prune-frequency', 1),
+        end: fraction(f.pruneEnd ?? '0.75', '--prune-end'),
+      },
     },
   };
+}
+
+function fraction(v: unknown, flag: string): number {
+  const x = finiteNumber(v, flag);
+  if (x < 0 || x >= 1) throw new UsageError(`${flag} must be in [0, 1)`);
+  return x;
 }
 
 function renderHuman(r: FinetuneFileResult, ctx: CliContext): string {
