@@ -41,8 +41,10 @@ export interface LatencyEntry {
   ratio: number | null;
   /** max − min of the repeats' ratios. */
   spread: number;
-  /** The largest of the repeats' ratios (a budget is met only when every repeat meets it). */
+  /** The largest of the repeats' ratios. */
   max: number;
+  /** The second largest (the largest when one repeat): a budget is met when all repeats but one meet it. */
+  high: number;
   /** Median ms of the candidate and of the float model (the last repeat's medians). */
   ms: number;
   floatMs: number;
@@ -83,9 +85,10 @@ export class LatencyMeter {
         ms = r.candidate.medianMs;
         floatMs = r.baseline!.medianMs;
       }
-      return { ratio: median(ratios), spread: Math.max(...ratios) - Math.min(...ratios), max: Math.max(...ratios), ms, floatMs };
+      const sorted = [...ratios].sort((x, y) => x - y);
+      return { ratio: median(ratios), spread: sorted[sorted.length - 1] - sorted[0], max: sorted[sorted.length - 1], high: sorted[Math.max(0, sorted.length - 2)], ms, floatMs };
     } catch (e) {
-      return { ratio: null, spread: 0, max: Infinity, ms: 0, floatMs: 0, error: (e as Error).message.split('\n')[0] };
+      return { ratio: null, spread: 0, max: Infinity, high: Infinity, ms: 0, floatMs: 0, error: (e as Error).message.split('\n')[0] };
     } finally {
       await runner?.dispose();
     }
@@ -131,7 +134,7 @@ export async function measureTable(
     const row: LatencyEntry[] = [];
     for (let r = 0; r < dims[d].rungs.length; r++) {
       if (r === dims[d].rungs.length - 1) {
-        row.push({ ratio: 1, spread: 0, max: 1, ms: 0, floatMs: 0 });
+        row.push({ ratio: 1, spread: 0, max: 1, high: 1, ms: 0, floatMs: 0 });
         continue;
       }
       // A layer that cannot take a rung cannot take a more aggressive one either (the output layer).

@@ -116,7 +116,7 @@ export async function tuneLatency(o: LatencyTuneOptions, hooks: TuneHooks & { on
     let result;
     try {
       result = await netadapt(runner, meter, {
-        layers, dims, maxLatencyRatio: o.maxLatencyRatio, iterations: o.iterations, scope, maxChecks: 4, cache,
+        layers, dims, maxLatencyRatio: o.maxLatencyRatio, iterations: o.iterations, scope, maxChecks: 6, cache,
         onEntry: (layer, rung, e) => {
           table.push({ layer: layerShapeKey(float, layer), rung, ratio: e.ratio, spread: e.spread, ...(e.error ? { error: e.error } : {}) });
           hooks.onEntry?.(layer, rung, e);

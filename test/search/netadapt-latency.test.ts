@@ -82,7 +82,7 @@ describe('mc tune --space channels --max-latency-ratio 0.7 on the fixture CNN (N
     // Uniform: every layer the same share of its filters, 1/16 steps, least pruning first.
     const rows: string[] = [];
     let match: { s: number; t: Timed } | null = null;
-    for (let k = 1; k <= 8 && !match; k++) {
+    for (let k = 1; k <= 15 && !match; k++) {
       const s = k / 16;
       const f = path.join(dir, `uniform-${k}.onnx`);
       const p = runMc(['prune', CNN, '--pattern', 'channel', '--sparsity', String(s), '-o', f]);
@@ -93,7 +93,7 @@ describe('mc tune --space channels --max-latency-ratio 0.7 on the fixture CNN (N
     }
     // eslint-disable-next-line no-console
     console.log(`uniform channel pruning (median of 3 mc eval runs each):\n${rows.join('\n')}`);
-    // Up to half the filters cut, some uniform plan must be as fast, or the comparison cannot be made.
+    // Up to 15/16 of the filters cut, some uniform plan must be as fast, or the comparison cannot be made.
     expect(match).not.toBeNull();
     expect(best.top1).toBeGreaterThan(match!.t.top1);
   });

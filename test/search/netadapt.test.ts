@@ -57,7 +57,7 @@ function trueLatency(p: Problem, a: Assignment): number {
 function fakeMeter(p: Problem): LatencyMeter {
   const measure = async (a: Assignment): Promise<LatencyEntry> => {
     const ratio = trueLatency(p, a);
-    return { ratio, spread: 0, max: ratio, ms: ratio, floatMs: 1 };
+    return { ratio, spread: 0, max: ratio, high: ratio, ms: ratio, floatMs: 1 };
   };
   return { settings: { runs: 1, repeats: 1, batchSize: 1 }, measure } as unknown as LatencyMeter;
 }
