@@ -51,10 +51,13 @@ describe('mc tune --space channels --max-latency-ratio 0.7 on the fixture CNN (N
   const out = path.join(dir, 'best.onnx');
   const recipe = path.join(dir, 'best.yaml');
   let run: ReturnType<typeof runMc>;
-  let report: { latency: { met: boolean; checks: { ratio: number; spread: number }[]; table: unknown[] }; best: { metric: number } };
+  let report: { latency: { met: boolean; checks: { ratio: number; spread: number }[]; table: unknown[] }; best: { metric: number }; plan: { choice: { channels: number } }[] };
   beforeAll(() => {
     run = runMc(['tune', CNN, ...DATA, '--space', 'channels', '--max-latency-ratio', String(BUDGET), '-o', out, '--recipe-out', recipe, '--json']);
     report = JSON.parse(run.stdout);
+    // What the search saw, so a failure below can be read: its own end-to-end checks and the plan.
+    // eslint-disable-next-line no-console
+    console.log(`tune: checks ${JSON.stringify(report.latency.checks.map((c) => [c.ratio, c.spread].map((x) => Number(x.toFixed(3)))))} (median, spread); plan ${JSON.stringify(report.plan.map((p) => p.choice.channels))}; top-1 ${report.best.metric}`);
   });
 
   test('exits 0, reports the table with its noise and the end-to-end check', () => {
