@@ -107,6 +107,8 @@ export async function quantizeStaticModel(model: Model, options: Partial<StaticQ
       if (!bias.sink.fed()) {
         // the statistics came from a cache or memory: one pass for E[x] alone
         progress?.('bias correction: collecting layer input means');
+        // (onnxruntime runs this pass with other threads and outputs than the statistics run, so E[x] can differ in the
+        // last bits from an uncached run: cached runs give the same bytes as each other, not as an uncached one)
         await collectStatistics(model, [], dataset, { kinds: [], sinks: [bias.sink], samples: opts.samples, batchSize: opts.batchSize, threads: opts.threads, preprocess: opts.preprocess, observeIn: 'main' });
         passes = 2;
       }
