@@ -12,6 +12,11 @@
  * The assertions are on those medians and are not loosened: if the machine
  * is too loaded for the median to settle on the right side of 0.7, the test
  * fails and the printed ranges say why.
+ *
+ * Timing targets belong in `npm run bench`, not in `npm test`, whose jest workers
+ * run other suites on the same cores meanwhile: this file runs only with
+ * MC_TIMING_TESTS=1 (`MC_TIMING_TESTS=1 npx jest test/search/netadapt-latency.test.ts`,
+ * alone on the machine) and says so loudly otherwise.
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -46,7 +51,9 @@ function timed(file: string, repeats: number): Timed {
 
 jest.setTimeout(600_000);
 
-describe('mc tune --space channels --max-latency-ratio 0.7 on the fixture CNN (NetAdapt)', () => {
+const timing = process.env.MC_TIMING_TESTS === '1';
+if (!timing) console.warn('SKIP test/search/netadapt-latency.test.ts: a latency-budget test; run it alone with MC_TIMING_TESTS=1');
+(timing ? describe : describe.skip)('mc tune --space channels --max-latency-ratio 0.7 on the fixture CNN (NetAdapt)', () => {
   const dir = tempDir('netadapt');
   const out = path.join(dir, 'best.onnx');
   const recipe = path.join(dir, 'best.yaml');
