@@ -14,7 +14,7 @@
 import { mulberry32 } from '../util/prng';
 import { crowding, nonDominatedSort, paretoFront, type Point } from './pareto';
 import { assignmentKey, mostAggressive, uniform } from './space';
-import type { Trials } from './trials';
+import { runThenHint, type Trials } from './trials';
 import type { Assignment, Dimension, QuantOption, Scope, TrialRecord } from './types';
 
 export const GENERATIONS = 8;
@@ -88,8 +88,9 @@ export async function evolve(runner: Trials, o: EvolveOptions): Promise<void> {
   if (o.scope === 'subset') {
     const searched = runner.trials.filter((t) => t.scope === 'subset' && !t.error);
     const front = paretoFront(searched, (t) => ({ size: runner.size(t), cost: runner.cost(t) })).filter((t) => t.passed);
-    for (const t of front.slice(0, FINAL_CHECKS)) {
-      const full = await runner.run(runner.assignmentOf(t), 'final', 'all');
+    const checks = front.slice(0, FINAL_CHECKS).map((t) => runner.assignmentOf(t));
+    for (let i = 0; i < checks.length; i++) {
+      const full = await runThenHint(runner, checks[i], checks[i + 1] ?? null, 'final', 'all');
       if (full.passed) break;
     }
   }

@@ -16,7 +16,7 @@
  */
 import { copyAssignment, mostAggressive } from './space';
 import { moreSensitive, nextAllowed, type SensitivityTable } from './sensitivity';
-import type { Trials } from './trials';
+import { runThenHint, type Trials } from './trials';
 import type { Assignment, Dimension, Scope, TrialRecord } from './types';
 
 export interface GreedyResult {
@@ -34,14 +34,29 @@ export function greedyTrials(layers: number, dims: readonly Dimension[], subset:
 export async function greedy(runner: Trials, layers: readonly string[], dims: readonly Dimension[], table: SensitivityTable, scope: Scope): Promise<GreedyResult> {
   // The most aggressive plan each layer can take (rungs whose trial alone failed are skipped).
   let a = mostAggressive(layers, dims).map((row, l) => row.map((_, d) => (table.allowed(l, d, 0) ? 0 : nextAllowed(table, dims, l, d, 0, 1)!)));
-  let t = await runner.run(a, 'greedy', scope);
+  let t = await runThenHint(runner, a, revertStep(a, dims, table), 'greedy', scope);
   ({ a, t } = await revertUntilMet(runner, a, t, dims, table, 'greedy', scope));
   if (t.passed) ({ a, t } = await reclaim(runner, a, t, dims, table, scope));
   if (scope === 'subset') {
-    t = await runner.run(a, 'final', 'all');
+    t = await runThenHint(runner, a, revertStep(a, dims, table), 'final', 'all');
     ({ a, t } = await revertUntilMet(runner, a, t, dims, table, 'final', 'all'));
   }
   return { assignment: a, trial: t };
+}
+
+/** `a` with the most sensitive (layer, dimension) not on its safest rung moved one rung safer; null when none is left. */
+function revertStep(a: Assignment, dims: readonly Dimension[], table: SensitivityTable): Assignment | null {
+  let pick: [number, number] | null = null;
+  for (let l = 0; l < a.length; l++) {
+    for (let d = 0; d < dims.length; d++) {
+      if (a[l][d] === dims[d].rungs.length - 1) continue;
+      if (!pick || moreSensitive(table.at(l, d, a[l][d]), table.at(pick[0], pick[1], a[pick[0]][pick[1]])) < 0) pick = [l, d];
+    }
+  }
+  if (!pick) return null;
+  const b = copyAssignment(a);
+  b[pick[0]][pick[1]] = nextAllowed(table, dims, pick[0], pick[1], a[pick[0]][pick[1]], 1)!;
+  return b;
 }
 
 async function revertUntilMet(
@@ -49,17 +64,10 @@ async function revertUntilMet(
   phase: TrialRecord['phase'], scope: Scope,
 ): Promise<{ a: Assignment; t: TrialRecord }> {
   while (!t.passed) {
-    let pick: [number, number] | null = null;
-    for (let l = 0; l < a.length; l++) {
-      for (let d = 0; d < dims.length; d++) {
-        if (a[l][d] === dims[d].rungs.length - 1) continue;
-        if (!pick || moreSensitive(table.at(l, d, a[l][d]), table.at(pick[0], pick[1], a[pick[0]][pick[1]])) < 0) pick = [l, d];
-      }
-    }
-    if (!pick) break;
-    a = copyAssignment(a);
-    a[pick[0]][pick[1]] = nextAllowed(table, dims, pick[0], pick[1], a[pick[0]][pick[1]], 1)!;
-    t = await runner.run(a, phase, scope);
+    const b = revertStep(a, dims, table);
+    if (!b) break;
+    a = b;
+    t = await runThenHint(runner, a, revertStep(a, dims, table), phase, scope);
   }
   return { a, t };
 }
@@ -76,15 +84,29 @@ async function reclaim(
   const order: [number, number][] = [];
   a.forEach((row, l) => row.forEach((r, d) => { if (down(l, d, r) !== null) order.push([l, d]); }));
   order.sort((x, y) => saving(y[0], y[1], a[y[0]][y[1]]) - saving(x[0], x[1], a[x[0]][x[1]]) || x[0] - y[0] || x[1] - y[1]);
-  for (const [l, d] of order) {
-    for (let n = down(l, d, a[l][d]); n !== null; n = down(l, d, a[l][d])) {
-      const b = copyAssignment(a);
+  // In `order` from index `from`: the first (layer, dimension) that can step down, stepped.
+  const candidate = (from: Assignment, i0: number): { i: number; b: Assignment } | null => {
+    for (let i = i0; i < order.length; i++) {
+      const [l, d] = order[i];
+      const n = down(l, d, from[l][d]);
+      if (n === null) continue;
+      const b = copyAssignment(from);
       b[l][d] = n;
-      const u = await runner.run(b, 'reclaim', scope);
-      if (!u.passed || runner.size(u) >= runner.size(t)) break;
-      a = b;
-      t = u;
+      return { i, b };
     }
+    return null;
+  };
+  // Each (layer, dimension) steps down while the plan still meets the budget and gets smaller.
+  for (let c = candidate(a, 0); c;) {
+    const ifMissed = candidate(a, c.i + 1);
+    const u = await runThenHint(runner, c.b, ifMissed?.b ?? null, 'reclaim', scope);
+    if (!u.passed || runner.size(u) >= runner.size(t)) {
+      c = ifMissed;
+      continue;
+    }
+    a = c.b;
+    t = u;
+    c = candidate(a, c.i);
   }
   return { a, t };
 }

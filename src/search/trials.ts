@@ -12,7 +12,7 @@ import type { Budgets } from '../eval/types';
 import type { Model } from '../ir';
 import { constraintOf, costOf, type Constraint } from './constraint';
 import type { TrialLog } from './log';
-import { measureTrial } from './measure';
+import { measureTrial, type Measured } from './measure';
 import type { TrialPool } from './pool';
 import { assignmentKey, copyAssignment, describe } from './space';
 import type { Assignment, Dimension, Scope, SizeMeasure, StopReason, TrialRecord } from './types';
@@ -52,9 +52,25 @@ export interface Trials {
   run(a: Assignment, phase: TrialRecord['phase'], scope: Scope): Promise<TrialRecord>;
   /** Trials that do not depend on each other, in order (in parallel with --workers). */
   runMany(list: readonly Assignment[], phase: TrialRecord['phase'], scope: Scope): Promise<TrialRecord[]>;
+  /**
+   * A hint: `a` is likely the next trial run (a sequential strategy's next step if this one
+   * misses). With a free worker it is measured now, and counted, logged and given its id only
+   * if and when `run` asks for it, so what a search records never depends on the hint.
+   */
+  speculate?(a: Assignment, scope: Scope): void;
   size(r: TrialRecord): number;
   cost(r: TrialRecord): number;
   assignmentOf(r: TrialRecord): Assignment;
+}
+
+/**
+ * Runs `a`, and lets a free worker measure `next` meanwhile: the trial that comes next if `a`
+ * misses (Trials.speculate; it is counted only if it is run).
+ */
+export function runThenHint(runner: Trials, a: Assignment, next: Assignment | null, phase: TrialRecord['phase'], scope: Scope): Promise<TrialRecord> {
+  const t = runner.run(a, phase, scope);
+  if (next) runner.speculate?.(next, scope);
+  return t;
 }
 
 export class TrialRunner implements Trials {
@@ -68,6 +84,10 @@ export class TrialRunner implements Trials {
   ran = 0;
 
   private readonly constraint: Constraint;
+  /** Speculative measurements by trial key (speculate), consumed by measure. */
+  private readonly spec = new Map<string, Promise<Measured>>();
+  /** Worker lanes measuring a trial (run or speculative): settles when the lane is free again. */
+  private readonly busy = new Map<number, Promise<void>>();
 
   constructor(private readonly o: TrialRunnerOptions) {
     this.constraint = constraintOf(o.constraint);
@@ -112,7 +132,39 @@ export class TrialRunner implements Trials {
    * records and log are those of one lane. Records come back in batch order; when a limit stops
    * the batch, what finished is recorded first and then StopSearch is thrown.
    */
+  /** Call it after starting the run it looks past, so that run has its lane first. */
+  speculate(a: Assignment, scope: Scope): void {
+    const key = keyOf(a, scope);
+    if ((this.o.pool?.size ?? 1) < 2 || this.memo.has(key) || this.spec.has(key) || this.o.log.records.has(key)) return;
+    const lane = this.freeLane();
+    if (lane === null) return;
+    const p = this.occupy(lane, this.o.pool!.measure(lane, a, scope, 'speculative trial'));
+    p.catch(() => undefined); // an unused speculation's failure is nobody's; a used one rethrows in measure
+    this.spec.set(key, p);
+  }
+
+  private freeLane(): number | null {
+    for (let l = 0; l < (this.o.pool?.size ?? 1); l++) if (!this.busy.has(l)) return l;
+    return null;
+  }
+
+  private async laneFreed(): Promise<number> {
+    for (;;) {
+      await Promise.race(this.busy.values());
+      const l = this.freeLane();
+      if (l !== null) return l;
+    }
+  }
+
+  private occupy<T>(lane: number, p: Promise<T>): Promise<T> {
+    const free = (): void => void this.busy.delete(lane);
+    this.busy.set(lane, p.then(free, free));
+    return p;
+  }
+
   async runMany(list: readonly Assignment[], phase: TrialRecord['phase'], scope: Scope): Promise<TrialRecord[]> {
+    // A batch uses every lane: let speculative trials still on theirs finish first.
+    if (list.length > 1) await Promise.all(this.busy.values());
     const slots: (TrialRecord | Promise<TrialRecord> | null)[] = list.map(() => null);
     const fresh = new Map<string, number>();
     let next = 0;
@@ -142,15 +194,15 @@ export class TrialRunner implements Trials {
       }
       return null;
     };
-    const lane = async (l: number): Promise<void> => {
+    const lane = async (): Promise<void> => {
       for (let t = take(); t; t = take()) {
         const { i, key, id } = t;
-        const p = this.measure(l, list[i], phase, scope, key, id);
+        const p = this.measure(list[i], phase, scope, key, id);
         slots[i] = p;
         this.o.onTrial?.(await p, ++finished);
       }
     };
-    await Promise.all(Array.from({ length: Math.max(1, this.o.pool?.size ?? 1) }, (_, l) => lane(l)));
+    await Promise.all(Array.from({ length: Math.max(1, this.o.pool?.size ?? 1) }, lane));
     const out: TrialRecord[] = [];
     for (let i = 0; i < list.length; i++) {
       const key = keyOf(list[i], scope);
@@ -175,10 +227,18 @@ export class TrialRunner implements Trials {
     return out;
   }
 
-  private async measure(lane: number, a: Assignment, phase: TrialRecord['phase'], scope: Scope, key: string, id: number): Promise<TrialRecord> {
-    const { layers, dims } = this.o;
+  private async measure(a: Assignment, phase: TrialRecord['phase'], scope: Scope, key: string, id: number): Promise<TrialRecord> {
+    const { layers, dims, pool } = this.o;
     const name = `trial ${id}`;
-    const m = this.o.pool ? await this.o.pool.measure(lane, a, scope, name) : await measureTrial(this.o, a, scope, name);
+    const speculated = this.spec.get(key);
+    this.spec.delete(key);
+    let m: Measured;
+    if (speculated) m = await speculated;
+    else if (pool) {
+      // Synchronous when a lane is free, so a speculate() right after run() finds this lane taken.
+      const lane = this.freeLane() ?? (await this.laneFreed());
+      m = await this.occupy(lane, pool.measure(lane, a, scope, name));
+    } else m = await measureTrial(this.o, a, scope, name);
     return { type: 'trial', id, key, phase, scope, plan: describe(a, layers, dims), ...m };
   }
 }
