@@ -34,8 +34,17 @@ export interface Trainable {
 
 let counter = 0;
 
-export async function openTrainable(tf: TF, model: Model): Promise<Trainable> {
-  if (model.format === 'onnx') return new ExecutorTrainable(tf, model);
+export interface TrainableOptions {
+  /**
+   * ONNX: what the forward pass sees of a trained weight instead of the variable itself
+   * (QAT's fake quantization, fake-quant.ts); gradients flow through it to the variable.
+   */
+  views?: ReadonlyMap<Value, (w: T) => T>;
+}
+
+export async function openTrainable(tf: TF, model: Model, options: TrainableOptions = {}): Promise<Trainable> {
+  if (model.format === 'onnx') return new ExecutorTrainable(tf, model, options.views);
+  if (options.views?.size) throw new UnsupportedError('weight views (QAT fake quantization) need an ONNX model');
   if (model.format === 'tfjs-layers') {
     const lm = await tf.loadLayersModel(tf.io.fromMemory(tfjsArtifacts(model)));
     return new LayersTrainable(tf, model, lm);
@@ -62,7 +71,7 @@ class ExecutorTrainable implements Trainable {
   private readonly ex: Executor;
   private readonly overrides: Map<Value, T>;
 
-  constructor(private readonly tf: TF, model: Model) {
+  constructor(private readonly tf: TF, model: Model, private readonly views?: ReadonlyMap<Value, (w: T) => T>) {
     this.ex = new Executor(model, tf);
     this.params = trainableParams(model);
     if (!this.params.length) throw new UnsupportedError('the model has no float32 weights at a trainable slot (Conv, Gemm, MatMul, Add, BatchNormalization/LayerNormalization scale and bias)');
@@ -73,9 +82,16 @@ class ExecutorTrainable implements Trainable {
   }
 
   predict(feeds: Readonly<Record<string, T>>): T {
+    if (this.views?.size) return this.tf.tidy(() => this.viewed(feeds, this.vars));
     const [out, ...rest] = this.ex.run(feeds, { overrides: this.overrides });
     this.tf.dispose(rest);
     return out;
+  }
+
+  /** The first output with each weight seen through its view (the caller tidies). */
+  private viewed(feeds: Readonly<Record<string, T>>, ws: readonly T[]): T {
+    const overrides = new Map<Value, T>(this.params.map((v, i) => [v, this.views?.get(v)?.(ws[i]) ?? ws[i]]));
+    return this.ex.run(feeds, { overrides })[0];
   }
 
   reference(feeds: Readonly<Record<string, T>>): T {
@@ -86,7 +102,12 @@ class ExecutorTrainable implements Trainable {
 
   lossAndGrads(feeds: Readonly<Record<string, T>>, loss: (out: T) => Scalar): { loss: number; grads: T[] } {
     try {
-      return this.ex.lossAndGrads(feeds, this.params, (outs) => loss(outs[0]), this.vars);
+      if (!this.views?.size) return this.ex.lossAndGrads(feeds, this.params, (outs) => loss(outs[0]), this.vars);
+      // Differentiates through the views (tfjs keeps what backprop needs across the executor's tidy).
+      const { value, grads } = this.tf.valueAndGrads((...ws: T[]) => loss(this.viewed(feeds, ws)))([...this.vars]);
+      const l = value.dataSync()[0];
+      value.dispose();
+      return { loss: l, grads };
     } catch (e) {
       return gradientFailure(e);
     }

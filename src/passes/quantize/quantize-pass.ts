@@ -143,6 +143,28 @@ function runQuantize(model: Model, ctx: PassContext, opts: QuantizeOptions, regi
   };
 }
 
+/**
+ * The integer form each weight of the run gets, as planOnnxWeight will quantize it (one entry per
+ * consumer group: layout and integer range), without changing the model. Quantization-aware
+ * training (src/train/fake-quant.ts) fake-quantizes exactly these weights in exactly these forms.
+ * ONNX only; `opts` as the pass receives them (backup overrides laid over the run).
+ */
+export function plannedWeightForms(model: Model, opts: QuantizeOptions, registry: OpRegistry = defaultOpRegistry): Map<Value, { layout: WeightLayout; range: IntRange }[]> {
+  const out = new Map<Value, { layout: WeightLayout; range: IntRange }[]>();
+  for (const [weight, { consumers }] of selectWeights(model, registry, opts, [])) {
+    const o = optionsFor(opts, weight.name);
+    const forms: { layout: WeightLayout; range: IntRange }[] = [];
+    for (const c of consumers) {
+      const form = formOf(c, weight, o);
+      const layout = layoutOf(c, form, o, weight.const!.shape);
+      const range = form === 'dynamic' ? dynamicWeightRange(o) : intRange(o.bits, o.symmetric);
+      if (!forms.some((f) => JSON.stringify(f) === JSON.stringify({ layout, range }))) forms.push({ layout, range });
+    }
+    out.set(weight, forms);
+  }
+  return out;
+}
+
 /** Dynamic int8 weights: 7-bit where the target's u8×s8 kernel may saturate (portable, avx2), full int8 elsewhere. */
 function dynamicWeightRange(opts: QuantizeOptions): IntRange {
   return opts.target === 'portable' || opts.target === 'avx2' ? reducedInt8Range() : intRange(8, true);
