@@ -12,10 +12,14 @@ import { InputError, UsageError } from '../errors';
 import { loadModel, modelFiles } from '../formats';
 import type { Model, Value } from '../ir';
 import { outputIsProbabilities } from '../passes/prune/gradients';
+import { PRUNE_DEFAULTS, type Scope } from '../passes/prune';
 import { useGradientBackend } from '../runtime/executor';
 import type { T } from '../runtime/executor';
 import { fit, openPredictor, openTrainable, recalibrateBatchNorm, TrainingSet, type FitOptions, type FitResult, type LossKind, type Predictor, type StepInfo } from '../train';
 import { VERSION } from '../version';
+import { fakeQuantViews, planQat, qatRecord, type QatSettings } from '../train/fake-quant';
+import type { QuantizeReport } from '../passes';
+import { liftWeights, quantizeModel } from './quantize';
 import { checkOutputPath, defaultOutputPath, writeOutput, type WrittenOutput } from './output';
 
 export interface FinetuneSettings extends Omit<FitOptions, 'validation' | 'onStep' | 'loss'> {
@@ -32,7 +36,12 @@ export interface FinetuneSettings extends Omit<FitOptions, 'validation' | 'onSte
    * (Conv/Gemm weights, MatMul constants; Keras kernels), from `initial` to `final` sparsity,
    * re-pruned every `frequency` steps until `end` (a fraction of all steps).
    */
-  prune?: { final: number; initial: number; frequency: number; end: number };
+  prune?: { final: number; initial: number; frequency: number; end: number; scope?: Scope; minDensity?: number };
+  /**
+   * Quantization-aware training (train/fake-quant.ts): the weights these quantize settings take are
+   * fake-quantized while training, and the output is written by the quantize pass in its forms.
+   */
+  qat?: QatSettings;
 }
 
 /** Indices of the trained weights that are layer weights (not biases, norms): what gradual pruning prunes. */
@@ -72,6 +81,8 @@ export interface FinetuneFileResult {
   settings: FinetuneSettings;
   written: WrittenOutput;
   notes: string[];
+  /** --qat: the quantize pass's report on the trained weights. */
+  quantize?: QuantizeReport;
 }
 
 /** sha256 over a model's files (model.json then its shards, or the .onnx and its external data), in modelFiles order. */
@@ -85,7 +96,25 @@ function inputSpecs(model: Model): InputSpec[] {
   return model.graph.inputs.filter((v) => !v.const).map((v) => ({ name: v.name, dtype: v.dtype ?? 'float32', shape: v.shape ?? [] }));
 }
 
-function checkSettings(s: FinetuneSettings, o: FinetuneFileOptions): void {
+/**
+ * `mc finetune`'s defaults, for the callers that fill them themselves (a recipe's finetune step).
+ * Gradual pruning: re-prune every 100 steps (tfmot PolynomialDecay's frequency), global scope
+ * with the one-shot pass's per-layer floor (--min-density 0.05).
+ */
+export const FINETUNE_DEFAULTS = {
+  loss: 'kd', temperature: 2, alpha: 0.5, epochs: 1, batchSize: 32, optimizer: 'adam', momentum: 0.9, weightDecay: 0,
+  lr: 1e-3, schedule: 'cosine', warmup: 0.05, seed: 0,
+  initialSparsity: 0, pruneFrequency: 100, pruneEnd: 0.75, pruneScope: 'global',
+} as const;
+
+/** Combinations with no meaning (flag names; a recipe reader drops the dashes). */
+export function checkFinetuneSettings(s: FinetuneSettings, o: Pick<FinetuneFileOptions, 'labels' | 'valData' | 'valLabels'>): void {
+  checkSettings(s, o);
+  const p = s.prune;
+  if (p && !(p.final > p.initial)) throw new UsageError(`--prune-to (${p.final}) must be above --initial-sparsity (${p.initial})`);
+}
+
+function checkSettings(s: FinetuneSettings, o: Pick<FinetuneFileOptions, 'labels' | 'valData' | 'valLabels'>): void {
   if ((s.loss === 'ce' || s.loss === 'kd+ce') && !o.labels) throw new UsageError(`--loss ${s.loss} needs --labels`);
   if ((o.valData === undefined) !== (o.valLabels === undefined)) throw new UsageError('--val-data and --val-labels go together');
   if (s.earlyStop !== undefined && !o.valData) throw new UsageError('--early-stop needs --val-data and --val-labels');
@@ -96,10 +125,53 @@ export async function finetuneFile(o: FinetuneFileOptions): Promise<FinetuneFile
   const progress = o.progress ?? (() => {});
   const s = o.settings;
   checkSettings(s, o);
-  const output = o.output ?? defaultOutputPath(o.input, 'finetuned');
+  const output = o.output ?? defaultOutputPath(o.input, s.qat ? `qat-int${s.qat.quantize.bits}` : 'finetuned');
   checkOutputPath(o.input, output, o.force);
   progress('loading');
   const model = loadModel(o.input);
+  const teacherPath = o.teacher ?? o.input;
+  const sha256 = modelSha256(teacherPath);
+  const r = await finetuneModel(model, { ...o, teacher: o.teacher === undefined ? undefined : loadModel(o.teacher), teacherLabel: teacherPath });
+  stampTraining(model, { settings: r.qat ? { ...s, qat: r.qat } : s, teacher: { path: teacherPath, sha256 }, samples: r.samples, steps: r.training.steps, lr: r.training.lr, epochs: r.training.epochs.length });
+  const written = await writeOutput(model, { input: o.input, output, force: o.force, verify: true, gzip: false, progress });
+  return { input: o.input, output, teacher: { path: teacherPath, sha256 }, samples: r.samples, engine: r.engine, training: r.training, settings: s, written, notes: [...r.notes, ...written.notes], quantize: r.quantize };
+}
+
+export interface FinetuneModelOptions {
+  data: string;
+  labels?: string;
+  /** The model to distil from; default: `model` as given, before training. */
+  teacher?: Model;
+  /** Names the teacher in errors (its path). */
+  teacherLabel: string;
+  valData?: string;
+  valLabels?: string;
+  settings: FinetuneSettings;
+  progress?: (message: string) => void;
+  onStep?: (s: StepInfo) => void;
+}
+
+export interface FinetuneModelResult {
+  samples: number;
+  engine: string;
+  training: FitResult;
+  notes: string[];
+  /** --qat: the quantize pass's report on the trained weights (the model is then quantized in place). */
+  quantize?: QuantizeReport;
+  /** --qat: the settings as recorded in the metadata. */
+  qat?: Record<string, unknown>;
+}
+
+/**
+ * Trains `model` in place (the weights written back into its IR constants): the engine
+ * behind `mc finetune` and a recipe's finetune step. Opens nothing but the data files.
+ */
+export async function finetuneModel(model: Model, o: FinetuneModelOptions): Promise<FinetuneModelResult> {
+  const progress = o.progress ?? (() => {});
+  const s = o.settings;
+  checkSettings(s, o);
+  // QAT: Constant nodes become initializers first, as mc quantize does, so both see the same weights.
+  const qat = s.qat ? (liftWeights(model), planQat(model, s.qat)) : null;
   const engine = await useGradientBackend(tf, 'wasm');
   const specs = inputSpecs(model);
   const open = (path: string) => {
@@ -109,9 +181,7 @@ export async function finetuneFile(o: FinetuneFileOptions): Promise<FinetuneFile
   };
   const train = TrainingSet.load(open(o.data), o.labels ? openLabels(o.labels) : undefined, s.samples);
   const val = o.valData ? TrainingSet.load(open(o.valData), openLabels(o.valLabels!)) : undefined;
-  const teacherPath = o.teacher ?? o.input;
-  const sha256 = modelSha256(teacherPath);
-  const notes: string[] = [];
+  const notes: string[] = qat ? [...qat.notes] : [];
   const needsTeacher = s.loss !== 'ce';
   // The model as given (copy-on-write clone), for the default teacher when statistics change below.
   const asGiven = model.format === 'onnx' && s.bnRecalibrate === true && needsTeacher && !o.teacher ? model.clone() : null;
@@ -120,16 +190,18 @@ export async function finetuneFile(o: FinetuneFileOptions): Promise<FinetuneFile
     const done = recalibrateBatchNorm(tf, model, train, s.batchSize);
     if (done.length) notes.push(`BatchNormalization statistics re-estimated on the training data before training (${done.length} node(s))`);
   }
-  const trainable = await openTrainable(tf, model);
+  // Without a teacher of its own, a tfjs layers-model distils from a clone of itself as given.
+  const tfjsTeacher = needsTeacher && !o.teacher && model.format !== 'onnx' ? model.clone() : null;
+  const trainable = await openTrainable(tf, model, qat ? { views: fakeQuantViews(tf, qat) } : {});
   let teacher: Predictor | null = null;
   let training: FitResult;
   try {
     if (needsTeacher) {
-      if (o.teacher) teacher = await openPredictor(tf, loadModel(o.teacher));
+      if (o.teacher) teacher = await openPredictor(tf, o.teacher);
       else if (asGiven) teacher = await openPredictor(tf, asGiven);
       else if (model.format === 'onnx') teacher = { predict: (f) => trainable.reference(f)!, dispose: () => {} };
-      else teacher = await openPredictor(tf, loadModel(o.input));
-      checkTeacher(trainable, teacher, train, o.teacher ?? o.input);
+      else teacher = await openPredictor(tf, tfjsTeacher!);
+      checkTeacher(trainable, teacher, train, o.teacherLabel);
     }
     notes.push(model.format === 'onnx'
       ? 'BatchNormalization runs with frozen statistics (its mean and variance are not trained; scale and bias are)'
@@ -139,6 +211,7 @@ export async function finetuneFile(o: FinetuneFileOptions): Promise<FinetuneFile
     const gradual = s.prune ? {
       initial: s.prune.initial, final: s.prune.final, frequency: s.prune.frequency, beginStep: 0,
       endStep: Math.max(0, Math.floor(s.prune.end * total) - 1), vars: layerWeightIndices(trainable.params, model.format),
+      scope: s.prune.scope ?? FINETUNE_DEFAULTS.pruneScope, minDensity: s.prune.minDensity ?? PRUNE_DEFAULTS.minDensity,
     } : undefined;
     training = fit(tf, trainable, teacher, train, {
       ...s, gradual, loss: { kind: s.loss, temperature: s.temperature, alpha: s.alpha, probabilities: outputIsProbabilities(model) },
@@ -149,9 +222,9 @@ export async function finetuneFile(o: FinetuneFileOptions): Promise<FinetuneFile
     teacher?.dispose();
     trainable.dispose();
   }
-  stampTraining(model, { settings: s, teacher: { path: teacherPath, sha256 }, samples: train.count, steps: training.steps, lr: training.lr, epochs: training.epochs.length });
-  const written = await writeOutput(model, { input: o.input, output, force: o.force, verify: true, gzip: false, progress });
-  return { input: o.input, output, teacher: { path: teacherPath, sha256 }, samples: train.count, engine: `tfjs ${engine}`, training, settings: s, written, notes: [...notes, ...written.notes] };
+  // QAT: the trained floats go through the quantize pass itself (no output check: a back-off would change the forms trained for).
+  const quantize = s.qat ? (await quantizeModel(model, s.qat.quantize, { label: o.teacherLabel, backup: { bits: s.qat.backupBits }, progress })).report : undefined;
+  return { samples: train.count, engine: `tfjs ${engine}`, training, notes, quantize, qat: s.qat && qat ? qatRecord(s.qat, qat) : undefined };
 }
 
 /** The teacher's first output must have the student's shape (checked on one training batch). */

@@ -2,7 +2,8 @@
  * applyPlan: carries a plan out on one model in memory, the one path behind
  * `mc apply`, `mc quantize` and `mc prune`.
  *
- *   lift Constant weights → prune steps (in order) → the weight-quantize steps,
+ *   lift Constant weights → prune steps (in order) → finetune steps (training; the
+ *   default teacher is the model as the plan was given) → the weight-quantize steps,
  *   compiled into ONE quantize pass → the static step → stamp the recipe.
  *
  * Which weights each step takes is decided first, against the lifted model
@@ -27,6 +28,9 @@ import type { BackupBits, BackupPolicy } from '../passes/quantize/backup';
 import type { QuantizeReport, SkippedTensor } from '../passes/quantize/report';
 import { selectWeights } from '../passes/quantize/select';
 import type { StaticDecisions, StaticQuantizeOptions, StaticQuantizeResult } from '../passes/quantize/static';
+import { loadModel } from '../formats';
+import type { FitResult } from '../train';
+import { finetuneModel } from '../pipeline/finetune';
 import { pruneModel } from '../pipeline/prune';
 import { liftWeights, quantizeModel } from '../pipeline/quantize';
 import type { ReconstructDataOptions, ReconstructReport } from '../pipeline/reconstruct';
@@ -35,7 +39,7 @@ import { outputCheckFor, type OutputCheckOptions, type OutputCheckReport } from 
 import { VERSION } from '../version';
 import { canonicalRecipe, type CanonicalRecipe } from './canonical';
 import { allGlobs, resolveFamily, type Candidate, type FamilyStep } from './select';
-import type { Plan, PlanStep, PruneStep, QuantizeStep, StaticStep } from './types';
+import type { FinetuneStep, Plan, PlanStep, PruneStep, QuantizeStep, StaticStep } from './types';
 
 export interface ApplyContext {
   /** Names the model in errors (its path). */
@@ -47,6 +51,8 @@ export interface ApplyContext {
 
 export type StepResult =
   | { kind: 'prune'; step: number; report: PruneChanges; saliencyLoss?: 'cross-entropy' | 'fisher'; notes: string[] }
+  /** report: the sparsity the step ended at, when it pruned gradually (settings.prune). */
+  | { kind: 'finetune'; step: number; training: FitResult; samples: number; engine: string; report?: PruneChanges; notes: string[] }
   | { kind: 'quantize'; steps: number[]; report: QuantizeReport; outputCheck?: OutputCheckReport; reconstruct?: ReconstructReport }
   | { kind: 'static'; step: number; report: StaticQuantizeResult };
 
@@ -83,6 +89,7 @@ export async function applyPlan(model: Model, plan: Plan, ctx: ApplyContext): Pr
   const lifted = liftWeights(model, progress);
   const idx = <K extends PlanStep['kind']>(kind: K): number[] => plan.steps.flatMap((s, i) => (s.kind === kind ? [i] : []));
   const pruneIdx = idx('prune');
+  const finetuneIdx = idx('finetune');
   const weightIdx = idx('quantize');
   const staticIdx = idx('static');
   const family = (is: number[], opTypes = false): FamilyStep[] => is.map((i) => ({
@@ -107,6 +114,22 @@ export async function applyPlan(model: Model, plan: Plan, ctx: ApplyContext): Pr
     notes.push(...r.notes);
     results.push({ kind: 'prune', step: i, report: r.report, saliencyLoss: r.saliencyLoss, notes: r.notes });
   }
+  // The model as the plan was given (a copy-on-write clone): what a finetune step distils from by default.
+  const asGiven = finetuneIdx.some((i) => (plan.steps[i] as FinetuneStep).teacher === undefined) ? model.clone() : null;
+  for (const i of finetuneIdx) {
+    const s = plan.steps[i] as FinetuneStep;
+    const key = plan.sources[i].key;
+    progress(`${key}: training`);
+    const r = await finetuneModel(model, {
+      data: s.data, labels: s.labels, valData: s.valData, valLabels: s.valLabels, settings: s.settings,
+      teacher: s.teacher === undefined ? asGiven! : loadModel(s.teacher), teacherLabel: s.teacher ?? ctx.label,
+      progress: (m) => progress(`${key}: ${m}`),
+      onStep: (t) => progress(`${key}: epoch ${t.epoch + 1}/${s.settings.epochs} step ${t.step}/${t.stepsPerEpoch} loss ${t.loss.toFixed(4)} lr ${t.lr.toExponential(2)} ETA ${Math.ceil(t.etaSeconds)} s`),
+    });
+    notes.push(...r.notes);
+    const report = s.settings.prune ? gradualReport(model, s) : undefined;
+    results.push({ kind: 'finetune', step: i, training: r.training, samples: r.samples, engine: r.engine, report, notes: r.notes });
+  }
   if (weightIdx.length) {
     const { options, check, allowPartial, backup, reconstruct } = compileQuantize(plan, weightIdx, weightTakes, weightCands);
     // The output check quantizes clones of the model as it stands here (after any prune step).
@@ -130,13 +153,29 @@ export async function applyPlan(model: Model, plan: Plan, ctx: ApplyContext): Pr
   return { lifted, results, forms: formsOf(weightCands, results, weightTakes), recipe, plan: done, notes };
 }
 
-/** Prune steps, then weight-quantize steps, then at most one static step, which takes no weight-quantize step beside it. */
+/** What a gradual finetune step left: each pruned layer's zeros, as the one-shot prune report gives them. */
+function gradualReport(model: Model, s: FinetuneStep): PruneChanges {
+  const p = s.settings.prune!;
+  const { targets, skipped } = findTargets(model, []);
+  const layers = targets.map((t) => {
+    const w = t.value.const!.toFloat32();
+    let zeros = 0;
+    for (let k = 0; k < w.length; k++) if (w[k] === 0) zeros++;
+    const shape = [...t.value.const!.shape];
+    return { layer: t.layer, weight: t.value.name, op: t.node.opType, shape, newShape: shape, params: w.length, zeros, sparsity: w.length ? zeros / w.length : 0 };
+  });
+  const params = layers.reduce((a, l) => a + l.params, 0);
+  const zeros = layers.reduce((a, l) => a + l.zeros, 0);
+  return { criterion: 'magnitude', pattern: 'unstructured', scope: p.scope ?? 'global', targetSparsity: p.final, layers, skipped, globalSparsity: params ? zeros / params : 0 };
+}
+
+/** Prune steps, then finetune steps, then weight-quantize steps, then at most one static step, which takes no weight-quantize step beside it. */
 function checkOrder(plan: Plan, model: Model): void {
-  const rank = { prune: 0, quantize: 1, static: 2 } as const;
+  const rank = { prune: 0, finetune: 1, quantize: 2, static: 3 } as const;
   let prev = -1;
   plan.steps.forEach((s, i) => {
     const src = plan.sources[i];
-    if (rank[s.kind] < prev) throw new UsageError(`${src.where}: ${src.key}: steps run in the order prune, quantize (weight-only/dynamic), static; move it up`);
+    if (rank[s.kind] < prev) throw new UsageError(`${src.where}: ${src.key}: steps run in the order prune, finetune, quantize (weight-only/dynamic), static; move it up`);
     prev = rank[s.kind];
   });
   const statics = plan.steps.flatMap((s, i) => (s.kind === 'static' ? [i] : []));
@@ -277,8 +316,8 @@ function formsOf(cands: readonly Candidate[], results: readonly StepResult[], we
   };
   for (const c of cands) row(c.name);
   for (const res of results) {
-    if (res.kind === 'prune') {
-      for (const l of res.report.layers) {
+    if (res.kind === 'prune' || res.kind === 'finetune') {
+      for (const l of res.report?.layers ?? []) {
         const r = row(l.weight);
         r.steps.push(`steps[${res.step}]`);
         r.forms.push(`pruned ${(l.sparsity * 100).toFixed(1)}%`);

@@ -10,11 +10,12 @@ import * as path from 'path';
 import { UsageError } from '../errors';
 import { parsePreprocess } from '../data';
 import type { CalibrationMethod } from '../calibrate';
-import { defaultRounds, PRUNE_DEFAULTS, validatePruneOptions, type PruneOptions } from '../passes/prune';
+import { defaultRounds, PRUNE_DEFAULTS, validatePruneOptions, type PruneOptions, type Scope } from '../passes/prune';
 import { resolveQuantizeOptions, type QuantizeOptions } from '../passes/quantize/options';
 import type { BackupBits } from '../passes/quantize/backup';
 import { resolveStaticOptions, type StaticQuantizeOptions } from '../passes/quantize/static';
-import type { PlanStep, PruneStep, QuantizeStep, Selection, StaticStep } from './types';
+import { checkFinetuneSettings, FINETUNE_DEFAULTS, type FinetuneSettings } from '../pipeline/finetune';
+import type { FinetuneStep, PlanStep, PruneStep, QuantizeStep, Selection, StaticStep } from './types';
 
 export type Keys = Record<string, unknown>;
 
@@ -43,8 +44,9 @@ export function pathIn(base: string, p: string): string {
  * The typed step for `kind` ('prune' or 'quantize') and its checked keys. Throws UsageError
  * (the reader adds file, line and key); `base` resolves the paths in the keys.
  */
-export function stepFromKeys(kind: 'prune' | 'quantize', k: Keys, select: Selection, base: string): PlanStep {
+export function stepFromKeys(kind: 'prune' | 'quantize' | 'finetune', k: Keys, select: Selection, base: string): PlanStep {
   if (kind === 'prune') return pruneStep(k, select, base);
+  if (kind === 'finetune') return finetuneStep(k, select, base);
   // calib feeds weight reconstruction when a key asks for one (GPTQ, clip search, bias correction); otherwise it means static int8
   // bias-correction with mode static is the static step's own (pipeline/static-bias-correction.ts)
   const reconstructs = k.method === 'gptq' || k['clip-search'] === true || (k['bias-correction'] === true && k.mode !== 'static');
@@ -85,6 +87,47 @@ function pruneStep(k: Keys, select: Selection, base: string): PruneStep {
     batchSize: (k['batch-size'] as number | undefined) ?? 32,
     allowPartial: k['allow-partial'] === true,
   };
+}
+
+/** A finetune step: the keys are `mc finetune`'s flags (and gradual pruning's), with its defaults. */
+function finetuneStep(k: Keys, select: Selection, base: string): FinetuneStep {
+  if (select.layers || select.exclude.length) throw new UsageError('a finetune step trains every trainable weight: it takes no layers or exclude');
+  const d = FINETUNE_DEFAULTS;
+  const path = (key: string): string | undefined => (k[key] === undefined ? undefined : pathFrom(base, String(k[key])));
+  if (k['prune-to'] === undefined) {
+    const stray = ['initial-sparsity', 'prune-frequency', 'prune-end', 'scope', 'min-density'].find((key) => k[key] !== undefined);
+    if (stray) throw new UsageError(`'${stray}' is a gradual pruning key: it needs prune-to`);
+  }
+  const settings: FinetuneSettings = {
+    loss: (k.loss ?? d.loss) as FinetuneSettings['loss'],
+    temperature: (k.temperature ?? d.temperature) as number,
+    alpha: (k.alpha ?? d.alpha) as number,
+    epochs: (k.epochs ?? d.epochs) as number,
+    batchSize: (k['batch-size'] ?? d.batchSize) as number,
+    samples: k.samples as number | undefined,
+    optimizer: {
+      kind: (k.optimizer ?? d.optimizer) as FinetuneSettings['optimizer']['kind'],
+      momentum: (k.momentum ?? d.momentum) as number,
+      weightDecay: (k['weight-decay'] ?? d.weightDecay) as number,
+    },
+    lr: (k.lr ?? d.lr) as number | 'find',
+    schedule: (k.schedule ?? d.schedule) as FinetuneSettings['schedule'],
+    warmup: (k.warmup ?? d.warmup) as number,
+    earlyStop: k['early-stop'] as number | undefined,
+    seed: (k.seed ?? d.seed) as number,
+    bnRecalibrate: k['bn-recalibrate'] === true,
+    prune: k['prune-to'] === undefined ? undefined : {
+      final: k['prune-to'] as number,
+      initial: (k['initial-sparsity'] ?? d.initialSparsity) as number,
+      frequency: (k['prune-frequency'] ?? d.pruneFrequency) as number,
+      end: (k['prune-end'] ?? d.pruneEnd) as number,
+      scope: (k.scope ?? d.pruneScope) as Scope,
+      minDensity: (k['min-density'] ?? PRUNE_DEFAULTS.minDensity) as number,
+    },
+  };
+  const step: FinetuneStep = { kind: 'finetune', select, settings, data: pathFrom(base, String(k.data)), labels: path('labels'), teacher: path('teacher'), valData: path('val-data'), valLabels: path('val-labels') };
+  checkFinetuneSettings(settings, step);
+  return step;
 }
 
 function quantizeStep(k: Keys, select: Selection, base: string): QuantizeStep {
@@ -164,7 +207,7 @@ function staticStep(k: Keys, select: Selection, base: string): StaticStep {
 /** The step as a recipe writes it, every default filled; paths relative to `base`. */
 export function keysOfStep(s: PlanStep, base: string): Keys {
   const body = bodyOf(s, base);
-  const out: Keys = { [s.kind === 'prune' ? 'prune' : 'quantize']: body };
+  const out: Keys = { [s.kind === 'prune' || s.kind === 'finetune' ? s.kind : 'quantize']: body };
   if (s.select.layers) out.layers = [...s.select.layers];
   if (s.select.exclude.length) out.exclude = [...s.select.exclude];
   out['allow-empty'] = s.select.allowEmpty;
@@ -180,6 +223,18 @@ function bodyOf(s: PlanStep, base: string): Keys {
     set('scope', o.scope); set('min-density', o.minDensity); set('rounds', o.rounds ?? defaultRounds(o)); set('channel-multiple', o.channelMultiple);
     set('data', s.data === undefined ? undefined : pathIn(base, s.data)); set('labels', s.labels === undefined ? undefined : pathIn(base, s.labels));
     set('samples', s.samples); set('batch-size', s.batchSize);
+  } else if (s.kind === 'finetune') {
+    const o = s.settings;
+    const rel = (p: string | undefined): string | undefined => (p === undefined ? undefined : pathIn(base, p));
+    set('data', rel(s.data)); set('labels', rel(s.labels)); set('teacher', rel(s.teacher)); set('val-data', rel(s.valData)); set('val-labels', rel(s.valLabels));
+    set('loss', o.loss); set('temperature', o.temperature); set('alpha', o.alpha); set('epochs', o.epochs); set('batch-size', o.batchSize); set('samples', o.samples);
+    set('optimizer', o.optimizer.kind); set('momentum', o.optimizer.momentum); set('weight-decay', o.optimizer.weightDecay);
+    set('lr', o.lr); set('schedule', o.schedule); set('warmup', o.warmup); set('early-stop', o.earlyStop); set('seed', o.seed); set('bn-recalibrate', o.bnRecalibrate === true);
+    if (o.prune) {
+      set('prune-to', o.prune.final); set('initial-sparsity', o.prune.initial); set('prune-frequency', o.prune.frequency); set('prune-end', o.prune.end);
+      set('scope', o.prune.scope); set('min-density', o.prune.minDensity);
+    }
+    return b;
   } else if (s.kind === 'quantize') {
     const o = s.options;
     set('bits', o.bits); set('mode', o.mode); set('granularity', o.granularity); set('block-size', o.blockSize); set('symmetric', o.symmetric);

@@ -53,7 +53,13 @@ export function parseRecipe(text: string, file: string, base: string): Plan {
     throw new RecipeError(`${file}:${line}`, '', `YAML: ${e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}`);
   }
   const at = (p: readonly (string | number)[], key?: string): string => `${file}:${lineOf(doc, lines, p, key)}`;
-  const data = doc.toJS() as unknown;
+  let data: unknown;
+  try {
+    data = doc.toJS();
+  } catch (e) {
+    // yaml throws ReferenceError for an unresolved alias and for alias expansion past its limit (a "billion laughs" recipe).
+    throw new RecipeError(`${file}:1`, '', `YAML: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}`);
+  }
   if (data === null || data === undefined) throw new RecipeError(`${file}:1`, '', 'the recipe is empty (it needs steps:)');
   const check = validate();
   if (!check(data)) {
@@ -67,9 +73,9 @@ export function parseRecipe(text: string, file: string, base: string): Plan {
   const steps: PlanStep[] = [];
   const sources: StepSource[] = [];
   r.steps.forEach((raw, i) => {
-    const kinds = (['prune', 'quantize'] as const).filter((k) => raw[k] !== undefined);
+    const kinds = (['prune', 'finetune', 'quantize'] as const).filter((k) => raw[k] !== undefined);
     const stepKey = `steps[${i}]`;
-    if (kinds.length !== 1) throw new RecipeError(at(['steps', i]), stepKey, kinds.length ? 'has both prune: and quantize:; give each its own step' : 'needs prune: or quantize:');
+    if (kinds.length !== 1) throw new RecipeError(at(['steps', i]), stepKey, kinds.length ? `has both ${kinds[0]}: and ${kinds[1]}:; give each its own step` : 'needs prune:, finetune: or quantize:');
     const kind = kinds[0];
     const select: Selection = {
       layers: raw.layers as string[] | undefined,
@@ -179,7 +185,7 @@ const STEP_KEYS = ['layers', 'exclude', 'allow-empty'];
 
 /** ' (did you mean ...?)' for the nearest valid key, or where a misplaced key belongs. */
 function hint(key: string, valid: readonly string[]): string {
-  if (STEP_KEYS.includes(key) && !valid.includes(key)) return ` (${key} sits next to prune:/quantize:, at the step level)`;
+  if (STEP_KEYS.includes(key) && !valid.includes(key)) return ` (${key} sits next to prune:/finetune:/quantize:, at the step level)`;
   let best: string | undefined;
   let bestD = Infinity;
   for (const v of valid) {

@@ -34,7 +34,7 @@ export async function applyPlanToFile(o: ApplyFileOptions): Promise<ApplyFileRes
   const steps = o.plan.steps;
   // gzip where it is the point: unstructured sparsity, and tfjs 4-bit, shrink only once compressed.
   const tfjs4 = detectFormat(o.input) === 'tfjs' && steps.some((s) => s.kind === 'quantize' && s.options.bits === 4);
-  const gzip = tfjs4 || steps.some((s) => s.kind === 'prune');
+  const gzip = tfjs4 || steps.some((s) => s.kind === 'prune' || (s.kind === 'finetune' && s.settings.prune !== undefined));
   const before = await filesSize(modelFiles(o.input, model), { gzip });
   const report = await applyPlan(model, o.plan, { label: o.input, progress });
   const verify = steps.every((s) => s.kind !== 'quantize' || s.verify);

@@ -10,6 +10,7 @@ import type { PruneOptions } from '../passes/prune';
 import type { QuantizeOptions } from '../passes/quantize/options';
 import type { BackupBits } from '../passes/quantize/backup';
 import type { StaticQuantizeOptions } from '../passes/quantize/static';
+import type { FinetuneSettings } from '../pipeline/finetune';
 
 /** Which weights a step takes: patterns are minimatch globs or /regex/ on the weight or node name. */
 export interface Selection {
@@ -65,7 +66,24 @@ export interface StaticStep {
   allowPartial: boolean;
 }
 
-export type PlanStep = PruneStep | QuantizeStep | StaticStep;
+/**
+ * Training the weights (pipeline/finetune.ts): distillation from the model as the plan was
+ * given (or `teacher`), cross-entropy on labels, or both; pruned zeros stay zero. With
+ * settings.prune it is gradual magnitude pruning (`mc prune --schedule polynomial`).
+ * Paths are from the working directory. It trains every trainable weight: no layers/exclude.
+ */
+export interface FinetuneStep {
+  kind: 'finetune';
+  select: Selection;
+  settings: FinetuneSettings;
+  data: string;
+  labels?: string;
+  teacher?: string;
+  valData?: string;
+  valLabels?: string;
+}
+
+export type PlanStep = PruneStep | FinetuneStep | QuantizeStep | StaticStep;
 
 /** Where each step and each of its patterns sits in the recipe, for errors found against the model. */
 export interface StepSource {

@@ -1,4 +1,5 @@
 import type { Variable } from '@tensorflow/tfjs';
+import { lowest, magnitudeScores, pruneCount, selectGlobal, type Scope } from '../passes/prune';
 import type { TF } from '../runtime/executor';
 
 /**
@@ -16,6 +17,13 @@ export interface GradualPruning {
   endStep: number;
   frequency: number;
   power?: number;
+  /**
+   * How each re-prune picks the weights, as the one-shot pass does (passes/prune/pass.ts):
+   * 'global' ranks |w| over all pruned tensors with the --min-density floor per tensor,
+   * 'layer' takes each tensor to s_t (tfmot's prune_low_magnitude). Default global, floor 0.
+   */
+  scope?: Scope;
+  minDensity?: number;
 }
 
 export function polynomialSparsity(step: number, g: GradualPruning): number {
@@ -54,4 +62,26 @@ export function pruneGlobalMagnitude(tf: TF, vars: readonly Variable[], sparsity
     t.dispose();
   });
   return k;
+}
+
+/**
+ * Magnitude pruning of `vars` to `sparsity` on their current values, with the one-shot
+ * pass's own selection (selectGlobal with the per-tensor floor, or lowest/pruneCount per
+ * tensor), so a gradual run ends with the mask the one-shot pass would pick for the same
+ * weights. Zeros already there score lowest, so they stay pruned: the masks only grow.
+ * Returns the number of zeros after pruning.
+ */
+export function pruneMagnitude(tf: TF, vars: readonly Variable[], sparsity: number, scope: Scope = 'global', minDensity = 0): number {
+  const datas = vars.map((v) => Float32Array.from(v.dataSync() as Float32Array));
+  const scores = datas.map(magnitudeScores);
+  const removed = scope === 'global' ? selectGlobal(scores, sparsity, minDensity) : scores.map((s) => lowest(s, pruneCount(s.length, sparsity)));
+  let zeros = 0;
+  datas.forEach((d, vi) => {
+    for (const k of removed[vi]) d[k] = 0;
+    for (let i = 0; i < d.length; i++) if (d[i] === 0) zeros++;
+    const t = tf.tensor(d, vars[vi].shape, 'float32');
+    vars[vi].assign(t);
+    t.dispose();
+  });
+  return zeros;
 }

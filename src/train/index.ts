@@ -16,5 +16,5 @@ export type { Predictor, Trainable } from './trainable';
 export { accuracy, fit, TrainingDivergedError } from './loop';
 export type { EpochLog, FitOptions, FitResult, StepInfo } from './loop';
 export { recalibrateBatchNorm } from './batchnorm';
-export { isPruningStep, polynomialSparsity, pruneGlobalMagnitude } from './gradual';
+export { isPruningStep, polynomialSparsity, pruneGlobalMagnitude, pruneMagnitude } from './gradual';
 export type { GradualPruning } from './gradual';

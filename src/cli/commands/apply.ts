@@ -64,6 +64,11 @@ function renderHuman(r: ApplyCliResult, ctx: CliContext): string {
     if (res.kind === 'prune') {
       const rep = res.report;
       s += `${c.bold(`steps[${res.step}]`)} prune ${rep.criterion}, ${rep.pattern}: ${rep.layers.length} layer(s), ${(rep.globalSparsity * 100).toFixed(1)}% of their weights ${rep.pattern === 'channel' ? 'removed' : 'zero'}\n`;
+    } else if (res.kind === 'finetune') {
+      const t = res.training;
+      const last = t.epochs[t.epochs.length - 1];
+      s += `${c.bold(`steps[${res.step}]`)} finetune: ${res.samples} sample(s), ${t.steps} step(s) at ${t.lr.toExponential(2)} on ${res.engine}, last epoch's loss ${last ? last.loss.toFixed(4) : '-'}`;
+      s += res.report ? `; gradual pruning to ${(res.report.globalSparsity * 100).toFixed(1)}% of ${res.report.layers.length} layer(s)\n` : `; ${t.maskedZeros} pruned zero(s) kept\n`;
     } else if (res.kind === 'quantize') {
       const rep = res.report;
       s += `${c.bold(res.steps.map((i) => `steps[${i}]`).join(' + '))} quantize: ${rep.tensors.length} tensor(s), ${formatBytes(rep.weightBytesBefore)} → ${formatBytes(rep.weightBytesAfter)}`;
