@@ -8,7 +8,9 @@ import type { CliContext } from '../context';
 import { UsageError } from '../../errors';
 import { finetuneFile, type FinetuneFileOptions, type FinetuneFileResult } from '../../pipeline/finetune';
 import { LOSSES, OPTIMIZERS, renderCurve, SCHEDULES } from '../../train';
-import { finiteNumber, oneOf, optionalString, wholeNumber } from '../flags';
+import { commaList, finiteNumber, oneOf, optionalString, stringList, wholeNumber } from '../flags';
+import { resolveQuantizeOptions, type QuantizeOptions } from '../../passes';
+import type { QatSettings } from '../../train/fake-quant';
 
 export type FinetuneCliOptions = Omit<FinetuneFileOptions, 'progress' | 'onStep'> & { json: boolean };
 
@@ -42,6 +44,15 @@ export const finetuneCommand = defineCommand<FinetuneCliOptions>({
     .option('--initial-sparsity <s>', 'gradual pruning: starting sparsity', '0')
     .option('--prune-frequency <n>', 'gradual pruning: re-prune every n steps', '100')
     .option('--prune-end <f>', 'gradual pruning: reach the final sparsity at this fraction of the steps (then fine-tune with the mask fixed)', '0.75')
+    .option('--qat', 'quantization-aware training (ONNX): fake-quantize the weights mc quantize takes with these settings while training (straight-through gradient), then write the output in mc quantize\'s forms')
+    .option('--bits <n>', '--qat: 4 or 8 (as mc quantize)', '4')
+    .option('--granularity <g>', '--qat: tensor, channel or block (default: block for 4 bits, channel for 8)')
+    .option('--block-size <n>', '--qat: block length along the reduction axis', '32')
+    .option('--asymmetric', '--qat: asymmetric weights with a zero point (default symmetric)')
+    .option('--int4-format <f>', '--qat: matmulnbits or qdq', 'matmulnbits')
+    .option('--backup-bits <b>', '--qat with 4 bits: the embedding and last layer stay int8 (8), float (16) or go to int4 (none), as mc quantize', '8')
+    .option('--exclude <glob...>', '--qat: weight or node names to keep in float')
+    .option('--op-types <list>', '--qat: only quantize weights of these ops, comma-separated')
     .option('--force', 'allow the output to replace the input')
     .option('--json', 'print the result (with the per-epoch log) as JSON on stdout'),
   parse: ([input], flags) => parseFinetuneFlags(input, flags),
@@ -108,8 +119,30 @@ export function parseFinetuneFlags(input: string, f: Readonly<Record<string, unk
         frequency: wholeNumber(f.pruneFrequency ?? '100', '--prune-frequency', 1),
         end: fraction(f.pruneEnd ?? '0.75', '--prune-end'),
       },
+      qat: parseQat(f),
     },
   };
+}
+
+/** --qat and mc quantize's weight-only options (same names, same defaults and checks). */
+function parseQat(f: Readonly<Record<string, unknown>>): QatSettings | undefined {
+  const given = ['granularity', 'asymmetric', 'exclude', 'opTypes'].filter((k) => f[k] !== undefined);
+  if (f.qat !== true) {
+    if (given.length) throw new UsageError('--granularity, --asymmetric, --exclude and --op-types are --qat settings: add --qat');
+    return undefined;
+  }
+  const bits = wholeNumber(f.bits ?? '4', '--bits');
+  if (bits !== 8 && bits !== 4) throw new UsageError(`--bits must be 8 or 4, got ${bits}`);
+  const opTypes = commaList(f.opTypes);
+  if (opTypes && opTypes.length === 0) throw new UsageError('--op-types needs at least one op type');
+  const quantize = resolveQuantizeOptions({
+    bits, granularity: f.granularity as QuantizeOptions['granularity'] | undefined,
+    blockSize: wholeNumber(f.blockSize ?? '32', '--block-size'), symmetric: f.asymmetric !== true,
+    int4Format: f.int4Format as QuantizeOptions['int4Format'] | undefined, exclude: stringList(f.exclude), opTypes,
+  });
+  const b = String(f.backupBits ?? '8');
+  if (b !== '8' && b !== '16' && b !== 'none') throw new UsageError(`--backup-bits must be 8, 16 or none, got '${b}'`);
+  return { quantize, backupBits: b === 'none' ? 'none' : (Number(b) as 8 | 16) };
 }
 
 function fraction(v: unknown, flag: string): number {
@@ -127,6 +160,10 @@ function renderHuman(r: FinetuneFileResult, ctx: CliContext): string {
   for (const e of t.epochs) s += `  epoch ${e.epoch}: loss ${e.loss.toFixed(4)}${e.valAccuracy !== undefined ? `, val top-1 ${(e.valAccuracy * 100).toFixed(2)}%` : ''} (${e.seconds.toFixed(1)} s)\n`;
   if (t.stoppedEarly) s += `  stopped early (no better validation accuracy for ${r.settings.earlyStop} epoch(s))\n`;
   for (const n of r.notes) s += `${c.yellow('note')} ${n}\n`;
+  if (r.quantize) {
+    const q = r.quantize;
+    s += `${c.bold('quantized')} ${q.tensors.length} weight(s) of the trained model (${r.settings.qat?.quantize.bits}-bit, fake-quantized while training): ${q.tensors.map((t) => `${t.name} ${t.form}`).join('; ')}\n`;
+  }
   s += `${c.green('wrote')} ${r.output}${r.written.verified ? ' (opened in onnxruntime)' : ''}; teacher sha256 ${r.teacher.sha256.slice(0, 12)}…\n`;
   return s;
 }
