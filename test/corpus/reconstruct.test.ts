@@ -19,7 +19,7 @@
  *    (ConvTranspose, float16) is quantized to nearest with the reason;
  *  - the written model runs in onnxruntime; its output SQNR against the float
  *    model on the held-out inputs is printed next to RTN's.
- * Without the corpus the suite fails, naming the command to run; MC_SKIP_CORPUS=1 skips it.
+ * Without the corpus the suite fails, naming the command to run; MC_SKIP_CORPUS=1 skips it loudly (a failure under CI=true or MC_REQUIRE_CORPUS=1, test/helpers/require-dep.ts).
  */
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
@@ -33,6 +33,7 @@ import { quantizePass, resolveQuantizeOptions, runPass } from '../../src/passes'
 import { liftWeights } from '../../src/pipeline/quantize';
 import { reconstructForQuantize } from '../../src/pipeline/reconstruct';
 import { ROOT } from '../helpers/cli-run';
+import { corpusGate } from '../helpers/require-dep';
 import { npyHeader } from '../data/helpers';
 import { heldOutErrors } from '../reconstruct-e2e/helpers';
 import { GraphInput, renderedTextImages, synthesizeInputs } from './inputs';
@@ -41,7 +42,6 @@ jest.setTimeout(1_200_000);
 
 const listing = JSON.parse(execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'corpus.js'), 'list', '--json'], { encoding: 'utf8' })) as
   { dir: string; models: { name: string; path: string; format: string; present: boolean }[] };
-const skip = process.env.MC_SKIP_CORPUS === '1';
 /** Models run by the test; MC_RECONSTRUCT_MODELS=a,b picks others (the report's survey ran every ONNX model). */
 const NAMES = (process.env.MC_RECONSTRUCT_MODELS ?? 'ppocr-mobile-v2-cls,oww-embedding,ppocr-v4-det').split(',');
 const CALIB_BATCHES = 8;
@@ -84,8 +84,7 @@ function sqnr(ref: Float32Array[], got: Float32Array[]): number {
   return 10 * Math.log10(s / e);
 }
 
-const suite = skip ? describe.skip : describe;
-suite('GPTQ int4 on real models (corpus)', () => {
+corpusGate().describe('GPTQ int4 on real models (corpus)', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mc-corpus-gptq-'));
   beforeAll(() => {
     const missing = listing.models.filter((m) => NAMES.includes(m.name) && !m.present).map((m) => m.name);

@@ -6,7 +6,7 @@
  * Slice → Concat → Unsqueeze inside nested If bodies, and mc's int8 model (per-row scales along the
  * stored [4H, in] axis) gives the same outputs in onnxruntime as the float model with those weights
  * replaced by numpy's own per-row int8 round trip (onnx + numpy, test/corpus/fake_quant.py), and both
- * sit below the bound. Needs the corpus (node scripts/corpus.js); MC_SKIP_CORPUS=1 skips it.
+ * sit below the bound. Needs the corpus (node scripts/corpus.js); MC_SKIP_CORPUS=1 skips it loudly (a failure under CI=true or MC_REQUIRE_CORPUS=1, test/helpers/require-dep.ts).
  */
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
@@ -16,11 +16,12 @@ import * as ort from 'onnxruntime-node';
 import { ROOT, runMc } from '../helpers/cli-run';
 import { synthesizeInputs } from './inputs';
 import { sqnr } from '../quantize/helpers';
+import { corpusGate } from '../helpers/require-dep';
 
 const listing = JSON.parse(execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'corpus.js'), 'list', '--json'], { encoding: 'utf8' })) as
   { dir: string; models: { name: string; path: string; present: boolean }[] };
 const silero = listing.models.find((m) => m.name === 'silero-vad-v5')!;
-const skip = process.env.MC_SKIP_CORPUS === '1';
+const corpus = corpusGate();
 
 async function run(file: string, feeds: Record<string, ort.Tensor>): Promise<Record<string, Float32Array>> {
   const s = await ort.InferenceSession.create(file, { intraOpNumThreads: 1, logSeverityLevel: 3 });
@@ -32,7 +33,7 @@ async function run(file: string, feeds: Record<string, ort.Tensor>): Promise<Rec
   }
 }
 
-(skip ? describe.skip : describe)('Silero VAD v5 int8 LSTM weights against numpy', () => {
+corpus.describe('Silero VAD v5 int8 LSTM weights against numpy', () => {
   it('mc equals numpy\'s per-row int8 round trip in onnxruntime, and the output stays under 25 dB', async () => {
     if (!silero?.present) throw new Error(`the model corpus is missing in ${listing.dir}: run node scripts/corpus.js (or set MC_SKIP_CORPUS=1)`);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mc-silero-'));

@@ -4,7 +4,8 @@ import * as path from 'path';
 import { InputError, UsageError } from '../../src/errors';
 import { halfToFloat } from '../../src/ir/float16';
 import { Batch, BatchTensor, openDataset } from '../../src/data';
-import { Expected, FILES, PYTHON, hasNumpy, npyHeader, readExpected, tmpDir } from './helpers';
+import { Expected, FILES, PYTHON, npyHeader, readExpected, tmpDir } from './helpers';
+import { requirePython } from '../helpers/require-dep';
 
 /** Decoded values as numbers/strings comparable with numpy's tolist(). */
 function values(t: BatchTensor): (number | string)[] {
@@ -54,13 +55,11 @@ describe('.npy and .npz written by numpy', () => {
     checkFolder(FILES);
   });
 
-  const py = hasNumpy();
-  (py ? test : test.skip)('freshly written by /usr/bin/python3 numpy decode identically', () => {
+  requirePython('numpy', ['numpy'], 'python3-numpy').test('freshly written by /usr/bin/python3 numpy decode identically', () => {
     const dir = tmpDir();
     execFileSync(PYTHON, [path.join(FILES, 'make.py'), dir]);
     checkFolder(dir);
   });
-  if (!py) test('numpy is absent: the fresh-writer check above was skipped', () => console.warn('/usr/bin/python3 lacks numpy; only committed fixtures tested'));
 });
 
 describe('batching', () => {

@@ -1,4 +1,3 @@
-import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -6,20 +5,10 @@ import * as zlib from 'zlib';
 import { Deflate } from 'fflate';
 
 export const FILES = path.join(__dirname, 'files');
-export const PYTHON = '/usr/bin/python3';
+export { ORACLE_PYTHON as PYTHON } from '../helpers/require-dep';
 
 export function tmpDir(prefix = 'mc-data-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-}
-
-/** True when /usr/bin/python3 can import numpy (the independent .npy writer). */
-export function hasNumpy(): boolean {
-  try {
-    execFileSync(PYTHON, ['-c', 'import numpy'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 export interface Expected {

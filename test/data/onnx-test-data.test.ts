@@ -9,9 +9,10 @@ import { decodeTensorProto, encodeTensorProto } from '../../src/formats/onnx';
 import { Tensor, float32ToFloat16Bytes } from '../../src/ir/tensor';
 import { Batch, InputSpec, openDataset, validateAgainst } from '../../src/data';
 import { tmpDir } from './helpers';
+import { requireDep } from '../helpers/require-dep';
 
 const TESTDATA = '/usr/share/libonnx-testdata/data';
-const have = fs.existsSync(TESTDATA);
+const testdata = requireDep('onnx-testdata', fs.existsSync(TESTDATA), `${TESTDATA} is missing (apt-get install libonnx-testdata)`);
 
 async function runBatch(model: string, batch: Batch): Promise<Float32Array> {
   const session = await ort.InferenceSession.create(model);
@@ -26,7 +27,7 @@ function expected(dir: string): Float32Array {
   return decodeTensorProto(fs.readFileSync(file), file).toFloat32();
 }
 
-(have ? describe : describe.skip)('ONNX backend test data (libonnx-testdata) through onnxruntime', () => {
+testdata.describe('ONNX backend test data (libonnx-testdata) through onnxruntime', () => {
   test('named tensors feed inputs by name; ORT reproduces output_0.pb exactly', async () => {
     const dir = path.join(TESTDATA, 'node', 'test_add');
     const inputs: InputSpec[] = [{ name: 'x', dtype: 'float32', shape: [3, 4, 5] }, { name: 'y', dtype: 'float32', shape: [3, 4, 5] }];

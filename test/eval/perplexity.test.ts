@@ -17,12 +17,13 @@ import * as ort from 'onnxruntime-node';
 import { loadOnnx, saveOnnx } from '../../src/formats/onnx';
 import { runMc, ROOT, tempDir } from '../helpers/cli-run';
 import { writeNpy } from './models';
+import { ORACLE_PYTHON, requirePython } from '../helpers/require-dep';
 
 const FIXTURES = path.join(ROOT, 'fixtures');
 const MODEL = path.join(FIXTURES, 'char-lm.onnx');
 const X = path.join(FIXTURES, 'lm-eval-x.npy');
 const Y = path.join(FIXTURES, 'lm-eval-y.npy');
-const PYTHON = '/usr/bin/python3';
+const PYTHON = ORACLE_PYTHON;
 
 /** int64 [N, T] from an .npy the fixture script wrote (header v1.0, '<i8', C order). */
 function readInt64Npy(file: string): { data: BigInt64Array; shape: number[] } {
@@ -65,7 +66,10 @@ beforeAll(() => {
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-test('mc eval perplexity of the char-LM fixture equals float64 NLL over onnxruntime logits (and numpy) to 1e-9', async () => {
+/** The first test's logits and mc's perplexity, for the numpy cross-check. */
+let measured: { perplexity: number; data: Float32Array; vocab: number } | undefined;
+
+test('mc eval perplexity of the char-LM fixture equals float64 NLL over onnxruntime logits to 1e-9', async () => {
   const { data, vocab } = await logitsOf(MODEL, ids.data, ids.shape);
   const expected = perplexity(data, labels, vocab);
   expect(expected).toBeGreaterThan(1.5);
@@ -79,11 +83,12 @@ test('mc eval perplexity of the char-LM fixture equals float64 NLL over onnxrunt
   expect(acc.metric).toBe('perplexity'); // chosen from logits [N,T,V] and integer labels [N,T]
   expect(acc.samples).toBe(ids.shape[0]);
   expect(Math.abs(acc.perplexity - expected) / expected).toBeLessThan(1e-9);
+  measured = { perplexity: acc.perplexity, data, vocab };
+});
 
-  if (!fs.existsSync(PYTHON)) {
-    console.warn(`${PYTHON} not found: the numpy cross-check of perplexity is SKIPPED`);
-    return;
-  }
+requirePython('numpy', ['numpy'], 'python3-numpy').test('and equals numpy\'s float64 perplexity over the same logits to 1e-9', () => {
+  if (!measured) throw new Error('the test above failed before measuring: nothing to compare with numpy');
+  const { perplexity: ppl, data, vocab } = measured;
   const n = labels.length;
   writeNpy(path.join(dir, 'logits.npy'), '<f4', [n, vocab], data);
   writeNpy(path.join(dir, 'labels.npy'), '<i8', [n], labels);
@@ -94,13 +99,9 @@ test('mc eval perplexity of the char-LM fixture equals float64 NLL over onnxrunt
     'lse = (m + np.log(np.exp(z - m).sum(axis=1, keepdims=True)))[:, 0]',
     'print(repr(float(np.exp(np.mean(lse - z[np.arange(len(y)), y])))))',
   ].join('\n'), path.join(dir, 'logits.npy'), path.join(dir, 'labels.npy')], { encoding: 'utf8' });
-  if (py.status !== 0 && /No module named 'numpy'/.test(py.stderr)) {
-    console.warn('numpy is not installed for /usr/bin/python3: the numpy cross-check of perplexity is SKIPPED');
-    return;
-  }
   expect(py.stderr).toBe('');
   const numpyPpl = Number(py.stdout.trim());
-  expect(Math.abs(acc.perplexity - numpyPpl) / numpyPpl).toBeLessThan(1e-9);
+  expect(Math.abs(ppl - numpyPpl) / numpyPpl).toBeLessThan(1e-9);
 });
 
 test('--max-ppl-ratio fails the gate (exit 1) just under the measured ratio and passes just over it', async () => {

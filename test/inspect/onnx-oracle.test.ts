@@ -7,9 +7,12 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { inspectPath } from '../../src/inspect';
 import { onnxOracle } from '../helpers/cli-onnx-oracle';
+import { requireDep, requirePython } from '../helpers/require-dep';
 
 const DATA = '/usr/share/libonnx-testdata/data';
-const models = ['pytorch-converted', 'pytorch-operator', 'simple']
+const testdata = requireDep('onnx-testdata', fs.existsSync(DATA), `${DATA} is missing (apt-get install libonnx-testdata)`);
+const onnx = requirePython('python-onnx', ['onnx'], 'python3-onnx');
+const models = !testdata.run ? [] : ['pytorch-converted', 'pytorch-operator', 'simple']
   .flatMap((d) => fs.readdirSync(path.join(DATA, d)).map((m) => path.join(DATA, d, m, 'model.onnx')))
   // node tests with subgraphs (If/Loop/Scan) exercise the recursion
   .concat(['test_if', 'test_loop11', 'test_scan9_sum', 'test_if_seq', 'test_range_float_type_positive_delta_expanded']
@@ -17,7 +20,7 @@ const models = ['pytorch-converted', 'pytorch-operator', 'simple']
   .filter((f) => fs.existsSync(f))
   .sort();
 
-describe('mc inspect vs the onnx reference reader', () => {
+(testdata.run ? onnx : testdata).describe('mc inspect vs the onnx reference reader', () => {
   const oracle = onnxOracle(models);
 
   it('covers a real corpus', () => {

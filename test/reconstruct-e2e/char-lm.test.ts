@@ -14,7 +14,6 @@
  * (GPTQ has no layer input for a table), so the share recovered is printed,
  * not asserted.
  */
-import * as fs from 'fs';
 import * as path from 'path';
 import { loadModel } from '../../src/formats';
 import type { Model } from '../../src/ir';
@@ -29,17 +28,15 @@ const MODEL = path.join(FIX, 'char-lm.onnx');
 const CALIB = path.join(FIX, 'lm-calib-x.npy');
 const EVAL_X = path.join(FIX, 'lm-eval-x.npy');
 const EVAL_Y = path.join(FIX, 'lm-eval-y.npy');
-const have = fs.existsSync(MODEL) && fs.existsSync(CALIB);
-if (!have) console.warn('char-lm fixture missing: run npm run fixtures');
-const maybe = have ? describe : describe.skip;
 
 async function perplexity(m: Model): Promise<number> {
   const r = await evaluate({ candidate: m, data: EVAL_X, labels: EVAL_Y, metric: 'perplexity', runs: 0 });
   return r.candidate.accuracy!.perplexity!;
 }
 
-maybe('char-lm', () => {
-  const model = have ? loadModel(MODEL) : undefined!;
+// The char-LM fixture is committed: a missing file is a failure, not a skip.
+describe('char-lm', () => {
+  const model = loadModel(MODEL);
 
   test.each([
     ['backup int8', 8, [], true],

@@ -8,15 +8,10 @@ import { spawnSync } from 'child_process';
 import * as path from 'path';
 import { sparsegptPrune } from '../../src/passes/reconstruct';
 import { correlatedInputs, plainHessian, weights } from './data';
+import { ORACLE_PYTHON, requirePython } from '../helpers/require-dep';
 
-const PY = '/usr/bin/python3';
-const probe = spawnSync(PY, ['-c', 'import torch'], { encoding: 'utf8' });
-const haveTorch = probe.status === 0;
-if (!haveTorch) {
-  // eslint-disable-next-line no-console
-  console.warn(`SKIPPED: the torch oracle for SparseGPT needs ${PY} with torch (python3-torch): ${probe.error?.message ?? probe.stderr}`);
-}
-const maybe = haveTorch ? test : test.skip;
+const PY = ORACLE_PYTHON;
+const maybe = requirePython('torch', ['torch'], 'python3-torch').test;
 
 const [ROWS, COLS, N] = [64, 256, 512];
 const w = weights(ROWS, COLS, 71);

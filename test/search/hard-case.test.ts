@@ -10,6 +10,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { ROOT, runMc, tempDir } from '../helpers/cli-run';
+import { requireDep } from '../helpers/require-dep';
 
 const FIX = path.join(ROOT, 'fixtures');
 const DS = path.join(FIX, 'ds-cnn.onnx');
@@ -91,9 +92,7 @@ describe('--strategy evolve: the Pareto front', () => {
 
   const chromium = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => fs.existsSync(p));
   // Skips loudly without chromium; .ci/run installs it and sets MC_REQUIRE_CHROMIUM, so CI cannot skip.
-  if (!chromium && process.env.MC_REQUIRE_CHROMIUM) throw new Error('MC_REQUIRE_CHROMIUM is set but /usr/bin/chromium is missing (apt-get install chromium)');
-  if (!chromium) console.warn('SKIP the HTML report test: chromium is not installed (apt-get install chromium)');
-  (chromium ? test : test.skip)('the HTML report renders in headless chromium: one mark per trial, nothing fetched', () => {
+  requireDep('chromium', chromium !== undefined, '/usr/bin/chromium is not installed (apt-get install chromium)').test('the HTML report renders in headless chromium: one mark per trial, nothing fetched', () => {
     const open = (file: string): { dom: string; fetched: string[] } => {
       const net = path.join(dir, `${path.basename(file)}.netlog.json`);
       const r = spawnSync(chromium!, ['--headless', '--no-sandbox', '--disable-gpu', `--log-net-log=${net}`, '--dump-dom', `file://${file}`], { encoding: 'utf8', timeout: 60_000 });

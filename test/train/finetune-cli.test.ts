@@ -15,6 +15,7 @@ import * as ort from 'onnxruntime-node';
 import { openDataset, openLabels } from '../../src/data';
 import { decodeOnnx } from '../../src/formats/onnx';
 import { BIN, ROOT, tempDir } from '../helpers/cli-run';
+import { requireDep } from '../helpers/require-dep';
 import { Model, Node, Tensor, Value, intAttr } from '../../src/ir';
 import { saveModel } from '../../src/formats';
 import { tfjsFileHandler } from '../../src/formats/tfjs/file-io';
@@ -27,9 +28,7 @@ const { encodeNpy } = require('../../scripts/fixtures/npy') as { encodeNpy(a: Fl
 
 const FIX = path.join(__dirname, '..', '..', 'fixtures');
 const CNN = path.join(FIX, 'cnn.onnx');
-const have = split.available();
-if (!have) console.warn('test/train/finetune-cli: /usr/share/datasets/fashion-mnist is missing (apt-get install dataset-fashion-mnist); SKIPPED');
-const maybe = have ? describe : describe.skip;
+const maybe = requireDep('fashion-mnist', split.available(), '/usr/share/datasets/fashion-mnist is missing (apt-get install dataset-fashion-mnist)').describe;
 jest.setTimeout(1_800_000);
 
 /** dist/ must hold this build of the finetune code (other folders may be mid-edit by others). */
