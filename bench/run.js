@@ -4,6 +4,8 @@
  * (so peak-RSS numbers are per benchmark), in name order. Each prints its own
  * numbers. Benchmarks use the built library in dist/: run `npm run build` first.
  * Pass names to run a subset: `node bench/run.js quantize`.
+ * Heavy benches (HEAVY: the 3 GiB huge-model bench) run only when named:
+ * `npm run bench -- huge`.
  */
 const { spawnSync } = require('child_process');
 const fs = require('fs');
@@ -15,9 +17,10 @@ if (!fs.existsSync(path.join(dir, '..', 'dist', 'api.js'))) {
   process.exit(2);
 }
 const only = process.argv.slice(2);
+const HEAVY = ['huge.bench.js'];
 const files = fs.readdirSync(dir)
   .filter((f) => f.endsWith('.bench.js'))
-  .filter((f) => only.length === 0 || only.some((o) => f.includes(o)))
+  .filter((f) => (only.length === 0 ? !HEAVY.includes(f) : only.some((o) => f.includes(o))))
   .sort();
 let failed = 0;
 for (const f of files) {

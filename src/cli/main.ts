@@ -1,7 +1,9 @@
 /**
  * The `mc` program. This file holds the CLI's single exit point: main() sets
  * process.exitCode from runCli(), which maps typed errors to exit codes
- * (src/errors.ts): 0 ok, 1 a gate failed, 2 bad usage or input, 3 internal error.
+ * (src/errors.ts): 0 ok, 1 a gate failed, 2 bad usage or input, 3 internal error;
+ * and its signal handlers: SIGINT / SIGTERM remove this run's temp files and exit
+ * 130 / 143 (128 + the signal number, as shells report a killed command).
  */
 import chalk from 'chalk';
 import { EXIT, exitCodeOf, IncompleteError } from '../errors';
@@ -9,6 +11,7 @@ import type { RegisteredCommand } from './command';
 import { COMMANDS } from './commands';
 import { CliIO, makeContext } from './context';
 import { parseArgv } from './program';
+import { removeTempFiles } from '../util/atomic';
 
 export const BUG_HINT = 'this is a bug in mc; please report it with the command you ran and the mc version (rerun with --debug for the stack trace)';
 
@@ -51,6 +54,26 @@ function oneLine(s: string): string {
 
 /** Entry point used by bin/mc. The only place that sets the process exit status. */
 export async function main(argv: readonly string[] = process.argv): Promise<void> {
+  installSignalHandlers();
   const code = await runCli(argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env });
   process.exitCode = code;
+}
+
+const SIGNAL_EXIT: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 130, SIGTERM: 143 };
+
+/**
+ * Outputs are written under temp names and renamed into place only when complete
+ * (src/util/atomic.ts), so an interrupted run has nothing to undo but its temp files.
+ * Node runs these handlers when the event loop turns: a synchronous stretch (a pass,
+ * a write) finishes first, and the writers yield before renaming (pipeline/output.ts).
+ */
+function installSignalHandlers(): void {
+  process.on('exit', () => removeTempFiles());
+  for (const sig of Object.keys(SIGNAL_EXIT) as NodeJS.Signals[]) {
+    process.once(sig, () => {
+      const n = removeTempFiles();
+      process.stderr.write(`mc: interrupted by ${sig}; no output written${n ? ` (${n} temporary file(s) removed)` : ''}\n`);
+      process.exit(SIGNAL_EXIT[sig]);
+    });
+  }
 }

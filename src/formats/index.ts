@@ -8,7 +8,8 @@ import * as path from 'path';
 import type { Model } from '../ir';
 import { InputError, UsageError } from '../errors';
 import { checkNotOverwritingInput } from '../util/atomic';
-import { loadOnnx, saveOnnx } from './onnx';
+import { loadOnnx, stageOnnx } from './onnx';
+import { StagedFiles } from '../util/atomic';
 import { modelTensors } from './onnx/codec';
 import { onnxStorage } from './onnx/tensor-codec';
 import { loadTfjs, saveTfjs, tfjsFiles } from './tfjs';
@@ -71,6 +72,16 @@ export function loadModel(p: string): Model {
  * Returns the files written (the model file first).
  */
 export function saveModel(model: Model, outPath: string, opts: SaveOptions = {}): string[] {
+  const staged = stageModel(model, outPath, opts);
+  staged.commit();
+  return modelFiles(formatOf(model) === 'onnx' ? outPath : tfjsOutputDir(outPath));
+}
+
+/**
+ * saveModel up to the final renames (ONNX: the .onnx and its data file sit complete under
+ * temp names until commit(); tfjs folders are written whole, commit() has nothing left to do).
+ */
+export function stageModel(model: Model, outPath: string, opts: SaveOptions = {}): StagedFiles {
   const target = outputFormatOf(outPath);
   const source = formatOf(model);
   if (target !== source) {
@@ -84,14 +95,14 @@ export function saveModel(model: Model, outPath: string, opts: SaveOptions = {})
     if (!fs.existsSync(parent)) throw new UsageError(`cannot write ${outPath}: folder ${path.dirname(outPath)} does not exist`);
   }
   try {
-    if (source === 'onnx') saveOnnx(model, outPath, { externalData: opts.externalData });
-    else saveTfjsFolderAtomically(model, tfjsOutputDir(outPath), opts.force === true);
+    if (source === 'onnx') return stageOnnx(model, outPath, { externalData: opts.externalData });
+    saveTfjsFolderAtomically(model, tfjsOutputDir(outPath), opts.force === true);
+    return new StagedFiles();
   } catch (e) {
     // A filesystem refusal (permissions, full disk) is the user's environment, not a bug.
     if (isErrno(e)) throw new InputError(`cannot write: ${e.message}`, outPath);
     throw e;
   }
-  return modelFiles(source === 'onnx' ? outPath : tfjsOutputDir(outPath));
 }
 
 function isErrno(e: unknown): e is NodeJS.ErrnoException {

@@ -5,7 +5,7 @@
  */
 import * as path from 'path';
 import { McError } from '../errors';
-import { detectFormat, isNamedTfjsJson, modelFiles, modelRoot, saveModel } from '../formats';
+import { detectFormat, isNamedTfjsJson, modelFiles, modelRoot, stageModel } from '../formats';
 import { encodeOnnx } from '../formats/onnx';
 import type { Model } from '../ir';
 import { OrtRunner } from '../runtime/ort-session';
@@ -50,6 +50,8 @@ export interface WriteOutputOptions {
   /** Also measure the gzip size of the written files. */
   gzip: boolean;
   progress?: (message: string) => void;
+  /** ONNX: true writes every tensor of 1 KiB or more to `<output>.data` (see formats saveModel); unset keeps the model's own layout. */
+  externalData?: boolean;
 }
 
 export interface WrittenOutput extends FileSizes {
@@ -72,7 +74,11 @@ export async function writeOutput(model: Model, o: WriteOutputOptions): Promise<
   const notes: string[] = [];
   const verified = model.format === 'onnx' && o.verify ? await openBeforeWriting(model, o.output, notes, progress) : false;
   progress(`writing ${o.output}`);
-  saveModel(model, o.output, { force: o.force });
+  const staged = stageModel(model, o.output, { force: o.force, externalData: o.externalData });
+  // A SIGINT/SIGTERM that came during the (synchronous) write is handled here, before any
+  // rename: the CLI's handler removes the temp files and exits, so no final name is touched.
+  await new Promise((resolve) => setImmediate(resolve));
+  staged.commit();
   const files = modelFiles(o.output, model.format === 'onnx' ? model : undefined);
   return { output: o.output, files, ...(await filesSize(files, { gzip: o.gzip })), verified, notes };
 }

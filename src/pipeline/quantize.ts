@@ -65,11 +65,15 @@ export async function quantizeFile(o: QuantizeFileOptions): Promise<QuantizeFile
   // Pass the loaded model so the file is not decoded a second time (peak memory).
   // gzip only where it is the point: tfjs 4-bit shrinks only once compressed.
   const gzip = detectFormat(o.input) === 'tfjs' && o.quantize.bits === 4;
-  const before = await filesSize(modelFiles(o.input, model), { gzip });
+  const inputFiles = modelFiles(o.input, model);
+  const before = await filesSize(inputFiles, { gzip });
+  // An ONNX input with external data gives an output with external data: its weights are then
+  // streamed to the data file one at a time instead of being encoded into one protobuf message.
+  const externalData = model.format === 'onnx' && inputFiles.length > 1 ? true : undefined;
   const lifted = liftWeights(model, progress);
   const check = outputCheckFor(o.quantize, o.outputCheck);
   const { report, outputCheck, reconstruct } = await quantizeModel(model, o.quantize, { label: o.input, check, allowPartial: o.allowPartial, progress, backup: o.backup, reconstruct: o.reconstruct });
-  const written = await writeOutput(model, { input: o.input, output, force: o.force === true, verify: o.verify !== false, gzip, progress });
+  const written = await writeOutput(model, { input: o.input, output, force: o.force === true, verify: o.verify !== false, gzip, progress, externalData });
   const notes = [...liftNotes(lifted), ...written.notes];
   if (gzip) {
     notes.push('tfjs has no 4-bit storage: the 16 levels sit in uint8 bytes, so the files are no smaller than with --bits 8; only the gzip-compressed size shrinks further');

@@ -35,10 +35,14 @@ export async function applyPlanToFile(o: ApplyFileOptions): Promise<ApplyFileRes
   // gzip where it is the point: unstructured sparsity, and tfjs 4-bit, shrink only once compressed.
   const tfjs4 = detectFormat(o.input) === 'tfjs' && steps.some((s) => s.kind === 'quantize' && s.options.bits === 4);
   const gzip = tfjs4 || steps.some((s) => s.kind === 'prune' || (s.kind === 'finetune' && s.settings.prune !== undefined));
-  const before = await filesSize(modelFiles(o.input, model), { gzip });
+  const inputFiles = modelFiles(o.input, model);
+  const before = await filesSize(inputFiles, { gzip });
+  // An ONNX input with external data gives an output with external data: its weights are then
+  // streamed to the data file one at a time instead of being encoded into one protobuf message.
+  const externalData = model.format === 'onnx' && inputFiles.length > 1 ? true : undefined;
   const report = await applyPlan(model, o.plan, { label: o.input, progress });
   const verify = steps.every((s) => s.kind !== 'quantize' || s.verify);
-  const written = await writeOutput(model, { input: o.input, output: o.output, force: o.force === true, verify, gzip, progress });
+  const written = await writeOutput(model, { input: o.input, output: o.output, force: o.force === true, verify, gzip, progress, externalData });
   const notes = [...liftNotes(report.lifted), ...report.notes, ...written.notes];
   if (tfjs4) {
     notes.push('tfjs has no 4-bit storage: the 16 levels sit in uint8 bytes, so the files are no smaller than with --bits 8; only the gzip-compressed size shrinks further');

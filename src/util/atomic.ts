@@ -2,19 +2,79 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { UsageError } from '../errors';
 
-/** A temp path beside `target` (same filesystem, so rename is atomic). */
-export function tempPathFor(target: string): string {
-  return path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.${Date.now()}.tmp`);
+/**
+ * Temp files of this process that are neither renamed into place nor removed yet.
+ * removeTempFiles() deletes them: the CLI calls it on SIGINT/SIGTERM and at exit,
+ * so a killed run leaves neither a partial output nor a stray temp file.
+ */
+const liveTemps = new Set<string>();
+
+/** A temp path beside `target` (same filesystem, so rename is atomic), registered for removeTempFiles. */
+export function tempPathFor(target: string, tag = 'tmp'): string {
+  const tmp = path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.${Date.now()}.${liveTemps.size}.${tag}`);
+  liveTemps.add(tmp);
+  return tmp;
+}
+
+/** Removes a temp file (if present) and forgets it. */
+export function removeTemp(tmp: string): void {
+  fs.rmSync(tmp, { force: true });
+  liveTemps.delete(tmp);
+}
+
+/** Renames a temp file onto its target and forgets it. */
+export function commitTemp(tmp: string, target: string): void {
+  fs.renameSync(tmp, target);
+  liveTemps.delete(tmp);
+}
+
+/** Deletes every registered temp file (synchronously: safe in exit and signal handlers); returns how many. */
+export function removeTempFiles(): number {
+  let n = 0;
+  for (const t of [...liveTemps]) {
+    try {
+      fs.rmSync(t, { force: true });
+      n++;
+    } catch { /* best effort: keep going */ }
+    liveTemps.delete(t);
+  }
+  return n;
+}
+
+/** Writes `data` to a new temp file beside `target` and returns its path (not yet renamed). */
+export function writeTemp(target: string, data: Uint8Array | string): string {
+  const tmp = tempPathFor(target);
+  try {
+    fs.writeFileSync(tmp, data);
+  } catch (e) {
+    removeTemp(tmp);
+    throw e;
+  }
+  return tmp;
+}
+
+/** Streams into a new temp file beside `target` through `write(fd)` and returns its path (not yet renamed). */
+export function writeTempWith(target: string, write: (fd: number) => void): string {
+  const tmp = tempPathFor(target);
+  const fd = fs.openSync(tmp, 'w');
+  try {
+    write(fd);
+    fs.closeSync(fd);
+  } catch (e) {
+    try { fs.closeSync(fd); } catch { /* already closed */ }
+    removeTemp(tmp);
+    throw e;
+  }
+  return tmp;
 }
 
 /** Writes `data` to `target` via a temp file and rename; no partial file is ever left at `target`. */
 export function writeFileAtomic(target: string, data: Uint8Array | string): void {
-  const tmp = tempPathFor(target);
+  const tmp = writeTemp(target, data);
   try {
-    fs.writeFileSync(tmp, data);
-    fs.renameSync(tmp, target);
+    commitTemp(tmp, target);
   } catch (e) {
-    fs.rmSync(tmp, { force: true });
+    removeTemp(tmp);
     throw e;
   }
 }
@@ -24,16 +84,49 @@ export function writeFileAtomic(target: string, data: Uint8Array | string): void
  * Use for outputs too large to build in memory (external data).
  */
 export function writeFileAtomicWith(target: string, write: (fd: number) => void): void {
-  const tmp = tempPathFor(target);
-  const fd = fs.openSync(tmp, 'w');
+  const tmp = writeTempWith(target, write);
   try {
-    write(fd);
-    fs.closeSync(fd);
-    fs.renameSync(tmp, target);
+    commitTemp(tmp, target);
   } catch (e) {
-    try { fs.closeSync(fd); } catch { /* already closed */ }
-    fs.rmSync(tmp, { force: true });
+    removeTemp(tmp);
     throw e;
+  }
+}
+
+/**
+ * Files written to temp names, renamed into place together by commit() (in order,
+ * after every one of them is complete) or removed by abort(). Lets a caller yield to
+ * the event loop between writing and renaming, so that a signal that came during a
+ * long synchronous write is handled before anything appears under a final name.
+ */
+export class StagedFiles {
+  private readonly staged: { tmp: string; target: string }[] = [];
+  private readonly after: (() => void)[] = [];
+
+  add(tmp: string, target: string): void {
+    this.staged.push({ tmp, target });
+  }
+
+  /** Runs `fn` once every file is in place (e.g. to point lazy tensors at the new data file). */
+  onCommit(fn: () => void): void {
+    this.after.push(fn);
+  }
+
+  commit(): void {
+    try {
+      for (const s of this.staged) commitTemp(s.tmp, s.target);
+    } catch (e) {
+      this.abort();
+      throw e;
+    }
+    this.staged.length = 0;
+    for (const fn of this.after.splice(0)) fn();
+  }
+
+  abort(): void {
+    for (const s of this.staged) removeTemp(s.tmp);
+    this.staged.length = 0;
+    this.after.length = 0;
   }
 }
 

@@ -4,7 +4,7 @@
  */
 export { decodeOnnx, encodeOnnx, decodeTensorProto, encodeTensorProto, PROTOBUF_LIMIT } from './codec';
 export type { DecodeOptions } from './codec';
-export { loadOnnx, saveOnnx } from './io';
+export { loadOnnx, saveOnnx, stageOnnx } from './io';
 export type { OnnxSaveOptions, ExternalDataOptions } from './io';
 export { dtypeFromOnnx, dtypeToOnnx } from './dtype';
 export { externalDataStats } from './external-data';

@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { InputError } from '../../errors';
 import type { Model, Tensor } from '../../ir';
-import { writeAll, writeFileAtomic, writeFileAtomicWith } from '../../util/atomic';
+import { StagedFiles, writeAll, writeTemp, writeTempWith } from '../../util/atomic';
 import { resolveInside } from '../../util/safe-path';
 import { decodeOnnx, encodeModel, inlineTensorBytes, modelTensors, PROTOBUF_LIMIT } from './codec';
 import { defaultDataLocation, ExternalRef, lazyExternalData } from './external-data';
@@ -103,42 +103,75 @@ function externalEntries(t: Tensor, location: string, offset: number, length: nu
 
 /**
  * Saves atomically. With external data the data file is streamed tensor by
- * tensor (lazy tensors are read one at a time), then the model file is written.
+ * tensor (lazy tensors are read one at a time), then the model file is written;
+ * both go to temp names first and are renamed into place only once both are
+ * complete (data file first), so no final name ever holds a partial file.
  */
 export function saveOnnx(model: Model, file: string, opts: OnnxSaveOptions = {}): void {
+  stageOnnx(model, file, opts).commit();
+}
+
+/**
+ * saveOnnx up to the renames: the files are complete under temp names; commit()
+ * renames them into place, abort() removes them. A caller can yield to the event
+ * loop in between (a signal during the write is then handled before any rename).
+ */
+export function stageOnnx(model: Model, file: string, opts: OnnxSaveOptions = {}): StagedFiles {
+  const staged = new StagedFiles();
   const plan = chooseExternal(model, opts);
-  if (!plan) {
-    writeFileAtomic(file, encodeModel(model));
-    return;
+  try {
+    if (!plan) {
+      staged.add(writeTemp(file, encodeProtoChecked(model, file)), file);
+      return staged;
+    }
+    const dir = path.dirname(path.resolve(file));
+    const location = chooseLocation(plan.external, file, opts);
+    const dataPath = resolveInside(dir, location, file);
+    materializeOverwrittenSources(model, plan.external, dataPath);
+    const written = new Map<Tensor, { entries: StringStringEntryProto[]; offset: number; length: number }>();
+    let bytes: Uint8Array | undefined;
+    staged.add(writeTempWith(dataPath, (fd) => {
+      let offset = 0;
+      const pad = new Uint8Array(EXTERNAL_ALIGN);
+      bytes = encodeProtoChecked(model, file, {
+        externalize: (t) => {
+          if (!plan.external.has(t)) return undefined;
+          const done = written.get(t);
+          if (done) return done.entries;
+          const gap = (EXTERNAL_ALIGN - (offset % EXTERNAL_ALIGN)) % EXTERNAL_ALIGN;
+          if (gap) writeAll(fd, pad.subarray(0, gap));
+          offset += gap;
+          const data = t.bytes();
+          writeAll(fd, data);
+          const rec = { entries: externalEntries(t, location, offset, data.byteLength), offset, length: data.byteLength };
+          written.set(t, rec);
+          offset += data.byteLength;
+          return rec.entries;
+        },
+      });
+    }), dataPath);
+    staged.add(writeTemp(file, bytes!), file);
+    staged.onCommit(() => rebindLazyTensors(model, written, { location, path: dataPath }));
+    return staged;
+  } catch (e) {
+    staged.abort();
+    throw e;
   }
-  const dir = path.dirname(path.resolve(file));
-  const location = chooseLocation(plan.external, file, opts);
-  const dataPath = resolveInside(dir, location, file);
-  materializeOverwrittenSources(model, plan.external, dataPath);
-  const written = new Map<Tensor, { entries: StringStringEntryProto[]; offset: number; length: number }>();
-  let bytes: Uint8Array | undefined;
-  writeFileAtomicWith(dataPath, (fd) => {
-    let offset = 0;
-    const pad = new Uint8Array(EXTERNAL_ALIGN);
-    bytes = encodeModel(model, {
-      externalize: (t) => {
-        if (!plan.external.has(t)) return undefined;
-        const done = written.get(t);
-        if (done) return done.entries;
-        const gap = (EXTERNAL_ALIGN - (offset % EXTERNAL_ALIGN)) % EXTERNAL_ALIGN;
-        if (gap) writeAll(fd, pad.subarray(0, gap));
-        offset += gap;
-        const data = t.bytes();
-        writeAll(fd, data);
-        const rec = { entries: externalEntries(t, location, offset, data.byteLength), offset, length: data.byteLength };
-        written.set(t, rec);
-        offset += data.byteLength;
-        return rec.entries;
-      },
-    });
-  });
-  writeFileAtomic(file, bytes!);
-  rebindLazyTensors(model, written, { location, path: dataPath });
+}
+
+/**
+ * encodeModel, refusing a result that protobuf cannot represent: a message over
+ * 2 GiB (2^31 - 1 bytes) is invalid protobuf, which onnx and onnxruntime refuse
+ * or misread. chooseExternal moves weights out above the limit, so only a model
+ * whose inline part alone is that large (one huge non-initializer tensor, e.g. a
+ * Constant attribute) reaches this.
+ */
+function encodeProtoChecked(model: Model, file: string, ctx?: Parameters<typeof encodeModel>[1]): Uint8Array {
+  const bytes = encodeModel(model, ctx);
+  if (bytes.byteLength > PROTOBUF_LIMIT) {
+    throw new InputError(`the ONNX message would be ${bytes.byteLength} bytes, over protobuf's 2 GiB limit even with initializers in external data (a tensor inside a node attribute is that large); nothing written`, file);
+  }
+  return bytes;
 }
 
 /**

@@ -1,0 +1,75 @@
+/**
+ * Ctrl-C and kill during `mc quantize` (issue 15 §2, Disk): the built mc runs on a
+ * 256 MiB external-data model (16 × MatMul 2048×2048) and gets SIGINT or SIGTERM
+ * part way through. It must exit with 130 / 143 and one line on stderr, leave no
+ * file under the output's names (model and data file) and no temp file in the
+ * output folder. The signal is sent at a share of an uninterrupted run's measured
+ * time: early (loading/quantizing) and late (quantizing/writing); a run that ends
+ * before its signal fails the test, as then nothing was tested.
+ */
+import { spawn } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { assertBuilt, BIN } from '../helpers/cli-run';
+import { writeMatmulChain } from './model';
+
+jest.setTimeout(240_000);
+
+let dir: string;
+let input: string;
+let fullRunMs: number;
+
+function runQuantize(out: string, signal?: { name: NodeJS.Signals; afterMs: number }): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string; ms: number; sentAt?: number }> {
+  return new Promise((resolve, reject) => {
+    const t0 = Date.now();
+    const child = spawn(process.execPath, [BIN, 'quantize', input, '-o', out, '--bits', '8', '--no-output-check', '--force'], { env: { ...process.env, NO_COLOR: '1' } });
+    let stderr = '';
+    child.stderr.on('data', (b: Buffer) => { stderr += b.toString(); });
+    let sentAt: number | undefined;
+    const timer = signal && setTimeout(() => { sentAt = Date.now() - t0; child.kill(signal.name); }, signal.afterMs);
+    child.on('error', reject);
+    child.on('close', (code, sig) => {
+      if (timer) clearTimeout(timer);
+      resolve({ code, signal: sig, stderr, ms: Date.now() - t0, sentAt });
+    });
+  });
+}
+
+beforeAll(async () => {
+  assertBuilt();
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mc-interrupt-'));
+  input = path.join(dir, 'in', 'chain.onnx');
+  fs.mkdirSync(path.dirname(input));
+  writeMatmulChain(input, 16, 2048);
+  const out = path.join(dir, 'full', 'chain.int8.onnx');
+  fs.mkdirSync(path.dirname(out));
+  const r = await runQuantize(out);
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  expect(fs.readdirSync(path.dirname(out)).sort()).toEqual(['chain.int8.onnx', 'chain.int8.onnx.data']);
+  fullRunMs = r.ms;
+});
+
+afterAll(() => {
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe.each([
+  ['SIGINT', 0.45, 130],
+  ['SIGTERM', 0.45, 143],
+  ['SIGINT', 0.85, 130],
+  ['SIGTERM', 0.85, 143],
+] as [NodeJS.Signals, number, number][])('%s at %p of a full run', (name, share, code) => {
+  test(`exits ${code}, no output under the final name, no temp file left`, async () => {
+    const outDir = fs.mkdtempSync(path.join(dir, 'out-'));
+    const out = path.join(outDir, 'chain.int8.onnx');
+    const r = await runQuantize(out, { name, afterMs: Math.round(fullRunMs * share) });
+    if (r.code === 0) throw new Error(`the run finished (${r.ms} ms) before its ${name} at ${r.sentAt ?? '-'} ms: nothing was tested`);
+    expect(r.code).toBe(code);
+    expect(r.stderr.trim()).toMatch(new RegExp(`^mc: interrupted by ${name}; no output written( \\(\\d+ temporary file\\(s\\) removed\\))?$`));
+    expect(fs.readdirSync(outDir)).toEqual([]);
+    // The input is untouched.
+    expect(fs.readdirSync(path.dirname(input)).sort()).toEqual(['chain.onnx', 'chain.onnx.data']);
+  });
+});
