@@ -13,6 +13,7 @@
  */
 import { InputError } from '../../errors';
 import { affineParams, IntRange, QuantDType, sqnrDb, symmetricScale } from './params';
+import { weightKernel, WeightKernel } from './weight-kernel';
 
 export type WeightLayout =
   | { granularity: 'tensor' }
@@ -294,7 +295,7 @@ function rangeScratch(size: number): RangeScratch {
  */
 function segmentParams(
   w: Float32Array, st: Stretches, first: number, end: number, range: IntRange, symmetric: boolean,
-  r: RangeScratch, p: GroupParams, name: string,
+  r: RangeScratch, p: GroupParams, name: string, kernel?: WeightKernel,
 ): void {
   const { start, length, group } = st;
   // Every group holds at least one element unless the weight is empty.
@@ -302,7 +303,8 @@ function segmentParams(
   if (symmetric) {
     const bits = new Int32Array(w.buffer, w.byteOffset, w.length);
     r.absBits.fill(0);
-    if (st.rows) for (let i = first; i < end; i++) absMaxRow(bits, start[i], length[i], group[i], r.absBits);
+    if (kernel && end > first) kernel.absMaxRows(w, start[first], end - first, st.size, r.absBits);
+    else if (st.rows) for (let i = first; i < end; i++) absMaxRow(bits, start[i], length[i], group[i], r.absBits);
     else for (let i = first; i < end; i++) absMaxRun(bits, start[i], length[i], group[i], r.absBits);
     if (check) for (let k = 0; k < st.size; k++) if (!Number.isFinite(r.absMax[k])) throwNonFinite(w, name);
     setSymmetricParams(p, r.absMax, range.qmax);
@@ -310,7 +312,8 @@ function segmentParams(
   }
   r.min.fill(Infinity);
   r.max.fill(-Infinity);
-  if (st.rows) for (let i = first; i < end; i++) rangeRow(w, start[i], length[i], group[i], r.min, r.max);
+  if (kernel && end > first) kernel.minMaxRows(w, start[first], end - first, st.size, r.min, r.max);
+  else if (st.rows) for (let i = first; i < end; i++) rangeRow(w, start[i], length[i], group[i], r.min, r.max);
   else for (let i = first; i < end; i++) rangeRun(w, start[i], length[i], group[i], r.min, r.max);
   // NaN never wins a comparison and ±Inf pass through, so one check per group finds both.
   if (check) for (let k = 0; k < st.size; k++) if (!Number.isFinite(r.min[k]) || !Number.isFinite(r.max[k])) throwNonFinite(w, name);
@@ -377,8 +380,23 @@ function quantizeRun(w: Float32Array, out: Uint8Array, start: number, len: numbe
 }
 
 /**
+ * Whether the SIMD kernel (weight-kernel.ts) can take these stretches: rows of one group
+ * each per element, every row `size` long (a multiple of 4) and right after the previous
+ * one, each segment starting at group 0. MatMul/Gemm weights per channel and in blocks along
+ * K are such; the rest (runs, odd widths) takes the JS loops.
+ */
+function kernelFits(st: Stretches): boolean {
+  if (!st.rows || st.size % 4 !== 0 || st.size === 0) return false;
+  for (let i = 0; i < st.start.length; i++) {
+    if (st.length[i] !== st.size || st.group[i] !== 0 || (i > 0 && st.start[i] !== st.start[i - 1] + st.size)) return false;
+  }
+  return true;
+}
+
+/**
  * Quantizes a float32 weight. `range` picks storage and symmetry (see params.ts).
- * Deterministic: no parallelism, fixed iteration order.
+ * Deterministic: fixed iteration order; the SIMD kernel, where it applies, gives the
+ * same bytes, scales and SQNR as the JS loops (weight-kernel.ts).
  */
 export function quantizeWeight(
   w: Float32Array,
@@ -388,6 +406,7 @@ export function quantizeWeight(
   name: string,
 ): QuantizedWeight {
   const st = stretches(shape, layout);
+  const kernel = kernelFits(st) ? weightKernel() : undefined;
   const symmetric = range.qmin === -range.qmax;
   const signed = range.dtype === 'int8' || range.dtype === 'int4';
   const scales = new Float32Array(st.groups);
@@ -401,10 +420,12 @@ export function quantizeWeight(
   for (let s = 0; s + 1 < segment.length; s++) {
     const first = segment[s];
     const end = segment[s + 1];
-    segmentParams(w, st, first, end, range, symmetric, r, p, name);
+    segmentParams(w, st, first, end, range, symmetric, r, p, name, kernel);
     scales.set(p.scales, s * st.size);
     zps.set(p.zps, s * st.size);
-    if (st.rows) for (let i = first; i < end; i++) quantizeRow(w, out, start[i], length[i], group[i], p, acc);
+    if (kernel) {
+      if (end > first) kernel.quantizeRows(w, out, start[first], end - first, st.size, p, range.qmin >= 0, acc);
+    } else if (st.rows) for (let i = first; i < end; i++) quantizeRow(w, out, start[i], length[i], group[i], p, acc);
     else for (let i = first; i < end; i++) quantizeRun(w, out, start[i], length[i], group[i], p, acc);
   }
   // NaN slips through min/max comparisons but poisons the energy sum: check once here.
