@@ -42,13 +42,14 @@ describe.each(['mlp.onnx', 'cnn.onnx'])('%s', (fixture) => {
     };
     const rtn = await measure('rtn', {});
     const gptq = await measure('gptq', { method: 'gptq' });
-    const clip = await measure('clip-search', { clipSearch: true });
+    await measure('clip-search', { clipSearch: true });
     const rtnBc = await measure('rtn + bias-correction', { biasCorrection: true });
     const gptqBc = await measure('gptq + bias-correction', { method: 'gptq', biasCorrection: true });
     console.log(`${fixture} int${bits}${bits === 4 ? ' block 32' : ' per channel'}: float top-1 ${top1(float.y, float.classes).toFixed(1)}%\n  ${
       rows.map(([l, t, s]) => `${l}: top-1 ${t.toFixed(1)}%, mean |output shift| ${s.toExponential(2)}`).join('\n  ')}`);
     expect(gptq.top1).toBeGreaterThanOrEqual(rtn.top1);
-    expect(clip.top1).toBeGreaterThanOrEqual(0);
+    // Clip search: printed, not asserted here. It minimises each group's output error ‖(W − Ŵ)X‖² on the
+    // calibration inputs, which promises nothing about top-1; test/reconstruct/clip-search.test.ts checks that claim.
     expect(rtnBc.shift).toBeLessThan(rtn.shift);
     // GPTQ + bias correction: printed, not asserted. On the CNN at int8 GPTQ leaves a shift of 3.1e-3 that the
     // correction, estimated on the 256 calibration images, moves to 3.9e-3 on the eval images (reported in issue 12).
