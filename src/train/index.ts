@@ -18,3 +18,6 @@ export type { EpochLog, FitOptions, FitResult, StepInfo } from './loop';
 export { recalibrateBatchNorm } from './batchnorm';
 export { isPruningStep, polynomialSparsity, pruneGlobalMagnitude, pruneMagnitude } from './gradual';
 export type { GradualPruning } from './gradual';
+export { fakeQuantize, fakeQuantOp, fakeQuantViews, planQat, qatRecord } from './fake-quant';
+export type { FakeQuantForm, QatPlan, QatSettings } from './fake-quant';
+export type { TrainableOptions } from './trainable';
