@@ -32,6 +32,7 @@ import { useGradientBackend } from '../../src/runtime/executor';
 import { fakeQuantViews, planQat, type QatSettings } from '../../src/train/fake-quant';
 import { parseFinetuneFlags } from '../../src/cli/commands/finetune';
 import { BIN, ROOT, tempDir } from '../helpers/cli-run';
+import { requireDep } from '../helpers/require-dep';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const split = require('./fashion-split') as { available(): boolean; writeTrainSplit(dir: string, n?: number): { x: string; y: string } };
@@ -212,9 +213,7 @@ async function top1(file: string): Promise<number> {
   return right / 10;
 }
 
-const have = split.available();
-if (!have) console.warn('test/train/qat: /usr/share/datasets/fashion-mnist is missing (apt-get install dataset-fashion-mnist); the training cases are SKIPPED');
-const maybe = have ? describe : describe.skip;
+const maybe = requireDep('fashion-mnist', split.available(), '/usr/share/datasets/fashion-mnist is missing (apt-get install dataset-fashion-mnist)').describe;
 
 maybe('mc finetune --qat (built binary)', () => {
   let dir: string;
