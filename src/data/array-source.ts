@@ -53,16 +53,21 @@ export function npzEntrySource(zipPath: string, fd: number, fileSize: number, en
     return { header, file, open: () => positionedReader(zipPath, start + header.dataOffset, sampleBytes(header), file) };
   }
   if (entry.method === 8) {
+    // Deflate cannot expand more than 1032:1 (RFC 1951 maximum run of 258 bytes per 2 bits): a larger declared size is a lie.
+    if (entry.size > entry.compressedSize * 1032 + 1024) {
+      throw new InputError(`corrupt zip entry (declares ${entry.size} bytes from ${entry.compressedSize} deflated bytes, more than deflate can produce)`, file);
+    }
     const peek = new InflatingReader(zipPath, file, start, entry.compressedSize, 4096);
     let header: NpyHeader;
     try {
       const pre = peek.take(Math.min(NPY_PREAMBLE_BYTES, entry.size));
       const hlen = npyHeaderLength(pre, file);
       if (hlen > entry.size) throw new InputError('truncated .npy header', file);
-      const rest = peek.take(hlen - pre.length);
+      // A 1.0 header may be shorter than the 12 bytes peeked (a header length of 0 or 1).
+      const rest = peek.take(Math.max(0, hlen - pre.length));
       const all = new Uint8Array(hlen);
-      all.set(pre);
-      all.set(rest, pre.length);
+      all.set(pre.subarray(0, hlen));
+      all.set(rest, Math.min(pre.length, hlen));
       header = parseNpyHeader(all, file);
     } finally {
       peek.close();

@@ -24,6 +24,11 @@ export class ArrayDataset implements Dataset {
       if (b.source.header.shape.length === 0) {
         throw new InputError(`array for input '${b.name}' is a scalar ${formatShape(b.source.header.dtype, [])}; it needs a leading sample axis`, b.source.file);
       }
+      const perSample = b.source.header.shape.slice(1).reduce((a, d) => a * d, 1);
+      if (perSample === 0 && b.source.header.shape[0] > 0) {
+        // Zero-byte samples cost no data, so a 100-byte file could declare 2^40 of them and keep a reader looping for hours.
+        throw new InputError(`array for input '${b.name}' has empty samples ${formatShape(b.source.header.dtype, b.source.header.shape)}`, b.source.file);
+      }
       const n = b.source.header.shape[0];
       if (n !== first.source.header.shape[0]) {
         throw new InputError(`arrays disagree on the number of samples: '${first.name}' has ${first.source.header.shape[0]}, '${b.name}' has ${n}`, path);

@@ -70,16 +70,61 @@ export function decodeImage(file: string): RgbaImage {
   } catch (e) {
     throw new InputError(`cannot read (${(e as NodeJS.ErrnoException).code ?? String(e)})`, file);
   }
+  const isPng = bytes.length >= 8 && bytes.readUInt32BE(0) === 0x89504e47;
+  const isJpeg = bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff;
+  if (isPng || isJpeg) checkDeclaredSize(isPng ? pngSize(bytes) : jpegSize(bytes), bytes.length, isPng, file);
   try {
-    if (bytes.length >= 8 && bytes.readUInt32BE(0) === 0x89504e47) {
+    if (isPng) {
       const png = PNG.sync.read(bytes);
       return { width: png.width, height: png.height, data: png.data };
     }
-    if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) {
-      return jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true });
+    if (isJpeg) {
+      return jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true, maxResolutionInMP: MAX_PIXELS / 1e6 });
     }
   } catch (e) {
-    throw new InputError(`corrupt image (${(e as Error).message})`, file);
+    const why = e instanceof Error ? e.message : String(e);
+    throw new InputError(`corrupt image (${why.split('\n')[0]})`, file);
   }
   throw new InputError(bytes.length === 0 ? 'empty image file' : 'not a PNG or JPEG image', file);
+}
+
+/** Largest image decoded (RGBA at 4 bytes a pixel: 400 MB), jpeg-js's own default limit. */
+const MAX_PIXELS = 100e6;
+/**
+ * Pixels a byte of compressed data can stand for, at most. PNG: deflate expands
+ * at most 1032:1 and a pixel takes at least one bit of filtered scanline.
+ * JPEG: a baseline 8×8 block takes at least 2 bits; 4096 leaves room for
+ * progressive end-of-band runs. A header claiming more is refused before the
+ * decoder allocates its pixel buffers (a 100-byte file must not cost 400 MB).
+ */
+const PNG_PIXELS_PER_BYTE = 1032 * 8;
+const JPEG_PIXELS_PER_BYTE = 4096;
+
+function checkDeclaredSize(size: { width: number; height: number } | undefined, fileBytes: number, png: boolean, file: string): void {
+  if (!size) return; // no header found: the decoder reports what is wrong
+  const pixels = size.width * size.height;
+  const perByte = png ? PNG_PIXELS_PER_BYTE : JPEG_PIXELS_PER_BYTE;
+  if (pixels > MAX_PIXELS || pixels > perByte * fileBytes) {
+    throw new InputError(`image header claims ${size.width}x${size.height} pixels, more than ${pixels > MAX_PIXELS ? `the ${MAX_PIXELS / 1e6} MP limit` : `a ${fileBytes}-byte file can hold`}`, file);
+  }
+}
+
+/** Width and height from a PNG's IHDR (the first chunk, at byte 8). */
+function pngSize(b: Buffer): { width: number; height: number } | undefined {
+  if (b.length < 24 || b.toString('latin1', 12, 16) !== 'IHDR') return undefined;
+  return { width: b.readUInt32BE(16), height: b.readUInt32BE(20) };
+}
+
+/** Width and height from a JPEG's first SOFn segment (ITU T.81 B.2.2), walking the marker segments before it. */
+function jpegSize(b: Buffer): { width: number; height: number } | undefined {
+  let i = 2;
+  while (i + 4 <= b.length && b[i] === 0xff) {
+    const marker = b[i + 1];
+    if (marker === 0xd8 || (marker >= 0xd0 && marker <= 0xd7) || marker === 0x01 || marker === 0xff) { i += marker === 0xff ? 1 : 2; continue; }
+    if (marker === 0xda || marker === 0xd9) return undefined;
+    const isSof = marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc;
+    if (isSof && i + 9 <= b.length) return { height: b.readUInt16BE(i + 5), width: b.readUInt16BE(i + 7) };
+    i += 2 + b.readUInt16BE(i + 2);
+  }
+  return undefined;
 }

@@ -68,17 +68,22 @@ export function parseNpyHeader(bytes: Uint8Array, file: string): NpyHeader {
   const known = DESCR[code];
   if (!known || !'<|='.includes(order) || (order === '|' && known[1] !== 1)) {
     if (order === '>' && known) throw new InputError(`big-endian data (${descr[1]}) is not supported; save with x.astype(x.dtype.newbyteorder('<'))`, file);
-    throw new InputError(`unsupported .npy dtype '${descr[1]}' (float16/32/64, int8/16/32/64, uint8/16/32/64 and bool are read)`, file);
+    throw new InputError(`unsupported .npy dtype '${printable(descr[1].slice(0, 40))}' (float16/32/64, int8/16/32/64, uint8/16/32/64 and bool are read)`, file);
   }
 
   const shape: number[] = [];
   for (const part of shapeM[1].split(',')) {
     const s = part.trim().replace(/L$/, ''); // Python 2 writers append L to longs
     if (s === '') continue;
-    if (!/^\d+$/.test(s)) throw new InputError(`corrupt .npy header: bad shape (${shapeM[1]})`, file);
+    if (!/^\d+$/.test(s)) throw new InputError(`corrupt .npy header: bad shape (${printable(shapeM[1].slice(0, 80))})`, file);
     shape.push(Number(s));
   }
   return { dtype: known[0], shape, dataOffset: total, itemSize: known[1] };
+}
+
+/** Header text for a one-line message: control characters (a newline in a corrupt header) written as \xNN. */
+function printable(s: string): string {
+  return s.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
 /** Bytes per sample (product of the non-leading dims times the element size). */

@@ -67,6 +67,7 @@ export function readZipDirectory(fd: number, fileSize: number, file: string): Zi
     const extraLen = v.getUint16(p + 30, true);
     const commentLen = v.getUint16(p + 32, true);
     let localHeaderOffset = v.getUint32(p + 42, true);
+    if (p + 46 + nameLen + extraLen + commentLen > cd.length) throw new InputError('corrupt zip archive (central directory record runs past the directory)', file);
     const name = Buffer.from(cd.buffer, p + 46, nameLen).toString(flags & 0x800 ? 'utf8' : 'latin1');
     // Zip64 extended information (header id 0x0001) holds, in order, only the
     // fields whose 32-bit slot is 0xFFFFFFFF (APPNOTE 4.5.3).
@@ -77,9 +78,15 @@ export function readZipDirectory(fd: number, fileSize: number, file: string): Zi
       const len = v.getUint16(e + 2, true);
       if (id === 0x0001) {
         let q = e + 4;
-        if (size === 0xffffffff) { size = safeNumber(v.getBigUint64(q, true), file); q += 8; }
-        if (compressedSize === 0xffffffff) { compressedSize = safeNumber(v.getBigUint64(q, true), file); q += 8; }
-        if (localHeaderOffset === 0xffffffff) { localHeaderOffset = safeNumber(v.getBigUint64(q, true), file); }
+        const u64 = (): number => {
+          if (q + 8 > Math.min(e + 4 + len, extraEnd)) throw new InputError(`corrupt zip64 extra field for ${JSON.stringify(name)}`, file);
+          const x = safeNumber(v.getBigUint64(q, true), file);
+          q += 8;
+          return x;
+        };
+        if (size === 0xffffffff) size = u64();
+        if (compressedSize === 0xffffffff) compressedSize = u64();
+        if (localHeaderOffset === 0xffffffff) localHeaderOffset = u64();
       }
       e += 4 + len;
     }

@@ -60,12 +60,14 @@ export function lazyExternalData(ref: ExternalRef, byteLength: number, tensorNam
 }
 
 function checkExtent(ref: ExternalRef, byteLength: number, tensorName: string): void {
-  let size: number;
+  let st: fs.Stats;
   try {
-    size = fs.statSync(ref.path).size;
+    st = fs.statSync(ref.path);
   } catch {
     throw new InputError(`external data file for tensor '${tensorName}' is missing`, ref.path);
   }
+  if (!st.isFile()) throw new InputError(`external data location for tensor '${tensorName}' is not a file`, ref.path);
+  const size = st.size;
   if (ref.offset + byteLength > size) {
     throw new InputError(
       `external data file is too short for tensor '${tensorName}': needs bytes ${ref.offset}..${ref.offset + byteLength}, file has ${size}`,

@@ -1,4 +1,5 @@
-import { DType, packedByteLength, Tensor, TensorData, elementCount } from '../../ir';
+import { InputError } from '../../errors';
+import { DType, DTYPE_BITS, packedByteLength, Tensor, TensorData, elementCount } from '../../ir';
 import { dtypeFromOnnx, dtypeToOnnx } from './dtype';
 import { ExternalRef, lazyExternalData, parseExternalData } from './external-data';
 import { fromBigInt, has, I64, StringStringEntryProto, TensorProto, toBigInt, toNumber } from './proto-types';
@@ -72,10 +73,12 @@ export function decodeTensor(tp: TensorProto, ctx: TensorDecodeContext): Tensor 
   if (has(tp, 'segment')) storage.segment = tp.segment;
   if (tp.metadata_props?.length) storage.metadataProps = tp.metadata_props;
 
+  const need = checkShape(dtype, shape, tp, ctx);
   let data: TensorData;
   if (tp.data_location === 1) {
+    if (dtype === 'string') throw new InputError(`tensor '${tp.name ?? ''}' is a string tensor with external data, which ONNX does not allow`, ctx.file);
     const ref = parseExternalData(tp.external_data ?? [], tp.name ?? '', ctx);
-    const byteLength = ref.length ?? packedByteLength(dtype, elementCount(shape));
+    const byteLength = ref.length ?? need ?? 0;
     data = lazyExternalData(ref, byteLength, tp.name ?? '');
     storage.field = 'external';
     storage.externalRef = ref;
@@ -87,10 +90,43 @@ export function decodeTensor(tp: TensorProto, ctx: TensorDecodeContext): Tensor 
     data = typed.data;
     storage.field = typed.field;
   }
+  checkData(dtype, shape, data, need, storage.field, tp, ctx);
   const t = new Tensor(dtype, shape, data, tp.name ?? '');
   if (has(tp, 'doc_string')) t.docString = tp.doc_string;
   t.storage = storage;
   return t;
+}
+
+/**
+ * Dims must be whole, non-negative and multiply to a safe integer; returns the
+ * packed byte length the data must have (undefined for strings and for data
+ * types the IR does not know, whose bytes are kept as they are).
+ */
+function checkShape(dtype: DType, shape: readonly number[], tp: TensorProto, ctx: TensorDecodeContext): number | undefined {
+  const bad = shape.find((d) => !Number.isSafeInteger(d) || d < 0);
+  if (bad !== undefined) throw new InputError(`tensor '${tp.name ?? ''}' has dim ${bad}, which is not a size`, ctx.file);
+  const count = elementCount(shape);
+  if (!Number.isSafeInteger(count)) throw new InputError(`tensor '${tp.name ?? ''}' has dims [${shape.join(',')}] whose product overflows`, ctx.file);
+  if (dtype === 'string' || DTYPE_BITS[dtype] === 0) return undefined;
+  return packedByteLength(dtype, count);
+}
+
+/** The data agrees with dtype and shape (a mismatch would crash the first pass that reads the tensor). */
+function checkData(dtype: DType, shape: readonly number[], data: TensorData, need: number | undefined, field: TensorField, tp: TensorProto, ctx: TensorDecodeContext): void {
+  const name = tp.name ?? '';
+  if (data.kind === 'strings') {
+    if (dtype !== 'string') throw new InputError(`tensor '${name}' is ${dtype} but holds string_data`, ctx.file);
+    return;
+  }
+  if (dtype === 'string') {
+    if (field !== 'none') throw new InputError(`tensor '${name}' is a string tensor but holds ${field}`, ctx.file);
+    return;
+  }
+  const have = data.kind === 'bytes' ? data.bytes.byteLength : data.byteLength;
+  if (need !== undefined && have !== need) {
+    const where = field === 'external' ? 'external data length' : field === 'none' ? 'no data' : field;
+    throw new InputError(`tensor '${name}': ${dtype}[${shape.join(',')}] needs ${need} bytes, ${where} gives ${have}`, ctx.file);
+  }
 }
 
 function decodeTypedField(tp: TensorProto, dtype: DType): { field: TensorField; data: TensorData } {

@@ -56,6 +56,8 @@ function readModelJson(jsonPath: string): ModelJson {
   } catch (e) {
     throw new InputError(`cannot read tfjs model: ${(e as Error).message}`, jsonPath);
   }
+  const depth = nestingDepth(text);
+  if (depth > MAX_JSON_DEPTH) throw new InputError(`model.json nests ${depth} levels deep (more than ${MAX_JSON_DEPTH}); refusing it as corrupt`, jsonPath);
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -64,6 +66,30 @@ function readModelJson(jsonPath: string): ModelJson {
   }
   if (!isObject(json) || !isObject(json.modelTopology)) throw new InputError('not a tfjs model.json: no modelTopology object', jsonPath);
   return json as ModelJson;
+}
+
+/**
+ * Deepest nesting a model.json may have. Real ones stay under about 30 (a
+ * functional model inside another); the readers and JSON.stringify recurse
+ * per level, so a file nested 10^4 deep would overflow the stack.
+ */
+const MAX_JSON_DEPTH = 512;
+
+/** Bracket depth of JSON text, scanned without recursion (strings skipped). */
+function nestingDepth(text: string): number {
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) { if (++depth > max) max = depth; }
+    else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return max;
 }
 
 function kindOf(json: ModelJson, jsonPath: string): 'graph' | 'layers' {
