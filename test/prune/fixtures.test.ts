@@ -15,6 +15,7 @@ import { parsePruneFlags } from '../../src/cli/commands/prune';
 import { loadModel } from '../../src/formats';
 import { pruneFile, type PruneFileResult } from '../../src/pipeline/prune';
 import { readNpyF32 } from './helpers';
+import { ALPHA, hits, pBetter } from '../helpers/paired';
 
 const FIX = path.resolve(__dirname, '..', '..', 'fixtures');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mc-prune-'));
@@ -30,12 +31,7 @@ async function evaluate(model: string): Promise<{ acc: number; correct: Uint8Arr
     const input = s.inputNames[0];
     const out = await s.run({ [input]: new ort.Tensor('float32', data, shape) });
     const logits = out[s.outputNames[0]].data as Float32Array;
-    const correct = new Uint8Array(shape[0]);
-    for (let i = 0; i < shape[0]; i++) {
-      let best = 0;
-      for (let k = 1; k < 10; k++) if (logits[i * 10 + k] > logits[i * 10 + best]) best = k;
-      if (BigInt(best) === y[i]) correct[i] = 1;
-    }
+    const correct = hits(logits, y, 10);
     return { acc: correct.reduce((t, c) => t + c, 0) / shape[0], correct };
   } finally {
     await s.release();
@@ -45,31 +41,6 @@ async function evaluate(model: string): Promise<{ acc: number; correct: Uint8Arr
 async function accuracy(model: string): Promise<number> {
   return (await evaluate(model)).acc;
 }
-
-/**
- * One-sided exact McNemar test on the same eval images: were A and B equally accurate, the
- * probability that A wins at least as many of the images they disagree on as it did
- * (X ~ Binomial(wins + losses, 1/2), P(X >= wins)). Small: A is better beyond chance.
- */
-function pBetter(a: Uint8Array, b: Uint8Array): number {
-  let wins = 0;
-  let losses = 0;
-  for (let i = 0; i < a.length; i++) {
-    if (a[i] && !b[i]) wins++;
-    else if (!a[i] && b[i]) losses++;
-  }
-  const n = wins + losses;
-  let p = 0;
-  let logChoose = 0; // log C(n, k), k = 0
-  for (let k = 0; k <= n; k++) {
-    if (k > 0) logChoose += Math.log((n - k + 1) / k);
-    if (k >= wins) p += Math.exp(logChoose - n * Math.LN2);
-  }
-  return Math.min(1, p);
-}
-
-/** The significance level of every paired claim below, fixed before measuring (not fitted to the fixtures). */
-const ALPHA = 0.01;
 
 async function run(model: string, argv: Record<string, unknown>): Promise<{ result: PruneFileResult; acc: number; correct: Uint8Array }> {
   const tag = Object.values(argv).join('-').replace(/[^a-z0-9.-]/gi, '_');

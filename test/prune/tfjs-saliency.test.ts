@@ -23,6 +23,7 @@ import type { Model } from '../../src/ir';
 import { findTargets, pruneCount, saliencyScores } from '../../src/passes/prune';
 import { useGradientBackend } from '../../src/runtime/executor';
 import { readNpyF32 } from './helpers';
+import { ALPHA, pBetter } from '../helpers/paired';
 
 const FIX = path.resolve(__dirname, '..', '..', 'fixtures');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mc-tfjs-sal-'));
@@ -212,6 +213,12 @@ test('every layer excluded: saliency pruning of a tfjs model is refused, and wit
 
 /** Eval-set accuracy of a tfjs model folder, run by stock tfjs. */
 async function tfjsAccuracy(dir: string): Promise<number> {
+  const h = await tfjsHits(dir);
+  return h.reduce((t, c) => t + c, 0) / h.length;
+}
+
+/** Which eval images a tfjs model folder gets right, run by stock tfjs. */
+async function tfjsHits(dir: string): Promise<Uint8Array> {
   const { data, shape } = readNpyF32(path.join(FIX, 'eval-x.npy'));
   const yb = fs.readFileSync(path.join(FIX, 'eval-y.npy'));
   const y = new BigInt64Array(yb.buffer.slice(yb.byteOffset + 10 + yb.readUInt16LE(8), yb.byteOffset + yb.byteLength));
@@ -229,11 +236,7 @@ async function tfjsAccuracy(dir: string): Promise<number> {
   }
   const pred = tf.argMax(logits, -1).dataSync();
   tf.dispose([x, logits]);
-  let correct = 0;
-  pred.forEach((p, i) => {
-    if (BigInt(p) === y[i]) correct++;
-  });
-  return correct / shape[0];
+  return Uint8Array.from(pred, (p, i) => (BigInt(p) === y[i] ? 1 : 0));
 }
 
 /** Zeros in each prunable kernel of a tfjs model folder, as stock tfjs loads it. */
@@ -283,12 +286,17 @@ describe.each(['mlp', 'cnn'])('%s-layers: saliency pruning', (m) => {
     const differ = maskDifferences(loadModel(sal.output), loadModel(onnx.output), (layer, shape) => onnxIndex(shape, flatten[layer]));
     expect(differ.compared).toBe(prunableWeights(m));
     expect(differ.different).toBe(0);
-    const accSal = await tfjsAccuracy(sal.output);
-    const accMag = await tfjsAccuracy(mag.output);
+    const hitsSal = await tfjsHits(sal.output);
+    const hitsMag = await tfjsHits(mag.output);
+    const [accSal, accMag] = [hitsSal, hitsMag].map((h) => h.reduce((t, c) => t + c, 0) / h.length);
     rows.push(`| ${model} | saliency | 0.5 | ${(accSal * 100).toFixed(1)}% |`, `| ${model} | magnitude | 0.5 | ${(accMag * 100).toFixed(1)}% |`);
     // Measured (wasm): mlp 85.9% dense → 79.0% saliency (75.0% magnitude); cnn (with BatchNorm) 90.0% → 76.8%
     // saliency (71.7% magnitude). The ONNX path gives the same mask, so the numbers are the criterion's.
-    expect(accSal).toBeGreaterThan(m === 'mlp' ? 0.75 : 0.72);
+    // Stated expectation, instead of a floor fitted under those numbers: a criterion that knows the loss is not
+    // significantly worse than one that does not, on the same images (one-sided exact McNemar at ALPHA).
+    const p = { magBetter: pBetter(hitsMag, hitsSal), salBetter: pBetter(hitsSal, hitsMag) };
+    console.log(`${model} unstructured 0.5: saliency ${(accSal * 100).toFixed(1)}%, magnitude ${(accMag * 100).toFixed(1)}%, one-sided McNemar p ${JSON.stringify(p)}`);
+    expect(p.magBetter).toBeGreaterThanOrEqual(ALPHA);
     expect(accSal).toBeLessThanOrEqual(dense + 0.01);
   });
 
