@@ -30,9 +30,10 @@ import { selectWeights } from '../passes/quantize/select';
 import type { StaticDecisions, StaticQuantizeOptions, StaticQuantizeResult } from '../passes/quantize/static';
 import { loadModel } from '../formats';
 import type { FitResult } from '../train';
-import { finetuneModel } from '../pipeline/finetune';
+import { finetuneModel, type FinetuneSettings } from '../pipeline/finetune';
 import { pruneModel } from '../pipeline/prune';
 import { liftWeights, quantizeModel } from '../pipeline/quantize';
+import type { WeightStream } from '../pipeline/weight-stream';
 import type { ReconstructDataOptions, ReconstructReport } from '../pipeline/reconstruct';
 import { quantizeStaticModel, type StatisticsMemory } from '../pipeline/static';
 import { outputCheckFor, type OutputCheckOptions, type OutputCheckReport } from '../pipeline/verify-outputs';
@@ -47,10 +48,13 @@ export interface ApplyContext {
   progress?: (message: string) => void;
   /** Calibration statistics shared by the static steps of many applyPlan calls (a search): see StatisticsMemory. */
   statistics?: StatisticsMemory;
+  /** Weight-only quantization on worker threads with built tensors parked on disk (pipeline/weight-stream.ts). */
+  weightStream?: WeightStream;
 }
 
 export type StepResult =
-  | { kind: 'prune'; step: number; report: PruneChanges; saliencyLoss?: 'cross-entropy' | 'fisher'; notes: string[] }
+  /** training: the fine-tuning of a gradual (schedule polynomial) prune step. */
+  | { kind: 'prune'; step: number; report: PruneChanges; saliencyLoss?: 'cross-entropy' | 'fisher'; training?: FitResult; notes: string[] }
   /** report: the sparsity the step ended at, when it pruned gradually (settings.prune). */
   | { kind: 'finetune'; step: number; training: FitResult; samples: number; engine: string; report?: PruneChanges; notes: string[] }
   | { kind: 'quantize'; steps: number[]; report: QuantizeReport; outputCheck?: OutputCheckReport; reconstruct?: ReconstructReport }
@@ -105,8 +109,27 @@ export async function applyPlan(model: Model, plan: Plan, ctx: ApplyContext): Pr
   const results: StepResult[] = [];
   const notes: string[] = [];
   let done = plan;
+  // The model as the plan was given (a copy-on-write clone): what finetune steps and gradual pruning distil from by default.
+  const needsAsGiven = plan.steps.some((s) => (s.kind === 'finetune' && s.teacher === undefined) || (s.kind === 'prune' && s.gradual && s.gradual.teacher === undefined));
+  const asGiven = needsAsGiven ? model.clone() : null;
+  const train = async (i: number, settings: FinetuneSettings, d: { data: string; labels?: string; teacher?: string; valData?: string; valLabels?: string }) => {
+    const key = plan.sources[i].key;
+    progress(`${key}: training`);
+    return finetuneModel(model, {
+      data: d.data, labels: d.labels, valData: d.valData, valLabels: d.valLabels, settings,
+      teacher: d.teacher === undefined ? asGiven! : loadModel(d.teacher), teacherLabel: d.teacher ?? ctx.label,
+      progress: (m) => progress(`${key}: ${m}`),
+      onStep: (t) => progress(`${key}: epoch ${t.epoch + 1}/${settings.epochs} step ${t.step}/${t.stepsPerEpoch} loss ${t.loss.toFixed(4)} lr ${t.lr.toExponential(2)} ETA ${Math.ceil(t.etaSeconds)} s`),
+    });
+  };
   for (const i of pruneIdx) {
     const s = plan.steps[i] as PruneStep;
+    if (s.gradual) {
+      const r = await train(i, s.gradual.settings, { data: s.data!, labels: s.labels, teacher: s.gradual.teacher });
+      notes.push(...r.notes);
+      results.push({ kind: 'prune', step: i, report: gradualReport(model, s.gradual.settings), training: r.training, notes: r.notes });
+      continue;
+    }
     const only = pruneIdx.length === 1 && passThrough(s);
     const exclude = only ? [...s.select.exclude] : untaken(pruneCands, pruneTakes.get(i)!);
     progress(`${plan.sources[i].key}: pruning`);
@@ -114,26 +137,17 @@ export async function applyPlan(model: Model, plan: Plan, ctx: ApplyContext): Pr
     notes.push(...r.notes);
     results.push({ kind: 'prune', step: i, report: r.report, saliencyLoss: r.saliencyLoss, notes: r.notes });
   }
-  // The model as the plan was given (a copy-on-write clone): what a finetune step distils from by default.
-  const asGiven = finetuneIdx.some((i) => (plan.steps[i] as FinetuneStep).teacher === undefined) ? model.clone() : null;
   for (const i of finetuneIdx) {
     const s = plan.steps[i] as FinetuneStep;
-    const key = plan.sources[i].key;
-    progress(`${key}: training`);
-    const r = await finetuneModel(model, {
-      data: s.data, labels: s.labels, valData: s.valData, valLabels: s.valLabels, settings: s.settings,
-      teacher: s.teacher === undefined ? asGiven! : loadModel(s.teacher), teacherLabel: s.teacher ?? ctx.label,
-      progress: (m) => progress(`${key}: ${m}`),
-      onStep: (t) => progress(`${key}: epoch ${t.epoch + 1}/${s.settings.epochs} step ${t.step}/${t.stepsPerEpoch} loss ${t.loss.toFixed(4)} lr ${t.lr.toExponential(2)} ETA ${Math.ceil(t.etaSeconds)} s`),
-    });
+    const r = await train(i, s.settings, s);
     notes.push(...r.notes);
-    const report = s.settings.prune ? gradualReport(model, s) : undefined;
+    const report = s.settings.prune ? gradualReport(model, s.settings) : undefined;
     results.push({ kind: 'finetune', step: i, training: r.training, samples: r.samples, engine: r.engine, report, notes: r.notes });
   }
   if (weightIdx.length) {
     const { options, check, allowPartial, backup, reconstruct } = compileQuantize(plan, weightIdx, weightTakes, weightCands);
     // The output check quantizes clones of the model as it stands here (after any prune step).
-    const r = await quantizeModel(model, options, { label: ctx.label, check, allowPartial, progress, backup, reconstruct });
+    const r = await quantizeModel(model, options, { label: ctx.label, check, allowPartial, progress, backup, reconstruct, stream: ctx.weightStream });
     results.push({ kind: 'quantize', steps: weightIdx, report: r.report, outputCheck: r.outputCheck, reconstruct: r.reconstruct });
   }
   for (const i of staticIdx) {
@@ -154,8 +168,8 @@ export async function applyPlan(model: Model, plan: Plan, ctx: ApplyContext): Pr
 }
 
 /** What a gradual finetune step left: each pruned layer's zeros, as the one-shot prune report gives them. */
-function gradualReport(model: Model, s: FinetuneStep): PruneChanges {
-  const p = s.settings.prune!;
+function gradualReport(model: Model, s: FinetuneSettings): PruneChanges {
+  const p = s.prune!;
   const { targets, skipped } = findTargets(model, []);
   const layers = targets.map((t) => {
     const w = t.value.const!.toFloat32();

@@ -1,7 +1,7 @@
 /** Recipes: what to do to which weights, as data (docs/recipes.md). */
-export type { Plan, PlanEval, PlanStep, PruneStep, QuantizeStep, Selection, StaticStep, StepSource } from './types';
+export type { FinetuneStep, Plan, PlanEval, PlanStep, PruneStep, QuantizeStep, Selection, StaticStep, StepSource } from './types';
 export { parseRecipe, readRecipe, RecipeError, SCHEMA_PATH } from './read';
-export { keysOfStep, stepFromKeys } from './keys';
+export { GRADUAL_KEYS, gradualSettings, keysOfStep, stepFromKeys } from './keys';
 export { canonicalRecipe, recipeDocument, recipeYaml, type CanonicalRecipe } from './canonical';
 export { applyPlan, type ApplyContext, type PlanReport, type StepResult, type WeightForm } from './apply';
 export { applyPlanToFile, type ApplyFileOptions, type ApplyFileResult } from './run';

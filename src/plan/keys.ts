@@ -80,13 +80,51 @@ function pruneStep(k: Keys, select: Selection, base: string): PruneStep {
   if (options.criterion === 'saliency' && !data) throw new UsageError('criterion saliency needs data (input samples for the gradients; labels recommended)');
   if (options.criterion === 'sparsegpt' && !data) throw new UsageError('method sparsegpt needs data (calibration inputs for the layer Hessians; not the eval set)');
   if (k.labels !== undefined && !data) throw new UsageError('labels needs data');
+  const labels = k.labels === undefined ? undefined : pathFrom(base, String(k.labels));
+  const gradual = (k.schedule ?? 'one-shot') === 'polynomial' ? {
+    settings: gradualSettings(options, {
+      epochs: k['finetune-epochs'] as number | undefined, frequency: k.frequency as number | undefined, initial: k['initial-sparsity'] as number | undefined,
+      end: k['prune-end'] as number | undefined, lr: k.lr as number | 'find' | undefined, loss: k.loss as FinetuneSettings['loss'] | undefined,
+      seed: k.seed as number | undefined, samples: k.samples as number | undefined, batchSize: k['batch-size'] as number | undefined,
+    }, { data, labels, exclude: [...(select.layers ?? []), ...select.exclude] }),
+    teacher: k.teacher === undefined ? undefined : pathFrom(base, String(k.teacher)),
+  } : undefined;
+  if (!gradual) {
+    const stray = GRADUAL_KEYS.find((key) => k[key] !== undefined);
+    if (stray) throw new UsageError(`--${stray} is a gradual pruning setting: it needs --schedule polynomial`);
+  }
   return {
-    kind: 'prune', select, options, data,
-    labels: k.labels === undefined ? undefined : pathFrom(base, String(k.labels)),
+    kind: 'prune', select, options, data, labels,
     samples: (k.samples as number | undefined) ?? 256,
     batchSize: (k['batch-size'] as number | undefined) ?? 32,
     allowPartial: k['allow-partial'] === true,
+    gradual,
   };
+}
+
+/** The keys (flags) of `mc prune --schedule polynomial` beyond the one-shot ones. */
+export const GRADUAL_KEYS = ['finetune-epochs', 'frequency', 'initial-sparsity', 'prune-end', 'teacher', 'lr', 'loss', 'seed'];
+
+/**
+ * `mc prune --schedule polynomial`: the fine-tuning settings of gradual magnitude pruning
+ * (mc finetune's defaults where a flag is not given; all of --data unless --samples). The
+ * re-prunes use the one-shot pass's selection at its --scope and --min-density. Flag names in errors.
+ */
+export function gradualSettings(o: PruneOptions, g: {
+  epochs?: number; frequency?: number; initial?: number; end?: number; lr?: number | 'find'; loss?: FinetuneSettings['loss']; seed?: number; samples?: number; batchSize?: number;
+}, io: { data?: string; labels?: string; exclude: readonly string[] }): FinetuneSettings {
+  if (o.criterion !== 'magnitude' || o.pattern !== 'unstructured') throw new UsageError(`--schedule polynomial is gradual magnitude pruning: --method magnitude --pattern unstructured, not ${o.criterion} ${o.pattern}`);
+  if (!io.data) throw new UsageError('--schedule polynomial fine-tunes between prunes: it needs --data (training inputs; not the eval set)');
+  if (io.exclude.length) throw new UsageError('--schedule polynomial prunes every Conv/Gemm/MatMul weight: --exclude (and a step\'s layers) are not supported with it yet');
+  const d = FINETUNE_DEFAULTS;
+  const settings: FinetuneSettings = {
+    loss: g.loss ?? d.loss, temperature: d.temperature, alpha: d.alpha, epochs: g.epochs ?? d.epochs, batchSize: g.batchSize ?? d.batchSize, samples: g.samples,
+    optimizer: { kind: d.optimizer, momentum: d.momentum, weightDecay: d.weightDecay },
+    lr: g.lr ?? d.lr, schedule: d.schedule, warmup: d.warmup, seed: g.seed ?? d.seed,
+    prune: { final: o.sparsity, initial: g.initial ?? d.initialSparsity, frequency: g.frequency ?? d.pruneFrequency, end: g.end ?? d.pruneEnd, scope: o.scope, minDensity: o.minDensity },
+  };
+  checkFinetuneSettings(settings, { labels: io.labels });
+  return settings;
 }
 
 /** A finetune step: the keys are `mc finetune`'s flags (and gradual pruning's), with its defaults. */
@@ -222,7 +260,13 @@ function bodyOf(s: PlanStep, base: string): Keys {
     set('sparsity', o.sparsity); set('criterion', o.criterion); set('pattern', o.pattern); set('n-m', `${o.nm.n}:${o.nm.m}`);
     set('scope', o.scope); set('min-density', o.minDensity); set('rounds', o.rounds ?? defaultRounds(o)); set('channel-multiple', o.channelMultiple);
     set('data', s.data === undefined ? undefined : pathIn(base, s.data)); set('labels', s.labels === undefined ? undefined : pathIn(base, s.labels));
-    set('samples', s.samples); set('batch-size', s.batchSize);
+    const g = s.gradual;
+    set('samples', g ? g.settings.samples : s.samples); set('batch-size', s.batchSize);
+    if (g) {
+      const p = g.settings.prune!;
+      set('schedule', 'polynomial'); set('finetune-epochs', g.settings.epochs); set('frequency', p.frequency); set('initial-sparsity', p.initial); set('prune-end', p.end);
+      set('teacher', g.teacher === undefined ? undefined : pathIn(base, g.teacher)); set('lr', g.settings.lr); set('loss', g.settings.loss); set('seed', g.settings.seed);
+    }
   } else if (s.kind === 'finetune') {
     const o = s.settings;
     const rel = (p: string | undefined): string | undefined => (p === undefined ? undefined : pathIn(base, p));

@@ -64,7 +64,8 @@ export function parseRecipe(text: string, file: string, base: string): Plan {
   const check = validate();
   if (!check(data)) {
     // An unknown key explains the errors it causes (a misspelt required key is also 'missing'): name it first.
-    const err = check.errors!.find((e) => e.keyword === 'additionalProperties') ?? check.errors![0];
+    // A value with alternatives (lr: a number or find) is explained by its oneOf, not by its first branch.
+    const err = check.errors!.find((e) => e.keyword === 'additionalProperties') ?? check.errors!.find((e) => e.keyword === 'oneOf') ?? check.errors![0];
     const p = pointer(err.instancePath);
     const key = err.keyword === 'additionalProperties' ? (err.params as { additionalProperty: string }).additionalProperty : undefined;
     throw new RecipeError(at(p, key), display(p) || 'recipe', describe(err));
@@ -166,6 +167,7 @@ function describe(e: ErrorObject): string {
     case 'minimum': case 'maximum': case 'exclusiveMinimum': case 'exclusiveMaximum':
       return ` must be ${String(p.comparison)} ${String(p.limit)},${got}`;
     case 'pattern': return ` must look like 2:4,${got}`;
+    case 'oneOf': return ` must be ${orList((e.schema as { type?: string; const?: unknown }[]).map((b) => (b.const !== undefined ? String(b.const) : article(String(b.type)))))},${got}`;
     case 'minItems': return ' must not be an empty list';
     case 'minLength': return ' must not be empty';
     default: return ` ${e.message ?? 'is not valid'}`;
@@ -185,7 +187,7 @@ const STEP_KEYS = ['layers', 'exclude', 'allow-empty'];
 
 /** ' (did you mean ...?)' for the nearest valid key, or where a misplaced key belongs. */
 function hint(key: string, valid: readonly string[]): string {
-  if (STEP_KEYS.includes(key) && !valid.includes(key)) return ` (${key} sits next to prune:/finetune:/quantize:, at the step level)`;
+  if (STEP_KEYS.includes(key) && !valid.includes(key)) return ` (${key} sits next to prune:/quantize:, at the step level)`;
   let best: string | undefined;
   let bestD = Infinity;
   for (const v of valid) {

@@ -31,6 +31,12 @@ export interface PruneStep {
   samples: number;
   batchSize: number;
   allowPartial: boolean;
+  /**
+   * schedule polynomial: gradual magnitude pruning while fine-tuning on `data` (Zhu & Gupta 2017;
+   * settings.prune holds the schedule, `teacher` the model to distil from, default the model as
+   * the plan was given). Absent: one-shot.
+   */
+  gradual?: { settings: FinetuneSettings; teacher?: string };
 }
 
 export interface QuantizeStep {

@@ -249,7 +249,7 @@ describe('bad recipes: exit 2, one line naming the file, line and key, nothing w
     ['bad regex', 'steps:\n  - quantize: { bits: 8 }\n    exclude: ["/(/"]\n', /^mc: r\.yaml:3: steps\[0\]\.exclude\[0\]: invalid regular expression/],
     ['static beside weight-only', 'steps:\n  - quantize: { bits: 4 }\n    layers: [fc1.weight]\n  - quantize: { calib: calib-x.npy }\n',
       /^mc: r\.yaml:4: steps\[1\]\.quantize: a static \(calib\) step does not combine with weight-only\/dynamic steps \(steps\[0\]\.quantize\)/],
-    ['order', 'steps:\n  - quantize: { bits: 8 }\n  - prune: { sparsity: 0.5 }\n', /^mc: r\.yaml:3: steps\[1\]\.prune: steps run in the order prune, quantize/],
+    ['order', 'steps:\n  - quantize: { bits: 8 }\n  - prune: { sparsity: 0.5 }\n', /^mc: r\.yaml:3: steps\[1\]\.prune: steps run in the order prune, finetune, quantize/],
     ['static key without calib', 'steps:\n  - quantize: { bits: 8, calib-method: mse }\n', /^mc: r\.yaml:2: steps\[0\]\.quantize: 'calib-method' is a static int8 key; it needs calib/],
     ['a step left with nothing', 'steps:\n  - quantize: { bits: 4 }\n  - quantize: { bits: 8 }\n', /^mc: r\.yaml:3: steps\[1\]\.quantize: takes no weight \(the other steps took every one it would\); allow-empty: true accepts it$/],
     ['missing steps', 'stpes: []\n', /^mc: r\.yaml:1: recipe: unknown key 'stpes' \(did you mean 'steps'\?\)$/],

@@ -7,10 +7,11 @@ import { defineCommand } from '../command';
 import type { CliContext } from '../context';
 import { UsageError } from '../../errors';
 import type { EvalReport } from '../../eval';
+import type { FitResult } from '../../train';
 import { defaultRounds, PRUNE_DEFAULTS, validatePruneOptions, type Criterion, type Pattern, type PruneOptions, type Scope } from '../../passes/prune';
 import { pruneTag, type PruneFileOptions, type PruneFileResult } from '../../pipeline/prune';
 import { defaultOutputPath } from '../../pipeline/output';
-import { applyPlanToFile, commandLinePlan, type Plan, type PruneStep } from '../../plan';
+import { applyPlanToFile, commandLinePlan, GRADUAL_KEYS, gradualSettings, type Plan, type PruneStep } from '../../plan';
 import { writeRecipe } from '../recipe-out';
 import { recipeSummary, type RecipeSummary } from './quantize';
 import { addEvalGateOptions, EvalGate, evalGateFromFlags, runRewriteWithGate } from '../eval-gate';
@@ -33,6 +34,8 @@ export interface PruneCliResult extends PruneFileResult {
   eval?: EvalReport;
   /** The canonical recipe's hash (recorded in the output's metadata), and the file --recipe-out wrote. */
   recipe: RecipeSummary;
+  /** --schedule polynomial: the fine-tuning the prunes ran in. */
+  training?: FitResult;
 }
 
 const CRITERIA: readonly Criterion[] = ['magnitude', 'saliency', 'sparsegpt'];
@@ -58,8 +61,17 @@ export const pruneCommand = defineCommand<PruneCliOptions>({
       .option('--labels <y>', 'saliency: class ids for --data (cross-entropy); without, Fisher saliency with sampled labels')
       .option('--rounds <k>', 'saliency channel pruning: prune in k rounds, re-scoring the partly pruned model before each (default 4; other criteria/patterns: 1 only)')
       .option('--channel-multiple <n>', 'channel pattern: each group keeps a multiple of n channels (8 or 16 suit CPU kernels; default 1: exact counts)')
-      .option('--samples <n>', 'saliency and sparsegpt: samples of --data to use', '256')
+      .option('--samples <n>', 'saliency and sparsegpt: samples of --data to use (default 256); --schedule polynomial: training samples (default: all of --data)')
       .option('--batch-size <n>', 'saliency: mini-batch size of one gradient; sparsegpt: samples per onnxruntime run', '32')
+      .option('--schedule <s>', 'one-shot (default), or polynomial: gradual magnitude pruning while fine-tuning on --data by distillation (Zhu & Gupta 2017, tfmot PolynomialDecay: s_t = s_f + (s_i - s_f)(1 - t/T)^3)', 'one-shot')
+      .option('--finetune-epochs <n>', '--schedule polynomial: passes over --data (default 1)')
+      .option('--frequency <n>', '--schedule polynomial: re-prune every n training steps (default 100, as tfmot)')
+      .option('--initial-sparsity <s>', '--schedule polynomial: the sparsity at the first step (default 0)')
+      .option('--prune-end <f>', '--schedule polynomial: the target sparsity is reached at this fraction of the steps; the mask is fixed for the rest (default 0.75)')
+      .option('--teacher <model>', '--schedule polynomial: the model to distil from (default: the input model as given)')
+      .option('--lr <lr>', '--schedule polynomial: learning rate (Adam, cosine schedule with 5% warmup), or "find" (default 1e-3)')
+      .option('--loss <l>', '--schedule polynomial: kd (default, no labels), ce or kd+ce (with --labels)')
+      .option('--seed <n>', '--schedule polynomial: shuffle seed (default 0)')
       .option('--force', 'allow the output to replace the input')
       .option('--allow-partial', 'write the output even when it pruned less than 90% of the requested fraction (default: exit 2 and write nothing)')
       .option('--json', 'print the report as JSON on stdout')
@@ -77,7 +89,7 @@ export const pruneCommand = defineCommand<PruneCliOptions>({
       if (step.kind !== 'prune') throw new Error('a prune plan gave no prune result');
       return {
         input: r.input, output: r.output, report: step.report, size: r.size, saliencyLoss: step.saliencyLoss,
-        verified: r.verified, notes: r.notes, recipe: recipeSummary(r, o.recipeOut),
+        verified: r.verified, notes: r.notes, recipe: recipeSummary(r, o.recipeOut), training: step.training,
       };
     },
     (r) => renderHuman(r, ctx),
@@ -105,6 +117,7 @@ export function parsePruneFlags(input: string, flags: Readonly<Record<string, un
   if (prune.criterion === 'saliency' && !data) throw new UsageError('--criterion saliency needs --data (input samples for the gradients; --labels recommended)');
   if (prune.criterion === 'sparsegpt' && !data) throw new UsageError('--method sparsegpt needs --data (calibration inputs for the layer Hessians; not the eval set)');
   if (flags.labels !== undefined && !data) throw new UsageError('--labels needs --data');
+  const gradual = parseGradual(prune, flags, data);
   const o = {
     input,
     output: optionalString(flags.output),
@@ -121,9 +134,41 @@ export function parsePruneFlags(input: string, flags: Readonly<Record<string, un
   };
   const step: PruneStep = {
     kind: 'prune', select: { exclude: [...prune.exclude], allowEmpty: false }, options: { ...prune, exclude: [] },
-    data: o.data, labels: o.labels, samples: o.samples, batchSize: o.batchSize, allowPartial: o.allowPartial,
+    data: o.data, labels: o.labels, samples: o.samples, batchSize: o.batchSize, allowPartial: o.allowPartial, gradual,
   };
   return { ...o, plan: commandLinePlan(step, { model: input, eval: o.gate, recipeOut: o.recipeOut }) };
+}
+
+/** --schedule polynomial: the fine-tuning settings of gradual pruning; one-shot refuses its flags. */
+function parseGradual(prune: PruneOptions, f: Readonly<Record<string, unknown>>, data: string | undefined): PruneStep['gradual'] {
+  const schedule = oneOf(f.schedule ?? 'one-shot', ['one-shot', 'polynomial'] as const, '--schedule');
+  const camel = (k: string) => k.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+  if (schedule === 'one-shot') {
+    const stray = GRADUAL_KEYS.find((k) => f[camel(k)] !== undefined);
+    if (stray) throw new UsageError(`--${stray} is a gradual pruning setting: it needs --schedule polynomial`);
+    return undefined;
+  }
+  const lrFlag = f.lr === undefined ? undefined : String(f.lr);
+  const lr = lrFlag === undefined || lrFlag === 'find' ? lrFlag : finiteNumber(lrFlag, '--lr');
+  if (typeof lr === 'number' && !(lr > 0)) throw new UsageError(`--lr must be positive or "find", got '${lrFlag}'`);
+  const frac = (v: unknown, flag: string): number | undefined => {
+    if (v === undefined) return undefined;
+    const x = finiteNumber(v, flag);
+    if (x < 0 || x >= 1) throw new UsageError(`${flag} must be in [0, 1)`);
+    return x;
+  };
+  const settings = gradualSettings(prune, {
+    epochs: f.finetuneEpochs === undefined ? undefined : wholeNumber(f.finetuneEpochs, '--finetune-epochs', 1),
+    frequency: f.frequency === undefined ? undefined : wholeNumber(f.frequency, '--frequency', 1),
+    initial: frac(f.initialSparsity, '--initial-sparsity'),
+    end: frac(f.pruneEnd, '--prune-end'),
+    lr: lr as number | 'find' | undefined,
+    loss: f.loss === undefined ? undefined : oneOf(f.loss, ['kd', 'ce', 'kd+ce'] as const, '--loss'),
+    seed: f.seed === undefined ? undefined : wholeNumber(f.seed, '--seed'),
+    samples: f.samples === undefined ? undefined : wholeNumber(f.samples, '--samples', 1),
+    batchSize: f.batchSize === undefined ? undefined : wholeNumber(f.batchSize, '--batch-size', 1),
+  }, { data, labels: optionalString(f.labels), exclude: stringList(f.exclude) });
+  return { settings, teacher: optionalString(f.teacher) };
 }
 
 /** --method, or its round-1 name --criterion; both given must agree. */
@@ -156,6 +201,11 @@ function renderHuman(r: PruneCliResult, ctx: CliContext): string {
     const f = rep.channelFraction;
     const blocked = rep.groups?.filter((g) => g.reasons.length).length ?? 0;
     out += `channels removed: ${f.removed}/${f.channels} = ${pct(f.achieved)} (requested ${pct(f.requested)}); ${rep.groups?.length ?? 0} channel groups, ${blocked} not prunable\n`;
+  }
+  if (r.training) {
+    const t = r.training;
+    const last = t.epochs[t.epochs.length - 1];
+    out += `gradual (polynomial) over ${t.steps} fine-tuning step(s) at ${t.lr.toExponential(2)}${last ? `, last epoch's loss ${last.loss.toFixed(4)}` : ''}\n`;
   }
   if (rep.flops) out += `MACs per sample: ${rep.flops.before.toLocaleString('en-US')} → ${rep.flops.after.toLocaleString('en-US')} (${pct(1 - rep.flops.after / rep.flops.before)} fewer)\n`;
   const b = r.size.before;
