@@ -168,9 +168,9 @@ testdata.describe('ONNX backend test data round trip', () => {
       results[cat] = r;
       const cases = fs.readdirSync(dir).sort().map((d) => path.join(dir, d)).filter((d) => fs.existsSync(path.join(d, 'model.onnx')));
       for (const c of cases) await checkCase(r, c);
+      // Every case whose message or outputs differ, or that mc fails to read, adds a mismatch (checkCase), so
+      // this one check covers message-identical = total and outputs-identical = ran.
       expect(r.mismatches).toEqual([]);
-      expect(r.messageIdentical).toBe(r.total);
-      expect(r.outputsIdentical).toBe(r.ran);
       // Guard against a silently broken runner: most models must actually run
       // (measured with ORT 1.30: node 880/932, pytorch-converted 59/82, pytorch-operator 24/35, simple 17/23).
       expect(r.ran).toBeGreaterThanOrEqual(Math.floor(r.total * 0.6));
