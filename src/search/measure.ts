@@ -21,7 +21,7 @@ export interface MeasureContext {
 }
 
 /** The measured fields of a trial record. */
-export type Measured = Pick<TrialRecord, 'value' | 'slack' | 'passed' | 'weightBytes' | 'fileBytes' | 'gzipBytes' | 'sqnrDb' | 'metric' | 'ms' | 'error'>;
+export type Measured = Pick<TrialRecord, 'value' | 'slack' | 'passed' | 'weightBytes' | 'fileBytes' | 'gzipBytes' | 'sqnrDb' | 'metric' | 'disagree' | 'ms' | 'error'>;
 
 export async function measureTrial(c: MeasureContext, a: Assignment, scope: Scope, name: string): Promise<Measured> {
   const constraint = constraintOf(c.constraint);
@@ -41,6 +41,7 @@ export async function measureTrial(c: MeasureContext, a: Assignment, scope: Scop
   const value = valueOf(constraint, report);
   const size = report.candidate.size;
   const acc = report.candidate.accuracy;
+  const fid = report.candidate.fidelity;
   return {
     value,
     slack: slackOf(constraint, value),
@@ -50,6 +51,7 @@ export async function measureTrial(c: MeasureContext, a: Assignment, scope: Scop
     gzipBytes: size.gzipBytes,
     sqnrDb: report.candidate.fidelity?.sqnrDb ?? null,
     metric: acc ? (acc.top1 ?? acc.perplexity ?? acc.mse ?? acc.top5) : null,
+    disagree: fid?.top1Agreement === null || fid?.top1Agreement === undefined ? null : { samples: Math.round((1 - fid.top1Agreement) * fid.samples), of: fid.samples },
     ms: Date.now() - t0,
   };
 }

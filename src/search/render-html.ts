@@ -15,7 +15,7 @@ export function renderHtmlReport(r: TuneReport): string {
   const c = r.constraint;
   const title = `mc tune: ${esc(r.model)}`;
   const summary = r.best
-    ? `${r.met ? 'Met' : 'Missed'}: trial ${r.best.id}, ${esc(c.name)} ${r.best.value === null ? '∞' : num(r.best.value)} (limit ${c.limit}), ${r.best.weightBytes} weight bytes, ${r.best.fileBytes} file bytes`
+    ? `${r.met ? 'Met' : 'Missed'}: trial ${r.best.id}, ${esc(c.name)} ${r.best.value === null ? '∞' : num(r.best.value)} (limit ${c.limit}), ${r.best.weightBytes} weight bytes, ${r.best.fileBytes} file bytes${r.noise ? `; sampling noise about ±${r.noise.points.toFixed(2)} points (${r.noise.disagree} of ${r.noise.samples} samples change class)` : ''}`
     : 'sensitivity only';
   const planRows = r.plan.map((p) => `<tr><td>${esc(p.layer)}</td>${r.dimensions.map((d) => `<td>${esc(String(p.choice[d.name]))}</td>`).join('')}</tr>`).join('');
   const uniformRows = r.uniform.map((u) => `<tr><td>${u.option}</td><td>${u.trial.value === null ? '∞' : num(u.trial.value)}</td><td>${u.trial.passed ? 'yes' : 'no'}</td><td>${u.trial.weightBytes}</td></tr>`).join('');

@@ -9,6 +9,7 @@ export function renderMarkdownReport(r: TuneReport): string {
   lines.push(`Constraint: --${c.name} ${c.limit} (${c.unit}). Size: ${r.sizeMeasure} bytes. ${r.trials.length} trial(s) (${r.reused} read back from the log), planned ${r.planned}; stopped: ${r.stopped}.`, '');
   if (r.best) {
     lines.push(`**${r.met ? 'Met' : 'Missed'}**: trial ${r.best.id}, ${c.name} ${fmt(r.best.value)} (slack ${fmt(r.best.slack)}), ${r.best.weightBytes} weight bytes, ${r.best.fileBytes} file bytes.`, '');
+    if (r.noise) lines.push(`Sampling noise: ${r.noise.disagree} of ${r.noise.samples} samples change class against float, so a top-1 difference is known to about ±${r.noise.points.toFixed(2)} points.`, '');
   }
   if (r.plan.length) {
     const dims = r.dimensions.map((d) => d.name);

@@ -23,6 +23,12 @@ export interface TuneReport extends Omit<TuneResult, 'trials'> {
   output: string | null;
   recipe: string | null;
   sha256: string | null;
+  /**
+   * With --max-accuracy-drop on top-1: the answer's sampling noise, about √d/n (in points) for d of
+   * n samples whose class differs from the float model's (the standard error of a paired
+   * difference of top-1 is at most that). A drop smaller than this is not known to be a drop.
+   */
+  noise: { points: number; disagree: number; samples: number } | null;
 }
 
 export function sizeOf(r: TuneResult, t: TrialRecord): number {
@@ -45,5 +51,12 @@ export function tuneReport(run: TuneRun, written: { output: string; recipe: stri
     output: written?.output ?? null,
     recipe: written?.recipe ?? null,
     sha256: written?.sha256 ?? null,
+    noise: samplingNoise(run),
   };
+}
+
+function samplingNoise(r: TuneResult): TuneReport['noise'] {
+  const d = r.best?.disagree;
+  if (!d || !d.of || r.constraint.name !== 'max-accuracy-drop') return null;
+  return { points: (100 * Math.sqrt(d.samples)) / d.of, disagree: d.samples, samples: d.of };
 }

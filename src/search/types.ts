@@ -96,6 +96,11 @@ export interface TrialRecord {
   sqnrDb: number | null;
   /** Top-1 (or the metric) of the candidate, for the report. */
   metric: number | null;
+  /**
+   * Samples whose top-1 class differs from the float model's, and how many were compared (null
+   * when the output is not a score vector; absent in logs written before it was recorded).
+   */
+  disagree?: { samples: number; of: number } | null;
   ms: number;
   /** Set when applying or evaluating the plan failed (the trial counts as infinitely bad). */
   error?: string;

@@ -260,6 +260,11 @@ function renderHuman(r: TuneReport, ctx: CliContext, notes: string[], lossOnly =
     const b = r.best;
     if (lossOnly) s += `answer: ${name.replace(/^(max|min)-/, '')} ${v(b.value)} on all ${b.scope === 'all' ? 'the data' : '(subset)'} (trial ${b.id}; no accuracy constraint given); weights ${formatBytes(b.weightBytes)}, file ${formatBytes(b.fileBytes)}\n`;
     else s += `${r.met ? c.green('met') : c.red('missed')} --${name} ${r.constraint.limit}: ${v(b.value)} on all ${b.scope === 'all' ? 'the data' : '(subset)'} (trial ${b.id}); weights ${formatBytes(b.weightBytes)}, file ${formatBytes(b.fileBytes)}\n`;
+    const n = r.noise;
+    if (n && !lossOnly) {
+      s += `${n.points > r.constraint.limit ? c.yellow('noise') : 'noise'} ${n.disagree} of ${n.samples} samples change class against float: a top-1 difference on this data is known to about ±${n.points.toFixed(2)} points (√${n.disagree}/${n.samples})`;
+      s += n.points > r.constraint.limit ? `, more than the budget: confirm on held-out data (mc eval), or search on more samples\n` : '\n';
+    }
   }
   if (!r.best) s += `${c.bold('sensitivity only')}: no model written; the table is in the log and the report\n`;
   for (const n of notes) s += `${c.yellow('note')} ${n}\n`;
