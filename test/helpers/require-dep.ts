@@ -14,8 +14,9 @@
  *
  * Each returns a Gate whose `describe` and `test` stand in for jest's: the real ones when the
  * gated tests run, a skip (with a console warning) or a failing test otherwise. A gated
- * describe that does not run never runs its body (so the body may read what is missing). docs/testing.md
- * lists the dependencies and opt-ins.
+ * describe that does not run never runs its body (so the body may read what is missing).
+ * docs/testing.md lists the dependencies and opt-ins; test/helpers/no-silent-skip.test.ts
+ * fails on a jest skip anywhere else.
  */
 import { spawnSync } from 'child_process';
 
@@ -143,5 +144,5 @@ function failingDescribe(message: string): jest.Describe {
   };
   const one = (title: string): void => test(`${title} (required dependency missing)`, fail);
   const each = (table: readonly unknown[]) => (title: string): void => test.each(table as unknown[][])(`${title} (required dependency missing)`, fail);
-  return Object.assign(one, { each, only: one, skip: describe.skip }) as unknown as jest.Describe;
+  return Object.assign(one, { each, only: one, skip: skippedDescribe().skip }) as unknown as jest.Describe;
 }
