@@ -79,7 +79,9 @@ export async function writeOutput(model: Model, o: WriteOutputOptions): Promise<
   // rename: the CLI's handler removes the temp files and exits, so no final name is touched.
   await new Promise((resolve) => setImmediate(resolve));
   staged.commit();
-  const files = modelFiles(o.output, model.format === 'onnx' ? model : undefined);
+  // With external data asked for, tensors built in memory went to the data file too but keep no
+  // record of it: read the (small) written model file to list its files.
+  const files = modelFiles(o.output, model.format === 'onnx' && !o.externalData ? model : undefined);
   return { output: o.output, files, ...(await filesSize(files, { gzip: o.gzip })), verified, notes };
 }
 

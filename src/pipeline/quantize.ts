@@ -5,6 +5,7 @@
  * Nothing is written when any step fails, and the input is never replaced
  * unless `force`.
  */
+import * as path from 'path';
 import { detectFormat, loadModel, modelFiles } from '../formats';
 import { IncompleteError } from '../errors';
 import { liftConstantsPass, LiftReport } from '../graph/lift-constants';
@@ -17,6 +18,7 @@ import { UsageError } from '../errors';
 import { reconstructForQuantize, type ReconstructDataOptions, type ReconstructReport } from './reconstruct';
 import { FileSizes, filesSize } from '../util/file-size';
 import { VERSION } from '../version';
+import { WeightStream } from './weight-stream';
 import { checkOutputPath, defaultOutputPath, writeOutput } from './output';
 import { fitQuantizationToOutputs, outputCheckFor, type OutputCheckOptions, type OutputCheckReport } from './verify-outputs';
 
@@ -72,8 +74,17 @@ export async function quantizeFile(o: QuantizeFileOptions): Promise<QuantizeFile
   const externalData = model.format === 'onnx' && inputFiles.length > 1 ? true : undefined;
   const lifted = liftWeights(model, progress);
   const check = outputCheckFor(o.quantize, o.outputCheck);
-  const { report, outputCheck, reconstruct } = await quantizeModel(model, o.quantize, { label: o.input, check, allowPartial: o.allowPartial, progress, backup: o.backup, reconstruct: o.reconstruct });
-  const written = await writeOutput(model, { input: o.input, output, force: o.force === true, verify: o.verify !== false, gzip, progress, externalData });
+  const stream = externalData ? new WeightStream({ spillDir: path.dirname(path.resolve(output)) }) : undefined;
+  let report: QuantizeReport;
+  let outputCheck: OutputCheckReport | undefined;
+  let reconstruct: ReconstructReport | undefined;
+  let written: Awaited<ReturnType<typeof writeOutput>>;
+  try {
+    ({ report, outputCheck, reconstruct } = await quantizeModel(model, o.quantize, { label: o.input, check, allowPartial: o.allowPartial, progress, backup: o.backup, reconstruct: o.reconstruct, stream }));
+    written = await writeOutput(model, { input: o.input, output, force: o.force === true, verify: o.verify !== false, gzip, progress, externalData });
+  } finally {
+    stream?.removeSpill();
+  }
   const notes = [...liftNotes(lifted), ...written.notes];
   if (gzip) {
     notes.push('tfjs has no 4-bit storage: the 16 levels sit in uint8 bytes, so the files are no smaller than with --bits 8; only the gzip-compressed size shrinks further');
@@ -93,6 +104,8 @@ export interface QuantizeModelOptions {
   backup?: BackupPolicy;
   /** Calibration data for reconstruction (GPTQ, clip search, bias correction); required when the options ask for one. */
   reconstruct?: ReconstructDataOptions;
+  /** Quantize on worker threads and park built tensors in a spill file (weight-stream.ts); the caller removes the spill after writing. */
+  stream?: WeightStream;
 }
 
 /**
@@ -112,7 +125,14 @@ export async function quantizeModel(model: Model, asked: QuantizeOptions, o: Qua
   }
   // The outputs checked in the stock runtime, weights backed off until they meet the bound (verify-outputs.ts).
   const fit = o.check && await fitQuantizationToOutputs(model, options, o.check, progress);
-  const { changes: report } = runPass(quantizePass(fit ? fit.options : options), model, { toolVersion: VERSION, progress });
+  const final = fit ? fit.options : options;
+  o.stream?.prepare(model, final);
+  let report: QuantizeReport;
+  try {
+    ({ changes: report } = runPass(quantizePass(final, undefined, o.stream), model, { toolVersion: VERSION, progress }));
+  } finally {
+    await o.stream?.close();
+  }
   if (fit) chargeFloatBackOffs(report, fit.report);
   recordBackup(report, backup.chosen);
   const partial = incompleteness(report);

@@ -3,9 +3,11 @@
  * write → sizes. `mc apply`, `mc quantize` and `mc prune` all end here, so a
  * recipe written by --recipe-out and applied by `mc apply` gives the same bytes.
  */
+import * as path from 'path';
 import { detectFormat, loadModel, modelFiles } from '../formats';
 import { checkOutputPath, writeOutput } from '../pipeline/output';
 import { liftNotes } from '../pipeline/quantize';
+import { WeightStream } from '../pipeline/weight-stream';
 import { FileSizes, filesSize } from '../util/file-size';
 import { applyPlan, type PlanReport } from './apply';
 import type { Plan } from './types';
@@ -40,9 +42,17 @@ export async function applyPlanToFile(o: ApplyFileOptions): Promise<ApplyFileRes
   // An ONNX input with external data gives an output with external data: its weights are then
   // streamed to the data file one at a time instead of being encoded into one protobuf message.
   const externalData = model.format === 'onnx' && inputFiles.length > 1 ? true : undefined;
-  const report = await applyPlan(model, o.plan, { label: o.input, progress });
+  // Weight quantization on worker threads, built tensors parked beside the output until written (weight-stream.ts).
+  const weightStream = externalData ? new WeightStream({ spillDir: path.dirname(path.resolve(o.output)) }) : undefined;
+  let report: PlanReport;
+  let written: Awaited<ReturnType<typeof writeOutput>>;
   const verify = steps.every((s) => s.kind !== 'quantize' || s.verify);
-  const written = await writeOutput(model, { input: o.input, output: o.output, force: o.force === true, verify, gzip, progress, externalData });
+  try {
+    report = await applyPlan(model, o.plan, { label: o.input, progress, weightStream });
+    written = await writeOutput(model, { input: o.input, output: o.output, force: o.force === true, verify, gzip, progress, externalData });
+  } finally {
+    weightStream?.removeSpill();
+  }
   const notes = [...liftNotes(report.lifted), ...report.notes, ...written.notes];
   if (tfjs4) {
     notes.push('tfjs has no 4-bit storage: the 16 levels sit in uint8 bytes, so the files are no smaller than with --bits 8; only the gzip-compressed size shrinks further');

@@ -6,4 +6,5 @@ export * from './int4';
 export * from './report';
 export * from './tfjs-affine';
 export { quantizePass, quantizationSettings } from './quantize-pass';
+export type { WeightHooks } from './quantize-pass';
 export { raiseOpset } from './opset';

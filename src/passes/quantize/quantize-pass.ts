@@ -4,7 +4,7 @@
  * for edits, checks the opset those edits need, then applies everything.
  * Planning never mutates the model, so a refusal leaves it untouched.
  */
-import { defaultOpRegistry, Graph, Model, OpRegistry, Value } from '../../ir';
+import { defaultOpRegistry, Graph, Model, OpRegistry, Tensor, Value } from '../../ir';
 import { UnsupportedError } from '../../errors';
 import type { Pass, PassContext, PassResult } from '../pass';
 import { applyEdits, GraphEdit, NameAllocator, removeUnusedInitializers } from './edits';
@@ -33,10 +33,22 @@ interface Plan {
   rows: { row: QuantizedTensorRow; weight: Value }[];
 }
 
-export function quantizePass(opts: QuantizeOptions, registry: OpRegistry = defaultOpRegistry): Pass<QuantizeReport> {
+/**
+ * Where the pass gets a weight's levels and where it leaves the large tensors it builds.
+ * The pass itself never touches disk or threads: src/pipeline/weight-stream.ts implements
+ * these to quantize on worker threads and keep built tensors out of memory until written.
+ */
+export interface WeightHooks {
+  /** quantizeWeight of the weight's float32 values; must give exactly its result. */
+  quantize?(weight: Value, layout: WeightLayout, range: IntRange): QuantizedWeight;
+  /** Each initializer the pass built for a weight, once built; may move its bytes out of memory (same bytes). */
+  park?(tensor: Tensor): void;
+}
+
+export function quantizePass(opts: QuantizeOptions, registry: OpRegistry = defaultOpRegistry, hooks: WeightHooks = {}): Pass<QuantizeReport> {
   return {
     name: 'quantize',
-    run: (model, ctx) => runQuantize(model, ctx, opts, registry),
+    run: (model, ctx) => runQuantize(model, ctx, opts, registry, hooks),
   };
 }
 
@@ -68,7 +80,7 @@ export function quantizationSettings(opts: QuantizeOptions, format: Model['forma
   return s;
 }
 
-function runQuantize(model: Model, ctx: PassContext, opts: QuantizeOptions, registry: OpRegistry): PassResult<QuantizeReport> {
+function runQuantize(model: Model, ctx: PassContext, opts: QuantizeOptions, registry: OpRegistry, hooks: WeightHooks): PassResult<QuantizeReport> {
   const onnx = model.format === 'onnx';
   // Every setting a weight may get (the run's, and each override laid over it) goes through optionsFor.
   for (const o of [opts, ...[...(opts.overrides?.keys() ?? [])].map((name) => optionsFor(opts, name))]) {
@@ -89,7 +101,8 @@ function runQuantize(model: Model, ctx: PassContext, opts: QuantizeOptions, regi
     ctx.progress?.(`quantizing ${weight.name}`);
     plan.weights.push(weight);
     if (onnx) {
-      for (const e of planOnnxWeight(weight, consumers, optionsFor(opts, weight.name), { names }, opts.levels?.get(weight.name), warnings)) {
+      for (const e of planOnnxWeight(weight, consumers, optionsFor(opts, weight.name), { names }, opts.levels?.get(weight.name), warnings, hooks)) {
+        for (const edit of e.emission.edits) if (edit.kind === 'addInitializer' && edit.value.const) hooks.park?.(edit.value.const);
         plan.edits.push(...e.emission.edits);
         plan.obsolete.push(...(e.emission.obsolete ?? []));
         for (const o of e.emission.opsets) opsets.set(o.domain, Math.max(opsets.get(o.domain) ?? 0, o.version));
@@ -206,6 +219,7 @@ function layoutOf(c: Consumer, form: Form, opts: QuantizeOptions, shape: readonl
 /** Groups the consumers of one weight by (form, layout), quantizes once per group, and emits. */
 function planOnnxWeight(
   weight: Value, consumers: Consumer[], opts: QuantizeOptions, ctx: EmitContext, provided: QuantizedWeight | undefined, warnings: string[],
+  hooks: WeightHooks,
 ): { emission: Emission; row: QuantizedTensorRow }[] {
   const groups = new Map<string, { form: Form; layout: WeightLayout; consumers: Consumer[] }>();
   for (const c of consumers) {
@@ -217,14 +231,17 @@ function planOnnxWeight(
     groups.set(key, g);
   }
   const tensor = weight.const!;
-  const w = tensor.toFloat32();
+  // Read (a lazy weight: from disk) only when quantized here, not when the hook quantizes it.
+  let floats: Float32Array | undefined;
+  const quantize = (layout: WeightLayout, range: IntRange): QuantizedWeight =>
+    hooks.quantize?.(weight, layout, range) ?? quantizeWeight(floats ??= tensor.toFloat32(), shape, layout, range, weight.name);
   const shape = tensor.shape;
   const out: { emission: Emission; row: QuantizedTensorRow }[] = [];
   for (const g of groups.values()) {
     const range = g.form === 'dynamic' ? dynamicWeightRange(opts) : intRange(opts.bits, opts.symmetric);
     const fits = provided && g.form !== 'dynamic' ? providedFits(provided, g.layout, range, shape) : undefined;
     if (provided && fits !== true) warnings.push(`${weight.name}: computed levels not used (${fits ?? 'dynamic int8 form'}); quantized to nearest`);
-    const qw = fits === true ? provided! : quantizeWeight(w, shape, g.layout, range, weight.name);
+    const qw = fits === true ? provided! : quantize(g.layout, range);
     const emission = g.form === 'matmulnbits'
       ? emitMatMulNBits(ctx, weight, toMatMulNBits(qw, shape, g.layout.granularity === 'block' && g.layout.axis === 0 ? 0 : 1), g.consumers)
       : g.form === 'dynamic'

@@ -274,3 +274,8 @@ export function weightKernel(): WeightKernel | undefined {
 export function useScalarWeightLoops(on: boolean): void {
   scalarOnly = on;
 }
+
+/** Whether the JS loops were forced (useScalarWeightLoops). */
+export function scalarWeightLoops(): boolean {
+  return scalarOnly;
+}
