@@ -5,7 +5,7 @@ import { batchesOf, epochOrder, TrainingSet } from './data';
 import { batchLoss, type LossOptions } from './losses';
 import { lrRangeTest, type LrFindResult } from './lr-find';
 import { WeightMasks } from './masks';
-import { isPruningStep, polynomialSparsity, pruneGlobalMagnitude, type GradualPruning } from './gradual';
+import { isPruningStep, polynomialSparsity, pruneMagnitude, type GradualPruning } from './gradual';
 import { makeOptimizer, type OptimizerOptions } from './optimizers';
 import { makeSchedule, type ScheduleKind } from './schedules';
 import type { Predictor, Trainable } from './trainable';
@@ -139,7 +139,7 @@ export function fit(tf: TF, model: Trainable, teacher: Predictor | null, train: 
         for (const idx of batchesOf(epochOrder(train.count, o.seed, epoch), o.batchSize)) {
           lr = schedule.at(step);
           if (o.gradual && isPruningStep(step, o.gradual)) {
-            pruneGlobalMagnitude(tf, o.gradual.vars.map((i) => model.vars[i]), polynomialSparsity(step, o.gradual));
+            pruneMagnitude(tf, o.gradual.vars.map((i) => model.vars[i]), polynomialSparsity(step, o.gradual), o.gradual.scope, o.gradual.minDensity);
             masks.dispose();
             masks = WeightMasks.of(tf, model.vars);
           }

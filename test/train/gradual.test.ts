@@ -3,8 +3,9 @@
  * (transcribed), the prune steps, global magnitude pruning to an exact count, and fit
  * ending at the final sparsity with the mask fixed after endStep.
  */
+import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { isPruningStep, polynomialSparsity, pruneGlobalMagnitude } from '../../src/train';
+import { isPruningStep, polynomialSparsity, pruneGlobalMagnitude, pruneMagnitude } from '../../src/train';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -31,4 +32,86 @@ test('global magnitude pruning zeroes exactly ⌊s·n⌋ of the smallest |w| acr
   const r = (v: tf.Variable) => Array.from(v.dataSync(), (x) => +x.toFixed(6));
   expect(r(a)).toEqual([0.5, 0, 0.3, 0]); // 0.05 and -0.1 go
   expect(r(b)).toEqual([0, 0.4, 0, 0.6]); // -0.2 and 0.01 go
+});
+
+test('pruneMagnitude picks what the one-shot pass picks: global |w| ranking with the per-tensor floor, or per tensor', () => {
+  let seed = 7;
+  const rand = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648) - 0.5;
+  const sizes = [40, 200, 24];
+  const base = sizes.map((n, li) => Float32Array.from({ length: n }, () => rand() * (li === 1 ? 0.2 : 1)));
+  base[0][3] = 0; // an existing zero stays and counts
+  const transcribe = (scope: 'global' | 'layer', s: number, minDensity: number): Set<string> => {
+    const out = new Set<string>();
+    if (scope === 'layer') {
+      base.forEach((w, li) => [...w.keys()].sort((a, b) => Math.abs(w[a]) - Math.abs(w[b]) || a - b).slice(0, Math.round(s * w.length)).forEach((k) => out.add(`${li}:${k}`)));
+      return out;
+    }
+    const all = base.flatMap((w, li) => [...w].map((x, k) => ({ a: Math.abs(x), li, k })));
+    const order = all.map((e, i) => ({ ...e, i })).sort((p, q) => p.a - q.a || p.i - q.i);
+    const budget = sizes.map((n) => n - Math.ceil(minDensity * n));
+    const taken = sizes.map(() => 0);
+    let want = Math.round(s * all.length);
+    for (const e of order) {
+      if (want === 0) break;
+      if (taken[e.li] >= budget[e.li]) continue;
+      taken[e.li]++;
+      out.add(`${e.li}:${e.k}`);
+      want--;
+    }
+    return out;
+  };
+  for (const [scope, s, floor] of [['global', 0.8, 0.3], ['global', 0.5, 0], ['layer', 0.7, 0]] as const) {
+    const vars = base.map((w, li) => tf.variable(tf.tensor1d(w), true, `pm-${scope}-${s}-${li}`));
+    const zeros = pruneMagnitude(tf, vars, s, scope, floor);
+    const got = new Set<string>();
+    vars.forEach((v, li) => v.dataSync().forEach((x, k) => { if (x === 0) got.add(`${li}:${k}`); }));
+    expect([...got].sort()).toEqual([...transcribe(scope, s, floor)].sort());
+    expect(zeros).toBe(got.size);
+    vars.forEach((v) => v.dispose());
+  }
+});
+
+/**
+ * The loop on the fixture CNN (wasm, 2 epochs of 4 steps over calib-x.npy, distilling from
+ * the dense model): after every step the zero set of the pruned weights contains the one
+ * before it (monotone masks), each prune reaches the polynomial target exactly, nothing moves
+ * after endStep, and the end state is at round(s_f·n) with every tensor above its floor.
+ */
+test('fit with gradual pruning: monotone masks, exact targets, fixed after endStep', async () => {
+  const { loadModel } = await import('../../src/formats');
+  const { openDataset } = await import('../../src/data');
+  const { useGradientBackend } = await import('../../src/runtime/executor');
+  const { fit, openTrainable, TrainingSet } = await import('../../src/train');
+  await useGradientBackend(tf, 'wasm');
+  const model = loadModel(path.join(__dirname, '..', '..', 'fixtures', 'cnn.onnx'));
+  const trainable = await openTrainable(tf, model);
+  const train = TrainingSet.load(openDataset(path.join(__dirname, '..', '..', 'fixtures', 'calib-x.npy'), { inputs: [{ name: 'input', dtype: 'float32', shape: [-1, 1, 28, 28] }] }));
+  const layer = trainable.params.flatMap((v, i) => (v.uses.some((u) => (u.node.opType === 'Conv' || u.node.opType === 'Gemm') && u.index === 1) ? [i] : []));
+  expect(layer.map((i) => trainable.params[i].name)).toEqual(['conv1.weight', 'conv2.weight', 'conv3.weight', 'fc1.weight', 'logits.weight']);
+  const g = { initial: 0, final: 0.9, beginStep: 0, endStep: 5, frequency: 2, scope: 'global' as const, minDensity: 0.05 };
+  const zeroSet = () => layer.map((i) => { const d = trainable.vars[i].dataSync(); const z = new Set<number>(); d.forEach((x, k) => { if (x === 0) z.add(k); }); return z; });
+  const n = layer.reduce((a, i) => a + trainable.vars[i].size, 0);
+  const history: Set<number>[][] = [];
+  let step = 0;
+  fit(tf, trainable, { predict: (f) => trainable.reference(f)!, dispose: () => {} }, train, {
+    epochs: 2, batchSize: 64, optimizer: { kind: 'adam', momentum: 0.9, weightDecay: 0 }, lr: 1e-2, schedule: 'cosine', warmup: 0.05,
+    loss: { kind: 'kd', temperature: 2 }, seed: 0, gradual: { ...g, vars: layer },
+    onStep: () => {
+      const z = zeroSet();
+      const count = z.reduce((a, s) => a + s.size, 0);
+      // step `step` pruned (if it was a pruning step) before its update: the target of the last prune at or before it
+      const last = [...Array(step + 1).keys()].filter((t) => isPruningStep(t, g)).pop()!;
+      expect({ step, count }).toEqual({ step, count: Math.round(polynomialSparsity(last, g) * n) });
+      if (history.length) z.forEach((s, li) => history[history.length - 1][li].forEach((k) => expect(s.has(k)).toBe(true)));
+      if (step > g.endStep) z.forEach((s, li) => expect(s.size).toBe(history[history.length - 1][li].size));
+      history.push(z);
+      step++;
+    },
+  });
+  expect(step).toBe(8);
+  // The one-shot selection on the weights as they stood before the last prune, transcribed.
+  const final = history[history.length - 1];
+  final.forEach((s, li) => expect(s.size).toBeLessThanOrEqual(trainable.vars[layer[li]].size - Math.ceil(0.05 * trainable.vars[layer[li]].size)));
+  expect(final.reduce((a, s) => a + s.size, 0)).toBe(Math.round(0.9 * n));
+  trainable.dispose();
 });
