@@ -24,7 +24,7 @@ import { toOrtTensor } from '../helpers/onnx-ort';
 import { requireDep } from '../helpers/require-dep';
 import EXPECTED_SKIPS from './expected-skips.json';
 
-const ROOT = '/usr/share/libonnx-testdata/data/node';
+const ROOT = path.join(process.env.MC_ONNX_TESTDATA ?? '/usr/share/libonnx-testdata/data', 'node');
 const RTOL = 1e-4;
 const ATOL = 1e-5;
 
