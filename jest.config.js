@@ -10,4 +10,6 @@ module.exports = {
   },
   testTimeout: 120000,
   maxWorkers: 2,
+  // After the run, lists every test the dependency gate skipped or failed (test/helpers/require-dep.ts).
+  reporters: ['default', '<rootDir>/test/helpers/skip-summary-reporter.js'],
 };
