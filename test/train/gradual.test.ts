@@ -6,6 +6,8 @@
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { isPruningStep, polynomialSparsity, pruneGlobalMagnitude, pruneMagnitude } from '../../src/train';
+import { parsePruneFlags } from '../../src/cli/commands/prune';
+import { parseRecipe, recipeDocument } from '../../src/plan';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -114,4 +116,34 @@ test('fit with gradual pruning: monotone masks, exact targets, fixed after endSt
   final.forEach((s, li) => expect(s.size).toBeLessThanOrEqual(trainable.vars[layer[li]].size - Math.ceil(0.05 * trainable.vars[layer[li]].size)));
   expect(final.reduce((a, s) => a + s.size, 0)).toBe(Math.round(0.9 * n));
   trainable.dispose();
+});
+
+describe('mc prune --schedule polynomial: flags → the plan, and the recipe it writes', () => {
+  const parse = (extra: Record<string, unknown>) => parsePruneFlags('m.onnx', { sparsity: '0.9', schedule: 'polynomial', data: 'x.npy', ...extra });
+
+  test('flags → gradual settings (mc finetune defaults elsewhere), and back through a recipe', () => {
+    const o = parse({ finetuneEpochs: '2', frequency: '50', scope: 'global', lr: 'find' });
+    const step = o.plan.steps[0];
+    expect(step.kind === 'prune' && step.gradual).toMatchObject({
+      settings: { epochs: 2, lr: 'find', loss: 'kd', batchSize: 32, samples: undefined, optimizer: { kind: 'adam' }, schedule: 'cosine', prune: { final: 0.9, initial: 0, frequency: 50, end: 0.75, scope: 'global', minDensity: 0.05 } },
+      teacher: undefined,
+    });
+    const doc = recipeDocument(o.plan);
+    expect((doc.steps as Record<string, Record<string, unknown>>[])[0].prune).toMatchObject({ schedule: 'polynomial', 'finetune-epochs': 2, frequency: 50, 'initial-sparsity': 0, 'prune-end': 0.75, lr: 'find', loss: 'kd', seed: 0 });
+    expect(parseRecipe(JSON.stringify(doc), 'r.json', '.').steps).toEqual(o.plan.steps);
+    // A one-shot prune writes no schedule keys (its canonical recipe, and hash, are as before).
+    expect(Object.keys((recipeDocument(parsePruneFlags('m.onnx', { sparsity: '0.5' }).plan).steps as Record<string, Record<string, unknown>>[])[0].prune)).not.toContain('schedule');
+  });
+
+  test.each([
+    [{ schedule: undefined, frequency: '10' }, '--frequency is a gradual pruning setting: it needs --schedule polynomial'],
+    [{ data: undefined }, '--schedule polynomial fine-tunes between prunes: it needs --data (training inputs; not the eval set)'],
+    [{ pattern: 'n:m' }, '--schedule polynomial is gradual magnitude pruning: --method magnitude --pattern unstructured, not magnitude n:m'],
+    [{ exclude: ['fc1*'] }, /--exclude \(and a step's layers\) are not supported with it yet$/],
+    [{ loss: 'ce' }, '--loss ce needs --labels'],
+    [{ initialSparsity: '0.95' }, '--prune-to (0.9) must be above --initial-sparsity (0.95)'],
+    [{ schedule: 'linear' }, "--schedule must be one of one-shot, polynomial, got 'linear'"],
+  ])('%j is refused', (extra, message) => {
+    expect(() => parse(extra)).toThrow(message);
+  });
 });
