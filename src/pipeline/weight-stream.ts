@@ -26,6 +26,7 @@ import { plannedWeightForms } from '../passes/quantize/quantize-pass';
 import { scalarWeightLoops } from '../passes/quantize/weight-kernel';
 import { quantizeWeight, type QuantizedWeight, type WeightLayout } from '../passes/quantize/weights';
 import { removeTemp, tempPathFor, writeAll } from '../util/atomic';
+import { MAX_BUFFER_BYTES, readFully } from '../util/file-io';
 import type { WeightJob, WeightReply, WeightWorkerInit } from './weight-worker';
 
 export interface WeightStreamOptions {
@@ -80,7 +81,8 @@ export class WeightStream implements WeightHooks {
     let id = 0;
     for (const [weight, forms] of plannedWeightForms(model, opts)) {
       const t = weight.const;
-      if (!t || t.dtype !== 'float32' || opts.levels?.has(weight.name)) continue;
+      // Over one buffer's size the calling thread's reader gives the clear refusal.
+      if (!t || t.dtype !== 'float32' || opts.levels?.has(weight.name) || t.byteLength > MAX_BUFFER_BYTES) continue;
       const ref = t.isLazy ? onnxStorage(t)?.externalRef : undefined;
       if (t.isLazy && !ref) continue;
       for (const f of forms) {
@@ -135,11 +137,7 @@ export class WeightStream implements WeightHooks {
       kind: 'lazy', byteLength: length,
       load: () => {
         const out = new Uint8Array(length);
-        for (let done = 0; done < length;) {
-          const n = fs.readSync(fd, out, done, length - done, offset + done);
-          if (n === 0) throw new McError(`spill file ${s.path} ended early`);
-          done += n;
-        }
+        if (readFully(fd, out, offset) < length) throw new McError(`spill file ${s.path} ended early`);
         return out;
       },
     });

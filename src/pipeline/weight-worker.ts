@@ -8,6 +8,7 @@
 import * as fs from 'fs';
 import { MessagePort, workerData } from 'worker_threads';
 import { InputError } from '../errors';
+import { readFully } from '../util/file-io';
 import type { IntRange } from '../passes/quantize/params';
 import { useScalarWeightLoops } from '../passes/quantize/weight-kernel';
 import { quantizeWeight, QuantizedWeight, WeightLayout } from '../passes/quantize/weights';
@@ -43,12 +44,7 @@ function readSlice(file: string, offset: number, length: number, name: string): 
   const bytes = new Uint8Array(out.buffer, 0, length);
   const fd = fs.openSync(file, 'r');
   try {
-    let done = 0;
-    while (done < length) {
-      const n = fs.readSync(fd, bytes, done, length - done, offset + done);
-      if (n === 0) throw new InputError(`external data file ended early for tensor '${name}'`, file);
-      done += n;
-    }
+    if (readFully(fd, bytes, offset) < length) throw new InputError(`external data file ended early for tensor '${name}'`, file);
   } finally {
     fs.closeSync(fd);
   }

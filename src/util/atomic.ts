@@ -1,6 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { UsageError } from '../errors';
+import { writeFully } from './file-io';
 
 /**
  * Temp files of this process that are neither renamed into place nor removed yet.
@@ -130,10 +131,9 @@ export class StagedFiles {
   }
 }
 
-/** Writes all of `data` to `fd` (writeSync may write less than asked). */
+/** Writes all of `data` to `fd` (writeSync may write less than asked; chunks under its 2 GiB limit). */
 export function writeAll(fd: number, data: Uint8Array): void {
-  let off = 0;
-  while (off < data.byteLength) off += fs.writeSync(fd, data, off, data.byteLength - off);
+  writeFully(fd, data);
 }
 
 /** Refuses to let an output replace an input unless the user said --force. */

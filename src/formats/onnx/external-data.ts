@@ -3,6 +3,7 @@ import * as path from 'path';
 import { InputError } from '../../errors';
 import type { TensorData } from '../../ir';
 import { resolveInside } from '../../util/safe-path';
+import { MAX_BUFFER_BYTES, readFully } from '../../util/file-io';
 import type { StringStringEntryProto } from './proto-types';
 
 /** A parsed TensorProto.external_data reference (https://onnx.ai/onnx/repo-docs/ExternalData.html). */
@@ -79,15 +80,14 @@ function checkExtent(ref: ExternalRef, byteLength: number, tensorName: string): 
 function readExternal(ref: ExternalRef, byteLength: number, tensorName: string): Uint8Array {
   externalDataStats.reads++;
   checkExtent(ref, byteLength, tensorName);
+  if (byteLength > MAX_BUFFER_BYTES) {
+    throw new InputError(`tensor '${tensorName}' is ${byteLength} bytes, more than one Node.js buffer holds (${MAX_BUFFER_BYTES}); mc cannot load it`, ref.path);
+  }
   const out = new Uint8Array(byteLength);
   const fd = fs.openSync(ref.path, 'r');
   try {
-    let done = 0;
-    while (done < byteLength) {
-      const n = fs.readSync(fd, out, done, byteLength - done, ref.offset + done);
-      if (n === 0) throw new InputError(`external data file ended early for tensor '${tensorName}'`, ref.path);
-      done += n;
-    }
+    // In chunks: one fs.readSync refuses over 2^31 - 1 bytes, and a tensor may be larger.
+    if (readFully(fd, out, ref.offset) < byteLength) throw new InputError(`external data file ended early for tensor '${tensorName}'`, ref.path);
   } finally {
     fs.closeSync(fd);
   }

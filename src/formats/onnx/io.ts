@@ -23,7 +23,7 @@ export interface OnnxSaveOptions {
    * A model over the protobuf limit is always written with external data.
    */
   externalData?: boolean | ExternalDataOptions;
-  /** Largest inline weight total before external data is forced; the protobuf limit by default (lower it in tests). */
+  /** Largest inline weight total before external data is forced, and largest message written; the protobuf limit by default (lower it in tests). */
   maxProtoBytes?: number;
 }
 
@@ -121,7 +121,7 @@ export function stageOnnx(model: Model, file: string, opts: OnnxSaveOptions = {}
   const plan = chooseExternal(model, opts);
   try {
     if (!plan) {
-      staged.add(writeTemp(file, encodeProtoChecked(model, file)), file);
+      staged.add(writeTemp(file, encodeProtoChecked(model, file, opts.maxProtoBytes)), file);
       return staged;
     }
     const dir = path.dirname(path.resolve(file));
@@ -133,7 +133,7 @@ export function stageOnnx(model: Model, file: string, opts: OnnxSaveOptions = {}
     staged.add(writeTempWith(dataPath, (fd) => {
       let offset = 0;
       const pad = new Uint8Array(EXTERNAL_ALIGN);
-      bytes = encodeProtoChecked(model, file, {
+      bytes = encodeProtoChecked(model, file, opts.maxProtoBytes, {
         externalize: (t) => {
           if (!plan.external.has(t)) return undefined;
           const done = written.get(t);
@@ -166,10 +166,10 @@ export function stageOnnx(model: Model, file: string, opts: OnnxSaveOptions = {}
  * whose inline part alone is that large (one huge non-initializer tensor, e.g. a
  * Constant attribute) reaches this.
  */
-function encodeProtoChecked(model: Model, file: string, ctx?: Parameters<typeof encodeModel>[1]): Uint8Array {
+function encodeProtoChecked(model: Model, file: string, limit = PROTOBUF_LIMIT, ctx?: Parameters<typeof encodeModel>[1]): Uint8Array {
   const bytes = encodeModel(model, ctx);
-  if (bytes.byteLength > PROTOBUF_LIMIT) {
-    throw new InputError(`the ONNX message would be ${bytes.byteLength} bytes, over protobuf's 2 GiB limit even with initializers in external data (a tensor inside a node attribute is that large); nothing written`, file);
+  if (bytes.byteLength > limit) {
+    throw new InputError(`the ONNX message would be ${bytes.byteLength} bytes, over protobuf's limit of ${limit} bytes (2 GiB) even with initializers in external data (a tensor inside a node attribute is that large); nothing written`, file);
   }
   return bytes;
 }
