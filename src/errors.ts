@@ -20,8 +20,17 @@ export class UsageError extends McError {
 export class InputError extends McError {
   override readonly exitCode = 2;
   constructor(message: string, readonly file?: string) {
-    super(file ? `${file}: ${message}` : message);
+    super(oneLine(file ? `${file}: ${message}` : message));
   }
+}
+
+/**
+ * The message with control characters written as \xNN: names and text quoted
+ * from a corrupt file (a tensor name with a newline, a parser's excerpt of
+ * binary data) must not break the one-line contract.
+ */
+function oneLine(s: string): string {
+  return s.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
 /** A path inside a model (external data location, weight shard) escapes the model folder. */

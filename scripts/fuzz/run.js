@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 'use strict';
 /**
- * npm run fuzz [-- --cases N] [--seed S] [--parser name[,name]] [--replay parser:caseSeed] [--out dir]
+ * npm run fuzz [-- --cases N] [--seed S] [--parser name[,name]] [--replay parser:caseSeed] [--out dir] [--self-test]
  *
  * A seeded mutation fuzzer over mc's readers (run against dist/: `npm run build` first).
  * For each parser it runs N cases in a worker process and prints cases,
@@ -31,6 +31,7 @@ function parseArgs(argv) {
     else if (a === '--parser') o.parsers = val().split(',');
     else if (a === '--replay') o.replay = val();
     else if (a === '--out') o.out = path.resolve(val());
+    else if (a === '--self-test') o.selfTest = true;
     else if (a === '--help' || a === '-h') { console.log(fs.readFileSync(__filename, 'utf8').split('*/')[0]); process.exit(0); }
     else throw new Error(`unknown option ${a}`);
   }
@@ -44,7 +45,7 @@ function parseArgs(argv) {
 function runChunk(opts, parser, start, count, knownSigs) {
   return new Promise((resolve) => {
     const res = { fails: [], typed: 0, accepted: 0, peakRss: 0, next: start + count };
-    const args = JSON.stringify({ parser, runSeed: opts.seed, start, count, outDir: opts.out, knownSigs, replaySeed: opts.replaySeed });
+    const args = JSON.stringify({ parser, runSeed: opts.seed, start, count, outDir: opts.out, knownSigs, replaySeed: opts.replaySeed, selfTest: opts.selfTest });
     const child = fork(path.join(__dirname, 'worker.js'), [args], { execArgv: ['--max-old-space-size=2048', '--stack-size=984'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     let current;
     let timer;
@@ -59,6 +60,7 @@ function runChunk(opts, parser, start, count, knownSigs) {
       if (m.t === 'start') { current = m; arm(); }
       else if (m.t === 'fail') res.fails.push(m);
       else if (m.t === 'replay') res.replay = m;
+      else if (m.t === 'self') (res.self ??= []).push(m);
       else if (m.t === 'done') { res.done = true; res.typed = m.typed; res.accepted = m.accepted; res.peakRss = m.peakRss; }
     });
     child.on('exit', (code, signal) => {
@@ -99,6 +101,20 @@ async function main() {
   const opts = parseArgs(process.argv.slice(2));
   opts.out ??= fs.mkdtempSync(path.join(os.tmpdir(), `mc-fuzz-out-${opts.seed}-`));
   if (!fs.existsSync(path.join(__dirname, '..', '..', 'dist', 'errors.js'))) throw new Error('dist/ is missing: run npm run build first');
+  if (opts.selfTest) {
+    // The guards must catch a 1 GiB typed array and Buffer, a CPU hog, a write outside out/ and a raw TypeError.
+    const r = await runChunk(opts, 'selftest', 0, 0, []);
+    let bad = 0;
+    for (const m of r.self ?? []) {
+      const ok = m.expected === 'ok' ? m.got.length === 0 : m.got.includes(m.expected);
+      if (!ok) bad++;
+      console.log(`self-test ${m.expected.padEnd(8)} ${ok ? 'caught' : 'MISSED'}${m.detail ? `: ${m.detail}` : ''}`);
+    }
+    if ((r.self ?? []).length !== 6) bad++;
+    console.log(bad ? 'self-test FAILED' : 'self-test ok: every planted failure was flagged');
+    process.exitCode = bad ? 1 : 0;
+    return;
+  }
   if (opts.replay) {
     const [parser, s] = opts.replay.split(':');
     if (!TARGETS.includes(parser) || !/^\d+$/.test(s ?? '')) throw new Error('--replay takes parser:caseSeed');

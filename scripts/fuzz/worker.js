@@ -160,6 +160,14 @@ function main() {
   let typed = 0;
   let accepted = 0;
   try {
+    if (opts.selfTest) {
+      // Each seed input once, without mutation: the guards must flag every one but the last.
+      seeds.forEach((input, i) => {
+        const res = runCase(target, dir, input);
+        send({ t: 'self', i, expected: input.main.split('-')[0], got: res.fail.map((f) => f.kind), detail: res.fail.map((f) => f.detail).join('; ') });
+      });
+      return;
+    }
     const list = opts.replaySeed !== undefined ? [{ i: -1, seed: opts.replaySeed }]
       : Array.from({ length: opts.count }, (_, k) => ({ i: opts.start + k, seed: caseSeed(opts.runSeed, opts.parser, opts.start + k) }));
     for (const { i, seed } of list) {

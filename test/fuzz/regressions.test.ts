@@ -10,6 +10,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { InputError, McError } from '../../src/errors';
 import { decodeOnnx, loadOnnx } from '../../src/formats/onnx';
+import { proto } from '../../src/formats/onnx/schema';
 import { loadTfjs } from '../../src/formats/tfjs';
 import { decodeImage } from '../../src/data/images';
 import { openNpy, openNpz } from '../../src/data/open-arrays';
@@ -73,6 +74,12 @@ function nestedIfModel(depth: number): Uint8Array {
 describe('ONNX reader', () => {
   test('raw_data shorter than dtype x dims is refused at load (was a TensorDataError in the first pass)', () => {
     expectInputError(() => loadOnnx(at('onnx-raw-size.onnx')), 'onnx-raw-size.onnx', /tensor 'W': float32\[4,3\] needs 48 bytes, raw_data gives 8/);
+  });
+
+  test('a tensor name with a newline in it still gives a one-line message (it broke the message in two)', () => {
+    const P = proto.ModelProto;
+    const bytes = P.encode(P.fromObject({ ir_version: 8, graph: { initializer: [{ name: 'w\nx', data_type: 1, dims: [2], raw_data: new Uint8Array(3) }] } })).finish();
+    expectInputError(() => decodeOnnx(bytes, { file: 'm.onnx' }), 'm.onnx', /tensor 'w\\x0ax': float32\[2\] needs 8 bytes, raw_data gives 3/);
   });
 
   test('a string tensor holding raw_data is refused (was "tensor \'s\' is string, not string")', () => {

@@ -4,7 +4,7 @@ const TARGETS = ['onnx', 'onnx-external', 'onnx-pb', 'tfjs-json', 'tfjs-shards',
 
 const FILES = {
   onnx: './onnx', 'onnx-external': './onnx-external', 'onnx-pb': './onnx-pb',
-  'tfjs-json': './tfjs-json', 'tfjs-shards': './tfjs-shards', npy: './npy', npz: './npz', image: './image', recipe: './recipe',
+  'tfjs-json': './tfjs-json', 'tfjs-shards': './tfjs-shards', npy: './npy', npz: './npz', image: './image', recipe: './recipe', selftest: './selftest',
 };
 
 function loadTarget(name) {

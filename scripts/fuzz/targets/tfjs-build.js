@@ -80,8 +80,8 @@ function jsonText(json) {
 /** Edits the model.json tree: one slot replaced, removed or nested deep, or a manifest entry made hostile. */
 function editJson(r, json) {
   const manifest = Array.isArray(json.weightsManifest) ? json.weightsManifest : [];
-  const group = manifest[0];
-  const entries = group && Array.isArray(group.weights) ? group.weights : [];
+  const group = manifest[0] && typeof manifest[0] === 'object' ? manifest[0] : undefined;
+  const entries = (group && Array.isArray(group.weights) ? group.weights : []).filter((e) => e && typeof e === 'object');
   switch (r.int(8)) {
     case 0: case 1: { // a manifest entry's shape or dtype
       const e = r.pick(entries);
