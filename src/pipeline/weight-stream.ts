@@ -25,6 +25,7 @@ import type { IntRange } from '../passes/quantize/params';
 import { plannedWeightForms } from '../passes/quantize/quantize-pass';
 import { scalarWeightLoops } from '../passes/quantize/weight-kernel';
 import { quantizeWeight, type QuantizedWeight, type WeightLayout } from '../passes/quantize/weights';
+import { type MatMulNBitsWeight, toMatMulNBits } from '../passes/quantize/int4';
 import { removeTemp, tempPathFor, writeAll } from '../util/atomic';
 import { MAX_BUFFER_BYTES, readFully } from '../util/file-io';
 import type { WeightJob, WeightReply, WeightWorkerInit } from './weight-worker';
@@ -87,7 +88,10 @@ export class WeightStream implements WeightHooks {
       if (t.isLazy && !ref) continue;
       for (const f of forms) {
         const source = ref ? { path: ref.path, offset: ref.offset, length: t.byteLength } : undefined;
-        this.planned.push({ key: keyOf(weight.name, f.layout, f.range), tensor: t, job: { id: id++, name: weight.name, shape: [...t.shape], layout: f.layout, range: f.range, source: source ?? { bytes: new Uint8Array(0) } } });
+        // 4-bit blocks of a 2-D weight: the pass will most likely want them laid out for MatMulNBits.
+        const int4 = (f.range.dtype === 'int4' || f.range.dtype === 'uint4') && f.layout.granularity === 'block' && t.shape.length === 2;
+        const pack = int4 ? (f.layout.granularity === 'block' && f.layout.axis === 0 ? 0 : 1) : undefined;
+        this.planned.push({ key: keyOf(weight.name, f.layout, f.range), tensor: t, job: { id: id++, name: weight.name, shape: [...t.shape], layout: f.layout, range: f.range, source: source ?? { bytes: new Uint8Array(0) }, pack } });
       }
     }
     if (!this.planned.length) return;
@@ -116,7 +120,21 @@ export class WeightStream implements WeightHooks {
     this.fill(this.next);
     if (!reply.ok) throw reply.input ? new InputError(reply.message) : new McError(`weight worker: ${reply.message}`);
     this.counts.threaded++;
+    if (reply.packed && reply.ok) this.packed.set(reply.qw, { kAxis: this.planned[at].job.pack!, w: reply.packed });
     return reply.qw;
+  }
+
+  /** MatMulNBits layouts the workers made alongside the levels. */
+  private readonly packed = new WeakMap<QuantizedWeight, { kAxis: 0 | 1; w: MatMulNBitsWeight }>();
+
+  /** The pass's MatMulNBits layout: the worker's when it made this one, else computed here. */
+  toMatMulNBits(qw: QuantizedWeight, shape: readonly number[], kAxis: 0 | 1): MatMulNBitsWeight {
+    const p = this.packed.get(qw);
+    if (p && p.kAxis === kAxis) {
+      this.packed.delete(qw);
+      return p.w;
+    }
+    return toMatMulNBits(qw, shape, kAxis);
   }
 
   /** Moves a large built tensor's bytes to the spill file; the tensor reads them back when written. */

@@ -12,6 +12,7 @@ import { readFully } from '../util/file-io';
 import type { IntRange } from '../passes/quantize/params';
 import { useScalarWeightLoops } from '../passes/quantize/weight-kernel';
 import { quantizeWeight, QuantizedWeight, WeightLayout } from '../passes/quantize/weights';
+import { MatMulNBitsWeight, toMatMulNBits } from '../passes/quantize/int4';
 
 export interface WeightWorkerInit {
   mcWeightWorker: true;
@@ -29,10 +30,12 @@ export interface WeightJob {
   layout: WeightLayout;
   range: IntRange;
   source: { path: string; offset: number; length: number } | { bytes: Uint8Array };
+  /** Also lay the result out for MatMulNBits along this K axis (the pass's likely int4 form). */
+  pack?: 0 | 1;
 }
 
 export type WeightReply =
-  | { id: number; ok: true; qw: QuantizedWeight }
+  | { id: number; ok: true; qw: QuantizedWeight; packed?: MatMulNBitsWeight }
   | { id: number; ok: false; message: string; input: boolean };
 
 /** The read buffer, kept between jobs: a fresh 64 MiB array per weight costs page faults and zeroing. */
@@ -55,7 +58,8 @@ function run(job: WeightJob): WeightReply {
   try {
     const s = job.source;
     const w = 'path' in s ? readSlice(s.path, s.offset, s.length, job.name) : new Float32Array(s.bytes.buffer, s.bytes.byteOffset, s.bytes.byteLength / 4);
-    return { id: job.id, ok: true, qw: quantizeWeight(w, job.shape, job.layout, job.range, job.name) };
+    const qw = quantizeWeight(w, job.shape, job.layout, job.range, job.name);
+    return { id: job.id, ok: true, qw, packed: job.pack === undefined ? undefined : toMatMulNBits(qw, job.shape, job.pack) };
   } catch (e) {
     return { id: job.id, ok: false, message: e instanceof Error ? e.message : String(e), input: e instanceof InputError };
   }
@@ -66,7 +70,7 @@ if (init?.mcWeightWorker) {
   useScalarWeightLoops(init.scalar);
   init.port.on('message', (job: WeightJob) => {
     const reply = run(job);
-    const transfer = reply.ok ? [reply.qw.values.buffer as ArrayBuffer] : [];
+    const transfer = reply.ok ? [reply.qw.values.buffer as ArrayBuffer, ...(reply.packed ? [reply.packed.b.buffer as ArrayBuffer] : [])] : [];
     init.port.postMessage(reply, transfer);
     Atomics.add(init.signal, 0, 1);
     Atomics.notify(init.signal, 0);

@@ -8,7 +8,7 @@ import { defaultOpRegistry, Graph, Model, OpRegistry, Tensor, Value } from '../.
 import { UnsupportedError } from '../../errors';
 import type { Pass, PassContext, PassResult } from '../pass';
 import { applyEdits, GraphEdit, NameAllocator, removeUnusedInitializers } from './edits';
-import { toMatMulNBits } from './int4';
+import { MatMulNBitsWeight, toMatMulNBits } from './int4';
 import { canUseDynamic, emitDynamic } from './onnx/dynamic';
 import { emitDequantizeLinear } from './onnx/dequantize-linear';
 import { canUseMatMulNBits, emitMatMulNBits } from './onnx/matmulnbits';
@@ -43,6 +43,8 @@ export interface WeightHooks {
   quantize?(weight: Value, layout: WeightLayout, range: IntRange): QuantizedWeight;
   /** Each initializer the pass built for a weight, once built; may move its bytes out of memory (same bytes). */
   park?(tensor: Tensor): void;
+  /** toMatMulNBits of a weight this quantize hook gave; must give exactly its result. */
+  toMatMulNBits?(qw: QuantizedWeight, shape: readonly number[], kAxis: 0 | 1): MatMulNBitsWeight;
 }
 
 export function quantizePass(opts: QuantizeOptions, registry: OpRegistry = defaultOpRegistry, hooks: WeightHooks = {}): Pass<QuantizeReport> {
@@ -236,6 +238,8 @@ function planOnnxWeight(
   const quantize = (layout: WeightLayout, range: IntRange): QuantizedWeight =>
     hooks.quantize?.(weight, layout, range) ?? quantizeWeight(floats ??= tensor.toFloat32(), shape, layout, range, weight.name);
   const shape = tensor.shape;
+  const packed = (qw: QuantizedWeight, kAxis: 0 | 1): MatMulNBitsWeight =>
+    (hooks.toMatMulNBits ? hooks.toMatMulNBits(qw, shape, kAxis) : toMatMulNBits(qw, shape, kAxis));
   const out: { emission: Emission; row: QuantizedTensorRow }[] = [];
   for (const g of groups.values()) {
     const range = g.form === 'dynamic' ? dynamicWeightRange(opts) : intRange(opts.bits, opts.symmetric);
@@ -243,7 +247,7 @@ function planOnnxWeight(
     if (provided && fits !== true) warnings.push(`${weight.name}: computed levels not used (${fits ?? 'dynamic int8 form'}); quantized to nearest`);
     const qw = fits === true ? provided! : quantize(g.layout, range);
     const emission = g.form === 'matmulnbits'
-      ? emitMatMulNBits(ctx, weight, toMatMulNBits(qw, shape, g.layout.granularity === 'block' && g.layout.axis === 0 ? 0 : 1), g.consumers)
+      ? emitMatMulNBits(ctx, weight, packed(qw, g.layout.granularity === 'block' && g.layout.axis === 0 ? 0 : 1), g.consumers)
       : g.form === 'dynamic'
         ? emitDynamic(ctx, weight, qw, g.consumers)
         : emitDequantizeLinear(ctx, weight, qw, g.consumers);
