@@ -38,10 +38,6 @@ async function evaluate(model: string): Promise<{ acc: number; correct: Uint8Arr
   }
 }
 
-async function accuracy(model: string): Promise<number> {
-  return (await evaluate(model)).acc;
-}
-
 async function run(model: string, argv: Record<string, unknown>): Promise<{ result: PruneFileResult; acc: number; correct: Uint8Array }> {
   const tag = Object.values(argv).join('-').replace(/[^a-z0-9.-]/gi, '_');
   const output = path.join(tmp, `${path.basename(model, '.onnx')}-${tag}.onnx`);
@@ -94,8 +90,9 @@ const MODELS = ['cnn', 'mlp'].filter((m) => (JSON.parse(fs.readFileSync(path.joi
 
 describe.each(MODELS)('%s', (model) => {
   let dense = 0;
+  let denseHits: Uint8Array;
   beforeAll(async () => {
-    dense = await accuracy(path.join(FIX, model));
+    ({ acc: dense, correct: denseHits } = await evaluate(path.join(FIX, model)));
     rows.push(`| ${model} | dense | 0 | - | | ${(dense * 100).toFixed(1)}% | ${fs.statSync(path.join(FIX, model)).size} | |`);
   });
 
@@ -110,7 +107,8 @@ describe.each(MODELS)('%s', (model) => {
     const named = [['magnitude', mag], ['saliency', sal], ['saliency 1 round', sal1], ['magnitude global', magG], ['saliency global', salG], ['saliency global 1 round', salG1]] as const;
     for (const [name, r] of named) {
       rows.push(`| ${model} | channel | ${s} | ${name} | ${r.result.report.rounds} | ${(r.acc * 100).toFixed(1)}% | ${r.result.size.after.bytes} | ${r.result.size.after.gzipBytes} |`);
-      expect(r.acc).toBeLessThanOrEqual(dense + 0.01);
+      // Removing channels without fine-tuning does not make the classifier better beyond chance.
+      expect(pBetter(r.correct, denseHits)).toBeGreaterThanOrEqual(ALPHA);
     }
     expect([sal.result.report.rounds, salG.result.report.rounds, sal1.result.report.rounds, mag.result.report.rounds]).toEqual([4, 4, 1, 1]);
     // Rounds change which channels go, never how many: layer scope removes round(s * C) of every layer,

@@ -267,8 +267,10 @@ const salArgs = { criterion: 'saliency', data: path.join(FIX, 'calib-x.npy'), sa
 describe.each(['mlp', 'cnn'])('%s-layers: saliency pruning', (m) => {
   const model = `${m}-layers`;
   let dense = 0;
+  let denseHits: Uint8Array;
   beforeAll(async () => {
-    dense = await tfjsAccuracy(path.join(FIX, model));
+    denseHits = await tfjsHits(path.join(FIX, model));
+    dense = denseHits.reduce((t, c) => t + c, 0) / denseHits.length;
     rows.push(`| ${model} | dense | 0 | ${(dense * 100).toFixed(1)}% |`);
   });
 
@@ -297,7 +299,8 @@ describe.each(['mlp', 'cnn'])('%s-layers: saliency pruning', (m) => {
     const p = { magBetter: pBetter(hitsMag, hitsSal), salBetter: pBetter(hitsSal, hitsMag) };
     console.log(`${model} unstructured 0.5: saliency ${(accSal * 100).toFixed(1)}%, magnitude ${(accMag * 100).toFixed(1)}%, one-sided McNemar p ${JSON.stringify(p)}`);
     expect(p.magBetter).toBeGreaterThanOrEqual(ALPHA);
-    expect(accSal).toBeLessThanOrEqual(dense + 0.01);
+    // Removing weights without fine-tuning does not make the classifier better beyond chance.
+    expect(pBetter(hitsSal, denseHits)).toBeGreaterThanOrEqual(ALPHA);
   });
 
   test('Fisher (no labels) and 2:4 run on the layers-model too', async () => {
