@@ -18,6 +18,7 @@ import { COMMANDS } from '../../src/cli/commands';
 import { decodeOnnx } from '../../src/formats/onnx';
 import { applyPlanToFile, parseRecipe, recipeDocument, type FinetuneStep } from '../../src/plan';
 import { ROOT, tempDir } from '../helpers/cli-run';
+import { requireDep } from '../helpers/require-dep';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const split = require('../train/fashion-split') as { available(): boolean; writeTrainSplit(dir: string, n?: number): { x: string; y: string } };
@@ -74,8 +75,7 @@ describe('finetune step keys are checked with the recipe line', () => {
   });
 });
 
-const maybe = split.available() ? describe : describe.skip;
-if (!split.available()) console.warn('test/plan/recipe-finetune: /usr/share/datasets/fashion-mnist is missing (apt-get install dataset-fashion-mnist); the apply test is SKIPPED');
+const maybe = requireDep('fashion-mnist', split.available(), '/usr/share/datasets/fashion-mnist is missing (apt-get install dataset-fashion-mnist)').describe;
 
 maybe('mc apply: prune then finetune', () => {
   let evalX: Float32Array;
