@@ -7,8 +7,9 @@
  * show the user's side: exit 2 and one line on stderr.
  */
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
-import { InputError, McError } from '../../src/errors';
+import { InputError } from '../../src/errors';
 import { decodeOnnx, loadOnnx } from '../../src/formats/onnx';
 import { proto } from '../../src/formats/onnx/schema';
 import { loadTfjs } from '../../src/formats/tfjs';
@@ -114,7 +115,7 @@ describe('.npy and .npz readers', () => {
   });
 
   test('an array of 2^40 empty samples is refused (reading it looped for hours)', () => {
-    const dir = fs.mkdtempSync(path.join(require('os').tmpdir(), 'mc-fuzz-npy-'));
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mc-fuzz-npy-'));
     try {
       const text = "{'descr': '<f4', 'fortran_order': False, 'shape': (1099511627776, 0), }";
       const head = Buffer.alloc(10);
@@ -182,6 +183,5 @@ describe('the CLI side', () => {
     const lines = r.stderr.trim().split('\n');
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(pattern);
-    expect(McError).toBeDefined();
   });
 });
