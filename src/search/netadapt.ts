@@ -15,9 +15,11 @@
  * the best proposal still meets the accuracy constraint: the answer is the
  * fastest plan that does (NetAdapt's loop, stopped by accuracy instead).
  *
- * Proposals are scored without fine-tuning (the paper's short-term
- * fine-tune is not run here: mc finetune exists, but a trial does not call
- * it). Channels are cut by magnitude through recipe steps
+ * Proposals are scored without fine-tuning unless `--finetune-data` is given:
+ * then each proposal's plan ends with a recipe finetune step (distillation from
+ * the float model; the paper's short-term fine-tune), run inside the trial. The
+ * paper's long-term fine-tune of the answer is `mc finetune` on the output.
+ * Channels are cut by magnitude through recipe steps
  * (`prune: {sparsity, pattern: channel}` with `layers`), so `mc apply` of the
  * recipe reproduces the model.
  */

@@ -7,7 +7,9 @@
  */
 import type { Model } from '../ir';
 import { applyPlan, parseRecipe, type Plan } from '../plan';
-import type { Assignment, Dimension, QuantOption, SpaceName } from './types';
+import * as path from 'path';
+import { UsageError } from '../errors';
+import type { Assignment, Dimension, QuantOption, SpaceName, TrialFinetune } from './types';
 
 /** int4 block size of an option (plain int4: 32, mc quantize's default), or null for int8/float. */
 export function int4Block(o: QuantOption): number | null {
@@ -95,13 +97,38 @@ export function describe(a: Assignment, layers: readonly string[], dims: readonl
   return out;
 }
 
-/** The recipe document of an assignment (recipe keys, docs/recipes.md): prune steps by sparsity, then quantize steps by option. */
+/**
+ * The pruning dimensions of `dims` given a fine-tune after them (recipe finetune keys, paths made
+ * absolute so a trial worker and the written recipe read the same files); `dims` when `ft` is absent.
+ */
+export function withFinetune(dims: Dimension[], ft: TrialFinetune | undefined): Dimension[] {
+  if (!ft) return dims;
+  if (!dims.some((d) => d.name !== 'quantize')) throw new UsageError('--finetune-data fine-tunes pruned plans: give --space prune or channels');
+  const keys: Record<string, string | number> = { data: path.resolve(ft.data) };
+  if (ft.labels !== undefined) keys.labels = path.resolve(ft.labels);
+  if (ft.samples !== undefined) keys.samples = ft.samples;
+  if (ft.epochs !== undefined) keys.epochs = ft.epochs;
+  if (ft.lr !== undefined) keys.lr = ft.lr;
+  return dims.map((d) => (d.name === 'quantize' ? d : { ...d, finetune: keys }));
+}
+
+/**
+ * The recipe document of an assignment (recipe keys, docs/recipes.md): prune steps by sparsity,
+ * a finetune step when the plan prunes and a pruning dimension has one, then quantize steps by option.
+ */
 export function recipeDocOf(a: Assignment, layers: readonly string[], dims: readonly Dimension[]): { steps: Record<string, unknown>[] } {
   const steps: Record<string, unknown>[] = [];
+  let finetune: Record<string, string | number> | undefined;
   dims.forEach((dim, d) => {
+    // Dimensions run prune-like first (dimensionsOf's order), so the finetune step goes in before the first quantize step.
+    if (dim.name === 'quantize' && finetune) {
+      steps.push({ finetune });
+      finetune = undefined;
+    }
     for (const rung of dim.rungs.filter((r) => !isIdentity(r))) {
       const taken = layers.filter((_, l) => dim.rungs[a[l][d]] === rung);
       if (!taken.length) continue;
+      if (dim.name !== 'quantize' && dim.finetune) finetune = dim.finetune;
       if (dim.name === 'prune') steps.push({ prune: { sparsity: rung }, layers: taken });
       // Whole filters out (the layer's output channels and what reads them): the model shrinks.
       else if (dim.name === 'channels') steps.push({ prune: { sparsity: rung, pattern: 'channel' }, layers: taken });
@@ -115,6 +142,7 @@ export function recipeDocOf(a: Assignment, layers: readonly string[], dims: read
       }
     }
   });
+  if (finetune) steps.push({ finetune });
   return { steps };
 }
 

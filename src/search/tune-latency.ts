@@ -21,10 +21,10 @@ import { LatencyMeter, layerShapeKey, type LatencyCache, type LatencyEntry, type
 import { TrialLog } from './log';
 import { netadapt, type EndToEnd, type NetAdaptIteration } from './netadapt';
 import { TrialPool } from './pool';
-import { discoverLayers } from './space';
+import { discoverLayers, withFinetune } from './space';
 import { StopSearch, TrialRunner } from './trials';
 import type { Dimension, Scope, StopReason, TuneOptions } from './types';
-import { digest as modelDigest, type TuneHooks, type TuneRun } from './tune';
+import { digest as modelDigest, finetuneFiles, type TuneHooks, type TuneRun } from './tune';
 
 export interface LatencyTuneOptions extends TuneOptions {
   /** The latency budget: largest end-to-end ratio against float; null with --objective latency and an accuracy constraint. */
@@ -50,7 +50,8 @@ export interface LatencyReportData {
   met: boolean;
   /** Whether an accuracy constraint was given (else the trials' loss is only reported). */
   accuracyConstraint: boolean;
-  fineTune: false;
+  /** Whether each proposal was fine-tuned before it was scored (--finetune-data). */
+  fineTune: boolean;
 }
 
 export interface LatencyTuneRun extends TuneRun {
@@ -69,7 +70,7 @@ export async function tuneLatency(o: LatencyTuneOptions, hooks: TuneHooks & { on
   const float = loadModel(o.model);
   const layers = await discoverLayers(float, label);
   const steps = o.channelSteps;
-  const dims: Dimension[] = [{ name: 'channels', rungs: [...Array.from({ length: steps - 1 }, (_, i) => (steps - 1 - i) / steps), 0] }];
+  const dims: Dimension[] = withFinetune([{ name: 'channels', rungs: [...Array.from({ length: steps - 1 }, (_, i) => (steps - 1 - i) / steps), 0] }], o.finetune);
   const evalOpts = { baseline: float, baselineName: path.basename(o.model), data: o.data, labels: o.labels, metric: o.metric, runs: 0, budgets: tracking };
   const all = await Evaluator.create(evalOpts);
   let sub: Evaluator | null = null;
@@ -89,7 +90,7 @@ export async function tuneLatency(o: LatencyTuneOptions, hooks: TuneHooks & { on
       type: 'header', mcVersion: VERSION,
       search: {
         model: path.basename(o.model), data: path.basename(o.data), labels: o.labels && path.basename(o.labels), metric: o.metric ?? null,
-        sha256: modelDigest([...modelFiles(o.model, float), o.data, ...(o.labels ? [o.labels] : [])]),
+        sha256: modelDigest([...modelFiles(o.model, float), o.data, ...(o.labels ? [o.labels] : []), ...finetuneFiles(o)]),
         constraint: { [constraint.spec.flag]: constraint.limit }, dimensions: dims, layers, subset: o.subset, sizeMeasure: o.sizeMeasure,
         latency: { maxLatencyRatio: o.maxLatencyRatio, iterations: o.iterations },
       },
@@ -157,7 +158,7 @@ export async function tuneLatency(o: LatencyTuneOptions, hooks: TuneHooks & { on
         checks: result.checks,
         met: result.met,
         accuracyConstraint: given.length > 0,
-        fineTune: false,
+        fineTune: o.finetune !== undefined,
       },
     };
   } finally {

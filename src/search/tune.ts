@@ -25,7 +25,7 @@ import { greedy, greedyTrials } from './greedy';
 import { TrialLog } from './log';
 import { paretoFront } from './pareto';
 import { measureSensitivity, sensitivityTrials, type SensitivityTable } from './sensitivity';
-import { dimensionsOf, discoverLayers, uniform } from './space';
+import { dimensionsOf, discoverLayers, uniform, withFinetune } from './space';
 import { TrialPool } from './pool';
 import { StopSearch, TrialRunner } from './trials';
 import type { QuantOption, Scope, StopReason, TrialRecord, TuneOptions, TuneResult } from './types';
@@ -48,7 +48,7 @@ export async function tune(o: TuneOptions, hooks: TuneHooks = {}): Promise<TuneR
   const float = loadModel(o.model);
   const layers = await discoverLayers(float, label);
   if (o.options.includes('int4-gptq') && o.calib === undefined) throw new UsageError('--options int4-gptq needs --calib (calibration inputs for the layer Hessians; not the eval data)');
-  const dims = dimensionsOf(o.space, o.options, o.sparsities, o.calib && path.resolve(o.calib));
+  const dims = withFinetune(dimensionsOf(o.space, o.options, o.sparsities, o.calib && path.resolve(o.calib)), o.finetune);
   const evalOpts = { baseline: float, baselineName: path.basename(o.model), data: o.data, labels: o.labels, metric: o.metric, runs: 0, budgets: o.constraint };
   const all = await Evaluator.create(evalOpts);
   let sub: Evaluator | null = null;
@@ -80,7 +80,7 @@ export async function tune(o: TuneOptions, hooks: TuneHooks = {}): Promise<TuneR
       type: 'header', mcVersion: VERSION,
       search: {
         model: path.basename(o.model), data: path.basename(o.data), labels: o.labels && path.basename(o.labels), metric: o.metric ?? null,
-        sha256: digest([...modelFiles(o.model, float), o.data, ...(o.labels ? [o.labels] : []), ...(o.calib ? [o.calib] : [])]),
+        sha256: digest([...modelFiles(o.model, float), o.data, ...(o.labels ? [o.labels] : []), ...(o.calib ? [o.calib] : []), ...finetuneFiles(o)]),
         constraint: { [constraint.spec.flag]: constraint.limit }, dimensions: dims, layers, subset: o.subset, sizeMeasure: o.sizeMeasure,
       },
     }, o.resume);
@@ -162,4 +162,9 @@ export function digest(paths: string[]): string {
   };
   for (const p of paths) add(p);
   return h.digest('hex');
+}
+
+/** The files a trial's fine-tune reads (their bytes fix its results, as the data's do). */
+export function finetuneFiles(o: Pick<TuneOptions, 'finetune'>): string[] {
+  return o.finetune ? [o.finetune.data, ...(o.finetune.labels ? [o.finetune.labels] : [])] : [];
 }

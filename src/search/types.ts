@@ -6,6 +6,16 @@
  */
 import type { Budgets, MetricName } from '../eval/types';
 
+/** `mc tune --finetune-*`: what each pruned trial trains on (not the eval data), and how long. */
+export interface TrialFinetune {
+  data: string;
+  labels?: string;
+  /** The first `samples` training inputs (all when absent). */
+  samples?: number;
+  epochs?: number;
+  lr?: number;
+}
+
 /** The dimensions a layer can be compressed along. */
 export type SpaceName = 'quantize' | 'prune' | 'channels';
 
@@ -37,6 +47,8 @@ export interface TuneOptions {
   calib?: string;
   /** Prune rungs (unstructured magnitude sparsity); dense (0) is always the safest rung. */
   sparsities: number[];
+  /** A short distillation fine-tune after a plan's pruning (prune and channels spaces); see Dimension.finetune. */
+  finetune?: TrialFinetune;
   strategy: Strategy;
   /** What "size" means; default weights (stored weight bytes), gzip when the space prunes. */
   sizeMeasure: SizeMeasure;
@@ -66,6 +78,11 @@ export interface Dimension {
   rungs: readonly (QuantOption | number)[];
   /** Quantize: the calibration inputs GPTQ reads (an absolute path), when a rung is int4-gptq. */
   calib?: string;
+  /**
+   * Prune and channels: the keys of a recipe finetune step (absolute paths) that a plan runs after
+   * its prune steps whenever it prunes (NetAdapt's short-term fine-tune; `mc tune --finetune-data`).
+   */
+  finetune?: Record<string, string | number>;
 }
 
 /** Per layer (in layer order), per dimension (in dimension order): the rung index. */

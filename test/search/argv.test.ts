@@ -15,6 +15,7 @@ test.each([
   [{ resume: 'r.jsonl', output: 'b.onnx' }, { log: 'r.jsonl', resume: true, output: 'b.onnx' }],
   [{ subset: '0.2', size: 'file' }, { subset: 0.2, sizeMeasure: 'file' }],
   [{ maxAccuracyDrop: undefined, minAgreement: 0.99 }, { constraint: { minAgreement: 0.99 } }],
+  [{ space: 'channels', finetuneData: 't.npy', finetuneSamples: '640', finetuneLr: '0.01' }, { finetune: { data: 't.npy', samples: 640, lr: 0.01 } }],
 ])('%j', (flags, want) => {
   expect(parseTuneFlags(CNN, { ...base, ...flags })).toMatchObject(want);
 });
@@ -31,6 +32,8 @@ test.each([
   [{ subset: '0' }, /--subset must be in/],
   [{ timeBudget: 'soon' }, /--time-budget must be a duration/],
   [{ resume: 'a.jsonl', log: 'b.jsonl' }, /--resume continues its own log/],
+  [{ finetuneSamples: '10' }, /--finetune-samples needs --finetune-data/],
+  [{ space: 'channels', finetuneData: 't.npy', finetuneLr: '-1' }, /--finetune-lr must be above 0/],
 ])('refuses %j', (flags, message) => {
   expect(() => parseTuneFlags(CNN, { ...base, ...flags })).toThrow(message);
 });

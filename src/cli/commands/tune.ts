@@ -52,6 +52,11 @@ export const tuneCommand = defineCommand<TuneCliOptions>({
       .requiredOption('--data <x>', 'evaluation inputs (.npy, .npz, test-data folder, images)')
       .option('--labels <y>', 'labels for --data (needed by --max-accuracy-drop and --max-ppl-ratio)')
       .option('--calib <x>', 'calibration inputs for --options int4-gptq (not the eval data)')
+      .option('--finetune-data <x>', 'prune/channels: fine-tune every pruned plan briefly by distillation from the float model on these training inputs (not the eval data) before it is scored; the recipe keeps the step (NetAdapt\'s short-term fine-tune)')
+      .option('--finetune-labels <y>', 'labels for --finetune-data (not needed: the loss is distillation)')
+      .option('--finetune-samples <n>', 'the first n inputs of --finetune-data (default: all)')
+      .option('--finetune-epochs <n>', 'epochs over them (default: 1)')
+      .option('--finetune-lr <lr>', 'learning rate (default: mc finetune\'s, 1e-3 with a cosine schedule)')
       .option('--metric <name>', `accuracy metric: ${METRICS.join(', ')} (default: from output and label shapes)`);
     for (const key of CONSTRAINT_KEYS) {
       const spec = BUDGET_SPECS.find((s) => s.key === key)!;
@@ -130,6 +135,7 @@ export function parseTuneFlags(model: string, flags: Readonly<Record<string, unk
     data: String(flags.data),
     labels: optionalString(flags.labels),
     calib: optionalString(flags.calib),
+    finetune: finetuneOf(flags),
     metric: metric === undefined ? undefined : oneOf(metric, METRICS, '--metric'),
     constraint,
     space: space as SpaceName[],
@@ -287,7 +293,7 @@ function renderLatency(l: LatencyReportData, ctx: CliContext): string {
   for (const ch of l.checks) s += `end to end: ${ch.ratio.toFixed(3)} of float (median; all repeats but one ≤ ${ch.high.toFixed(3)}, largest ${ch.max.toFixed(3)}, spread ${ch.spread.toFixed(3)}; ${ch.ms.toFixed(2)} ms vs ${ch.floatMs.toFixed(2)} ms), table estimate ${ch.estimate.toFixed(3)}\n`;
   const last = l.checks[l.checks.length - 1];
   if (l.budget !== null && last) s += `${l.met ? c.green('met') : c.red('missed')} --max-latency-ratio ${l.budget}: ${last.ratio.toFixed(3)} measured end to end (all repeats but one ≤ ${last.high.toFixed(3)})\n`;
-  s += `${c.yellow('note')} proposals were scored without fine-tuning\n`;
+  if (!l.fineTune) s += `${c.yellow('note')} proposals were scored without fine-tuning (--finetune-data trains each one briefly first)\n`;
   return s;
 }
 
@@ -297,4 +303,23 @@ function round(x: number): string {
 
 function seconds(ms: number): string {
   return ms >= 120_000 ? `${(ms / 60_000).toFixed(1)} min` : `${(ms / 1000).toFixed(1)} s`;
+}
+
+/** --finetune-*: the trials' short fine-tune, or undefined without --finetune-data. */
+function finetuneOf(flags: Record<string, unknown>): TuneOptions['finetune'] {
+  const data = optionalString(flags.finetuneData);
+  const others = ['finetuneLabels', 'finetuneSamples', 'finetuneEpochs', 'finetuneLr'].filter((k) => flags[k] !== undefined);
+  if (data === undefined) {
+    if (others.length) throw new UsageError(`--${others[0].replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} needs --finetune-data`);
+    return undefined;
+  }
+  const lr = flags.finetuneLr === undefined ? undefined : finiteNumber(flags.finetuneLr, '--finetune-lr');
+  if (lr !== undefined && lr <= 0) throw new UsageError(`--finetune-lr must be above 0, got ${lr}`);
+  return {
+    data,
+    labels: optionalString(flags.finetuneLabels),
+    samples: flags.finetuneSamples === undefined ? undefined : wholeNumber(flags.finetuneSamples, '--finetune-samples', 1),
+    epochs: flags.finetuneEpochs === undefined ? undefined : wholeNumber(flags.finetuneEpochs, '--finetune-epochs', 1),
+    lr,
+  };
 }
