@@ -65,6 +65,8 @@ describe.each([
     const outDir = fs.mkdtempSync(path.join(dir, 'out-'));
     const out = path.join(outDir, 'chain.int8.onnx');
     const r = await runQuantize(out, { name, afterMs: Math.round(fullRunMs * share) });
+    // The line says whether temp files (the spill, staged outputs) existed and were removed.
+    console.log(`${name} at ${r.sentAt} ms of a ${fullRunMs} ms run: ${r.stderr.trim()}`);
     if (r.code === 0) throw new Error(`the run finished (${r.ms} ms) before its ${name} at ${r.sentAt ?? '-'} ms: nothing was tested`);
     expect(r.code).toBe(code);
     expect(r.stderr.trim()).toMatch(new RegExp(`^mc: interrupted by ${name}; no output written( \\(\\d+ temporary file\\(s\\) removed\\))?$`));
