@@ -3,7 +3,7 @@ import * as path from 'path';
 import { InputError } from '../../errors';
 import type { TensorData } from '../../ir';
 import { resolveInside } from '../../util/safe-path';
-import { MAX_BUFFER_BYTES, readFully } from '../../util/file-io';
+import { MAX_BUFFER_BYTES, readFully, writeFully } from '../../util/file-io';
 import type { StringStringEntryProto } from './proto-types';
 
 /** A parsed TensorProto.external_data reference (https://onnx.ai/onnx/repo-docs/ExternalData.html). */
@@ -92,6 +92,31 @@ function readExternal(ref: ExternalRef, byteLength: number, tensorName: string):
     fs.closeSync(fd);
   }
   return out;
+}
+
+/** Bytes per step of copyExternal: the copy never holds a whole tensor. */
+const COPY_CHUNK = 16 * 1024 * 1024;
+
+/**
+ * Streams a tensor's external bytes into `out` (a file descriptor at its current position)
+ * through one reused buffer, without loading the tensor: a re-save of a multi-GB model then
+ * needs a few MiB. Counts as one read in externalDataStats.
+ */
+export function copyExternal(ref: ExternalRef, byteLength: number, tensorName: string, out: number): void {
+  externalDataStats.reads++;
+  checkExtent(ref, byteLength, tensorName);
+  const buf = new Uint8Array(Math.min(COPY_CHUNK, byteLength));
+  const fd = fs.openSync(ref.path, 'r');
+  try {
+    for (let done = 0; done < byteLength;) {
+      const part = buf.subarray(0, Math.min(buf.byteLength, byteLength - done));
+      if (readFully(fd, part, ref.offset + done) < part.byteLength) throw new InputError(`external data file ended early for tensor '${tensorName}'`, ref.path);
+      writeFully(out, part);
+      done += part.byteLength;
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /** A relative data-file name for a model file: `model.onnx` → `model.onnx.data`. */

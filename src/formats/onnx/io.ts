@@ -5,7 +5,7 @@ import type { Model, Tensor } from '../../ir';
 import { StagedFiles, writeAll, writeTemp, writeTempWith } from '../../util/atomic';
 import { resolveInside } from '../../util/safe-path';
 import { decodeOnnx, encodeModel, inlineTensorBytes, modelTensors, PROTOBUF_LIMIT } from './codec';
-import { defaultDataLocation, ExternalRef, lazyExternalData } from './external-data';
+import { copyExternal, defaultDataLocation, ExternalRef, lazyExternalData } from './external-data';
 import type { StringStringEntryProto } from './proto-types';
 import { onnxStorage } from './tensor-codec';
 
@@ -141,11 +141,20 @@ export function stageOnnx(model: Model, file: string, opts: OnnxSaveOptions = {}
           const gap = (EXTERNAL_ALIGN - (offset % EXTERNAL_ALIGN)) % EXTERNAL_ALIGN;
           if (gap) writeAll(fd, pad.subarray(0, gap));
           offset += gap;
-          const data = t.bytes();
-          writeAll(fd, data);
-          const rec = { entries: externalEntries(t, location, offset, data.byteLength), offset, length: data.byteLength };
+          // A weight still in its source file is copied through a small buffer, never loaded whole.
+          const ref = t.isLazy ? onnxStorage(t)?.externalRef : undefined;
+          let length: number;
+          if (ref) {
+            length = t.byteLength;
+            copyExternal(ref, length, t.name, fd);
+          } else {
+            const data = t.bytes();
+            writeAll(fd, data);
+            length = data.byteLength;
+          }
+          const rec = { entries: externalEntries(t, location, offset, length), offset, length };
           written.set(t, rec);
-          offset += data.byteLength;
+          offset += length;
           return rec.entries;
         },
       });
