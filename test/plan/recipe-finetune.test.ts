@@ -108,7 +108,7 @@ maybe('mc apply: prune then finetune', () => {
     return out;
   };
 
-  test('the output runs in onnxruntime, the prune masks hold, and it moved towards the dense model', async () => {
+  test('the output runs in onnxruntime, the prune masks hold, it moved towards the dense model, and it repeats byte for byte', async () => {
     const x = fs.readFileSync(path.join(FIX, 'eval-x.npy'));
     const all = new Float32Array(x.buffer.slice(x.byteOffset + x.length - 1000 * 784 * 4, x.byteOffset + x.length));
     evalX = all.subarray(0, N * 784);
@@ -137,6 +137,10 @@ maybe('mc apply: prune then finetune', () => {
     const after = agreement(tuned, dense);
     console.log(`recipe prune 80% global → finetune (64 steps, kd from the recipe's model): top-1 agreement with dense on ${N} eval images ${(before * 100).toFixed(1)}% → ${(after * 100).toFixed(1)}%`);
     expect(after).toBeGreaterThan(before);
+    // Same recipe, same seed: the same bytes.
+    const again = path.join(dir, 'pf2.onnx');
+    await applyPlanToFile({ input: CNN, output: again, plan: parseRecipe(recipe, 'r.yaml', dir) });
+    expect(fs.readFileSync(again).equals(fs.readFileSync(out))).toBe(true);
     // The canonical recipe recorded in the output names the finetune step.
     const meta = decodeOnnx(fs.readFileSync(out)).metadataProps.find((p) => p.key === 'mc.recipe')!.value;
     expect(JSON.parse(meta).steps[1].finetune).toMatchObject({ data: 'train-x.npy', lr: 0.003, loss: 'kd' });
