@@ -10,7 +10,7 @@ import { MessagePort, workerData } from 'worker_threads';
 import { InputError } from '../errors';
 import { readFully } from '../util/file-io';
 import type { IntRange } from '../passes/quantize/params';
-import { useScalarWeightLoops } from '../passes/quantize/weight-kernel';
+import { useScalarWeightLoops, weightKernel } from '../passes/quantize/weight-kernel';
 import { quantizeWeight, QuantizedWeight, WeightLayout } from '../passes/quantize/weights';
 import { MatMulNBitsWeight, toMatMulNBits } from '../passes/quantize/int4';
 
@@ -41,10 +41,17 @@ export type WeightReply =
 /** The read buffer, kept between jobs: a fresh 64 MiB array per weight costs page faults and zeroing. */
 let buffer = new Float32Array(0);
 
-function readSlice(file: string, offset: number, length: number, name: string): Float32Array {
-  if (buffer.length < length / 4) buffer = new Float32Array(length / 4);
-  const out = buffer.subarray(0, length / 4);
-  const bytes = new Uint8Array(out.buffer, 0, length);
+/**
+ * The weight's floats: read straight into the SIMD kernel's memory when it has one (it then
+ * works in place), else into the reused buffer.
+ */
+function readSlice(file: string, offset: number, length: number, name: string, maxLen: number): Float32Array {
+  let out = weightKernel()?.inputBuffer(length / 4, maxLen);
+  if (!out) {
+    if (buffer.length < length / 4) buffer = new Float32Array(length / 4);
+    out = buffer.subarray(0, length / 4);
+  }
+  const bytes = new Uint8Array(out.buffer, out.byteOffset, length);
   const fd = fs.openSync(file, 'r');
   try {
     if (readFully(fd, bytes, offset) < length) throw new InputError(`external data file ended early for tensor '${name}'`, file);
@@ -54,10 +61,16 @@ function readSlice(file: string, offset: number, length: number, name: string): 
   return out;
 }
 
+/** The longest row the kernel may see for this shape: the last dim, or everything after the first. */
+function widestRow(shape: readonly number[]): number {
+  const n = shape.reduce((a, b) => a * b, 1);
+  return Math.max(1, shape[shape.length - 1] ?? 1, shape.length ? n / Math.max(1, shape[0]) : 1);
+}
+
 function run(job: WeightJob): WeightReply {
   try {
     const s = job.source;
-    const w = 'path' in s ? readSlice(s.path, s.offset, s.length, job.name) : new Float32Array(s.bytes.buffer, s.bytes.byteOffset, s.bytes.byteLength / 4);
+    const w = 'path' in s ? readSlice(s.path, s.offset, s.length, job.name, widestRow(job.shape)) : new Float32Array(s.bytes.buffer, s.bytes.byteOffset, s.bytes.byteLength / 4);
     const qw = quantizeWeight(w, job.shape, job.layout, job.range, job.name);
     return { id: job.id, ok: true, qw, packed: job.pack === undefined ? undefined : toMatMulNBits(qw, job.shape, job.pack) };
   } catch (e) {

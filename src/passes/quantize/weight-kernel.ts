@@ -178,6 +178,8 @@ export interface RowParams {
 export class WeightKernel {
   private size = 0;
   private rowsCap = 0;
+  /** Bytes at the start of memory held by inputBuffer (the layout starts after them). */
+  private base = 0;
   private at = { am: 0, mn: 0, mx: 0, inv: 0, lo: 0, hi: 0, sc: 0, zp: 0, acc: 0, w: 0, out: 0 };
 
   private constructor(private readonly ex: Exports) {}
@@ -192,18 +194,40 @@ export class WeightKernel {
     }
   }
 
+  /**
+   * A float32 array of n elements inside the module's memory, for a caller that reads a weight
+   * straight into it (a worker): the kernel then works on it in place, without copying it in
+   * chunk by chunk. Memory for rows of up to `maxLen` groups is reserved too, so no later
+   * growth detaches the array. undefined when memory cannot grow that far.
+   */
+  inputBuffer(n: number, maxLen: number): Float32Array | undefined {
+    const base = Math.ceil((n * 4) / 16) * 16;
+    const reserve = 48 * maxLen + 512 + Math.ceil(1.25 * Math.max(CHUNK_BYTES, 4 * maxLen));
+    const need = Math.ceil((base + reserve) / PAGE) - this.ex.mem.buffer.byteLength / PAGE;
+    try {
+      if (need > 0) this.ex.mem.grow(need);
+    } catch {
+      return undefined;
+    }
+    this.base = base;
+    this.size = 0; // lay out again after the input
+    return new Float32Array(this.ex.mem.buffer, 0, n);
+  }
+
   /** Lays out memory for rows of `len` groups (grows it when needed). */
   private layout(len: number): void {
     if (len === this.size) return;
     const rowBytes = len * 4;
     const rows = Math.max(1, Math.floor(CHUNK_BYTES / rowBytes));
-    let p = 0;
+    let p = this.base;
     const take = (bytes: number): number => { const a = p; p += Math.ceil(bytes / 16) * 16; return a; };
     const at = {
       acc: take(16), am: take(len * 4), mn: take(len * 4), mx: take(len * 4), inv: take(len * 8), lo: take(len * 8),
       hi: take(len * 8), sc: take(len * 4 + 8), zp: take(len * 4), w: take(rows * rowBytes), out: take(rows * len),
     };
     const need = Math.ceil(p / PAGE) - this.ex.mem.buffer.byteLength / PAGE;
+    // Growing detaches the arrays over the old memory: never while an inputBuffer is in use.
+    if (need > 0 && this.base > 0) throw new Error(`weight kernel: rows of ${len} exceed the memory reserved with the input buffer`);
     if (need > 0) this.ex.mem.grow(need);
     this.at = at;
     this.size = len;
@@ -249,8 +273,16 @@ export class WeightKernel {
     acc.set(new Float64Array(this.ex.mem.buffer, a.acc, 2));
   }
 
-  /** Copies rows chunk by chunk into the module and calls run(address, rows, first element). */
+  /** Copies rows chunk by chunk into the module (unless w is inside it) and calls run(address, rows, first element). */
   private chunks(w: Float32Array, base: number, rows: number, len: number, run: (p: number, n: number, from: number) => void): void {
+    if (w.buffer === this.ex.mem.buffer) {
+      for (let r = 0; r < rows; r += this.rowsCap) {
+        const n = Math.min(this.rowsCap, rows - r);
+        const from = base + r * len;
+        run(w.byteOffset + from * 4, n, from);
+      }
+      return;
+    }
     for (let r = 0; r < rows; r += this.rowsCap) {
       const n = Math.min(this.rowsCap, rows - r);
       const from = base + r * len;
