@@ -19,13 +19,14 @@
  * Without the corpus the suite fails, naming the command to run; MC_SKIP_CORPUS=1 skips it loudly
  * (a failure under CI=true: test/helpers/require-dep.ts).
  */
-import { execFileSync, spawnSync } from 'child_process';
+import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as ort from 'onnxruntime-node';
-import { BIN, ROOT, assertBuilt } from '../helpers/cli-run';
+import { ROOT, runMc, type McRun } from '../helpers/cli-run';
 import { ORACLE_PYTHON, corpusGate } from '../helpers/require-dep';
+import { readNpy } from '../reconstruct-e2e/helpers';
 
 jest.setTimeout(900_000);
 
@@ -35,26 +36,13 @@ const NAME = 'ppocr-mobile-v2-cls';
 const BUDGET = 1;
 const SAMPLES = 400;
 
-function mc(args: string[]): { code: number; stdout: string; stderr: string } {
-  assertBuilt();
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' }, encoding: 'utf8', timeout: 800_000 });
-  if (r.error) throw r.error;
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
-
-function readNpy(file: string): { shape: number[]; data: Buffer } {
-  const b = fs.readFileSync(file);
-  const n = b.readUInt16LE(8);
-  const header = b.toString('latin1', 10, 10 + n);
-  const shape = /'shape': \(([^)]*)\)/.exec(header)![1].split(',').filter((s) => s.trim()).map(Number);
-  return { shape, data: b.subarray(10 + n) };
-}
+const mc = (args: string[]): McRun => runMc(args, { timeoutMs: 800_000 });
 
 /** Predicted class per sample, from onnxruntime (batches of 50). */
-async function predict(model: string, x: { shape: number[]; data: Buffer }): Promise<number[]> {
+async function predict(model: string, x: { shape: number[]; data: Float32Array | BigInt64Array }): Promise<number[]> {
   const s = await ort.InferenceSession.create(model, { intraOpNumThreads: 1, interOpNumThreads: 1, logSeverityLevel: 3 });
   const per = x.shape.slice(1).reduce((a, b) => a * b, 1);
-  const all = new Float32Array(x.data.buffer.slice(x.data.byteOffset, x.data.byteOffset + x.data.byteLength));
+  const all = x.data as Float32Array;
   const out: number[] = [];
   for (let i = 0; i < x.shape[0]; i += 50) {
     const n = Math.min(50, x.shape[0] - i);
@@ -72,8 +60,7 @@ async function predict(model: string, x: { shape: number[]; data: Buffer }): Pro
 }
 
 function labels(file: string): number[] {
-  const { data } = readNpy(file);
-  return Array.from(new BigInt64Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength)), Number);
+  return Array.from(readNpy(file).data as BigInt64Array, Number);
 }
 
 const top1 = (pred: number[], y: number[]): number => (100 * pred.filter((p, i) => p === y[i]).length) / y.length;

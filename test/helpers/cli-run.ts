@@ -46,13 +46,13 @@ export function assertBuilt(): void {
 }
 
 /** Runs `mc args...` with `cwd` (default: a fresh temp folder) and NO_COLOR set, so output is plain text. */
-export function runMc(args: readonly string[], opts: { cwd?: string; env?: Record<string, string> } = {}): McRun {
+export function runMc(args: readonly string[], opts: { cwd?: string; env?: Record<string, string>; timeoutMs?: number } = {}): McRun {
   assertBuilt();
   const r = spawnSync(process.execPath, [BIN, ...args], {
     cwd: opts.cwd ?? ROOT,
     env: { ...process.env, NO_COLOR: '1', ...opts.env },
     encoding: 'utf8',
-    timeout: 120_000,
+    timeout: opts.timeoutMs ?? 120_000,
   });
   if (r.error) throw r.error;
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };

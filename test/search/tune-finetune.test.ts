@@ -17,48 +17,32 @@
  * Training inputs: test/train/fashion-split.js (inside the fixtures' training data, disjoint
  * from the eval images).
  */
-import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as ort from 'onnxruntime-node';
 import { parse, stringify } from 'yaml';
-import { BIN, ROOT, assertBuilt, tempDir } from '../helpers/cli-run';
+import { runMc, tempDir, type McRun } from '../helpers/cli-run';
 import { ALPHA, hits, pBetter } from '../helpers/paired';
 import { requireDep } from '../helpers/require-dep';
+import { EVAL_X, EVAL_Y, FIX, readNpy } from '../reconstruct-e2e/helpers';
 
 jest.setTimeout(900_000);
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const split = require('../train/fashion-split') as { available(): boolean; writeTrainSplit(dir: string, n?: number): { x: string; y: string } };
 
-const FIX = path.join(ROOT, 'fixtures');
 const CNN = path.join(FIX, 'cnn.onnx');
 const SAMPLES = 640;
 
-function mc(args: string[]): { code: number; stdout: string; stderr: string } {
-  assertBuilt();
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' }, encoding: 'utf8', timeout: 800_000 });
-  if (r.error) throw r.error;
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
-
-function npy(file: string): { shape: number[]; body: Buffer } {
-  const b = fs.readFileSync(file);
-  const n = b.readUInt16LE(8);
-  const shape = /'shape': \(([^)]*)\)/.exec(b.toString('latin1', 10, 10 + n))![1].split(',').filter((s) => s.trim()).map(Number);
-  return { shape, body: b.subarray(10 + n) };
-}
+const mc = (args: string[]): McRun => runMc(args, { timeoutMs: 800_000 });
 
 async function topHits(model: string): Promise<Uint8Array> {
-  const x = npy(path.join(FIX, 'eval-x.npy'));
-  const y = npy(path.join(FIX, 'eval-y.npy'));
-  const labels = new BigInt64Array(y.body.buffer.slice(y.body.byteOffset, y.body.byteOffset + y.body.byteLength));
-  const data = new Float32Array(x.body.buffer.slice(x.body.byteOffset, x.body.byteOffset + x.body.byteLength));
+  const x = readNpy(EVAL_X);
   const s = await ort.InferenceSession.create(model, { intraOpNumThreads: 1, interOpNumThreads: 1, logSeverityLevel: 3 });
-  const r = await s.run({ [s.inputNames[0]]: new ort.Tensor('float32', data, x.shape) });
+  const r = await s.run({ [s.inputNames[0]]: new ort.Tensor('float32', x.data as Float32Array, x.shape) });
   const logits = r[s.outputNames[0]];
   await s.release();
-  return hits(logits.data as Float32Array, labels, logits.dims[1]);
+  return hits(logits.data as Float32Array, readNpy(EVAL_Y).data as BigInt64Array, logits.dims[1]);
 }
 
 const top1 = (h: Uint8Array): number => (100 * h.reduce((s, v) => s + v, 0)) / h.length;
@@ -69,7 +53,7 @@ requireDep('fashion-mnist', split.available(), '/usr/share/datasets/fashion-mnis
     const train = split.writeTrainSplit(path.join(dir, 'split'), SAMPLES);
     const out = path.join(dir, 'tuned.onnx');
     const recipe = path.join(dir, 'tuned.yaml');
-    const run = mc(['tune', CNN, '--data', path.join(FIX, 'eval-x.npy'), '--labels', path.join(FIX, 'eval-y.npy'), '--space', 'channels', '--sparsities', '0.5',
+    const run = mc(['tune', CNN, '--data', EVAL_X, '--labels', EVAL_Y, '--space', 'channels', '--sparsities', '0.5',
       '--max-accuracy-drop', '2', '--finetune-data', train.x, '--finetune-samples', String(SAMPLES), '--workers', '2', '-o', out, '--recipe-out', recipe, '--json']);
     if (run.code !== 0) throw new Error(`mc tune exited ${run.code}:\n${run.stderr.trim().split('\n').slice(-5).join('\n')}`);
     const report = JSON.parse(run.stdout) as { best: { metric: number; plan: Record<string, number[]> } };
