@@ -40,7 +40,7 @@ export const finetuneCommand = defineCommand<FinetuneCliOptions>({
     .option('--early-stop <n>', 'stop after n epochs without a better validation accuracy')
     .option('--seed <n>', 'shuffle seed', '0')
     .option('--bn-recalibrate', 'ONNX: re-estimate BatchNormalization statistics on --data before training (adaptive BN), then keep them frozen (default: keep the stored ones)')
-    .option('--prune-to <s>', 'gradual magnitude pruning while training (Zhu & Gupta 2017, tfmot PolynomialDecay): final sparsity of the layer weights, global')
+    .option('--prune-to <s>', 'gradual magnitude pruning while training (Zhu & Gupta 2017, tfmot PolynomialDecay): final sparsity of the layer weights, global with the one-shot pass\'s 5% per-layer floor (mc prune --schedule polynomial is the full form)')
     .option('--initial-sparsity <s>', 'gradual pruning: starting sparsity', '0')
     .option('--prune-frequency <n>', 'gradual pruning: re-prune every n steps', '100')
     .option('--prune-end <f>', 'gradual pruning: reach the final sparsity at this fraction of the steps (then fine-tune with the mask fixed)', '0.75')
