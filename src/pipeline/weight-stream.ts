@@ -140,15 +140,16 @@ export class WeightStream implements WeightHooks {
   /** Moves a large built tensor's bytes to the spill file; the tensor reads them back when written. */
   park(t: Tensor): void {
     if (t.isLazy || t.dtype === 'string' || t.byteLength < PARK_MIN_BYTES) return;
-    if (!this.spill) {
-      const p = tempPathFor(path.join(this.o.spillDir, 'mc-weights'), 'spill');
-      this.spill = { path: p, fd: fs.openSync(p, 'w+'), offset: 0 };
-    }
-    const s = this.spill;
+    const s = this.spillFile();
     const bytes = t.bytes();
     const offset = s.offset;
     const length = bytes.byteLength;
-    writeAll(s.fd, bytes);
+    try {
+      writeAll(s.fd, bytes);
+    } catch (e) {
+      // A full disk or a read-only folder is the user's environment, not a bug (as formats/saveModel says it).
+      throw new InputError(`cannot write the spill file beside the output: ${(e as Error).message}`, s.path);
+    }
     s.offset += length;
     const fd = s.fd;
     t.setData(t.dtype, [...t.shape], {
@@ -161,6 +162,21 @@ export class WeightStream implements WeightHooks {
     });
     this.counts.parked++;
     this.counts.parkedBytes += length;
+  }
+
+  private spillFile(): { path: string; fd: number; offset: number } {
+    if (!this.spill) {
+      const p = tempPathFor(path.join(this.o.spillDir, 'mc-weights'), 'spill');
+      let fd: number;
+      try {
+        fd = fs.openSync(p, 'w+');
+      } catch (e) {
+        removeTemp(p);
+        throw new InputError(`cannot create a spill file beside the output: ${(e as Error).message}`, p);
+      }
+      this.spill = { path: p, fd, offset: 0 };
+    }
+    return this.spill;
   }
 
   /** Stops the workers (the spill file stays: the model's parked tensors read from it until it is written). */
