@@ -72,3 +72,31 @@ test.each([8, 4] as const)('mc quantize --bits %i on external data: the same byt
   expect(Buffer.from(encodeOnnx(cli)).equals(Buffer.from(encodeOnnx(loadOnnx(ref))))).toBe(true);
   expect(Array.from(await outputs(out))).toEqual(Array.from(await outputs(ref)));
 });
+
+test('the built library quantizes on worker threads and parks what it builds (the path compared above)', () => {
+  // In a child process over dist/: the worker script exists only there (under ts-jest weights are quantized on this thread).
+  const out = path.join(dir, 'lib', 'q.onnx');
+  fs.mkdirSync(path.dirname(out));
+  const script = `
+    const path = require('path');
+    const dist = ${JSON.stringify(path.join(__dirname, '..', '..', 'dist'))};
+    const { loadOnnx, saveOnnx } = require(path.join(dist, 'formats', 'onnx'));
+    const { resolveQuantizeOptions } = require(path.join(dist, 'passes'));
+    const { liftWeights, quantizeModel } = require(path.join(dist, 'pipeline', 'quantize.js'));
+    const { WeightStream } = require(path.join(dist, 'pipeline', 'weight-stream.js'));
+    (async () => {
+      const model = loadOnnx(${JSON.stringify(input)});
+      liftWeights(model);
+      const stream = new WeightStream({ spillDir: ${JSON.stringify(path.dirname(out))}, threads: 2 });
+      await quantizeModel(model, resolveQuantizeOptions({ bits: 8 }), { label: 'x', stream });
+      saveOnnx(model, ${JSON.stringify(out)}, { externalData: true });
+      stream.removeSpill();
+      console.log(JSON.stringify(stream.counts));
+    })().catch((e) => { console.error(e); process.exit(1); });`;
+  const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+  expect(r.stderr).toBe('');
+  const counts = JSON.parse(r.stdout.trim()) as { threaded: number; local: number; parked: number; parkedBytes: number };
+  expect(counts).toEqual({ threaded: 4, local: 0, parked: 4, parkedBytes: 4 * 1024 * 1024 });
+  expect(fs.readdirSync(path.dirname(out)).sort()).toEqual(['q.onnx', 'q.onnx.data']);
+  expect(fs.readFileSync(`${out}.data`).equals(fs.readFileSync(path.join(dir, 'ref8', 'q.onnx.data')))).toBe(true);
+});
