@@ -105,6 +105,14 @@ export function fit(tf: TF, model: Trainable, teacher: Predictor | null, train: 
       const saved = model.vars.map((v) => tf.keep(tf.clone(v)));
       const opt = makeOptimizer(tf, o.optimizer);
       const order = epochOrder(train.count, o.seed, -1);
+      // Gradual pruning: the student starts as its teacher, so the loss has nothing to fall from; the rate
+      // must recover what pruning takes, so the test runs on the weights pruned to the final sparsity.
+      const atFinal = (): void => {
+        pruneMagnitude(tf, o.gradual!.vars.map((i) => model.vars[i]), o.gradual!.final, o.gradual!.scope, o.gradual!.minDensity);
+        masks.dispose();
+        masks = WeightMasks.of(tf, model.vars);
+      };
+      if (o.gradual) atFinal();
       try {
         lrFind = lrRangeTest((lr, i) => {
           const s = (i * o.batchSize) % Math.max(1, train.count - o.batchSize + 1);
@@ -114,6 +122,10 @@ export function fit(tf: TF, model: Trainable, teacher: Predictor | null, train: 
         opt.dispose();
         model.vars.forEach((v, i) => v.assign(saved[i]));
         tf.dispose(saved);
+        if (o.gradual) {
+          masks.dispose();
+          masks = WeightMasks.of(tf, model.vars);
+        }
       }
       if (lrFind.lr === null) throw new TrainingDivergedError('--lr find: the loss never decreased over the range test; give --lr');
       baseLr = lrFind.lr;

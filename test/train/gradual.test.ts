@@ -3,6 +3,8 @@
  * (transcribed), the prune steps, global magnitude pruning to an exact count, and fit
  * ending at the final sparsity with the mask fixed after endStep.
  */
+import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { isPruningStep, polynomialSparsity, pruneGlobalMagnitude, pruneMagnitude } from '../../src/train';
@@ -146,4 +148,56 @@ describe('mc prune --schedule polynomial: flags → the plan, and the recipe it 
   ])('%j is refused', (extra, message) => {
     expect(() => parse(extra)).toThrow(message);
   });
+});
+
+/**
+ * --lr find with gradual pruning: the student starts as its teacher, so a range test on it
+ * sees a zero loss and picks nothing (the error a plain fine-tune of an unpruned model gives);
+ * with gradual pruning the test runs on the weights pruned to the final sparsity, what the
+ * rate has to recover from, and the training then starts from the weights as they were.
+ */
+test('lr find with gradual pruning runs the range test at the final sparsity', async () => {
+  const { openDataset } = await import('../../src/data');
+  const { fit, TrainingSet } = await import('../../src/train');
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const { encodeNpy } = require('../../scripts/fixtures/npy') as { encodeNpy(a: Float32Array, shape: number[]): Buffer };
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mc-gradual-find-'));
+  let seed = 3;
+  const rand = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648) - 0.5;
+  fs.writeFileSync(path.join(dir, 'x.npy'), encodeNpy(Float32Array.from({ length: 320 * 16 }, rand), [320, 16]));
+  const train = TrainingSet.load(openDataset(path.join(dir, 'x.npy'), { inputs: [{ name: 'x', dtype: 'float32', shape: [-1, 16] }] }));
+  const w0 = Float32Array.from({ length: 16 * 4 }, rand);
+  const run = (gradual: boolean) => {
+    const W = tf.variable(tf.tensor2d(w0, [16, 4]), true, `find-w-${gradual}`);
+    const teacherW = tf.tensor2d(w0, [16, 4]);
+    const student = {
+      params: [], vars: [W],
+      predict: (f: Readonly<Record<string, tf.Tensor>>) => tf.matMul(f.x as tf.Tensor2D, W),
+      reference: (f: Readonly<Record<string, tf.Tensor>>) => tf.matMul(f.x as tf.Tensor2D, teacherW),
+      lossAndGrads: (f: Readonly<Record<string, tf.Tensor>>, loss: (out: tf.Tensor) => tf.Scalar) => {
+        const r = tf.variableGrads(() => loss(tf.matMul(f.x as tf.Tensor2D, W)), [W]);
+        const l = r.value.dataSync()[0];
+        r.value.dispose();
+        return { loss: l, grads: [r.grads[W.name]] };
+      },
+      writeBack: () => {}, dispose: () => {},
+    };
+    const seen: number[] = [];
+    try {
+      return fit(tf, student as never, { predict: (f) => student.reference(f), dispose: () => {} }, train, {
+        epochs: 1, batchSize: 32, optimizer: { kind: 'adam', momentum: 0.9, weightDecay: 0 }, lr: 'find', schedule: 'cosine', warmup: 0,
+        loss: { kind: 'mse', temperature: 1 }, seed: 0, onStep: () => seen.push(Array.from(W.dataSync()).filter((x) => x === 0).length),
+        gradual: gradual ? { initial: 0, final: 0.75, beginStep: 0, endStep: 5, frequency: 5, scope: 'layer', minDensity: 0, vars: [0] } : undefined,
+      });
+    } finally {
+      if (gradual) expect(seen).toEqual([0, 0, 0, 0, 0, 48, 48, 48, 48, 48]); // s_0 = 0: the range test's pruning was undone
+      W.dispose();
+      teacherW.dispose();
+    }
+  };
+  expect(() => run(false)).toThrow('--lr find: the loss never decreased over the range test; give --lr');
+  const r = run(true);
+  expect(r.lrFind!.points.length).toBeGreaterThan(20);
+  expect(r.lr).toBeGreaterThan(0);
+  expect(r.lr).toBe(r.lrFind!.lr);
 });
