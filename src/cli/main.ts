@@ -11,7 +11,7 @@ import type { RegisteredCommand } from './command';
 import { COMMANDS } from './commands';
 import { CliIO, makeContext } from './context';
 import { parseArgv } from './program';
-import { removeTempFiles } from '../util/atomic';
+import { committedFiles, removeTempFiles } from '../util/atomic';
 
 export const BUG_HINT = 'this is a bug in mc; please report it with the command you ran and the mc version (rerun with --debug for the stack trace)';
 
@@ -72,7 +72,9 @@ function installSignalHandlers(): void {
   for (const sig of Object.keys(SIGNAL_EXIT) as NodeJS.Signals[]) {
     process.once(sig, () => {
       const n = removeTempFiles();
-      process.stderr.write(`mc: interrupted by ${sig}; no output written${n ? ` (${n} temporary file(s) removed)` : ''}\n`);
+      const done = committedFiles();
+      const what = done.length ? `after writing ${done.join(', ')}` : 'no output written';
+      process.stderr.write(`mc: interrupted by ${sig}; ${what}${n ? ` (${n} temporary file(s) removed)` : ''}\n`);
       process.exit(SIGNAL_EXIT[sig]);
     });
   }

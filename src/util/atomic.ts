@@ -9,6 +9,13 @@ import { writeFully } from './file-io';
  * so a killed run leaves neither a partial output nor a stray temp file.
  */
 const liveTemps = new Set<string>();
+/** Final names this process renamed temp files onto (what an interrupted run did write). */
+const committed: string[] = [];
+
+/** The files this process has written under their final names so far. */
+export function committedFiles(): readonly string[] {
+  return committed;
+}
 
 /** A temp path beside `target` (same filesystem, so rename is atomic), registered for removeTempFiles. */
 export function tempPathFor(target: string, tag = 'tmp'): string {
@@ -27,6 +34,7 @@ export function removeTemp(tmp: string): void {
 export function commitTemp(tmp: string, target: string): void {
   fs.renameSync(tmp, target);
   liveTemps.delete(tmp);
+  committed.push(target);
 }
 
 /** Deletes every registered temp file (synchronously: safe in exit and signal handlers); returns how many. */
