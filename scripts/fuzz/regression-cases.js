@@ -53,6 +53,8 @@ write('npy-descr-newline.npy', n.npy('<f4\n', [2], new Float32Array(2)));
 write('npz-declared-bomb.npz', zip([{ name: 'x.npy', data: n.npy('<f4', [2 ** 28, 1024], new Uint8Array(16)), method: 8, size: 2 ** 40, zip64: true }]));
 // PNG whose header claims 2147483647 x 6 pixels (pngjs allocated 12 GiB for it).
 write('png-huge.png', png(2 ** 31 - 1, 6, { idat: require('zlib').deflateSync(Buffer.alloc(10)) }));
+// PNG of zero width and 2^32-1 rows (pngjs looped over the rows: a hang at 10^4 cases).
+write('png-zero-width.png', png(0, 2 ** 32 - 1, { idat: require('zlib').deflateSync(Buffer.alloc(10)) }));
 // JPEG whose SOF claims 65535 x 65535 (checked before jpeg-js allocates).
 {
   const j = Buffer.from(require('./targets/image').seeds().find((s) => s.main === 'img.jpg').files['img.jpg']);

@@ -58,10 +58,11 @@ function runChunk(opts, parser, start, count, knownSigs) {
     };
     child.on('message', (m) => {
       if (m.t === 'start') { current = m; arm(); }
+      else if (m.t === 'res') { if (m.typed) res.typed++; if (m.accepted) res.accepted++; }
       else if (m.t === 'fail') res.fails.push(m);
       else if (m.t === 'replay') res.replay = m;
       else if (m.t === 'self') (res.self ??= []).push(m);
-      else if (m.t === 'done') { res.done = true; res.typed = m.typed; res.accepted = m.accepted; res.peakRss = m.peakRss; }
+      else if (m.t === 'done') { res.done = true; res.peakRss = m.peakRss; }
     });
     child.on('exit', (code, signal) => {
       clearTimeout(timer);

@@ -157,8 +157,6 @@ function main() {
   const dir = path.join(work, 'case');
   const send = (m) => process.send ? process.send(m) : console.log(JSON.stringify(m));
   const seen = new Set(opts.knownSigs ?? []);
-  let typed = 0;
-  let accepted = 0;
   try {
     if (opts.selfTest) {
       // Each seed input once, without mutation: the guards must flag every one but the last.
@@ -174,8 +172,7 @@ function main() {
       send({ t: 'start', i, seed });
       const input = makeInput(target, seeds, seed);
       const res = runCase(target, dir, input);
-      if (res.typed) typed++;
-      else if (!res.fail.length) accepted++;
+      send({ t: 'res', typed: res.typed, accepted: !res.typed && !res.fail.length });
       if (opts.replaySeed !== undefined) send({ t: 'replay', seed, message: res.message, fail: res.fail, cpuMs: res.cpuMs, allocTotal: res.allocTotal });
       for (const f of res.fail) {
         let saved;
@@ -190,7 +187,7 @@ function main() {
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }
-  const done = { t: 'done', typed, accepted, peakRss: process.resourceUsage().maxRSS * 1024 };
+  const done = { t: 'done', peakRss: process.resourceUsage().maxRSS * 1024 };
   if (process.send) process.send(done, () => process.disconnect());
   else send(done);
 }

@@ -91,22 +91,25 @@ export function decodeImage(file: string): RgbaImage {
 /** Largest image decoded (RGBA at 4 bytes a pixel: 400 MB), jpeg-js's own default limit. */
 const MAX_PIXELS = 100e6;
 /**
- * Pixels a byte of compressed data can stand for, at most. PNG: deflate expands
- * at most 1032:1 and a pixel takes at least one bit of filtered scanline.
- * JPEG: a baseline 8×8 block takes at least 2 bits; 4096 leaves room for
- * progressive end-of-band runs. A header claiming more is refused before the
- * decoder allocates its pixel buffers (a 100-byte file must not cost 400 MB).
+ * How much a byte of compressed data can stand for, at most. PNG: deflate
+ * expands at most 1032:1, and each row is a filter byte plus at least one bit
+ * a pixel (so a zero-width, 4-billion-row PNG is refused too: pngjs would loop
+ * over its rows for minutes). JPEG: a baseline 8×8 block takes at least 2 bits;
+ * 4096 pixels a byte leaves room for progressive end-of-band runs. A header
+ * claiming more is refused before the decoder allocates its pixel buffers (a
+ * 100-byte file must not cost 400 MB).
  */
-const PNG_PIXELS_PER_BYTE = 1032 * 8;
+const DEFLATE_MAX_RATIO = 1032;
 const JPEG_PIXELS_PER_BYTE = 4096;
 
 function checkDeclaredSize(size: { width: number; height: number } | undefined, fileBytes: number, png: boolean, file: string): void {
   if (!size) return; // no header found: the decoder reports what is wrong
-  const pixels = size.width * size.height;
-  const perByte = png ? PNG_PIXELS_PER_BYTE : JPEG_PIXELS_PER_BYTE;
-  if (pixels > MAX_PIXELS || pixels > perByte * fileBytes) {
-    throw new InputError(`image header claims ${size.width}x${size.height} pixels, more than ${pixels > MAX_PIXELS ? `the ${MAX_PIXELS / 1e6} MP limit` : `a ${fileBytes}-byte file can hold`}`, file);
-  }
+  const { width, height } = size;
+  const claims = `image header claims ${width}x${height} pixels`;
+  if (png && (width === 0 || height === 0)) throw new InputError(`${claims}; PNG sizes start at 1`, file);
+  if (width * height > MAX_PIXELS) throw new InputError(`${claims}, more than the ${MAX_PIXELS / 1e6} MP limit`, file);
+  const fits = png ? height * (1 + Math.ceil(width / 8)) <= DEFLATE_MAX_RATIO * fileBytes : width * height <= JPEG_PIXELS_PER_BYTE * fileBytes;
+  if (!fits) throw new InputError(`${claims}, more than a ${fileBytes}-byte file can hold`, file);
 }
 
 /** Width and height from a PNG's IHDR (the first chunk, at byte 8). */

@@ -152,6 +152,10 @@ describe('image decoding', () => {
     expectInputError(() => decodeImage(at('png-huge.png')), 'png-huge.png', /claims 2147483647x6 pixels, more than the 100 MP limit/);
   });
 
+  test('a PNG of zero width and 2^32-1 rows is refused (pngjs looped over its rows: a hang)', () => {
+    expectInputError(() => decodeImage(at('png-zero-width.png')), 'png-zero-width.png', /claims 0x4294967295 pixels; PNG sizes start at 1/);
+  });
+
   test('a JPEG header claiming 65535 x 65535 is refused before jpeg-js allocates', () => {
     expectInputError(() => decodeImage(at('jpeg-huge.jpg')), 'jpeg-huge.jpg', /claims 65535x65535 pixels/);
   });
