@@ -34,7 +34,7 @@ beforeAll(() => {
 
 afterAll(() => {
   useScalarWeightLoops(false);
-  if (dir && !process.env.KEEP) fs.rmSync(dir, { recursive: true, force: true });
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
 async function outputs(file: string): Promise<Float32Array> {
