@@ -25,6 +25,8 @@ interface Lane {
 
 export class TrialPool {
   private seq = 0;
+  /** Measurements not yet answered (a speculative trial may still run when the search ends). */
+  private readonly inflight = new Set<Promise<unknown>>();
   private constructor(private readonly lanes: Lane[]) {}
 
   get size(): number {
@@ -56,6 +58,11 @@ export class TrialPool {
           for (const p of lane.pending.values()) p.reject(e);
           lane.pending.clear();
         });
+        // A worker that dies without an error (killed by the system) answers nothing: fail its trials.
+        worker.on('exit', (code) => {
+          for (const p of lane.pending.values()) p.reject(new McError(`trial worker stopped (exit ${code}) while measuring`));
+          lane.pending.clear();
+        });
       }
     } catch (e) {
       await Promise.all(lanes.map((l) => l.worker.terminate()));
@@ -68,13 +75,22 @@ export class TrialPool {
   measure(i: number, a: Assignment, scope: Scope, name: string): Promise<Measured> {
     const lane = this.lanes[i];
     const seq = this.seq++;
-    return new Promise((resolve, reject) => {
+    const p = new Promise<Measured>((resolve, reject) => {
       lane.pending.set(seq, { resolve, reject });
       lane.worker.postMessage({ seq, a, scope, name } satisfies TrialWorkerTask);
     });
+    const settled = p.then(() => undefined, () => undefined).finally(() => this.inflight.delete(settled));
+    this.inflight.add(settled);
+    return p;
   }
 
+  /**
+   * Waits for the measurements still running, then stops the workers: terminating a worker inside
+   * an onnxruntime run aborts the whole process (a native Napi::Error), which a speculative trial
+   * left running at the end of a search did, 1 run in 3.
+   */
   async close(): Promise<void> {
+    await Promise.all([...this.inflight]);
     await Promise.all(this.lanes.map((l) => l.worker.terminate()));
   }
 }
