@@ -7,27 +7,12 @@
  * seed = layer + 1.
  */
 const path = require('path');
-const { rand } = require('./quantize-model');
+const { matmulStack, rand } = require('./quantize-model');
 
 function hugeModel(dist, layers, d) {
-  const mc = require(path.join(dist, 'api.js'));
-  const g = new mc.Graph();
-  g.name = 'huge';
-  let cur = new mc.Value('x', { dtype: 'float32', shape: ['batch', d] });
-  g.inputs.push(cur);
-  for (let l = 0; l < layers; l++) {
-    const data = { kind: 'lazy', byteLength: d * d * 4, load: () => new Uint8Array(rand(d * d, l + 1).buffer) };
-    const w = g.addInitializer(`w${l}`, new mc.Tensor('float32', [d, d], data, `w${l}`));
-    const h = new mc.Value(`h${l}`, { dtype: 'float32' });
-    const r = new mc.Value(l === layers - 1 ? 'y' : `r${l}`, { dtype: 'float32' });
-    g.addNode(new mc.Node({ opType: 'MatMul', name: `mm${l}`, inputs: [cur, w], outputs: [h] }));
-    g.addNode(new mc.Node({ opType: 'Relu', name: `relu${l}`, inputs: [h], outputs: [r] }));
-    cur = r;
-  }
-  g.outputs.push(cur);
-  const m = new mc.Model('onnx', g);
-  m.irVersion = 8;
-  m.opsetImports = [{ domain: '', version: 13 }];
+  const lazy = (mc, l) => new mc.Tensor('float32', [d, d], { kind: 'lazy', byteLength: d * d * 4, load: () => new Uint8Array(rand(d * d, l + 1).buffer) }, `w${l}`);
+  const m = matmulStack(dist, layers, d, lazy);
+  m.graph.name = 'huge';
   return m;
 }
 

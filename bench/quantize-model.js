@@ -17,14 +17,18 @@ function rand(n, seed) {
 }
 
 /** x[batch, d] → layers × (MatMul d×d → Relu) → y, built with the mc library in `dist`. */
-function matmulStack(dist, layers, d) {
+/**
+ * x[batch, d] → layers × (MatMul d×d → Relu) → y. `weight(mc, l)` gives layer l's float32 [d, d]
+ * tensor (default: mulberry32 values in memory; bench/huge-model.js passes lazy ones).
+ */
+function matmulStack(dist, layers, d, weight = (mc, l) => mc.Tensor.fromArray('float32', [d, d], rand(d * d, l + 1), `w${l}`)) {
   const mc = require(path.join(dist, 'api.js'));
   const g = new mc.Graph();
   g.name = 'stack';
   let cur = new mc.Value('x', { dtype: 'float32', shape: ['batch', d] });
   g.inputs.push(cur);
   for (let l = 0; l < layers; l++) {
-    const w = g.addInitializer(`w${l}`, mc.Tensor.fromArray('float32', [d, d], rand(d * d, l + 1), `w${l}`));
+    const w = g.addInitializer(`w${l}`, weight(mc, l));
     const h = new mc.Value(`h${l}`, { dtype: 'float32' });
     const r = new mc.Value(l === layers - 1 ? 'y' : `r${l}`, { dtype: 'float32' });
     g.addNode(new mc.Node({ opType: 'MatMul', name: `mm${l}`, inputs: [cur, w], outputs: [h] }));

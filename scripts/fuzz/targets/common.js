@@ -28,4 +28,14 @@ function u8(s) {
   return new Uint8Array(Buffer.from(s));
 }
 
-module.exports = { dist, HOSTILE_INTS, HOSTILE_PATHS, checkModel, u8 };
+/** CRC-32 (zip, PNG): what hand-built archives and chunks need to get past their checksums. */
+function crc32(b) {
+  let c = ~0;
+  for (let i = 0; i < b.length; i++) {
+    c ^= b[i];
+    for (let k = 0; k < 8; k++) c = (c >>> 1) ^ (0xedb88320 & -(c & 1));
+  }
+  return ~c >>> 0;
+}
+
+module.exports = { dist, HOSTILE_INTS, HOSTILE_PATHS, checkModel, u8, crc32 };

@@ -6,16 +6,7 @@
  */
 const path = require('path');
 const zlib = require('zlib');
-const { dist } = require('./common');
-
-function crc32(b) {
-  let c = ~0;
-  for (let i = 0; i < b.length; i++) {
-    c ^= b[i];
-    for (let k = 0; k < 8; k++) c = (c >>> 1) ^ (0xedb88320 & -(c & 1));
-  }
-  return ~c >>> 0;
-}
+const { crc32, dist } = require('./common');
 
 function pngChunk(type, data) {
   const head = Buffer.alloc(8);

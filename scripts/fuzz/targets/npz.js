@@ -8,18 +8,9 @@
  */
 const path = require('path');
 const zlib = require('zlib');
-const { dist, HOSTILE_INTS } = require('./common');
+const { crc32, dist, HOSTILE_INTS } = require('./common');
 const n = require('./npy-build');
 const { readAll } = require('./npy');
-
-function crc32(b) {
-  let c = ~0;
-  for (let i = 0; i < b.length; i++) {
-    c ^= b[i];
-    for (let k = 0; k < 8; k++) c = (c >>> 1) ^ (0xedb88320 & -(c & 1));
-  }
-  return ~c >>> 0;
-}
 
 /**
  * entries: { name, data, method (0|8), zip64?, size?, compressedSize?, offset?, flags? }
