@@ -7,14 +7,11 @@
  * training split, disjoint from the eval and calibration images). Skipped, loudly, where
  * the Debian files are missing.
  */
-import { spawnSync } from 'child_process';
-import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import * as ort from 'onnxruntime-node';
-import { openDataset, openLabels } from '../../src/data';
 import { decodeOnnx } from '../../src/formats/onnx';
-import { BIN, ROOT, tempDir } from '../helpers/cli-run';
+import { tempDir, type McRun } from '../helpers/cli-run';
+import { evalSet, mcIn, sha, top1 } from './cli-helpers';
 import { requireDep } from '../helpers/require-dep';
 import { Model, Node, Tensor, Value, intAttr } from '../../src/ir';
 import { saveModel } from '../../src/formats';
@@ -31,45 +28,7 @@ const CNN = path.join(FIX, 'cnn.onnx');
 const maybe = requireDep('fashion-mnist', split.available(), '/usr/share/datasets/fashion-mnist is missing (apt-get install dataset-fashion-mnist)').describe;
 jest.setTimeout(1_800_000);
 
-/** dist/ must hold this build of the finetune code (other folders may be mid-edit by others). */
-function assertFinetuneBuilt(): void {
-  for (const f of ['cli/commands/finetune', 'pipeline/finetune', 'train/loop', 'train/trainable', 'runtime/executor/backend']) {
-    const src = path.join(ROOT, 'src', `${f}.ts`);
-    const js = path.join(ROOT, 'dist', `${f}.js`);
-    if (!fs.existsSync(js) || fs.statSync(js).mtimeMs < fs.statSync(src).mtimeMs) throw new Error(`dist/ is older than src/${f}.ts: run \`npm run build\``);
-  }
-}
-
-function mc(args: string[], cwd: string) {
-  assertFinetuneBuilt();
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, NO_COLOR: '1' }, encoding: 'utf8', timeout: 1_500_000 });
-  if (r.error) throw r.error;
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
-
-const sha = (f: string) => createHash('sha256').update(fs.readFileSync(f)).digest('hex');
-
-let evalX: Float32Array;
-let evalY: Int32Array;
-async function top1(file: string): Promise<number> {
-  if (!evalX) {
-    const d = openDataset(path.join(FIX, 'eval-x.npy'));
-    const b = [...d.batches(1000)][0];
-    evalX = Float32Array.from(b.inputs.values().next().value!.data as Float32Array);
-    evalY = [...openLabels(path.join(FIX, 'eval-y.npy')).batches(1000)][0].ids;
-  }
-  const s = await ort.InferenceSession.create(file);
-  const out = await s.run({ [s.inputNames[0]]: new ort.Tensor('float32', evalX, [1000, 1, 28, 28]) });
-  const logits = out[s.outputNames[0]].data as Float32Array;
-  let right = 0;
-  for (let i = 0; i < 1000; i++) {
-    let best = 0;
-    for (let c = 1; c < 10; c++) if (logits[i * 10 + c] > logits[i * 10 + best]) best = c;
-    if (best === evalY[i]) right++;
-  }
-  await s.release();
-  return right / 10;
-}
+const mc = (args: string[], cwd: string): McRun => mcIn(['cli/commands/finetune', 'pipeline/finetune', 'train/loop', 'train/trainable', 'runtime/executor/backend'], args, cwd);
 
 /** Every float32 initializer's zeros, by name: [count, positions hash]. */
 function zeros(file: string): Map<string, number[]> {
@@ -153,6 +112,7 @@ maybe('mc finetune recovers pruned accuracy (fixture CNN, onnxruntime on the eva
     expect(mc(['prune', layers, '--sparsity', '0.9', '--scope', 'global', '-o', pruned], dir).code).toBe(0);
     const r = mc(['finetune', pruned, '--data', data.x, '--teacher', layers, '--lr', 'find', '-o', out], dir);
     expect(r.code).toBe(0);
+    const { x: evalX, y: evalY } = evalSet();
     const acc = async (d: string) => {
       const lm = await tf.loadLayersModel(tfjsFileHandler(d));
       const x = tf.tensor4d(evalX, [1000, 28, 28, 1]);
@@ -163,7 +123,6 @@ maybe('mc finetune recovers pruned accuracy (fixture CNN, onnxruntime on the eva
       lm.dispose();
       return right / 10;
     };
-    await top1(CNN); // loads evalX / evalY
     const denseL = await acc(layers);
     const prunedL = await acc(pruned);
     const tuned = await acc(out);

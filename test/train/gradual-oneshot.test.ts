@@ -15,14 +15,12 @@
  * (same step count, exactly 90% with the floor, masks, recovery, the recipe written) and prints
  * a KNOWN GAP line with both figures when gradual is below one-shot.
  */
-import { spawnSync } from 'child_process';
 import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import * as ort from 'onnxruntime-node';
-import { openDataset, openLabels } from '../../src/data';
 import { decodeOnnx } from '../../src/formats/onnx';
-import { BIN, ROOT, tempDir } from '../helpers/cli-run';
+import { ROOT, tempDir, type McRun } from '../helpers/cli-run';
+import { mcIn, top1 } from './cli-helpers';
 import { requireDep } from '../helpers/require-dep';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
@@ -33,41 +31,7 @@ const CNN = path.join(FIX, 'cnn.onnx');
 const maybe = requireDep('fashion-mnist', split.available(), '/usr/share/datasets/fashion-mnist is missing (apt-get install dataset-fashion-mnist)').describe;
 jest.setTimeout(1_800_000);
 
-function assertBuilt(): void {
-  for (const f of ['cli/commands/prune', 'cli/commands/finetune', 'pipeline/finetune', 'plan/apply', 'plan/keys', 'train/loop', 'train/gradual']) {
-    const src = path.join(ROOT, 'src', `${f}.ts`);
-    const js = path.join(ROOT, 'dist', `${f}.js`);
-    if (!fs.existsSync(js) || fs.statSync(js).mtimeMs < fs.statSync(src).mtimeMs) throw new Error(`dist/ is older than src/${f}.ts: run \`npm run build\``);
-  }
-}
-
-function mc(args: string[], cwd: string) {
-  assertBuilt();
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, NO_COLOR: '1' }, encoding: 'utf8', timeout: 1_500_000 });
-  if (r.error) throw r.error;
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
-
-let evalX: Float32Array;
-let evalY: Int32Array;
-async function top1(file: string): Promise<number> {
-  if (!evalX) {
-    const b = [...openDataset(path.join(FIX, 'eval-x.npy')).batches(1000)][0];
-    evalX = Float32Array.from(b.inputs.values().next().value!.data as Float32Array);
-    evalY = [...openLabels(path.join(FIX, 'eval-y.npy')).batches(1000)][0].ids;
-  }
-  const s = await ort.InferenceSession.create(file);
-  const out = await s.run({ [s.inputNames[0]]: new ort.Tensor('float32', evalX, [1000, 1, 28, 28]) });
-  const logits = out[s.outputNames[0]].data as Float32Array;
-  let right = 0;
-  for (let i = 0; i < 1000; i++) {
-    let best = 0;
-    for (let c = 1; c < 10; c++) if (logits[i * 10 + c] > logits[i * 10 + best]) best = c;
-    if (best === evalY[i]) right++;
-  }
-  await s.release();
-  return right / 10;
-}
+const mc = (args: string[], cwd: string): McRun => mcIn(['cli/commands/prune', 'cli/commands/finetune', 'pipeline/finetune', 'plan/apply', 'plan/keys', 'train/loop', 'train/gradual'], args, cwd);
 
 const LAYERS = ['conv1.weight', 'conv2.weight', 'conv3.weight', 'fc1.weight', 'logits.weight'];
 

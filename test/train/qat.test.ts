@@ -16,13 +16,10 @@
  *     eval images) and must lose at most half of what RTN loses.
  *  3. Same seed → same bytes; the metadata records the QAT settings; bad combinations refused.
  */
-import { spawnSync } from 'child_process';
-import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as ort from 'onnxruntime-node';
 import * as tf from '@tensorflow/tfjs';
-import { openDataset, openLabels } from '../../src/data';
 import { decodeOnnx, encodeOnnx } from '../../src/formats/onnx';
 import { loadModel } from '../../src/formats';
 import type { Model } from '../../src/ir';
@@ -31,8 +28,10 @@ import { liftWeights, quantizeModel } from '../../src/pipeline/quantize';
 import { useGradientBackend } from '../../src/runtime/executor';
 import { fakeQuantViews, planQat, type QatSettings } from '../../src/train/fake-quant';
 import { parseFinetuneFlags } from '../../src/cli/commands/finetune';
-import { BIN, ROOT, tempDir } from '../helpers/cli-run';
+import { ROOT, tempDir, type McRun } from '../helpers/cli-run';
+import { mcIn, sha, top1 } from './cli-helpers';
 import { requireDep } from '../helpers/require-dep';
+import { mulberry32 } from '../../src/util/prng';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const split = require('./fashion-split') as { available(): boolean; writeTrainSplit(dir: string, n?: number): { x: string; y: string } };
@@ -41,21 +40,9 @@ const FIX = path.join(ROOT, 'fixtures');
 const FIXTURES = ['cnn', 'mlp', 'ds-cnn'];
 jest.setTimeout(1_800_000);
 
-/** A seeded uniform in [0, 1) (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Every float32 initializer scaled by (1 + 0.2·u), u uniform in [−1, 1): weights training could have reached. */
 function perturb(model: Model, seed: number): void {
-  const r = rng(seed);
+  const r = mulberry32(seed);
   for (const v of model.graph.initializers) {
     const t = v.const!;
     if (t.dtype !== 'float32') continue;
@@ -154,7 +141,7 @@ describe('fake quantization is the quantize pass', () => {
     const plan = planQat(model, { quantize: resolveQuantizeOptions({ bits: 4 }), backupBits: 8 });
     const [v, op] = [...fakeQuantViews(tf, plan)][0];
     const shape = [...v.const!.shape];
-    const r = rng(7);
+    const r = mulberry32(7);
     const c = tf.tensor(Float32Array.from({ length: v.const!.size }, () => r() - 0.5), shape);
     const w = tf.tensor(v.const!.toFloat32(), shape);
     const g = tf.grad((x: tf.Tensor) => tf.sum(tf.mul(op(x), c)))(w);
@@ -174,44 +161,7 @@ describe('flags', () => {
   });
 });
 
-/** dist/ must hold this build of the QAT code (other folders may be mid-edit by others). */
-function assertBuilt(): void {
-  for (const f of ['cli/commands/finetune', 'pipeline/finetune', 'train/fake-quant', 'train/trainable', 'passes/quantize/quantize-pass']) {
-    const src = path.join(ROOT, 'src', `${f}.ts`);
-    const js = path.join(ROOT, 'dist', `${f}.js`);
-    if (!fs.existsSync(js) || fs.statSync(js).mtimeMs < fs.statSync(src).mtimeMs) throw new Error(`dist/ is older than src/${f}.ts: run \`npm run build\``);
-  }
-}
-
-function mc(args: string[], cwd: string) {
-  assertBuilt();
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, NO_COLOR: '1' }, encoding: 'utf8', timeout: 1_500_000 });
-  if (r.error) throw r.error;
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
-
-const sha = (f: string) => createHash('sha256').update(fs.readFileSync(f)).digest('hex');
-
-let evalX: Float32Array;
-let evalY: Int32Array;
-/** Top-1 (%) of a model file by stock onnxruntime on the 1,000 eval images. */
-async function top1(file: string): Promise<number> {
-  if (!evalX) {
-    evalX = Float32Array.from([...openDataset(path.join(FIX, 'eval-x.npy')).batches(1000)][0].inputs.values().next().value!.data as Float32Array);
-    evalY = [...openLabels(path.join(FIX, 'eval-y.npy')).batches(1000)][0].ids;
-  }
-  const s = await ort.InferenceSession.create(file);
-  const out = await s.run({ [s.inputNames[0]]: new ort.Tensor('float32', evalX, [1000, 1, 28, 28]) });
-  const logits = out[s.outputNames[0]].data as Float32Array;
-  let right = 0;
-  for (let i = 0; i < 1000; i++) {
-    let best = 0;
-    for (let c = 1; c < 10; c++) if (logits[i * 10 + c] > logits[i * 10 + best]) best = c;
-    if (best === evalY[i]) right++;
-  }
-  await s.release();
-  return right / 10;
-}
+const mc = (args: string[], cwd: string): McRun => mcIn(['cli/commands/finetune', 'pipeline/finetune', 'train/fake-quant', 'train/trainable', 'passes/quantize/quantize-pass'], args, cwd);
 
 const maybe = requireDep('fashion-mnist', split.available(), '/usr/share/datasets/fashion-mnist is missing (apt-get install dataset-fashion-mnist)').describe;
 
