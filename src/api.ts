@@ -47,6 +47,10 @@ export type { PruneFileOptions, PruneFileResult, PruneModelOptions } from './pip
 export { applyPlan, applyPlanToFile, canonicalRecipe, commandLinePlan, parseRecipe, readRecipe, recipeYaml, RecipeError } from './plan';
 export type { ApplyContext, ApplyFileOptions, ApplyFileResult, CanonicalRecipe, Plan, PlanEval, PlanReport, PlanStep, PruneStep, QuantizeStep, Selection, StaticStep, StepResult, WeightForm } from './plan';
 
+// Fine-tuning (docs/finetune.md): distillation with schedules, QAT and gradual pruning, in memory or file to file.
+export { finetuneFile, finetuneModel, FINETUNE_DEFAULTS } from './pipeline/finetune';
+export type { FinetuneSettings, FinetuneFileOptions, FinetuneFileResult, FinetuneModelOptions, FinetuneModelResult } from './pipeline/finetune';
+
 // Search (docs/tune.md): per-layer plans against one constraint; returns data, writes nothing until writeBest.
 export { tune, writeBest, tuneReport, renderHtmlReport, renderMarkdownReport, readTrials } from './search';
 export type { TuneOptions, TuneResult, TuneRun, TuneHooks, TuneReport, TrialRecord, SensitivityRow, QuantOption, WriteBestOptions, WrittenBest } from './search';
