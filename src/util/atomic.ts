@@ -79,13 +79,7 @@ export function writeTempWith(target: string, write: (fd: number) => void): stri
 
 /** Writes `data` to `target` via a temp file and rename; no partial file is ever left at `target`. */
 export function writeFileAtomic(target: string, data: Uint8Array | string): void {
-  const tmp = writeTemp(target, data);
-  try {
-    commitTemp(tmp, target);
-  } catch (e) {
-    removeTemp(tmp);
-    throw e;
-  }
+  commitOrRemove(writeTemp(target, data), target);
 }
 
 /**
@@ -93,7 +87,11 @@ export function writeFileAtomic(target: string, data: Uint8Array | string): void
  * Use for outputs too large to build in memory (external data).
  */
 export function writeFileAtomicWith(target: string, write: (fd: number) => void): void {
-  const tmp = writeTempWith(target, write);
+  commitOrRemove(writeTempWith(target, write), target);
+}
+
+/** Renames a finished temp file onto `target`, or removes it when the rename fails. */
+function commitOrRemove(tmp: string, target: string): void {
   try {
     commitTemp(tmp, target);
   } catch (e) {
