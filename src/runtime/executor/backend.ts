@@ -1,4 +1,5 @@
 import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs';
+import { spreadNHWC, type WasmHeap } from './heap-kernels';
 import type { TF } from './types';
 
 /**
@@ -70,15 +71,19 @@ export function registerWasmConvBackpropFilter(tf: TF): boolean {
 }
 
 /**
- * A faster wasm Conv2DBackpropInput for stride 1 (tfjs 4.22's wasm one is a direct loop:
- * 131 of 360 ms of a batch-32 training step of the fixture CNN). With stride 1 the input
- * gradient is a forward convolution of dy with the filter rotated 180° and its channel
- * axes swapped (the transposed convolution):
+ * A faster wasm Conv2DBackpropInput (tfjs 4.22's wasm one is a direct loop: 131 of 360 ms
+ * of a batch-32 training step of the fixture CNN). The input gradient is a forward
+ * convolution (XNNPACK) of dy with the filter rotated 180° and its channel axes swapped
+ * (the transposed convolution):
  *
- *   dx[n,h,w,ci] = sum_{kh,kw,co} dy[n, h + pt - kh, w + pl - kw, co] * W[kh,kw,ci,co]
- *                = conv2d(dy, W'[kh,kw,co,ci] = W[kH-1-kh, kW-1-kw, ci, co]),
- *     padding top kH-1-pt, bottom kH-1-pb (left/right likewise), stride 1.
- * Strided or dilated convolutions keep tfjs's own kernel.
+ *   dx[n,h,w,ci] = sum_{kh,kw,co} dy[n, oh, ow, co] * W[kh,kw,ci,co]   over h = oh*sh + kh - pt
+ *                = conv2d(dy', W'[kh,kw,co,ci] = W[kH-1-kh, kW-1-kw, ci, co]), stride 1,
+ *
+ * where dy' is dy with padding kH-1-pt on top and kH-1-pb at the bottom (left/right alike).
+ * With a stride, dy' is dy spread with sh-1 zeros between rows (sw-1 between columns) on a
+ * grid of H + kH - 1 rows, so that the convolution is 'valid'; when (H + pt + pb - kH) is
+ * not a multiple of sh the last rows of dx see only padding and the grid simply has no
+ * dy there. NCHW keeps tfjs's own kernel.
  */
 export function registerWasmConvBackpropInput(tf: TF): boolean {
   const original = tf.getKernel('Conv2DBackpropInput', 'wasm');
@@ -95,29 +100,31 @@ export function registerWasmConvBackpropInput(tf: TF): boolean {
     };
     const dy = inputs.dy as TensorInfo;
     const filter = inputs.filter as TensorInfo;
-    const strides = typeof a.strides === 'number' ? [a.strides, a.strides] : a.strides;
-    if (a.dataFormat === 'NCHW' || strides[0] !== 1 || strides[1] !== 1) return original.kernelFunc(args);
+    const [sh, sw] = typeof a.strides === 'number' ? [a.strides, a.strides] : a.strides;
+    if (a.dataFormat === 'NCHW') return original.kernelFunc(args);
     const [kH, kW] = filter.shape;
+    const [, H, W] = a.inputShape;
     const info = tf.backend_util.computeConv2DInfo(
       a.inputShape, filter.shape as [number, number, number, number], a.strides, 1,
       a.pad as Parameters<typeof tf.backend_util.computeConv2DInfo>[4], a.dimRoundingMode);
-    const pt = info.padInfo.top;
-    const pl = info.padInfo.left;
-    const pb = info.padInfo.bottom;
-    const pr = info.padInfo.right;
-    if (pt > kH - 1 || pb > kH - 1 || pl > kW - 1 || pr > kW - 1) return original.kernelFunc(args);
+    const { top, bottom, left, right } = info.padInfo;
+    const direct = sh === 1 && sw === 1 && Math.max(top, bottom) <= kH - 1 && Math.max(left, right) <= kW - 1;
     const temps: TensorInfo[] = [];
-    const run = (k: KernelFunc, ins: Record<string, TensorInfo>, at: NamedAttrMap): TensorInfo => {
-      const out = k({ inputs: ins, backend: anyBackend, attrs: at }) as TensorInfo;
-      temps.push(out);
-      return out;
+    const temp = (t: TensorInfo): TensorInfo => {
+      temps.push(t);
+      return t;
     };
+    const run = (k: KernelFunc, ins: Record<string, TensorInfo>, at: NamedAttrMap): TensorInfo =>
+      temp(k({ inputs: ins, backend: anyBackend, attrs: at }) as TensorInfo);
     try {
       const flipped = run(reverseK.kernelFunc, { x: filter }, { dims: [0, 1] });
       const swapped = run(transposeK.kernelFunc, { x: flipped }, { perm: [0, 1, 3, 2] });
+      // Strided (or padded beyond the kernel): spread dy onto the full convolution's grid first.
+      const src = direct ? dy : temp(spreadNHWC(anyBackend as unknown as WasmHeap, dy, [sh, sw], kH - 1 - top, kW - 1 - left, H + kH - 1, W + kW - 1));
+      const pad = direct ? [[0, 0], [kH - 1 - top, kH - 1 - bottom], [kW - 1 - left, kW - 1 - right], [0, 0]] : 'valid';
       return conv.kernelFunc({
-        inputs: { x: dy, filter: swapped }, backend: anyBackend,
-        attrs: { strides: [1, 1], dilations: [1, 1], dataFormat: 'NHWC', pad: [[0, 0], [kH - 1 - pt, kH - 1 - pb], [kW - 1 - pl, kW - 1 - pr], [0, 0]] },
+        inputs: { x: src, filter: swapped }, backend: anyBackend,
+        attrs: { strides: [1, 1], dilations: [1, 1], dataFormat: 'NHWC', pad } as unknown as NamedAttrMap,
       }) as TensorInfo;
     } finally {
       for (const t of temps) backend.disposeData(t.dataId);
@@ -166,17 +173,18 @@ export function registerWasmUnsortedSegmentSum(tf: TF): boolean {
 }
 
 /**
- * Depthwise conv gradients for wasm (tfjs 4.22's wasm backend has neither), for a
- * channel multiplier of 1 (ONNX Conv with group = C and one filter per channel), built
- * from the wasm DepthwiseConv2dNative forward kernel:
+ * Depthwise conv gradients for wasm (tfjs 4.22's wasm backend has neither), for any
+ * stride and channel multiplier M (ONNX Conv with group = C and M filters per channel;
+ * output channel c*M + m reads input channel c), built from the wasm
+ * DepthwiseConv2dNative forward kernel:
  *
- *  - filter: dW[kh,kw,c] = sum_{n,oh,ow} xpad[n, oh*sh + kh, ow*sw + kw, c] * dy[n,oh,ow,c]
- *    is, with the batch moved into the channels (x' [1,H,W,N*C], dy' [OH,OW,N*C,1]), one
+ *  - filter: dW[kh,kw,c,m] = sum_{n,oh,ow} xpad[n, oh*sh + kh, ow*sw + kw, c] * dy[n,oh,ow,c*M+m]
+ *    is, with the batch moved into the channels (x' [1,H,W,N*C], dy' [OH,OW,N*C,M]), one
  *    depthwise conv of x' with filter dy' at dilation = the forward stride, cropped to
  *    kH x kW and summed over n.
- *  - input (stride 1): dx = depthwise conv of dy with the filter rotated 180°, padding
- *    kH-1-top / kH-1-bottom (the transposed convolution, as for Conv2DBackpropInput above).
- * Other cases throw, naming what is missing.
+ *  - input: dx = depthwise conv of dy' with the filter rotated 180° (the transposed
+ *    convolution, dy' padded, or spread for a stride, exactly as for Conv2DBackpropInput
+ *    above), then for M > 1 summed over m.
  */
 export function registerWasmDepthwiseBackprop(tf: TF): boolean {
   const get = (n: string) => tf.getKernel(n, 'wasm');
@@ -194,15 +202,16 @@ export function registerWasmDepthwiseBackprop(tf: TF): boolean {
   const pair = (v: number | [number, number] | undefined): [number, number] => (v === undefined ? [1, 1] : typeof v === 'number' ? [v, v] : v);
   const runner = (backend: unknown) => {
     const temps: TensorInfo[] = [];
-    const run = (k: KernelConfig, ins: Record<string, TensorInfo>, at: NamedAttrMap): TensorInfo => {
-      const out = k.kernelFunc({ inputs: ins, backend: backend as never, attrs: at }) as TensorInfo;
-      temps.push(out);
-      return out;
+    const temp = (t: TensorInfo): TensorInfo => {
+      temps.push(t);
+      return t;
     };
+    const run = (k: KernelConfig, ins: Record<string, TensorInfo>, at: NamedAttrMap): TensorInfo =>
+      temp(k.kernelFunc({ inputs: ins, backend: backend as never, attrs: at }) as TensorInfo);
     const free = () => {
       for (const t of temps) (backend as { disposeData(d: object): void }).disposeData(t.dataId);
     };
-    return { run, free };
+    return { run, temp, free };
   };
   const padInfo = (xShape: number[], fShape: number[], a: A) => tf.backend_util.computeConv2DInfo(
     xShape as [number, number, number, number], fShape as [number, number, number, number], a.strides, 1,
@@ -213,7 +222,6 @@ export function registerWasmDepthwiseBackprop(tf: TF): boolean {
     const x = inputs.x as TensorInfo;
     const dy = inputs.dy as TensorInfo;
     const [kH, kW, C, mult] = a.filterShape!;
-    if (mult !== 1) throw new Error(`DepthwiseConv2dNativeBackpropFilter (wasm): channel multiplier ${mult} is not supported (1 only)`);
     const [N, H, W] = x.shape;
     const info = padInfo(x.shape, a.filterShape!, a);
     const [sh, sw] = pair(a.strides);
@@ -222,14 +230,14 @@ export function registerWasmDepthwiseBackprop(tf: TF): boolean {
     const { run, free } = runner(backend);
     try {
       const xt = run(reshapeK, { x: run(transposeK, { x }, { perm: [1, 2, 0, 3] }) }, { shape: [1, H, W, N * C] });
-      const dyt = run(reshapeK, { x: run(transposeK, { x: dy }, { perm: [1, 2, 0, 3] }) }, { shape: [info.outHeight, info.outWidth, N * C, 1] });
+      const dyt = run(reshapeK, { x: run(transposeK, { x: dy }, { perm: [1, 2, 0, 3] }) }, { shape: [info.outHeight, info.outWidth, N * C, mult] });
       const full = run(dw, { x: xt, filter: dyt }, {
         strides: [1, 1], dilations: [sh, sw], pad: [[0, 0], [info.padInfo.top, bottom], [info.padInfo.left, right], [0, 0]],
       });
-      const cropped = run(sliceK, { x: full }, { begin: [0, 0, 0, 0], size: [1, kH, kW, N * C] });
-      const split = run(reshapeK, { x: cropped }, { shape: [kH, kW, N, C] });
+      const cropped = run(sliceK, { x: full }, { begin: [0, 0, 0, 0], size: [1, kH, kW, N * C * mult] });
+      const split = run(reshapeK, { x: cropped }, { shape: [kH, kW, N, C * mult] });
       const summed = run(sumK, { x: split }, { axis: [2], keepDims: false });
-      return reshapeK.kernelFunc({ inputs: { x: summed }, backend, attrs: { shape: [kH, kW, C, 1] } }) as TensorInfo;
+      return reshapeK.kernelFunc({ inputs: { x: summed }, backend, attrs: { shape: [kH, kW, C, mult] } }) as TensorInfo;
     } finally {
       free();
     }
@@ -239,18 +247,25 @@ export function registerWasmDepthwiseBackprop(tf: TF): boolean {
     const a = attrs as A;
     const dy = inputs.dy as TensorInfo;
     const filter = inputs.filter as TensorInfo;
-    const [kH, kW, , mult] = filter.shape;
+    const [kH, kW, C, mult] = filter.shape;
+    const [N, H, W] = a.inputShape!;
     const [sh, sw] = pair(a.strides);
-    if (mult !== 1 || sh !== 1 || sw !== 1) throw new Error(`DepthwiseConv2dNativeBackpropInput (wasm): only stride 1 and channel multiplier 1 are supported (got strides ${sh}x${sw}, multiplier ${mult})`);
     const info = padInfo(a.inputShape!, filter.shape, a);
     const { top, bottom, left, right } = info.padInfo;
-    const { run, free } = runner(backend);
+    const { run, temp, free } = runner(backend);
     try {
-      const flipped = run(reverseK, { x: filter }, { dims: [0, 1] });
-      return dw.kernelFunc({
-        inputs: { x: dy, filter: flipped }, backend,
-        attrs: { strides: [1, 1], dilations: [1, 1], pad: [[0, 0], [kH - 1 - top, kH - 1 - bottom], [kW - 1 - left, kW - 1 - right], [0, 0]] },
-      }) as TensorInfo;
+      const flat = mult === 1 ? filter : run(reshapeK, { x: filter }, { shape: [kH, kW, C * mult, 1] });
+      const flipped = run(reverseK, { x: flat }, { dims: [0, 1] });
+      const direct = sh === 1 && sw === 1 && Math.max(top, bottom) <= kH - 1 && Math.max(left, right) <= kW - 1;
+      // Strided (or padded beyond the kernel): spread dy onto the full convolution's grid first.
+      const src = direct ? dy : temp(spreadNHWC(backend as unknown as WasmHeap, dy, [sh, sw], kH - 1 - top, kW - 1 - left, H + kH - 1, W + kW - 1));
+      const pad = direct ? [[0, 0], [kH - 1 - top, kH - 1 - bottom], [kW - 1 - left, kW - 1 - right], [0, 0]] : 'valid';
+      const convAttrs = { strides: [1, 1], dilations: [1, 1], pad } as unknown as NamedAttrMap;
+      if (mult === 1) return dw.kernelFunc({ inputs: { x: src, filter: flipped }, backend, attrs: convAttrs }) as TensorInfo;
+      // Channel multiplier M: output channel c*M + m came from input channel c, so dx sums over m.
+      const full = run(dw, { x: src, filter: flipped }, convAttrs);
+      const split = run(reshapeK, { x: full }, { shape: [N, H, W, C, mult] });
+      return sumK.kernelFunc({ inputs: { x: split }, backend, attrs: { axis: [4], keepDims: false } }) as TensorInfo;
     } finally {
       free();
     }
