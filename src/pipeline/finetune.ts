@@ -11,15 +11,14 @@ import { openDataset, openLabels, validateAgainst, type InputSpec } from '../dat
 import { InputError, UsageError } from '../errors';
 import { loadModel, modelFiles } from '../formats';
 import type { Model, Value } from '../ir';
-import { outputIsProbabilities } from '../passes/prune/gradients';
 import { PRUNE_DEFAULTS, type Scope } from '../passes/prune';
 import { useGradientBackend } from '../runtime/executor';
 import type { T } from '../runtime/executor';
-import { fit, openPredictor, openTrainable, recalibrateBatchNorm, TrainingSet, type FitOptions, type FitResult, type LossKind, type Predictor, type StepInfo } from '../train';
+import { fit, openPredictor, openTrainable, recalibrateBatchNorm, trainingOutput, TrainingSet, type FitOptions, type FitResult, type LossKind, type Predictor, type StepInfo, type TrainingOutput } from '../train';
 import { VERSION } from '../version';
 import { fakeQuantViews, planQat, qatRecord, type QatSettings } from '../train/fake-quant';
 import type { QuantizeReport } from '../passes';
-import { liftWeights, quantizeModel } from './quantize';
+import { liftNotes, liftWeights, quantizeModel } from './quantize';
 import { checkOutputPath, defaultOutputPath, writeOutput, type WrittenOutput } from './output';
 
 export interface FinetuneSettings extends Omit<FitOptions, 'validation' | 'onStep' | 'loss'> {
@@ -132,7 +131,7 @@ export async function finetuneFile(o: FinetuneFileOptions): Promise<FinetuneFile
   const teacherPath = o.teacher ?? o.input;
   const sha256 = modelSha256(teacherPath);
   const r = await finetuneModel(model, { ...o, teacher: o.teacher === undefined ? undefined : loadModel(o.teacher), teacherLabel: teacherPath });
-  stampTraining(model, { settings: r.qat ? { ...s, qat: r.qat } : s, teacher: { path: teacherPath, sha256 }, samples: r.samples, steps: r.training.steps, lr: r.training.lr, epochs: r.training.epochs.length });
+  stampTraining(model, { settings: r.qat ? { ...s, qat: r.qat } : s, teacher: { path: teacherPath, sha256 }, samples: r.samples, steps: r.training.steps, lr: r.training.lr, epochs: r.training.epochs.length, lossReads: r.lossReads });
   const written = await writeOutput(model, { input: o.input, output, force: o.force, verify: true, gzip: false, progress });
   return { input: o.input, output, teacher: { path: teacherPath, sha256 }, samples: r.samples, engine: r.engine, training: r.training, settings: s, written, notes: [...r.notes, ...written.notes], quantize: r.quantize };
 }
@@ -160,6 +159,8 @@ export interface FinetuneModelResult {
   quantize?: QuantizeReport;
   /** --qat: the settings as recorded in the metadata. */
   qat?: Record<string, unknown>;
+  /** What the loss read of the student and the teacher (train/outputs.ts). */
+  lossReads: { student: TrainingOutput['reads']; teacher: TrainingOutput['reads'] | null };
 }
 
 /**
@@ -170,8 +171,10 @@ export async function finetuneModel(model: Model, o: FinetuneModelOptions): Prom
   const progress = o.progress ?? (() => {});
   const s = o.settings;
   checkSettings(s, o);
-  // QAT: Constant nodes become initializers first, as mc quantize does, so both see the same weights.
-  const qat = s.qat ? (liftWeights(model), planQat(model, s.qat)) : null;
+  // ONNX: weight-holding Constant nodes become initializers first (paddle2onnx writes every weight as one),
+  // as mc prune and mc quantize do, so training and QAT see every weight.
+  const lifted = model.format === 'onnx' ? liftNotes(liftWeights(model)) : [];
+  const qat = s.qat ? planQat(model, s.qat) : null;
   const engine = await useGradientBackend(tf, 'wasm');
   const specs = inputSpecs(model);
   const open = (path: string) => {
@@ -181,7 +184,7 @@ export async function finetuneModel(model: Model, o: FinetuneModelOptions): Prom
   };
   const train = TrainingSet.load(open(o.data), o.labels ? openLabels(o.labels) : undefined, s.samples);
   const val = o.valData ? TrainingSet.load(open(o.valData), openLabels(o.valLabels!)) : undefined;
-  const notes: string[] = qat ? [...qat.notes] : [];
+  const notes: string[] = [...lifted, ...(qat ? qat.notes : [])];
   const needsTeacher = s.loss !== 'ce';
   // The model as given (copy-on-write clone), for the default teacher when statistics change below.
   const asGiven = model.format === 'onnx' && s.bnRecalibrate === true && needsTeacher && !o.teacher ? model.clone() : null;
@@ -192,17 +195,19 @@ export async function finetuneModel(model: Model, o: FinetuneModelOptions): Prom
   }
   // Without a teacher of its own, a tfjs layers-model distils from a clone of itself as given.
   const tfjsTeacher = needsTeacher && !o.teacher && model.format !== 'onnx' ? model.clone() : null;
-  const trainable = await openTrainable(tf, model, qat ? { views: fakeQuantViews(tf, qat) } : {});
+  const reads = trainingOutput(model, s.loss);
+  const trainable = await openTrainable(tf, model, { views: qat ? fakeQuantViews(tf, qat) : undefined, output: reads.value });
   let teacher: Predictor | null = null;
+  let teacherReads: TrainingOutput | null = null;
   let training: FitResult;
   try {
     if (needsTeacher) {
-      if (o.teacher) teacher = await openPredictor(tf, o.teacher);
-      else if (asGiven) teacher = await openPredictor(tf, asGiven);
-      else if (model.format === 'onnx') teacher = { predict: (f) => trainable.reference(f)!, dispose: () => {} };
-      else teacher = await openPredictor(tf, tfjsTeacher!);
+      const other = o.teacher ?? asGiven ?? (model.format === 'onnx' ? null : tfjsTeacher!);
+      teacherReads = other ? trainingOutput(other, s.loss) : reads;
+      teacher = other ? await openPredictor(tf, other, teacherReads.value) : { predict: (f) => trainable.reference(f)!, dispose: () => {} };
       checkTeacher(trainable, teacher, train, o.teacherLabel);
     }
+    notes.push(`the loss reads ${reads.description}${teacherReads && teacherReads.description !== reads.description ? `; of the teacher, ${teacherReads.description}` : ''}`);
     notes.push(model.format === 'onnx'
       ? 'BatchNormalization runs with frozen statistics (its mean and variance are not trained; scale and bias are)'
       : 'tfjs layers-model: BatchNormalization moving statistics frozen (training: false); trainable weights only');
@@ -214,7 +219,7 @@ export async function finetuneModel(model: Model, o: FinetuneModelOptions): Prom
       scope: s.prune.scope ?? FINETUNE_DEFAULTS.pruneScope, minDensity: s.prune.minDensity ?? PRUNE_DEFAULTS.minDensity,
     } : undefined;
     training = fit(tf, trainable, teacher, train, {
-      ...s, gradual, loss: { kind: s.loss, temperature: s.temperature, alpha: s.alpha, probabilities: outputIsProbabilities(model) },
+      ...s, gradual, loss: { kind: s.loss, temperature: s.temperature, alpha: s.alpha, probabilities: reads.reads === 'probabilities', teacherProbabilities: teacherReads ? teacherReads.reads === 'probabilities' : undefined },
       validation: val ? { set: val } : undefined, onStep: o.onStep,
     });
     trainable.writeBack();
@@ -224,7 +229,10 @@ export async function finetuneModel(model: Model, o: FinetuneModelOptions): Prom
   }
   // QAT: the trained floats go through the quantize pass itself (no output check: a back-off would change the forms trained for).
   const quantize = s.qat ? (await quantizeModel(model, s.qat.quantize, { label: o.teacherLabel, backup: { bits: s.qat.backupBits }, progress })).report : undefined;
-  return { samples: train.count, engine: `tfjs ${engine}`, training, notes, quantize, qat: s.qat && qat ? qatRecord(s.qat, qat) : undefined };
+  return {
+    samples: train.count, engine: `tfjs ${engine}`, training, notes, quantize, qat: s.qat && qat ? qatRecord(s.qat, qat) : undefined,
+    lossReads: { student: reads.reads, teacher: teacherReads?.reads ?? null },
+  };
 }
 
 /** The teacher's first output must have the student's shape (checked on one training batch). */

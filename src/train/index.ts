@@ -21,3 +21,5 @@ export type { GradualPruning } from './gradual';
 export { fakeQuantize, fakeQuantOp, fakeQuantViews, planQat, qatRecord } from './fake-quant';
 export type { FakeQuantForm, QatPlan, QatSettings } from './fake-quant';
 export type { TrainableOptions } from './trainable';
+export { trainingOutput } from './outputs';
+export type { TrainingOutput } from './outputs';

@@ -15,7 +15,9 @@ import type { T, TF } from '../runtime/executor';
  *        class scores.
  * Classes are along the last axis. `probabilities` says the model's output is already
  * a softmax, in which case logits are recovered as log(p) (softmax(log p / T) is p^(1/T)
- * renormalized, the tempered distribution).
+ * renormalized, the tempered distribution); `teacherProbabilities` says the same of the
+ * teacher's output (default: as the student's). Where the logits are reachable, training
+ * reads them instead (train/outputs.ts).
  */
 export type LossKind = 'kd' | 'ce' | 'kd+ce' | 'mse';
 export const LOSSES: readonly LossKind[] = ['kd', 'ce', 'kd+ce', 'mse'];
@@ -26,6 +28,7 @@ export interface LossOptions {
   /** kd+ce: weight of the distillation term. */
   alpha?: number;
   probabilities?: boolean;
+  teacherProbabilities?: boolean;
 }
 
 export function logitsOf(tf: TF, out: T, probabilities: boolean): T {
@@ -62,7 +65,7 @@ export function mseLoss(tf: TF, student: T, teacher: T): Scalar {
 /** The loss of one batch: the student's output, the teacher's (kd, mse) and the labels (ce). */
 export function batchLoss(tf: TF, o: LossOptions, student: T, teacher: T | null, ids: Int32Array | null): Scalar {
   const s = logitsOf(tf, student, o.probabilities === true);
-  const t = teacher && logitsOf(tf, teacher, o.probabilities === true);
+  const t = teacher && logitsOf(tf, teacher, (o.teacherProbabilities ?? o.probabilities) === true);
   const need = <X>(x: X | null, what: string): X => {
     if (x === null) throw new Error(`loss ${o.kind} needs ${what}`);
     return x;

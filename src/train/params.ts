@@ -35,11 +35,16 @@ export function trainableParams(model: Model): Value[] {
 }
 
 /**
- * Walks every path from the trained weights forward and refuses one that reaches an op
- * without a gradient (or unknown to the gradient table), naming the op, the node and
- * the weight: "an attempt to train through them gives a clear error naming the op".
+ * Refuses a trained weight whose gradient would have to flow through an op without one
+ * (or unknown to the gradient table), naming the op, the node and the weight: "an attempt
+ * to train through them gives a clear error naming the op". Only paths the gradient takes
+ * count: from `outputs` (what the loss reads; default the first graph output) back through
+ * the differentiable inputs of each op. An op that only feeds shapes, indices or other
+ * non-differentiable operands (Shape → Cast → Slice → Concat → Reshape's shape input, as
+ * paddle2onnx writes a flatten), or a branch the loss never reads, is not in the way.
  */
-export function checkTrainable(model: Model, params: readonly Value[]): void {
+export function checkTrainable(model: Model, params: readonly Value[], outputs: readonly Value[] = model.graph.outputs.slice(0, 1)): void {
+  const needed = gradientPaths(model, outputs);
   const from = new Map<Value, Value>(params.map((p) => [p, p]));
   for (const n of model.graph.nodes) {
     n.inputs.forEach((v, i) => {
@@ -47,14 +52,38 @@ export function checkTrainable(model: Model, params: readonly Value[]): void {
       if (!origin) return;
       const passes = passesGradient(n.opType, i);
       if (passes === 'constant') return;
-      if (passes === undefined) throw new UnsupportedError(`cannot train '${origin.name}': its path to the output goes through ${describe(n)}, an op the executor has no gradient rule for`);
-      if (passes === false) {
-        const r = GRADIENTS[n.opType];
-        throw new UnsupportedError(`cannot train '${origin.name}': its path to the output goes through ${describe(n)}, which has no gradient (${r?.kind === 'none' ? r.why : `input ${i} is not differentiable`})`);
+      if (n.outputs.some((o) => needed.has(o))) {
+        if (passes === undefined) throw new UnsupportedError(`cannot train '${origin.name}': its path to the output goes through ${describe(n)}, an op the executor has no gradient rule for`);
+        if (passes === false) {
+          const r = GRADIENTS[n.opType];
+          throw new UnsupportedError(`cannot train '${origin.name}': its path to the output goes through ${describe(n)}, which has no gradient (${r?.kind === 'none' ? r.why : `input ${i} is not differentiable`})`);
+        }
       }
       for (const o of n.outputs) if (!from.has(o)) from.set(o, origin);
     });
   }
+}
+
+/**
+ * The values a gradient of `outputs` has to reach: the outputs, then (in reverse graph
+ * order) the inputs of a reached node at the positions it is differentiable at, and all
+ * inputs of a reached node with no gradient (rule 'none' or none at all), where the
+ * gradient would have to go and cannot (checkTrainable refuses a weight there). A
+ * position an op is not differentiable at by design (a shape, axes, indices, Clip's
+ * bounds) is not followed.
+ */
+function gradientPaths(model: Model, outputs: readonly Value[]): Set<Value> {
+  const needed = new Set<Value>(outputs);
+  const nodes = model.graph.nodes;
+  for (let k = nodes.length - 1; k >= 0; k--) {
+    const n = nodes[k];
+    if (!n.outputs.some((o) => needed.has(o))) continue;
+    n.inputs.forEach((v, i) => {
+      const p = passesGradient(n.opType, i);
+      if (v && p !== 'constant' && (p !== false || GRADIENTS[n.opType]?.kind === 'none')) needed.add(v);
+    });
+  }
+  return needed;
 }
 
 function describe(n: Node): string {

@@ -40,10 +40,15 @@ export interface TrainableOptions {
    * (QAT's fake quantization, fake-quant.ts); gradients flow through it to the variable.
    */
   views?: ReadonlyMap<Value, (w: T) => T>;
+  /**
+   * ONNX: the value that predict, reference and the loss read instead of the first graph
+   * output (a Softmax's input: train/outputs.ts).
+   */
+  output?: Value | null;
 }
 
 export async function openTrainable(tf: TF, model: Model, options: TrainableOptions = {}): Promise<Trainable> {
-  if (model.format === 'onnx') return new ExecutorTrainable(tf, model, options.views);
+  if (model.format === 'onnx') return new ExecutorTrainable(tf, model, options.views, options.output ?? undefined);
   if (options.views?.size) throw new UnsupportedError('weight views (QAT fake quantization) need an ONNX model');
   if (model.format === 'tfjs-layers') {
     const lm = await tf.loadLayersModel(tf.io.fromMemory(tfjsArtifacts(model)));
@@ -70,12 +75,14 @@ class ExecutorTrainable implements Trainable {
   readonly vars: readonly Variable[];
   private readonly ex: Executor;
   private readonly overrides: Map<Value, T>;
+  private readonly outputs: readonly Value[] | undefined;
 
-  constructor(private readonly tf: TF, model: Model, private readonly views?: ReadonlyMap<Value, (w: T) => T>) {
+  constructor(private readonly tf: TF, model: Model, private readonly views?: ReadonlyMap<Value, (w: T) => T>, output?: Value) {
     this.ex = new Executor(model, tf);
     this.params = trainableParams(model);
     if (!this.params.length) throw new UnsupportedError('the model has no float32 weights at a trainable slot (Conv, Gemm, MatMul, Add, BatchNormalization/LayerNormalization scale and bias)');
-    checkTrainable(model, this.params);
+    this.outputs = output ? [output] : undefined;
+    checkTrainable(model, this.params, this.outputs);
     const id = counter++;
     this.vars = this.params.map((v, i) => tf.variable(this.ex.constant(v), true, `mc-train${id}/${i}/${v.name}`));
     this.overrides = new Map<Value, T>(this.params.map((v, i) => [v, this.vars[i]]));
@@ -83,7 +90,7 @@ class ExecutorTrainable implements Trainable {
 
   predict(feeds: Readonly<Record<string, T>>): T {
     if (this.views?.size) return this.tf.tidy(() => this.viewed(feeds, this.vars));
-    const [out, ...rest] = this.ex.run(feeds, { overrides: this.overrides });
+    const [out, ...rest] = this.ex.run(feeds, { overrides: this.overrides, outputs: this.outputs });
     this.tf.dispose(rest);
     return out;
   }
@@ -91,18 +98,18 @@ class ExecutorTrainable implements Trainable {
   /** The first output with each weight seen through its view (the caller tidies). */
   private viewed(feeds: Readonly<Record<string, T>>, ws: readonly T[]): T {
     const overrides = new Map<Value, T>(this.params.map((v, i) => [v, this.views?.get(v)?.(ws[i]) ?? ws[i]]));
-    return this.ex.run(feeds, { overrides })[0];
+    return this.ex.run(feeds, { overrides, outputs: this.outputs })[0];
   }
 
   reference(feeds: Readonly<Record<string, T>>): T {
-    const [out, ...rest] = this.ex.run(feeds);
+    const [out, ...rest] = this.ex.run(feeds, { outputs: this.outputs });
     this.tf.dispose(rest);
     return out;
   }
 
   lossAndGrads(feeds: Readonly<Record<string, T>>, loss: (out: T) => Scalar): { loss: number; grads: T[] } {
     try {
-      if (!this.views?.size) return this.ex.lossAndGrads(feeds, this.params, (outs) => loss(outs[0]), this.vars);
+      if (!this.views?.size) return this.ex.lossAndGrads(feeds, this.params, (outs) => loss(outs[0]), this.vars, this.outputs);
       // Differentiates through the views (tfjs keeps what backprop needs across the executor's tidy).
       const { value, grads } = this.tf.valueAndGrads((...ws: T[]) => loss(this.viewed(feeds, ws)))([...this.vars]);
       const l = value.dataSync()[0];
@@ -193,12 +200,14 @@ export interface Predictor {
   dispose(): void;
 }
 
-export async function openPredictor(tf: TF, model: Model): Promise<Predictor> {
+/** `output`: ONNX, the value to read instead of the first graph output (train/outputs.ts). */
+export async function openPredictor(tf: TF, model: Model, output?: Value | null): Promise<Predictor> {
   if (model.format === 'onnx') {
     const ex = new Executor(model, tf);
+    const outputs = output ? [output] : undefined;
     return {
       predict: (feeds) => {
-        const [out, ...rest] = ex.run(feeds);
+        const [out, ...rest] = ex.run(feeds, { outputs });
         tf.dispose(rest);
         return out;
       },

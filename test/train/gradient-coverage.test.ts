@@ -178,4 +178,40 @@ describe('gradient coverage table', () => {
     g.outputs.push(z);
     expect(() => checkTrainable(m, trainableParams(m))).toThrow(/cannot train 'w'.*Cast node 'to_int', which has no gradient/);
   });
+
+  // paddle2onnx's flatten: Shape → Cast → Slice → Concat → Reshape's shape input. No gradient flows
+  // through that path (Reshape is differentiable at its data input only), so its Cast is not in the way;
+  // a weight-derived value cast and used only as a shape operand is not either.
+  test('a Cast that feeds only a shape is not refused; one the gradient must cross still is', () => {
+    const m = new Model('onnx');
+    m.opsetImports = [{ domain: '', version: 13 }];
+    const g = m.graph;
+    const x = new Value('x', { dtype: 'float32', shape: [1, 4] });
+    g.inputs.push(x);
+    const w = g.addInitializer('w', Tensor.fromArray('float32', [4, 2], new Float32Array(8).fill(0.5), 'w'));
+    const [y, s, si, sc, half, z, wsum, wint] = ['y', 's', 'si', 'sc', 'half', 'z', 'wsum', 'wint'].map((n) => new Value(n));
+    const ends = g.addInitializer('ends', Tensor.fromArray('int64', [1], BigInt64Array.of(1n), 'ends'));
+    const starts = g.addInitializer('starts', Tensor.fromArray('int64', [1], BigInt64Array.of(0n), 'starts'));
+    const minus1 = g.addInitializer('minus1', Tensor.fromArray('int64', [1], BigInt64Array.of(-1n), 'minus1'));
+    g.addNode(new Node({ opType: 'MatMul', name: 'mm', inputs: [x, w], outputs: [y] }));
+    g.addNode(new Node({ opType: 'Shape', name: 'shape', inputs: [y], outputs: [s] }));
+    g.addNode(new Node({ opType: 'Cast', name: 'shape_cast', inputs: [s], outputs: [si], attributes: [intAttr('to', 6)] }));
+    g.addNode(new Node({ opType: 'Slice', name: 'slice', inputs: [si, starts, ends], outputs: [sc] }));
+    g.addNode(new Node({ opType: 'Concat', name: 'concat', inputs: [sc, minus1], outputs: [half], attributes: [intAttr('axis', 0)] }));
+    g.addNode(new Node({ opType: 'Reshape', name: 'flatten', inputs: [y, half], outputs: [z] }));
+    // A side branch from the weight through Cast that the output never reads.
+    g.addNode(new Node({ opType: 'ReduceSum', name: 'wsum', inputs: [w], outputs: [wsum] }));
+    g.addNode(new Node({ opType: 'Cast', name: 'dead_cast', inputs: [wsum], outputs: [wint], attributes: [intAttr('to', 7)] }));
+    g.outputs.push(z);
+    expect(() => checkTrainable(m, trainableParams(m))).not.toThrow();
+    // The same Cast is in the way once the output depends on its value.
+    g.outputs.push(wint);
+    expect(() => checkTrainable(m, trainableParams(m), [wint])).toThrow(/cannot train 'w'.*Cast node 'dead_cast', which has no gradient/);
+    // And the executor computes the graph (the shape path runs in int32).
+    const ex = new Executor(m, tf);
+    const [out] = ex.run({ x: tf.ones([1, 4]) });
+    expect(out.shape).toEqual([1, 2]);
+    tf.dispose(out);
+    ex.dispose();
+  });
 });

@@ -10,6 +10,8 @@ export interface RunOptions {
   overrides?: ReadonlyMap<Value, T>;
   /** Called with every node output as it is computed (shape inference, activation statistics). */
   observe?: (v: Value, t: T) => void;
+  /** Values to return instead of the graph outputs (a Softmax's input, for losses on logits). */
+  outputs?: readonly Value[];
 }
 
 export interface LossAndGrads {
@@ -39,12 +41,13 @@ export class Executor {
   /**
    * The loss and its gradients with respect to `weights` (constant values of the graph),
    * taken at `at` (same order; default: the constants' own data), which is how training
-   * differentiates at its current weights without touching the IR.
+   * differentiates at its current weights without touching the IR. `outputs`: what
+   * `loss` receives instead of the graph outputs (RunOptions.outputs).
    */
-  lossAndGrads(feeds: Readonly<Record<string, T>>, weights: readonly Value[], loss: (outputs: T[]) => Scalar, at?: readonly T[]): LossAndGrads {
+  lossAndGrads(feeds: Readonly<Record<string, T>>, weights: readonly Value[], loss: (outputs: T[]) => Scalar, at?: readonly T[], outputs?: readonly Value[]): LossAndGrads {
     const f = (...ws: T[]): Scalar => {
       const overrides = new Map<Value, T>(weights.map((w, i) => [w, ws[i]]));
-      return loss(this.forward(feeds, { overrides }));
+      return loss(this.forward(feeds, { overrides, outputs }));
     };
     const { value, grads } = this.tf.valueAndGrads(f)(at ? [...at] : weights.map((w) => this.constant(w)));
     const l = value.dataSync()[0];
@@ -111,9 +114,9 @@ export class Executor {
         opts.observe?.(v, outs[i]);
       });
     }
-    return g.outputs.map((v) => {
+    return (opts.outputs ?? g.outputs).map((v) => {
       const t = read(v);
-      if (!t) throw new Error(`graph output '${v.name}' was not computed`);
+      if (!t) throw new Error(`output '${v.name}' was not computed`);
       return t;
     });
   }

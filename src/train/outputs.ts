@@ -1,0 +1,52 @@
+import type { Model, Node, Value } from '../ir';
+import { outputIsProbabilities } from '../passes/prune/gradients';
+import type { LossKind } from './losses';
+
+/**
+ * What the classification losses (kd, ce, kd+ce) read of a model: logits, not probabilities.
+ *
+ *  - An ONNX graph whose first output is a Softmax over the last axis (through Identity)
+ *    is read at the Softmax's input: the logits themselves. softmax(z/T) is what
+ *    Hinton et al. distil, and log-probabilities log p = z − logsumexp(z) give the same
+ *    tempered distribution only in exact arithmetic: in float32 a confident p rounds to
+ *    1 and the other class underflows (or is floored by an ε), which flattens both the
+ *    soft targets and their gradient exactly where the teacher is sure.
+ *  - Otherwise, an output that is a softmax (a Keras layer's activation, a Softmax over
+ *    another axis or of unknown rank) is read as log(p) (losses.ts, `probabilities`).
+ *  - Anything else, and every output under the mse loss, is read as it is.
+ * The model's output itself is never changed: this only picks what training reads.
+ */
+export interface TrainingOutput {
+  /** The value the losses read (ONNX), or null: the model's first output. */
+  value: Value | null;
+  /** 'logits': a Softmax's input; 'probabilities': the output is a softmax (log taken); 'output': as is. */
+  reads: 'logits' | 'probabilities' | 'output';
+  /** One line for notes and metadata. */
+  description: string;
+}
+
+export function trainingOutput(model: Model, loss: LossKind): TrainingOutput {
+  if (loss === 'mse') return { value: null, reads: 'output', description: 'the first output as it is (mse)' };
+  const softmax = model.format === 'onnx' ? lastAxisSoftmax(model) : null;
+  if (softmax) {
+    const what = softmax.name ? `Softmax node '${softmax.name}'` : 'the output Softmax';
+    return { value: softmax.inputs[0]!, reads: 'logits', description: `the logits at the input of ${what}` };
+  }
+  if (outputIsProbabilities(model)) return { value: null, reads: 'probabilities', description: 'the log of the output probabilities (softmax output; its logits are not reachable)' };
+  return { value: null, reads: 'output', description: 'the first output as logits' };
+}
+
+/** The Softmax producing the first graph output (through Identity), when it normalizes the last axis of an input of known rank. */
+function lastAxisSoftmax(model: Model): Node | null {
+  const out = model.graph.outputs[0];
+  let n = out?.producer ?? null;
+  while (n && n.opType === 'Identity') n = n.inputs[0]?.producer ?? null;
+  if (!n || n.opType !== 'Softmax' || !(n.domain === '' || n.domain === 'ai.onnx') || !n.inputs[0]) return null;
+  // Softmax keeps its input's shape, so the output's rank is the input's.
+  const rank = n.inputs[0].shape?.length ?? out.shape?.length;
+  if (rank === undefined) return null;
+  const opset = model.opsetVersion(n.domain) ?? 1;
+  // Opset < 13 normalizes the input flattened to 2-D at `axis` (default 1): the last axis only when axis = rank − 1.
+  const axis = n.attributes.has('axis') ? n.attrInt('axis') : opset >= 13 ? -1 : 1;
+  return (axis < 0 ? axis + rank : axis) === rank - 1 ? n : null;
+}
