@@ -2,7 +2,9 @@
  * mc's wasm convolution gradient kernels (src/runtime/executor/backend.ts) against tfjs's
  * pure-JS cpu backend, whose Conv2DBackpropInput/Filter and DepthwiseConv2dNativeBackprop*
  * are direct loops over the textbook sums, written independently of ours. Each case takes
- * tf.grads of a conv on both backends at the same inputs and compares dx and dW.
+ * tf.grads of a conv on both backends at the same inputs and compares dx and dW. mc's wasm
+ * MaxPoolGrad is compared with the cpu kernel the same way, on windows that tfjs's own wasm
+ * kernel gets wrong (all negative, all zero) and on overlapping windows.
  *
  * Tolerance: both sides sum the same float32 products in different orders; a sum of K
  * terms of size ≲ 1 (here K ≤ kH·kW·C·N ≲ 1,200) differs by ≲ K·6e-8 ≈ 7e-5 in the worst
@@ -67,5 +69,63 @@ describe('wasm conv gradient kernels match tfjs cpu', () => {
       // Not vacuous: the reference has a gradient everywhere it should (no all-zero result).
       expect(ref[k].some((r) => Math.abs(r) > 1e-3)).toBe(true);
     }
+  });
+});
+
+describe('wasm MaxPoolGrad matches tfjs cpu', () => {
+  const POOLS: { label: string; x: number[]; k: [number, number]; s: [number, number]; pad: 'valid' | 'same' | number; values: (n: number) => Float32Array }[] = [
+    { label: '2x2 stride 2, all negative (the wasm kernel sent dy to the first element)', x: [2, 6, 6, 3], k: [2, 2], s: [2, 2], pad: 'valid', values: (n) => Float32Array.from({ length: n }, () => -0.1 - Math.abs(rand())) },
+    { label: '2x2 stride 2, zeros and ties (the first maximum takes dy; the wasm kernel dropped all-zero windows)', x: [1, 6, 8, 2], k: [2, 2], s: [2, 2], pad: 'valid', values: (n) => Float32Array.from({ length: n }, () => (rand() > 0 ? 0 : Math.round(rand() * 2))) },
+    { label: '3x3 stride 2 pad 1, overlapping windows', x: [2, 7, 7, 4], k: [3, 3], s: [2, 2], pad: 1, values: (n) => filled([n]) },
+    { label: '3x2 stride 1 SAME, ragged', x: [1, 5, 6, 3], k: [3, 2], s: [1, 1], pad: 'same', values: (n) => filled([n]) },
+  ];
+  const poolGrad = (backend: string, c: (typeof POOLS)[number], xv: Float32Array, dyv: Float32Array) => tf.tidy(() => {
+    if (tf.getBackend() !== backend) throw new Error(`backend is ${tf.getBackend()}, not ${backend}`);
+    const x = tf.tensor4d(xv, c.x as [number, number, number, number]);
+    const f = (a: tf.Tensor) => tf.maxPool(a as tf.Tensor4D, c.k, c.s, c.pad as 'valid');
+    const y = f(x);
+    expect(y.size).toBe(dyv.length);
+    return tf.grad(f)(x, tf.tensor(dyv, y.shape)).dataSync() as Float32Array;
+  });
+  test.each(POOLS.map((c) => [c.label, c] as const))('%s', async (_l, c) => {
+    seed = 11;
+    const xv = c.values(c.x.reduce((a, b) => a * b, 1));
+    const outShape = await (async () => {
+      await tf.setBackend('cpu');
+      return tf.tidy(() => tf.maxPool(tf.zeros(c.x as [number, number, number, number]) as tf.Tensor4D, c.k, c.s, c.pad as 'valid').shape);
+    })();
+    const dyv = filled(outShape);
+    const ref = poolGrad('cpu', c, xv, dyv);
+    await useGradientBackend(tf, 'wasm');
+    const got = poolGrad('wasm', c, xv, dyv);
+    // The same additions in the same order (one or a few dy per element): equal up to rounding.
+    let worst = 0;
+    ref.forEach((r, i) => { worst = Math.max(worst, Math.abs(got[i] - r)); });
+    expect(worst).toBeLessThan(1e-6);
+    // dy is conserved: every window sends its dy somewhere.
+    const sum = (a: Float32Array) => a.reduce((p, v) => p + v, 0);
+    expect(Math.abs(sum(got) - sum(dyv))).toBeLessThan(1e-4);
+  });
+});
+
+describe('wasm BatchMatMul with transposed operands (the linear layers\' backward) matches tfjs cpu', () => {
+  const MM: [number[], number[], boolean, boolean][] = [
+    [[40, 24], [40, 16], true, false], [[24, 40], [16, 40], false, true], [[40, 24], [16, 40], true, true],
+    [[1, 24, 40], [40, 16], false, false], [[2, 5, 7], [2, 5, 3], true, false],
+  ];
+  test.each(MM.map((c) => [`${c[0].join('x')} × ${c[1].join('x')}, transposeA ${c[2]}, transposeB ${c[3]}`, c] as const))('%s', async (_l, [as, bs, ta, tb]) => {
+    seed = 5;
+    const av = filled(as);
+    const bv = filled(bs);
+    const run = () => tf.tidy(() => tf.matMul(tf.tensor(av, as), tf.tensor(bv, bs), ta, tb).dataSync() as Float32Array);
+    await tf.setBackend('cpu');
+    const ref = run();
+    await useGradientBackend(tf, 'wasm');
+    const got = run();
+    expect(got.length).toBe(ref.length);
+    // Sums of ≤ 40 products of size ≤ 1 in another order: ≤ 40·6e-8 apart; 1e-5 is that with margin.
+    let worst = 0;
+    ref.forEach((r, i) => { worst = Math.max(worst, Math.abs(got[i] - r)); });
+    expect(worst).toBeLessThan(1e-5);
   });
 });

@@ -1,5 +1,5 @@
 import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs';
-import { spreadNHWC, type WasmHeap } from './heap-kernels';
+import { maxPoolGradNHWC, spreadNHWC, type WasmHeap } from './heap-kernels';
 import type { TF } from './types';
 
 /**
@@ -276,6 +276,75 @@ export function registerWasmDepthwiseBackprop(tf: TF): boolean {
 }
 
 /**
+ * Replaces tfjs 4.22's wasm MaxPoolGrad with maxPoolGradNHWC (heap-kernels.ts): about 5x
+ * faster on the fixture CNN, and right where the wasm one is wrong (windows whose maximum
+ * is ≤ 0; see there).
+ */
+export function registerWasmMaxPoolGrad(tf: TF): boolean {
+  const original = tf.getKernel('MaxPoolGrad', 'wasm');
+  if (!original || (original.kernelFunc as { mcFast?: boolean }).mcFast) return false;
+  const kernelFunc: KernelFunc = ({ inputs, backend, attrs }) => {
+    const a = attrs as NamedAttrMap & {
+      filterSize: number | [number, number]; strides: number | [number, number];
+      pad: 'valid' | 'same' | number; dimRoundingMode?: 'floor' | 'round' | 'ceil';
+    };
+    const x = inputs.input as TensorInfo;
+    const info = tf.backend_util.computePool2DInfo(x.shape as [number, number, number, number], a.filterSize, a.strides, 1, a.pad, a.dimRoundingMode);
+    return maxPoolGradNHWC(backend as unknown as WasmHeap, inputs.dy as TensorInfo, x, {
+      outHeight: info.outHeight, outWidth: info.outWidth, strideHeight: info.strideHeight, strideWidth: info.strideWidth,
+      filterHeight: info.filterHeight, filterWidth: info.filterWidth, padTop: info.padInfo.top, padLeft: info.padInfo.left,
+    });
+  };
+  (kernelFunc as { mcFast?: boolean }).mcFast = true;
+  tf.unregisterKernel('MaxPoolGrad', 'wasm');
+  tf.registerKernel({ ...original, kernelFunc });
+  return true;
+}
+
+/**
+ * tfjs 4.22's wasm BatchMatMul is fast (XNNPACK) only for a single [M,K]×[K,N] product with
+ * neither operand transposed; a transposed 2-D operand takes a slow loop (a weight gradient
+ * x^T·dy of the char-LM fixture, [2048,512]^T × [2048,128]: 267 ms, against 18 ms with the
+ * operand transposed first). Training multiplies by transposes in every linear layer's
+ * backward, so 2-D products transpose explicitly (wasm Transpose) and take the fast path.
+ * Batched products keep tfjs's kernel (transposing first does not make them faster).
+ */
+export function registerWasmBatchMatMul(tf: TF): boolean {
+  const original = tf.getKernel('BatchMatMul', 'wasm');
+  const transposeK = tf.getKernel('Transpose', 'wasm');
+  if (!original || !transposeK || (original.kernelFunc as { mcFast?: boolean }).mcFast) return false;
+  const kernelFunc: KernelFunc = (args) => {
+    const { inputs, backend, attrs } = args;
+    const { transposeA, transposeB } = attrs as { transposeA: boolean; transposeB: boolean };
+    const a = inputs.a as TensorInfo;
+    const b = inputs.b as TensorInfo;
+    const batch = (t: TensorInfo) => t.shape.slice(0, -2).reduce((p, d) => p * d, 1);
+    if ((!transposeA && !transposeB) || batch(a) !== 1 || batch(b) !== 1 || a.dtype !== 'float32' || b.dtype !== 'float32') return original.kernelFunc(args);
+    const temps: TensorInfo[] = [];
+    const flip = (t: TensorInfo): TensorInfo => {
+      const r = t.shape.length;
+      const perm = [...Array(r).keys()];
+      [perm[r - 2], perm[r - 1]] = [perm[r - 1], perm[r - 2]];
+      const out = transposeK.kernelFunc({ inputs: { x: t }, backend, attrs: { perm } }) as TensorInfo;
+      temps.push(out);
+      return out;
+    };
+    try {
+      return original.kernelFunc({
+        inputs: { a: transposeA ? flip(a) : a, b: transposeB ? flip(b) : b }, backend,
+        attrs: { ...attrs, transposeA: false, transposeB: false },
+      });
+    } finally {
+      for (const t of temps) (backend as unknown as WasmHeap).disposeData(t.dataId);
+    }
+  };
+  (kernelFunc as { mcFast?: boolean }).mcFast = true;
+  tf.unregisterKernel('BatchMatMul', 'wasm');
+  tf.registerKernel({ ...original, kernelFunc });
+  return true;
+}
+
+/**
  * Makes `name` the active backend (wasm by default), registering the gradient
  * kernels wasm lacks. Returns the backend in use.
  */
@@ -286,6 +355,8 @@ export async function useGradientBackend(tf: TF, name: 'wasm' | 'cpu' = 'wasm'):
     registerWasmConvBackpropInput(tf);
     registerWasmUnsortedSegmentSum(tf);
     registerWasmDepthwiseBackprop(tf);
+    registerWasmMaxPoolGrad(tf);
+    registerWasmBatchMatMul(tf);
   }
   if (tf.getBackend() !== name) {
     const ok = await tf.setBackend(name);

@@ -39,3 +39,62 @@ export function spreadNHWC(b: WasmHeap, x: TensorInfo, stride: [number, number],
   }
   return out;
 }
+
+/** Pooling geometry (tfjs's Conv2DInfo fields that max pooling uses). */
+export interface PoolGeometry {
+  outHeight: number;
+  outWidth: number;
+  strideHeight: number;
+  strideWidth: number;
+  filterHeight: number;
+  filterWidth: number;
+  padTop: number;
+  padLeft: number;
+}
+
+/**
+ * Max pooling's input gradient, NHWC: each dy goes to the first position of its window (in
+ * row-major order) that holds the window's maximum, as tfjs's cpu kernel and torch do; when
+ * windows overlap, contributions add. tfjs 4.22's wasm MaxPoolGrad is slow (30 of 130 ms of a
+ * training step of the fixture CNN) and wrong for windows whose maximum is ≤ 0: an all-negative
+ * window sends its gradient to its first element rather than its maximum, an all-zero window
+ * drops it (seen on hard-swish activations).
+ */
+export function maxPoolGradNHWC(b: WasmHeap, dy: TensorInfo, x: TensorInfo, g: PoolGeometry): TensorInfo {
+  const [N, H, W, C] = x.shape;
+  const { outHeight: OH, outWidth: OW } = g;
+  const out = b.makeOutput([N, H, W, C], 'float32');
+  const dx = b.typedArrayFromHeap(out) as Float32Array;
+  const xv = b.typedArrayFromHeap(x) as Float32Array;
+  const dv = b.typedArrayFromHeap(dy) as Float32Array;
+  dx.fill(0);
+  const best = new Float32Array(C);
+  const at = new Int32Array(C);
+  for (let n = 0; n < N; n++) {
+    for (let oh = 0; oh < OH; oh++) {
+      const h0 = oh * g.strideHeight - g.padTop;
+      const h1 = Math.min(H, h0 + g.filterHeight);
+      for (let ow = 0; ow < OW; ow++) {
+        const w0 = ow * g.strideWidth - g.padLeft;
+        const w1 = Math.min(W, w0 + g.filterWidth);
+        best.fill(-Infinity);
+        at.fill(-1);
+        for (let h = Math.max(0, h0); h < h1; h++) {
+          for (let w = Math.max(0, w0); w < w1; w++) {
+            const base = ((n * H + h) * W + w) * C;
+            for (let c = 0; c < C; c++) {
+              const v = xv[base + c];
+              if (v > best[c] || at[c] < 0) {
+                best[c] = v;
+                at[c] = base + c;
+              }
+            }
+          }
+        }
+        const dBase = ((n * OH + oh) * OW + ow) * C;
+        for (let c = 0; c < C; c++) if (at[c] >= 0) dx[at[c]] += dv[dBase + c];
+      }
+    }
+  }
+  return out;
+}
