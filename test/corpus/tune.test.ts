@@ -19,69 +19,31 @@
  * Without the corpus the suite fails, naming the command to run; MC_SKIP_CORPUS=1 skips it loudly
  * (a failure under CI=true: test/helpers/require-dep.ts).
  */
-import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import * as ort from 'onnxruntime-node';
-import { ROOT, runMc, type McRun } from '../helpers/cli-run';
-import { ORACLE_PYTHON, corpusGate } from '../helpers/require-dep';
+import { runMc, type McRun } from '../helpers/cli-run';
+import { corpusGate } from '../helpers/require-dep';
 import { readNpy } from '../reconstruct-e2e/helpers';
+import { CLS_NAME as NAME, clsModel, labels, predict, renderLines, top1 } from './cls-lines';
 
 jest.setTimeout(900_000);
 
-const listing = JSON.parse(execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'corpus.js'), 'list', '--json'], { encoding: 'utf8' })) as
-  { dir: string; models: { name: string; path: string; present: boolean }[] };
-const NAME = 'ppocr-mobile-v2-cls';
 const BUDGET = 1;
 const SAMPLES = 400;
 
 const mc = (args: string[]): McRun => runMc(args, { timeoutMs: 800_000 });
 
-/** Predicted class per sample, from onnxruntime (batches of 50). */
-async function predict(model: string, x: { shape: number[]; data: Float32Array | BigInt64Array }): Promise<number[]> {
-  const s = await ort.InferenceSession.create(model, { intraOpNumThreads: 1, interOpNumThreads: 1, logSeverityLevel: 3 });
-  const per = x.shape.slice(1).reduce((a, b) => a * b, 1);
-  const all = x.data as Float32Array;
-  const out: number[] = [];
-  for (let i = 0; i < x.shape[0]; i += 50) {
-    const n = Math.min(50, x.shape[0] - i);
-    const r = await s.run({ [s.inputNames[0]]: new ort.Tensor('float32', all.slice(i * per, (i + n) * per), [n, ...x.shape.slice(1)]) });
-    const p = r[s.outputNames[0]].data as Float32Array;
-    const k = p.length / n;
-    for (let j = 0; j < n; j++) {
-      let best = 0;
-      for (let c = 1; c < k; c++) if (p[j * k + c] > p[j * k + best]) best = c;
-      out.push(best);
-    }
-  }
-  await s.release();
-  return out;
-}
-
-function labels(file: string): number[] {
-  return Array.from(readNpy(file).data as BigInt64Array, Number);
-}
-
-const top1 = (pred: number[], y: number[]): number => (100 * pred.filter((p, i) => p === y[i]).length) / y.length;
-
 corpusGate().describe('mc tune on a real model: PP-OCR direction classifier (corpus)', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mc-corpus-tune-'));
-  const entry = listing.models.find((m) => m.name === NAME);
+  let model = '';
   beforeAll(() => {
-    if (!entry?.present) throw new Error(`the model corpus is missing in ${listing.dir} (${NAME}): run node scripts/corpus.js (or set MC_SKIP_CORPUS=1 to skip this suite)`);
-    for (const [set, seed] of [['search', 1], ['held', 2]] as const) {
-      try {
-        execFileSync(ORACLE_PYTHON, [path.join(ROOT, 'scripts', 'corpus-cls-lines.py'), path.join(dir, set), '--count', String(SAMPLES), '--seed', String(seed)], { stdio: 'pipe' });
-      } catch (e) {
-        throw new Error(`rendering text lines failed (needs Debian's python3-pil, python3-numpy and fonts-dejavu-core): ${String((e as { stderr?: Buffer }).stderr ?? e)}`);
-      }
-    }
+    model = clsModel();
+    for (const [set, seed] of [['search', 1], ['held', 2]] as const) renderLines(path.join(dir, set), SAMPLES, seed);
   });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   test(`--max-accuracy-drop ${BUDGET}: met on the search data (onnxruntime), smaller than uniform int8, reproduced by mc apply`, async () => {
-    const model = entry!.path;
     const x = path.join(dir, 'search', 'x.npy');
     const yFile = path.join(dir, 'search', 'y.npy');
     const out = path.join(dir, 'tuned.onnx');
