@@ -11,7 +11,9 @@
  * The machine is shared, so each side is timed in BLOCKS blocks of STEPS steps, mc and
  * torch alternating block by block (torch runs in one long-lived child fed over stdin);
  * the figures are the fastest block (least disturbed) with the median and slowest beside
- * it, and the load average before and after. MC_DIST points at another build of dist/.
+ * it, and the load average before and after. The CPU time each side used (process.cpuUsage,
+ * Python's process_time) is printed too: on a loaded machine it moves far less than wall
+ * time (Node's GC threads count towards mc's). MC_DIST points at another build of dist/.
  * tfjs's wasm backend runs one thread in Node (its threaded binary is switched off there:
  * WASM_HAS_MULTITHREAD_SUPPORT is false under Node in tfjs 4.22), so torch gets one too.
  */
@@ -48,9 +50,9 @@ def step():
 for _ in range(${WARM}): step()
 print('ready', flush=True)
 for line in sys.stdin:
-    t0 = time.perf_counter()
+    t0 = time.perf_counter(); c0 = time.process_time()
     for _ in range(${STEPS}): step()
-    print((time.perf_counter() - t0) / ${STEPS}, flush=True)
+    print((time.perf_counter() - t0) / ${STEPS}, (time.process_time() - c0) / ${STEPS}, flush=True)
 `;
 
 /** A torch child that times STEPS steps per line it reads; null without torch. */
@@ -72,7 +74,8 @@ async function torchTimer() {
   return {
     block: async () => {
       child.stdin.write('go\n');
-      return Number(await next());
+      const [wall, cpu] = (await next()).split(' ').map(Number);
+      return { wall, cpu };
     },
     close: () => child.stdin.end(),
   };
@@ -102,8 +105,10 @@ async function stepTimer(file, makeInput) {
   return {
     block: () => {
       const t0 = process.hrtime.bigint();
+      const c0 = process.cpuUsage();
       for (let i = 0; i < STEPS; i++) step();
-      return Number(process.hrtime.bigint() - t0) / 1e9 / STEPS;
+      const c = process.cpuUsage(c0);
+      return { wall: Number(process.hrtime.bigint() - t0) / 1e9 / STEPS, cpu: (c.user + c.system) / 1e6 / STEPS };
     },
     close: () => {
       opt.dispose();
@@ -126,19 +131,21 @@ async function stepTimer(file, makeInput) {
   }
   mc.close();
   torch?.close();
-  const m = spread(mcs);
-  console.log(`finetune step, fixture CNN, batch ${BATCH} (mc, tfjs ${tf.getBackend()}, 1 thread): ${ms(m.min)} ms/step (median ${ms(m.med)}, slowest ${ms(m.max)}; ${BLOCKS} blocks of ${STEPS}), ${(BATCH / m.min).toFixed(0)} examples/s`);
+  const m = spread(mcs.map((b) => b.wall));
+  const mc1 = spread(mcs.map((b) => b.cpu));
+  console.log(`finetune step, fixture CNN, batch ${BATCH} (mc, tfjs ${tf.getBackend()}, 1 thread): ${ms(m.min)} ms/step (median ${ms(m.med)}, slowest ${ms(m.max)}; ${BLOCKS} blocks of ${STEPS}), ${(BATCH / m.min).toFixed(0)} examples/s; CPU time ${ms(mc1.min)} ms/step (median ${ms(mc1.med)})`);
   if (!torch) console.log('torch: /usr/bin/python3 has no torch; no side-by-side figure');
   else {
-    const t = spread(ts);
-    console.log(`torch 1 thread, same architecture: ${ms(t.min)} ms/step (median ${ms(t.med)}, slowest ${ms(t.max)}), ${(BATCH / t.min).toFixed(0)} examples/s`);
-    console.log(`mc/torch time ratio ${(m.min / t.min).toFixed(2)}× fastest blocks, ${(m.med / t.med).toFixed(2)}× medians (blocks alternate, so both saw the same load)`);
+    const t = spread(ts.map((b) => b.wall));
+    const t1 = spread(ts.map((b) => b.cpu));
+    console.log(`torch 1 thread, same architecture: ${ms(t.min)} ms/step (median ${ms(t.med)}, slowest ${ms(t.max)}), ${(BATCH / t.min).toFixed(0)} examples/s; CPU time ${ms(t1.min)} ms/step (median ${ms(t1.med)})`);
+    console.log(`mc/torch time ratio ${(m.min / t.min).toFixed(2)}× fastest blocks, ${(m.med / t.med).toFixed(2)}× medians (blocks alternate, so both saw the same load); CPU time ${(mc1.min / t1.min).toFixed(2)}× (least, the figure a loaded machine disturbs least)`);
   }
   console.log(`load average ${load0.toFixed(1)} before, ${os.loadavg()[0].toFixed(1)} after (${os.cpus().length} cores)`);
   if (fs.existsSync(path.join(__dirname, '..', 'fixtures', 'char-lm.onnx'))) {
     // The character LM (transformer) fixture: [N, T] token ids.
     const lmTimer = await stepTimer('char-lm.onnx', (v) => tf.randomUniform([BATCH, v.shape[1]], 0, 50, 'int32', 2));
-    const lm = spread([lmTimer.block(), lmTimer.block()]).min;
+    const lm = spread([lmTimer.block().wall, lmTimer.block().wall]).min;
     lmTimer.close();
     console.log(`finetune step, char-lm transformer fixture, batch ${BATCH}: ${ms(lm)} ms/step (fastest of 2 blocks of ${STEPS}), ${(BATCH / lm).toFixed(0)} sequences/s`);
   } else {

@@ -34,6 +34,9 @@ const CASES: Case[] = [
   { label: 'conv stride 2, even size, asymmetric pads', x: [2, 8, 6, 2], w: [3, 3, 2, 5], strides: [2, 2], pad: p(0, 1, 1, 0), depthwise: false },
   { label: 'conv stride 3x2, valid', x: [1, 10, 9, 3], w: [2, 3, 3, 2], strides: [3, 2], pad: 'valid', depthwise: false },
   { label: 'conv stride 1, pad 1', x: [2, 6, 5, 3], w: [3, 3, 3, 4], strides: [1, 1], pad: p(1, 1, 1, 1), depthwise: false },
+  { label: 'conv 1 input channel (the fixture CNN\'s first layer: patch-matrix weight gradient)', x: [3, 9, 8, 1], w: [3, 3, 1, 5], strides: [1, 1], pad: p(1, 1, 1, 1), depthwise: false },
+  { label: 'conv 6 input channels, stride 2 (dilated-conv weight gradient)', x: [2, 9, 8, 6], w: [3, 3, 6, 4], strides: [2, 2], pad: p(1, 0, 1, 1), depthwise: false },
+  { label: 'conv 8 input channels, stride 1, SAME', x: [2, 6, 7, 8], w: [3, 3, 8, 3], strides: [1, 1], pad: 'same', depthwise: false },
 ];
 
 function grads(backend: string, c: Case, xv: Float32Array, wv: Float32Array): { dx: Float32Array; dw: Float32Array } {

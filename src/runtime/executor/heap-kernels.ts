@@ -98,3 +98,64 @@ export function maxPoolGradNHWC(b: WasmHeap, dy: TensorInfo, x: TensorInfo, g: P
   }
   return out;
 }
+
+/**
+ * A convolution filter [kH, kW, A, B] rotated 180° in space, with its two channel axes
+ * swapped when `swap` ([kH, kW, B, A]): the filter of the transposed convolution, in one
+ * pass (the wasm Reverse kernel alone took 1.3 ms on a 3x3x64x64 filter).
+ */
+export function rotateFilter(b: WasmHeap, w: TensorInfo, swap: boolean): TensorInfo {
+  const [kH, kW, A, B] = w.shape;
+  const out = b.makeOutput(swap ? [kH, kW, B, A] : [kH, kW, A, B], 'float32');
+  const o = b.typedArrayFromHeap(out) as Float32Array;
+  const v = b.typedArrayFromHeap(w) as Float32Array;
+  const tap = A * B;
+  for (let kh = 0; kh < kH; kh++) {
+    for (let kw = 0; kw < kW; kw++) {
+      const dst = (kh * kW + kw) * tap;
+      const src = ((kH - 1 - kh) * kW + (kW - 1 - kw)) * tap;
+      if (!swap) {
+        o.set(v.subarray(src, src + tap), dst);
+        continue;
+      }
+      for (let a = 0; a < A; a++) for (let c = 0; c < B; c++) o[dst + c * A + a] = v[src + a * B + c];
+    }
+  }
+  return out;
+}
+
+/**
+ * The transposed patch matrix of an NHWC input for a kH x kW convolution ("im2col", one row
+ * per filter tap): out[(kh*kW + kw)*C + c, (n*OH + oh)*OW + ow] = x[n, oh*sh + kh - top,
+ * ow*sw + kw - left, c], zero where that falls in the padding. A conv's weight gradient is
+ * then the plain product out · dy[N*OH*OW, Co], which takes the wasm backend's fast matmul.
+ */
+export function patchRows(b: WasmHeap, x: TensorInfo, kH: number, kW: number, stride: [number, number], top: number, left: number, OH: number, OW: number): TensorInfo {
+  const [N, H, W, C] = x.shape;
+  const [sh, sw] = stride;
+  const P = N * OH * OW;
+  const out = b.makeOutput([kH * kW * C, P], 'float32');
+  const o = b.typedArrayFromHeap(out) as Float32Array;
+  const v = b.typedArrayFromHeap(x) as Float32Array;
+  o.fill(0);
+  for (let kh = 0; kh < kH; kh++) {
+    for (let kw = 0; kw < kW; kw++) {
+      // Output columns whose input column is inside the image: iw = ow*sw + kw - left in [0, W).
+      const ow0 = Math.max(0, Math.ceil((left - kw) / sw));
+      const ow1 = Math.min(OW, Math.floor((W - 1 + left - kw) / sw) + 1);
+      for (let c = 0; c < C; c++) {
+        const row = ((kh * kW + kw) * C + c) * P;
+        for (let n = 0; n < N; n++) {
+          for (let oh = 0; oh < OH; oh++) {
+            const ih = oh * sh + kh - top;
+            if (ih < 0 || ih >= H) continue;
+            const dst = row + (n * OH + oh) * OW;
+            const src = (n * H + ih) * W;
+            for (let ow = ow0; ow < ow1; ow++) o[dst + ow] = v[(src + ow * sw + kw - left) * C + c];
+          }
+        }
+      }
+    }
+  }
+  return out;
+}

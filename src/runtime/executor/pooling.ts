@@ -50,7 +50,9 @@ export function Pool(tf: TF, X: T, kind: 'max' | 'avg', a: PoolAttrs): T {
   const d = a.dilations as [number, number];
   let y: T;
   if (kind === 'max') {
-    y = tf.pool(tf.pad(x, pads, -Infinity) as Tensor4D, k, 'max', 'valid', d, s);
+    // No padding (the usual 2x2 pool) skips the pad and its gradient's slice: 2 full copies per pool.
+    const padded = pads.some(([b, e]) => b !== 0 || e !== 0) ? tf.pad(x, pads, -Infinity) : x;
+    y = tf.pool(padded as Tensor4D, k, 'max', 'valid', d, s);
   } else {
     const sum = tf.pool(tf.pad(x, pads, 0) as Tensor4D, k, 'avg', 'valid', d, s);
     const ones = tf.ones([1, inSp[0], inSp[1], 1]);
