@@ -1,6 +1,7 @@
 /**
  * `--strategy evolve`: NSGA-II (Deb et al., 2002) over per-layer rungs, two
- * objectives minimised: size and the constraint's cost (constraint.ts).
+ * objectives minimised: size and the constraint's cost (constraint.ts); with
+ * `--objective size,latency`, three (objective.ts).
  *
  * The first population is the greedy result, the uniform plans and the most
  * aggressive plan, filled up with random assignments (seeded). Each
@@ -56,7 +57,7 @@ export async function evolve(runner: Trials, o: EvolveOptions): Promise<void> {
     const a = clamp(layers.map(() => dims.map((d) => pick(d.rungs.length))), dims, o.allowed);
     if (!keys.has(assignmentKey(a))) { keys.add(assignmentKey(a)); first.push(a); }
   }
-  const point = (i: Individual): Point => ({ size: runner.size(i.t), cost: runner.cost(i.t) });
+  const point = (i: Individual): Point => pointOf(runner, i.t);
   const firstTrials = await runner.runMany(first, 'evolve', o.scope);
   let pop: Individual[] = first.map((a, i) => ({ a, t: firstTrials[i] }));
 
@@ -87,13 +88,18 @@ export async function evolve(runner: Trials, o: EvolveOptions): Promise<void> {
 
   if (o.scope === 'subset') {
     const searched = runner.trials.filter((t) => t.scope === 'subset' && !t.error);
-    const front = paretoFront(searched, (t) => ({ size: runner.size(t), cost: runner.cost(t) })).filter((t) => t.passed);
+    const front = paretoFront(searched, (t) => pointOf(runner, t)).filter((t) => t.passed);
     const checks = front.slice(0, FINAL_CHECKS).map((t) => runner.assignmentOf(t));
     for (let i = 0; i < checks.length; i++) {
       const full = await runThenHint(runner, checks[i], checks[i + 1] ?? null, 'final', 'all');
       if (full.passed) break;
     }
   }
+}
+
+/** A record as the search's Pareto point (size and cost unless the runner says otherwise). */
+export function pointOf(runner: Trials, t: TrialRecord): Point {
+  return runner.point ? runner.point(t) : { size: runner.size(t), cost: runner.cost(t) };
 }
 
 /** Each rung a layer cannot take moved to the next safer one it can (in place). */

@@ -18,12 +18,16 @@
  * tightens its target by the gap and goes on). Entries are keyed by layer
  * name, weight shape and rung: cached for the search, not across runs.
  */
+import * as fs from 'fs';
+import { UsageError } from '../errors';
 import { inputSpecs, synthesizeFeeds } from '../eval/inputs';
 import { measureLatency } from '../eval/latency';
 import { median } from '../eval/stats';
 import type { Model } from '../ir';
+import type { StatisticsMemory } from '../pipeline/static';
 import { applyPlan } from '../plan';
 import { encodeModel, openRunner, type HostTensor, type ModelRunner } from '../runtime';
+import { writeFileAtomic } from '../util/atomic';
 import { planFor } from './space';
 import type { Assignment, Dimension } from './types';
 
@@ -59,11 +63,13 @@ export class LatencyMeter {
     private readonly feeds: ReadonlyMap<string, HostTensor>,
     private readonly label: string,
     readonly settings: LatencySettings,
+    private readonly statistics?: StatisticsMemory,
   ) {}
 
-  static async open(float: Model, label: string, settings: LatencySettings): Promise<LatencyMeter> {
+  /** `statistics`: calibration shared by the static plans it applies (one calibration pass per graph). */
+  static async open(float: Model, label: string, settings: LatencySettings, statistics?: StatisticsMemory): Promise<LatencyMeter> {
     const runner = await openRunner(encodeModel(float, label), { threads: 1, label });
-    return new LatencyMeter(float, runner, synthesizeFeeds(inputSpecs(runner), settings.batchSize), label, settings);
+    return new LatencyMeter(float, runner, synthesizeFeeds(inputSpecs(runner), settings.batchSize), label, settings, statistics);
   }
 
   /** The latency of `a`'s plan applied to a clone of the float model, against the float model. */
@@ -72,7 +78,7 @@ export class LatencyMeter {
     try {
       const m = this.float.clone();
       const plan = planFor(a, layers, dims);
-      if (plan) await applyPlan(m, plan, { label: this.label });
+      if (plan) await applyPlan(m, plan, { label: this.label, statistics: this.statistics });
       runner = await openRunner(encodeModel(m, this.label), { threads: 1, label: this.label });
       const ratios: number[] = [];
       let ms = 0;
@@ -107,6 +113,21 @@ export class LatencyMeter {
 export interface LatencyCache {
   keyOf: (layer: string) => string;
   entries: Record<string, LatencyEntry>;
+}
+
+/** What a kept table is valid for: the model's digest, the latency settings and this CPU. */
+export type LatencyCacheId = { model: string; settings: LatencySettings; cpu: string };
+
+/** The entries of `--latency-table file` (none when it does not exist yet); refused when measured for another id. */
+export function readLatencyCache(file: string | undefined, id: LatencyCacheId): Record<string, LatencyEntry> {
+  if (!file || !fs.existsSync(file)) return {};
+  const saved = JSON.parse(fs.readFileSync(file, 'utf8')) as { id: unknown; entries: Record<string, LatencyEntry> };
+  if (JSON.stringify(saved.id) !== JSON.stringify(id)) throw new UsageError(`--latency-table ${file} was measured for another model, CPU or latency settings; give another file or remove it`);
+  return saved.entries;
+}
+
+export function writeLatencyCache(file: string, id: LatencyCacheId, entries: Record<string, LatencyEntry>): void {
+  writeFileAtomic(file, JSON.stringify({ id, entries }, null, 1) + '\n');
 }
 
 /** table[layer][rung]: each layer alone on each rung (the safest rung, the float model, is 1). */

@@ -6,6 +6,7 @@
 import type { Evaluator } from '../eval/evaluator';
 import type { Budgets, EvalReport } from '../eval/types';
 import type { Model } from '../ir';
+import type { StatisticsMemory } from '../pipeline/static';
 import { applyPlan } from '../plan';
 import { constraintOf, slackOf, valueOf } from './constraint';
 import { planFor } from './space';
@@ -18,6 +19,8 @@ export interface MeasureContext {
   dims: Dimension[];
   constraint: Budgets;
   evaluators: Record<Scope, Evaluator>;
+  /** Calibration statistics shared by this thread's static trials (one calibration pass per graph). */
+  statistics?: StatisticsMemory;
 }
 
 /** The measured fields of a trial record. */
@@ -30,7 +33,7 @@ export async function measureTrial(c: MeasureContext, a: Assignment, scope: Scop
   try {
     const m = c.model.clone();
     const plan = planFor(a, c.layers, c.dims);
-    if (plan) await applyPlan(m, plan, { label: c.label });
+    if (plan) await applyPlan(m, plan, { label: c.label, statistics: c.statistics });
     report = await c.evaluators[scope].evaluate(m, { name });
   } catch (e) {
     return {

@@ -1,17 +1,31 @@
 /**
- * Pareto dominance over (size, cost), both minimised: NSGA-II's fast
- * non-dominated sort and crowding distance (Deb et al., 2002, §III-A/B), and
- * the front of a set of trials.
+ * Pareto dominance over (size, cost), or (size, latency, cost) with
+ * `--objective size,latency`, all minimised: NSGA-II's fast non-dominated
+ * sort and crowding distance (Deb et al., 2002, §III-A/B), and the front of a
+ * set of trials.
  */
 
 export interface Point {
+  /** The first objective: size, or the latency estimate with `--objective latency` alone. */
   size: number;
   cost: number;
+  /** A third objective (`--objective size,latency`): set on every point of a set or on none. */
+  latency?: number;
 }
 
-/** a dominates b: no worse on both, better on one. */
+const KEYS = ['size', 'cost', 'latency'] as const;
+
+/** a dominates b: no worse on every objective, better on one. */
 export function dominates(a: Point, b: Point): boolean {
-  return a.size <= b.size && a.cost <= b.cost && (a.size < b.size || a.cost < b.cost);
+  let better = false;
+  for (const k of KEYS) {
+    const x = a[k];
+    const y = b[k];
+    if (x === undefined || y === undefined) continue;
+    if (x > y) return false;
+    if (x < y) better = true;
+  }
+  return better;
 }
 
 /** The points no other point dominates, sorted by size then cost (ties keep their first index). */
@@ -23,7 +37,7 @@ export function paretoFront<T>(items: readonly T[], point: (t: T) => Point): T[]
     .map((t) => ({ t, p: point(t) }))
     .sort((x, y) => x.p.size - y.p.size || x.p.cost - y.p.cost)
     .filter(({ p }) => {
-      const k = `${p.size}/${p.cost}`;
+      const k = `${p.size}/${p.cost}/${p.latency}`;
       if (seen.has(k)) return false;
       seen.add(k);
       return true;
@@ -55,14 +69,16 @@ export function nonDominatedSort(pts: readonly Point[]): number[][] {
 /** Crowding distance of each index of one front (boundary points: Infinity). */
 export function crowding(pts: readonly Point[], front: readonly number[]): Map<number, number> {
   const d = new Map<number, number>(front.map((i) => [i, 0]));
-  for (const key of ['size', 'cost'] as const) {
-    const s = [...front].sort((a, b) => pts[a][key] - pts[b][key] || a - b);
-    const lo = pts[s[0]][key];
-    const hi = pts[s[s.length - 1]][key];
+  for (const key of KEYS) {
+    if (front.some((i) => pts[i][key] === undefined)) continue;
+    const v = (i: number): number => pts[i][key]!;
+    const s = [...front].sort((a, b) => v(a) - v(b) || a - b);
+    const lo = v(s[0]);
+    const hi = v(s[s.length - 1]);
     d.set(s[0], Infinity);
     d.set(s[s.length - 1], Infinity);
     if (hi === lo) continue;
-    for (let k = 1; k < s.length - 1; k++) d.set(s[k], d.get(s[k])! + (pts[s[k + 1]][key] - pts[s[k - 1]][key]) / (hi - lo));
+    for (let k = 1; k < s.length - 1; k++) d.set(s[k], d.get(s[k])! + (v(s[k + 1]) - v(s[k - 1])) / (hi - lo));
   }
   return d;
 }

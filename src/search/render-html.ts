@@ -35,6 +35,7 @@ ${scatter(r)}
 ${sensitivity(r)}
 <h2>Chosen plan</h2>
 <table><tr><th>layer</th>${r.dimensions.map((d) => `<th>${d.name}</th>`).join('')}</tr>${planRows}</table>
+${latencyParts(r)}
 <h2>Uniform plans</h2>
 <table><tr><th>option</th><th>${esc(c.name)}</th><th>passed</th><th>weight bytes</th></tr>${uniformRows}</table>
 </body></html>
@@ -64,6 +65,18 @@ function scatter(r: TuneReport): string {
 <text x="${W / 2}" y="${H - 12}" text-anchor="middle">${r.sizeMeasure} bytes (${xmin} … ${xmax})</text>
 <text x="12" y="${H / 2}" transform="rotate(-90 12 ${H / 2})" text-anchor="middle">${esc(r.constraint.name)} (${num(ymin)} … ${num(ymax)})</text>`;
   return `<svg width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img">${axes}${limit}<polyline class="front" points="${front}"/>${marks}${best}</svg>`;
+}
+
+/** With a latency objective: the answer's latency, the size/latency trade-off and the table. */
+function latencyParts(r: TuneReport): string {
+  const lo = r.latencyObjective;
+  if (!lo) return '';
+  const best = lo.best ? `<p>Answer latency: ${lo.best.ratio === null ? 'not measured' : num(lo.best.ratio)} of float end to end (onnxruntime, 1 thread; table estimate ${num(lo.best.estimate)}).</p>` : '';
+  const trade = r.tradeoff?.length
+    ? `<h2>Size/latency trade-off (plans within the constraint)</h2><table><tr><th>trial</th><th>${r.sizeMeasure} bytes</th><th>latency (estimate)</th><th>${esc(r.constraint.name)}</th></tr>${r.tradeoff.map((t) => `<tr><td>${t.id}</td><td>${r.sizes[t.id]}</td><td>${t.latency === undefined ? '-' : num(t.latency)}</td><td>${t.value === null ? '∞' : num(t.value)}</td></tr>`).join('')}</table>`
+    : '';
+  const table = `<h2>Latency table (each layer alone, ratio to float)</h2><table><tr><th>layer</th><th>dimension</th><th>rung</th><th>ratio</th><th>spread</th></tr>${lo.table.map((e) => `<tr><td>${esc(e.layer)}</td><td>${e.dimension}</td><td>${esc(String(e.rung))}</td><td>${e.ratio === null ? 'cannot' : num(e.ratio)}</td><td>${num(e.spread)}</td></tr>`).join('')}</table>`;
+  return `<h2>Latency</h2>${best}${trade}${table}`;
 }
 
 function c(r: TuneReport): number {

@@ -23,13 +23,24 @@ export function renderMarkdownReport(r: TuneReport): string {
     lines.push('');
   }
   if (r.sensitivity.length) {
-    lines.push('## Sensitivity', '', `| layer | dimension | rung | ${c.name} | cost | SQNR dB | bytes saved | trial |`, '|---|---|---|---|---|---|---|---|');
+    const saved = r.objective.length === 1 && r.objective[0] === 'size' ? 'bytes saved' : `${r.objective.join(',')} objective saved`;
+    lines.push('## Sensitivity', '', `| layer | dimension | rung | ${c.name} | cost | SQNR dB | ${saved} | trial |`, '|---|---|---|---|---|---|---|---|');
     for (const s of r.sensitivity) lines.push(`| ${s.layer} | ${s.dimension} | ${s.rung} | ${fmt(s.value)} | ${fmt(s.cost)} | ${s.sqnrDb === null ? '∞' : s.sqnrDb.toFixed(1)} | ${s.saved} | ${s.trial} |`);
     lines.push('');
   }
   lines.push('## Trials and Pareto front', '', '```', asciiScatter(r), '```', '');
   lines.push('## Pareto front', '', `| trial | scope | ${r.sizeMeasure} bytes | ${c.name} | passed |`, '|---|---|---|---|---|');
   for (const t of r.front) lines.push(`| ${t.id} | ${t.scope} | ${r.sizes[t.id]} | ${fmt(t.value)} | ${t.passed ? 'yes' : 'no'} |`);
+  if (r.tradeoff?.length) {
+    lines.push('', '## Size/latency trade-off (plans within the constraint)', '', `| trial | ${r.sizeMeasure} bytes | latency (estimate, ratio to float) | ${c.name} |`, '|---|---|---|---|');
+    for (const t of r.tradeoff) lines.push(`| ${t.id} | ${r.sizes[t.id]} | ${t.latency === undefined ? '-' : t.latency.toFixed(3)} | ${fmt(t.value)} |`);
+  }
+  const lo = r.latencyObjective;
+  if (lo) {
+    lines.push('', `## Latency table (onnxruntime, 1 thread, batch ${lo.settings.batchSize}; each layer alone, ratio to float)`, '', '| layer | dimension | rung | ratio | spread |', '|---|---|---|---|---|');
+    for (const e of lo.table) lines.push(`| ${e.layer} | ${e.dimension} | ${e.rung} | ${e.ratio === null ? 'cannot' : e.ratio.toFixed(3)} | ${e.spread.toFixed(3)} |`);
+    if (lo.best) lines.push('', `Answer: ${lo.best.ratio === null ? 'not measured' : lo.best.ratio.toFixed(3)} of float end to end (table estimate ${lo.best.estimate.toFixed(3)}).`);
+  }
   lines.push('', '## Trials', '', `| trial | phase | scope | ${r.sizeMeasure} bytes | ${c.name} | passed | ms |`, '|---|---|---|---|---|---|---|');
   for (const t of r.trials) lines.push(`| ${t.id} | ${t.phase} | ${t.scope} | ${r.sizes[t.id]} | ${t.error ? `error: ${t.error}` : fmt(t.value)} | ${t.passed ? 'yes' : 'no'} | ${t.ms} |`);
   return lines.join('\n') + '\n';

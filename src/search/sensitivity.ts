@@ -33,7 +33,15 @@ export function sensitivityTrials(layers: number, dims: readonly Dimension[]): n
   return 1 + layers * dims.reduce((s, d) => s + d.rungs.length - 1, 0);
 }
 
-export async function measureSensitivity(runner: Trials, layers: readonly string[], dims: readonly Dimension[], scope: Scope): Promise<SensitivityTable> {
+/**
+ * `exclude(l, d, r)`: a reason the layer may not take the rung before any trial (the latency
+ * objective's rungs measured no faster than float), or null. Such a row is not run: it carries the
+ * reason as its error, so the search never gives that rung to that layer.
+ */
+export async function measureSensitivity(
+  runner: Trials, layers: readonly string[], dims: readonly Dimension[], scope: Scope,
+  exclude: (l: number, d: number, r: number) => string | null = () => null,
+): Promise<SensitivityTable> {
   const base = safest(layers, dims);
   const reference = await runner.run(base, 'sensitivity', scope);
   const refSize = runner.size(reference);
@@ -42,7 +50,13 @@ export async function measureSensitivity(runner: Trials, layers: readonly string
   const index = new Map<string, SensitivityRow>();
   const cells: [number, number, number][] = [];
   for (let l = 0; l < layers.length; l++) {
-    for (let d = 0; d < dims.length; d++) for (let r = 0; r < dims[d].rungs.length - 1; r++) cells.push([l, d, r]);
+    for (let d = 0; d < dims.length; d++) {
+      for (let r = 0; r < dims[d].rungs.length - 1; r++) {
+        const why = exclude(l, d, r);
+        if (why === null) cells.push([l, d, r]);
+        else index.set(`${l}/${d}/${r}`, { layer: layers[l], dimension: dims[d].name, rung: dims[d].rungs[r], value: null, cost: 0, sqnrDb: null, saved: 0, trial: -1, error: why });
+      }
+    }
   }
   const trials = await runner.runMany(cells.map(([l, d, r]) => {
     const a: Assignment = copyAssignment(base);
@@ -56,9 +70,12 @@ export async function measureSensitivity(runner: Trials, layers: readonly string
       value: t.value, cost: runner.cost(t) - refCost, sqnrDb: t.sqnrDb, saved: refSize - runner.size(t), trial: t.id,
       ...(t.error ? { error: t.error } : {}),
     };
-    rows.push(row);
     index.set(`${l}/${d}/${r}`, row);
   });
+  // Rows in layer, dimension, rung order, excluded ones included.
+  for (let l = 0; l < layers.length; l++) {
+    for (let d = 0; d < dims.length; d++) for (let r = 0; r < dims[d].rungs.length - 1; r++) rows.push(index.get(`${l}/${d}/${r}`)!);
+  }
   return {
     rows, reference, at: (l, d, r) => index.get(`${l}/${d}/${r}`),
     allowed: (l, d, r) => r === dims[d].rungs.length - 1 || (index.has(`${l}/${d}/${r}`) && index.get(`${l}/${d}/${r}`)!.error === undefined),

@@ -9,6 +9,7 @@ import type { Model } from '../ir';
 import { applyPlan, parseRecipe, type Plan } from '../plan';
 import * as path from 'path';
 import { UsageError } from '../errors';
+import type { CalibrationMethod } from '../passes/quantize/calibration-methods';
 import type { Assignment, Dimension, QuantOption, SpaceName, TrialFinetune } from './types';
 
 /** int4 block size of an option (plain int4: 32, mc quantize's default), or null for int8/float. */
@@ -37,7 +38,7 @@ export function quantOrder(options: readonly QuantOption[]): QuantOption[] {
  * The dimensions of `space`, each with its rungs most aggressive first. Quantize has only the
  * options asked for (`--options int4` means no weight may stay float); prune always ends dense.
  */
-export function dimensionsOf(space: readonly SpaceName[], options: readonly QuantOption[], sparsities: readonly number[], calib?: string): Dimension[] {
+export function dimensionsOf(space: readonly SpaceName[], options: readonly QuantOption[], sparsities: readonly number[], calib?: string, calibMethod?: CalibrationMethod): Dimension[] {
   const dims: Dimension[] = [];
   // Prune runs before quantize in a plan; the dimensions keep that order too.
   const pruneRungs = [...[...new Set(sparsities.filter((s) => s > 0))].sort((a, b) => b - a), 0];
@@ -46,6 +47,11 @@ export function dimensionsOf(space: readonly SpaceName[], options: readonly Quan
   if (space.includes('quantize')) {
     const rungs = quantOrder(options);
     dims.push(rungs.includes('int4-gptq') && calib !== undefined ? { name: 'quantize', rungs, calib } : { name: 'quantize', rungs });
+  }
+  if (space.includes('static')) {
+    if (space.includes('quantize')) throw new UsageError('--space: static and quantize both quantize a layer (a static step reads float weights); choose one');
+    if (calib === undefined) throw new UsageError('--space static needs --calib (calibration inputs for the activation ranges; not the eval data)');
+    dims.push({ name: 'static', rungs: ['int8', 'float'], calib, calibMethod: calibMethod ?? 'minmax' });
   }
   return dims;
 }
@@ -65,9 +71,9 @@ export function mostAggressive(layers: readonly string[], dims: readonly Dimensi
   return layers.map(() => dims.map(() => 0));
 }
 
-/** Every layer on `option` along quantize, dense along prune (null when the space has no such rung). */
+/** Every layer on `option` along quantize (or static), dense along prune (null when the space has no such rung). */
 export function uniform(layers: readonly string[], dims: readonly Dimension[], option: QuantOption): Assignment | null {
-  const q = dims.findIndex((d) => d.name === 'quantize');
+  const q = dims.findIndex((d) => d.name === 'quantize' || d.name === 'static');
   if (q < 0) return null;
   const r = dims[q].rungs.indexOf(option);
   if (r < 0) return null;
@@ -103,13 +109,13 @@ export function describe(a: Assignment, layers: readonly string[], dims: readonl
  */
 export function withFinetune(dims: Dimension[], ft: TrialFinetune | undefined): Dimension[] {
   if (!ft) return dims;
-  if (!dims.some((d) => d.name !== 'quantize')) throw new UsageError('--finetune-data fine-tunes pruned plans: give --space prune or channels');
+  if (!dims.some((d) => d.name === 'prune' || d.name === 'channels')) throw new UsageError('--finetune-data fine-tunes pruned plans: give --space prune or channels');
   const keys: Record<string, string | number> = { data: path.resolve(ft.data) };
   if (ft.labels !== undefined) keys.labels = path.resolve(ft.labels);
   if (ft.samples !== undefined) keys.samples = ft.samples;
   if (ft.epochs !== undefined) keys.epochs = ft.epochs;
   if (ft.lr !== undefined) keys.lr = ft.lr;
-  return dims.map((d) => (d.name === 'quantize' ? d : { ...d, finetune: keys }));
+  return dims.map((d) => (d.name === 'prune' || d.name === 'channels' ? { ...d, finetune: keys } : d));
 }
 
 /**
@@ -121,17 +127,23 @@ export function recipeDocOf(a: Assignment, layers: readonly string[], dims: read
   let finetune: Record<string, string | number> | undefined;
   dims.forEach((dim, d) => {
     // Dimensions run prune-like first (dimensionsOf's order), so the finetune step goes in before the first quantize step.
-    if (dim.name === 'quantize' && finetune) {
+    if ((dim.name === 'quantize' || dim.name === 'static') && finetune) {
       steps.push({ finetune });
       finetune = undefined;
     }
     for (const rung of dim.rungs.filter((r) => !isIdentity(r))) {
       const taken = layers.filter((_, l) => dim.rungs[a[l][d]] === rung);
       if (!taken.length) continue;
-      if (dim.name !== 'quantize' && dim.finetune) finetune = dim.finetune;
+      if ((dim.name === 'prune' || dim.name === 'channels') && dim.finetune) finetune = dim.finetune;
       if (dim.name === 'prune') steps.push({ prune: { sparsity: rung }, layers: taken });
       // Whole filters out (the layer's output channels and what reads them): the model shrinks.
       else if (dim.name === 'channels') steps.push({ prune: { sparsity: rung, pattern: 'channel' }, layers: taken });
+      // One static step: the chosen layers' nodes (by the weight they read), every other node float. Nothing
+      // is decided by timing inside a trial (a search's choices are its own): small layers are quantized
+      // when chosen, and no space-to-depth rewrite.
+      else if (dim.name === 'static') {
+        steps.push({ quantize: { calib: dim.calib, 'calib-method': dim.calibMethod ?? 'minmax', 'small-layers': 'int8', 'space-to-depth': 'off' }, layers: taken });
+      }
       // The output check would back weights off on its own; in a search every weight's form is the search's choice.
       else {
         const block = int4Block(rung as QuantOption);

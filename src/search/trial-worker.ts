@@ -9,6 +9,7 @@ import { parentPort, workerData } from 'worker_threads';
 import { Evaluator } from '../eval/evaluator';
 import type { Budgets, MetricName } from '../eval/types';
 import { loadModel } from '../formats';
+import { StatisticsMemory } from '../pipeline/static';
 import { measureTrial, type Measured } from './measure';
 import type { Assignment, Dimension, Scope } from './types';
 
@@ -42,7 +43,7 @@ if (parentPort && init?.mcTrialWorker) {
     const opts = { baseline: model, baselineName: path.basename(init.model), data: init.data, labels: init.labels, metric: init.metric, runs: 0, budgets: init.constraint };
     const all = await Evaluator.create(opts);
     const subset = init.subsetSamples === null ? all : await Evaluator.create({ ...opts, samples: init.subsetSamples });
-    const ctx = { model, label: init.model, layers: init.layers, dims: init.dims, constraint: init.constraint, evaluators: { all, subset } };
+    const ctx = { model, label: init.model, layers: init.layers, dims: init.dims, constraint: init.constraint, evaluators: { all, subset }, statistics: new StatisticsMemory() };
     port.on('message', (t: TrialWorkerTask | 'close') => {
       if (t === 'close') {
         void Promise.all([all.dispose(), subset === all ? null : subset.dispose()]).then(() => port.close());

@@ -10,9 +10,12 @@
 import type { Evaluator } from '../eval/evaluator';
 import type { Budgets } from '../eval/types';
 import type { Model } from '../ir';
+import type { StatisticsMemory } from '../pipeline/static';
 import { constraintOf, costOf, type Constraint } from './constraint';
 import type { TrialLog } from './log';
 import { measureTrial, type Measured } from './measure';
+import type { Objective } from './objective';
+import type { Point } from './pareto';
 import type { TrialPool } from './pool';
 import { assignmentKey, copyAssignment, describe } from './space';
 import type { Assignment, Dimension, Scope, SizeMeasure, StopReason, TrialRecord } from './types';
@@ -31,7 +34,15 @@ export interface TrialRunnerOptions {
   /** The constraint as its one budget (what measure.ts checks) and as read back (constraint.ts). */
   constraint: Budgets;
   sizeMeasure: SizeMeasure;
+  /** What size(r) minimises (default: the size measure's bytes). */
+  objective?: Objective;
+  /**
+   * With a latency objective: a plan's latency against float (each record's `latency`). `timed`: it is
+   * measured (not computed from a table), so a record read back from the log keeps its own.
+   */
+  latency?: { of: (a: Assignment) => number | Promise<number>; timed: boolean };
   evaluators: Record<Scope, Evaluator>;
+  statistics?: StatisticsMemory;
   /** With --workers: the worker threads that measure (else the calling thread does). */
   pool?: TrialPool;
   log: TrialLog;
@@ -58,8 +69,11 @@ export interface Trials {
    * if and when `run` asks for it, so what a search records never depends on the hint.
    */
   speculate?(a: Assignment, scope: Scope): void;
+  /** The scalar the search minimises (the size measure's bytes unless --objective says otherwise). */
   size(r: TrialRecord): number;
   cost(r: TrialRecord): number;
+  /** The record as a Pareto point (default: size and cost). */
+  point?(r: TrialRecord): Point;
   assignmentOf(r: TrialRecord): Assignment;
 }
 
@@ -102,9 +116,18 @@ export class TrialRunner implements Trials {
     return Date.now() - this.start;
   }
 
-  /** The size the search minimises, of one record. */
-  size(r: TrialRecord): number {
+  /** The record's size in the size measure's bytes. */
+  bytes(r: TrialRecord): number {
     return this.o.sizeMeasure === 'weights' ? r.weightBytes : this.o.sizeMeasure === 'file' ? r.fileBytes : r.gzipBytes;
+  }
+
+  /** What the search minimises, of one record (objective.ts). */
+  size(r: TrialRecord): number {
+    return this.o.objective ? this.o.objective.scalar(this.bytes(r), r.latency) : this.bytes(r);
+  }
+
+  point(r: TrialRecord): Point {
+    return this.o.objective ? this.o.objective.point(this.bytes(r), r.latency, this.cost(r)) : { size: this.bytes(r), cost: this.cost(r) };
   }
 
   cost(r: TrialRecord): number {
@@ -211,6 +234,9 @@ export class TrialRunner implements Trials {
       if (slot === null) continue;
       const r = await slot;
       if (!this.memo.has(key)) {
+        // This run's table estimates every record, those read back from a log included; a timed latency is kept.
+        const lat = this.o.latency;
+        if (lat && !(lat.timed && r.latency !== undefined && this.o.log.records.get(key) === r)) r.latency = roundRatio(await lat.of(list[i]));
         if (this.o.log.records.get(key) === r) this.reused++;
         else {
           this.o.log.append(r);
@@ -241,6 +267,10 @@ export class TrialRunner implements Trials {
     } else m = await measureTrial(this.o, a, scope, name);
     return { type: 'trial', id, key, phase, scope, plan: describe(a, layers, dims), ...m };
   }
+}
+
+function roundRatio(x: number): number {
+  return Number.isFinite(x) ? Number(x.toFixed(6)) : x;
 }
 
 function keyOf(a: Assignment, scope: Scope): string {

@@ -7,17 +7,15 @@
  * --max-trials). The answer is measured on all the data and returned as a
  * TuneRun, so writeBest, the recipe and the reports are the size search's.
  */
-import * as fs from 'fs';
 import * as path from 'path';
 import { UsageError } from '../errors';
 import { Evaluator } from '../eval/evaluator';
 import type { Budgets } from '../eval/types';
 import { loadModel, modelFiles } from '../formats';
 import { cpuLine, detectCpu } from '../runtime';
-import { writeFileAtomic } from '../util/atomic';
 import { VERSION } from '../version';
 import { constraintOf, CONSTRAINT_KEYS } from './constraint';
-import { LatencyMeter, layerShapeKey, type LatencyCache, type LatencyEntry, type LatencySettings } from './latency-table';
+import { LatencyMeter, layerShapeKey, readLatencyCache, writeLatencyCache, type LatencyCache, type LatencyEntry, type LatencySettings } from './latency-table';
 import { TrialLog } from './log';
 import { netadapt, type EndToEnd, type NetAdaptIteration } from './netadapt';
 import { TrialPool } from './pool';
@@ -60,7 +58,7 @@ export interface LatencyTuneRun extends TuneRun {
 
 export async function tuneLatency(o: LatencyTuneOptions, hooks: TuneHooks & { onEntry?: (layer: string, rung: number | string, e: LatencyEntry) => void } = {}): Promise<LatencyTuneRun> {
   const t0 = Date.now();
-  if (o.space.length !== 1 || o.space[0] !== 'channels') throw new UsageError('a latency budget or --objective latency is searched over --space channels only (NetAdapt); quantize/prune latency is not searched');
+  if (o.space.length !== 1 || o.space[0] !== 'channels') throw new UsageError('a latency budget (--max-latency-ratio) is searched over --space channels only (NetAdapt); --objective latency searches the other spaces');
   const given = CONSTRAINT_KEYS.filter((k) => o.constraint[k] !== undefined);
   if (o.maxLatencyRatio === null && !given.length) throw new UsageError('--objective latency without --max-latency-ratio needs an accuracy constraint (e.g. --max-accuracy-drop 1): the search stops where it would be missed');
   // Without an accuracy constraint the trials still measure the loss: a limit every plan meets.
@@ -107,12 +105,7 @@ export async function tuneLatency(o: LatencyTuneOptions, hooks: TuneHooks & { on
     });
     const table: LatencyReportData['table'] = [];
     const cacheId = { model: digest, settings: o.latency, cpu: cpuLine(detectCpu()) };
-    const cache: LatencyCache = { keyOf: (layer) => layerShapeKey(float, layer), entries: {} };
-    if (o.latencyTable && fs.existsSync(o.latencyTable)) {
-      const saved = JSON.parse(fs.readFileSync(o.latencyTable, 'utf8')) as { id: unknown; entries: Record<string, LatencyEntry> };
-      if (JSON.stringify(saved.id) !== JSON.stringify(cacheId)) throw new UsageError(`--latency-table ${o.latencyTable} was measured for another model, CPU or latency settings; give another file or remove it`);
-      cache.entries = saved.entries;
-    }
+    const cache: LatencyCache = { keyOf: (layer) => layerShapeKey(float, layer), entries: readLatencyCache(o.latencyTable, cacheId) };
     let stopped: StopReason = 'done';
     let result;
     try {
@@ -127,7 +120,7 @@ export async function tuneLatency(o: LatencyTuneOptions, hooks: TuneHooks & { on
       if (!(e instanceof StopSearch)) throw e;
       stopped = e.reason;
     }
-    if (o.latencyTable) writeFileAtomic(o.latencyTable, JSON.stringify({ id: cacheId, entries: cache.entries }, null, 1) + '\n');
+    if (o.latencyTable) writeLatencyCache(o.latencyTable, cacheId, cache.entries);
     if (!result) throw new UsageError(`mc tune: stopped (${stopped}) before NetAdapt reached an answer; give a larger --max-trials / --time-budget`);
     // The answer on all the data (a new trial unless the search already ran on all of it).
     const best = await runner.run(result.assignment, 'final', 'all');
@@ -146,6 +139,7 @@ export async function tuneLatency(o: LatencyTuneOptions, hooks: TuneHooks & { on
       met: result.met && accuracyMet,
       uniform: [],
       front: [],
+      objective: ['latency'],
       planned,
       stopped,
       reused: runner.reused,

@@ -5,8 +5,9 @@
  *   uniform plans on all the data → sensitivity (subset) → greedy + reclaim →
  *   [evolve] → the best plan on all the data, or the closest one.
  *
- * "Best": the smallest (size measure) trial on all the data that meets the
- * constraint; ties go to the larger slack, then the earlier trial. Uniform
+ * "Best": the smallest (size measure, or the --objective's scalar: objective.ts)
+ * trial on all the data that meets the constraint; ties go to the larger
+ * slack, then the earlier trial. Uniform
  * plans are among the candidates, so the answer is never larger than the
  * smallest uniform plan that meets the budget. "Closest" when none meets it:
  * the largest slack (least negative), then the smaller size.
@@ -20,7 +21,9 @@ import { loadModel, modelFiles } from '../formats';
 import type { Model } from '../ir';
 import { VERSION } from '../version';
 import { constraintOf } from './constraint';
-import { evolve, evolveTrials } from './evolve';
+import { evolve, evolveTrials, pointOf } from './evolve';
+import { openLatencyObjective, type LatencyObjective } from './latency-objective';
+import { objectiveOf } from './objective';
 import { greedy, greedyTrials } from './greedy';
 import { TrialLog } from './log';
 import { paretoFront } from './pareto';
@@ -28,9 +31,14 @@ import { measureSensitivity, sensitivityTrials, type SensitivityTable } from './
 import { dimensionsOf, discoverLayers, uniform, withFinetune } from './space';
 import { TrialPool } from './pool';
 import { StopSearch, TrialRunner } from './trials';
-import type { QuantOption, Scope, StopReason, TrialRecord, TuneOptions, TuneResult } from './types';
+import { measureTrial, type MeasureContext } from './measure';
+import type { CalibrationMethod } from '../passes/quantize/calibration-methods';
+import { StatisticsMemory } from '../pipeline/static';
+import type { Dimension, QuantOption, Scope, StopReason, TrialRecord, TuneOptions, TuneResult } from './types';
 
 export interface TuneHooks {
+  /** As each latency table entry (--objective latency) is measured. */
+  onLatencyEntry?: (layer: string, rung: QuantOption | number) => void;
   /** Before the search starts: how many trials it plans (an upper bound) and the estimated time. */
   onPlan?: (p: { planned: number; estimateMs: number; layers: number; samples: number; subsetSamples: number }) => void;
   onTrial?: (r: TrialRecord, done: number, planned: number) => void;
@@ -48,11 +56,13 @@ export async function tune(o: TuneOptions, hooks: TuneHooks = {}): Promise<TuneR
   const float = loadModel(o.model);
   const layers = await discoverLayers(float, label);
   if (o.options.includes('int4-gptq') && o.calib === undefined) throw new UsageError('--options int4-gptq needs --calib (calibration inputs for the layer Hessians; not the eval data)');
-  const dims = withFinetune(dimensionsOf(o.space, o.options, o.sparsities, o.calib && path.resolve(o.calib)), o.finetune);
+  let dims = withFinetune(dimensionsOf(o.space, o.options, o.sparsities, o.calib && path.resolve(o.calib), o.calibMethods?.[0]), o.finetune);
   const evalOpts = { baseline: float, baselineName: path.basename(o.model), data: o.data, labels: o.labels, metric: o.metric, runs: 0, budgets: o.constraint };
   const all = await Evaluator.create(evalOpts);
   let sub: Evaluator | null = null;
   let pool: TrialPool | null = null;
+  let latency: LatencyObjective | null = null;
+  const objective = o.objective ?? ['size'];
   try {
     const e0 = Date.now();
     const probe = await all.evaluate(float.clone(), { name: 'float' });
@@ -63,8 +73,13 @@ export async function tune(o: TuneOptions, hooks: TuneHooks = {}): Promise<TuneR
     if (useSubset) sub = await Evaluator.create({ ...evalOpts, samples: subsetSamples });
     const scope: Scope = useSubset ? 'subset' : 'all';
     const evaluators: Record<Scope, Evaluator> = { all, subset: sub ?? all };
+    const statistics = new StatisticsMemory();
+    let calibration: TuneResult['calibration'];
+    if (dims.some((d) => d.name === 'static') && (o.calibMethods?.length ?? 0) > 1) {
+      ({ dims, calibration } = await chooseCalibration({ model: float, label, layers, dims, constraint: o.constraint, evaluators, statistics }, o.calibMethods!));
+    }
 
-    const quantDim = dims.find((d) => d.name === 'quantize');
+    const quantDim = dims.find((d) => d.name === 'quantize' || d.name === 'static');
     const uniformOptions = (quantDim?.rungs ?? []) as QuantOption[];
     let planned = uniformOptions.length + sensitivityTrials(layers.length, dims) + greedyTrials(layers.length, dims, useSubset);
     if (o.strategy === 'evolve') planned += evolveTrials(o.population);
@@ -82,15 +97,26 @@ export async function tune(o: TuneOptions, hooks: TuneHooks = {}): Promise<TuneR
         model: path.basename(o.model), data: path.basename(o.data), labels: o.labels && path.basename(o.labels), metric: o.metric ?? null,
         sha256: digest([...modelFiles(o.model, float), o.data, ...(o.labels ? [o.labels] : []), ...(o.calib ? [o.calib] : []), ...finetuneFiles(o)]),
         constraint: { [constraint.spec.flag]: constraint.limit }, dimensions: dims, layers, subset: o.subset, sizeMeasure: o.sizeMeasure,
+        ...(objective.includes('latency') ? { objective } : {}),
       },
     }, o.resume);
+    if (objective.includes('latency')) {
+      // Timed before the worker threads start, so no trial shares the cores with the timing.
+      const lo = o.latencyObjective ?? { runs: 40, repeats: 3, batchSize: 32 };
+      latency = await openLatencyObjective(float, label, layers, dims, objective, lo, digest([...modelFiles(o.model, float)]), hooks.onLatencyEntry, statistics);
+      if (latency.mode === 'end-to-end' && o.workers > 1) throw new UsageError('--space static with a latency objective times every plan end to end: give --workers 1 (trials running beside the timing would disturb it)');
+    }
+    const sizes = probe.candidate.size;
+    const floatBytes = o.sizeMeasure === 'weights' ? Object.values(sizes.bytesByDtype).reduce((s, x) => s + x, 0) : o.sizeMeasure === 'file' ? sizes.bytes : sizes.gzipBytes;
     if (o.workers > 1) {
       pool = await TrialPool.start(o.workers, {
         model: o.model, layers, dims, data: o.data, labels: o.labels, metric: o.metric, constraint: o.constraint, subsetSamples: useSubset ? subsetSamples : null,
       });
     }
     const runner = new TrialRunner({
-      model: float, label, layers, dims, constraint: o.constraint, sizeMeasure: o.sizeMeasure, evaluators, log, pool: pool ?? undefined,
+      model: float, label, layers, dims, constraint: o.constraint, sizeMeasure: o.sizeMeasure, evaluators, statistics, log, pool: pool ?? undefined,
+      objective: objective.length === 1 && objective[0] === 'size' ? undefined : objectiveOf(objective, floatBytes),
+      latency: latency ? { of: (a) => latency!.estimate(a), timed: latency.mode === 'end-to-end' } : undefined,
       maxTrials: o.maxTrials, timeBudgetMs: o.timeBudgetMs, startMs: t0,
       onTrial: (r, done) => hooks.onTrial?.(r, done, planned),
     });
@@ -101,7 +127,7 @@ export async function tune(o: TuneOptions, hooks: TuneHooks = {}): Promise<TuneR
     try {
       const uniforms = await runner.runMany(uniformOptions.map((opt) => uniform(layers, dims, opt)!), 'uniform', 'all');
       uniforms.forEach((trial, i) => uniformTrials.push({ option: uniformOptions[i], trial }));
-      table = await measureSensitivity(runner, layers, dims, scope);
+      table = await measureSensitivity(runner, layers, dims, scope, latency ? latency.exclude : undefined);
       if (!o.sensitivityOnly) {
         const g = await greedy(runner, layers, dims, table, scope);
         if (o.strategy === 'evolve') await evolve(runner, { layers, dims, seeds: [g.assignment], population: o.population, seed: o.seed, scope, uniformOptions, allowed: table.allowed });
@@ -113,6 +139,7 @@ export async function tune(o: TuneOptions, hooks: TuneHooks = {}): Promise<TuneR
 
     const best = o.sensitivityOnly ? null : pickBest(runner, runner.trials.filter((t) => t.scope === 'all'));
     const searchScope = runner.trials.filter((t) => t.scope === scope && !t.error);
+    const latencyObjective = latency ? await latency.finish(best ? runner.assignmentOf(best) : null, best?.latency) : undefined;
     return {
       float,
       model: o.model,
@@ -126,17 +153,44 @@ export async function tune(o: TuneOptions, hooks: TuneHooks = {}): Promise<TuneR
       bestAssignment: best ? runner.assignmentOf(best) : null,
       met: best?.passed ?? false,
       uniform: uniformTrials,
-      front: paretoFront(searchScope, (t) => ({ size: runner.size(t), cost: runner.cost(t) })),
+      front: paretoFront(searchScope, (t) => pointOf(runner, t)),
+      objective,
+      ...(calibration ? { calibration } : {}),
+      ...(latencyObjective ? { latencyObjective } : {}),
+      ...(objective.length > 1 ? { tradeoff: paretoFront(searchScope.filter((t) => t.passed), (t) => ({ size: runner.bytes(t), cost: t.latency ?? Number.MAX_VALUE })) } : {}),
       planned,
       stopped,
       reused: runner.reused,
       elapsedMs: Date.now() - t0,
     };
   } finally {
+    await latency?.dispose();
     await pool?.close();
     await sub?.dispose();
     await all.dispose();
   }
+}
+
+/**
+ * --space static with several --calib-methods: the all-static plan measured with each method on all
+ * the data (the search's global calibration dimension, searched first, as Neural Compressor orders
+ * its tuning), and the dimensions with the method of the largest slack (ties: the higher output
+ * SQNR, then the order given).
+ * These measurements are not trials of the log: they fix the dimensions the log's header names.
+ */
+async function chooseCalibration(c: MeasureContext, methods: readonly CalibrationMethod[]): Promise<{ dims: Dimension[]; calibration: NonNullable<TuneResult['calibration']> }> {
+  const withMethod = (m: CalibrationMethod): Dimension[] => c.dims.map((d) => (d.name === 'static' ? { ...d, calibMethod: m } : d));
+  const tried: NonNullable<TuneResult['calibration']>['tried'] = [];
+  for (const method of methods) {
+    const dims = withMethod(method);
+    const r = await measureTrial({ ...c, dims }, uniform(c.layers, dims, 'int8')!, 'all', `calibration ${method}`);
+    tried.push({ method, value: r.value, slack: r.slack, passed: r.passed, sqnrDb: r.sqnrDb, ...(r.error ? { error: r.error } : {}) });
+  }
+  // Accuracy moves in whole samples, so methods often tie on slack: then the higher output SQNR.
+  const sqnr = (t: (typeof tried)[number]): number => t.sqnrDb ?? Infinity;
+  let best = 0;
+  for (let i = 1; i < tried.length; i++) if (tried[i].slack > tried[best].slack || (tried[i].slack === tried[best].slack && sqnr(tried[i]) > sqnr(tried[best]))) best = i;
+  return { dims: withMethod(tried[best].method), calibration: { tried, chosen: tried[best].method } };
 }
 
 function pickBest(runner: TrialRunner, trials: TrialRecord[]): TrialRecord | null {

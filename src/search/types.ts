@@ -5,6 +5,7 @@
  * ever sees assignments (one rung per layer and dimension) and trial records.
  */
 import type { Budgets, MetricName } from '../eval/types';
+import type { CalibrationMethod } from '../passes/quantize/calibration-methods';
 
 /** `mc tune --finetune-*`: what each pruned trial trains on (not the eval data), and how long. */
 export interface TrialFinetune {
@@ -16,8 +17,12 @@ export interface TrialFinetune {
   lr?: number;
 }
 
-/** The dimensions a layer can be compressed along. */
-export type SpaceName = 'quantize' | 'prune' | 'channels';
+/**
+ * The dimensions a layer can be compressed along. `static`: static int8 of the layer's node
+ * (QDQ on its activations and weight, with --calib), or float; it does not combine with
+ * `quantize` (a recipe's static step reads float weights).
+ */
+export type SpaceName = 'quantize' | 'prune' | 'channels' | 'static';
 
 /**
  * What a weight can become along the quantize dimension: int4 with a block size (`int4-b128`;
@@ -31,6 +36,22 @@ export type Strategy = 'greedy' | 'evolve';
 /** What to minimise among plans that meet the constraint. */
 export type SizeMeasure = 'weights' | 'file' | 'gzip';
 
+/**
+ * `--objective`: what the search minimises among plans that meet the constraint. Latency is the
+ * latency table's estimate of a plan against the float model (onnxruntime here, 1 thread;
+ * latency-table.ts); `size,latency` keeps the Pareto front of both (objective.ts).
+ */
+export type ObjectiveName = 'size' | 'latency';
+
+/** The latency objective's settings (`--objective latency` or `size,latency` outside NetAdapt). */
+export interface LatencyObjectiveOptions {
+  runs: number;
+  repeats: number;
+  batchSize: number;
+  /** A JSON file of table entries, read when it matches this model, CPU and settings, written after measuring. */
+  table?: string;
+}
+
 export interface TuneOptions {
   /** The model file (ONNX or tfjs). */
   model: string;
@@ -43,8 +64,10 @@ export interface TuneOptions {
   space: SpaceName[];
   /** Quantize rungs, any order on the command line; kept most aggressive first (int4, int8, float). */
   options: QuantOption[];
-  /** Calibration inputs for int4-gptq (the layers' Hessians); not the eval data. */
+  /** Calibration inputs for int4-gptq (the layers' Hessians) and --space static; not the eval data. */
   calib?: string;
+  /** --space static: the calibration methods tried (each on the all-static plan, on all the data); the best is searched. */
+  calibMethods?: CalibrationMethod[];
   /** Prune rungs (unstructured magnitude sparsity); dense (0) is always the safest rung. */
   sparsities: number[];
   /** A short distillation fine-tune after a plan's pruning (prune and channels spaces); see Dimension.finetune. */
@@ -67,6 +90,9 @@ export interface TuneOptions {
   resume: boolean;
   /** Stop after sensitivity. */
   sensitivityOnly: boolean;
+  /** What to minimise (default ['size']); with 'latency', `latencyObjective` sets how it is measured. */
+  objective?: ObjectiveName[];
+  latencyObjective?: LatencyObjectiveOptions;
 }
 
 /**
@@ -76,8 +102,10 @@ export interface TuneOptions {
 export interface Dimension {
   name: SpaceName;
   rungs: readonly (QuantOption | number)[];
-  /** Quantize: the calibration inputs GPTQ reads (an absolute path), when a rung is int4-gptq. */
+  /** Quantize: the calibration inputs GPTQ reads (an absolute path), when a rung is int4-gptq. Static: the calibration inputs. */
   calib?: string;
+  /** Static: the calibration method every static layer's activations use (chosen before the search: tune.ts). */
+  calibMethod?: CalibrationMethod;
   /**
    * Prune and channels: the keys of a recipe finetune step (absolute paths) that a plan runs after
    * its prune steps whenever it prunes (NetAdapt's short-term fine-tune; `mc tune --finetune-data`).
@@ -119,6 +147,12 @@ export interface TrialRecord {
    */
   disagree?: { samples: number; of: number } | null;
   ms: number;
+  /**
+   * With a latency objective: the plan's latency against the float model as the latency table
+   * estimates it (1 + the sum of its layers' entries − 1), set by the search from this run's table;
+   * with --space static, as timed end to end for this trial (kept from the log on --resume).
+   */
+  latency?: number;
   /** Set when applying or evaluating the plan failed (the trial counts as infinitely bad). */
   error?: string;
 }
@@ -141,6 +175,18 @@ export interface SensitivityRow {
 
 export type StopReason = 'done' | 'max-trials' | 'time-budget';
 
+export interface LatencyObjectiveReport {
+  settings: { runs: number; repeats: number; batchSize: number; threads: 1; runtime: 'onnxruntime' };
+  /** 'table': a plan's latency is the per-layer table's sum; 'end-to-end': every plan was timed whole (static int8). */
+  mode: 'table' | 'end-to-end';
+  /** Per layer (name[weight shape]), dimension and rung: the median ratio to float, the repeats' spread, and the ratio all repeats but one stay under. */
+  table: { layer: string; dimension: SpaceName; rung: QuantOption | number; ratio: number | null; spread: number; high: number; error?: string }[];
+  /** Whether the table was read from --latency-table rather than measured. */
+  cached: boolean;
+  /** The answer: its trial's latency (the table's estimate, or its timing in the search) and a new end-to-end measurement (ratio to float). */
+  best: { estimate: number; ratio: number | null; high: number; spread: number; ms: number; floatMs: number; error?: string } | null;
+}
+
 export interface TuneResult {
   model: string;
   constraint: { name: string; limit: number; bound: 'max' | 'min'; unit: string };
@@ -156,8 +202,22 @@ export interface TuneResult {
   met: boolean;
   /** Uniform plans (every layer on one quantize option), measured on all the data. */
   uniform: { option: QuantOption; trial: TrialRecord }[];
+  /**
+   * --space static: every layer static int8 with each calibration method tried (all the data), and
+   * the method the search then used (the largest slack; ties: the higher SQNR, then the order given).
+   */
+  calibration?: { tried: { method: CalibrationMethod; value: number | null; slack: number; passed: boolean; sqnrDb: number | null; error?: string }[]; chosen: CalibrationMethod };
   /** Non-dominated trials of the size measure against the constraint value (scope of the search), by size. */
   front: TrialRecord[];
+  /**
+   * With --objective size,latency: the trials that meet the constraint (on the search's data) that
+   * no other such trial beats on both size and estimated latency, by size (the choice a user makes).
+   */
+  tradeoff?: TrialRecord[];
+  /** What the search minimised (size alone unless --objective said otherwise). */
+  objective: ObjectiveName[];
+  /** With a latency objective: the table, and the answer measured end to end. */
+  latencyObjective?: LatencyObjectiveReport;
   planned: number;
   stopped: StopReason;
   /** Trials read back from the log (resume) rather than run. */

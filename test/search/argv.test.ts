@@ -16,6 +16,10 @@ test.each([
   [{ subset: '0.2', size: 'file' }, { subset: 0.2, sizeMeasure: 'file' }],
   [{ maxAccuracyDrop: undefined, minAgreement: 0.99 }, { constraint: { minAgreement: 0.99 } }],
   [{ space: 'channels', finetuneData: 't.npy', finetuneSamples: '640', finetuneLr: '0.01' }, { finetune: { data: 't.npy', samples: 640, lr: 0.01 } }],
+  [{ objective: 'latency' }, { objective: ['latency'], strategy: 'greedy', latencyObjective: { runs: 40, repeats: 3, batchSize: 32 } }],
+  [{ objective: 'latency,size', latencyTable: 't.json', latencyRepeats: '5' }, { objective: ['size', 'latency'], strategy: 'evolve', latencyObjective: { runs: 40, repeats: 5, batchSize: 32, table: 't.json' } }],
+  [{ objective: 'size,latency', strategy: 'greedy' }, { objective: ['size', 'latency'], strategy: 'greedy' }],
+  [{ objective: 'latency', space: 'channels' }, { objective: ['latency'], latency: { maxLatencyRatio: null } }],
 ])('%j', (flags, want) => {
   expect(parseTuneFlags(CNN, { ...base, ...flags })).toMatchObject(want);
 });
@@ -23,7 +27,9 @@ test.each([
 test.each([
   [{ maxAccuracyDrop: undefined }, /exactly one constraint/],
   [{ minAgreement: 0.9 }, /exactly one constraint/],
-  [{ objective: 'latency' }, /only size is searched/],
+  [{ objective: 'speed' }, /--objective must be size, latency or size,latency/],
+  [{ objective: 'size,size' }, /--objective must be/],
+  [{ maxLatencyRatio: 0.7 }, /a latency budget is searched over --space channels alone/],
   [{ space: 'channels,prune' }, /channels and prune both prune/],
   [{ space: 'bits' }, /--space must be one of/],
   [{ options: 'int3' }, /--options: each must be/],

@@ -37,3 +37,20 @@ test('crowding distance: boundary points infinite, inner ones the normalised sum
   expect(d.get(1)).toBeCloseTo((5 - 0) / 10 + (10 - 5) / 10, 12);
   expect(d.get(2)).toBeCloseTo((10 - 2) / 10 + (6 - 0) / 10, 12);
 });
+
+test('three objectives (--objective size,latency): the front and ranks match brute force over (size, latency, cost)', () => {
+  const pts3 = (n: number): Point[] => Array.from({ length: n }, () => ({ size: Math.floor(rand() * 8), cost: Math.floor(rand() * 8), latency: Math.floor(rand() * 8) }));
+  const beats = (q: Point, p: Point): boolean => q.size <= p.size && q.cost <= p.cost && q.latency! <= p.latency! && (q.size < p.size || q.cost < p.cost || q.latency! < p.latency!);
+  for (let k = 0; k < 40; k++) {
+    const pts = pts3(30);
+    const key = (p: Point): string => `${p.size}/${p.cost}/${p.latency}`;
+    const brute = pts.filter((p) => !pts.some((q) => beats(q, p)));
+    expect(new Set(paretoFront(pts, (p) => p).map(key))).toEqual(new Set(brute.map(key)));
+    // A point better on latency alone is not dominated by one better on size and cost.
+    expect(dominates({ size: 1, cost: 1, latency: 5 }, { size: 2, cost: 2, latency: 4 })).toBe(false);
+    const rank0 = nonDominatedSort(pts)[0];
+    expect(new Set(rank0.map((i) => key(pts[i])))).toEqual(new Set(brute.map(key)));
+    const d = crowding(pts, rank0);
+    for (const i of rank0) expect(d.get(i)).toBeGreaterThanOrEqual(0);
+  }
+});

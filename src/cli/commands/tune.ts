@@ -12,8 +12,9 @@ import { BUDGET_SPECS, parseBudgetValue, type Budgets, type MetricName } from '.
 import { defaultOutputPath } from '../../pipeline/output';
 import {
   CONSTRAINT_KEYS, renderHtmlReport, renderMarkdownReport, tune, tuneLatency, tuneReport, writeBest,
-  type LatencyReportData, type LatencyTuneRun, type QuantOption, type TuneHooks, type SizeMeasure, type SpaceName, type TuneOptions, type TuneReport,
+  type LatencyReportData, type LatencyTuneRun, type ObjectiveName, type QuantOption, type TuneHooks, type SizeMeasure, type SpaceName, type TuneOptions, type TuneReport,
 } from '../../search';
+import { CALIBRATION_METHODS } from '../../passes/quantize/calibration-methods';
 import { writeFileAtomic } from '../../util/atomic';
 import { defineCommand } from '../command';
 import type { CliContext } from '../context';
@@ -21,7 +22,7 @@ import { commaList, finiteNumber, oneOf, optionalString, wholeNumber } from '../
 import { formatBytes } from '../format';
 import { renderTable } from '../table';
 
-const SPACES: readonly string[] = ['quantize', 'prune', 'channels'];
+const SPACES: readonly string[] = ['quantize', 'prune', 'channels', 'static'];
 /** int4, int4-b<block> (a power of two ≥ 16), int8, float. */
 function quantOption(s: string): QuantOption {
   const m = /^int4-b(\d+)$/.exec(s);
@@ -40,6 +41,8 @@ export interface TuneCliOptions extends TuneOptions {
   report?: string;
   json: boolean;
   force: boolean;
+  /** Exit 0 when the answer changes nothing (else 2, with the reasons). */
+  allowEmpty: boolean;
   command: string;
 }
 
@@ -51,7 +54,8 @@ export const tuneCommand = defineCommand<TuneCliOptions>({
       .argument('<model>', 'the float model (.onnx, or a tfjs model.json or folder)')
       .requiredOption('--data <x>', 'evaluation inputs (.npy, .npz, test-data folder, images)')
       .option('--labels <y>', 'labels for --data (needed by --max-accuracy-drop and --max-ppl-ratio)')
-      .option('--calib <x>', 'calibration inputs for --options int4-gptq (not the eval data)')
+      .option('--calib <x>', 'calibration inputs for --options int4-gptq and --space static (not the eval data)')
+      .option('--calib-methods <list>', `--space static: calibration methods to try (${CALIBRATION_METHODS.join(', ')}); each is measured on the all-static plan and the best is searched`, 'minmax')
       .option('--finetune-data <x>', 'prune/channels: fine-tune every pruned plan briefly by distillation from the float model on these training inputs (not the eval data) before it is scored; the recipe keeps the step (NetAdapt\'s short-term fine-tune)')
       .option('--finetune-labels <y>', 'labels for --finetune-data (not needed: the loss is distillation)')
       .option('--finetune-samples <n>', 'the first n inputs of --finetune-data (default: all)')
@@ -63,16 +67,16 @@ export const tuneCommand = defineCommand<TuneCliOptions>({
       cmd.option(`--${spec.flag} <${spec.arg}>`, `constraint: ${spec.description}`, (raw: string) => parseBudgetValue(spec, raw));
     }
     cmd
-      .option('--objective <what>', 'what to minimise: size, or latency (--space channels: NetAdapt, measured in onnxruntime here)', 'size')
+      .option('--objective <what>', 'what to minimise: size, latency (estimated from a per-layer table timed in onnxruntime here, 1 thread; --space channels alone: NetAdapt), or size,latency (the Pareto front of both; strategy auto = evolve)', 'size')
       .option('--max-latency-ratio <r>', 'latency budget (--space channels, NetAdapt): largest end-to-end latency against the float model, measured here in onnxruntime, 1 thread', (raw: string) => parseBudgetValue(BUDGET_SPECS.find((x) => x.key === 'maxLatencyRatio')!, raw))
       .option('--iterations <n>', 'NetAdapt: iterations planned from float to the latency budget', '5')
       .option('--channel-steps <n>', 'NetAdapt: a layer keeps a multiple of 1/n of its filters', '8')
-      .option('--latency-runs <n>', 'NetAdapt: timed runs per latency measurement (blocks alternating with the float model)', '40')
-      .option('--latency-repeats <n>', 'NetAdapt: measurements per table entry (median; their range is the stated noise)', '3')
-      .option('--latency-table <file>', 'NetAdapt: keep the latency table in this JSON file; a rerun on the same model, CPU and settings reads it instead of measuring (and proposes the same plans)')
-      .option('--batch-size <n>', 'NetAdapt: samples per timed run (mc eval\'s default is 32)', '32')
+      .option('--latency-runs <n>', 'latency: timed runs per measurement (blocks alternating with the float model)', '40')
+      .option('--latency-repeats <n>', 'latency: measurements per table entry (median; their range is the stated noise)', '3')
+      .option('--latency-table <file>', 'latency: keep the latency table in this JSON file; a rerun on the same model, CPU and settings reads it instead of measuring (and proposes the same plans)')
+      .option('--batch-size <n>', 'latency: samples per timed run (mc eval\'s default is 32)', '32')
       .option('--size <measure>', 'size means: weights (stored weight bytes), file, gzip (default: weights; gzip when the space prunes)')
-      .option('--space <dims>', 'dimensions: quantize, prune (unstructured), channels (whole filters: the model shrinks); comma list', 'quantize')
+      .option('--space <dims>', 'dimensions: quantize (weight-only), static (static int8 per layer, with --calib; not with quantize), prune (unstructured), channels (whole filters: the model shrinks); comma list', 'quantize')
       .option('--options <list>', 'quantize rungs a layer may take: int4 (block 32), int4-b64, int4-b128 (larger blocks: fewer scales), int4-gptq (needs --calib), int8, float', 'int4,int8,float')
       .option('--sparsities <list>', 'prune / channels rungs (magnitude); dense is always a rung', '0.25,0.5,0.75')
       .option('--strategy <s>', 'auto (= greedy), greedy, evolve (NSGA-II Pareto search seeded with greedy)', 'auto')
@@ -89,6 +93,7 @@ export const tuneCommand = defineCommand<TuneCliOptions>({
       .option('--recipe-out <file>', 'write the recipe that reproduces the best model (mc apply)')
       .option('--report <file>', 'write the report: .html (self-contained), .md or .json')
       .option('--json', 'print the report as JSON on stdout')
+      .option('--allow-empty', 'exit 0 when the answer is the float model (nothing compressed); the reasons are printed either way')
       .option('--force', 'allow the output to replace the input');
   },
   parse: ([model], flags) => parseTuneFlags(model, flags),
@@ -100,18 +105,21 @@ export function parseTuneFlags(model: string, flags: Readonly<Record<string, unk
   const constraint: Budgets = {};
   for (const key of CONSTRAINT_KEYS) if (typeof flags[key] === 'number') constraint[key] = flags[key] as number;
   const maxLatencyRatio = typeof flags.maxLatencyRatio === 'number' ? flags.maxLatencyRatio : undefined;
-  const objective = String(flags.objective ?? 'size');
-  const searchLatency = maxLatencyRatio !== undefined || objective === 'latency';
+  const objective = objectiveOf(String(flags.objective ?? 'size'));
+  const space = (commaList(flags.space) ?? ['quantize']).map((s) => oneOf(s, SPACES, '--space'));
+  // NetAdapt: a latency budget, or latency alone over channels alone; else the ordinary search.
+  const searchLatency = maxLatencyRatio !== undefined || (objective.length === 1 && objective[0] === 'latency' && space.length === 1 && space[0] === 'channels');
   if (searchLatency && Object.keys(constraint).length <= 1) {
     // NetAdapt: the latency budget, with at most one accuracy constraint (checked by tuneLatency).
   } else if (Object.keys(constraint).length !== 1) {
     throw new UsageError(`mc tune needs exactly one constraint: ${CONSTRAINT_KEYS.map((k) => `--${BUDGET_SPECS.find((s) => s.key === k)!.flag}`).join(', ')}`);
   }
-  const space = (commaList(flags.space) ?? ['quantize']).map((s) => oneOf(s, SPACES, '--space'));
-  if (objective !== 'size' && objective !== 'latency') throw new UsageError(`--objective ${objective}: size or latency (size,latency, a Pareto search of both, is not built)`);
   if (searchLatency && (space.length !== 1 || space[0] !== 'channels')) {
-    throw new UsageError(`--objective latency / --max-latency-ratio: only size is searched over ${space.join(',')}; latency is searched over --space channels alone (NetAdapt)`);
+    throw new UsageError(`--max-latency-ratio: a latency budget is searched over --space channels alone (NetAdapt); over ${space.join(',')}, give --objective latency (or size,latency) with an accuracy constraint`);
   }
+  if (searchLatency && objective.includes('size') && objective.includes('latency')) throw new UsageError('--objective size,latency is a Pareto search: give an accuracy constraint, not --max-latency-ratio');
+  if (space.includes('static') && space.includes('quantize')) throw new UsageError('--space: static and quantize both quantize a layer (a static step reads float weights); choose one');
+  if (space.includes('static') && flags.calib === undefined) throw new UsageError('--space static needs --calib (calibration inputs for the activation ranges; not the eval data)');
   if (space.includes('channels') && space.includes('prune')) throw new UsageError('--space: channels and prune both prune a layer (one prune step per weight); choose one');
   const options = (commaList(flags.options) ?? []).map(quantOption);
   if (space.includes('quantize') && !options.length) throw new UsageError('--options needs at least one of int4, int8, float');
@@ -123,6 +131,11 @@ export function parseTuneFlags(model: string, flags: Readonly<Record<string, unk
   const sizeFlag = optionalString(flags.size);
   const sizeMeasure: SizeMeasure = sizeFlag === undefined ? (space.includes('prune') ? 'gzip' : 'weights') : oneOf(sizeFlag, ['weights', 'file', 'gzip'] as const, '--size');
   const strategy = oneOf(String(flags.strategy ?? 'auto'), ['auto', 'greedy', 'evolve'] as const, '--strategy');
+  const latencySettings = {
+    runs: wholeNumber(flags.latencyRuns ?? '40', '--latency-runs', 2),
+    repeats: wholeNumber(flags.latencyRepeats ?? '3', '--latency-repeats', 1),
+    batchSize: wholeNumber(flags.batchSize ?? '32', '--batch-size', 1),
+  };
   const subset = finiteNumber(flags.subset ?? '1', '--subset');
   if (subset <= 0 || subset > 1) throw new UsageError(`--subset must be in (0, 1], got ${subset}`);
   const metric = optionalString(flags.metric);
@@ -135,13 +148,17 @@ export function parseTuneFlags(model: string, flags: Readonly<Record<string, unk
     data: String(flags.data),
     labels: optionalString(flags.labels),
     calib: optionalString(flags.calib),
+    calibMethods: (commaList(flags.calibMethods) ?? ['minmax']).map((m) => oneOf(m, CALIBRATION_METHODS, '--calib-methods')),
     finetune: finetuneOf(flags),
     metric: metric === undefined ? undefined : oneOf(metric, METRICS, '--metric'),
     constraint,
     space: space as SpaceName[],
     options,
     sparsities,
-    strategy: strategy === 'evolve' ? 'evolve' : 'greedy',
+    // Two objectives have a front, not one answer: auto searches it (NSGA-II).
+    strategy: strategy === 'evolve' || (strategy === 'auto' && objective.length > 1) ? 'evolve' : 'greedy',
+    objective,
+    ...(objective.includes('latency') && !searchLatency ? { latencyObjective: { ...latencySettings, table: optionalString(flags.latencyTable) } } : {}),
     sizeMeasure,
     maxTrials: flags.maxTrials === undefined ? undefined : wholeNumber(flags.maxTrials, '--max-trials', 1),
     timeBudgetMs: flags.timeBudget === undefined ? undefined : parseDuration(String(flags.timeBudget)),
@@ -157,6 +174,7 @@ export function parseTuneFlags(model: string, flags: Readonly<Record<string, unk
     report: optionalString(flags.report),
     json: flags.json === true,
     force: flags.force === true,
+    allowEmpty: flags.allowEmpty === true,
     command: `mc tune ${path.basename(model)}`,
     ...(searchLatency ? {
       latency: {
@@ -164,12 +182,19 @@ export function parseTuneFlags(model: string, flags: Readonly<Record<string, unk
         maxLatencyRatio: maxLatencyRatio ?? null,
         iterations: wholeNumber(flags.iterations ?? '5', '--iterations', 1),
         channelSteps: wholeNumber(flags.channelSteps ?? '8', '--channel-steps', 2),
-        runs: wholeNumber(flags.latencyRuns ?? '40', '--latency-runs', 2),
-        repeats: wholeNumber(flags.latencyRepeats ?? '3', '--latency-repeats', 1),
-        batchSize: wholeNumber(flags.batchSize ?? '32', '--batch-size', 1),
+        ...latencySettings,
       },
     } : {}),
   };
+}
+
+/** --objective: size, latency, or both (size,latency in either order). */
+function objectiveOf(raw: string): ObjectiveName[] {
+  const names = raw.split(',').map((x) => x.trim());
+  if (!names.length || names.some((n) => n !== 'size' && n !== 'latency') || new Set(names).size !== names.length) {
+    throw new UsageError(`--objective must be size, latency or size,latency, got '${raw}'`);
+  }
+  return (['size', 'latency'] as const).filter((n) => names.includes(n));
 }
 
 /** '90s', '10m', '1.5h', '300' (seconds) → milliseconds. */
@@ -204,7 +229,7 @@ async function runTune(o: TuneCliOptions, ctx: CliContext): Promise<number> {
         ...o, maxLatencyRatio: l.maxLatencyRatio, channelSteps: l.channelSteps, iterations: l.iterations,
         latency: { runs: l.runs, repeats: l.repeats, batchSize: l.batchSize }, latencyTable: l.table,
       }, { ...hooks, onEntry: (layer, rung) => progress.update(`latency table: ${layer} at ${rung}`) })
-      : await tune(o, hooks);
+      : await tune(o, { ...hooks, onLatencyEntry: (layer, rung) => progress.update(`latency table: ${layer} at ${rung}`) });
     if (run.best) progress.update(`writing ${o.output}`);
     const written = run.best ? await writeBest(run, { output: o.output, recipeOut: o.recipeOut, force: o.force, command: `${o.command} --recipe-out ${o.recipeOut ? path.basename(o.recipeOut) : ''}`.trim() }) : null;
     progress.stop();
@@ -212,6 +237,15 @@ async function runTune(o: TuneCliOptions, ctx: CliContext): Promise<number> {
     if (o.report) writeFileAtomic(o.report, o.report.endsWith('.html') ? renderHtmlReport(report) : o.report.endsWith('.md') ? renderMarkdownReport(report) : JSON.stringify(report, null, 2) + '\n');
     const lat = (run as Partial<LatencyTuneRun>).latency;
     ctx.io.stdout.write(o.json ? JSON.stringify(report, null, 2) + '\n' : (lat ? renderLatency(lat, ctx) : '') + renderHuman(report, ctx, written?.notes ?? [], lat?.accuracyConstraint === false));
+    if (run.best && !lat && !Object.keys(run.best.plan).length) {
+      // No silent success: the answer is the float model. Say why, per layer and rung.
+      const why = report.sensitivity.filter((x) => x.error).map((x) => `  ${x.layer} ${x.dimension} ${x.rung}: ${x.error}`);
+      ctx.io.stderr.write(`mc: the answer compresses nothing (it is the float model)${why.length ? ':\n' + why.join('\n') : `: every other plan tried misses --${run.constraint.name} ${run.constraint.limit}`}\n`);
+      if (!o.allowEmpty) {
+        ctx.io.stderr.write('mc: exit 2 (--allow-empty accepts an answer that changes nothing)\n');
+        return 2;
+      }
+    }
     if (lat && !lat.met) {
       const c = lat.checks[lat.checks.length - 1];
       ctx.io.stderr.write(`mc: latency budget missed: --max-latency-ratio ${lat.budget}; the closest plan (written) measured ${round(c.ratio)} against float (all repeats but one ≤ ${round(c.high)}; that must be within the budget)\n`);
@@ -235,21 +269,32 @@ function renderHuman(r: TuneReport, ctx: CliContext, notes: string[], lossOnly =
   const name = r.constraint.name;
   const v = (x: number | null): string => (x === null ? '∞' : round(x));
   let s = '';
+  const bySize = r.objective.length === 1 && r.objective[0] === 'size';
+  const lat = r.latencyObjective;
+  if (lat) s += renderLatencyTable(r, ctx);
   if (r.sensitivity.length) {
-    s += c.bold('sensitivity') + ` (each layer alone; cost = ${name} against the safest plan)\n`;
+    s += c.bold('sensitivity') + ` (each layer alone; cost = ${name} against the safest plan${bySize ? '' : `; saved = ${r.objective.join(',')} objective (objective.ts)`})\n`;
     s += renderTable(
       [{ header: 'layer' }, { header: 'dim' }, { header: 'rung' }, { header: name, align: 'right' }, { header: 'cost', align: 'right' }, { header: 'SQNR dB', align: 'right' }, { header: 'saved', align: 'right' }],
       r.sensitivity.map((x) => (x.error
-        ? [x.layer, x.dimension, String(x.rung), 'cannot', '-', '-', '-']
-        : [x.layer, x.dimension, String(x.rung), v(x.value), v(x.cost), x.sqnrDb === null ? '∞' : x.sqnrDb.toFixed(1), formatBytes(x.saved)])),
+        ? [x.layer, x.dimension, String(x.rung), x.error.startsWith('not faster') ? 'slower' : 'cannot', '-', '-', '-']
+        : [x.layer, x.dimension, String(x.rung), v(x.value), v(x.cost), x.sqnrDb === null ? '∞' : x.sqnrDb.toFixed(1), bySize ? formatBytes(x.saved) : x.saved.toFixed(3)])),
+      { styleHeader: (h) => c.bold(h) },
+    );
+  }
+  if (r.calibration) {
+    s += c.bold('calibration') + ` (every layer static int8, all data; the search uses ${r.calibration.chosen})\n`;
+    s += renderTable(
+      [{ header: 'method' }, { header: name, align: 'right' }, { header: 'meets', align: 'right' }, { header: 'SQNR dB', align: 'right' }],
+      r.calibration.tried.map((t) => [t.method, t.error ? 'error' : v(t.value), t.passed ? 'yes' : 'no', t.sqnrDb === null ? '∞' : t.sqnrDb.toFixed(1)]),
       { styleHeader: (h) => c.bold(h) },
     );
   }
   if (r.uniform.length) {
     s += c.bold('uniform plans') + ' (all data)\n';
     s += renderTable(
-      [{ header: 'option' }, { header: name, align: 'right' }, { header: 'meets', align: 'right' }, { header: `${r.sizeMeasure} size`, align: 'right' }],
-      r.uniform.map((u) => [u.option, v(u.trial.value), u.trial.passed ? 'yes' : 'no', formatBytes(r.sizes[u.trial.id])]),
+      [{ header: 'option' }, { header: name, align: 'right' }, { header: 'meets', align: 'right' }, { header: `${r.sizeMeasure} size`, align: 'right' }, ...(lat ? [{ header: lat.mode === 'table' ? 'latency (est.)' : 'latency', align: 'right' as const }] : [])],
+      r.uniform.map((u) => [`${u.option}${r.dimensions.some((d) => d.name === 'static') && u.option !== 'float' ? ' (static)' : ''}`, v(u.trial.value), u.trial.passed ? 'yes' : 'no', formatBytes(r.sizes[u.trial.id]), ...(lat ? [ratio(u.trial.latency)] : [])]),
       { styleHeader: (h) => c.bold(h) },
     );
   }
@@ -261,11 +306,21 @@ function renderHuman(r: TuneReport, ctx: CliContext, notes: string[], lossOnly =
       { styleHeader: (h) => c.bold(h) },
     );
   }
+  if (r.tradeoff?.length) {
+    s += c.bold('size/latency trade-off') + ` (plans that meet --${name} ${r.constraint.limit} that no other such plan beats on both; pick one with its trial's plan in the log)\n`;
+    s += renderTable(
+      [{ header: 'trial', align: 'right' }, { header: `${r.sizeMeasure} size`, align: 'right' }, { header: 'latency (est.)', align: 'right' }, { header: name, align: 'right' }],
+      r.tradeoff.map((t) => [`${t.id}${t.id === r.best?.id ? ' (answer)' : ''}`, formatBytes(r.sizes[t.id]), ratio(t.latency), v(t.value)]),
+      { styleHeader: (h) => c.bold(h) },
+    );
+  }
   s += `${c.bold('trials')} ${r.trials.length} (${r.reused} read back from the log), planned at most ${r.planned}, ${seconds(r.elapsedMs)}; ${r.stopped === 'done' ? 'search done' : `stopped: ${r.stopped}`}; front ${r.front.length} plan(s)\n`;
   if (r.best) {
     const b = r.best;
     if (lossOnly) s += `answer: ${name.replace(/^(max|min)-/, '')} ${v(b.value)} on all ${b.scope === 'all' ? 'the data' : '(subset)'} (trial ${b.id}; no accuracy constraint given); weights ${formatBytes(b.weightBytes)}, file ${formatBytes(b.fileBytes)}\n`;
     else s += `${r.met ? c.green('met') : c.red('missed')} --${name} ${r.constraint.limit}: ${v(b.value)} on all ${b.scope === 'all' ? 'the data' : '(subset)'} (trial ${b.id}); weights ${formatBytes(b.weightBytes)}, file ${formatBytes(b.fileBytes)}\n`;
+    const e = lat?.best;
+    if (e) s += `latency: ${e.ratio === null ? `not measured (${e.error})` : `${e.ratio.toFixed(3)} of float measured end to end (median; all repeats but one ≤ ${e.high.toFixed(3)}; ${e.ms.toFixed(2)} ms vs ${e.floatMs.toFixed(2)} ms)`}, ${lat!.mode === 'table' ? 'table estimate' : 'in the search'} ${e.estimate.toFixed(3)}\n`;
     const n = r.noise;
     if (n && !lossOnly) {
       s += `${n.points > r.constraint.limit ? c.yellow('noise') : 'noise'} ${n.disagree} of ${n.samples} samples change class against float: a top-1 difference on this data is known to about ±${n.points.toFixed(2)} points (√${n.disagree}/${n.samples})`;
@@ -275,6 +330,24 @@ function renderHuman(r: TuneReport, ctx: CliContext, notes: string[], lossOnly =
   if (!r.best) s += `${c.bold('sensitivity only')}: no model written; the table is in the log and the report\n`;
   for (const n of notes) s += `${c.yellow('note')} ${n}\n`;
   if (r.output) s += `${c.green('wrote')} ${r.output}${r.recipe ? ` and ${r.recipe}` : ''}\n`;
+  return s;
+}
+
+function ratio(x: number | undefined): string {
+  return x === undefined || x === null ? '-' : Number.isFinite(x) ? x.toFixed(3) : '∞';
+}
+
+/** The latency objective's table (tune.ts): each layer alone on each rung, as a ratio to float. */
+function renderLatencyTable(r: TuneReport, ctx: CliContext): string {
+  const l = r.latencyObjective!;
+  const c = ctx.chalk;
+  if (l.mode === 'end-to-end') return `${c.bold('latency')}: every plan timed end to end (onnxruntime, 1 thread, batch ${l.settings.batchSize}, median of ${l.settings.repeats} × ${l.settings.runs} runs against float): static int8 gains from consecutive int8 layers, so a per-layer table cannot estimate it\n`;
+  let s = c.bold('latency table') + ` (onnxruntime, 1 thread, batch ${l.settings.batchSize}; each layer alone, ratio to float, median of ${l.settings.repeats} × ${l.settings.runs} runs${l.cached ? '; read from --latency-table' : ''})\n`;
+  s += renderTable(
+    [{ header: 'layer' }, { header: 'dim' }, { header: 'rung' }, { header: 'ratio', align: 'right' }, { header: 'spread', align: 'right' }],
+    l.table.map((e) => [e.layer, e.dimension, String(e.rung), e.ratio === null ? 'cannot' : e.ratio.toFixed(3), e.ratio === null ? '-' : e.spread.toFixed(3)]),
+    { styleHeader: (h) => c.bold(h) },
+  );
   return s;
 }
 
