@@ -6,7 +6,9 @@
  * (one <circle class="trial"> each) with the Pareto front, the per-layer
  * sensitivity as bars, and the chosen plan as a table.
  */
+import { paretoFront } from './pareto';
 import type { TuneReport } from './report';
+import type { TrialRecord } from './types';
 
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 const num = (v: number): string => String(Number(v.toFixed(2)));
@@ -25,7 +27,7 @@ export function renderHtmlReport(r: TuneReport): string {
 <title>${title}</title>
 <style>body{font:14px/1.4 sans-serif;margin:2em;color:#222}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px;text-align:left}
 .trial{fill:#4a7ab5;fill-opacity:.55}.trial.passed{fill:#3a9a4a}.front{fill:none;stroke:#c33;stroke-width:1.5}.chosen{fill:none;stroke:#000;stroke-width:2}
-.limit{stroke:#999;stroke-dasharray:4 3}.bar{fill:#d08a3a}text{font-size:11px}</style></head>
+.limit{stroke:#999;stroke-dasharray:4 3}.passing{fill:#3a9a4a;fill-opacity:.6}.bar{fill:#d08a3a}text{font-size:11px}</style></head>
 <body><h1>${title}</h1>
 <p>Constraint --${esc(c.name)} ${c.limit} ${esc(c.unit)}; size: ${r.sizeMeasure} bytes; ${r.trials.length} trials (${r.reused} read back), stopped: ${r.stopped}.</p>
 <p><b>${esc(summary)}</b></p>
@@ -46,7 +48,10 @@ function scatter(r: TuneReport): string {
   const W = 640;
   const H = 360;
   const M = 50;
-  const pts = r.trials.map((t, i) => ({ t, x: r.sizes[i], y: t.value }));
+  // With latency alone the x axis is the latency the search minimised; else the size measure.
+  const byLatency = r.objective.length === 1 && r.objective[0] === 'latency';
+  const xOf = (t: TrialRecord, i: number): number => (byLatency ? (t.latency !== undefined && Number.isFinite(t.latency) ? t.latency : 0) : r.sizes[i]);
+  const pts = r.trials.map((t, i) => ({ t, x: xOf(t, i), y: t.value }));
   const finite = pts.filter((p) => p.y !== null && !p.t.error).map((p) => p.y as number);
   const xs = pts.map((p) => p.x);
   const xmin = Math.min(...xs, 0);
@@ -58,11 +63,13 @@ function scatter(r: TuneReport): string {
   // Worse (larger cost) is up for a max- constraint; the value axis as measured.
   const Y = (v: number | null): number => (v === null ? M / 2 : H - M - ((v - ymin) / (ymax - ymin)) * (H - 2 * M));
   const marks = pts.map((p) => `<circle class="trial${p.t.passed ? ' passed' : ''}" data-trial="${p.t.id}" cx="${num(X(p.x))}" cy="${num(Y(p.t.error ? null : p.y))}" r="4"><title>trial ${p.t.id} (${p.t.phase}, ${p.t.scope}): ${p.x} B, ${p.y === null ? '∞' : num(p.y)}</title></circle>`).join('');
-  const front = r.front.map((t) => `${num(X(r.sizes[t.id]))},${num(Y(t.value))}`).join(' ');
-  const best = r.best ? `<circle class="chosen" cx="${num(X(r.sizes[r.best.id]))}" cy="${num(Y(r.best.value))}" r="8"/>` : '';
+  // With two objectives the front is over three coordinates; this chart draws the front of the two it shows.
+  const shown = r.objective.length > 1 ? paretoFront(r.trials.filter((t) => !t.error), (t) => ({ size: r.sizes[t.id], cost: -t.slack })) : r.front;
+  const front = shown.map((t) => `${num(X(xOf(t, t.id)))},${num(Y(t.value))}`).join(' ');
+  const best = r.best ? `<circle class="chosen" cx="${num(X(xOf(r.best, r.best.id)))}" cy="${num(Y(r.best.value))}" r="8"/>` : '';
   const limit = `<line class="limit" x1="${M}" x2="${W - M}" y1="${num(Y(c(r)))}" y2="${num(Y(c(r)))}"/>`;
   const axes = `<line x1="${M}" y1="${H - M}" x2="${W - M}" y2="${H - M}" stroke="#333"/><line x1="${M}" y1="${M / 2}" x2="${M}" y2="${H - M}" stroke="#333"/>
-<text x="${W / 2}" y="${H - 12}" text-anchor="middle">${r.sizeMeasure} bytes (${xmin} … ${xmax})</text>
+<text x="${W / 2}" y="${H - 12}" text-anchor="middle">${byLatency ? 'latency, ratio to float' : `${r.sizeMeasure} bytes`} (${num(xmin)} … ${num(xmax)})</text>
 <text x="12" y="${H / 2}" transform="rotate(-90 12 ${H / 2})" text-anchor="middle">${esc(r.constraint.name)} (${num(ymin)} … ${num(ymax)})</text>`;
   return `<svg width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img">${axes}${limit}<polyline class="front" points="${front}"/>${marks}${best}</svg>`;
 }
@@ -76,7 +83,29 @@ function latencyParts(r: TuneReport): string {
     ? `<h2>Size/latency trade-off (plans within the constraint)</h2><table><tr><th>trial</th><th>${r.sizeMeasure} bytes</th><th>latency (estimate)</th><th>${esc(r.constraint.name)}</th></tr>${r.tradeoff.map((t) => `<tr><td>${t.id}</td><td>${r.sizes[t.id]}</td><td>${t.latency === undefined ? '-' : num(t.latency)}</td><td>${t.value === null ? '∞' : num(t.value)}</td></tr>`).join('')}</table>`
     : '';
   const table = `<h2>Latency table (each layer alone, ratio to float)</h2><table><tr><th>layer</th><th>dimension</th><th>rung</th><th>ratio</th><th>spread</th></tr>${lo.table.map((e) => `<tr><td>${esc(e.layer)}</td><td>${e.dimension}</td><td>${esc(String(e.rung))}</td><td>${e.ratio === null ? 'cannot' : num(e.ratio)}</td><td>${num(e.spread)}</td></tr>`).join('')}</table>`;
-  return `<h2>Latency</h2>${best}${trade}${table}`;
+  return `<h2>Latency</h2>${best}${tradeoffScatter(r)}${trade}${table}`;
+}
+
+/** --objective size,latency: the passing trials, size against latency, the trade-off joined and the answer ringed. */
+function tradeoffScatter(r: TuneReport): string {
+  if (!r.tradeoff) return '';
+  const W = 640;
+  const H = 300;
+  const M = 50;
+  const pass = r.trials.filter((t) => t.passed && !t.error && t.latency !== undefined && Number.isFinite(t.latency));
+  if (!pass.length) return '';
+  const xs = pass.map((t) => r.sizes[t.id]);
+  const ys = pass.map((t) => t.latency!);
+  const [x0, x1, y0, y1] = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
+  const X = (v: number): number => M + ((v - x0) / (x1 - x0 || 1)) * (W - 2 * M);
+  const Y = (v: number): number => H - M - ((v - y0) / (y1 - y0 || 1)) * (H - 2 * M);
+  const marks = pass.map((t) => `<circle class="passing" cx="${num(X(r.sizes[t.id]))}" cy="${num(Y(t.latency!))}" r="3"><title>trial ${t.id}: ${r.sizes[t.id]} B, latency ${num(t.latency!)}</title></circle>`).join('');
+  const line = r.tradeoff.map((t) => `${num(X(r.sizes[t.id]))},${num(Y(t.latency!))}`).join(' ');
+  const best = r.best && r.best.latency !== undefined ? `<circle class="chosen" cx="${num(X(r.sizes[r.best.id]))}" cy="${num(Y(r.best.latency))}" r="7"/>` : '';
+  const axes = `<line x1="${M}" y1="${H - M}" x2="${W - M}" y2="${H - M}" stroke="#333"/><line x1="${M}" y1="${M / 2}" x2="${M}" y2="${H - M}" stroke="#333"/>
+<text x="${W / 2}" y="${H - 12}" text-anchor="middle">${r.sizeMeasure} bytes (${x0} … ${x1})</text>
+<text x="12" y="${H / 2}" transform="rotate(-90 12 ${H / 2})" text-anchor="middle">latency, ratio to float (${num(y0)} … ${num(y1)})</text>`;
+  return `<h3>Plans within the constraint: size against latency</h3><svg width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img">${axes}<polyline class="front" points="${line}"/>${marks}${best}</svg>`;
 }
 
 function c(r: TuneReport): number {
