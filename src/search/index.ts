@@ -1,6 +1,6 @@
 /** `mc tune`: accuracy-aware search over per-layer compression plans (docs/tune.md). */
 export type {
-  Assignment, Dimension, LatencyObjectiveReport, ObjectiveName, QuantOption, Scope, SensitivityRow, SizeMeasure, SpaceName, StopReason, Strategy,
+  Assignment, CalibrationChoice, Dimension, LatencyObjectiveReport, ObjectiveName, QuantOption, Scope, SensitivityRow, SizeMeasure, SpaceName, StopReason, Strategy,
   TrialRecord, TuneOptions, TuneResult,
 } from './types';
 export { tune, type TuneHooks, type TuneRun } from './tune';

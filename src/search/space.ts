@@ -9,8 +9,7 @@ import type { Model } from '../ir';
 import { applyPlan, parseRecipe, type Plan } from '../plan';
 import * as path from 'path';
 import { UsageError } from '../errors';
-import type { CalibrationMethod } from '../passes/quantize/calibration-methods';
-import type { Assignment, Dimension, QuantOption, SpaceName, TrialFinetune } from './types';
+import { calibrationKeys, type Assignment, type CalibrationChoice, type Dimension, type QuantOption, type SpaceName, type TrialFinetune } from './types';
 
 /** int4 block size of an option (plain int4: 32, mc quantize's default), or null for int8/float. */
 export function int4Block(o: QuantOption): number | null {
@@ -38,7 +37,7 @@ export function quantOrder(options: readonly QuantOption[]): QuantOption[] {
  * The dimensions of `space`, each with its rungs most aggressive first. Quantize has only the
  * options asked for (`--options int4` means no weight may stay float); prune always ends dense.
  */
-export function dimensionsOf(space: readonly SpaceName[], options: readonly QuantOption[], sparsities: readonly number[], calib?: string, calibMethod?: CalibrationMethod): Dimension[] {
+export function dimensionsOf(space: readonly SpaceName[], options: readonly QuantOption[], sparsities: readonly number[], calib?: string, calibMethod?: CalibrationChoice): Dimension[] {
   const dims: Dimension[] = [];
   // Prune runs before quantize in a plan; the dimensions keep that order too.
   const pruneRungs = [...[...new Set(sparsities.filter((s) => s > 0))].sort((a, b) => b - a), 0];
@@ -142,7 +141,7 @@ export function recipeDocOf(a: Assignment, layers: readonly string[], dims: read
       // is decided by timing inside a trial (a search's choices are its own): small layers are quantized
       // when chosen, and no space-to-depth rewrite.
       else if (dim.name === 'static') {
-        steps.push({ quantize: { calib: dim.calib, 'calib-method': dim.calibMethod ?? 'minmax', 'small-layers': 'int8', 'space-to-depth': 'off' }, layers: taken });
+        steps.push({ quantize: { calib: dim.calib, ...calibrationKeys(dim.calibMethod ?? 'minmax'), 'small-layers': 'int8', 'space-to-depth': 'off' }, layers: taken });
       }
       // The output check would back weights off on its own; in a search every weight's form is the search's choice.
       else {

@@ -32,9 +32,8 @@ import { dimensionsOf, discoverLayers, uniform, withFinetune } from './space';
 import { TrialPool } from './pool';
 import { StopSearch, TrialRunner } from './trials';
 import { measureTrial, type MeasureContext } from './measure';
-import type { CalibrationMethod } from '../passes/quantize/calibration-methods';
 import { StatisticsMemory } from '../pipeline/static';
-import type { Dimension, QuantOption, Scope, StopReason, TrialRecord, TuneOptions, TuneResult } from './types';
+import type { CalibrationChoice, Dimension, QuantOption, Scope, StopReason, TrialRecord, TuneOptions, TuneResult } from './types';
 
 export interface TuneHooks {
   /** As each latency table entry (--objective latency) is measured. */
@@ -178,8 +177,8 @@ export async function tune(o: TuneOptions, hooks: TuneHooks = {}): Promise<TuneR
  * SQNR, then the order given).
  * These measurements are not trials of the log: they fix the dimensions the log's header names.
  */
-async function chooseCalibration(c: MeasureContext, methods: readonly CalibrationMethod[]): Promise<{ dims: Dimension[]; calibration: NonNullable<TuneResult['calibration']> }> {
-  const withMethod = (m: CalibrationMethod): Dimension[] => c.dims.map((d) => (d.name === 'static' ? { ...d, calibMethod: m } : d));
+async function chooseCalibration(c: MeasureContext, methods: readonly CalibrationChoice[]): Promise<{ dims: Dimension[]; calibration: NonNullable<TuneResult['calibration']> }> {
+  const withMethod = (m: CalibrationChoice): Dimension[] => c.dims.map((d) => (d.name === 'static' ? { ...d, calibMethod: m } : d));
   const tried: NonNullable<TuneResult['calibration']>['tried'] = [];
   for (const method of methods) {
     const dims = withMethod(method);

@@ -18,6 +18,18 @@ export interface TrialFinetune {
 }
 
 /**
+ * A calibration method as --space static searches it: a method name, or the percentile method
+ * with its percentage (`percentile@99.99`; plain `percentile` keeps mc's default, 99.999).
+ */
+export type CalibrationChoice = CalibrationMethod | `percentile@${number}`;
+
+/** The recipe keys of a choice: calib-method, and percentile when it names one. */
+export function calibrationKeys(c: CalibrationChoice): { 'calib-method': CalibrationMethod; percentile?: number } {
+  const m = /^percentile@(.+)$/.exec(c);
+  return m ? { 'calib-method': 'percentile', percentile: Number(m[1]) } : { 'calib-method': c as CalibrationMethod };
+}
+
+/**
  * The dimensions a layer can be compressed along. `static`: static int8 of the layer's node
  * (QDQ on its activations and weight, with --calib), or float; it does not combine with
  * `quantize` (a recipe's static step reads float weights).
@@ -67,7 +79,7 @@ export interface TuneOptions {
   /** Calibration inputs for int4-gptq (the layers' Hessians) and --space static; not the eval data. */
   calib?: string;
   /** --space static: the calibration methods tried (each on the all-static plan, on all the data); the best is searched. */
-  calibMethods?: CalibrationMethod[];
+  calibMethods?: CalibrationChoice[];
   /** Prune rungs (unstructured magnitude sparsity); dense (0) is always the safest rung. */
   sparsities: number[];
   /** A short distillation fine-tune after a plan's pruning (prune and channels spaces); see Dimension.finetune. */
@@ -105,7 +117,7 @@ export interface Dimension {
   /** Quantize: the calibration inputs GPTQ reads (an absolute path), when a rung is int4-gptq. Static: the calibration inputs. */
   calib?: string;
   /** Static: the calibration method every static layer's activations use (chosen before the search: tune.ts). */
-  calibMethod?: CalibrationMethod;
+  calibMethod?: CalibrationChoice;
   /**
    * Prune and channels: the keys of a recipe finetune step (absolute paths) that a plan runs after
    * its prune steps whenever it prunes (NetAdapt's short-term fine-tune; `mc tune --finetune-data`).
@@ -206,7 +218,7 @@ export interface TuneResult {
    * --space static: every layer static int8 with each calibration method tried (all the data), and
    * the method the search then used (the largest slack; ties: the higher SQNR, then the order given).
    */
-  calibration?: { tried: { method: CalibrationMethod; value: number | null; slack: number; passed: boolean; sqnrDb: number | null; error?: string }[]; chosen: CalibrationMethod };
+  calibration?: { tried: { method: CalibrationChoice; value: number | null; slack: number; passed: boolean; sqnrDb: number | null; error?: string }[]; chosen: CalibrationChoice };
   /** Non-dominated trials of the size measure against the constraint value (scope of the search), by size. */
   front: TrialRecord[];
   /**

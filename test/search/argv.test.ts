@@ -20,6 +20,7 @@ test.each([
   [{ objective: 'latency,size', latencyTable: 't.json', latencyRepeats: '5' }, { objective: ['size', 'latency'], strategy: 'evolve', latencyObjective: { runs: 40, repeats: 5, batchSize: 32, table: 't.json' } }],
   [{ objective: 'size,latency', strategy: 'greedy' }, { objective: ['size', 'latency'], strategy: 'greedy' }],
   [{ objective: 'latency', space: 'channels' }, { objective: ['latency'], latency: { maxLatencyRatio: null } }],
+  [{ space: 'static', calib: 'c.npy', calibMethods: 'mse,percentile@99.99,percentile' }, { space: ['static'], calibMethods: ['mse', 'percentile@99.99', 'percentile'] }],
 ])('%j', (flags, want) => {
   expect(parseTuneFlags(CNN, { ...base, ...flags })).toMatchObject(want);
 });
@@ -28,6 +29,9 @@ test.each([
   [{ maxAccuracyDrop: undefined }, /exactly one constraint/],
   [{ minAgreement: 0.9 }, /exactly one constraint/],
   [{ objective: 'speed' }, /--objective must be size, latency or size,latency/],
+  [{ space: 'static', calib: 'c.npy', calibMethods: 'percentile@0' }, /--calib-methods: each must be/],
+  [{ space: 'static', calib: 'c.npy', calibMethods: 'kl' }, /--calib-methods: each must be/],
+  [{ space: 'static' }, /--space static needs --calib/],
   [{ objective: 'size,size' }, /--objective must be/],
   [{ maxLatencyRatio: 0.7 }, /a latency budget is searched over --space channels alone/],
   [{ space: 'channels,prune' }, /channels and prune both prune/],

@@ -13,7 +13,13 @@ const FIX = path.join(ROOT, 'fixtures');
 const CNN = path.join(FIX, 'cnn.onnx');
 const CALIB = path.join(FIX, 'calib-x.npy');
 const DATA = ['--data', path.join(FIX, 'eval-x.npy'), '--labels', path.join(FIX, 'eval-y.npy')];
-const METHODS = ['minmax', 'percentile', 'entropy', 'mse'];
+const METHODS = ['minmax', 'percentile', 'percentile@99.99', 'entropy', 'mse'];
+
+/** The recipe keys a --calib-methods entry stands for (percentile@p: the percentile method keeping p%). */
+function keys(m: string): string {
+  const p = /^percentile@(.+)$/.exec(m);
+  return p ? `calib-method: percentile, percentile: ${p[1]}` : `calib-method: ${m}`;
+}
 const dir = tempDir('tune-static');
 
 interface Trial { id: number; scope: string; passed: boolean; value: number; latency?: number; plan: Record<string, string[]>; sqnrDb: number | null }
@@ -28,7 +34,7 @@ function evalModel(file: string): { drop: number; sqnrDb: number; opTypes: strin
   return { drop: rep.delta.accuracyTop1Points, sqnrDb: rep.candidate.fidelity.sqnrDb, opTypes: ops.map((o) => o.opType) };
 }
 
-describe('--space static --calib-methods minmax,percentile,entropy,mse --max-accuracy-drop 0.5', () => {
+describe('--space static --calib-methods minmax,percentile,percentile@99.99,entropy,mse --max-accuracy-drop 0.5', () => {
   const out = path.join(dir, 'best.onnx');
   const recipe = path.join(dir, 'best.yaml');
   let code: number | null;
@@ -44,7 +50,7 @@ describe('--space static --calib-methods minmax,percentile,entropy,mse --max-acc
     expect(rep.calibration.tried.map((t) => t.method)).toEqual(METHODS);
     for (const t of rep.calibration.tried) {
       const y = path.join(dir, `all-${t.method}.yaml`);
-      fs.writeFileSync(y, `steps:\n  - quantize: { calib: ${CALIB}, calib-method: ${t.method}, small-layers: int8, space-to-depth: 'off' }\n    layers: [${rep.layers.join(', ')}]\n`);
+      fs.writeFileSync(y, `steps:\n  - quantize: { calib: ${CALIB}, ${keys(t.method)}, small-layers: int8, space-to-depth: 'off' }\n    layers: [${rep.layers.join(', ')}]\n`);
       const f = path.join(dir, `all-${t.method}.onnx`);
       expect(runMc(['apply', y, CNN, '-o', f]).code).toBe(0);
       const m = evalModel(f);
@@ -65,7 +71,7 @@ describe('--space static --calib-methods minmax,percentile,entropy,mse --max-acc
     const again = path.join(dir, 'applied.onnx');
     expect(runMc(['apply', recipe, CNN, '-o', again]).code).toBe(0);
     expect(fs.readFileSync(again).equals(fs.readFileSync(out))).toBe(true);
-    expect(fs.readFileSync(recipe, 'utf8')).toContain(`calib-method: ${rep.calibration.chosen}`);
+    expect(fs.readFileSync(recipe, 'utf8')).toContain(`calib-method: ${rep.calibration.chosen.replace(/@.*/, '')}`);
   });
 });
 

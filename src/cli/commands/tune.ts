@@ -12,7 +12,7 @@ import { BUDGET_SPECS, parseBudgetValue, type Budgets, type MetricName } from '.
 import { defaultOutputPath } from '../../pipeline/output';
 import {
   CONSTRAINT_KEYS, renderHtmlReport, renderMarkdownReport, tune, tuneLatency, tuneReport, writeBest,
-  type LatencyReportData, type LatencyTuneRun, type ObjectiveName, type QuantOption, type TuneHooks, type SizeMeasure, type SpaceName, type TuneOptions, type TuneReport,
+  type CalibrationChoice, type LatencyReportData, type LatencyTuneRun, type ObjectiveName, type QuantOption, type TuneHooks, type SizeMeasure, type SpaceName, type TuneOptions, type TuneReport,
 } from '../../search';
 import { CALIBRATION_METHODS } from '../../passes/quantize/calibration-methods';
 import { writeFileAtomic } from '../../util/atomic';
@@ -55,7 +55,7 @@ export const tuneCommand = defineCommand<TuneCliOptions>({
       .requiredOption('--data <x>', 'evaluation inputs (.npy, .npz, test-data folder, images)')
       .option('--labels <y>', 'labels for --data (needed by --max-accuracy-drop and --max-ppl-ratio)')
       .option('--calib <x>', 'calibration inputs for --options int4-gptq and --space static (not the eval data)')
-      .option('--calib-methods <list>', `--space static: calibration methods to try (${CALIBRATION_METHODS.join(', ')}); each is measured on the all-static plan and the best is searched`, 'minmax')
+      .option('--calib-methods <list>', `--space static: calibration methods to try (${CALIBRATION_METHODS.join(', ')}, percentile@99.99 for another percentage); each is measured on the all-static plan and the best is searched`, 'minmax')
       .option('--finetune-data <x>', 'prune/channels: fine-tune every pruned plan briefly by distillation from the float model on these training inputs (not the eval data) before it is scored; the recipe keeps the step (NetAdapt\'s short-term fine-tune)')
       .option('--finetune-labels <y>', 'labels for --finetune-data (not needed: the loss is distillation)')
       .option('--finetune-samples <n>', 'the first n inputs of --finetune-data (default: all)')
@@ -148,7 +148,7 @@ export function parseTuneFlags(model: string, flags: Readonly<Record<string, unk
     data: String(flags.data),
     labels: optionalString(flags.labels),
     calib: optionalString(flags.calib),
-    calibMethods: (commaList(flags.calibMethods) ?? ['minmax']).map((m) => oneOf(m, CALIBRATION_METHODS, '--calib-methods')),
+    calibMethods: (commaList(flags.calibMethods) ?? ['minmax']).map(calibrationChoice),
     finetune: finetuneOf(flags),
     metric: metric === undefined ? undefined : oneOf(metric, METRICS, '--metric'),
     constraint,
@@ -186,6 +186,14 @@ export function parseTuneFlags(model: string, flags: Readonly<Record<string, unk
       },
     } : {}),
   };
+}
+
+/** --calib-methods entries: a method name, or percentile@<percentage kept> (0 < p ≤ 100). */
+function calibrationChoice(s: string): CalibrationChoice {
+  const m = /^percentile@(\d+(?:\.\d+)?)$/.exec(s);
+  if (m && Number(m[1]) > 0 && Number(m[1]) <= 100) return `percentile@${Number(m[1])}`;
+  if ((CALIBRATION_METHODS as readonly string[]).includes(s)) return s as CalibrationChoice;
+  throw new UsageError(`--calib-methods: each must be ${CALIBRATION_METHODS.join(', ')} or percentile@<percentage kept, e.g. 99.99>, got '${s}'`);
 }
 
 /** --objective: size, latency, or both (size,latency in either order). */
