@@ -19,6 +19,9 @@ import { VERSION } from '../version';
 import { fakeQuantViews, planQat, qatRecord, type QatSettings } from '../train/fake-quant';
 import type { QuantizeReport } from '../passes';
 import { liftNotes, liftWeights, quantizeModel } from './quantize';
+import { emitStaticQat, prepareStaticQat, type StaticQatSettings } from './qat-static';
+import { staticQatRecord, staticQatViews } from '../train/fake-quant-static';
+import type { StaticQdqReport } from '../passes/quantize/static';
 import { checkOutputPath, defaultOutputPath, writeOutput, type WrittenOutput } from './output';
 
 export interface FinetuneSettings extends Omit<FitOptions, 'validation' | 'onStep' | 'loss'> {
@@ -41,6 +44,12 @@ export interface FinetuneSettings extends Omit<FitOptions, 'validation' | 'onSte
    * fake-quantized while training, and the output is written by the quantize pass in its forms.
    */
   qat?: QatSettings;
+  /**
+   * Static int8 QAT (`--qat --calib`, train/fake-quant-static.ts, pipeline/qat-static.ts): the float model is
+   * calibrated first, weights and activations are fake-quantized on that grid while training, and the output
+   * is written by the static QDQ pass with the same ranges.
+   */
+  qatStatic?: StaticQatSettings;
 }
 
 /** Indices of the trained weights that are layer weights (not biases, norms): what gradual pruning prunes. */
@@ -82,6 +91,8 @@ export interface FinetuneFileResult {
   notes: string[];
   /** --qat: the quantize pass's report on the trained weights. */
   quantize?: QuantizeReport;
+  /** --qat --calib: the static QDQ pass's report on the trained model. */
+  staticQuantize?: StaticQdqReport & { transformations: string[] };
 }
 
 /** sha256 over a model's files (model.json then its shards, or the .onnx and its external data), in modelFiles order. */
@@ -124,16 +135,16 @@ export async function finetuneFile(o: FinetuneFileOptions): Promise<FinetuneFile
   const progress = o.progress ?? (() => {});
   const s = o.settings;
   checkSettings(s, o);
-  const output = o.output ?? defaultOutputPath(o.input, s.qat ? `qat-int${s.qat.quantize.bits}` : 'finetuned');
+  const output = o.output ?? defaultOutputPath(o.input, s.qat ? `qat-int${s.qat.quantize.bits}` : s.qatStatic ? 'qat-int8' : 'finetuned');
   checkOutputPath(o.input, output, o.force);
   progress('loading');
   const model = loadModel(o.input);
   const teacherPath = o.teacher ?? o.input;
   const sha256 = modelSha256(teacherPath);
   const r = await finetuneModel(model, { ...o, teacher: o.teacher === undefined ? undefined : loadModel(o.teacher), teacherLabel: teacherPath });
-  stampTraining(model, { settings: r.qat ? { ...s, qat: r.qat } : s, teacher: { path: teacherPath, sha256 }, samples: r.samples, steps: r.training.steps, lr: r.training.lr, epochs: r.training.epochs.length, lossReads: r.lossReads });
+  stampTraining(model, { settings: r.qat ? { ...s, qatStatic: undefined, qat: r.qat } : s, teacher: { path: teacherPath, sha256 }, samples: r.samples, steps: r.training.steps, lr: r.training.lr, epochs: r.training.epochs.length, lossReads: r.lossReads });
   const written = await writeOutput(model, { input: o.input, output, force: o.force, verify: true, gzip: false, progress });
-  return { input: o.input, output, teacher: { path: teacherPath, sha256 }, samples: r.samples, engine: r.engine, training: r.training, settings: s, written, notes: [...r.notes, ...written.notes], quantize: r.quantize };
+  return { input: o.input, output, teacher: { path: teacherPath, sha256 }, samples: r.samples, engine: r.engine, training: r.training, settings: s, written, notes: [...r.notes, ...written.notes], quantize: r.quantize, staticQuantize: r.staticQuantize };
 }
 
 export interface FinetuneModelOptions {
@@ -157,6 +168,8 @@ export interface FinetuneModelResult {
   notes: string[];
   /** --qat: the quantize pass's report on the trained weights (the model is then quantized in place). */
   quantize?: QuantizeReport;
+  /** --qat --calib: the static QDQ pass's report on the trained model (quantized in place). */
+  staticQuantize?: StaticQdqReport & { transformations: string[] };
   /** --qat: the settings as recorded in the metadata. */
   qat?: Record<string, unknown>;
   /** What the loss read of the student and the teacher (train/outputs.ts). */
@@ -174,7 +187,9 @@ export async function finetuneModel(model: Model, o: FinetuneModelOptions): Prom
   // ONNX: weight-holding Constant nodes become initializers first (paddle2onnx writes every weight as one),
   // as mc prune and mc quantize do, so training and QAT see every weight.
   const lifted = model.format === 'onnx' ? liftNotes(liftWeights(model)) : [];
+  if (s.qat && s.qatStatic) throw new UsageError('--qat: weight-only settings and --calib (static int8) exclude each other');
   const qat = s.qat ? planQat(model, s.qat) : null;
+  const staticQat = s.qatStatic ? await prepareStaticQat(model, s.qatStatic, progress) : null;
   const engine = await useGradientBackend(tf, 'wasm');
   const specs = inputSpecs(model);
   const open = (path: string) => {
@@ -184,7 +199,7 @@ export async function finetuneModel(model: Model, o: FinetuneModelOptions): Prom
   };
   const train = TrainingSet.load(open(o.data), o.labels ? openLabels(o.labels) : undefined, s.samples);
   const val = o.valData ? TrainingSet.load(open(o.valData), openLabels(o.valLabels!)) : undefined;
-  const notes: string[] = [...lifted, ...(qat ? qat.notes : [])];
+  const notes: string[] = [...lifted, ...(qat ? qat.notes : []), ...(staticQat ? [...staticQat.transformations, ...staticQat.notes] : [])];
   const needsTeacher = s.loss !== 'ce';
   // The model as given (copy-on-write clone), for the default teacher when statistics change below.
   const asGiven = model.format === 'onnx' && s.bnRecalibrate === true && needsTeacher && !o.teacher ? model.clone() : null;
@@ -196,7 +211,8 @@ export async function finetuneModel(model: Model, o: FinetuneModelOptions): Prom
   // Without a teacher of its own, a tfjs layers-model distils from a clone of itself as given.
   const tfjsTeacher = needsTeacher && !o.teacher && model.format !== 'onnx' ? model.clone() : null;
   const reads = trainingOutput(model, s.loss);
-  const trainable = await openTrainable(tf, model, { views: qat ? fakeQuantViews(tf, qat) : undefined, output: reads.value });
+  const staticViews = staticQat ? staticQatViews(tf, staticQat.qat) : undefined;
+  const trainable = await openTrainable(tf, model, { views: qat ? fakeQuantViews(tf, qat) : staticViews?.views, activations: staticViews?.activations, output: reads.value });
   let teacher: Predictor | null = null;
   let teacherReads: TrainingOutput | null = null;
   let training: FitResult;
@@ -229,8 +245,12 @@ export async function finetuneModel(model: Model, o: FinetuneModelOptions): Prom
   }
   // QAT: the trained floats go through the quantize pass itself (no output check: a back-off would change the forms trained for).
   const quantize = s.qat ? (await quantizeModel(model, s.qat.quantize, { label: o.teacherLabel, backup: { bits: s.qat.backupBits }, progress })).report : undefined;
+  // Static QAT: the QDQ pass with the ranges calibrated before training (pipeline/qat-static.ts says why not new ones).
+  const staticQuantize = staticQat ? emitStaticQat(model, staticQat, progress) : undefined;
+  if (staticQuantize) notes.push(...staticQuantize.warnings);
+  const qatRec = s.qat && qat ? qatRecord(s.qat, qat) : staticQat && s.qatStatic ? staticQatRecord(staticQat.options, staticQat.qat, { data: s.qatStatic.calib, samples: staticQat.samples }) : undefined;
   return {
-    samples: train.count, engine: `tfjs ${engine}`, training, notes, quantize, qat: s.qat && qat ? qatRecord(s.qat, qat) : undefined,
+    samples: train.count, engine: `tfjs ${engine}`, training, notes, quantize, staticQuantize, qat: qatRec,
     lossReads: { student: reads.reads, teacher: teacherReads?.reads ?? null },
   };
 }

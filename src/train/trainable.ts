@@ -34,22 +34,32 @@ export interface Trainable {
 
 let counter = 0;
 
+/** What the forward pass sees of a trained weight (TrainableOptions.views). */
+export type WeightView = (w: T, current: (v: Value) => T | undefined) => T;
+
 export interface TrainableOptions {
   /**
    * ONNX: what the forward pass sees of a trained weight instead of the variable itself
-   * (QAT's fake quantization, fake-quant.ts); gradients flow through it to the variable.
+   * (QAT's fake quantization, fake-quant.ts); gradients flow through it to the variable. Its second
+   * argument reads another trained weight's current value (static QAT's int32 bias, whose scale follows
+   * its layer's weight scale: fake-quant-static.ts).
    */
-  views?: ReadonlyMap<Value, (w: T) => T>;
+  views?: ReadonlyMap<Value, WeightView>;
   /**
    * ONNX: the value that predict, reference and the loss read instead of the first graph
    * output (a Softmax's input: train/outputs.ts).
    */
   output?: Value | null;
+  /**
+   * ONNX: what the rest of the graph reads instead of an activation (static QAT's fake quantization of
+   * the tensors a QuantizeLinear will take, fake-quant-static.ts; RunOptions.activations). Gradients flow through it.
+   */
+  activations?: ReadonlyMap<Value, (t: T) => T>;
 }
 
 export async function openTrainable(tf: TF, model: Model, options: TrainableOptions = {}): Promise<Trainable> {
-  if (model.format === 'onnx') return new ExecutorTrainable(tf, model, options.views, options.output ?? undefined);
-  if (options.views?.size) throw new UnsupportedError('weight views (QAT fake quantization) need an ONNX model');
+  if (model.format === 'onnx') return new ExecutorTrainable(tf, model, options.views, options.output ?? undefined, options.activations);
+  if (options.views?.size || options.activations?.size) throw new UnsupportedError('weight and activation views (QAT fake quantization) need an ONNX model');
   if (model.format === 'tfjs-layers') {
     const lm = await tf.loadLayersModel(tf.io.fromMemory(tfjsArtifacts(model)));
     return new LayersTrainable(tf, model, lm);
@@ -77,7 +87,8 @@ class ExecutorTrainable implements Trainable {
   private readonly overrides: Map<Value, T>;
   private readonly outputs: readonly Value[] | undefined;
 
-  constructor(private readonly tf: TF, model: Model, private readonly views?: ReadonlyMap<Value, (w: T) => T>, output?: Value) {
+  constructor(private readonly tf: TF, model: Model, private readonly views?: ReadonlyMap<Value, WeightView>, output?: Value,
+    private readonly activations?: ReadonlyMap<Value, (t: T) => T>) {
     this.ex = new Executor(model, tf);
     this.params = trainableParams(model);
     if (!this.params.length) throw new UnsupportedError('the model has no float32 weights at a trainable slot (Conv, Gemm, MatMul, Add, BatchNormalization/LayerNormalization scale and bias)');
@@ -89,7 +100,7 @@ class ExecutorTrainable implements Trainable {
   }
 
   predict(feeds: Readonly<Record<string, T>>): T {
-    if (this.views?.size) return this.tf.tidy(() => this.viewed(feeds, this.vars));
+    if (this.views?.size || this.activations?.size) return this.tf.tidy(() => this.viewed(feeds, this.vars));
     const [out, ...rest] = this.ex.run(feeds, { overrides: this.overrides, outputs: this.outputs });
     this.tf.dispose(rest);
     return out;
@@ -97,8 +108,9 @@ class ExecutorTrainable implements Trainable {
 
   /** The first output with each weight seen through its view (the caller tidies). */
   private viewed(feeds: Readonly<Record<string, T>>, ws: readonly T[]): T {
-    const overrides = new Map<Value, T>(this.params.map((v, i) => [v, this.views?.get(v)?.(ws[i]) ?? ws[i]]));
-    return this.ex.run(feeds, { overrides, outputs: this.outputs })[0];
+    const at = new Map<Value, T>(this.params.map((v, i) => [v, ws[i]]));
+    const overrides = new Map<Value, T>(this.params.map((v, i) => [v, this.views?.get(v)?.(ws[i], (u) => at.get(u)) ?? ws[i]]));
+    return this.ex.run(feeds, { overrides, outputs: this.outputs, activations: this.activations })[0];
   }
 
   reference(feeds: Readonly<Record<string, T>>): T {
@@ -109,7 +121,7 @@ class ExecutorTrainable implements Trainable {
 
   lossAndGrads(feeds: Readonly<Record<string, T>>, loss: (out: T) => Scalar): { loss: number; grads: T[] } {
     try {
-      if (!this.views?.size) return this.ex.lossAndGrads(feeds, this.params, (outs) => loss(outs[0]), this.vars, this.outputs);
+      if (!this.views?.size && !this.activations?.size) return this.ex.lossAndGrads(feeds, this.params, (outs) => loss(outs[0]), this.vars, this.outputs);
       // Differentiates through the views (tfjs keeps what backprop needs across the executor's tidy).
       const { value, grads } = this.tf.valueAndGrads((...ws: T[]) => loss(this.viewed(feeds, ws)))([...this.vars]);
       const l = value.dataSync()[0];

@@ -11,6 +11,8 @@ import { LOSSES, OPTIMIZERS, renderCurve, SCHEDULES } from '../../train';
 import { commaList, finiteNumber, oneOf, optionalString, stringList, wholeNumber } from '../flags';
 import { resolveQuantizeOptions, type QuantizeOptions } from '../../passes';
 import type { QatSettings } from '../../train/fake-quant';
+import type { StaticQatSettings } from '../../pipeline/qat-static';
+import { resolveStaticOptions, type StaticQuantizeOptions } from '../../passes/quantize/static';
 
 export type FinetuneCliOptions = Omit<FinetuneFileOptions, 'progress' | 'onStep'> & { json: boolean };
 
@@ -53,6 +55,12 @@ export const finetuneCommand = defineCommand<FinetuneCliOptions>({
     .option('--backup-bits <b>', '--qat with 4 bits: the embedding and last layer stay int8 (8), float (16) or go to int4 (none), as mc quantize', '8')
     .option('--exclude <glob...>', '--qat: weight or node names to keep in float')
     .option('--op-types <list>', '--qat: only quantize weights of these ops, comma-separated')
+    .option('--calib <x>', '--qat: static int8 (QDQ) instead of weight-only: calibrate the float model on these inputs first, fake-quantize weights and activations on that grid while training, and write mc quantize --calib\'s form with the same ranges')
+    .option('--calib-method <m>', '--qat --calib: minmax, percentile, entropy or mse', 'minmax')
+    .option('--percentile <p>', '--qat --calib, percentile method: percentage of values kept', '99.999')
+    .option('--calib-samples <n>', '--qat --calib: calibrate on at most n samples')
+    .option('--per-tensor', '--qat --calib: one weight scale per tensor instead of per channel')
+    .option('--small-layers <choice>', '--qat --calib: MatMul/Gemm layers left float: measure (default), int8 (none), or a comma list of node names')
     .option('--force', 'allow the output to replace the input')
     .option('--json', 'print the result (with the per-epoch log) as JSON on stdout'),
   parse: ([input], flags) => parseFinetuneFlags(input, flags),
@@ -119,7 +127,8 @@ export function parseFinetuneFlags(input: string, f: Readonly<Record<string, unk
         frequency: wholeNumber(f.pruneFrequency ?? '100', '--prune-frequency', 1),
         end: fraction(f.pruneEnd ?? '0.75', '--prune-end'),
       },
-      qat: parseQat(f),
+      qat: f.calib === undefined ? parseQat(f) : undefined,
+      qatStatic: parseStaticQat(f),
     },
   };
 }
@@ -145,6 +154,30 @@ function parseQat(f: Readonly<Record<string, unknown>>): QatSettings | undefined
   return { quantize, backupBits: b === 'none' ? 'none' : (Number(b) as 8 | 16) };
 }
 
+/** --qat --calib: static int8 QAT with mc quantize --calib's options (same names, same checks: resolveStaticOptions). */
+function parseStaticQat(f: Readonly<Record<string, unknown>>): StaticQatSettings | undefined {
+  const given = ['calibSamples', 'perTensor', 'smallLayers'].filter((k) => f[k] !== undefined);
+  if (f.calib === undefined) {
+    if (given.length || (f.calibMethod !== undefined && f.calibMethod !== 'minmax')) throw new UsageError('--calib-method, --calib-samples, --per-tensor and --small-layers are --qat --calib settings: add --calib');
+    return undefined;
+  }
+  if (f.qat !== true) throw new UsageError('--calib trains for static int8: add --qat');
+  const weightOnly = ['granularity', 'asymmetric', 'opTypes'].filter((k) => f[k] !== undefined);
+  if (weightOnly.length || (f.bits !== undefined && String(f.bits) !== '4' && String(f.bits) !== '8')) throw new UsageError('--qat --calib is static int8: --granularity, --asymmetric and --op-types are weight-only settings');
+  const small = f.smallLayers === undefined ? undefined : String(f.smallLayers);
+  return {
+    calib: String(f.calib),
+    options: resolveStaticOptions({
+      calibrationMethod: String(f.calibMethod ?? 'minmax') as StaticQuantizeOptions['calibrationMethod'],
+      percentile: finiteNumber(f.percentile ?? '99.999', '--percentile'),
+      samples: f.calibSamples !== undefined ? wholeNumber(f.calibSamples, '--calib-samples', 1) : undefined,
+      perTensor: f.perTensor === true,
+      exclude: stringList(f.exclude),
+      smallLayers: small === undefined || small === 'measure' || small === 'int8' ? (small ?? 'measure') : small.split(',').map((x) => x.trim()).filter(Boolean),
+    }),
+  };
+}
+
 function fraction(v: unknown, flag: string): number {
   const x = finiteNumber(v, flag);
   if (x < 0 || x >= 1) throw new UsageError(`${flag} must be in [0, 1)`);
@@ -163,6 +196,10 @@ function renderHuman(r: FinetuneFileResult, ctx: CliContext): string {
   if (r.quantize) {
     const q = r.quantize;
     s += `${c.bold('quantized')} ${q.tensors.length} weight(s) of the trained model (${r.settings.qat?.quantize.bits}-bit, fake-quantized while training): ${q.tensors.map((t) => `${t.name} ${t.form}`).join('; ')}\n`;
+  }
+  if (r.staticQuantize) {
+    const q = r.staticQuantize;
+    s += `${c.bold('quantized')} static int8 (QDQ) with the ranges calibrated before training: ${q.quantizedNodes.length} node(s), ${q.activations.length} activation(s), ${q.weights.length} weight(s)\n`;
   }
   s += `${c.green('wrote')} ${r.output}${r.written.verified ? ' (opened in onnxruntime)' : ''}; teacher sha256 ${r.teacher.sha256.slice(0, 12)}…\n`;
   return s;

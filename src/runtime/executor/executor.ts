@@ -12,6 +12,11 @@ export interface RunOptions {
   observe?: (v: Value, t: T) => void;
   /** Values to return instead of the graph outputs (a Softmax's input, for losses on logits). */
   outputs?: readonly Value[];
+  /**
+   * What the rest of the graph reads instead of an activation (a graph input or a node output) as
+   * computed: static QAT's fake quantization of the tensors a QuantizeLinear will take (train/fake-quant-static.ts).
+   */
+  activations?: ReadonlyMap<Value, (t: T) => T>;
 }
 
 export interface LossAndGrads {
@@ -93,7 +98,7 @@ export class Executor {
       if (v.const) continue;
       const t = feeds[v.name];
       if (!t) throw new Error(`missing feed for graph input '${v.name}'`);
-      env.set(v, t);
+      env.set(v, opts.activations?.get(v)?.(t) ?? t);
     }
     const read = (v: Value | null): T | null => {
       if (!v) return null;
@@ -110,8 +115,9 @@ export class Executor {
       const outs = Array.isArray(out) ? out : [out];
       node.outputs.forEach((v, i) => {
         if (!outs[i]) return;
-        env.set(v, outs[i]);
-        opts.observe?.(v, outs[i]);
+        const t = opts.activations?.get(v)?.(outs[i]) ?? outs[i];
+        env.set(v, t);
+        opts.observe?.(v, t);
       });
     }
     return (opts.outputs ?? g.outputs).map((v) => {
