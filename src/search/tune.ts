@@ -33,7 +33,7 @@ import { TrialPool } from './pool';
 import { StopSearch, TrialRunner } from './trials';
 import { measureTrial, type MeasureContext } from './measure';
 import { StatisticsMemory } from '../pipeline/static';
-import type { CalibrationChoice, Dimension, QuantOption, Scope, StopReason, TrialRecord, TuneOptions, TuneResult } from './types';
+import type { Assignment, CalibrationChoice, Dimension, QuantOption, Scope, StopReason, TrialRecord, TuneOptions, TuneResult } from './types';
 
 export interface TuneHooks {
   /** As each latency table entry (--objective latency) is measured. */
@@ -139,6 +139,7 @@ export async function tune(o: TuneOptions, hooks: TuneHooks = {}): Promise<TuneR
     const best = o.sensitivityOnly ? null : pickBest(runner, runner.trials.filter((t) => t.scope === 'all'));
     const searchScope = runner.trials.filter((t) => t.scope === scope && !t.error);
     const latencyObjective = latency ? await latency.finish(best ? runner.assignmentOf(best) : null, best?.latency) : undefined;
+    const holdout = best && o.holdout ? await measureHoldout({ model: float, label, layers, dims, constraint: o.constraint, evaluators, statistics }, runner.assignmentOf(best), { ...evalOpts, data: o.holdout.data, labels: o.holdout.labels }) : undefined;
     return {
       float,
       model: o.model,
@@ -155,6 +156,7 @@ export async function tune(o: TuneOptions, hooks: TuneHooks = {}): Promise<TuneR
       front: paretoFront(searchScope, (t) => pointOf(runner, t)),
       objective,
       ...(calibration ? { calibration } : {}),
+      ...(holdout ? { holdout } : {}),
       ...(latencyObjective ? { latencyObjective } : {}),
       ...(objective.length > 1 ? { tradeoff: paretoFront(searchScope.filter((t) => t.passed), (t) => ({ size: runner.bytes(t), cost: t.latency ?? Number.MAX_VALUE })) } : {}),
       planned,
@@ -190,6 +192,17 @@ async function chooseCalibration(c: MeasureContext, methods: readonly Calibratio
   let best = 0;
   for (let i = 1; i < tried.length; i++) if (tried[i].slack > tried[best].slack || (tried[i].slack === tried[best].slack && sqnr(tried[i]) > sqnr(tried[best]))) best = i;
   return { dims: withMethod(tried[best].method), calibration: { tried, chosen: tried[best].method } };
+}
+
+/** The answer on --holdout-data (its own Evaluator, opened and closed here). */
+async function measureHoldout(c: MeasureContext, a: Assignment, opts: Parameters<typeof Evaluator.create>[0]): Promise<NonNullable<TuneResult['holdout']>> {
+  const ev = await Evaluator.create(opts);
+  try {
+    const m = await measureTrial({ ...c, evaluators: { all: ev, subset: ev } }, a, 'all', 'held-out check');
+    return { value: m.value, slack: m.slack, passed: m.passed, sqnrDb: m.sqnrDb, disagree: m.disagree ?? null, ...(m.error ? { error: m.error } : {}) };
+  } finally {
+    await ev.dispose();
+  }
 }
 
 function pickBest(runner: TrialRunner, trials: TrialRecord[]): TrialRecord | null {

@@ -78,6 +78,12 @@ export interface TuneOptions {
   options: QuantOption[];
   /** Calibration inputs for int4-gptq (the layers' Hessians) and --space static; not the eval data. */
   calib?: string;
+  /**
+   * Data the search never sees: the answer alone is measured on it after the search, and the
+   * report says whether the constraint still holds there (selection among many plans on the same
+   * samples favours lucky ones).
+   */
+  holdout?: { data: string; labels?: string };
   /** --space static: the calibration methods tried (each on the all-static plan, on all the data); the best is searched. */
   calibMethods?: CalibrationChoice[];
   /** Prune rungs (unstructured magnitude sparsity); dense (0) is always the safest rung. */
@@ -228,6 +234,8 @@ export interface TuneResult {
   tradeoff?: TrialRecord[];
   /** What the search minimised (size alone unless --objective said otherwise). */
   objective: ObjectiveName[];
+  /** --holdout-data: the answer measured on data the search never saw. */
+  holdout?: { value: number | null; slack: number; passed: boolean; sqnrDb: number | null; disagree: { samples: number; of: number } | null; error?: string };
   /** With a latency objective: the table, and the answer measured end to end. */
   latencyObjective?: LatencyObjectiveReport;
   planned: number;

@@ -61,6 +61,8 @@ export const tuneCommand = defineCommand<TuneCliOptions>({
       .option('--finetune-samples <n>', 'the first n inputs of --finetune-data (default: all)')
       .option('--finetune-epochs <n>', 'epochs over them (default: 1)')
       .option('--finetune-lr <lr>', 'learning rate (default: mc finetune\'s, 1e-3 with a cosine schedule)')
+      .option('--holdout-data <x>', 'inputs the search never sees: the answer alone is measured on them afterwards, and a constraint missed there exits 1')
+      .option('--holdout-labels <y>', 'labels for --holdout-data')
       .option('--metric <name>', `accuracy metric: ${METRICS.join(', ')} (default: from output and label shapes)`);
     for (const key of CONSTRAINT_KEYS) {
       const spec = BUDGET_SPECS.find((s) => s.key === key)!;
@@ -117,6 +119,8 @@ export function parseTuneFlags(model: string, flags: Readonly<Record<string, unk
   if (searchLatency && (space.length !== 1 || space[0] !== 'channels')) {
     throw new UsageError(`--max-latency-ratio: a latency budget is searched over --space channels alone (NetAdapt); over ${space.join(',')}, give --objective latency (or size,latency) with an accuracy constraint`);
   }
+  if (flags.holdoutLabels !== undefined && flags.holdoutData === undefined) throw new UsageError('--holdout-labels needs --holdout-data');
+  if (searchLatency && flags.holdoutData !== undefined) throw new UsageError('--holdout-data checks the answer of the size/latency-objective search; NetAdapt (--space channels with a latency budget) does not take it yet: run mc eval on its output');
   if (searchLatency && objective.includes('size') && objective.includes('latency')) throw new UsageError('--objective size,latency is a Pareto search: give an accuracy constraint, not --max-latency-ratio');
   if (space.includes('static') && space.includes('quantize')) throw new UsageError('--space: static and quantize both quantize a layer (a static step reads float weights); choose one');
   if (space.includes('static') && flags.calib === undefined) throw new UsageError('--space static needs --calib (calibration inputs for the activation ranges; not the eval data)');
@@ -149,6 +153,7 @@ export function parseTuneFlags(model: string, flags: Readonly<Record<string, unk
     labels: optionalString(flags.labels),
     calib: optionalString(flags.calib),
     calibMethods: (commaList(flags.calibMethods) ?? ['minmax']).map(calibrationChoice),
+    ...(flags.holdoutData !== undefined ? { holdout: { data: String(flags.holdoutData), labels: optionalString(flags.holdoutLabels) } } : {}),
     finetune: finetuneOf(flags),
     metric: metric === undefined ? undefined : oneOf(metric, METRICS, '--metric'),
     constraint,
@@ -259,6 +264,12 @@ async function runTune(o: TuneCliOptions, ctx: CliContext): Promise<number> {
       ctx.io.stderr.write(`mc: latency budget missed: --max-latency-ratio ${lat.budget}; the closest plan (written) measured ${round(c.ratio)} against float (all repeats but one ≤ ${round(c.high)}; that must be within the budget)\n`);
       return 1;
     }
+    const h = run.holdout;
+    if (run.best && run.met && h && !h.passed) {
+      const c = run.constraint;
+      ctx.io.stderr.write(`mc: constraint missed on held-out data: --${c.name} ${c.limit}; the answer (written) measured ${h.value === null ? '∞' : round(h.value)} on --holdout-data, ${round(-h.slack)} ${c.unit} short, where the search's data gave ${run.best.value === null ? '∞' : round(run.best.value)}\n`);
+      return 1;
+    }
     if (run.best && !run.met) {
       const c = run.constraint;
       ctx.io.stderr.write(`mc: constraint missed: --${c.name} ${c.limit}; the closest plan (written) measured ${run.best.value === null ? '∞' : round(run.best.value)}, ${round(-run.best.slack)} ${c.unit} short\n`);
@@ -329,10 +340,15 @@ function renderHuman(r: TuneReport, ctx: CliContext, notes: string[], lossOnly =
     else s += `${r.met ? c.green('met') : c.red('missed')} --${name} ${r.constraint.limit}: ${v(b.value)} on all ${b.scope === 'all' ? 'the data' : '(subset)'} (trial ${b.id}); weights ${formatBytes(b.weightBytes)}, file ${formatBytes(b.fileBytes)}\n`;
     const e = lat?.best;
     if (e) s += `latency: ${e.ratio === null ? `not measured (${e.error})` : `${e.ratio.toFixed(3)} of float measured end to end (median; all repeats but one ≤ ${e.high.toFixed(3)}; ${e.ms.toFixed(2)} ms vs ${e.floatMs.toFixed(2)} ms)`}, ${lat!.mode === 'table' ? 'table estimate' : 'in the search'} ${e.estimate.toFixed(3)}\n`;
+    const h = r.holdout;
+    if (h) {
+      const hn = h.disagree && h.disagree.of && name === 'max-accuracy-drop' ? `; noise about ±${((100 * Math.sqrt(h.disagree.samples)) / h.disagree.of).toFixed(2)} points (${h.disagree.samples} of ${h.disagree.of} samples change class)` : '';
+      s += `${h.passed ? c.green('held-out') : c.red('held-out')} ${h.error ? `error: ${h.error}` : `${v(h.value)} on --holdout-data (${h.passed ? 'meets' : 'misses'} --${name} ${r.constraint.limit}${hn})`}\n`;
+    }
     const n = r.noise;
     if (n && !lossOnly) {
       s += `${n.points > r.constraint.limit ? c.yellow('noise') : 'noise'} ${n.disagree} of ${n.samples} samples change class against float: a top-1 difference on this data is known to about ±${n.points.toFixed(2)} points (√${n.disagree}/${n.samples})`;
-      s += n.points > r.constraint.limit ? `, more than the budget: confirm on held-out data (mc eval), or search on more samples\n` : '\n';
+      s += n.points > r.constraint.limit ? `, more than the budget: confirm on held-out data (--holdout-data, or mc eval), or search on more samples\n` : '\n';
     }
   }
   if (!r.best) s += `${c.bold('sensitivity only')}: no model written; the table is in the log and the report\n`;
