@@ -12,8 +12,9 @@
  * torch alternating block by block (torch runs in one long-lived child fed over stdin);
  * the figures are the fastest block (least disturbed) with the median and slowest beside
  * it, and the load average before and after. The CPU time each side used (process.cpuUsage,
- * Python's process_time) is printed too: on a loaded machine it moves far less than wall
- * time (Node's GC threads count towards mc's). MC_DIST points at another build of dist/.
+ * Python's process_time) is printed too, as a check that each side used one core (CPU time
+ * well above wall time means a second thread; Node's GC threads count towards mc's). MC_DIST points at another build of dist/;
+ * FINETUNE_BENCH_CNN_ONLY=1 skips the transformer.
  * tfjs's wasm backend runs one thread in Node (its threaded binary is switched off there:
  * WASM_HAS_MULTITHREAD_SUPPORT is false under Node in tfjs 4.22), so torch gets one too.
  */
@@ -36,7 +37,7 @@ const BLOCKS = Number(process.env.BLOCKS || 6);
 
 const TORCH = `
 import time, torch, torch.nn as nn
-torch.set_num_threads(1); torch.manual_seed(0)
+torch.set_num_threads(1); torch.set_num_interop_threads(1); torch.manual_seed(0)
 def block(i, o): return [nn.Conv2d(i, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU(), nn.MaxPool2d(2)]
 m = nn.Sequential(*block(1, 32), *block(32, 64), *block(64, 64), nn.Flatten(), nn.Linear(576, 64), nn.ReLU(), nn.Linear(64, 10)).eval()
 t = nn.Sequential(*block(1, 32), *block(32, 64), *block(64, 64), nn.Flatten(), nn.Linear(576, 64), nn.ReLU(), nn.Linear(64, 10)).eval()
@@ -59,7 +60,9 @@ for line in sys.stdin:
 async function torchTimer() {
   const py = '/usr/bin/python3';
   if (!fs.existsSync(py)) return null;
-  const child = spawn(py, ['-c', `import sys\n${TORCH}`], { stdio: ['pipe', 'pipe', 'ignore'] });
+  // One thread everywhere: OpenMP/MKL pools too, not only torch's intra-op pool.
+  const env = { ...process.env, OMP_NUM_THREADS: '1', MKL_NUM_THREADS: '1' };
+  const child = spawn(py, ['-c', `import sys\n${TORCH}`], { stdio: ['pipe', 'pipe', 'ignore'], env });
   const lines = readline.createInterface({ input: child.stdout })[Symbol.asyncIterator]();
   const next = async () => {
     const r = await lines.next();
@@ -139,10 +142,12 @@ async function stepTimer(file, makeInput) {
     const t = spread(ts.map((b) => b.wall));
     const t1 = spread(ts.map((b) => b.cpu));
     console.log(`torch 1 thread, same architecture: ${ms(t.min)} ms/step (median ${ms(t.med)}, slowest ${ms(t.max)}), ${(BATCH / t.min).toFixed(0)} examples/s; CPU time ${ms(t1.min)} ms/step (median ${ms(t1.med)})`);
-    console.log(`mc/torch time ratio ${(m.min / t.min).toFixed(2)}× fastest blocks, ${(m.med / t.med).toFixed(2)}× medians (blocks alternate, so both saw the same load); CPU time ${(mc1.min / t1.min).toFixed(2)}× (least, the figure a loaded machine disturbs least)`);
+    console.log(`mc/torch time ratio ${(m.min / t.min).toFixed(2)}× fastest blocks, ${(m.med / t.med).toFixed(2)}× medians (blocks alternate, so both saw the same load); CPU time ${(mc1.min / t1.min).toFixed(2)}×`);
   }
   console.log(`load average ${load0.toFixed(1)} before, ${os.loadavg()[0].toFixed(1)} after (${os.cpus().length} cores)`);
-  if (fs.existsSync(path.join(__dirname, '..', 'fixtures', 'char-lm.onnx'))) {
+  if (process.env.FINETUNE_BENCH_CNN_ONLY) {
+    console.log('transformer fixture: skipped (FINETUNE_BENCH_CNN_ONLY)');
+  } else if (fs.existsSync(path.join(__dirname, '..', 'fixtures', 'char-lm.onnx'))) {
     // The character LM (transformer) fixture: [N, T] token ids.
     const lmTimer = await stepTimer('char-lm.onnx', (v) => tf.randomUniform([BATCH, v.shape[1]], 0, 50, 'int32', 2));
     const lm = spread([lmTimer.block().wall, lmTimer.block().wall]).min;
