@@ -225,7 +225,8 @@ export async function finetuneModel(model: Model, o: FinetuneModelOptions): Prom
     }
     notes.push(`the loss reads ${reads.description}${teacherReads && teacherReads.description !== reads.description ? `; of the teacher, ${teacherReads.description}` : ''}`);
     notes.push(model.format === 'onnx'
-      ? 'BatchNormalization runs with frozen statistics (its mean and variance are not trained; scale and bias are)'
+      ? staticQat ? 'static QAT: BatchNormalization (if any) is folded into its Conv/Gemm before training (the static path\'s rewrite), so the folded weights are what trains and what is quantized'
+        : 'BatchNormalization runs with frozen statistics (its mean and variance are not trained; scale and bias are)'
       : 'tfjs layers-model: BatchNormalization moving statistics frozen (training: false); trainable weights only');
     progress(`training ${trainable.params.length} weight tensor(s) on ${train.count} sample(s)`);
     const total = Math.ceil(train.count / s.batchSize) * s.epochs;
