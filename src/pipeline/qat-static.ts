@@ -57,11 +57,12 @@ export async function prepareStaticQat(model: Model, s: StaticQatSettings, progr
   // Decided once, before training, and pinned for the emission (a re-measurement could differ).
   const small = await decideSmallLayers(model, options, base, dataset, batchSize, progress);
   options.smallLayers = [...small.keepFloat.keys()].map((n) => n.name);
+  const pinned = small.decision.how === 'measured' ? [`small layers measured on this machine before training: --small-layers ${small.decision.pin} reproduces the decision`] : [];
   const gemms = runPass(gemmToMatMulForInt8Pass({ ...base, keepFloat: small.keepFloat }), model, { toolVersion: VERSION, progress }).changes;
   transformations.push(...gemms.transformations);
   const plan: PlanOptions = { ...base, originalOpType: gemms.originalOpType, keepFloat: small.keepFloat };
   const observed = tensorsToCalibrate(model, plan).map((v) => v.name);
-  const notes: string[] = [];
+  const notes: string[] = [...pinned];
   let ranges = new Map<string, TensorRange>();
   let samples = 0;
   if (observed.length) {

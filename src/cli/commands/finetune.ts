@@ -47,7 +47,7 @@ export const finetuneCommand = defineCommand<FinetuneCliOptions>({
     .option('--prune-frequency <n>', 'gradual pruning: re-prune every n steps', '100')
     .option('--prune-end <f>', 'gradual pruning: reach the final sparsity at this fraction of the steps (then fine-tune with the mask fixed)', '0.75')
     .option('--qat', 'quantization-aware training (ONNX): fake-quantize the weights mc quantize takes with these settings while training (straight-through gradient), then write the output in mc quantize\'s forms')
-    .option('--bits <n>', '--qat: 4 or 8 (as mc quantize)', '4')
+    .option('--bits <n>', '--qat: 4 or 8 (as mc quantize; --qat --calib is always int8)', '4')
     .option('--granularity <g>', '--qat: tensor, channel or block (default: block for 4 bits, channel for 8)')
     .option('--block-size <n>', '--qat: block length along the reduction axis', '32')
     .option('--asymmetric', '--qat: asymmetric weights with a zero point (default symmetric)')
@@ -163,7 +163,8 @@ function parseStaticQat(f: Readonly<Record<string, unknown>>): StaticQatSettings
   }
   if (f.qat !== true) throw new UsageError('--calib trains for static int8: add --qat');
   const weightOnly = ['granularity', 'asymmetric', 'opTypes'].filter((k) => f[k] !== undefined);
-  if (weightOnly.length || (f.bits !== undefined && String(f.bits) !== '4' && String(f.bits) !== '8')) throw new UsageError('--qat --calib is static int8: --granularity, --asymmetric and --op-types are weight-only settings');
+  // (--bits has a default, so it cannot be told apart from an explicit --bits 4: static QAT is int8 whatever it says)
+  if (weightOnly.length) throw new UsageError('--qat --calib is static int8: --granularity, --asymmetric and --op-types are weight-only settings');
   const small = f.smallLayers === undefined ? undefined : String(f.smallLayers);
   return {
     calib: String(f.calib),
