@@ -47,6 +47,7 @@ import { openTrainable } from '../../src/train';
 import { fakeQuantActivationOp, staticQatViews } from '../../src/train/fake-quant-static';
 import { parseFinetuneFlags } from '../../src/cli/commands/finetune';
 import { mulberry32 } from '../../src/util/prng';
+import { perturb } from './perturb';
 import { tempDir } from '../helpers/cli-run';
 import { requireDep } from '../helpers/require-dep';
 import { ALPHA, hits, pBetter } from '../helpers/paired';
@@ -60,16 +61,6 @@ jest.setTimeout(900_000);
 const CALIB = path.join(FIX, 'calib-x.npy');
 const E = 1000;
 
-/** Every float32 initializer scaled by (1 + 0.2·u), u uniform in [−1, 1): weights training could have reached. */
-function perturb(model: Model, seed: number): void {
-  const r = mulberry32(seed);
-  for (const v of model.graph.initializers) {
-    const t = v.const!;
-    if (t.dtype !== 'float32') continue;
-    const w = Float32Array.from(t.toFloat32(), (x) => x * (1 + 0.2 * (2 * r() - 1)));
-    t.setData('float32', [...t.shape], { kind: 'bytes', bytes: new Uint8Array(w.buffer) });
-  }
-}
 
 /** The first `n` eval images. */
 const X = (n = N): Float32Array => evalSet().x.subarray(0, n * 784);

@@ -32,6 +32,7 @@ import { ROOT, tempDir, type McRun } from '../helpers/cli-run';
 import { mcIn, sha, top1 } from './cli-helpers';
 import { requireDep } from '../helpers/require-dep';
 import { mulberry32 } from '../../src/util/prng';
+import { perturb } from './perturb';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const split = require('./fashion-split') as { available(): boolean; writeTrainSplit(dir: string, n?: number): { x: string; y: string } };
@@ -40,16 +41,6 @@ const FIX = path.join(ROOT, 'fixtures');
 const FIXTURES = ['cnn', 'mlp', 'ds-cnn'];
 jest.setTimeout(1_800_000);
 
-/** Every float32 initializer scaled by (1 + 0.2·u), u uniform in [−1, 1): weights training could have reached. */
-function perturb(model: Model, seed: number): void {
-  const r = mulberry32(seed);
-  for (const v of model.graph.initializers) {
-    const t = v.const!;
-    if (t.dtype !== 'float32') continue;
-    const w = Float32Array.from(t.toFloat32(), (x) => x * (1 + 0.2 * (2 * r() - 1)));
-    t.setData('float32', [...t.shape], { kind: 'bytes', bytes: new Uint8Array(w.buffer) });
-  }
-}
 
 /** What the written model computes for each quantized weight, by name (in the weight's own layout). */
 async function writtenWeights(q: Model, original: Model): Promise<Map<string, Float32Array>> {
