@@ -164,13 +164,19 @@ describe('gradient coverage table', () => {
     ex.dispose();
   });
 
-  test('training through Cast is refused with an error naming the op and node', () => {
+  /** A model with an input x [1, 4] and a weight w [4, 2] (0.5 each), nothing else yet. */
+  function inputAndWeight(): { m: Model; g: Model['graph']; x: Value; w: Value } {
     const m = new Model('onnx');
     m.opsetImports = [{ domain: '', version: 13 }];
     const g = m.graph;
     const x = new Value('x', { dtype: 'float32', shape: [1, 4] });
     g.inputs.push(x);
     const w = g.addInitializer('w', Tensor.fromArray('float32', [4, 2], new Float32Array(8).fill(0.5), 'w'));
+    return { m, g, x, w };
+  }
+
+  test('training through Cast is refused with an error naming the op and node', () => {
+    const { m, g, x, w } = inputAndWeight();
     const y = new Value('y');
     const z = new Value('z', { dtype: 'float32' });
     g.addNode(new Node({ opType: 'MatMul', name: 'mm', inputs: [x, w], outputs: [y] }));
@@ -183,12 +189,7 @@ describe('gradient coverage table', () => {
   // through that path (Reshape is differentiable at its data input only), so its Cast is not in the way;
   // a weight-derived value cast and used only as a shape operand is not either.
   test('a Cast that feeds only a shape is not refused; one the gradient must cross still is', () => {
-    const m = new Model('onnx');
-    m.opsetImports = [{ domain: '', version: 13 }];
-    const g = m.graph;
-    const x = new Value('x', { dtype: 'float32', shape: [1, 4] });
-    g.inputs.push(x);
-    const w = g.addInitializer('w', Tensor.fromArray('float32', [4, 2], new Float32Array(8).fill(0.5), 'w'));
+    const { m, g, x, w } = inputAndWeight();
     const [y, s, si, sc, half, z, wsum, wint] = ['y', 's', 'si', 'sc', 'half', 'z', 'wsum', 'wint'].map((n) => new Value(n));
     const ends = g.addInitializer('ends', Tensor.fromArray('int64', [1], BigInt64Array.of(1n), 'ends'));
     const starts = g.addInitializer('starts', Tensor.fromArray('int64', [1], BigInt64Array.of(0n), 'starts'));
