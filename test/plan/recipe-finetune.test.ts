@@ -32,8 +32,10 @@ test('every finetune key is an mc finetune flag of the same name, and every trai
   const cmd = new Command('finetune');
   COMMANDS.find((c) => c.name === 'finetune')!.configure(cmd);
   const flags = cmd.options.map((o) => o.long!.replace(/^--/, ''));
-  // About the run (where to write, how to print), or the quantize step's QAT settings (issue 13: "the recipe's quantize step with finetune:").
-  const notKeys = ['output', 'force', 'json', 'qat', 'bits', 'granularity', 'block-size', 'asymmetric', 'int4-format', 'backup-bits', 'exclude', 'op-types'];
+  // About the run (where to write, how to print), or QAT's quantize settings, weight-only and static (--calib):
+  // QAT is not a recipe step yet (issue 13 asks for it as the quantize step with finetune:; not built).
+  const notKeys = ['output', 'force', 'json', 'qat', 'bits', 'granularity', 'block-size', 'asymmetric', 'int4-format', 'backup-bits', 'exclude', 'op-types',
+    'calib', 'calib-method', 'percentile', 'calib-samples', 'per-tensor', 'small-layers'];
   const keys = Object.keys(schema.definitions.finetune.properties);
   // scope and min-density set how gradual pruning ranks (mc prune's flags of those names); mc finetune --prune-to uses their defaults.
   expect(keys.filter((k) => !flags.includes(k) && !['scope', 'min-density'].includes(k))).toEqual([]);
