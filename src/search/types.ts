@@ -197,8 +197,8 @@ export interface LatencyObjectiveReport {
   settings: { runs: number; repeats: number; batchSize: number; threads: 1; runtime: 'onnxruntime' };
   /** 'table': a plan's latency is the per-layer table's sum; 'end-to-end': every plan was timed whole (static int8). */
   mode: 'table' | 'end-to-end';
-  /** Per layer (name[weight shape]), dimension and rung: the median ratio to float, the repeats' spread, and the ratio all repeats but one stay under. */
-  table: { layer: string; dimension: SpaceName; rung: QuantOption | number; ratio: number | null; spread: number; high: number; error?: string }[];
+  /** Per layer (name[weight shape]), dimension and rung: the median ratio to float, the repeats' spread, the ratio all repeats but one stay under, and the largest. */
+  table: { layer: string; dimension: SpaceName; rung: QuantOption | number; ratio: number | null; spread: number; high: number; max: number; error?: string }[];
   /** Whether the table was read from --latency-table rather than measured. */
   cached: boolean;
   /** The answer: its trial's latency (the table's estimate, or its timing in the search) and a new end-to-end measurement (ratio to float). */
