@@ -5,13 +5,13 @@ export type {
 } from './types';
 export { tune, type TuneHooks, type TuneRun } from './tune';
 export { writeBest, type WriteBestOptions, type WrittenBest } from './output';
-export { tuneReport, sizeOf, type TuneReport, type PlanRow } from './report';
+export { noiseOf, tuneReport, sizeOf, type TuneReport, type PlanRow } from './report';
 export { renderMarkdownReport } from './render-markdown';
 export { renderHtmlReport } from './render-html';
 export { readTrials, TrialLog } from './log';
 export { dominates, paretoFront } from './pareto';
 export { constraintOf, CONSTRAINT_KEYS } from './constraint';
-export { dimensionsOf, planFor, recipeDocOf } from './space';
+export { checkSpace, dimensionsOf, planFor, recipeDocOf } from './space';
 export { tuneLatency, type LatencyTuneOptions, type LatencyTuneRun, type LatencyReportData } from './tune-latency';
 export { netadapt, type NetAdaptOptions, type NetAdaptResult, type NetAdaptIteration, type EndToEnd } from './netadapt';
 export { LatencyMeter, measureTable, type LatencyEntry, type LatencySettings, type LatencyTable } from './latency-table';

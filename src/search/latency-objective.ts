@@ -56,9 +56,10 @@ export async function openLatencyObjective(
       },
       exclude: () => null,
       finish: async (a, recorded) => {
-        if (!a) return { ...base, mode: 'end-to-end', table: [], cached: false, best: null };
+        const head = { ...base, mode: 'end-to-end' as const, table: [], cached: false };
+        if (!a) return { ...head, best: null };
         const e = await measure(a);
-        return { ...base, mode: 'end-to-end', table: [], cached: false, best: { estimate: recorded ?? e.ratio ?? Infinity, ratio: e.ratio, high: e.high, spread: e.spread, ms: e.ms, floatMs: e.floatMs, ...(e.error ? { error: e.error } : {}) } };
+        return { ...head, best: answerOf(e, recorded ?? e.ratio ?? Infinity) };
       },
       dispose: () => meter.dispose(),
     };
@@ -98,8 +99,7 @@ export async function openLatencyObjective(
       finish: async (a) => {
         const head = { ...base, mode: 'table' as const, table: rows, cached };
         if (!a) return { ...head, best: null };
-        const e = await meter.measure(a, layers, dims);
-        return { ...head, best: { estimate: Number(estimate(a).toFixed(6)), ratio: e.ratio, high: e.high, spread: e.spread, ms: e.ms, floatMs: e.floatMs, ...(e.error ? { error: e.error } : {}) } };
+        return { ...head, best: answerOf(await meter.measure(a, layers, dims), Number(estimate(a).toFixed(6))) };
       },
       dispose: () => meter.dispose(),
     };
@@ -107,4 +107,9 @@ export async function openLatencyObjective(
     await meter.dispose();
     throw e;
   }
+}
+
+/** The report's line on the answer: its trial's latency and a new end-to-end measurement. */
+function answerOf(e: LatencyEntry, estimate: number): NonNullable<LatencyObjectiveReport['best']> {
+  return { estimate, ratio: e.ratio, high: e.high, spread: e.spread, ms: e.ms, floatMs: e.floatMs, ...(e.error ? { error: e.error } : {}) };
 }

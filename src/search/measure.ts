@@ -10,7 +10,7 @@ import type { StatisticsMemory } from '../pipeline/static';
 import { applyPlan } from '../plan';
 import { constraintOf, slackOf, valueOf } from './constraint';
 import { planFor } from './space';
-import type { Assignment, Dimension, Scope, TrialRecord } from './types';
+import type { Assignment, Dimension, Scope, SizeMeasure, TrialRecord } from './types';
 
 export interface MeasureContext {
   model: Model;
@@ -21,6 +21,17 @@ export interface MeasureContext {
   evaluators: Record<Scope, Evaluator>;
   /** Calibration statistics shared by this thread's static trials (one calibration pass per graph). */
   statistics?: StatisticsMemory;
+}
+
+/** A candidate's three sizes as a trial records them: stored weight bytes (every dtype), file bytes, gzip bytes. */
+export function sizesOf(report: EvalReport): Pick<TrialRecord, 'weightBytes' | 'fileBytes' | 'gzipBytes'> {
+  const size = report.candidate.size;
+  return { weightBytes: Object.values(size.bytesByDtype).reduce((s, x) => s + x, 0), fileBytes: size.bytes, gzipBytes: size.gzipBytes };
+}
+
+/** The bytes of the size measure the search minimises (`--size`). */
+export function bytesOf(measure: SizeMeasure, t: Pick<TrialRecord, 'weightBytes' | 'fileBytes' | 'gzipBytes'>): number {
+  return measure === 'weights' ? t.weightBytes : measure === 'file' ? t.fileBytes : t.gzipBytes;
 }
 
 /** The measured fields of a trial record. */
@@ -42,16 +53,13 @@ export async function measureTrial(c: MeasureContext, a: Assignment, scope: Scop
     };
   }
   const value = valueOf(constraint, report);
-  const size = report.candidate.size;
   const acc = report.candidate.accuracy;
   const fid = report.candidate.fidelity;
   return {
     value,
     slack: slackOf(constraint, value),
     passed: report.budgets.every((b) => b.passed),
-    weightBytes: Object.values(size.bytesByDtype).reduce((s, x) => s + x, 0),
-    fileBytes: size.bytes,
-    gzipBytes: size.gzipBytes,
+    ...sizesOf(report),
     sqnrDb: report.candidate.fidelity?.sqnrDb ?? null,
     metric: acc ? (acc.top1 ?? acc.perplexity ?? acc.mse ?? acc.top5) : null,
     disagree: fid?.top1Agreement === null || fid?.top1Agreement === undefined ? null : { samples: Math.round((1 - fid.top1Agreement) * fid.samples), of: fid.samples },

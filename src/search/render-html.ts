@@ -68,9 +68,7 @@ function scatter(r: TuneReport): string {
   const front = shown.map((t) => `${num(X(xOf(t, t.id)))},${num(Y(t.value))}`).join(' ');
   const best = r.best ? `<circle class="chosen" cx="${num(X(xOf(r.best, r.best.id)))}" cy="${num(Y(r.best.value))}" r="8"/>` : '';
   const limit = `<line class="limit" x1="${M}" x2="${W - M}" y1="${num(Y(c(r)))}" y2="${num(Y(c(r)))}"/>`;
-  const axes = `<line x1="${M}" y1="${H - M}" x2="${W - M}" y2="${H - M}" stroke="#333"/><line x1="${M}" y1="${M / 2}" x2="${M}" y2="${H - M}" stroke="#333"/>
-<text x="${W / 2}" y="${H - 12}" text-anchor="middle">${byLatency ? 'latency, ratio to float' : `${r.sizeMeasure} bytes`} (${num(xmin)} … ${num(xmax)})</text>
-<text x="12" y="${H / 2}" transform="rotate(-90 12 ${H / 2})" text-anchor="middle">${esc(r.constraint.name)} (${num(ymin)} … ${num(ymax)})</text>`;
+  const axes = axesOf(W, H, M, `${byLatency ? 'latency, ratio to float' : `${r.sizeMeasure} bytes`} (${num(xmin)} … ${num(xmax)})`, `${esc(r.constraint.name)} (${num(ymin)} … ${num(ymax)})`);
   return `<svg width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img">${axes}${limit}<polyline class="front" points="${front}"/>${marks}${best}</svg>`;
 }
 
@@ -102,10 +100,15 @@ function tradeoffScatter(r: TuneReport): string {
   const marks = pass.map((t) => `<circle class="passing" cx="${num(X(r.sizes[t.id]))}" cy="${num(Y(t.latency!))}" r="3"><title>trial ${t.id}: ${r.sizes[t.id]} B, latency ${num(t.latency!)}</title></circle>`).join('');
   const line = r.tradeoff.map((t) => `${num(X(r.sizes[t.id]))},${num(Y(t.latency!))}`).join(' ');
   const best = r.best && r.best.latency !== undefined ? `<circle class="chosen" cx="${num(X(r.sizes[r.best.id]))}" cy="${num(Y(r.best.latency))}" r="7"/>` : '';
-  const axes = `<line x1="${M}" y1="${H - M}" x2="${W - M}" y2="${H - M}" stroke="#333"/><line x1="${M}" y1="${M / 2}" x2="${M}" y2="${H - M}" stroke="#333"/>
-<text x="${W / 2}" y="${H - 12}" text-anchor="middle">${r.sizeMeasure} bytes (${x0} … ${x1})</text>
-<text x="12" y="${H / 2}" transform="rotate(-90 12 ${H / 2})" text-anchor="middle">latency, ratio to float (${num(y0)} … ${num(y1)})</text>`;
+  const axes = axesOf(W, H, M, `${r.sizeMeasure} bytes (${x0} … ${x1})`, `latency, ratio to float (${num(y0)} … ${num(y1)})`);
   return `<h3>Plans within the constraint: size against latency</h3><svg width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img">${axes}<polyline class="front" points="${line}"/>${marks}${best}</svg>`;
+}
+
+/** A chart's two axis lines and their labels (already escaped), margin M. */
+function axesOf(W: number, H: number, M: number, xLabel: string, yLabel: string): string {
+  return `<line x1="${M}" y1="${H - M}" x2="${W - M}" y2="${H - M}" stroke="#333"/><line x1="${M}" y1="${M / 2}" x2="${M}" y2="${H - M}" stroke="#333"/>
+<text x="${W / 2}" y="${H - 12}" text-anchor="middle">${xLabel}</text>
+<text x="12" y="${H / 2}" transform="rotate(-90 12 ${H / 2})" text-anchor="middle">${yLabel}</text>`;
 }
 
 function c(r: TuneReport): number {

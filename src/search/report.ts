@@ -3,6 +3,7 @@
  * Markdown and HTML reports (render-markdown.ts, render-html.ts) draw. Every
  * number in them comes from here, so the three agree.
  */
+import { bytesOf } from './measure';
 import type { TuneRun } from './tune';
 import type { TrialRecord, TuneResult } from './types';
 
@@ -32,7 +33,7 @@ export interface TuneReport extends Omit<TuneResult, 'trials'> {
 }
 
 export function sizeOf(r: TuneResult, t: TrialRecord): number {
-  return r.sizeMeasure === 'weights' ? t.weightBytes : r.sizeMeasure === 'file' ? t.fileBytes : t.gzipBytes;
+  return bytesOf(r.sizeMeasure, t);
 }
 
 export function tuneReport(run: TuneRun, written: { output: string; recipe: string | null; sha256: string | null } | null): TuneReport {
@@ -56,7 +57,10 @@ export function tuneReport(run: TuneRun, written: { output: string; recipe: stri
 }
 
 function samplingNoise(r: TuneResult): TuneReport['noise'] {
-  const d = r.best?.disagree;
-  if (!d || !d.of || r.constraint.name !== 'max-accuracy-drop') return null;
-  return { points: (100 * Math.sqrt(d.samples)) / d.of, disagree: d.samples, samples: d.of };
+  return r.constraint.name === 'max-accuracy-drop' ? noiseOf(r.best?.disagree) : null;
+}
+
+/** √d/n in points for d of n samples whose class changed against float (null without them). */
+export function noiseOf(d: { samples: number; of: number } | null | undefined): TuneReport['noise'] {
+  return d && d.of ? { points: (100 * Math.sqrt(d.samples)) / d.of, disagree: d.samples, samples: d.of } : null;
 }

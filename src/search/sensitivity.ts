@@ -48,16 +48,16 @@ export async function measureSensitivity(
   const refCost = runner.cost(reference);
   const rows: SensitivityRow[] = [];
   const index = new Map<string, SensitivityRow>();
-  const cells: [number, number, number][] = [];
+  // Every (layer, dimension, rung) but the safest, in that order: the table's rows.
+  const all: [number, number, number][] = [];
   for (let l = 0; l < layers.length; l++) {
-    for (let d = 0; d < dims.length; d++) {
-      for (let r = 0; r < dims[d].rungs.length - 1; r++) {
-        const why = exclude(l, d, r);
-        if (why === null) cells.push([l, d, r]);
-        else index.set(`${l}/${d}/${r}`, { layer: layers[l], dimension: dims[d].name, rung: dims[d].rungs[r], value: null, cost: 0, sqnrDb: null, saved: 0, trial: -1, error: why });
-      }
-    }
+    for (let d = 0; d < dims.length; d++) for (let r = 0; r < dims[d].rungs.length - 1; r++) all.push([l, d, r]);
   }
+  const cells = all.filter(([l, d, r]) => {
+    const why = exclude(l, d, r);
+    if (why !== null) index.set(`${l}/${d}/${r}`, { layer: layers[l], dimension: dims[d].name, rung: dims[d].rungs[r], value: null, cost: 0, sqnrDb: null, saved: 0, trial: -1, error: why });
+    return why === null;
+  });
   const trials = await runner.runMany(cells.map(([l, d, r]) => {
     const a: Assignment = copyAssignment(base);
     a[l][d] = r;
@@ -72,10 +72,7 @@ export async function measureSensitivity(
     };
     index.set(`${l}/${d}/${r}`, row);
   });
-  // Rows in layer, dimension, rung order, excluded ones included.
-  for (let l = 0; l < layers.length; l++) {
-    for (let d = 0; d < dims.length; d++) for (let r = 0; r < dims[d].rungs.length - 1; r++) rows.push(index.get(`${l}/${d}/${r}`)!);
-  }
+  for (const [l, d, r] of all) rows.push(index.get(`${l}/${d}/${r}`)!);
   return {
     rows, reference, at: (l, d, r) => index.get(`${l}/${d}/${r}`),
     allowed: (l, d, r) => r === dims[d].rungs.length - 1 || (index.has(`${l}/${d}/${r}`) && index.get(`${l}/${d}/${r}`)!.error === undefined),

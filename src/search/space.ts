@@ -33,11 +33,19 @@ export function quantOrder(options: readonly QuantOption[]): QuantOption[] {
   return [...byBlock.values()].sort((a, b) => rank(a) - rank(b));
 }
 
+/** The combinations of dimensions a plan cannot carry out, and static's calibration data: one UsageError. */
+export function checkSpace(space: readonly SpaceName[], calib: string | undefined): void {
+  if (space.includes('static') && space.includes('quantize')) throw new UsageError('--space: static and quantize both quantize a layer (a static step reads float weights); choose one');
+  if (space.includes('static') && calib === undefined) throw new UsageError('--space static needs --calib (calibration inputs for the activation ranges; not the eval data)');
+  if (space.includes('channels') && space.includes('prune')) throw new UsageError('--space: channels and prune both prune a layer (one prune step per weight); choose one');
+}
+
 /**
  * The dimensions of `space`, each with its rungs most aggressive first. Quantize has only the
  * options asked for (`--options int4` means no weight may stay float); prune always ends dense.
  */
 export function dimensionsOf(space: readonly SpaceName[], options: readonly QuantOption[], sparsities: readonly number[], calib?: string, calibMethod?: CalibrationChoice): Dimension[] {
+  checkSpace(space, calib);
   const dims: Dimension[] = [];
   // Prune runs before quantize in a plan; the dimensions keep that order too.
   const pruneRungs = [...[...new Set(sparsities.filter((s) => s > 0))].sort((a, b) => b - a), 0];
@@ -47,11 +55,7 @@ export function dimensionsOf(space: readonly SpaceName[], options: readonly Quan
     const rungs = quantOrder(options);
     dims.push(rungs.includes('int4-gptq') && calib !== undefined ? { name: 'quantize', rungs, calib } : { name: 'quantize', rungs });
   }
-  if (space.includes('static')) {
-    if (space.includes('quantize')) throw new UsageError('--space: static and quantize both quantize a layer (a static step reads float weights); choose one');
-    if (calib === undefined) throw new UsageError('--space static needs --calib (calibration inputs for the activation ranges; not the eval data)');
-    dims.push({ name: 'static', rungs: ['int8', 'float'], calib, calibMethod: calibMethod ?? 'minmax' });
-  }
+  if (space.includes('static')) dims.push({ name: 'static', rungs: ['int8', 'float'], calib, calibMethod: calibMethod ?? 'minmax' });
   return dims;
 }
 

@@ -13,7 +13,7 @@ import type { Model } from '../ir';
 import type { StatisticsMemory } from '../pipeline/static';
 import { constraintOf, costOf, type Constraint } from './constraint';
 import type { TrialLog } from './log';
-import { measureTrial, type Measured } from './measure';
+import { bytesOf, measureTrial, type Measured } from './measure';
 import type { Objective } from './objective';
 import type { Point } from './pareto';
 import type { TrialPool } from './pool';
@@ -118,7 +118,7 @@ export class TrialRunner implements Trials {
 
   /** The record's size in the size measure's bytes. */
   bytes(r: TrialRecord): number {
-    return this.o.sizeMeasure === 'weights' ? r.weightBytes : this.o.sizeMeasure === 'file' ? r.fileBytes : r.gzipBytes;
+    return bytesOf(this.o.sizeMeasure, r);
   }
 
   /** What the search minimises, of one record (objective.ts). */

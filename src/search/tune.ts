@@ -31,7 +31,7 @@ import { measureSensitivity, sensitivityTrials, type SensitivityTable } from './
 import { dimensionsOf, discoverLayers, uniform, withFinetune } from './space';
 import { TrialPool } from './pool';
 import { StopSearch, TrialRunner } from './trials';
-import { measureTrial, type MeasureContext } from './measure';
+import { bytesOf, measureTrial, sizesOf, type MeasureContext } from './measure';
 import { StatisticsMemory } from '../pipeline/static';
 import type { Assignment, CalibrationChoice, Dimension, QuantOption, Scope, StopReason, TrialRecord, TuneOptions, TuneResult } from './types';
 
@@ -73,9 +73,11 @@ export async function tune(o: TuneOptions, hooks: TuneHooks = {}): Promise<TuneR
     const scope: Scope = useSubset ? 'subset' : 'all';
     const evaluators: Record<Scope, Evaluator> = { all, subset: sub ?? all };
     const statistics = new StatisticsMemory();
+    // What a measurement outside the trials (calibration choice, held-out check) needs: the dimensions as they stand.
+    const context = (): MeasureContext => ({ model: float, label, layers, dims, constraint: o.constraint, evaluators, statistics });
     let calibration: TuneResult['calibration'];
     if (dims.some((d) => d.name === 'static') && (o.calibMethods?.length ?? 0) > 1) {
-      ({ dims, calibration } = await chooseCalibration({ model: float, label, layers, dims, constraint: o.constraint, evaluators, statistics }, o.calibMethods!));
+      ({ dims, calibration } = await chooseCalibration(context(), o.calibMethods!));
     }
 
     const quantDim = dims.find((d) => d.name === 'quantize' || d.name === 'static');
@@ -105,8 +107,7 @@ export async function tune(o: TuneOptions, hooks: TuneHooks = {}): Promise<TuneR
       latency = await openLatencyObjective(float, label, layers, dims, objective, lo, digest([...modelFiles(o.model, float)]), hooks.onLatencyEntry, statistics);
       if (latency.mode === 'end-to-end' && o.workers > 1) throw new UsageError('--space static with a latency objective times every plan end to end: give --workers 1 (trials running beside the timing would disturb it)');
     }
-    const sizes = probe.candidate.size;
-    const floatBytes = o.sizeMeasure === 'weights' ? Object.values(sizes.bytesByDtype).reduce((s, x) => s + x, 0) : o.sizeMeasure === 'file' ? sizes.bytes : sizes.gzipBytes;
+    const floatBytes = bytesOf(o.sizeMeasure, sizesOf(probe));
     if (o.workers > 1) {
       pool = await TrialPool.start(o.workers, {
         model: o.model, layers, dims, data: o.data, labels: o.labels, metric: o.metric, constraint: o.constraint, subsetSamples: useSubset ? subsetSamples : null,
@@ -139,7 +140,7 @@ export async function tune(o: TuneOptions, hooks: TuneHooks = {}): Promise<TuneR
     const best = o.sensitivityOnly ? null : pickBest(runner, runner.trials.filter((t) => t.scope === 'all'));
     const searchScope = runner.trials.filter((t) => t.scope === scope && !t.error);
     const latencyObjective = latency ? await latency.finish(best ? runner.assignmentOf(best) : null, best?.latency) : undefined;
-    const holdout = best && o.holdout ? await measureHoldout({ model: float, label, layers, dims, constraint: o.constraint, evaluators, statistics }, runner.assignmentOf(best), { ...evalOpts, data: o.holdout.data, labels: o.holdout.labels }) : undefined;
+    const holdout = best && o.holdout ? await measureHoldout(context(), runner.assignmentOf(best), { ...evalOpts, data: o.holdout.data, labels: o.holdout.labels }) : undefined;
     return {
       float,
       model: o.model,

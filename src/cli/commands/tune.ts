@@ -11,7 +11,7 @@ import { UsageError } from '../../errors';
 import { BUDGET_SPECS, parseBudgetValue, type Budgets, type MetricName } from '../../eval';
 import { defaultOutputPath } from '../../pipeline/output';
 import {
-  CONSTRAINT_KEYS, renderHtmlReport, renderMarkdownReport, tune, tuneLatency, tuneReport, writeBest,
+  checkSpace, CONSTRAINT_KEYS, noiseOf, renderHtmlReport, renderMarkdownReport, tune, tuneLatency, tuneReport, writeBest,
   type CalibrationChoice, type LatencyReportData, type LatencyTuneRun, type ObjectiveName, type QuantOption, type TuneHooks, type SizeMeasure, type SpaceName, type TuneOptions, type TuneReport,
 } from '../../search';
 import { CALIBRATION_METHODS } from '../../passes/quantize/calibration-methods';
@@ -122,9 +122,7 @@ export function parseTuneFlags(model: string, flags: Readonly<Record<string, unk
   if (flags.holdoutLabels !== undefined && flags.holdoutData === undefined) throw new UsageError('--holdout-labels needs --holdout-data');
   if (searchLatency && flags.holdoutData !== undefined) throw new UsageError('--holdout-data checks the answer of the size/latency-objective search; NetAdapt (--space channels with a latency budget) does not take it yet: run mc eval on its output');
   if (searchLatency && objective.includes('size') && objective.includes('latency')) throw new UsageError('--objective size,latency is a Pareto search: give an accuracy constraint, not --max-latency-ratio');
-  if (space.includes('static') && space.includes('quantize')) throw new UsageError('--space: static and quantize both quantize a layer (a static step reads float weights); choose one');
-  if (space.includes('static') && flags.calib === undefined) throw new UsageError('--space static needs --calib (calibration inputs for the activation ranges; not the eval data)');
-  if (space.includes('channels') && space.includes('prune')) throw new UsageError('--space: channels and prune both prune a layer (one prune step per weight); choose one');
+  checkSpace(space as SpaceName[], optionalString(flags.calib));
   const options = (commaList(flags.options) ?? []).map(quantOption);
   if (space.includes('quantize') && !options.length) throw new UsageError('--options needs at least one of int4, int8, float');
   const sparsities = (commaList(flags.sparsities) ?? []).map((s) => {
@@ -342,7 +340,8 @@ function renderHuman(r: TuneReport, ctx: CliContext, notes: string[], lossOnly =
     if (e) s += `latency: ${e.ratio === null ? `not measured (${e.error})` : `${e.ratio.toFixed(3)} of float measured end to end (median; all repeats but one ≤ ${e.high.toFixed(3)}; ${e.ms.toFixed(2)} ms vs ${e.floatMs.toFixed(2)} ms)`}, ${lat!.mode === 'table' ? 'table estimate' : 'in the search'} ${e.estimate.toFixed(3)}\n`;
     const h = r.holdout;
     if (h) {
-      const hn = h.disagree && h.disagree.of && name === 'max-accuracy-drop' ? `; noise about ±${((100 * Math.sqrt(h.disagree.samples)) / h.disagree.of).toFixed(2)} points (${h.disagree.samples} of ${h.disagree.of} samples change class)` : '';
+      const hn0 = name === 'max-accuracy-drop' ? noiseOf(h.disagree) : null;
+      const hn = hn0 ? `; noise about ±${hn0.points.toFixed(2)} points (${hn0.disagree} of ${hn0.samples} samples change class)` : '';
       s += `${h.passed ? c.green('held-out') : c.red('held-out')} ${h.error ? `error: ${h.error}` : `${v(h.value)} on --holdout-data (${h.passed ? 'meets' : 'misses'} --${name} ${r.constraint.limit}${hn})`}\n`;
     }
     const n = r.noise;
