@@ -15,17 +15,14 @@
  *
  * The space-to-depth rewrite (only for --target avx512-vnni / arm64) is not applied after QAT.
  */
-import { collectStatistics, DEFAULT_BINS, kindOf, openCalibrationData, rangesFrom, type TensorRange } from '../calibrate';
+import { collectStatistics, DEFAULT_BINS, kindOf, openCalibrationData, type TensorRange } from '../calibrate';
 import { UsageError } from '../errors';
 import type { Model } from '../ir';
 import { runPass } from '../passes';
-import {
-  activationRange, foldBatchNormForInt8, formsFor, gemmToMatMulForInt8Pass, paddingLines, resolveStaticOptions, staticQdqPass, tensorsToCalibrate,
-  type PlanOptions, type StaticQdqReport, type StaticQuantizeOptions,
-} from '../passes/quantize/static';
+import { formsFor, paddingLines, resolveStaticOptions, staticQdqPass, type PlanOptions, type StaticQdqReport, type StaticQuantizeOptions } from '../passes/quantize/static';
 import { planStaticQat, type StaticQatPlan } from '../train/fake-quant-static';
 import { VERSION } from '../version';
-import { decideSmallLayers } from './static-decisions';
+import { activationRanges, prepareInt8Graph } from './static';
 
 /** What `--qat --calib` asks for. */
 export interface StaticQatSettings {
@@ -52,16 +49,10 @@ export async function prepareStaticQat(model: Model, s: StaticQatSettings, progr
   if (options.biasCorrection) throw new UsageError('--qat --calib: bias correction shifts biases after training and would break the match with training; leave it off');
   const { dataset, fixedBatch } = openCalibrationData(model, s.calib, options.preprocess);
   const batchSize = fixedBatch ?? options.batchSize;
-  const transformations = foldBatchNormForInt8(model, VERSION);
-  const base: PlanOptions = { exclude: options.exclude, opTypes: options.opTypes };
-  // Decided once, before training, and pinned for the emission (a re-measurement could differ).
-  const small = await decideSmallLayers(model, options, base, dataset, batchSize, progress);
+  const { transformations, small, plan, observed } = await prepareInt8Graph(model, options, dataset, batchSize, VERSION, progress);
+  // The small-layer decision is made once, before training, and pinned for the emission (a re-measurement could differ).
   options.smallLayers = [...small.keepFloat.keys()].map((n) => n.name);
   const pinned = small.decision.how === 'measured' ? [`small layers measured on this machine before training: --small-layers ${small.decision.pin} reproduces the decision`] : [];
-  const gemms = runPass(gemmToMatMulForInt8Pass({ ...base, keepFloat: small.keepFloat }), model, { toolVersion: VERSION, progress }).changes;
-  transformations.push(...gemms.transformations);
-  const plan: PlanOptions = { ...base, originalOpType: gemms.originalOpType, keepFloat: small.keepFloat };
-  const observed = tensorsToCalibrate(model, plan).map((v) => v.name);
   const notes: string[] = [...pinned];
   let ranges = new Map<string, TensorRange>();
   let samples = 0;
@@ -70,8 +61,7 @@ export async function prepareStaticQat(model: Model, s: StaticQatSettings, progr
     const stats = await collectStatistics(model, observed, dataset, {
       kinds: [kindOf(options.calibrationMethod)], samples: options.samples, batchSize: options.batchSize, threads: options.threads, preprocess: options.preprocess, bins: DEFAULT_BINS,
     });
-    const { qmin, qmax } = activationRange(options.activationType);
-    ranges = rangesFrom(stats, options.calibrationMethod, { percentile: options.percentile, movingAverage: options.movingAverage, qmin, qmax });
+    ranges = activationRanges(stats, options);
     samples = stats.samples;
     notes.push(...stats.warnings);
   }

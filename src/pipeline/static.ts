@@ -68,6 +68,29 @@ export interface StaticStepContext {
 }
 
 /**
+ * The first half of the static step (in place), shared with static QAT (qat-static.ts): the exact
+ * rewrites for onnxruntime's integer kernels (BN folding, Gemm → MatMul), the decision on which
+ * small MatMul/Gemm stay float, the QDQ plan, and the tensors it needs calibrated.
+ */
+export async function prepareInt8Graph(
+  model: Model, opts: StaticQuantizeOptions, dataset: Parameters<typeof decideSmallLayers>[3], batchSize: number, toolVersion: string, progress?: (m: string) => void,
+): Promise<{ transformations: string[]; small: Awaited<ReturnType<typeof decideSmallLayers>>; plan: PlanOptions; observed: string[] }> {
+  const transformations = foldBatchNormForInt8(model, toolVersion);
+  const base: PlanOptions = { exclude: opts.exclude, opTypes: opts.opTypes };
+  const small = await decideSmallLayers(model, opts, base, dataset, batchSize, progress);
+  const gemms = runPass(gemmToMatMulForInt8Pass({ ...base, keepFloat: small.keepFloat }), model, { toolVersion, progress }).changes;
+  transformations.push(...gemms.transformations);
+  const plan: PlanOptions = { ...base, originalOpType: gemms.originalOpType, keepFloat: small.keepFloat };
+  return { transformations, small, plan, observed: tensorsToCalibrate(model, plan).map((v) => v.name) };
+}
+
+/** The activation ranges of a calibration method from the statistics, on the activation type's integer range. */
+export function activationRanges(stats: CalibrationStatistics, opts: StaticQuantizeOptions): Map<string, TensorRange> {
+  const { qmin, qmax } = activationRange(opts.activationType);
+  return rangesFrom(stats, opts.calibrationMethod, { percentile: opts.percentile, movingAverage: opts.movingAverage, qmin, qmax });
+}
+
+/**
  * The static step on a model in memory (in place). ONNX only:
  *   fold BatchNormalization → decide which small MatMul/Gemm stay float → Gemm → MatMul
  *   → calibrate the tensors the plan needs (or read them from the cache) → the QDQ pass
@@ -82,13 +105,7 @@ export async function quantizeStaticModel(model: Model, options: Partial<StaticQ
   const batchSize = fixedBatch ?? opts.batchSize;
   // Exact rewrites for ORT's integer kernels (BN folding, Gemm → MatMul; channel padding in the QDQ pass). They run
   // after the options and data are checked; should calibration still fail, the model is changed but computes the same.
-  const transformations = foldBatchNormForInt8(model, toolVersion);
-  const base: PlanOptions = { exclude: opts.exclude, opTypes: opts.opTypes };
-  const small = await decideSmallLayers(model, opts, base, dataset, batchSize, progress);
-  const gemms = runPass(gemmToMatMulForInt8Pass({ ...base, keepFloat: small.keepFloat }), model, { toolVersion, progress }).changes;
-  transformations.push(...gemms.transformations);
-  const plan: PlanOptions = { ...base, originalOpType: gemms.originalOpType, keepFloat: small.keepFloat };
-  const observed = tensorsToCalibrate(model, plan).map((v) => v.name);
+  const { transformations, small, plan, observed } = await prepareInt8Graph(model, opts, dataset, batchSize, toolVersion, progress);
   const warnings: string[] = [];
   let stats: CalibrationStatistics | undefined;
   let cache: StaticQuantizeResult['calibration']['cache'];
@@ -99,8 +116,7 @@ export async function quantizeStaticModel(model: Model, options: Partial<StaticQ
     const got = await statisticsFor(model, observed, dataset, calib, opts, batchSize, progress, bias ? [bias.sink] : []);
     stats = got.stats;
     cache = got.cache;
-    const { qmin, qmax } = activationRange(opts.activationType);
-    ranges = rangesFrom(stats, opts.calibrationMethod, { percentile: opts.percentile, movingAverage: opts.movingAverage, qmin, qmax });
+    ranges = activationRanges(stats, opts);
     warnings.push(...stats.warnings);
     if (bias) {
       let passes = 1;
