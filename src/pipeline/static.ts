@@ -15,6 +15,7 @@ import { IncompleteError, UnsupportedError } from '../errors';
 import { loadModel, modelFiles } from '../formats';
 import type { Model } from '../ir';
 import { runPass } from '../passes';
+import { inferTypes } from '../passes/float16/value-types';
 import {
   activationRange, findPoolingMatches, foldBatchNormForInt8, gemmToMatMulForInt8Pass, paddingLines, PlanOptions, resolveStaticOptions, spaceToDepthPoolingPass,
   SpaceToDepthSkip, staticQdqPass, StaticQuantizeOptions, StaticQuantizeResult, tensorsToCalibrate,
@@ -179,8 +180,12 @@ export async function quantizeStaticModel(model: Model, options: Partial<StaticQ
 /** `needed`, then every other main-graph node output that may be a float activation (non-float ones end up unobserved). */
 function everyActivation(model: Model, needed: readonly string[]): string[] {
   const names = new Set(needed);
-  for (const v of model.graph.inputs) if (!v.const && (v.dtype === undefined || v.dtype === 'float32')) names.add(v.name);
-  for (const n of model.graph.nodes) for (const v of n.outputs) if (v.name && (v.dtype === undefined || v.dtype === 'float32')) names.add(v.name);
+  // Types as the file records them or the ops' type rules give them (a value the file does not type, such as
+  // paddle2onnx's Shape → Cast to int64, must not become a float output of the calibration model: onnxruntime
+  // refuses to load it). A value whose type stays unknown is left out: it is observed when a plan needs it.
+  const types = inferTypes(model.graph);
+  for (const v of model.graph.inputs) if (!v.const && types.get(v) === 'float32') names.add(v.name);
+  for (const n of model.graph.nodes) for (const v of n.outputs) if (v.name && types.get(v) === 'float32') names.add(v.name);
   return [...names];
 }
 

@@ -2,12 +2,18 @@
  * The search seam: many recipes applied to clones of one model in memory share one calibration
  * (StatisticsMemory), and each gives the same bytes as the recipe applied on its own.
  */
+import * as fs from 'fs';
 import * as path from 'path';
 import { loadModel } from '../../src/formats';
 import { encodeOnnx } from '../../src/formats/onnx';
+import { intAttr, Model, Node, Tensor, Value } from '../../src/ir';
 import { applyPlan, parseRecipe } from '../../src/plan';
 import { StatisticsMemory } from '../../src/pipeline/static';
-import { ROOT } from '../helpers/cli-run';
+import { ROOT, tempDir } from '../helpers/cli-run';
+import { floats } from '../helpers/onnx-build';
+
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const { encodeNpy } = require('../../scripts/fixtures/npy') as { encodeNpy(a: Float32Array, shape: number[]): Uint8Array };
 
 const FIX = path.join(ROOT, 'fixtures');
 // Pinned decisions: timings must not make the variants differ between the shared and separate runs.
@@ -49,3 +55,35 @@ test('a variant with other calibration settings is calibrated on its own, not se
   }
   expect(memory.runs).toBe(2);
 }, 120_000);
+
+// paddle2onnx's flatten (PP-OCR's classifier): Shape → Cast to int64 → Reshape, with no types recorded for
+// the int64 values. The shared calibration observes every float activation at once; it must not take those
+// untyped int64 values for float ones (onnxruntime then refused the calibration model: every trial of
+// `mc tune --space static` on that classifier failed).
+test('shared calibration leaves out values the op type rules make non-float, and equals the run on its own', async () => {
+  const m = new Model('onnx');
+  m.irVersion = 8;
+  m.opsetImports = [{ domain: '', version: 13 }];
+  const g = m.graph;
+  const x = new Value('x', { dtype: 'float32', shape: ['N', 4] });
+  g.inputs.push(x);
+  const w = g.addInitializer('w', Tensor.fromArray('float32', [4, 3], floats(12, 3), 'w'));
+  const [y, s, c] = ['y', 's', 'c'].map((n) => new Value(n));
+  const z = new Value('z', { dtype: 'float32', shape: ['N', 3] });
+  g.addNode(new Node({ opType: 'MatMul', name: 'mm', inputs: [x, w], outputs: [y] }));
+  g.addNode(new Node({ opType: 'Shape', name: 'shape', inputs: [y], outputs: [s] }));
+  g.addNode(new Node({ opType: 'Cast', name: 'cast', inputs: [s], outputs: [c], attributes: [intAttr('to', 7)] }));
+  g.addNode(new Node({ opType: 'Reshape', name: 'reshape', inputs: [y, c], outputs: [z] }));
+  g.outputs.push(z);
+  const dir = tempDir('statistics-memory-types');
+  fs.writeFileSync(path.join(dir, 'c.npy'), encodeNpy(floats(64, 5), [16, 4]));
+  const recipe = parseRecipe('steps:\n  - quantize: { calib: c.npy, small-layers: int8, space-to-depth: off }\n', path.join(dir, 'r.yaml'), dir);
+  const memory = new StatisticsMemory();
+  const shared = m.clone();
+  const r = await applyPlan(shared, recipe, { label: 'flatten', statistics: memory });
+  expect(r.results.some((x) => x.kind === 'static' && x.report.quantizedNodes.some((n) => n.name === 'mm'))).toBe(true);
+  expect(memory.runs).toBe(1);
+  const alone = m.clone();
+  await applyPlan(alone, recipe, { label: 'flatten' });
+  expect(Buffer.from(encodeOnnx(shared)).equals(Buffer.from(encodeOnnx(alone)))).toBe(true);
+}, 60_000);
