@@ -159,6 +159,8 @@ export interface FinetuneModelOptions {
   settings: FinetuneSettings;
   progress?: (message: string) => void;
   onStep?: (s: StepInfo) => void;
+  /** QAT: write the output when the quantize pass leaves weights float (as mc quantize --allow-partial); default: refuse. */
+  allowPartial?: boolean;
 }
 
 export interface FinetuneModelResult {
@@ -172,6 +174,8 @@ export interface FinetuneModelResult {
   staticQuantize?: StaticQdqReport & { transformations: string[] };
   /** --qat: the settings as recorded in the metadata. */
   qat?: Record<string, unknown>;
+  /** --qat --calib: the calibration before training (samples, seconds) and the small layers it kept float (pinned). */
+  staticCalibration?: { samples: number; batchSize: number; seconds: number; smallLayers: string[] };
   /** What the loss read of the student and the teacher (train/outputs.ts). */
   lossReads: { student: TrainingOutput['reads']; teacher: TrainingOutput['reads'] | null };
 }
@@ -189,7 +193,9 @@ export async function finetuneModel(model: Model, o: FinetuneModelOptions): Prom
   const lifted = model.format === 'onnx' ? liftNotes(liftWeights(model)) : [];
   if (s.qat && s.qatStatic) throw new UsageError('--qat: weight-only settings and --calib (static int8) exclude each other');
   const qat = s.qat ? planQat(model, s.qat) : null;
+  const calibStart = Date.now();
   const staticQat = s.qatStatic ? await prepareStaticQat(model, s.qatStatic, progress) : null;
+  const calibSeconds = (Date.now() - calibStart) / 1000;
   const engine = await useGradientBackend(tf, 'wasm');
   const specs = inputSpecs(model);
   const open = (path: string) => {
@@ -245,13 +251,14 @@ export async function finetuneModel(model: Model, o: FinetuneModelOptions): Prom
     trainable.dispose();
   }
   // QAT: the trained floats go through the quantize pass itself (no output check: a back-off would change the forms trained for).
-  const quantize = s.qat ? (await quantizeModel(model, s.qat.quantize, { label: o.teacherLabel, backup: { bits: s.qat.backupBits }, progress })).report : undefined;
+  const quantize = s.qat ? (await quantizeModel(model, s.qat.quantize, { label: o.teacherLabel, backup: { bits: s.qat.backupBits }, allowPartial: o.allowPartial, progress })).report : undefined;
   // Static QAT: the QDQ pass with the ranges calibrated before training (pipeline/qat-static.ts says why not new ones).
   const staticQuantize = staticQat ? emitStaticQat(model, staticQat, progress) : undefined;
   if (staticQuantize) notes.push(...staticQuantize.warnings);
   const qatRec = s.qat && qat ? qatRecord(s.qat, qat) : staticQat && s.qatStatic ? staticQatRecord(staticQat.options, staticQat.qat, { data: s.qatStatic.calib, samples: staticQat.samples }) : undefined;
   return {
     samples: train.count, engine: `tfjs ${engine}`, training, notes, quantize, staticQuantize, qat: qatRec,
+    staticCalibration: staticQat ? { samples: staticQat.samples, batchSize: staticQat.options.batchSize, seconds: calibSeconds, smallLayers: staticQat.options.smallLayers as string[] } : undefined,
     lossReads: { student: reads.reads, teacher: teacherReads?.reads ?? null },
   };
 }

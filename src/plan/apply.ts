@@ -16,6 +16,11 @@
  * A static (calib) step quantizes activations of the whole graph it covers and
  * reads float weights; it does not combine with weight-only steps (refused with
  * an error naming both steps). It may follow prune steps.
+ *
+ * A quantize or static step with `finetune:` is quantization-aware training for
+ * that step's forms and weights: the engine of `mc finetune --qat` (finetuneModel
+ * with settings.qat / qatStatic) trains and then writes them. It is the plan's only
+ * quantize step (its one pass is what training fake-quantized), ONNX only.
  */
 import { minimatch } from 'minimatch';
 import { UsageError, IncompleteError } from '../errors';
@@ -30,7 +35,7 @@ import { selectWeights } from '../passes/quantize/select';
 import type { StaticDecisions, StaticQuantizeOptions, StaticQuantizeResult } from '../passes/quantize/static';
 import { loadModel } from '../formats';
 import type { FitResult } from '../train';
-import { finetuneModel, type FinetuneSettings } from '../pipeline/finetune';
+import { finetuneModel, type FinetuneModelResult, type FinetuneSettings } from '../pipeline/finetune';
 import { pruneModel } from '../pipeline/prune';
 import { liftWeights, quantizeModel } from '../pipeline/quantize';
 import type { WeightStream } from '../pipeline/weight-stream';
@@ -57,8 +62,19 @@ export type StepResult =
   | { kind: 'prune'; step: number; report: PruneChanges; saliencyLoss?: 'cross-entropy' | 'fisher'; training?: FitResult; notes: string[] }
   /** report: the sparsity the step ended at, when it pruned gradually (settings.prune). */
   | { kind: 'finetune'; step: number; training: FitResult; samples: number; engine: string; report?: PruneChanges; notes: string[] }
-  | { kind: 'quantize'; steps: number[]; report: QuantizeReport; outputCheck?: OutputCheckReport; reconstruct?: ReconstructReport }
-  | { kind: 'static'; step: number; report: StaticQuantizeResult };
+  /** training: the step's `finetune:` (QAT) trained the weights before they were written. */
+  | { kind: 'quantize'; steps: number[]; report: QuantizeReport; outputCheck?: OutputCheckReport; reconstruct?: ReconstructReport; training?: QatTraining }
+  | { kind: 'static'; step: number; report: StaticQuantizeResult; training?: QatTraining };
+
+/** What a quantize or static step's `finetune:` (quantization-aware training) did. */
+export interface QatTraining {
+  training: FitResult;
+  samples: number;
+  engine: string;
+  notes: string[];
+  /** The QAT settings as mc finetune --qat records them (bits, forms, the fake-quantized weights). */
+  qat?: Record<string, unknown>;
+}
 
 /** One weight of the model: which steps took it and the form it ended in. */
 export interface WeightForm {
@@ -110,14 +126,18 @@ export async function applyPlan(model: Model, plan: Plan, ctx: ApplyContext): Pr
   const notes: string[] = [];
   let done = plan;
   // The model as the plan was given (a copy-on-write clone): what finetune steps and gradual pruning distil from by default.
-  const needsAsGiven = plan.steps.some((s) => (s.kind === 'finetune' && s.teacher === undefined) || (s.kind === 'prune' && s.gradual && s.gradual.teacher === undefined));
+  // A QAT step that comes first distils from the model as it stands, which is the model as given: finetuneModel's
+  // own default (the executor's weights before training), the teacher `mc finetune --qat` uses, so the bytes agree.
+  const qatAfterOthers = (i: number, s: PlanStep): boolean => (s.kind === 'quantize' || s.kind === 'static') && s.finetune !== undefined && s.finetune.teacher === undefined && i > 0;
+  const needsAsGiven = plan.steps.some((s, i) => (s.kind === 'finetune' && s.teacher === undefined) || (s.kind === 'prune' && s.gradual && s.gradual.teacher === undefined) || qatAfterOthers(i, s));
   const asGiven = needsAsGiven ? model.clone() : null;
-  const train = async (i: number, settings: FinetuneSettings, d: { data: string; labels?: string; teacher?: string; valData?: string; valLabels?: string }) => {
+  const train = async (i: number, settings: FinetuneSettings, d: { data: string; labels?: string; teacher?: string; valData?: string; valLabels?: string }, allowPartial?: boolean) => {
     const key = plan.sources[i].key;
+    const qat = settings.qat !== undefined || settings.qatStatic !== undefined;
     progress(`${key}: training`);
     return finetuneModel(model, {
-      data: d.data, labels: d.labels, valData: d.valData, valLabels: d.valLabels, settings,
-      teacher: d.teacher === undefined ? asGiven! : loadModel(d.teacher), teacherLabel: d.teacher ?? ctx.label,
+      data: d.data, labels: d.labels, valData: d.valData, valLabels: d.valLabels, settings, allowPartial,
+      teacher: d.teacher !== undefined ? loadModel(d.teacher) : qat && i === 0 ? undefined : asGiven!, teacherLabel: d.teacher ?? ctx.label,
       progress: (m) => progress(`${key}: ${m}`),
       onStep: (t) => progress(`${key}: epoch ${t.epoch + 1}/${settings.epochs} step ${t.step}/${t.stepsPerEpoch} loss ${t.loss.toFixed(4)} lr ${t.lr.toExponential(2)} ETA ${Math.ceil(t.etaSeconds)} s`),
     });
@@ -144,7 +164,15 @@ export async function applyPlan(model: Model, plan: Plan, ctx: ApplyContext): Pr
     const report = s.settings.prune ? gradualReport(model, s.settings) : undefined;
     results.push({ kind: 'finetune', step: i, training: r.training, samples: r.samples, engine: r.engine, report, notes: r.notes });
   }
-  if (weightIdx.length) {
+  const qatStep = weightIdx.length === 1 ? (plan.steps[weightIdx[0]] as QuantizeStep) : undefined;
+  if (qatStep?.finetune) {
+    const i = weightIdx[0];
+    // Exactly this step's weights and forms: its exclude (or every weight its layers do not take) and its backup precision.
+    const exclude = passThrough(qatStep) ? [...qatStep.select.exclude] : untaken(weightCands, weightTakes.get(i)!);
+    const r = await train(i, { ...qatStep.finetune.settings, qat: { quantize: { ...qatStep.options, exclude }, backupBits: qatStep.backupBits } }, qatStep.finetune, qatStep.allowPartial);
+    notes.push(...r.notes);
+    results.push({ kind: 'quantize', steps: weightIdx, report: r.quantize!, training: qatTraining(r) });
+  } else if (weightIdx.length) {
     const { options, check, allowPartial, backup, reconstruct } = compileQuantize(plan, weightIdx, weightTakes, weightCands);
     // The output check quantizes clones of the model as it stands here (after any prune step).
     const r = await quantizeModel(model, options, { label: ctx.label, check, allowPartial, progress, backup, reconstruct, stream: ctx.weightStream });
@@ -153,6 +181,26 @@ export async function applyPlan(model: Model, plan: Plan, ctx: ApplyContext): Pr
   for (const i of staticIdx) {
     const s = plan.steps[i] as StaticStep;
     const exclude = passThrough(s) ? [...s.select.exclude] : untaken(nodeCandidates(model), staticTakes.get(i)!);
+    if (s.finetune) {
+      const r = await train(i, { ...s.finetune.settings, qatStatic: { calib: s.calib, options: { ...s.options, exclude } } }, s.finetune);
+      notes.push(...r.notes);
+      const q = r.staticQuantize!;
+      const c = r.staticCalibration!;
+      if (q.quantizedNodes.length === 0) {
+        if (!s.allowPartial) throw new IncompleteError(`${ctx.label}: static int8 QAT quantized no node (${q.skipped.length} left in float); nothing written (--allow-partial writes it anyway)`, q.skipped.map((k) => `${k.node} (${k.opType}): ${k.reason}`));
+        q.warnings.push(`partial: static int8 QAT quantized no node (${q.skipped.length} left in float)`);
+      }
+      const report: StaticQuantizeResult = {
+        ...q, spaceToDepthSkipped: [],
+        calibration: { method: s.options.calibrationMethod, samples: c.samples, batches: Math.ceil(c.samples / c.batchSize), batchSize: c.batchSize, seconds: c.seconds },
+      };
+      results.push({ kind: 'static', step: i, report, training: qatTraining(r) });
+      // The small-layer decision was made once before training (measured, or as asked): the plan as carried out pins it.
+      const steps = [...done.steps];
+      steps[i] = { ...s, options: { ...s.options, smallLayers: c.smallLayers.length ? [...c.smallLayers] : 'int8' } };
+      done = { ...done, steps };
+      continue;
+    }
     const report = await quantizeStaticModel(model, { ...s.options, exclude }, { data: s.calib, cache: s.calibCache, memory: ctx.statistics }, { toolVersion: VERSION, progress });
     if (report.quantizedNodes.length === 0) {
       const summary = `static int8 quantized no node (${report.skipped.length} left in float)`;
@@ -165,6 +213,10 @@ export async function applyPlan(model: Model, plan: Plan, ctx: ApplyContext): Pr
   const recipe = canonicalRecipe(done);
   stampRecipe(model, recipe);
   return { lifted, results, forms: formsOf(weightCands, results, weightTakes), recipe, plan: done, notes };
+}
+
+function qatTraining(r: FinetuneModelResult): QatTraining {
+  return { training: r.training, samples: r.samples, engine: r.engine, notes: r.notes, qat: r.qat };
 }
 
 /** What a gradual finetune step left: each pruned layer's zeros, as the one-shot prune report gives them. */
@@ -202,6 +254,20 @@ function checkOrder(plan: Plan, model: Model): void {
   if (statics.length && model.format !== 'onnx') {
     const s = plan.sources[statics[0]];
     throw new UsageError(`${s.where}: ${s.key}: static quantization (calib) needs an ONNX model: tfjs has no int8 kernels`);
+  }
+  checkQat(plan, model, weights);
+}
+
+/** Quantization-aware training (a step's finetune:) trains for one quantize pass, on an ONNX model. */
+function checkQat(plan: Plan, model: Model, weights: readonly number[]): void {
+  const qat = plan.steps.flatMap((s, i) => ((s.kind === 'quantize' || s.kind === 'static') && s.finetune ? [i] : []));
+  if (!qat.length) return;
+  const at = (i: number): string => `${plan.sources[i].where}: ${plan.sources[i].key}`;
+  if (qat.length > 1) throw new UsageError(`${at(qat[1])}: a recipe has at most one step with finetune: (quantization-aware training; ${plan.sources[qat[0]].key} has one): training fake-quantizes one quantize pass`);
+  if (model.format !== 'onnx') throw new UsageError(`${at(qat[0])}: finetune: (quantization-aware training) needs an ONNX model: the trained forms are ONNX's DequantizeLinear / MatMulNBits / QDQ; convert the model first`);
+  const other = weights.find((i) => i !== qat[0]);
+  if (plan.steps[qat[0]].kind === 'quantize' && other !== undefined) {
+    throw new UsageError(`${at(qat[0])}: a quantize step with finetune: (quantization-aware training) is the recipe's only quantize step (${plan.sources[other].key} is another): training fake-quantizes exactly its forms, and one pass writes them`);
   }
 }
 

@@ -15,7 +15,7 @@ import { resolveQuantizeOptions, type QuantizeOptions } from '../passes/quantize
 import type { BackupBits } from '../passes/quantize/backup';
 import { resolveStaticOptions, type StaticQuantizeOptions } from '../passes/quantize/static';
 import { checkFinetuneSettings, FINETUNE_DEFAULTS, type FinetuneSettings } from '../pipeline/finetune';
-import type { FinetuneStep, PlanStep, PruneStep, QuantizeStep, Selection, StaticStep } from './types';
+import type { FinetuneStep, PlanStep, PruneStep, QuantizeStep, Selection, StaticStep, StepTraining } from './types';
 
 export type Keys = Record<string, unknown>;
 
@@ -130,10 +130,24 @@ export function gradualSettings(o: PruneOptions, g: {
 /** A finetune step: the keys are `mc finetune`'s flags (and gradual pruning's), with its defaults. */
 function finetuneStep(k: Keys, select: Selection, base: string): FinetuneStep {
   if (select.layers || select.exclude.length) throw new UsageError('a finetune step trains every trainable weight: it takes no layers or exclude');
+  return { kind: 'finetune', select, ...trainingFromKeys(k, base, true) };
+}
+
+/** The keys of a finetune step that set gradual magnitude pruning (with prune-to). */
+const PRUNE_TO_KEYS = ['prune-to', 'initial-sparsity', 'prune-frequency', 'prune-end', 'scope', 'min-density'];
+
+/**
+ * What to train on and how: a finetune step's keys, or (without the gradual pruning keys:
+ * `gradual` false) a quantize or static step's `finetune:` map, which trains for that step's forms.
+ */
+function trainingFromKeys(k: Keys, base: string, gradual: boolean): StepTraining {
   const d = FINETUNE_DEFAULTS;
   const path = (key: string): string | undefined => (k[key] === undefined ? undefined : pathFrom(base, String(k[key])));
-  if (k['prune-to'] === undefined) {
-    const stray = ['initial-sparsity', 'prune-frequency', 'prune-end', 'scope', 'min-density'].find((key) => k[key] !== undefined);
+  if (!gradual) {
+    const stray = PRUNE_TO_KEYS.find((key) => k[key] !== undefined);
+    if (stray) throw new UsageError(`'${stray}' is a gradual pruning key: a quantize step's finetune: trains for its quantized forms (QAT); gradual pruning is a finetune step's (prune-to)`);
+  } else if (k['prune-to'] === undefined) {
+    const stray = PRUNE_TO_KEYS.slice(1).find((key) => k[key] !== undefined);
     if (stray) throw new UsageError(`'${stray}' is a gradual pruning key: it needs prune-to`);
   }
   const settings: FinetuneSettings = {
@@ -163,9 +177,47 @@ function finetuneStep(k: Keys, select: Selection, base: string): FinetuneStep {
       minDensity: (k['min-density'] ?? PRUNE_DEFAULTS.minDensity) as number,
     },
   };
-  const step: FinetuneStep = { kind: 'finetune', select, settings, data: pathFrom(base, String(k.data)), labels: path('labels'), teacher: path('teacher'), valData: path('val-data'), valLabels: path('val-labels') };
-  checkFinetuneSettings(settings, step);
-  return step;
+  const t: StepTraining = { settings, data: pathFrom(base, String(k.data)), labels: path('labels'), teacher: path('teacher'), valData: path('val-data'), valLabels: path('val-labels') };
+  checkFinetuneSettings(settings, t);
+  return t;
+}
+
+/** An error in a map nested inside a step (a quantize step's `finetune:`): `at` is its path below the step's kind. */
+export class NestedKeyError extends UsageError {
+  constructor(readonly at: readonly string[], message: string) {
+    super(message);
+  }
+}
+
+/**
+ * A quantize or static step's `finetune:` (QAT), read with the finetune step's reader. Refuses what
+ * the QAT engine (pipeline/finetune.ts, settings.qat / qatStatic) cannot train for: weight levels not
+ * chosen by round to nearest (GPTQ, clip search, bias correction), dynamic mode, and the output
+ * check's back-off (it would change the forms that were trained for).
+ */
+function qatTraining(k: Keys, base: string, isStatic: boolean): StepTraining | undefined {
+  if (k.finetune === undefined) return undefined;
+  const no = (key: string, why: string): void => {
+    if (k[key] !== undefined && k[key] !== false) throw new UsageError(`${key} and finetune: (quantization-aware training) exclude each other: ${why}`);
+  };
+  if (isStatic) {
+    no('bias-correction', 'bias correction shifts biases after training and would break the match with training');
+    no('calib-cache', 'static QAT calibrates the float model itself before training, and reads no cache');
+    if (k['space-to-depth'] === 'on' || k['space-to-depth'] === true) throw new UsageError('space-to-depth on and finetune: (quantization-aware training) exclude each other: the rewrite is not applied to a trained model');
+  } else {
+    if (k.method !== undefined && k.method !== 'rtn') throw new UsageError(`method ${String(k.method)} and finetune: exclude each other: QAT trains for the round-to-nearest levels the quantize pass computes from the trained weights`);
+    no('clip-search', 'QAT trains for the round-to-nearest levels the quantize pass computes from the trained weights');
+    no('bias-correction', 'QAT trains for the round-to-nearest levels the quantize pass computes from the trained weights');
+    if (k.mode === 'dynamic') throw new UsageError('mode dynamic and finetune: exclude each other: QAT trains for weight-only forms (mode weight)');
+    no('min-output-sqnr', 'the output check would back weights off from the forms that were trained for');
+    if (k['output-check'] === true) throw new UsageError('output-check and finetune: (quantization-aware training) exclude each other: the check would back weights off from the forms that were trained for (the step writes output-check: false)');
+  }
+  try {
+    return trainingFromKeys(k.finetune as Keys, base, false);
+  } catch (e) {
+    if (e instanceof UsageError) throw new NestedKeyError(['finetune'], e.message);
+    throw e;
+  }
 }
 
 function quantizeStep(k: Keys, select: Selection, base: string): QuantizeStep {
@@ -175,6 +227,7 @@ function quantizeStep(k: Keys, select: Selection, base: string): QuantizeStep {
   if (k.bits === undefined) throw new UsageError('needs bits (8 or 4), or calib (calibration data) for static int8');
   if (k.symmetric !== undefined && k.asymmetric !== undefined && k.symmetric === k.asymmetric) throw new UsageError('symmetric and asymmetric contradict each other');
   if (k['output-check'] === false && k['min-output-sqnr'] !== undefined) throw new UsageError('min-output-sqnr and output-check: false exclude each other');
+  const finetune = qatTraining(k, base, false);
   const options = resolveQuantizeOptions({
     bits: k.bits as QuantizeOptions['bits'],
     mode: k.mode as QuantizeOptions['mode'] | undefined,
@@ -201,9 +254,10 @@ function quantizeStep(k: Keys, select: Selection, base: string): QuantizeStep {
     batchSize: k['batch-size'] as number | undefined,
     backupBits: (k['backup-bits'] as BackupBits | undefined) ?? defaultBackupBits(select),
     minOutputSqnrDb: k['min-output-sqnr'] as number | undefined,
-    outputCheck: k['output-check'] !== false,
+    outputCheck: k['output-check'] !== false && finetune === undefined,
     verify: k.verify !== false,
     allowPartial: k['allow-partial'] === true,
+    finetune,
   };
 }
 
@@ -233,12 +287,14 @@ function staticStep(k: Keys, select: Selection, base: string): StaticStep {
     biasCorrection: k['bias-correction'] === true ? true : undefined,
   };
   if (k['small-layers'] !== undefined) partial.smallLayers = k['small-layers'] as StaticQuantizeOptions['smallLayers'];
+  const finetune = qatTraining(k, base, true);
   const options = resolveStaticOptions(partial);
   return {
     kind: 'static', select, options, preprocess,
     calib: pathFrom(base, String(k.calib)),
     calibCache: k['calib-cache'] === undefined ? undefined : pathFrom(base, String(k['calib-cache'])),
     allowPartial: k['allow-partial'] === true,
+    finetune,
   };
 }
 
@@ -268,17 +324,7 @@ function bodyOf(s: PlanStep, base: string): Keys {
       set('teacher', g.teacher === undefined ? undefined : pathIn(base, g.teacher)); set('lr', g.settings.lr); set('loss', g.settings.loss); set('seed', g.settings.seed);
     }
   } else if (s.kind === 'finetune') {
-    const o = s.settings;
-    const rel = (p: string | undefined): string | undefined => (p === undefined ? undefined : pathIn(base, p));
-    set('data', rel(s.data)); set('labels', rel(s.labels)); set('teacher', rel(s.teacher)); set('val-data', rel(s.valData)); set('val-labels', rel(s.valLabels));
-    set('loss', o.loss); set('temperature', o.temperature); set('alpha', o.alpha); set('epochs', o.epochs); set('batch-size', o.batchSize); set('samples', o.samples);
-    set('optimizer', o.optimizer.kind); set('momentum', o.optimizer.momentum); set('weight-decay', o.optimizer.weightDecay);
-    set('lr', o.lr); set('schedule', o.schedule); set('warmup', o.warmup); set('early-stop', o.earlyStop); set('seed', o.seed); set('bn-recalibrate', o.bnRecalibrate === true);
-    if (o.prune) {
-      set('prune-to', o.prune.final); set('initial-sparsity', o.prune.initial); set('prune-frequency', o.prune.frequency); set('prune-end', o.prune.end);
-      set('scope', o.prune.scope); set('min-density', o.prune.minDensity);
-    }
-    return b;
+    return trainingKeys(s, base);
   } else if (s.kind === 'quantize') {
     const o = s.options;
     set('bits', o.bits); set('mode', o.mode); set('granularity', o.granularity); set('block-size', o.blockSize); set('symmetric', o.symmetric);
@@ -288,6 +334,7 @@ function bodyOf(s: PlanStep, base: string): Keys {
     set('method', o.method); set('damp', o.damp); set('act-order', o.actOrder); set('gptq-block', o.gptqBlock);
     set('clip-search', o.clipSearch); set('bias-correction', o.biasCorrection);
     set('calib', s.calib === undefined ? undefined : pathIn(base, s.calib)); set('calib-samples', s.calibSamples); set('batch-size', s.batchSize);
+    set('finetune', s.finetune && trainingKeys(s.finetune, base));
   } else {
     const o = s.options;
     set('calib', pathIn(base, s.calib)); set('calib-cache', s.calibCache === undefined ? undefined : pathIn(base, s.calibCache));
@@ -296,7 +343,25 @@ function bodyOf(s: PlanStep, base: string): Keys {
     set('small-layers', Array.isArray(o.smallLayers) ? [...o.smallLayers] : o.smallLayers);
     set('target', o.target); set('op-types', o.opTypes ? [...o.opTypes] : undefined); set('preprocess', s.preprocess);
     if (o.biasCorrection) { set('mode', 'static'); set('bias-correction', true); }
+    set('finetune', s.finetune && trainingKeys(s.finetune, base));
   }
   set('allow-partial', s.allowPartial);
+  return b;
+}
+
+/** A finetune step's keys, or a quantize step's `finetune:` map: every default filled, paths relative to `base`. */
+function trainingKeys(t: StepTraining, base: string): Keys {
+  const b: Keys = {};
+  const set = (k: string, v: unknown): void => { if (v !== undefined) b[k] = v; };
+  const o = t.settings;
+  const rel = (p: string | undefined): string | undefined => (p === undefined ? undefined : pathIn(base, p));
+  set('data', rel(t.data)); set('labels', rel(t.labels)); set('teacher', rel(t.teacher)); set('val-data', rel(t.valData)); set('val-labels', rel(t.valLabels));
+  set('loss', o.loss); set('temperature', o.temperature); set('alpha', o.alpha); set('epochs', o.epochs); set('batch-size', o.batchSize); set('samples', o.samples);
+  set('optimizer', o.optimizer.kind); set('momentum', o.optimizer.momentum); set('weight-decay', o.optimizer.weightDecay);
+  set('lr', o.lr); set('schedule', o.schedule); set('warmup', o.warmup); set('early-stop', o.earlyStop); set('seed', o.seed); set('bn-recalibrate', o.bnRecalibrate === true);
+  if (o.prune) {
+    set('prune-to', o.prune.final); set('initial-sparsity', o.prune.initial); set('prune-frequency', o.prune.frequency); set('prune-end', o.prune.end);
+    set('scope', o.prune.scope); set('min-density', o.prune.minDensity);
+  }
   return b;
 }

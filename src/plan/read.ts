@@ -12,7 +12,7 @@ import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Docume
 import { InputError, McError } from '../errors';
 import { BUDGET_SPECS } from '../eval/budgets';
 import type { Budgets } from '../eval/types';
-import { pathFrom, stepFromKeys, type Keys } from './keys';
+import { NestedKeyError, pathFrom, stepFromKeys, type Keys } from './keys';
 import { checkPattern } from './select';
 import type { Plan, PlanEval, PlanStep, Selection, StepSource } from './types';
 
@@ -96,7 +96,8 @@ export function parseRecipe(text: string, file: string, base: string): Plan {
     } catch (e) {
       if (!(e instanceof McError)) throw e;
       // The passes' resolvers speak in flags (--block-size); a recipe spells them without dashes.
-      throw new RecipeError(at(['steps', i, kind]), key, e.message.replace(/--([a-z0-9-]+)/g, '$1'));
+      const sub = e instanceof NestedKeyError ? e.at : [];
+      throw new RecipeError(at(['steps', i, kind, ...sub]), [key, ...sub].join('.'), e.message.replace(/--([a-z0-9-]+)/g, '$1'));
     }
     steps.push(step);
     const lineList = (list: 'layers' | 'exclude'): string[] | undefined => select[list] && (select[list] ?? []).map((_, j) => at(['steps', i, list, j]));

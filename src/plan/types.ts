@@ -59,6 +59,12 @@ export interface QuantizeStep {
   calib?: string;
   calibSamples?: number;
   batchSize?: number;
+  /**
+   * `finetune:`: quantization-aware training for exactly this step's forms and weights
+   * (`mc finetune --qat`): the weights it takes are fake-quantized while training, then
+   * written by the quantize pass. No output check (a back-off would change the trained forms).
+   */
+  finetune?: StepTraining;
 }
 
 export interface StaticStep {
@@ -70,6 +76,12 @@ export interface StaticStep {
   /** The `preprocess` spec as written (size=28x28,layout=nchw,...); options.preprocess is its parse. */
   preprocess?: string;
   allowPartial: boolean;
+  /**
+   * `finetune:`: static int8 QAT (`mc finetune --qat --calib`): the float model is calibrated on
+   * `calib`, weights and activations are fake-quantized on that grid while training, and the
+   * static QDQ pass writes the trained model with the same ranges.
+   */
+  finetune?: StepTraining;
 }
 
 /**
@@ -88,6 +100,9 @@ export interface FinetuneStep {
   valData?: string;
   valLabels?: string;
 }
+
+/** What a step trains on and how: a finetune step's training keys, as a quantize or static step's `finetune:` (QAT). */
+export type StepTraining = Omit<FinetuneStep, 'kind' | 'select'>;
 
 export type PlanStep = PruneStep | FinetuneStep | QuantizeStep | StaticStep;
 

@@ -16,7 +16,8 @@ import { Command } from 'commander';
 import * as ort from 'onnxruntime-node';
 import { COMMANDS } from '../../src/cli/commands';
 import { decodeOnnx } from '../../src/formats/onnx';
-import { applyPlanToFile, parseRecipe, recipeDocument, type FinetuneStep } from '../../src/plan';
+import { parseFinetuneFlags } from '../../src/cli/commands/finetune';
+import { applyPlanToFile, parseRecipe, recipeDocument, type FinetuneStep, type QuantizeStep, type StaticStep } from '../../src/plan';
 import { ROOT, tempDir } from '../helpers/cli-run';
 import { requireDep } from '../helpers/require-dep';
 
@@ -32,14 +33,35 @@ test('every finetune key is an mc finetune flag of the same name, and every trai
   const cmd = new Command('finetune');
   COMMANDS.find((c) => c.name === 'finetune')!.configure(cmd);
   const flags = cmd.options.map((o) => o.long!.replace(/^--/, ''));
-  // About the run (where to write, how to print), or QAT's quantize settings, weight-only and static (--calib):
-  // QAT is not a recipe step yet (issue 13 asks for it as the quantize step with finetune:; not built).
-  const notKeys = ['output', 'force', 'json', 'qat', 'bits', 'granularity', 'block-size', 'asymmetric', 'int4-format', 'backup-bits', 'exclude', 'op-types',
+  // About the run (where to write, how to print), and QAT's: --qat is a quantize step's finetune: (below).
+  const runOnly = ['output', 'force', 'json', 'qat'];
+  // QAT's quantize settings, weight-only and static (--calib): keys of the quantize step that carries finetune:.
+  const qatFlags = ['bits', 'granularity', 'block-size', 'asymmetric', 'int4-format', 'backup-bits', 'op-types',
     'calib', 'calib-method', 'percentile', 'calib-samples', 'per-tensor', 'small-layers'];
   const keys = Object.keys(schema.definitions.finetune.properties);
   // scope and min-density set how gradual pruning ranks (mc prune's flags of those names); mc finetune --prune-to uses their defaults.
   expect(keys.filter((k) => !flags.includes(k) && !['scope', 'min-density'].includes(k))).toEqual([]);
-  expect(flags.filter((f) => !notKeys.includes(f) && !keys.includes(f))).toEqual([]);
+  expect(flags.filter((f) => ![...runOnly, ...qatFlags, 'exclude'].includes(f) && !keys.includes(f))).toEqual([]);
+  // --qat ↔ the quantize step's finetune:, whose keys are the finetune step's (one definition).
+  expect(schema.definitions.quantize.properties.finetune.$ref).toBe('#/definitions/finetune');
+  // Every QAT setting of mc finetune is a quantize step key of the same name, and --exclude the step-level exclude.
+  const quantizeKeys = Object.keys(schema.definitions.quantize.properties);
+  expect(qatFlags.filter((f) => !quantizeKeys.includes(f))).toEqual([]);
+  expect(Object.keys(schema.definitions.step.properties)).toContain('exclude');
+  // and none of them is a training key: a flag names one thing.
+  expect(qatFlags.filter((f) => keys.includes(f))).toEqual([]);
+});
+
+test('the QAT flags of mc finetune and a quantize step\'s keys give the same quantize settings', () => {
+  const flags = parseFinetuneFlags('m.onnx', { data: 'x.npy', qat: true, bits: '4', granularity: 'channel', asymmetric: true, int4Format: 'qdq', backupBits: '16', exclude: ['conv1*'], opTypes: 'Conv,MatMul' });
+  const step = parseRecipe('steps:\n  - quantize: { bits: 4, granularity: channel, asymmetric: true, int4-format: qdq, backup-bits: 16, op-types: [Conv, MatMul], finetune: { data: x.npy } }\n    exclude: [conv1*]\n', 'r.yaml', '/tmp').steps[0] as QuantizeStep;
+  expect({ quantize: { ...step.options, exclude: step.select.exclude }, backupBits: step.backupBits }).toEqual(flags.settings.qat);
+  const sflags = parseFinetuneFlags('m.onnx', { data: 'x.npy', qat: true, calib: 'c.npy', calibMethod: 'percentile', percentile: '99.9', calibSamples: '64', perTensor: true, smallLayers: 'int8' });
+  const sstep = parseRecipe('steps:\n  - quantize: { calib: c.npy, calib-method: percentile, percentile: 99.9, calib-samples: 64, per-tensor: true, small-layers: int8, finetune: { data: x.npy } }\n', 'r.yaml', '/tmp').steps[0] as StaticStep;
+  expect(sstep.options).toEqual(sflags.settings.qatStatic!.options);
+  // and the training settings: the same keys, the same defaults
+  const { qat: _q, qatStatic: _s, prune: _p, ...training } = sflags.settings;
+  expect(sstep.finetune!.settings).toEqual({ ...training, prune: undefined });
 });
 
 describe('finetune step keys are checked with the recipe line', () => {

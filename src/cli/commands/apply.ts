@@ -8,7 +8,7 @@ import type { CliContext } from '../context';
 import { UsageError } from '../../errors';
 import type { EvalReport } from '../../eval';
 import { defaultOutputPath } from '../../pipeline/output';
-import { applyPlanToFile, readRecipe, type ApplyFileResult, type Plan } from '../../plan';
+import { applyPlanToFile, readRecipe, type ApplyFileResult, type Plan, type QatTraining } from '../../plan';
 import { runRewriteWithGate } from '../eval-gate';
 import { optionalString } from '../flags';
 import { formatBytes } from '../format';
@@ -53,6 +53,13 @@ export function parseApplyFlags(recipe: string, model: string | undefined, flags
   return { recipe, plan, input, output, force: flags.force === true, json: flags.json === true };
 }
 
+/** A quantize step's finetune: (quantization-aware training), as a finetune step's line says it. */
+function qatLine(step: string, q: QatTraining, bold: (s: string) => string): string {
+  const t = q.training;
+  const last = t.epochs[t.epochs.length - 1];
+  return `${bold(step)} quantization-aware training: ${q.samples} sample(s), ${t.steps} step(s) at ${t.lr.toExponential(2)} on ${q.engine}, last epoch's loss ${last ? last.loss.toFixed(4) : '-'}; ${t.maskedZeros} pruned zero(s) kept\n`;
+}
+
 function renderHuman(r: ApplyCliResult, ctx: CliContext): string {
   const c = ctx.chalk;
   let s = renderTable(
@@ -71,6 +78,7 @@ function renderHuman(r: ApplyCliResult, ctx: CliContext): string {
       s += res.report ? `; gradual pruning to ${(res.report.globalSparsity * 100).toFixed(1)}% of ${res.report.layers.length} layer(s)\n` : `; ${t.maskedZeros} pruned zero(s) kept\n`;
     } else if (res.kind === 'quantize') {
       const rep = res.report;
+      if (res.training) s += qatLine(res.steps.map((i) => `steps[${i}]`).join(' + '), res.training, c.bold);
       s += `${c.bold(res.steps.map((i) => `steps[${i}]`).join(' + '))} quantize: ${rep.tensors.length} tensor(s), ${formatBytes(rep.weightBytesBefore)} → ${formatBytes(rep.weightBytesAfter)}`;
       s += rep.skipped.length ? `; ${rep.skipped.length} left in float\n` : '\n';
       if (res.outputCheck && res.outputCheck.unchecked === undefined) {
@@ -80,6 +88,7 @@ function renderHuman(r: ApplyCliResult, ctx: CliContext): string {
       for (const w of rep.warnings) s += `${c.yellow('warning')} ${w}\n`;
     } else {
       const rep = res.report;
+      if (res.training) s += qatLine(`steps[${res.step}]`, res.training, c.bold);
       s += `${c.bold(`steps[${res.step}]`)} static int8 (${rep.calibration.method}, ${rep.calibration.samples} samples): ${rep.quantizedNodes.length} node(s) int8, ${rep.skipped.length} left in float\n`;
       for (const w of rep.warnings) s += `${c.yellow('warning')} ${w}\n`;
     }
