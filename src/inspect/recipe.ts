@@ -42,9 +42,18 @@ function stepsOf(recipe: unknown): string[] {
     const off = Array.isArray(s.exclude) ? ` except ${s.exclude.join(', ')}` : '';
     const p = s.prune as Record<string, unknown> | undefined;
     if (p) return `prune ${Math.round(Number(p.sparsity) * 1000) / 10}% ${String(p.pattern)} by ${String(p.criterion)}${on}${off}`;
+    const f = s.finetune as Record<string, unknown> | undefined;
+    if (f) return `finetune on ${training(f)}${f['prune-to'] !== undefined ? `, gradual pruning to ${Math.round(Number(f['prune-to']) * 1000) / 10}%` : ''}`;
     const q = (s.quantize ?? {}) as Record<string, unknown>;
-    if (q.calib !== undefined) return `quantize static int8 (${String(q['calib-method'])} on ${String(q.calib)})${on}${off}`;
+    // a quantize step's finetune: is quantization-aware training for its forms
+    const qat = q.finetune ? ` with QAT (on ${training(q.finetune as Record<string, unknown>)})` : '';
+    if (q.calib !== undefined && q.bits === undefined) return `quantize static int8 (${String(q['calib-method'])} on ${String(q.calib)})${qat}${on}${off}`;
     const g = q.granularity === 'block' ? `block ${String(q['block-size'])}` : String(q.granularity);
-    return `quantize int${String(q.bits)} ${g}${q.mode === 'dynamic' ? ' dynamic' : ''}${on}${off}`;
+    return `quantize int${String(q.bits)} ${g}${q.mode === 'dynamic' ? ' dynamic' : ''}${qat}${on}${off}`;
   });
+}
+
+/** 'train-x.npy, 1 epoch(s), lr 0.001': a finetune step's or a QAT map's training, in brief. */
+function training(f: Record<string, unknown>): string {
+  return `${String(f.data)}, ${String(f.epochs)} epoch(s), lr ${String(f.lr)}`;
 }

@@ -26,6 +26,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { parseFinetuneFlags } from '../../src/cli/commands/finetune';
 import { decodeOnnx, encodeOnnx } from '../../src/formats/onnx';
+import { loadModel } from '../../src/formats';
+import { recordedRecipe } from '../../src/inspect/recipe';
 import { finetuneFile } from '../../src/pipeline/finetune';
 import { applyPlanToFile, parseRecipe, recipeDocument, type QuantizeStep, type StaticStep } from '../../src/plan';
 import { ROOT, tempDir } from '../helpers/cli-run';
@@ -157,6 +159,8 @@ maybe('QAT recipe steps make mc finetune --qat\'s model', () => {
     const { meta } = parts(viaRecipe);
     expect(JSON.parse(meta.get('mc.recipe')!).steps[0].quantize.finetune).toMatchObject({ data: 'split/train-x.npy', samples: SAMPLES, seed: 3, lr: 0.001, loss: 'kd' });
     expect(JSON.parse(parts(viaCli).meta.get('mc.finetune')!).settings).toMatchObject({ samples: SAMPLES, seed: 3, lr: 0.001, loss: 'kd' });
+    // mc inspect's line for the recorded step says it trained
+    expect(recordedRecipe(loadModel(viaRecipe))!.steps).toEqual(['quantize int4 block 32 with QAT (on split/train-x.npy, 1 epoch(s), lr 0.001)']);
 
     const rtn = path.join(dir, 'rtn.onnx');
     await applyPlanToFile({ input: DS_CNN, output: rtn, plan: parseRecipe('steps:\n  - quantize: { bits: 4 }\n', 'rtn.yaml', dir) });
