@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import { openDataset, openLabels, validateAgainst, type InputSpec } from '../data';
 import { InputError, UsageError } from '../errors';
 import { loadModel, modelFiles } from '../formats';
-import type { Model, Value } from '../ir';
+import { defaultOpRegistry, type Model, type Value } from '../ir';
 import { PRUNE_DEFAULTS, type Scope } from '../passes/prune';
 import { useGradientBackend } from '../runtime/executor';
 import type { T } from '../runtime/executor';
@@ -58,7 +58,9 @@ function layerWeightIndices(params: readonly Value[], format: Model['format']): 
   params.forEach((v, i) => {
     const isWeight = format === 'onnx'
       ? v.uses.some((u) => (u.node.opType === 'Conv' || u.node.opType === 'Gemm' ? u.index === 1 : u.node.opType === 'MatMul'))
-      : /kernel$/.test(v.name);
+      : format === 'tfjs-graph'
+        ? v.uses.some((u) => defaultOpRegistry.get(u.node)?.weights.some((w) => w.input === u.index && w.role === 'weight'))
+        : /kernel$/.test(v.name);
     if (isWeight) out.push(i);
   });
   return out;
@@ -233,7 +235,8 @@ export async function finetuneModel(model: Model, o: FinetuneModelOptions): Prom
     notes.push(model.format === 'onnx'
       ? staticQat ? 'static QAT: BatchNormalization (if any) is folded into its Conv/Gemm before training (the static path\'s rewrite), so the folded weights are what trains and what is quantized'
         : 'BatchNormalization runs with frozen statistics (its mean and variance are not trained; scale and bias are)'
-      : 'tfjs layers-model: BatchNormalization moving statistics frozen (training: false); trainable weights only');
+      : model.format === 'tfjs-graph' ? 'tfjs graph model on stock tfjs: filters, MatMul operands, biases and FusedBatchNorm scale/offset trained; FusedBatchNorm mean and variance frozen'
+        : 'tfjs layers-model: BatchNormalization moving statistics frozen (training: false); trainable weights only');
     progress(`training ${trainable.params.length} weight tensor(s) on ${train.count} sample(s)`);
     const total = Math.ceil(train.count / s.batchSize) * s.epochs;
     const gradual = s.prune ? {

@@ -18,12 +18,40 @@ export const PARAMETER_SLOTS: Readonly<Record<string, readonly number[]>> = {
   LayerNormalization: [1, 2],
 };
 
+/**
+ * The same for a tfjs graph model's TensorFlow ops (tfjs-converter output): filters and
+ * MatMul operands, the fused ops' bias (input 2), BiasAdd's bias, the constant operand of
+ * Add/AddV2 (MatMul + Add bias), FusedBatchNorm's scale and offset (never the mean and
+ * variance, which stay frozen as on the ONNX side).
+ */
+export const TF_PARAMETER_SLOTS: Readonly<Record<string, readonly number[]>> = {
+  Conv2D: [1],
+  _FusedConv2D: [1, 2],
+  DepthwiseConv2dNative: [1],
+  FusedDepthwiseConv2dNative: [1, 2],
+  Conv2DBackpropInput: [1],
+  MatMul: [0, 1],
+  BatchMatMul: [0, 1],
+  BatchMatMulV2: [0, 1],
+  _FusedMatMul: [1, 2],
+  BiasAdd: [1],
+  Add: [0, 1],
+  AddV2: [0, 1],
+  FusedBatchNorm: [1, 2],
+  FusedBatchNormV3: [1, 2],
+};
+
+function slotsOf(n: Node): readonly number[] | undefined {
+  if (n.domain === '' || n.domain === 'ai.onnx') return PARAMETER_SLOTS[n.opType];
+  return n.domain === 'tf' ? TF_PARAMETER_SLOTS[n.opType] : undefined;
+}
+
 /** The trained constants of `model`'s main graph, in first-use order. */
 export function trainableParams(model: Model): Value[] {
   const out: Value[] = [];
   const seen = new Set<Value>();
   for (const n of model.graph.nodes) {
-    const slots = n.domain === '' || n.domain === 'ai.onnx' ? PARAMETER_SLOTS[n.opType] : undefined;
+    const slots = slotsOf(n);
     for (const i of slots ?? []) {
       const v = n.inputs[i];
       if (!v?.const || seen.has(v) || v.const.dtype !== 'float32' || v.const.size < 1) continue;

@@ -18,6 +18,8 @@ import { checkTrainable, trainableParams } from './params';
  *  - tfjs layers-model: stock tfjs (loadLayersModel from the IR's own bytes), whose
  *    trainable LayerVariables are the variables; BatchNormalization keeps its moving
  *    statistics frozen (apply with training: false), as the ONNX side does.
+ *  - tfjs graph model: stock tfjs (loadGraphModel from the IR's own bytes), whose weight
+ *    map entries at the parameter slots are swapped for variables (GraphTrainable).
  */
 export interface Trainable {
   readonly params: readonly Value[];
@@ -64,7 +66,8 @@ export async function openTrainable(tf: TF, model: Model, options: TrainableOpti
     const lm = await tf.loadLayersModel(tf.io.fromMemory(tfjsArtifacts(model)));
     return new LayersTrainable(tf, model, lm);
   }
-  throw new UnsupportedError(`mc finetune trains ONNX models and tfjs layers-models; this is a ${model.format} model (convert the Keras model with tfjs's layers format)`);
+  if (model.format === 'tfjs-graph') return new GraphTrainable(tf, model, await tf.loadGraphModel(tf.io.fromMemory(tfjsArtifacts(model))));
+  throw new UnsupportedError(`mc finetune trains ONNX models and tfjs models; this is a ${model.format} model`);
 }
 
 function writeFloat32(v: Value, data: Float32Array): void {
@@ -143,6 +146,74 @@ class ExecutorTrainable implements Trainable {
   }
 }
 
+/** The part of tfjs-converter's GraphModel that holds its weights (GraphExecutor.weightMap: node name → tensors). */
+interface GraphWeights {
+  executor: { weightMap: Record<string, T[]> };
+}
+
+/**
+ * A tfjs graph model on stock tfjs: the weights at TF_PARAMETER_SLOTS (train/params.ts)
+ * become tf.Variables in the GraphModel's own weight map, so GraphModel.execute runs on
+ * them and tfjs's gradients (fused conv and matmul included) reach them. An op with no
+ * gradient in tfjs fails the first step with tfjs's message (gradientFailure).
+ */
+class GraphTrainable implements Trainable {
+  readonly params: readonly Value[];
+  readonly vars: readonly Variable[];
+
+  constructor(private readonly tf: TF, model: Model, private readonly gm: tfjs.GraphModel) {
+    const map = (gm as unknown as GraphWeights).executor.weightMap;
+    this.params = trainableParams(model).filter((v) => map[v.name]?.length === 1);
+    if (!this.params.length) throw new UnsupportedError('the graph model has no float32 weights at a trainable slot (Conv2D/MatMul filters, biases, FusedBatchNorm scale and offset)');
+    const id = counter++;
+    this.vars = this.params.map((v, i) => tf.variable(map[v.name][0], true, `mc-train${id}/${i}/${v.name}`));
+    const next = { ...map };
+    this.params.forEach((v, i) => { next[v.name] = [this.vars[i]]; });
+    (gm as unknown as GraphWeights).executor.weightMap = next;
+  }
+
+  private forward(feeds: Readonly<Record<string, T>>): T {
+    const out = this.gm.execute({ ...feeds });
+    if (!Array.isArray(out)) return out;
+    this.tf.dispose(out.slice(1));
+    return out[0];
+  }
+
+  predict(feeds: Readonly<Record<string, T>>): T {
+    return this.tf.tidy(() => this.forward(feeds));
+  }
+
+  reference(): null {
+    return null;
+  }
+
+  lossAndGrads(feeds: Readonly<Record<string, T>>, loss: (out: T) => Scalar): { loss: number; grads: T[] } {
+    return variableLossAndGrads(this.tf, this.vars, () => loss(this.forward(feeds)));
+  }
+
+  writeBack(): void {
+    this.params.forEach((v, i) => writeFloat32(v, Float32Array.from(this.vars[i].dataSync() as Float32Array)));
+  }
+
+  dispose(): void {
+    this.tf.dispose([...this.vars]);
+    this.gm.dispose();
+  }
+}
+
+/** The loss and its gradients with respect to `vars` (stock tfjs: variableGrads), in the order of vars. */
+function variableLossAndGrads(tf: TF, vars: readonly Variable[], f: () => Scalar): { loss: number; grads: T[] } {
+  let r: { value: Scalar; grads: tfjs.NamedTensorMap };
+  try {
+    r = tf.variableGrads(f, [...vars]);
+  } catch (e) {
+    return gradientFailure(e);
+  }
+  const l = r.value.dataSync()[0];
+  r.value.dispose();
+  return { loss: l, grads: vars.map((v) => r.grads[v.name]) };
+}
+
 class LayersTrainable implements Trainable {
   readonly params: readonly Value[];
   readonly vars: readonly Variable[];
@@ -186,15 +257,7 @@ class LayersTrainable implements Trainable {
   }
 
   lossAndGrads(feeds: Readonly<Record<string, T>>, loss: (out: T) => Scalar): { loss: number; grads: T[] } {
-    let r: { value: Scalar; grads: tfjs.NamedTensorMap };
-    try {
-      r = this.tf.variableGrads(() => loss(this.forward(feeds)), [...this.vars]);
-    } catch (e) {
-      return gradientFailure(e);
-    }
-    const l = r.value.dataSync()[0];
-    r.value.dispose();
-    return { loss: l, grads: this.vars.map((v) => r.grads[v.name]) };
+    return variableLossAndGrads(this.tf, this.vars, () => loss(this.forward(feeds)));
   }
 
   writeBack(): void {

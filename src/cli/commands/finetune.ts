@@ -20,7 +20,7 @@ export const finetuneCommand = defineCommand<FinetuneCliOptions>({
   name: 'finetune',
   configure: (cmd) => cmd
     .description('fine-tune a (pruned or quantized-to-be) model: distillation from the original, cross-entropy on labels, or both; masks of pruned weights are kept')
-    .argument('<model>', 'input model (.onnx, or a tfjs layers-model: model.json or its folder)')
+    .argument('<model>', 'input model (.onnx, or a tfjs layers or graph model: model.json or its folder)')
     .requiredOption('--data <x>', 'training inputs (.npy/.npz; never the eval set)')
     .option('--labels <y>', 'class ids for --data (needed by --loss ce and kd+ce)')
     .option('-o, --output <path>', 'output (default: model.finetuned.onnx, or folder m-finetuned/)')
