@@ -174,7 +174,10 @@ maybe('mc finetune --qat (built binary)', () => {
     }
     const fragile = rows.reduce((a, b) => (b.float - b.rtn > a.float - a.rtn ? b : a));
     const out = path.join(dir, `${fragile.fixture}.qat-int4.onnx`);
-    const args = ['finetune', path.join(FIX, `${fragile.fixture}.onnx`), '--data', data.x, '--qat', '--bits', '4', '--granularity', 'block', '--block-size', '32', '-o', out];
+    // --lr 3e-4, chosen on a validation split (2,000 more training-split images, not the eval set) over seeds 0-2:
+    // the default 1e-3 gave 86.25 / 88.65 / 88.75%, 3e-4 gave 88.65 / 88.20 / 88.80% (float 88.85, RTN 85.05);
+    // --lr find picked 3.0e-4 at seed 0 and 7.7e-7 at seed 1 (docs/finetune.md).
+    const args = ['finetune', path.join(FIX, `${fragile.fixture}.onnx`), '--data', data.x, '--qat', '--bits', '4', '--granularity', 'block', '--block-size', '32', '--lr', '3e-4', '-o', out];
     const r = mc(args, dir);
     expect(r.stderr).not.toMatch(/error/i);
     expect(r.code).toBe(0);
