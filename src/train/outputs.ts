@@ -5,8 +5,9 @@ import type { LossKind } from './losses';
 /**
  * What the classification losses (kd, ce, kd+ce) read of a model: logits, not probabilities.
  *
- *  - An ONNX graph whose first output is a Softmax over the last axis (through Identity)
- *    is read at the Softmax's input: the logits themselves. softmax(z/T) is what
+ *  - An ONNX graph whose first output is a Softmax over the last axis (through Identity),
+ *    or a tfjs graph model whose first output is a Softmax, is read at the Softmax's
+ *    input: the logits themselves (a graph model runs to that node: GraphModel.execute). softmax(z/T) is what
  *    Hinton et al. distil, and log-probabilities log p = z − logsumexp(z) give the same
  *    tempered distribution only in exact arithmetic: in float32 a confident p rounds to
  *    1 and the other class underflows (or is floored by an ε), which flattens both the
@@ -17,7 +18,7 @@ import type { LossKind } from './losses';
  * The model's output itself is never changed: this only picks what training reads.
  */
 export interface TrainingOutput {
-  /** The value the losses read (ONNX), or null: the model's first output. */
+  /** The value the losses read (ONNX, tfjs graph model), or null: the model's first output. */
   value: Value | null;
   /** 'logits': a Softmax's input; 'probabilities': the output is a softmax (log taken); 'output': as is. */
   reads: 'logits' | 'probabilities' | 'output';
@@ -27,13 +28,20 @@ export interface TrainingOutput {
 
 export function trainingOutput(model: Model, loss: LossKind): TrainingOutput {
   if (loss === 'mse') return { value: null, reads: 'output', description: 'the first output as it is (mse)' };
-  const softmax = model.format === 'onnx' ? lastAxisSoftmax(model) : null;
+  const softmax = model.format === 'onnx' ? lastAxisSoftmax(model) : model.format === 'tfjs-graph' ? tfSoftmax(model) : null;
   if (softmax) {
     const what = softmax.name ? `Softmax node '${softmax.name}'` : 'the output Softmax';
     return { value: softmax.inputs[0]!, reads: 'logits', description: `the logits at the input of ${what}` };
   }
   if (outputIsProbabilities(model)) return { value: null, reads: 'probabilities', description: 'the log of the output probabilities (softmax output; its logits are not reachable)' };
   return { value: null, reads: 'output', description: 'the first output as logits' };
+}
+
+/** A tfjs graph model's output Softmax (through Identity): TensorFlow's Softmax op always normalizes the last axis. */
+function tfSoftmax(model: Model): Node | null {
+  let n = model.graph.outputs[0]?.producer ?? null;
+  while (n && n.opType === 'Identity') n = n.inputs[0]?.producer ?? null;
+  return n && n.domain === 'tf' && n.opType === 'Softmax' && n.inputs[0] ? n : null;
 }
 
 /** The Softmax producing the first graph output (through Identity), when it normalizes the last axis of an input of known rank. */

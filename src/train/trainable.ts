@@ -48,7 +48,7 @@ export interface TrainableOptions {
    */
   views?: ReadonlyMap<Value, WeightView>;
   /**
-   * ONNX: the value that predict, reference and the loss read instead of the first graph
+   * ONNX and tfjs graph models: the value that predict, reference and the loss read instead of the first graph
    * output (a Softmax's input: train/outputs.ts).
    */
   output?: Value | null;
@@ -66,7 +66,7 @@ export async function openTrainable(tf: TF, model: Model, options: TrainableOpti
     const lm = await tf.loadLayersModel(tf.io.fromMemory(tfjsArtifacts(model)));
     return new LayersTrainable(tf, model, lm);
   }
-  if (model.format === 'tfjs-graph') return new GraphTrainable(tf, model, await tf.loadGraphModel(tf.io.fromMemory(tfjsArtifacts(model))));
+  if (model.format === 'tfjs-graph') return new GraphTrainable(tf, model, await tf.loadGraphModel(tf.io.fromMemory(tfjsArtifacts(model))), options.output ?? undefined);
   throw new UnsupportedError(`mc finetune trains ONNX models and tfjs models; this is a ${model.format} model`);
 }
 
@@ -161,7 +161,11 @@ class GraphTrainable implements Trainable {
   readonly params: readonly Value[];
   readonly vars: readonly Variable[];
 
-  constructor(private readonly tf: TF, model: Model, private readonly gm: tfjs.GraphModel) {
+  private readonly outputName: string | undefined;
+
+  /** `output`: the value to run to instead of the first graph output (a Softmax's input: train/outputs.ts). */
+  constructor(private readonly tf: TF, model: Model, private readonly gm: tfjs.GraphModel, output?: Value) {
+    this.outputName = output?.name;
     const map = (gm as unknown as GraphWeights).executor.weightMap;
     this.params = trainableParams(model).filter((v) => map[v.name]?.length === 1);
     if (!this.params.length) throw new UnsupportedError('the graph model has no float32 weights at a trainable slot (Conv2D/MatMul filters, biases, FusedBatchNorm scale and offset)');
@@ -173,10 +177,7 @@ class GraphTrainable implements Trainable {
   }
 
   private forward(feeds: Readonly<Record<string, T>>): T {
-    const out = this.gm.execute({ ...feeds });
-    if (!Array.isArray(out)) return out;
-    this.tf.dispose(out.slice(1));
-    return out[0];
+    return runGraph(this.tf, this.gm, feeds, this.outputName);
   }
 
   predict(feeds: Readonly<Record<string, T>>): T {
@@ -199,6 +200,14 @@ class GraphTrainable implements Trainable {
     this.tf.dispose([...this.vars]);
     this.gm.dispose();
   }
+}
+
+/** A graph model's first output, or the node output named `output` ("node" or "node:1", as IR values are named). */
+function runGraph(tf: TF, gm: tfjs.GraphModel, feeds: Readonly<Record<string, T>>, output?: string): T {
+  const out = output === undefined ? gm.execute({ ...feeds }) : gm.execute({ ...feeds }, output);
+  if (!Array.isArray(out)) return out;
+  tf.dispose(out.slice(1));
+  return out[0];
 }
 
 /** The loss and its gradients with respect to `vars` (stock tfjs: variableGrads), in the order of vars. */
@@ -275,7 +284,7 @@ export interface Predictor {
   dispose(): void;
 }
 
-/** `output`: ONNX, the value to read instead of the first graph output (train/outputs.ts). */
+/** `output`: ONNX or tfjs graph model, the value to read instead of the first graph output (train/outputs.ts). */
 export async function openPredictor(tf: TF, model: Model, output?: Value | null): Promise<Predictor> {
   if (model.format === 'onnx') {
     const ex = new Executor(model, tf);
@@ -301,13 +310,5 @@ export async function openPredictor(tf: TF, model: Model, output?: Value | null)
     };
   }
   const gm = await tf.loadGraphModel(io);
-  return {
-    predict: (feeds) => {
-      const out = gm.execute({ ...feeds });
-      if (!Array.isArray(out)) return out;
-      tf.dispose(out.slice(1));
-      return out[0];
-    },
-    dispose: () => gm.dispose(),
-  };
+  return { predict: (feeds) => runGraph(tf, gm, feeds, output?.name), dispose: () => gm.dispose() };
 }

@@ -3,11 +3,16 @@
  * Softmax over the last axis (the logits), else log(p) of a softmax output, else the
  * output itself; mse reads the output as it is. Checked on small graphs built here: the
  * value picked, and that a Trainable opened with it predicts the logits x·W + b
- * (computed in the test), not the probabilities.
+ * (computed in the test), not the probabilities. The same for a tfjs graph model (a
+ * model.json written here: MatMul → BiasAdd → Softmax → Identity), run by stock tfjs.
  */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
+import { loadModel } from '../../src/formats';
 import { intAttr, Model, Node, Tensor, Value } from '../../src/ir';
-import { openTrainable, trainingOutput } from '../../src/train';
+import { openPredictor, openTrainable, trainingOutput } from '../../src/train';
 
 /** x [1, 3] (or [1, 2, 3] with rank3) · W [3, 2] + b → Softmax(axis) (→ Identity). */
 function classifier(opset: number, { axis, rank3 = false, identity = false, shape = true }: { axis?: number; rank3?: boolean; identity?: boolean; shape?: boolean } = {}): Model {
@@ -73,5 +78,52 @@ describe('trainingOutput', () => {
     expect(Array.from(y.dataSync())).toEqual([0.5 - 3 - 2 + 0.25, -1 - 0.5 + 8 - 0.5]);
     tf.dispose([x, y]);
     t.dispose();
+  });
+
+  test('a tfjs graph model with a Softmax output: trained and distilled at the Softmax input (stock tfjs runs to that node)', async () => {
+    await tf.setBackend('cpu');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mc-graph-softmax-'));
+    const f = (type: string) => ({ type });
+    const node = (name: string, op: string, input: string[], attr: Record<string, unknown> = {}) => ({ name, op, input, attr: { T: f('DT_FLOAT'), ...attr } });
+    const json = {
+      format: 'graph-model', generatedBy: 'test', convertedBy: 'test',
+      modelTopology: {
+        node: [
+          { name: 'x', op: 'Placeholder', attr: { dtype: f('DT_FLOAT'), shape: { shape: { dim: [{ size: '-1' }, { size: '3' }] } } } },
+          { name: 'w', op: 'Const', attr: { dtype: f('DT_FLOAT'), value: { tensor: { dtype: 'DT_FLOAT', tensorShape: { dim: [{ size: '3' }, { size: '2' }] } } } } },
+          { name: 'b', op: 'Const', attr: { dtype: f('DT_FLOAT'), value: { tensor: { dtype: 'DT_FLOAT', tensorShape: { dim: [{ size: '2' }] } } } } },
+          node('mm', 'MatMul', ['x', 'w'], { transpose_a: { b: false }, transpose_b: { b: false } }),
+          node('logits', 'BiasAdd', ['mm', 'b']),
+          node('sm', 'Softmax', ['logits']),
+          node('out', 'Identity', ['sm']),
+        ],
+        versions: { producer: 1 },
+      },
+      weightsManifest: [{ paths: ['w.bin'], weights: [{ name: 'w', shape: [3, 2], dtype: 'float32' }, { name: 'b', shape: [2], dtype: 'float32' }] }],
+    };
+    fs.writeFileSync(path.join(dir, 'model.json'), JSON.stringify(json));
+    fs.writeFileSync(path.join(dir, 'w.bin'), Buffer.from(Float32Array.of(1, -2, 3, 0.5, -1, 4, 0.25, -0.5).buffer));
+    const m = loadModel(dir);
+    const r = trainingOutput(m, 'kd');
+    expect(r).toMatchObject({ reads: 'logits', description: "the logits at the input of Softmax node 'sm'" });
+    expect(r.value?.name).toBe('logits');
+    const logits = [0.5 - 3 - 2 + 0.25, -1 - 0.5 + 8 - 0.5];
+    const x = tf.tensor2d([[0.5, -1, 2]]);
+    const t = await openTrainable(tf, m, { output: r.value });
+    expect(t.params.map((v) => v.name)).toEqual(['w', 'b']);
+    const y = t.predict({ x });
+    expect(Array.from(y.dataSync())).toEqual(logits);
+    const teacher = await openPredictor(tf, m, r.value);
+    const z = teacher.predict({ x });
+    expect(Array.from(z.dataSync())).toEqual(logits);
+    // Without the output, the model's own output: the probabilities.
+    const plain = await openPredictor(tf, m);
+    const p = plain.predict({ x });
+    const e = logits.map((l) => Math.exp(l - Math.max(...logits)));
+    Array.from(p.dataSync()).forEach((v, i) => expect(v).toBeCloseTo(e[i] / (e[0] + e[1]), 6));
+    tf.dispose([x, y, z, p]);
+    t.dispose();
+    teacher.dispose();
+    plain.dispose();
   });
 });
