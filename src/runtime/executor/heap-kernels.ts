@@ -73,18 +73,25 @@ export function maxPoolGradNHWC(b: WasmHeap, dy: TensorInfo, x: TensorInfo, g: P
   for (let n = 0; n < N; n++) {
     for (let oh = 0; oh < OH; oh++) {
       const h0 = oh * g.strideHeight - g.padTop;
+      const hs = Math.max(0, h0);
       const h1 = Math.min(H, h0 + g.filterHeight);
       for (let ow = 0; ow < OW; ow++) {
         const w0 = ow * g.strideWidth - g.padLeft;
+        const ws = Math.max(0, w0);
         const w1 = Math.min(W, w0 + g.filterWidth);
-        best.fill(-Infinity);
-        at.fill(-1);
-        for (let h = Math.max(0, h0); h < h1; h++) {
-          for (let w = Math.max(0, w0); w < w1; w++) {
+        if (hs >= h1 || ws >= w1) continue; // a window wholly in the padding takes no gradient
+        // The window's first element starts each channel's maximum; later ones replace it only when greater (first maximum wins).
+        const first = ((n * H + hs) * W + ws) * C;
+        for (let c = 0; c < C; c++) {
+          best[c] = xv[first + c];
+          at[c] = first + c;
+        }
+        for (let h = hs; h < h1; h++) {
+          for (let w = h === hs ? ws + 1 : ws; w < w1; w++) {
             const base = ((n * H + h) * W + w) * C;
             for (let c = 0; c < C; c++) {
               const v = xv[base + c];
-              if (v > best[c] || at[c] < 0) {
+              if (v > best[c]) {
                 best[c] = v;
                 at[c] = base + c;
               }
@@ -92,7 +99,7 @@ export function maxPoolGradNHWC(b: WasmHeap, dy: TensorInfo, x: TensorInfo, g: P
           }
         }
         const dBase = ((n * OH + oh) * OW + ow) * C;
-        for (let c = 0; c < C; c++) if (at[c] >= 0) dx[at[c]] += dv[dBase + c];
+        for (let c = 0; c < C; c++) dx[at[c]] += dv[dBase + c];
       }
     }
   }
