@@ -146,6 +146,45 @@ class ExecutorTrainable implements Trainable {
   }
 }
 
+/**
+ * A model trained on stock tfjs (layers or graph model): tf.Variables the model itself reads,
+ * its forward pass, and the loss's gradients by variableGrads. Subclasses say which variables
+ * and how to run the model.
+ */
+abstract class StockTfjsTrainable implements Trainable {
+  abstract readonly params: readonly Value[];
+  abstract readonly vars: readonly Variable[];
+
+  constructor(protected readonly tf: TF) {}
+
+  protected abstract forward(feeds: Readonly<Record<string, T>>): T;
+  abstract dispose(): void;
+
+  predict(feeds: Readonly<Record<string, T>>): T {
+    return this.tf.tidy(() => this.forward(feeds));
+  }
+
+  reference(): null {
+    return null;
+  }
+
+  lossAndGrads(feeds: Readonly<Record<string, T>>, loss: (out: T) => Scalar): { loss: number; grads: T[] } {
+    let r: { value: Scalar; grads: tfjs.NamedTensorMap };
+    try {
+      r = this.tf.variableGrads(() => loss(this.forward(feeds)), [...this.vars]);
+    } catch (e) {
+      return gradientFailure(e);
+    }
+    const l = r.value.dataSync()[0];
+    r.value.dispose();
+    return { loss: l, grads: this.vars.map((v) => r.grads[v.name]) };
+  }
+
+  writeBack(): void {
+    this.params.forEach((v, i) => writeFloat32(v, Float32Array.from(this.vars[i].dataSync() as Float32Array)));
+  }
+}
+
 /** The part of tfjs-converter's GraphModel that holds its weights (GraphExecutor.weightMap: node name → tensors). */
 interface GraphWeights {
   executor: { weightMap: Record<string, T[]> };
@@ -157,14 +196,14 @@ interface GraphWeights {
  * them and tfjs's gradients (fused conv and matmul included) reach them. An op with no
  * gradient in tfjs fails the first step with tfjs's message (gradientFailure).
  */
-class GraphTrainable implements Trainable {
+class GraphTrainable extends StockTfjsTrainable {
   readonly params: readonly Value[];
   readonly vars: readonly Variable[];
-
   private readonly outputName: string | undefined;
 
   /** `output`: the value to run to instead of the first graph output (a Softmax's input: train/outputs.ts). */
-  constructor(private readonly tf: TF, model: Model, private readonly gm: tfjs.GraphModel, output?: Value) {
+  constructor(tf: TF, model: Model, private readonly gm: tfjs.GraphModel, output?: Value) {
+    super(tf);
     this.outputName = output?.name;
     const map = (gm as unknown as GraphWeights).executor.weightMap;
     this.params = trainableParams(model).filter((v) => map[v.name]?.length === 1);
@@ -176,24 +215,8 @@ class GraphTrainable implements Trainable {
     (gm as unknown as GraphWeights).executor.weightMap = next;
   }
 
-  private forward(feeds: Readonly<Record<string, T>>): T {
+  protected forward(feeds: Readonly<Record<string, T>>): T {
     return runGraph(this.tf, this.gm, feeds, this.outputName);
-  }
-
-  predict(feeds: Readonly<Record<string, T>>): T {
-    return this.tf.tidy(() => this.forward(feeds));
-  }
-
-  reference(): null {
-    return null;
-  }
-
-  lossAndGrads(feeds: Readonly<Record<string, T>>, loss: (out: T) => Scalar): { loss: number; grads: T[] } {
-    return variableLossAndGrads(this.tf, this.vars, () => loss(this.forward(feeds)));
-  }
-
-  writeBack(): void {
-    this.params.forEach((v, i) => writeFloat32(v, Float32Array.from(this.vars[i].dataSync() as Float32Array)));
   }
 
   dispose(): void {
@@ -210,24 +233,12 @@ function runGraph(tf: TF, gm: tfjs.GraphModel, feeds: Readonly<Record<string, T>
   return out[0];
 }
 
-/** The loss and its gradients with respect to `vars` (stock tfjs: variableGrads), in the order of vars. */
-function variableLossAndGrads(tf: TF, vars: readonly Variable[], f: () => Scalar): { loss: number; grads: T[] } {
-  let r: { value: Scalar; grads: tfjs.NamedTensorMap };
-  try {
-    r = tf.variableGrads(f, [...vars]);
-  } catch (e) {
-    return gradientFailure(e);
-  }
-  const l = r.value.dataSync()[0];
-  r.value.dispose();
-  return { loss: l, grads: vars.map((v) => r.grads[v.name]) };
-}
-
-class LayersTrainable implements Trainable {
+class LayersTrainable extends StockTfjsTrainable {
   readonly params: readonly Value[];
   readonly vars: readonly Variable[];
 
-  constructor(private readonly tf: TF, model: Model, private readonly lm: tfjs.LayersModel) {
+  constructor(tf: TF, model: Model, private readonly lm: tfjs.LayersModel) {
+    super(tf);
     const byName = new Map<string, Value>();
     for (const v of model.weights()) if (v.const?.dtype === 'float32') byName.set(v.name, v);
     const params: Value[] = [];
@@ -245,7 +256,7 @@ class LayersTrainable implements Trainable {
     this.vars = vars;
   }
 
-  private forward(feeds: Readonly<Record<string, T>>): T {
+  protected forward(feeds: Readonly<Record<string, T>>): T {
     const xs = this.lm.inputs.map((i) => i.sourceLayer.name).map((n) => {
       const t = feeds[n];
       if (!t) throw new Error(`missing feed for model input '${n}'`);
@@ -255,22 +266,6 @@ class LayersTrainable implements Trainable {
     if (!Array.isArray(out)) return out;
     this.tf.dispose(out.slice(1));
     return out[0];
-  }
-
-  predict(feeds: Readonly<Record<string, T>>): T {
-    return this.tf.tidy(() => this.forward(feeds));
-  }
-
-  reference(): null {
-    return null;
-  }
-
-  lossAndGrads(feeds: Readonly<Record<string, T>>, loss: (out: T) => Scalar): { loss: number; grads: T[] } {
-    return variableLossAndGrads(this.tf, this.vars, () => loss(this.forward(feeds)));
-  }
-
-  writeBack(): void {
-    this.params.forEach((v, i) => writeFloat32(v, Float32Array.from(this.vars[i].dataSync() as Float32Array)));
   }
 
   dispose(): void {

@@ -25,12 +25,12 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { loadModel } from '../../src/formats';
 import { tfjsFileHandler } from '../../src/formats/tfjs/file-io';
 import { initTfjs } from '../../src/runtime/tfjs-backend';
-import { runMc, ROOT, type McRun } from '../helpers/cli-run';
+import { ROOT } from '../helpers/cli-run';
 import { ALPHA, pBetter } from '../helpers/paired';
 import { corpusGate, requireDep } from '../helpers/require-dep';
+import { mc, ok, zeros } from './finetune-helpers';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const { loadFashionMnist } = require('../../scripts/fixtures/idx') as { loadFashionMnist(dir: string, set: string): { count: number; pixels: Uint8Array } };
@@ -45,11 +45,6 @@ const TRAIN = 1024;
 const HELD = 500;
 const SPARSITY = 0.5;
 
-const mc = (args: string[]): McRun => runMc(args, { timeoutMs: 1_500_000 });
-function ok(run: McRun, what: string): McRun {
-  if (run.code !== 0) throw new Error(`${what} exited ${run.code}:\n${run.stderr.trim().split('\n').slice(-5).join('\n')}`);
-  return run;
-}
 
 function emotionModel(): string {
   const listing = JSON.parse(execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'corpus.js'), 'list', '--json'], { encoding: 'utf8' })) as
@@ -109,17 +104,6 @@ function meanKl(dense: Float32Array, p: Float32Array, n: number): number {
   return kl / n;
 }
 
-function zeros(dir: string): Map<string, number[]> {
-  const out = new Map<string, number[]>();
-  for (const v of loadModel(dir).graph.initializers) {
-    if (v.const?.dtype !== 'float32') continue;
-    const d = v.const.toFloat32();
-    const z: number[] = [];
-    for (let i = 0; i < d.length; i++) if (d[i] === 0) z.push(i);
-    if (z.length) out.set(v.name, z);
-  }
-  return out;
-}
 
 const fashion = requireDep('fashion-mnist', fs.existsSync(path.join(FASHION, 't10k-images-idx3-ubyte.gz')), `${FASHION} is missing (apt-get install dataset-fashion-mnist)`);
 const gate = corpusGate().run ? fashion : corpusGate();

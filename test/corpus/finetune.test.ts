@@ -34,11 +34,11 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { loadModel } from '../../src/formats';
-import { runMc, type McRun } from '../helpers/cli-run';
 import { ALPHA, pBetter } from '../helpers/paired';
 import { corpusGate } from '../helpers/require-dep';
 import { readNpy } from '../reconstruct-e2e/helpers';
 import { CLS_NAME, clsModel, labels, predict, renderLines } from './cls-lines';
+import { mc, ok, zeros } from './finetune-helpers';
 
 jest.setTimeout(1_800_000);
 
@@ -47,28 +47,10 @@ const SPARSITY = 0.5;
 const TRAIN = 1024;
 const EVAL = 400;
 
-const mc = (args: string[]): McRun => runMc(args, { timeoutMs: 1_500_000 });
-
-function ok(run: McRun, what: string): McRun {
-  if (run.code !== 0) throw new Error(`${what} exited ${run.code}:\n${run.stderr.trim().split('\n').slice(-5).join('\n')}`);
-  return run;
-}
 
 const hitsOf = (pred: number[], y: number[]): Uint8Array => Uint8Array.from(pred, (p, i) => (p === y[i] ? 1 : 0));
 const acc = (h: Uint8Array): number => (100 * h.reduce((a, b) => a + b, 0)) / h.length;
 
-/** Positions of exact zeros in each float initializer that has any. */
-function zeros(file: string): Map<string, number[]> {
-  const out = new Map<string, number[]>();
-  for (const v of loadModel(file).graph.initializers) {
-    if (v.const?.dtype !== 'float32') continue;
-    const d = v.const.toFloat32();
-    const z: number[] = [];
-    for (let i = 0; i < d.length; i++) if (d[i] === 0) z.push(i);
-    if (z.length) out.set(v.name, z);
-  }
-  return out;
-}
 
 corpusGate().describe('mc finetune on a real model: PP-OCR direction classifier (corpus)', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mc-corpus-finetune-'));
