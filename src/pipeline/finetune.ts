@@ -237,6 +237,10 @@ export async function finetuneModel(model: Model, o: FinetuneModelOptions): Prom
         : 'BatchNormalization runs with frozen statistics (its mean and variance are not trained; scale and bias are)'
       : model.format === 'tfjs-graph' ? 'tfjs graph model on stock tfjs: filters, MatMul operands, biases and FusedBatchNorm scale/offset trained; FusedBatchNorm mean and variance frozen'
         : 'tfjs layers-model: BatchNormalization moving statistics frozen (training: false); trainable weights only');
+    if (trainable.unreached.length) {
+      const u = trainable.unreached;
+      notes.push(`${u.length} weight(s) feed only outputs the loss does not read (it reads the first output) and are not trained: ${u.slice(0, 5).map((v) => v.name).join(', ')}${u.length > 5 ? `, and ${u.length - 5} more` : ''}`);
+    }
     progress(`training ${trainable.params.length} weight tensor(s) on ${train.count} sample(s)`);
     const total = Math.ceil(train.count / s.batchSize) * s.epochs;
     const gradual = s.prune ? {

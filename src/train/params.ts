@@ -93,6 +93,16 @@ export function checkTrainable(model: Model, params: readonly Value[], outputs: 
 }
 
 /**
+ * `params` split by whether the gradient of `outputs` (what the loss reads; default the first
+ * graph output) reaches them: a weight that only feeds other outputs (another head of a
+ * multi-output model) gets no gradient, so it is not trained, and the caller says so.
+ */
+export function reachedParams(model: Model, params: readonly Value[], outputs: readonly Value[] = model.graph.outputs.slice(0, 1)): { reached: Value[]; unreached: Value[] } {
+  const needed = gradientPaths(model, outputs);
+  return { reached: params.filter((p) => needed.has(p)), unreached: params.filter((p) => !needed.has(p)) };
+}
+
+/**
  * The values a gradient of `outputs` has to reach: the outputs, then (in reverse graph
  * order) the inputs of a reached node at the positions it is differentiable at, and all
  * inputs of a reached node with no gradient (rule 'none' or none at all), where the

@@ -5,7 +5,7 @@ import type { Model, Value } from '../ir';
 import { Executor } from '../runtime/executor';
 import type { T, TF } from '../runtime/executor';
 import { tfjsArtifacts } from '../runtime/tfjs-grad-artifacts';
-import { checkTrainable, trainableParams } from './params';
+import { checkTrainable, reachedParams, trainableParams } from './params';
 
 /**
  * A model being trained: its trained weights as tf.Variables (same layout as the IR
@@ -24,6 +24,8 @@ import { checkTrainable, trainableParams } from './params';
 export interface Trainable {
   readonly params: readonly Value[];
   readonly vars: readonly Variable[];
+  /** Weights at a trainable slot that the loss's output does not depend on (they feed other outputs only): left as they are. */
+  readonly unreached: readonly Value[];
   /** The first output at the current weights. The caller disposes it. */
   predict(feeds: Readonly<Record<string, T>>): T;
   /** The first output of the model as given (before any training), when the engine keeps it; else null. */
@@ -85,6 +87,7 @@ function gradientFailure(e: unknown): never {
 
 class ExecutorTrainable implements Trainable {
   readonly params: readonly Value[];
+  readonly unreached: readonly Value[];
   readonly vars: readonly Variable[];
   private readonly ex: Executor;
   private readonly overrides: Map<Value, T>;
@@ -93,9 +96,11 @@ class ExecutorTrainable implements Trainable {
   constructor(private readonly tf: TF, model: Model, private readonly views?: ReadonlyMap<Value, WeightView>, output?: Value,
     private readonly activations?: ReadonlyMap<Value, (t: T) => T>) {
     this.ex = new Executor(model, tf);
-    this.params = trainableParams(model);
-    if (!this.params.length) throw new UnsupportedError('the model has no float32 weights at a trainable slot (Conv, Gemm, MatMul, Add, BatchNormalization/LayerNormalization scale and bias)');
+    const all = trainableParams(model);
+    if (!all.length) throw new UnsupportedError('the model has no float32 weights at a trainable slot (Conv, Gemm, MatMul, Add, BatchNormalization/LayerNormalization scale and bias)');
     this.outputs = output ? [output] : undefined;
+    ({ reached: this.params, unreached: this.unreached } = reachedParams(model, all, this.outputs));
+    if (!this.params.length) throw new UnsupportedError(`no trainable weight reaches the output the loss reads ('${(output ?? model.graph.outputs[0]).name}')`);
     checkTrainable(model, this.params, this.outputs);
     const id = counter++;
     this.vars = this.params.map((v, i) => tf.variable(this.ex.constant(v), true, `mc-train${id}/${i}/${v.name}`));
@@ -154,6 +159,7 @@ class ExecutorTrainable implements Trainable {
 abstract class StockTfjsTrainable implements Trainable {
   abstract readonly params: readonly Value[];
   abstract readonly vars: readonly Variable[];
+  abstract readonly unreached: readonly Value[];
 
   constructor(protected readonly tf: TF) {}
 
@@ -177,7 +183,8 @@ abstract class StockTfjsTrainable implements Trainable {
     }
     const l = r.value.dataSync()[0];
     r.value.dispose();
-    return { loss: l, grads: this.vars.map((v) => r.grads[v.name]) };
+    // A layers-model weight that only feeds another output than the one the loss reads gets no gradient from variableGrads: zero.
+    return { loss: l, grads: this.vars.map((v) => r.grads[v.name] ?? this.tf.zerosLike(v)) };
   }
 
   writeBack(): void {
@@ -198,6 +205,7 @@ interface GraphWeights {
  */
 class GraphTrainable extends StockTfjsTrainable {
   readonly params: readonly Value[];
+  readonly unreached: readonly Value[];
   readonly vars: readonly Variable[];
   private readonly outputName: string | undefined;
 
@@ -206,8 +214,10 @@ class GraphTrainable extends StockTfjsTrainable {
     super(tf);
     this.outputName = output?.name;
     const map = (gm as unknown as GraphWeights).executor.weightMap;
-    this.params = trainableParams(model).filter((v) => map[v.name]?.length === 1);
-    if (!this.params.length) throw new UnsupportedError('the graph model has no float32 weights at a trainable slot (Conv2D/MatMul filters, biases, FusedBatchNorm scale and offset)');
+    const all = trainableParams(model).filter((v) => map[v.name]?.length === 1);
+    if (!all.length) throw new UnsupportedError('the graph model has no float32 weights at a trainable slot (Conv2D/MatMul filters, biases, FusedBatchNorm scale and offset)');
+    ({ reached: this.params, unreached: this.unreached } = reachedParams(model, all, output ? [output] : undefined));
+    if (!this.params.length) throw new UnsupportedError(`no trainable weight reaches the output the loss reads ('${(output ?? model.graph.outputs[0]).name}')`);
     const id = counter++;
     this.vars = this.params.map((v, i) => tf.variable(map[v.name][0], true, `mc-train${id}/${i}/${v.name}`));
     const next = { ...map };
@@ -236,6 +246,8 @@ function runGraph(tf: TF, gm: tfjs.GraphModel, feeds: Readonly<Record<string, T>
 class LayersTrainable extends StockTfjsTrainable {
   readonly params: readonly Value[];
   readonly vars: readonly Variable[];
+  /** Keras layers: a weight feeding another output gets a zero gradient (StockTfjsTrainable.lossAndGrads); none is listed. */
+  readonly unreached: readonly Value[] = [];
 
   constructor(tf: TF, model: Model, private readonly lm: tfjs.LayersModel) {
     super(tf);

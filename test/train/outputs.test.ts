@@ -38,6 +38,31 @@ function classifier(opset: number, { axis, rank3 = false, identity = false, shap
   return m;
 }
 
+const dt = (type: string) => ({ type });
+/** A tfjs graph-model node (float). */
+const node = (name: string, op: string, input: string[], attr: Record<string, unknown> = {}) => ({ name, op, input, attr: { T: dt('DT_FLOAT'), ...attr } });
+
+/** A tfjs graph model (model.json + one shard) with a float input x [-1, 3], these float weights and nodes, in a new folder. */
+function writeGraphModel(nodes: object[], weights: { name: string; shape: number[]; data: number[] }[]): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mc-graph-'));
+  const dims = (shape: number[]) => ({ dim: shape.map((d) => ({ size: String(d) })) });
+  const json = {
+    format: 'graph-model', generatedBy: 'test', convertedBy: 'test',
+    modelTopology: {
+      node: [
+        { name: 'x', op: 'Placeholder', attr: { dtype: dt('DT_FLOAT'), shape: { shape: dims([-1, 3]) } } },
+        ...weights.map((w) => ({ name: w.name, op: 'Const', attr: { dtype: dt('DT_FLOAT'), value: { tensor: { dtype: 'DT_FLOAT', tensorShape: dims(w.shape) } } } })),
+        ...nodes,
+      ],
+      versions: { producer: 1 },
+    },
+    weightsManifest: [{ paths: ['w.bin'], weights: weights.map((w) => ({ name: w.name, shape: w.shape, dtype: 'float32' })) }],
+  };
+  fs.writeFileSync(path.join(dir, 'model.json'), JSON.stringify(json));
+  fs.writeFileSync(path.join(dir, 'w.bin'), Buffer.from(Float32Array.from(weights.flatMap((w) => w.data)).buffer));
+  return dir;
+}
+
 describe('trainingOutput', () => {
   test.each([
     ['opset 13, default axis (-1)', classifier(13)],
@@ -82,27 +107,12 @@ describe('trainingOutput', () => {
 
   test('a tfjs graph model with a Softmax output: trained and distilled at the Softmax input (stock tfjs runs to that node)', async () => {
     await tf.setBackend('cpu');
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mc-graph-softmax-'));
-    const f = (type: string) => ({ type });
-    const node = (name: string, op: string, input: string[], attr: Record<string, unknown> = {}) => ({ name, op, input, attr: { T: f('DT_FLOAT'), ...attr } });
-    const json = {
-      format: 'graph-model', generatedBy: 'test', convertedBy: 'test',
-      modelTopology: {
-        node: [
-          { name: 'x', op: 'Placeholder', attr: { dtype: f('DT_FLOAT'), shape: { shape: { dim: [{ size: '-1' }, { size: '3' }] } } } },
-          { name: 'w', op: 'Const', attr: { dtype: f('DT_FLOAT'), value: { tensor: { dtype: 'DT_FLOAT', tensorShape: { dim: [{ size: '3' }, { size: '2' }] } } } } },
-          { name: 'b', op: 'Const', attr: { dtype: f('DT_FLOAT'), value: { tensor: { dtype: 'DT_FLOAT', tensorShape: { dim: [{ size: '2' }] } } } } },
-          node('mm', 'MatMul', ['x', 'w'], { transpose_a: { b: false }, transpose_b: { b: false } }),
-          node('logits', 'BiasAdd', ['mm', 'b']),
-          node('sm', 'Softmax', ['logits']),
-          node('out', 'Identity', ['sm']),
-        ],
-        versions: { producer: 1 },
-      },
-      weightsManifest: [{ paths: ['w.bin'], weights: [{ name: 'w', shape: [3, 2], dtype: 'float32' }, { name: 'b', shape: [2], dtype: 'float32' }] }],
-    };
-    fs.writeFileSync(path.join(dir, 'model.json'), JSON.stringify(json));
-    fs.writeFileSync(path.join(dir, 'w.bin'), Buffer.from(Float32Array.of(1, -2, 3, 0.5, -1, 4, 0.25, -0.5).buffer));
+    const dir = writeGraphModel([
+      node('mm', 'MatMul', ['x', 'w'], { transpose_a: { b: false }, transpose_b: { b: false } }),
+      node('logits', 'BiasAdd', ['mm', 'b']),
+      node('sm', 'Softmax', ['logits']),
+      node('out', 'Identity', ['sm']),
+    ], [{ name: 'w', shape: [3, 2], data: [1, -2, 3, 0.5, -1, 4] }, { name: 'b', shape: [2], data: [0.25, -0.5] }]);
     const m = loadModel(dir);
     const r = trainingOutput(m, 'kd');
     expect(r).toMatchObject({ reads: 'logits', description: "the logits at the input of Softmax node 'sm'" });
@@ -125,5 +135,34 @@ describe('trainingOutput', () => {
     t.dispose();
     teacher.dispose();
     plain.dispose();
+  });
+
+  test('a weight that only feeds another output is not trained, and is listed (ONNX and tfjs graph model): two heads on one input', async () => {
+    await tf.setBackend('cpu');
+    const m = new Model('onnx');
+    m.irVersion = 8;
+    m.opsetImports = [{ domain: '', version: 13 }];
+    const x = new Value('x', { dtype: 'float32', shape: [1, 3] });
+    m.graph.inputs.push(x);
+    const [y1, y2] = [new Value('y1'), new Value('y2')];
+    const [w1, w2] = ['w1', 'w2'].map((n) => m.graph.addInitializer(n, Tensor.fromArray('float32', [3, 2], Float32Array.of(1, 2, 3, 4, 5, 6), n)));
+    m.graph.addNode(new Node({ opType: 'MatMul', name: 'head1', inputs: [x, w1], outputs: [y1] }));
+    m.graph.addNode(new Node({ opType: 'MatMul', name: 'head2', inputs: [x, w2], outputs: [y2] }));
+    m.graph.outputs.push(y1, y2);
+    const dir = writeGraphModel([
+      node('head1', 'MatMul', ['x', 'w1'], { transpose_a: { b: false }, transpose_b: { b: false } }),
+      node('head2', 'MatMul', ['x', 'w2'], { transpose_a: { b: false }, transpose_b: { b: false } }),
+    ], ['w1', 'w2'].map((name) => ({ name, shape: [3, 2], data: [1, 2, 3, 4, 5, 6] })));
+    for (const model of [m, loadModel(dir)]) {
+      const t = await openTrainable(tf, model);
+      expect({ format: model.format, trained: t.params.map((v) => v.name), unreached: t.unreached.map((v) => v.name) }).toEqual({ format: model.format, trained: ['w1'], unreached: ['w2'] });
+      const xs = tf.tensor2d([[0.5, -1, 2]]);
+      // d/dw1 of sum(y1) = xᵀ·1: every column of w1 gets x.
+      const { grads } = t.lossAndGrads({ x: xs }, (out) => tf.sum(out) as tf.Scalar);
+      expect(grads.length).toBe(1);
+      expect(Array.from(grads[0].dataSync())).toEqual([0.5, 0.5, -1, -1, 2, 2]);
+      tf.dispose([xs, ...grads]);
+      t.dispose();
+    }
   });
 });
