@@ -100,4 +100,16 @@ maybe('tfjs graph model: fine-tuning on stock tfjs (fixture CNN graph model)', (
     const acc = await top1(out);
     expect(acc).toBeGreaterThan(10);
   });
+
+  test('the same seed gives byte-identical output; another seed differs', () => {
+    const data = split.writeTrainSplit(path.join(dir, 'det'), 256);
+    const run = (seed: string, out: string) => {
+      const r = mc(['finetune', GRAPH, '--prune-to', '0.5', '--data', data.x, '--seed', seed, '--lr', '1e-3', '-o', path.join(dir, out)], dir);
+      expect(r.code).toBe(0);
+      return fs.readFileSync(path.join(dir, out, 'group1-shard1of1.bin'));
+    };
+    const [a, b, c] = [run('5', 'det-a'), run('5', 'det-b'), run('6', 'det-c')];
+    expect(a.equals(b)).toBe(true);
+    expect(a.equals(c)).toBe(false);
+  });
 });
