@@ -1,5 +1,6 @@
 import type { Model, Node, Value } from '../ir';
 import { outputIsProbabilities } from '../passes/prune/gradients';
+import { UsageError } from '../errors';
 import type { LossKind } from './losses';
 
 /**
@@ -15,6 +16,9 @@ import type { LossKind } from './losses';
  *  - Otherwise, an output that is a softmax (a Keras layer's activation, a Softmax over
  *    another axis or of unknown rank) is read as log(p) (losses.ts, `probabilities`).
  *  - Anything else, and every output under the mse loss, is read as it is.
+ *  - An output a Sigmoid produces is refused for kd, ce and kd+ce (a UsageError naming
+ *    --loss mse): it holds independent probabilities per element (a detection or
+ *    segmentation map), and a softmax over its last axis would distil nonsense.
  * The model's output itself is never changed: this only picks what training reads.
  */
 export interface TrainingOutput {
@@ -28,6 +32,11 @@ export interface TrainingOutput {
 
 export function trainingOutput(model: Model, loss: LossKind): TrainingOutput {
   if (loss === 'mse') return { value: null, reads: 'output', description: 'the first output as it is (mse)' };
+  const sigmoid = outputProducer(model);
+  if (sigmoid?.opType === 'Sigmoid') {
+    const out = model.graph.outputs[0];
+    throw new UsageError(`--loss ${loss} compares class distributions (a softmax over the last axis), but the first output '${out.name}' comes from a Sigmoid${sigmoid.name ? ` ('${sigmoid.name}')` : ''}: independent probabilities per element, not one distribution; use --loss mse (against the teacher's outputs)`);
+  }
   const softmax = model.format === 'onnx' ? lastAxisSoftmax(model) : model.format === 'tfjs-graph' ? tfSoftmax(model) : null;
   if (softmax) {
     const what = softmax.name ? `Softmax node '${softmax.name}'` : 'the output Softmax';
@@ -37,18 +46,23 @@ export function trainingOutput(model: Model, loss: LossKind): TrainingOutput {
   return { value: null, reads: 'output', description: 'the first output as logits' };
 }
 
-/** A tfjs graph model's output Softmax (through Identity): TensorFlow's Softmax op always normalizes the last axis. */
-function tfSoftmax(model: Model): Node | null {
+/** The node producing the first graph output, through Identity. */
+function outputProducer(model: Model): Node | null {
   let n = model.graph.outputs[0]?.producer ?? null;
   while (n && n.opType === 'Identity') n = n.inputs[0]?.producer ?? null;
+  return n;
+}
+
+/** A tfjs graph model's output Softmax (through Identity): TensorFlow's Softmax op always normalizes the last axis. */
+function tfSoftmax(model: Model): Node | null {
+  const n = outputProducer(model);
   return n && n.domain === 'tf' && n.opType === 'Softmax' && n.inputs[0] ? n : null;
 }
 
 /** The Softmax producing the first graph output (through Identity), when it normalizes the last axis of an input of known rank. */
 function lastAxisSoftmax(model: Model): Node | null {
   const out = model.graph.outputs[0];
-  let n = out?.producer ?? null;
-  while (n && n.opType === 'Identity') n = n.inputs[0]?.producer ?? null;
+  const n = outputProducer(model);
   if (!n || n.opType !== 'Softmax' || !(n.domain === '' || n.domain === 'ai.onnx') || !n.inputs[0]) return null;
   // Softmax keeps its input's shape, so the output's rank is the input's.
   const rank = n.inputs[0].shape?.length ?? out.shape?.length;

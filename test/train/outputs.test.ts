@@ -83,6 +83,15 @@ describe('trainingOutput', () => {
     expect(trainingOutput(m, 'kd')).toMatchObject({ value: null, reads: 'probabilities' });
   });
 
+  test('an output from a Sigmoid (per-element probabilities: a detection map, a binary head) is refused for kd, ce and kd+ce, naming --loss mse', () => {
+    const m = classifier(13, { identity: true });
+    m.graph.nodes.find((n) => n.opType === 'Softmax')!.opType = 'Sigmoid';
+    for (const loss of ['kd', 'ce', 'kd+ce'] as const) {
+      expect(() => trainingOutput(m, loss)).toThrow(new RegExp(`^--loss ${loss.replace('+', '\\+')} compares class distributions .* the first output 'out' comes from a Sigmoid \\('sm'\\): .*use --loss mse`));
+    }
+    expect(trainingOutput(m, 'mse')).toMatchObject({ value: null, reads: 'output' });
+  });
+
   test('mse reads the output as it is; a model without a Softmax output is read as logits', () => {
     expect(trainingOutput(classifier(13), 'mse')).toMatchObject({ value: null, reads: 'output' });
     const m = classifier(13);
