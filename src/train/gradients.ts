@@ -21,6 +21,7 @@ const binary: GradientRule = { kind: 'inputs', inputs: [0, 1] };
 
 export const GRADIENTS: Readonly<Record<string, GradientRule>> = {
   Add: binary, Sub: binary, Mul: binary, Div: binary, Pow: binary,
+  Max: { kind: 'inputs', inputs: 'all' }, Min: { kind: 'inputs', inputs: 'all' }, Sum: { kind: 'inputs', inputs: 'all' }, Mean: { kind: 'inputs', inputs: 'all' },
   Sqrt: x0, Erf: x0, Relu: x0, Sigmoid: x0, Tanh: x0, Exp: x0, Log: x0, Neg: x0, Abs: x0, Reciprocal: x0,
   Identity: x0, HardSwish: x0, LeakyRelu: x0, HardSigmoid: x0, Clip: x0, Softmax: x0, LogSoftmax: x0,
   Cast: { kind: 'none', why: 'Cast has no gradient in mc (its integer and bool targets are piecewise constant)' },

@@ -69,6 +69,34 @@ function unary(f: (tf: TF, a: T) => T) {
   return (c: OpContext, i: readonly (T | null)[]): T => f(c.tf, need(c, i, 0));
 }
 
+/** numpy broadcasting of two shapes. */
+function broadcastShape(a: readonly number[], b: readonly number[]): number[] {
+  const n = Math.max(a.length, b.length);
+  return Array.from({ length: n }, (_, k) => {
+    const x = a[a.length - n + k] ?? 1;
+    const y = b[b.length - n + k] ?? 1;
+    return x === 1 ? y : x;
+  });
+}
+
+/**
+ * Max, Min, Sum and Mean: elementwise over one or more inputs, numpy-style broadcasting
+ * (onnx.ai/onnx/operators). Max and Min broadcast their inputs first: tfjs 4.22's Maximum
+ * and Minimum gradients do not sum over broadcast axes (a [2,1] input got a [2,3] gradient).
+ */
+function variadic(f: (tf: TF, a: T, b: T) => T, { mean = false, broadcastFirst = false } = {}) {
+  return (c: OpContext, i: readonly (T | null)[]): T => {
+    let xs = i.map((_, k) => need(c, i, k));
+    if (broadcastFirst) {
+      const shape = xs.reduce<number[]>((acc, x) => broadcastShape(acc, x.shape), []);
+      xs = xs.map((x) => (x.shape.length === shape.length && x.shape.every((d, k) => d === shape[k]) ? x : c.tf.broadcastTo(x, shape)));
+    }
+    let y = xs.slice(1).reduce((acc, x) => f(c.tf, acc, x), xs[0]);
+    if (mean) y = c.tf.div(y, c.tf.scalar(xs.length, y.dtype));
+    return y === i[0] ? c.tf.clone(y) : y;
+  };
+}
+
 /** ONNX integer Div truncates toward zero; tfjs int division floors. */
 function Div(tf: TF, A: T, B: T): T {
   if (A.dtype === 'int32' && B.dtype === 'int32') {
@@ -102,6 +130,10 @@ export const elementwiseOps: OpTable = {
   Softmax: (c, i) => Softmax(c.tf, need(c, i, 0), { axis: optInt(c, 'axis'), opset: c.opset, log: false }),
   LogSoftmax: (c, i) => Softmax(c.tf, need(c, i, 0), { axis: optInt(c, 'axis'), opset: c.opset, log: true }),
   Cast: (c, i) => Cast(c, need(c, i, 0)),
+  Max: variadic((tf, a, b) => tf.maximum(a, b), { broadcastFirst: true }),
+  Min: variadic((tf, a, b) => tf.minimum(a, b), { broadcastFirst: true }),
+  Sum: variadic((tf, a, b) => tf.add(a, b)),
+  Mean: variadic((tf, a, b) => tf.add(a, b), { mean: true }),
 };
 
 export function optInt(c: OpContext, name: string): number | undefined {
