@@ -26,6 +26,9 @@ export const GRADIENTS: Readonly<Record<string, GradientRule>> = {
   Identity: x0, HardSwish: x0, LeakyRelu: x0, HardSigmoid: x0, Clip: x0, Softmax: x0, LogSoftmax: x0,
   Cast: { kind: 'none', why: 'Cast has no gradient in mc (its integer and bool targets are piecewise constant)' },
   Conv: { kind: 'inputs', inputs: [0, 1, 2] },
+  ConvTranspose: { kind: 'inputs', inputs: [0, 1, 2] },
+  // roi, scales and sizes (1-3) are coordinates, not data.
+  Resize: x0,
   Gemm: { kind: 'inputs', inputs: [0, 1, 2] },
   MatMul: binary,
   MaxPool: x0, AveragePool: x0, GlobalAveragePool: x0, GlobalMaxPool: x0,

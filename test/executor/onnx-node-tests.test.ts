@@ -29,7 +29,7 @@ const RTOL = 1e-4;
 const ATOL = 1e-5;
 
 /** The op families the executor covers; a test is picked when all its ops are supported. */
-const FAMILIES = /^test_(conv|gemm|matmul|add|sub|mul|div|relu|clip|leakyrelu|sigmoid|hardsigmoid|hardswish|tanh|softmax|logsoftmax|batchnorm|maxpool|averagepool|globalaveragepool|globalmaxpool|flatten|reshape|transpose|concat|split|slice|gather|squeeze|unsqueeze|reduce_mean|reduce_sum|reduce_max|reduce_min|pow|sqrt|erf|layer_normalization|identity|constant|shape|cast|pad|edge_pad|reflect_pad|constant_pad|expand|exp|log|neg|abs|reciprocal|size|max_|min_|sum_|mean_)/;
+const FAMILIES = /^test_(conv|gemm|matmul|add|sub|mul|div|relu|clip|leakyrelu|sigmoid|hardsigmoid|hardswish|tanh|softmax|logsoftmax|batchnorm|maxpool|averagepool|globalaveragepool|globalmaxpool|flatten|reshape|transpose|concat|split|slice|gather|squeeze|unsqueeze|reduce_mean|reduce_sum|reduce_max|reduce_min|pow|sqrt|erf|layer_normalization|identity|constant|shape|cast|pad|edge_pad|reflect_pad|constant_pad|expand|exp|log|neg|abs|reciprocal|size|max_|min_|sum_|mean_|resize_upsample_scales_linear|resize_upsample_scales_nearest$)/;
 
 const ORT_TYPES: Partial<Record<Tensor['dtype'], ort.Tensor.Type>> = {
   float32: 'float32', float64: 'float64', int32: 'int32', int64: 'int64', int8: 'int8', uint8: 'uint8', int16: 'int16', uint16: 'uint16', bool: 'bool',

@@ -15,12 +15,12 @@
  * a weight that reaches a 'none' op is refused with an error naming it.
  */
 import * as tf from '@tensorflow/tfjs';
-import { floatAttr, intAttr, intsAttr, Model, Node, Tensor, Value } from '../../src/ir';
+import { floatAttr, intAttr, intsAttr, Model, Node, stringAttr, Tensor, Value } from '../../src/ir';
 import { defaultOnnxOps, Executor, useGradientBackend } from '../../src/runtime/executor';
 import { checkTrainable, GRADIENTS, trainableParams } from '../../src/train';
 
 type Attr = ReturnType<typeof intAttr>;
-interface In { shape: number[]; kind?: 'sym' | 'pos' | 'away' | 'distinct' | 'int'; ints?: number[] }
+interface In { shape: number[]; kind?: 'sym' | 'pos' | 'away' | 'distinct' | 'int' | 'fixed'; ints?: number[]; floats?: number[] }
 interface Case { op: string; inputs: In[]; attrs?: Attr[]; outputs?: number; opset?: number; label?: string; only?: number[] }
 
 let seed = 1;
@@ -67,6 +67,12 @@ const CASES: Case[] = [
   { op: 'Conv', inputs: [f([2, 3, 7, 7]), f([3, 1, 3, 3]), f([3])], attrs: [intAttr('group', 3), intsAttr('strides', [2, 2]), intsAttr('pads', [1, 1, 1, 1])], label: 'Conv depthwise stride 2, pad 1 (MobileNetV3 / PP-OCR cls)' },
   { op: 'Conv', inputs: [f([1, 2, 8, 8]), f([2, 1, 3, 3]), f([2])], attrs: [intAttr('group', 2), intsAttr('strides', [2, 2]), intsAttr('pads', [1, 1, 1, 1])], label: 'Conv depthwise stride 2, even size (the last row and column of dx see only padding)' },
   { op: 'Conv', inputs: [f([2, 2, 5, 5]), f([4, 1, 3, 3]), f([4])], attrs: [intAttr('group', 2), intsAttr('strides', [2, 2]), intsAttr('pads', [1, 0, 0, 1])], label: 'Conv depthwise channel multiplier 2, stride 2' },
+  { op: 'ConvTranspose', inputs: [f([1, 2, 3, 3]), f([2, 3, 2, 2]), f([3])], attrs: [intsAttr('strides', [2, 2])], label: 'ConvTranspose 2×2 stride 2 (PP-OCR det\'s upsampling)' },
+  { op: 'ConvTranspose', inputs: [f([2, 2, 4, 4]), f([2, 2, 3, 3]), f([2])], attrs: [intsAttr('strides', [2, 2]), intsAttr('pads', [1, 0, 0, 1]), intsAttr('output_padding', [1, 1])], label: 'ConvTranspose 3×3 stride 2, asymmetric pads, output_padding' },
+  { op: 'Resize', inputs: [f([1, 2, 3, 3]), { shape: [0], kind: 'fixed', floats: [] }, { shape: [4], kind: 'fixed', floats: [1, 1, 2, 2] }], attrs: [stringAttr('mode', 'nearest'), stringAttr('coordinate_transformation_mode', 'asymmetric'), stringAttr('nearest_mode', 'floor')], label: 'Resize nearest ×2 (asymmetric, floor)' },
+  { op: 'Resize', inputs: [f([1, 2, 3, 4]), { shape: [0], kind: 'fixed', floats: [] }, { shape: [4], kind: 'fixed', floats: [1, 1, 2, 1.5] }], attrs: [stringAttr('mode', 'linear'), stringAttr('coordinate_transformation_mode', 'asymmetric')], label: 'Resize linear ×2, ×1.5 (asymmetric)' },
+  { op: 'Resize', inputs: [f([1, 2, 3, 3]), { shape: [0], kind: 'fixed', floats: [] }, { shape: [4], kind: 'fixed', floats: [1, 1, 2, 2] }], attrs: [stringAttr('mode', 'linear'), stringAttr('coordinate_transformation_mode', 'align_corners')], label: 'Resize linear ×2 (align_corners)' },
+  { op: 'Resize', inputs: [f([1, 1, 2, 3]), { shape: [0], kind: 'fixed', floats: [] }, { shape: [4], kind: 'fixed', floats: [1, 1, 3, 2] }], attrs: [stringAttr('mode', 'nearest')], label: 'Resize nearest ×3, ×2 (half_pixel, round_prefer_floor: the same source as floor at whole factors)' },
   { op: 'Gemm', inputs: [f([3, 4]), f([5, 4]), f([5])], attrs: [intAttr('transB', 1), floatAttr('alpha', 0.7)] },
   { op: 'MatMul', inputs: [f([2, 3, 4]), f([4, 5])] },
   { op: 'MaxPool', inputs: [f([1, 2, 4, 4], 'distinct')], attrs: [intsAttr('kernel_shape', [2, 2]), intsAttr('strides', [2, 2])] },
@@ -105,7 +111,7 @@ function build(c: Case): { model: Model; inputs: Value[] } {
   const inputs = c.inputs.map((i, k) => {
     const name = `in${k}`;
     if (i.kind === 'int') return g.addInitializer(name, Tensor.fromArray('int64', i.shape, BigInt64Array.from(i.ints!, BigInt), name));
-    let data = values(i);
+    let data = i.kind === 'fixed' ? Float32Array.from(i.floats!) : values(i);
     if (c.op === 'Clip' && k > 0) data = Float32Array.of(k === 1 ? -0.3 : 0.3);
     return g.addInitializer(name, Tensor.fromArray('float32', i.shape, data, name));
   });

@@ -2,6 +2,7 @@ import type { Scalar } from '@tensorflow/tfjs';
 import { UnsupportedError } from '../../errors';
 import type { Model, Node, Value } from '../../ir';
 import { irToTf } from './convert';
+import { opLimits } from './conv-transpose';
 import { defaultOnnxOps } from './ops';
 import type { OpContext, OpTable, T, TF } from './types';
 
@@ -134,6 +135,10 @@ export function unsupportedOps(model: Model, ops: OpTable = defaultOnnxOps): str
   const visit = (n: Node): void => {
     const domain = n.domain === 'ai.onnx' ? '' : n.domain;
     if (domain !== '' || !Object.prototype.hasOwnProperty.call(ops, n.opType)) bad.add(domain ? `${domain}.${n.opType}` : n.opType);
+    else {
+      const limit = opLimits[n.opType]?.(n, model.opsetVersion('') ?? 1);
+      if (limit) bad.add(`${n.opType} (${limit})`);
+    }
   };
   for (const n of model.graph.allNodes()) visit(n);
   return [...bad].sort();

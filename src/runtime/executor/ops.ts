@@ -1,4 +1,5 @@
 import { convOps } from './conv';
+import { convTransposeOps } from './conv-transpose';
 import { elementwiseOps } from './elementwise';
 import { normalizationOps } from './normalization';
 import { poolingOps } from './pooling';
@@ -10,6 +11,7 @@ import type { OpTable } from './types';
 export const defaultOnnxOps: OpTable = {
   ...elementwiseOps,
   ...convOps,
+  ...convTransposeOps,
   ...poolingOps,
   ...shapeOps,
   ...reductionOps,
