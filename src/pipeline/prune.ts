@@ -14,7 +14,7 @@ import { FileSizes, filesSize } from '../util/file-size';
 import { VERSION } from '../version';
 import { checkOutputPath, defaultOutputPath, writeOutput } from './output';
 import { liftNotes, liftWeights } from './quantize';
-import { IncompleteError, UsageError } from '../errors';
+import { IncompleteError, UnsupportedError, UsageError } from '../errors';
 import { sparsegptPruneModel } from './sparsegpt';
 
 /** A prune that reached under this share of the requested fraction did less than asked. */
@@ -157,7 +157,14 @@ async function macs(model: Model): Promise<number | undefined> {
   }
   const ex = new Executor(model, tf);
   try {
-    const shapes = ex.shapes(feeds);
+    let shapes: Map<Value, number[]>;
+    try {
+      shapes = ex.shapes(feeds);
+    } catch (e) {
+      // A node the executor takes only in some forms (Resize by a scale that is not exact) ends the estimate, not the prune.
+      if (e instanceof UnsupportedError) return undefined;
+      throw e;
+    }
     return countMacs(model, (v: Value) => shapes.get(v));
   } finally {
     ex.dispose();
