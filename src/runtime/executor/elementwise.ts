@@ -69,16 +69,6 @@ function unary(f: (tf: TF, a: T) => T) {
   return (c: OpContext, i: readonly (T | null)[]): T => f(c.tf, need(c, i, 0));
 }
 
-/** numpy broadcasting of two shapes. */
-function broadcastShape(a: readonly number[], b: readonly number[]): number[] {
-  const n = Math.max(a.length, b.length);
-  return Array.from({ length: n }, (_, k) => {
-    const x = a[a.length - n + k] ?? 1;
-    const y = b[b.length - n + k] ?? 1;
-    return x === 1 ? y : x;
-  });
-}
-
 /**
  * Max, Min, Sum and Mean: elementwise over one or more inputs, numpy-style broadcasting
  * (onnx.ai/onnx/operators). Max and Min broadcast their inputs first: tfjs 4.22's Maximum
@@ -88,7 +78,7 @@ function variadic(f: (tf: TF, a: T, b: T) => T, { mean = false, broadcastFirst =
   return (c: OpContext, i: readonly (T | null)[]): T => {
     let xs = i.map((_, k) => need(c, i, k));
     if (broadcastFirst) {
-      const shape = xs.reduce<number[]>((acc, x) => broadcastShape(acc, x.shape), []);
+      const shape = xs.reduce<number[]>((acc, x) => c.tf.broadcast_util.assertAndGetBroadcastShape(acc, x.shape), []);
       xs = xs.map((x) => (x.shape.length === shape.length && x.shape.every((d, k) => d === shape[k]) ? x : c.tf.broadcastTo(x, shape)));
     }
     let y = xs.slice(1).reduce((acc, x) => f(c.tf, acc, x), xs[0]);
