@@ -2,8 +2,7 @@ import type { Scalar } from '@tensorflow/tfjs';
 import { UnsupportedError } from '../../errors';
 import type { Model, Node, Value } from '../../ir';
 import { irToTf } from './convert';
-import { opLimits } from './conv-transpose';
-import { defaultOnnxOps } from './ops';
+import { defaultOnnxOps, opLimits } from './ops';
 import type { OpContext, OpTable, T, TF } from './types';
 
 export interface RunOptions {

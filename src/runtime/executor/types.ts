@@ -18,6 +18,9 @@ export type OpImpl = (ctx: OpContext, inputs: readonly (T | null)[]) => T | T[];
 
 export type OpTable = Readonly<Record<string, OpImpl>>;
 
+/** What the executor cannot take of a node, read from the node alone (its attributes, the opset): a reason, or null when it takes it. */
+export type OpLimit = (n: Node, opset: number) => string | null;
+
 /** Integer values of a small constant-like tensor (shapes, axes, pads). Reads it synchronously. */
 export function intsOf(t: T | null | undefined): number[] | undefined {
   if (!t) return undefined;
