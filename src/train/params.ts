@@ -96,10 +96,13 @@ export function checkTrainable(model: Model, params: readonly Value[], outputs: 
  * `params` split by whether the gradient of `outputs` (what the loss reads; default the first
  * graph output) reaches them: a weight that only feeds other outputs (another head of a
  * multi-output model) gets no gradient, so it is not trained, and the caller says so.
+ * Refuses a model where none is reached.
  */
 export function reachedParams(model: Model, params: readonly Value[], outputs: readonly Value[] = model.graph.outputs.slice(0, 1)): { reached: Value[]; unreached: Value[] } {
   const needed = gradientPaths(model, outputs);
-  return { reached: params.filter((p) => needed.has(p)), unreached: params.filter((p) => !needed.has(p)) };
+  const reached = params.filter((p) => needed.has(p));
+  if (!reached.length) throw new UnsupportedError(`no trainable weight reaches the output the loss reads ('${outputs[0]?.name}')`);
+  return { reached, unreached: params.filter((p) => !needed.has(p)) };
 }
 
 /**

@@ -100,7 +100,6 @@ class ExecutorTrainable implements Trainable {
     if (!all.length) throw new UnsupportedError('the model has no float32 weights at a trainable slot (Conv, Gemm, MatMul, Add, BatchNormalization/LayerNormalization scale and bias)');
     this.outputs = output ? [output] : undefined;
     ({ reached: this.params, unreached: this.unreached } = reachedParams(model, all, this.outputs));
-    if (!this.params.length) throw new UnsupportedError(`no trainable weight reaches the output the loss reads ('${(output ?? model.graph.outputs[0]).name}')`);
     checkTrainable(model, this.params, this.outputs);
     const id = counter++;
     this.vars = this.params.map((v, i) => tf.variable(this.ex.constant(v), true, `mc-train${id}/${i}/${v.name}`));
@@ -217,7 +216,6 @@ class GraphTrainable extends StockTfjsTrainable {
     const all = trainableParams(model).filter((v) => map[v.name]?.length === 1);
     if (!all.length) throw new UnsupportedError('the graph model has no float32 weights at a trainable slot (Conv2D/MatMul filters, biases, FusedBatchNorm scale and offset)');
     ({ reached: this.params, unreached: this.unreached } = reachedParams(model, all, output ? [output] : undefined));
-    if (!this.params.length) throw new UnsupportedError(`no trainable weight reaches the output the loss reads ('${(output ?? model.graph.outputs[0]).name}')`);
     const id = counter++;
     this.vars = this.params.map((v, i) => tf.variable(map[v.name][0], true, `mc-train${id}/${i}/${v.name}`));
     const next = { ...map };
