@@ -181,34 +181,31 @@ export async function applyPlan(model: Model, plan: Plan, ctx: ApplyContext): Pr
   for (const i of staticIdx) {
     const s = plan.steps[i] as StaticStep;
     const exclude = passThrough(s) ? [...s.select.exclude] : untaken(nodeCandidates(model), staticTakes.get(i)!);
+    let report: StaticQuantizeResult;
+    let training: QatTraining | undefined;
     if (s.finetune) {
       const r = await train(i, { ...s.finetune.settings, qatStatic: { calib: s.calib, options: { ...s.options, exclude } } }, s.finetune);
       notes.push(...r.notes);
-      const q = r.staticQuantize!;
       const c = r.staticCalibration!;
-      if (q.quantizedNodes.length === 0) {
-        if (!s.allowPartial) throw new IncompleteError(`${ctx.label}: static int8 QAT quantized no node (${q.skipped.length} left in float); nothing written (--allow-partial writes it anyway)`, q.skipped.map((k) => `${k.node} (${k.opType}): ${k.reason}`));
-        q.warnings.push(`partial: static int8 QAT quantized no node (${q.skipped.length} left in float)`);
-      }
-      const report: StaticQuantizeResult = {
-        ...q, spaceToDepthSkipped: [],
+      report = {
+        ...r.staticQuantize!, spaceToDepthSkipped: [],
         calibration: { method: s.options.calibrationMethod, samples: c.samples, batches: Math.ceil(c.samples / c.batchSize), batchSize: c.batchSize, seconds: c.seconds },
       };
-      results.push({ kind: 'static', step: i, report, training: qatTraining(r) });
+      training = qatTraining(r);
       // The small-layer decision was made once before training (measured, or as asked): the plan as carried out pins it.
       const steps = [...done.steps];
       steps[i] = { ...s, options: { ...s.options, smallLayers: c.smallLayers.length ? [...c.smallLayers] : 'int8' } };
       done = { ...done, steps };
-      continue;
+    } else {
+      report = await quantizeStaticModel(model, { ...s.options, exclude }, { data: s.calib, cache: s.calibCache, memory: ctx.statistics }, { toolVersion: VERSION, progress });
+      if (report.decisions) done = pinDecisions(done, i, report.decisions);
     }
-    const report = await quantizeStaticModel(model, { ...s.options, exclude }, { data: s.calib, cache: s.calibCache, memory: ctx.statistics }, { toolVersion: VERSION, progress });
     if (report.quantizedNodes.length === 0) {
-      const summary = `static int8 quantized no node (${report.skipped.length} left in float)`;
+      const summary = `static int8${s.finetune ? ' QAT' : ''} quantized no node (${report.skipped.length} left in float)`;
       if (!s.allowPartial) throw new IncompleteError(`${ctx.label}: ${summary}; nothing written (--allow-partial writes it anyway)`, report.skipped.map((k) => `${k.node} (${k.opType}): ${k.reason}`));
       report.warnings.push(`partial: ${summary}`);
     }
-    results.push({ kind: 'static', step: i, report });
-    if (report.decisions) done = pinDecisions(done, i, report.decisions);
+    results.push(training ? { kind: 'static', step: i, report, training } : { kind: 'static', step: i, report });
   }
   const recipe = canonicalRecipe(done);
   stampRecipe(model, recipe);
