@@ -13,7 +13,7 @@
  * A group whose channels reach a graph output, come from something untraced, or
  * feed an op that mixes channels is blocked, with the reasons.
  */
-import { intAttr, type Model, type Node, Tensor, type Value } from '../ir';
+import { intAttr, type Model, type Node, nodeReads, Tensor, type Value } from '../ir';
 import { constantOf } from './channel-shapes';
 import { CHANNEL_OPS, CHANNEL_WRITERS, type ChannelLayout, type ChannelMapping, type DimEdit, type Port } from './channel-ops';
 
@@ -115,6 +115,11 @@ export function buildChannelGraph(model: Model, ops: Readonly<Record<string, (no
   };
 
   for (const node of g.nodes) {
+    // Channels read inside a subgraph (an If branch, a Loop body, as an outer-scope value) are not followed there.
+    for (const v of new Set(nodeReads(node))) {
+      const l = node.inputs.includes(v) ? undefined : layouts.get(v);
+      if (l) note(recOf({ value: v, layout: l }), `'${v.name}' is read inside a subgraph of ${node.describe()}, where channels are not traced`);
+    }
     const ins = node.inputs.map((v) => (v ? layouts.get(v) : undefined));
     const op = node.domain === '' || node.domain === 'ai.onnx' ? ops[node.opType] : undefined;
     let m: ChannelMapping;

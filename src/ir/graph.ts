@@ -135,7 +135,7 @@ export class Graph {
 }
 
 /** Values a node reads, including outer-scope values read inside its subgraphs. */
-function* nodeReads(n: Node): Iterable<Value> {
+export function* nodeReads(n: Node): Iterable<Value> {
   for (const v of n.inputs) if (v) yield v;
   for (const a of n.attributes.values()) {
     const graphs = a.type === 'graph' ? [a.value] : a.type === 'graphs' ? a.value : [];

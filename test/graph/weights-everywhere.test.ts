@@ -12,6 +12,7 @@ import { liftConstantNodes } from '../../src/graph';
 import { inspectModel } from '../../src/inspect';
 import { floatAttr, Graph, intAttr, Model, Node, Tensor, Value } from '../../src/ir';
 import { quantizePass, resolveQuantizeOptions, runPass } from '../../src/passes';
+import { PRUNE_DEFAULTS, prunePass } from '../../src/passes/prune';
 import { raiseOpset } from '../../src/passes/quantize/opset';
 import { NameAllocator } from '../../src/passes/quantize/edits';
 import { runOnce } from '../helpers/onnx-ort';
@@ -107,6 +108,51 @@ describe('weights in Constant nodes and subgraphs', () => {
     const ref = await runBoth(bytes);
     const got = await runBoth(encodeOnnx(m));
     for (let i = 0; i < 2; i++) expect(sqnr(ref[i], got[i])).toBeGreaterThan(35);
+  });
+
+  /** The weight's values with its `k` smallest magnitudes zeroed: the test's own selection. */
+  const halfZeroed = (w: Float32Array): Float32Array => {
+    const order = Array.from(w.keys()).sort((a, b) => Math.abs(w[a]) - Math.abs(w[b]));
+    const out = Float32Array.from(w);
+    for (const i of order.slice(0, w.length / 2)) out[i] = 0;
+    return out;
+  };
+
+  it('magnitude pruning reaches all four, in the main graph and in both branches, and onnxruntime runs both', async () => {
+    const bytes = encodeOnnx(branchy());
+    const m = decodeOnnx(bytes);
+    liftConstantNodes(m);
+    const rep = runPass(prunePass({ ...PRUNE_DEFAULTS, sparsity: 0.5 }), m, CTX).changes;
+    expect(rep.layers.map((l) => l.weight).sort()).toEqual(['wc', 'welse', 'wouter', 'wthen']);
+    expect(rep.skipped).toEqual([]);
+    // The reference: the same model with each weight's smaller half zeroed by the test itself.
+    const ref = decodeOnnx(bytes);
+    liftConstantNodes(ref);
+    const consts = new Map([...ref.graph.allNodes()].flatMap((n) => n.inputs).filter((v) => v?.const).map((v) => [v!.name, v!.const!]));
+    for (const name of ['wc', 'welse', 'wouter', 'wthen']) {
+      const t = consts.get(name)!;
+      const z = halfZeroed(Float32Array.from(t.toFloat32()));
+      t.setData('float32', [...t.shape], { kind: 'bytes', bytes: new Uint8Array(z.buffer) });
+      expect({ name, zeros: rep.layers.find((l) => l.weight === name)!.zeros }).toEqual({ name, zeros: z.length / 2 });
+    }
+    const want = await runBoth(encodeOnnx(ref));
+    const got = await runBoth(encodeOnnx(m));
+    got.forEach((a, i) => expect(Buffer.from(a.buffer).equals(Buffer.from(want[i].buffer))).toBe(true));
+    // And the outputs did change: the pruning is not a no-op.
+    const dense = await runBoth(bytes);
+    expect(Buffer.from(got[0].buffer).equals(Buffer.from(dense[0].buffer))).toBe(false);
+  });
+
+  it('channel pruning names the layers inside the branches: it traces the main graph only', () => {
+    const m = decodeOnnx(encodeOnnx(branchy()));
+    liftConstantNodes(m);
+    const rep = runPass(prunePass({ ...PRUNE_DEFAULTS, sparsity: 0.5, pattern: 'channel' }), m, CTX).changes;
+    const inBranch = rep.skipped.filter((s) => /is inside a subgraph/.test(s.reason)).map((s) => s.layer).sort();
+    // wouter, read by both branches, is one layer named by its first reader.
+    expect(inBranch).toEqual(['else_y_mm', 'then_t_mm', 'then_y_mm']);
+    // wc's output h is read inside both branches: its channels are held, or the branches' MatMuls would break.
+    expect(rep.layers).toEqual([]);
+    expect(rep.skipped.find((s) => s.layer === 'h_mm')?.reason).toMatch(/'h' is read inside a subgraph of If node 'if'/);
   });
 });
 

@@ -37,7 +37,10 @@ export function channelGroups(model: Model, targets: readonly PruneTarget[]): { 
   for (const t of targets) {
     const at = graph.find(t.value, outAxisOf(t));
     if (!at || !at.group.ports[at.port].out) {
-      skipped.push({ layer: t.layer, reason: graph.untraced.get(t.node) ?? `the output channels of ${t.node.describe()} are not traced` });
+      const why = t.node.graph !== model.graph
+        ? `${t.node.describe()} is inside a subgraph (an If/Loop/Scan body): channel pruning traces the main graph only`
+        : `the output channels of ${t.node.describe()} are not traced`;
+      skipped.push({ layer: t.layer, reason: graph.untraced.get(t.node) ?? why });
       continue;
     }
     const list = byGroup.get(at.group) ?? [];
@@ -158,7 +161,7 @@ export function selectClasses(groups: readonly TargetGroup[], scores: readonly F
  */
 export function countMacs(model: Model, shapeOf: (v: Value) => readonly (number | string | null)[] | undefined = (v) => v.shape): number | undefined {
   let total = 0;
-  for (const n of model.graph.nodes) {
+  for (const n of model.graph.allNodes()) {
     const W = n.inputs[1]?.const;
     const out = n.outputs[0] ? shapeOf(n.outputs[0]) : undefined;
     if (!W || (n.opType !== 'Conv' && n.opType !== 'Gemm' && n.opType !== 'MatMul')) continue;

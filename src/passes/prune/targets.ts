@@ -6,13 +6,14 @@ import type { PruneTarget, SkippedLayer } from './types';
  * The weights a pruner may touch: registry role 'weight' (Conv, Gemm/MatMul with a
  * constant B, tf Conv2D/MatMul, Keras Dense/Conv2D), float32, not excluded by a glob.
  * Biases, norms and embeddings are never pruned. A weight shared by several nodes
- * is one target (the first node names it).
+ * is one target (the first node names it). Nodes in subgraphs (If/Loop/Scan bodies) count:
+ * exporters put whole models there (silero-vad's 16 kHz and 8 kHz branches of one If).
  */
 export function findTargets(model: Model, exclude: readonly string[], registry: OpRegistry = defaultOpRegistry): { targets: PruneTarget[]; skipped: SkippedLayer[] } {
   const targets: PruneTarget[] = [];
   const skipped: SkippedLayer[] = [];
   const seen = new Set<unknown>();
-  for (const node of model.graph.nodes) {
+  for (const node of model.graph.allNodes()) {
     for (const w of registry.weightsOf(node)) {
       if (w.spec.role !== 'weight' || seen.has(w.value)) continue;
       seen.add(w.value);
