@@ -1,6 +1,6 @@
 """Zero counts of the Conv/Gemm weights of an ONNX model, in every graph (If/Loop/Scan bodies too).
 
-Oracle for mc prune (test/corpus/prune-subgraphs.test.ts), read with the onnx package: a weight is the
+Oracle for mc prune (test/corpus/prune.test.ts), read with the onnx package: a weight is the
 second input of a Conv or Gemm, found among the initializers and Constant nodes of its own graph or an
 enclosing one. Prints JSON: one {graph depth, op, shape, zeros, size} per node, in graph order.
 

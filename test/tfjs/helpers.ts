@@ -4,6 +4,7 @@ import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { tfjsFileHandler } from '../../src/formats/tfjs/file-io';
+import { floatToHalf } from '../../src/ir';
 
 export function tempDir(tag: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), `mc-tfjs-${tag}-`));
@@ -104,4 +105,27 @@ export function seeded(n: number, seed = 1, scale = 1): Float32Array {
 
 export function readJson(p: string): Record<string, unknown> {
   return JSON.parse(fs.readFileSync(p, 'utf8')) as Record<string, unknown>;
+}
+
+/**
+ * Affine quantization as tfjs-converter's quantization.py does it: the range
+ * is nudged so that 0 is exactly representable, then q = round((x - min) / scale).
+ */
+export function quantizeAffine(x: Float32Array, dtype: 'uint8' | 'uint16'): { bytes: Uint8Array; min: number; scale: number } {
+  const qmax = dtype === 'uint8' ? 255 : 65535;
+  let lo = Math.min(0, ...x);
+  let hi = Math.max(0, ...x);
+  const scale = hi === lo ? 1 : (hi - lo) / qmax;
+  const zero = Math.round(-lo / scale);
+  lo = -zero * scale;
+  hi = qmax * scale + lo;
+  const q = dtype === 'uint8' ? new Uint8Array(x.length) : new Uint16Array(x.length);
+  for (let i = 0; i < x.length; i++) q[i] = Math.round((Math.min(hi, Math.max(lo, x[i])) - lo) / scale);
+  return { bytes: new Uint8Array(q.buffer), min: lo, scale };
+}
+
+export function toHalfBytes(x: Float32Array): Uint8Array {
+  const h = new Uint16Array(x.length);
+  for (let i = 0; i < x.length; i++) h[i] = floatToHalf(x[i]);
+  return new Uint8Array(h.buffer);
 }

@@ -1,39 +1,15 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { floatToHalf } from '../../src/ir';
 import { InputError, PathEscapeError } from '../../src/errors';
 import { getTfjsQuantization, loadTfjs, saveTfjs, setTfjsQuantization, tfjsFiles } from '../../src/formats/tfjs';
 import type { TfjsModelExtra } from '../../src/formats/tfjs/types';
 import { initTfjs } from '../../src/runtime/tfjs-backend';
-import { constNode, f32, node, placeholder, readJson, runGraphModel, seeded, tempDir, writeGraphModel } from './helpers';
+import { constNode, f32, node, placeholder, quantizeAffine, readJson, runGraphModel, seeded, tempDir, toHalfBytes, writeGraphModel } from './helpers';
 
 beforeAll(async () => {
   await initTfjs();
 });
-
-/**
- * Affine quantization as tfjs-converter's quantization.py does it: the range
- * is nudged so that 0 is exactly representable, then q = round((x - min) / scale).
- */
-function quantizeAffine(x: Float32Array, dtype: 'uint8' | 'uint16'): { bytes: Uint8Array; min: number; scale: number } {
-  const qmax = dtype === 'uint8' ? 255 : 65535;
-  let lo = Math.min(0, ...x);
-  let hi = Math.max(0, ...x);
-  const scale = hi === lo ? 1 : (hi - lo) / qmax;
-  const zero = Math.round(-lo / scale);
-  lo = -zero * scale;
-  hi = qmax * scale + lo;
-  const q = dtype === 'uint8' ? new Uint8Array(x.length) : new Uint16Array(x.length);
-  for (let i = 0; i < x.length; i++) q[i] = Math.round((Math.min(hi, Math.max(lo, x[i])) - lo) / scale);
-  return { bytes: new Uint8Array(q.buffer), min: lo, scale };
-}
-
-function toHalfBytes(x: Float32Array): Uint8Array {
-  const h = new Uint16Array(x.length);
-  for (let i = 0; i < x.length; i++) h[i] = floatToHalf(x[i]);
-  return new Uint8Array(h.buffer);
-}
 
 /** A Dense→Relu→Dense graph whose manifest stores uint16, uint8, float16 and uint8-as-int32 weights. */
 function writeQuantizedGraph(dir: string): void {

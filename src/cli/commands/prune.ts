@@ -194,6 +194,7 @@ function renderHuman(r: PruneCliResult, ctx: CliContext): string {
   const head = ['layer', 'op', 'shape', channel ? 'new shape' : 'zeros', channel ? 'channels removed' : '', channel ? 'params removed' : 'sparsity'];
   let out = renderTable(head.map((h, i) => ({ header: h, align: i >= 3 ? 'right' as const : 'left' as const })), rows) + '\n';
   for (const s of rep.skipped) out += `${c.yellow('skipped')} ${s.layer}: ${s.reason}\n`;
+  for (const l of rep.layers) if (l.widened) out += `${c.yellow('widened')} ${l.layer}: ${l.widened}\n`;
   const pattern = rep.pattern === 'n:m' ? `${rep.nm!.n}:${rep.nm!.m}` : rep.pattern;
   const rounds = rep.rounds && rep.rounds > 1 ? `, ${rep.rounds} rounds` : '';
   out += `${rep.criterion}${r.saliencyLoss ? ` (${r.saliencyLoss})` : ''}, ${pattern}, ${rep.scope} scope${rounds}: ${pct(rep.globalSparsity)} of pruned-layer weights ${channel ? 'removed' : 'zero'}\n`;

@@ -4,6 +4,7 @@ import type { Pass, PassContext, PassResult } from '../pass';
 import { magnitudeTargetScores } from './magnitude';
 import { ChannelRounds } from './rounds';
 import { findTargets } from './targets';
+import { zeroElements } from './zero';
 import { lowest, pruneCount, selectGlobal, selectNM } from './select';
 import { defaultRounds, type LayerReport, type PruneChanges, type PruneOptions, type PruneTarget, type ScoreMap, type TargetScores } from './types';
 
@@ -100,7 +101,9 @@ function scoresFor(t: PruneTarget, channel: boolean, scores: ScoreMap | undefine
 function pruneModel(model: Model, o: PruneOptions, scores: ScoreMap | undefined, ctx: PassContext): PassResult<PruneChanges> {
   validatePruneOptions(o);
   if (o.criterion === 'sparsegpt') throw new UsageError('criterion sparsegpt reconstructs weights from calibration data: it runs in the pipeline (src/pipeline/sparsegpt.ts), not as the prune pass');
-  const { targets, skipped } = findTargets(model, o.exclude);
+  // float16 weights: zeros are written in place, which only magnitude pruning of elements does.
+  const float16 = o.pattern !== 'channel' && !scores && o.criterion === 'magnitude';
+  const { targets, skipped } = findTargets(model, o.exclude, undefined, { float16 });
   if (o.pattern !== 'channel') return finish(o, skipped, pruneElements(targets, o, scores, ctx));
   const sched = new ChannelRounds(model, targets, o, 1);
   // Score every eligible layer before any surgery: a consumer's weights shrink when its producer is pruned.
@@ -122,12 +125,11 @@ function pruneElements(targets: PruneTarget[], o: PruneOptions, scores: ScoreMap
   targets.forEach((t, i) => {
     ctx.progress?.(`pruning ${t.layer}`);
     const tensor = t.value.const!;
-    const w = Float32Array.from(tensor.toFloat32()); // a copy: the original may view the input file
-    for (const k of removed[i]) w[k] = 0;
-    tensor.setData('float32', [...tensor.shape], { kind: 'bytes', bytes: new Uint8Array(w.buffer) });
+    const form = zeroElements(tensor, removed[i]);
+    const w = tensor.toFloat32();
     let zeros = 0;
     for (let k = 0; k < w.length; k++) if (w[k] === 0) zeros++;
-    layers.push(layerReport(t, [...tensor.shape], zeros));
+    layers.push(layerReport(t, [...tensor.shape], zeros, form.stored === 'float32' && !form.widened ? {} : form));
   });
   return layers;
 }

@@ -4,12 +4,15 @@ import type { PruneTarget, SkippedLayer } from './types';
 
 /**
  * The weights a pruner may touch: registry role 'weight' (Conv, Gemm/MatMul with a
- * constant B, tf Conv2D/MatMul, Keras Dense/Conv2D), float32, not excluded by a glob.
+ * constant B, tf Conv2D/MatMul, Keras Dense/Conv2D), float32 (float16 too with
+ * `opts.float16`: magnitude pruning of elements writes zeros in place), not excluded by a glob.
  * Biases, norms and embeddings are never pruned. A weight shared by several nodes
  * is one target (the first node names it). Nodes in subgraphs (If/Loop/Scan bodies) count:
  * exporters put whole models there (silero-vad's 16 kHz and 8 kHz branches of one If).
  */
-export function findTargets(model: Model, exclude: readonly string[], registry: OpRegistry = defaultOpRegistry): { targets: PruneTarget[]; skipped: SkippedLayer[] } {
+export function findTargets(
+  model: Model, exclude: readonly string[], registry: OpRegistry = defaultOpRegistry, opts: { float16?: boolean } = {},
+): { targets: PruneTarget[]; skipped: SkippedLayer[] } {
   const targets: PruneTarget[] = [];
   const skipped: SkippedLayer[] = [];
   const seen = new Set<unknown>();
@@ -23,7 +26,11 @@ export function findTargets(model: Model, exclude: readonly string[], registry: 
         continue;
       }
       const t = w.value.const!;
-      if (t.dtype !== 'float32') {
+      if (t.dtype === 'float16' && !opts.float16) {
+        skipped.push({ layer, reason: 'weight is float16: only magnitude pruning of elements (unstructured, n:m) keeps float16 weights, not channel, saliency or sparsegpt' });
+        continue;
+      }
+      if (t.dtype !== 'float32' && t.dtype !== 'float16') {
         skipped.push({ layer, reason: `weight is ${t.dtype}, not float32` });
         continue;
       }

@@ -76,6 +76,10 @@ export interface LayerReport {
   /** Channel pattern: output channels removed / before. */
   channelsRemoved?: number;
   channels?: number;
+  /** The element form the pruned weight is written in, when not plain float32 (zero.ts): 'float16', 'tfjs float16', 'tfjs uint8'... */
+  stored?: string;
+  /** Set when a narrower stored form could not hold an exact zero, so the weight is now float32: why. */
+  widened?: string;
 }
 
 export interface SkippedLayer {
