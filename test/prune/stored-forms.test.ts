@@ -16,6 +16,7 @@ import { decodeOnnx, encodeOnnx } from '../../src/formats/onnx';
 import { getTfjsQuantization, loadTfjs, saveTfjs, setTfjsQuantization, tfjsFiles } from '../../src/formats/tfjs';
 import { floatToHalf, Graph, Node, Tensor, Value, type Model } from '../../src/ir';
 import { runPass } from '../../src/passes/pass';
+import { quantizePass, resolveQuantizeOptions } from '../../src/passes';
 import { PRUNE_DEFAULTS, prunePass, type PruneChanges, type PruneOptions } from '../../src/passes/prune';
 import { initTfjs } from '../../src/runtime/tfjs-backend';
 import { runOnce } from '../helpers/onnx-ort';
@@ -157,5 +158,24 @@ describe('ONNX float16 weights (onnxruntime runs the output)', () => {
     expect([channel.layers, channel.skipped]).toEqual([[], why]);
     const saliency = runPass(prunePass({ ...PRUNE_DEFAULTS, sparsity: 0.5, criterion: 'saliency' }, new Map()), decodeOnnx(encodeOnnx(fp16Model())), CTX).changes;
     expect([saliency.layers, saliency.skipped]).toEqual([[], why]);
+  });
+});
+
+describe('weights already stored quantized', () => {
+  test('each is named with why, and nothing is pruned (fixture MLP after mc\'s int8 and int4 passes)', () => {
+    for (const bits of [8, 4] as const) {
+      const m = decodeOnnx(fs.readFileSync(path.join(__dirname, '../../fixtures/mlp.onnx')));
+      runPass(quantizePass(resolveQuantizeOptions({ bits, minElements: 0 })), m, CTX);
+      const ops = [...m.graph.allNodes()].map((n) => n.opType);
+      const rep = prune(m);
+      expect(rep.layers).toEqual([]);
+      // One line per quantized layer: DequantizeLinear → Gemm/MatMul, or an op computing on integer weights.
+      const dq = ops.filter((o) => o === 'DequantizeLinear').length;
+      const nbits = ops.filter((o) => o === 'MatMulNBits').length;
+      expect(dq + nbits).toBe(3);
+      expect(rep.skipped.filter((s) => /is computed by DequantizeLinear node .*: it is stored quantized/.test(s.reason)).length).toBe(dq);
+      expect(rep.skipped.filter((s) => /MatMulNBits node .* computes on stored integer weights/.test(s.reason)).length).toBe(nbits);
+      expect(rep.skipped.length).toBe(3);
+    }
   });
 });

@@ -10,6 +10,9 @@ import type { PruneTarget, SkippedLayer } from './types';
  * is one target (the first node names it). Nodes in subgraphs (If/Loop/Scan bodies) count:
  * exporters put whole models there (silero-vad's 16 kHz and 8 kHz branches of one If).
  */
+/** Ops that compute on integer weights, with the weight's input slot (ONNX and com.microsoft). */
+const INTEGER_COMPUTE: Readonly<Record<string, number>> = { ConvInteger: 1, MatMulInteger: 1, QLinearConv: 3, QLinearMatMul: 3, MatMulNBits: 1 };
+
 export function findTargets(
   model: Model, exclude: readonly string[], registry: OpRegistry = defaultOpRegistry, opts: { float16?: boolean } = {},
 ): { targets: PruneTarget[]; skipped: SkippedLayer[] } {
@@ -17,6 +20,18 @@ export function findTargets(
   const skipped: SkippedLayer[] = [];
   const seen = new Set<unknown>();
   for (const node of model.graph.allNodes()) {
+    const slot = INTEGER_COMPUTE[node.opType];
+    if (slot !== undefined && node.inputs[slot]) {
+      skipped.push({ layer: node.name || node.inputs[slot]!.name, reason: `${node.describe()} computes on stored integer weights: prune the float model, then quantize` });
+      continue;
+    }
+    for (const i of registry.weightSlots(node)) {
+      // A weight stored quantized (QDQ: DequantizeLinear → Conv) has no float values to prune.
+      const v = node.inputs[i]!;
+      const from = v.producer;
+      if (v.const || from?.opType !== 'DequantizeLinear' || registry.slotOf(node, i, 1)?.spec.role !== 'weight') continue;
+      skipped.push({ layer: node.name || v.name, reason: `weight '${v.name}' is computed by ${from.describe()}: it is stored quantized (prune the float model, then quantize)` });
+    }
     for (const w of registry.weightsOf(node)) {
       if (w.spec.role !== 'weight' || seen.has(w.value)) continue;
       seen.add(w.value);
