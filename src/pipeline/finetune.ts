@@ -252,7 +252,10 @@ export async function finetuneModel(model: Model, o: FinetuneModelOptions): Prom
       ...s, gradual, loss: { kind: s.loss, temperature: s.temperature, alpha: s.alpha, probabilities: reads.reads === 'probabilities', teacherProbabilities: teacherReads ? teacherReads.reads === 'probabilities' : undefined },
       validation: val ? { set: val } : undefined, onStep: o.onStep,
     });
-    trainable.writeBack();
+    const written = trainable.writeBack();
+    const names = (vs: readonly Value[]): string => `${vs.slice(0, 3).map((v) => v.name).join(', ')}${vs.length > 3 ? `, and ${vs.length - 3} more` : ''}`;
+    if (written.float16.length) notes.push(`${written.float16.length} trained weight(s) stored float16 in the input are stored float16 again, the trained values rounded to float16: ${names(written.float16)}`);
+    if (written.widened.length) notes.push(`${written.widened.length} trained weight(s) stored as tfjs uint8/uint16 in the input are written float32 (trained values are off the stored grid): ${names(written.widened)}`);
   } finally {
     teacher?.dispose();
     trainable.dispose();

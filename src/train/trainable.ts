@@ -1,7 +1,8 @@
 import type { Scalar, Variable } from '@tensorflow/tfjs';
 import type * as tfjs from '@tensorflow/tfjs';
 import { UnsupportedError } from '../errors';
-import type { Model, Value } from '../ir';
+import { attachStorage, getTfjsQuantization } from '../formats/tfjs/quantization';
+import { floatToHalf, type Model, type Value } from '../ir';
 import { Executor } from '../runtime/executor';
 import type { T, TF } from '../runtime/executor';
 import { tfjsArtifacts } from '../runtime/tfjs-grad-artifacts';
@@ -31,9 +32,21 @@ export interface Trainable {
   /** The first output of the model as given (before any training), when the engine keeps it; else null. */
   reference(feeds: Readonly<Record<string, T>>): T | null;
   lossAndGrads(feeds: Readonly<Record<string, T>>, loss: (out: T) => Scalar): { loss: number; grads: T[] };
-  /** Writes the variables' values into the IR constants (Tensor.setData: constants are copy-on-write between clones). */
-  writeBack(): void;
+  /**
+   * Writes the variables' values into the IR constants (Tensor.setData: constants are copy-on-write
+   * between clones), in the form the input stored them where that form holds any value: a tfjs
+   * weight stored float16 is stored float16 again. Returns those, and the ones widened to float32.
+   */
+  writeBack(): WrittenForms;
   dispose(): void;
+}
+
+/** What writeBack did with weights the input stored narrower than float32. */
+export interface WrittenForms {
+  /** Stored float16 in the input (tfjs manifest): written float16 again, the trained values rounded to it. */
+  float16: Value[];
+  /** Stored as tfjs uint8/uint16 affine in the input: the trained values are off that grid, so written float32. */
+  widened: Value[];
 }
 
 let counter = 0;
@@ -72,9 +85,22 @@ export async function openTrainable(tf: TF, model: Model, options: TrainableOpti
   throw new UnsupportedError(`mc finetune trains ONNX models and tfjs models; this is a ${model.format} model`);
 }
 
-function writeFloat32(v: Value, data: Float32Array): void {
-  const t = v.const!;
-  t.setData('float32', [...t.shape], { kind: 'bytes', bytes: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) });
+/** Writes trained values over `params`, keeping tfjs float16 storage (rounding to float16, as the input's producer did). */
+function writeTrained(params: readonly Value[], values: (i: number) => Float32Array): WrittenForms {
+  const out: WrittenForms = { float16: [], widened: [] };
+  params.forEach((v, i) => {
+    const t = v.const!;
+    const data = values(i);
+    const stored = getTfjsQuantization(t);
+    if (stored?.quantization.dtype === 'float16') {
+      attachStorage(t, 'float32', stored.quantization, new Uint8Array(Uint16Array.from(data, floatToHalf).buffer));
+      out.float16.push(v);
+      return;
+    }
+    if (stored) out.widened.push(v);
+    t.setData('float32', [...t.shape], { kind: 'bytes', bytes: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) });
+  });
+  return out;
 }
 
 /** Rewrites a failure of tfjs autodiff (an op with no gradient kernel) as a one-line error. */
@@ -139,9 +165,10 @@ class ExecutorTrainable implements Trainable {
     }
   }
 
-  writeBack(): void {
-    this.params.forEach((v, i) => writeFloat32(v, Float32Array.from(this.vars[i].dataSync() as Float32Array)));
+  writeBack(): WrittenForms {
+    const written = writeTrained(this.params, (i) => Float32Array.from(this.vars[i].dataSync() as Float32Array));
     this.ex.invalidate(this.params);
+    return written;
   }
 
   dispose(): void {
@@ -186,8 +213,8 @@ abstract class StockTfjsTrainable implements Trainable {
     return { loss: l, grads: this.vars.map((v) => r.grads[v.name] ?? this.tf.zerosLike(v)) };
   }
 
-  writeBack(): void {
-    this.params.forEach((v, i) => writeFloat32(v, Float32Array.from(this.vars[i].dataSync() as Float32Array)));
+  writeBack(): WrittenForms {
+    return writeTrained(this.params, (i) => Float32Array.from(this.vars[i].dataSync() as Float32Array));
   }
 }
 
