@@ -23,15 +23,19 @@ export const MIN_PRUNE_SHARE = 0.9;
 /**
  * Why a prune run did less than asked, or null: no layer pruned, or under 90% of the
  * requested fraction reached (channels over the channels considered for --pattern channel,
- * zeros over the weights of pruned layers otherwise), with one line per layer or group left.
+ * zeros over the weights of the pruned layers and of those it could not take otherwise;
+ * excluded layers do not count), with one line per layer or group left.
  */
 export function pruneShortfall(c: PruneChanges): { summary: string; details: string[] } | null {
-  const achieved = c.channelFraction ? c.channelFraction.achieved : c.globalSparsity;
+  // Layers the pruner could not take count as kept: pruning 1 of 3 layers is not the fraction asked for.
+  const held = c.channelFraction ? 0 : c.skipped.reduce((s, l) => s + (l.params ?? 0), 0);
+  const params = c.layers.reduce((s, l) => s + l.params, 0);
+  const achieved = c.channelFraction ? c.channelFraction.achieved : held ? (c.globalSparsity * params) / (params + held) : c.globalSparsity;
   const requested = c.targetSparsity;
   if (c.layers.length > 0 && (requested === 0 || achieved >= MIN_PRUNE_SHARE * requested)) return null;
   const details = c.skipped.map((s) => `${s.layer}: ${s.reason}`);
   for (const g of c.groups ?? []) if (g.reasons.length) details.push(`group ${g.layers.join(' + ')}: ${g.reasons.join('; ')}`);
-  const what = c.channelFraction ? 'of the channels' : 'of the weights of the pruned layers';
+  const what = c.channelFraction ? 'of the channels' : held ? 'of the weights of the pruned and the skipped layers' : 'of the weights of the pruned layers';
   const summary = c.layers.length === 0
     ? `pruned no layer (${c.skipped.length} skipped${details.length ? `: ${details[0]}${details.length > 1 ? ', …' : ''}` : ''})`
     : `pruned ${(achieved * 100).toFixed(1)}% ${what}, under ${MIN_PRUNE_SHARE * 100}% of the requested ${(requested * 100).toFixed(1)}%`;

@@ -19,6 +19,7 @@ import { runPass } from '../../src/passes/pass';
 import { quantizePass, resolveQuantizeOptions } from '../../src/passes';
 import { PRUNE_DEFAULTS, prunePass, type PruneChanges, type PruneOptions } from '../../src/passes/prune';
 import { initTfjs } from '../../src/runtime/tfjs-backend';
+import { pruneShortfall } from '../../src/pipeline/prune';
 import { runOnce } from '../helpers/onnx-ort';
 import { onnxModel } from '../quantize/helpers';
 import { constNode, f32, node, placeholder, quantizeAffine, readJson, runGraphModel, seeded, tempDir, toHalfBytes, writeGraphModel } from '../tfjs/helpers';
@@ -153,7 +154,7 @@ describe('ONNX float16 weights (onnxruntime runs the output)', () => {
   });
 
   test('channel pruning and saliency leave a float16 weight alone, naming why', () => {
-    const why = [{ layer: 'mm', reason: expect.stringMatching(/float16: only magnitude pruning of elements/) }];
+    const why = [{ layer: 'mm', reason: expect.stringMatching(/float16: only magnitude pruning of elements/), params: 32 }];
     const channel = prune(decodeOnnx(encodeOnnx(fp16Model())), { pattern: 'channel' });
     expect([channel.layers, channel.skipped]).toEqual([[], why]);
     const saliency = runPass(prunePass({ ...PRUNE_DEFAULTS, sparsity: 0.5, criterion: 'saliency' }, new Map()), decodeOnnx(encodeOnnx(fp16Model())), CTX).changes;
@@ -177,5 +178,28 @@ describe('weights already stored quantized', () => {
       expect(rep.skipped.filter((s) => /MatMulNBits node .* computes on stored integer weights/.test(s.reason)).length).toBe(nbits);
       expect(rep.skipped.length).toBe(3);
     }
+  });
+});
+
+describe('a layer the pruner could not take counts as kept', () => {
+  const changes = (skipped: PruneChanges['skipped']): PruneChanges => ({
+    criterion: 'magnitude', pattern: 'unstructured', scope: 'layer', targetSparsity: 0.5, globalSparsity: 0.5, skipped,
+    layers: [{ layer: 'a', weight: 'a.w', op: 'Gemm', shape: [10, 10], newShape: [10, 10], params: 100, zeros: 50, sparsity: 0.5 }],
+  });
+
+  test('1 of 2 layers pruned (the other stored quantized) is short of the fraction; an excluded one is the user\'s choice', () => {
+    // 50 zeros over 100 + 300 weights: 12.5%, under 90% of 50%.
+    expect(pruneShortfall(changes([{ layer: 'b', reason: 'stored quantized', params: 300 }]))?.summary)
+      .toBe('pruned 12.5% of the weights of the pruned and the skipped layers, under 90% of the requested 50.0%');
+    expect(pruneShortfall(changes([{ layer: 'b', reason: 'excluded' }]))).toBeNull();
+  });
+
+  test('the fixture MLP after static int8 has only its float layer left: the run is short, per weight', () => {
+    const m = decodeOnnx(fs.readFileSync(path.join(__dirname, '../../fixtures/mlp.onnx')));
+    runPass(quantizePass(resolveQuantizeOptions({ bits: 8, minElements: 0, exclude: ['logits*'] })), m, CTX);
+    const rep = prune(m);
+    expect(rep.layers.map((l) => l.layer)).toEqual(['logits/Gemm']);
+    expect(rep.skipped.map((s) => s.layer).sort()).toEqual(['fc1/Gemm', 'fc2/Gemm']);
+    expect(pruneShortfall(rep)?.summary).toMatch(/of the weights of the pruned and the skipped layers, under 90% of the requested 50.0%/);
   });
 });

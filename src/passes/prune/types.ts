@@ -85,6 +85,12 @@ export interface LayerReport {
 export interface SkippedLayer {
   layer: string;
   reason: string;
+  /**
+   * The weight's element count, for a layer the pruner could not take (stored quantized or
+   * float16, another dtype): it counts towards the requested fraction as kept. Absent for an
+   * excluded layer (the user's choice); channel mode counts such layers in channelFraction instead.
+   */
+  params?: number;
 }
 
 /** Channel pattern: one dependency group (layers whose channels are removed together). */
