@@ -35,7 +35,7 @@ const listing = JSON.parse(execFileSync(process.execPath, [path.join(ROOT, 'scri
   { dir: string; models: { name: string; path: string; present: boolean }[] };
 const silero = listing.models.find((m) => m.name === 'silero-vad-v5')!;
 const faceres = listing.models.find((m) => m.name === 'human-faceres')!;
-const pyOnnx = requirePython('onnx', ['onnx', 'numpy'], 'python3-onnx python3-numpy');
+const pyOnnx = requirePython('python-onnx', ['onnx', 'numpy'], 'python3-onnx python3-numpy');
 const gate = pyOnnx.run ? corpusGate() : pyOnnx;
 
 interface Row { depth: number; op: string; shape: number[]; zeros: number; size: number }
