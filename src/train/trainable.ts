@@ -2,7 +2,7 @@ import type { Scalar, Variable } from '@tensorflow/tfjs';
 import type * as tfjs from '@tensorflow/tfjs';
 import { UnsupportedError } from '../errors';
 import { attachStorage, getTfjsQuantization } from '../formats/tfjs/quantization';
-import { floatToHalf, type Model, type Value } from '../ir';
+import { float32ToFloat16Bytes, type Model, type Value } from '../ir';
 import { Executor } from '../runtime/executor';
 import type { T, TF } from '../runtime/executor';
 import { tfjsArtifacts } from '../runtime/tfjs-grad-artifacts';
@@ -93,7 +93,7 @@ function writeTrained(params: readonly Value[], values: (i: number) => Float32Ar
     const data = values(i);
     const stored = getTfjsQuantization(t);
     if (stored?.quantization.dtype === 'float16') {
-      attachStorage(t, 'float32', stored.quantization, new Uint8Array(Uint16Array.from(data, floatToHalf).buffer));
+      attachStorage(t, 'float32', stored.quantization, float32ToFloat16Bytes(data));
       out.float16.push(v);
       return;
     }

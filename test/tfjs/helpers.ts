@@ -4,7 +4,7 @@ import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { tfjsFileHandler } from '../../src/formats/tfjs/file-io';
-import { floatToHalf } from '../../src/ir';
+import { float32ToFloat16Bytes } from '../../src/ir';
 
 export function tempDir(tag: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), `mc-tfjs-${tag}-`));
@@ -125,7 +125,5 @@ export function quantizeAffine(x: Float32Array, dtype: 'uint8' | 'uint16'): { by
 }
 
 export function toHalfBytes(x: Float32Array): Uint8Array {
-  const h = new Uint16Array(x.length);
-  for (let i = 0; i < x.length; i++) h[i] = floatToHalf(x[i]);
-  return new Uint8Array(h.buffer);
+  return float32ToFloat16Bytes(x);
 }
