@@ -14,7 +14,7 @@ import { defaultOpRegistry, type Model, type Value } from '../ir';
 import { PRUNE_DEFAULTS, type Scope } from '../passes/prune';
 import { useGradientBackend } from '../runtime/executor';
 import type { T } from '../runtime/executor';
-import { fit, openPredictor, openTrainable, recalibrateBatchNorm, trainingOutput, TrainingSet, type FitOptions, type FitResult, type LossKind, type Predictor, type StepInfo, type TrainingOutput } from '../train';
+import { fit, openPredictor, openTrainable, recalibrateBatchNorm, trainingOutput, TrainingSet, type FitOptions, type FitResult, type BnMode, type LossKind, type Predictor, type StepInfo, type TrainingOutput } from '../train';
 import { VERSION } from '../version';
 import { fakeQuantViews, planQat, qatRecord, type QatSettings } from '../train/fake-quant';
 import type { QuantizeReport } from '../passes';
@@ -33,6 +33,11 @@ export interface FinetuneSettings extends Omit<FitOptions, 'validation' | 'onSte
   samples?: number;
   /** ONNX: re-estimate BatchNormalization statistics on the training data first (adaptive BN; default false). */
   bnRecalibrate?: boolean;
+  /**
+   * ONNX BatchNormalization while training: 'frozen' (default) keeps the stored statistics; 'train' normalizes
+   * each batch with its own and updates the running statistics with the node's momentum (train/batchnorm-train.ts).
+   */
+  bnMode?: BnMode;
   /**
    * Gradual magnitude pruning while training (Zhu & Gupta 2017): global over the layer weights
    * (Conv/Gemm weights, MatMul constants; Keras kernels), from `initial` to `final` sparsity,
@@ -115,7 +120,7 @@ function inputSpecs(model: Model): InputSpec[] {
  */
 export const FINETUNE_DEFAULTS = {
   loss: 'kd', temperature: 2, alpha: 0.5, epochs: 1, batchSize: 32, optimizer: 'adam', momentum: 0.9, weightDecay: 0,
-  lr: 1e-3, schedule: 'cosine', warmup: 0.05, seed: 0,
+  lr: 1e-3, schedule: 'cosine', warmup: 0.05, seed: 0, bnMode: 'frozen',
   initialSparsity: 0, pruneFrequency: 100, pruneEnd: 0.75, pruneScope: 'global',
 } as const;
 
@@ -220,7 +225,7 @@ export async function finetuneModel(model: Model, o: FinetuneModelOptions): Prom
   const tfjsTeacher = needsTeacher && !o.teacher && model.format !== 'onnx' ? model.clone() : null;
   const reads = trainingOutput(model, s.loss);
   const staticViews = staticQat ? staticQatViews(tf, staticQat.qat) : undefined;
-  const trainable = await openTrainable(tf, model, { views: qat ? fakeQuantViews(tf, qat) : staticViews?.views, activations: staticViews?.activations, output: reads.value });
+  const trainable = await openTrainable(tf, model, { views: qat ? fakeQuantViews(tf, qat) : staticViews?.views, activations: staticViews?.activations, output: reads.value, bnMode: s.bnMode });
   let teacher: Predictor | null = null;
   let teacherReads: TrainingOutput | null = null;
   let training: FitResult;
@@ -234,9 +239,11 @@ export async function finetuneModel(model: Model, o: FinetuneModelOptions): Prom
     notes.push(`the loss reads ${reads.description}${teacherReads && teacherReads.description !== reads.description ? `; of the teacher, ${teacherReads.description}` : ''}`);
     notes.push(model.format === 'onnx'
       ? staticQat ? 'static QAT: BatchNormalization (if any) is folded into its Conv/Gemm before training (the static path\'s rewrite), so the folded weights are what trains and what is quantized'
-        : 'BatchNormalization runs with frozen statistics (its mean and variance are not trained; scale and bias are)'
+        : trainable.batchStatsNodes ? `BatchNormalization trains with batch statistics (--bn-mode train): ${trainable.batchStatsNodes} node(s) normalize each batch with its own mean and variance, and their running statistics (updated with each node's momentum) are written`
+          : 'BatchNormalization runs with frozen statistics (its mean and variance are not trained; scale and bias are)'
       : model.format === 'tfjs-graph' ? 'tfjs graph model on stock tfjs: filters, MatMul operands, biases and FusedBatchNorm scale/offset trained; FusedBatchNorm mean and variance frozen'
-        : 'tfjs layers-model: BatchNormalization moving statistics frozen (training: false); trainable weights only');
+        : trainable.batchStatsNodes ? `tfjs layers-model, --bn-mode train: training steps run with training: true (as Keras fit), so ${trainable.batchStatsNodes} BatchNormalization layer(s) normalize each batch with its own statistics and their moving statistics are updated and written; Dropout, if any, is active`
+          : 'tfjs layers-model: BatchNormalization moving statistics frozen (training: false); trainable weights only');
     if (trainable.unreached.length) {
       const u = trainable.unreached;
       notes.push(`${u.length} weight(s) feed only outputs the loss does not read (it reads the first output) and are not trained: ${u.slice(0, 5).map((v) => v.name).join(', ')}${u.length > 5 ? `, and ${u.length - 5} more` : ''}`);

@@ -86,6 +86,7 @@ function pruneStep(k: Keys, select: Selection, base: string): PruneStep {
       epochs: k['finetune-epochs'] as number | undefined, frequency: k.frequency as number | undefined, initial: k['initial-sparsity'] as number | undefined,
       end: k['prune-end'] as number | undefined, lr: k.lr as number | 'find' | undefined, loss: k.loss as FinetuneSettings['loss'] | undefined,
       seed: k.seed as number | undefined, samples: k.samples as number | undefined, batchSize: k['batch-size'] as number | undefined,
+      bnMode: k['bn-mode'] as FinetuneSettings['bnMode'],
     }, { data, labels, exclude: [...(select.layers ?? []), ...select.exclude] }),
     teacher: k.teacher === undefined ? undefined : pathFrom(base, String(k.teacher)),
   } : undefined;
@@ -103,7 +104,7 @@ function pruneStep(k: Keys, select: Selection, base: string): PruneStep {
 }
 
 /** The keys (flags) of `mc prune --schedule polynomial` beyond the one-shot ones. */
-export const GRADUAL_KEYS = ['finetune-epochs', 'frequency', 'initial-sparsity', 'prune-end', 'teacher', 'lr', 'loss', 'seed'];
+export const GRADUAL_KEYS = ['finetune-epochs', 'frequency', 'initial-sparsity', 'prune-end', 'teacher', 'lr', 'loss', 'seed', 'bn-mode'];
 
 /**
  * `mc prune --schedule polynomial`: the fine-tuning settings of gradual magnitude pruning
@@ -112,6 +113,7 @@ export const GRADUAL_KEYS = ['finetune-epochs', 'frequency', 'initial-sparsity',
  */
 export function gradualSettings(o: PruneOptions, g: {
   epochs?: number; frequency?: number; initial?: number; end?: number; lr?: number | 'find'; loss?: FinetuneSettings['loss']; seed?: number; samples?: number; batchSize?: number;
+  bnMode?: FinetuneSettings['bnMode'];
 }, io: { data?: string; labels?: string; exclude: readonly string[] }): FinetuneSettings {
   if (o.criterion !== 'magnitude' || o.pattern !== 'unstructured') throw new UsageError(`--schedule polynomial is gradual magnitude pruning: --method magnitude --pattern unstructured, not ${o.criterion} ${o.pattern}`);
   if (!io.data) throw new UsageError('--schedule polynomial fine-tunes between prunes: it needs --data (training inputs; not the eval set)');
@@ -120,7 +122,7 @@ export function gradualSettings(o: PruneOptions, g: {
   const settings: FinetuneSettings = {
     loss: g.loss ?? d.loss, temperature: d.temperature, alpha: d.alpha, epochs: g.epochs ?? d.epochs, batchSize: g.batchSize ?? d.batchSize, samples: g.samples,
     optimizer: { kind: d.optimizer, momentum: d.momentum, weightDecay: d.weightDecay },
-    lr: g.lr ?? d.lr, schedule: d.schedule, warmup: d.warmup, seed: g.seed ?? d.seed,
+    lr: g.lr ?? d.lr, schedule: d.schedule, warmup: d.warmup, seed: g.seed ?? d.seed, bnMode: g.bnMode ?? d.bnMode,
     prune: { final: o.sparsity, initial: g.initial ?? d.initialSparsity, frequency: g.frequency ?? d.pruneFrequency, end: g.end ?? d.pruneEnd, scope: o.scope, minDensity: o.minDensity },
   };
   checkFinetuneSettings(settings, { labels: io.labels });
@@ -168,6 +170,7 @@ function trainingFromKeys(k: Keys, base: string, gradual: boolean): StepTraining
     earlyStop: k['early-stop'] as number | undefined,
     seed: (k.seed ?? d.seed) as number,
     bnRecalibrate: k['bn-recalibrate'] === true,
+    bnMode: (k['bn-mode'] ?? d.bnMode) as FinetuneSettings['bnMode'],
     prune: k['prune-to'] === undefined ? undefined : {
       final: k['prune-to'] as number,
       initial: (k['initial-sparsity'] ?? d.initialSparsity) as number,
@@ -322,6 +325,7 @@ function bodyOf(s: PlanStep, base: string): Keys {
       const p = g.settings.prune!;
       set('schedule', 'polynomial'); set('finetune-epochs', g.settings.epochs); set('frequency', p.frequency); set('initial-sparsity', p.initial); set('prune-end', p.end);
       set('teacher', g.teacher === undefined ? undefined : pathIn(base, g.teacher)); set('lr', g.settings.lr); set('loss', g.settings.loss); set('seed', g.settings.seed);
+      set('bn-mode', g.settings.bnMode === 'train' ? 'train' : undefined);
     }
   } else if (s.kind === 'finetune') {
     return trainingKeys(s, base);
@@ -358,7 +362,7 @@ function trainingKeys(t: StepTraining, base: string): Keys {
   set('data', rel(t.data)); set('labels', rel(t.labels)); set('teacher', rel(t.teacher)); set('val-data', rel(t.valData)); set('val-labels', rel(t.valLabels));
   set('loss', o.loss); set('temperature', o.temperature); set('alpha', o.alpha); set('epochs', o.epochs); set('batch-size', o.batchSize); set('samples', o.samples);
   set('optimizer', o.optimizer.kind); set('momentum', o.optimizer.momentum); set('weight-decay', o.optimizer.weightDecay);
-  set('lr', o.lr); set('schedule', o.schedule); set('warmup', o.warmup); set('early-stop', o.earlyStop); set('seed', o.seed); set('bn-recalibrate', o.bnRecalibrate === true);
+  set('lr', o.lr); set('schedule', o.schedule); set('warmup', o.warmup); set('early-stop', o.earlyStop); set('seed', o.seed); set('bn-recalibrate', o.bnRecalibrate === true); set('bn-mode', o.bnMode === 'train' ? 'train' : undefined);
   if (o.prune) {
     set('prune-to', o.prune.final); set('initial-sparsity', o.prune.initial); set('prune-frequency', o.prune.frequency); set('prune-end', o.prune.end);
     set('scope', o.prune.scope); set('min-density', o.prune.minDensity);

@@ -68,7 +68,7 @@ function setFloat(t: Tensor, data: Float32Array): void {
 }
 
 /** Mean and variance are float32 constants read by this node only. */
-function bnStatsOwned(n: Node): boolean {
+export function bnStatsOwned(n: Node): boolean {
   return [3, 4].every((i) => {
     const v = n.inputs[i];
     return !!v?.const && v.const.dtype === 'float32' && v.uses.length === 1;

@@ -16,6 +16,7 @@ export type { Predictor, Trainable } from './trainable';
 export { accuracy, fit, TrainingDivergedError } from './loop';
 export type { EpochLog, FitOptions, FitResult, StepInfo } from './loop';
 export { recalibrateBatchNorm } from './batchnorm';
+export { BN_MODES, RunningBatchNorm, type BnMode } from './batchnorm-train';
 export { isPruningStep, polynomialSparsity, pruneGlobalMagnitude, pruneMagnitude } from './gradual';
 export type { GradualPruning } from './gradual';
 export { fakeQuantize, fakeQuantOp, fakeQuantViews, planQat, qatRecord } from './fake-quant';

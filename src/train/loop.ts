@@ -103,6 +103,7 @@ export function fit(tf: TF, model: Trainable, teacher: Predictor | null, train: 
     let baseLr: number;
     if (o.lr === 'find') {
       const saved = model.vars.map((v) => tf.keep(tf.clone(v)));
+      const restoreState = model.saveState();
       const opt = makeOptimizer(tf, o.optimizer);
       const order = epochOrder(train.count, o.seed, -1);
       // Gradual pruning: the student starts as its teacher, so the loss has nothing to fall from; the rate
@@ -122,6 +123,7 @@ export function fit(tf: TF, model: Trainable, teacher: Predictor | null, train: 
         opt.dispose();
         model.vars.forEach((v, i) => v.assign(saved[i]));
         tf.dispose(saved);
+        restoreState();
         if (o.gradual) {
           masks.dispose();
           masks = WeightMasks.of(tf, model.vars);

@@ -6,6 +6,7 @@ import { float32ToFloat16Bytes, type Model, type Value } from '../ir';
 import { Executor } from '../runtime/executor';
 import type { T, TF } from '../runtime/executor';
 import { tfjsArtifacts } from '../runtime/tfjs-grad-artifacts';
+import { RunningBatchNorm, type BnMode } from './batchnorm-train';
 import { checkTrainable, reachedParams, trainableParams } from './params';
 
 /**
@@ -32,6 +33,10 @@ export interface Trainable {
   /** The first output of the model as given (before any training), when the engine keeps it; else null. */
   reference(feeds: Readonly<Record<string, T>>): T | null;
   lossAndGrads(feeds: Readonly<Record<string, T>>, loss: (out: T) => Scalar): { loss: number; grads: T[] };
+  /** Saves what training steps change besides the variables (running BatchNormalization statistics); the result puts it back. */
+  saveState(): () => void;
+  /** BatchNormalization nodes trained with batch statistics (TrainableOptions.bnMode 'train'); none otherwise. */
+  readonly batchStatsNodes: number;
   /**
    * Writes the variables' values into the IR constants (Tensor.setData: constants are copy-on-write
    * between clones), in the form the input stored them where that form holds any value: a tfjs
@@ -72,15 +77,21 @@ export interface TrainableOptions {
    * the tensors a QuantizeLinear will take, fake-quant-static.ts; RunOptions.activations). Gradients flow through it.
    */
   activations?: ReadonlyMap<Value, (t: T) => T>;
+  /**
+   * ONNX: 'train' normalizes each training batch with its own statistics and keeps running ones
+   * (train/batchnorm-train.ts), written back with the weights; 'frozen' (default) keeps the stored ones.
+   */
+  bnMode?: BnMode;
 }
 
 export async function openTrainable(tf: TF, model: Model, options: TrainableOptions = {}): Promise<Trainable> {
-  if (model.format === 'onnx') return new ExecutorTrainable(tf, model, options.views, options.output ?? undefined, options.activations);
+  if (model.format === 'onnx') return new ExecutorTrainable(tf, model, options.views, options.output ?? undefined, options.activations, options.bnMode === 'train' ? new RunningBatchNorm(model) : undefined);
   if (options.views?.size || options.activations?.size) throw new UnsupportedError('weight and activation views (QAT fake quantization) need an ONNX model');
   if (model.format === 'tfjs-layers') {
     const lm = await tf.loadLayersModel(tf.io.fromMemory(tfjsArtifacts(model)));
-    return new LayersTrainable(tf, model, lm);
+    return new LayersTrainable(tf, model, lm, options.bnMode === 'train');
   }
+  if (options.bnMode === 'train') throw new UnsupportedError(`--bn-mode train: batch statistics are trained on ONNX and tfjs layers models; this tfjs graph model's FusedBatchNorm nodes keep theirs (use --bn-mode frozen)`);
   if (model.format === 'tfjs-graph') return new GraphTrainable(tf, model, await tf.loadGraphModel(tf.io.fromMemory(tfjsArtifacts(model))), options.output ?? undefined);
   throw new UnsupportedError(`mc finetune trains ONNX models and tfjs models; this is a ${model.format} model`);
 }
@@ -120,7 +131,7 @@ class ExecutorTrainable implements Trainable {
   private readonly outputs: readonly Value[] | undefined;
 
   constructor(private readonly tf: TF, model: Model, private readonly views?: ReadonlyMap<Value, WeightView>, output?: Value,
-    private readonly activations?: ReadonlyMap<Value, (t: T) => T>) {
+    private readonly activations?: ReadonlyMap<Value, (t: T) => T>, private readonly bn?: RunningBatchNorm) {
     this.ex = new Executor(model, tf);
     const all = trainableParams(model);
     if (!all.length) throw new UnsupportedError('the model has no float32 weights at a trainable slot (Conv, Gemm, MatMul, Add, BatchNormalization/LayerNormalization scale and bias)');
@@ -132,18 +143,33 @@ class ExecutorTrainable implements Trainable {
     this.overrides = new Map<Value, T>(this.params.map((v, i) => [v, this.vars[i]]));
   }
 
-  predict(feeds: Readonly<Record<string, T>>): T {
-    if (this.views?.size || this.activations?.size) return this.tf.tidy(() => this.viewed(feeds, this.vars));
-    const [out, ...rest] = this.ex.run(feeds, { overrides: this.overrides, outputs: this.outputs });
-    this.tf.dispose(rest);
-    return out;
+  get batchStatsNodes(): number {
+    return this.bn?.nodes.length ?? 0;
   }
 
-  /** The first output with each weight seen through its view (the caller tidies). */
-  private viewed(feeds: Readonly<Record<string, T>>, ws: readonly T[]): T {
+  /** Inference at the current weights: with batch-statistics training, the running statistics stand in for the stored ones. */
+  predict(feeds: Readonly<Record<string, T>>): T {
+    if (this.views?.size || this.activations?.size) return this.tf.tidy(() => this.viewed(feeds, this.vars, false));
+    const running = this.bn?.overrides(this.tf);
+    try {
+      const [out, ...rest] = this.ex.run(feeds, { overrides: running ? new Map([...this.overrides, ...running]) : this.overrides, outputs: this.outputs });
+      this.tf.dispose(rest);
+      return out;
+    } finally {
+      if (running) this.tf.dispose([...running.values()]);
+    }
+  }
+
+  /** The first output with each weight seen through its view (the caller tidies); `training`: batch statistics, when kept. */
+  private viewed(feeds: Readonly<Record<string, T>>, ws: readonly T[], training: boolean): T {
     const at = new Map<Value, T>(this.params.map((v, i) => [v, ws[i]]));
     const overrides = new Map<Value, T>(this.params.map((v, i) => [v, this.views?.get(v)?.(ws[i], (u) => at.get(u)) ?? ws[i]]));
-    return this.ex.run(feeds, { overrides, outputs: this.outputs, activations: this.activations })[0];
+    if (!training && this.bn) for (const [v, t] of this.bn.overrides(this.tf)) overrides.set(v, t);
+    return this.ex.run(feeds, { overrides, outputs: this.outputs, activations: this.activations, batchStats: training ? this.bn : undefined })[0];
+  }
+
+  saveState(): () => void {
+    return this.bn?.save() ?? (() => {});
   }
 
   reference(feeds: Readonly<Record<string, T>>): T {
@@ -154,9 +180,9 @@ class ExecutorTrainable implements Trainable {
 
   lossAndGrads(feeds: Readonly<Record<string, T>>, loss: (out: T) => Scalar): { loss: number; grads: T[] } {
     try {
-      if (!this.views?.size && !this.activations?.size) return this.ex.lossAndGrads(feeds, this.params, (outs) => loss(outs[0]), this.vars, this.outputs);
+      if (!this.views?.size && !this.activations?.size) return this.ex.lossAndGrads(feeds, this.params, (outs) => loss(outs[0]), this.vars, this.outputs, this.bn);
       // Differentiates through the views (tfjs keeps what backprop needs across the executor's tidy).
-      const { value, grads } = this.tf.valueAndGrads((...ws: T[]) => loss(this.viewed(feeds, ws)))([...this.vars]);
+      const { value, grads } = this.tf.valueAndGrads((...ws: T[]) => loss(this.viewed(feeds, ws, true)))([...this.vars]);
       const l = value.dataSync()[0];
       value.dispose();
       return { loss: l, grads };
@@ -167,7 +193,7 @@ class ExecutorTrainable implements Trainable {
 
   writeBack(): WrittenForms {
     const written = writeTrained(this.params, (i) => Float32Array.from(this.vars[i].dataSync() as Float32Array));
-    this.ex.invalidate(this.params);
+    this.ex.invalidate([...this.params, ...(this.bn?.writeBack() ?? [])]);
     return written;
   }
 
@@ -189,21 +215,30 @@ abstract class StockTfjsTrainable implements Trainable {
 
   constructor(protected readonly tf: TF) {}
 
-  protected abstract forward(feeds: Readonly<Record<string, T>>): T;
+  /** `training`: the forward pass of a training step (lossAndGrads), not inference. */
+  protected abstract forward(feeds: Readonly<Record<string, T>>, training: boolean): T;
   abstract dispose(): void;
 
   predict(feeds: Readonly<Record<string, T>>): T {
-    return this.tf.tidy(() => this.forward(feeds));
+    return this.tf.tidy(() => this.forward(feeds, false));
+  }
+
+  get batchStatsNodes(): number {
+    return 0;
   }
 
   reference(): null {
     return null;
   }
 
+  saveState(): () => void {
+    return () => {};
+  }
+
   lossAndGrads(feeds: Readonly<Record<string, T>>, loss: (out: T) => Scalar): { loss: number; grads: T[] } {
     let r: { value: Scalar; grads: tfjs.NamedTensorMap };
     try {
-      r = this.tf.variableGrads(() => loss(this.forward(feeds)), [...this.vars]);
+      r = this.tf.variableGrads(() => loss(this.forward(feeds, true)), [...this.vars]);
     } catch (e) {
       return gradientFailure(e);
     }
@@ -268,13 +303,21 @@ function runGraph(tf: TF, gm: tfjs.GraphModel, feeds: Readonly<Record<string, T>
   return out[0];
 }
 
+/**
+ * A tfjs layers-model on stock tfjs. With `batchStats` (--bn-mode train) a training step runs the
+ * layers with training: true, as Keras fit does: BatchNormalization normalizes with the batch's
+ * statistics and stock tfjs updates its moving mean and variance (moving = moving·momentum +
+ * batch·(1 − momentum)), which are written back with the weights; Dropout, if any, is active.
+ */
 class LayersTrainable extends StockTfjsTrainable {
   readonly params: readonly Value[];
   readonly vars: readonly Variable[];
   /** Keras layers: a weight feeding another output gets a zero gradient (StockTfjsTrainable.lossAndGrads); none is listed. */
   readonly unreached: readonly Value[] = [];
+  /** --bn-mode train: BatchNormalization moving statistics (IR value, layer variable). */
+  private readonly stats: { v: Value; w: tfjs.LayerVariable }[] = [];
 
-  constructor(tf: TF, model: Model, private readonly lm: tfjs.LayersModel) {
+  constructor(tf: TF, model: Model, private readonly lm: tfjs.LayersModel, private readonly batchStats = false) {
     super(tf);
     const byName = new Map<string, Value>();
     for (const v of model.weights()) if (v.const?.dtype === 'float32') byName.set(v.name, v);
@@ -291,15 +334,42 @@ class LayersTrainable extends StockTfjsTrainable {
     if (!params.length) throw new UnsupportedError('the layers-model has no float32 trainable weights');
     this.params = params;
     this.vars = vars;
+    if (batchStats) {
+      for (const layer of lm.layers) {
+        if (layer.getClassName() !== 'BatchNormalization') continue;
+        for (const w of layer.nonTrainableWeights) {
+          const v = byName.get(w.originalName);
+          if (v) this.stats.push({ v, w });
+        }
+      }
+    }
   }
 
-  protected forward(feeds: Readonly<Record<string, T>>): T {
+  override get batchStatsNodes(): number {
+    return new Set(this.stats.map((s) => s.v.name.replace(/\/[^/]*$/, ''))).size;
+  }
+
+  override saveState(): () => void {
+    const saved = this.stats.map((s) => this.tf.keep(this.tf.clone(s.w.read())));
+    return () => {
+      this.stats.forEach((s, i) => s.w.write(saved[i]));
+      this.tf.dispose(saved);
+    };
+  }
+
+  override writeBack(): WrittenForms {
+    const a = super.writeBack();
+    const b = writeTrained(this.stats.map((s) => s.v), (i) => Float32Array.from(this.stats[i].w.read().dataSync() as Float32Array));
+    return { float16: [...a.float16, ...b.float16], widened: [...a.widened, ...b.widened] };
+  }
+
+  protected forward(feeds: Readonly<Record<string, T>>, training: boolean): T {
     const xs = this.lm.inputs.map((i) => i.sourceLayer.name).map((n) => {
       const t = feeds[n];
       if (!t) throw new Error(`missing feed for model input '${n}'`);
       return t;
     });
-    const out = this.lm.apply(xs.length === 1 ? xs[0] : xs, { training: false }) as T | T[];
+    const out = this.lm.apply(xs.length === 1 ? xs[0] : xs, { training: training && this.batchStats }) as T | T[];
     if (!Array.isArray(out)) return out;
     this.tf.dispose(out.slice(1));
     return out[0];

@@ -28,7 +28,7 @@ const CNN = path.join(FIX, 'cnn.onnx');
 const maybe = requireDep('fashion-mnist', split.available(), '/usr/share/datasets/fashion-mnist is missing (apt-get install dataset-fashion-mnist)').describe;
 jest.setTimeout(1_800_000);
 
-const mc = (args: string[], cwd: string): McRun => mcIn(['cli/commands/finetune', 'pipeline/finetune', 'train/loop', 'train/trainable', 'runtime/executor/backend'], args, cwd);
+const mc = (args: string[], cwd: string): McRun => mcIn(['cli/commands/finetune', 'pipeline/finetune', 'train/loop', 'train/trainable', 'train/batchnorm-train', 'runtime/executor/normalization', 'runtime/executor/backend'], args, cwd);
 
 /** Every float32 initializer's zeros, by name: [count, positions hash]. */
 function zeros(file: string): Map<string, number[]> {
@@ -53,17 +53,17 @@ maybe('mc finetune recovers pruned accuracy (fixture CNN, onnxruntime on the eva
     dense = await top1(CNN);
   });
 
-  // Issue 13 asks for top-1 within 0.5 points of dense here. Measured on this project's machine: dense 90.0,
-  // pruned 36.2, fine-tuned 89.2 (89.4 with the earlier wasm kernels) — 0.3 short (one standard deviation of
-  // top-1 on 1,000 images is ~0.95 points).
-  // That target is a known gap, left open in the issue; this test checks what the run must do (recover most of
-  // the pruning loss, keep every zero, record the teacher) and prints the figure.
-  test('90% unstructured (global magnitude) then 1 epoch of distillation, no labels: recovers, masks kept (target: within 0.5 points of dense)', async () => {
+  // Issue 13's target: top-1 within 0.5 points of dense. With the stored BatchNormalization statistics frozen
+  // (the default) this run reaches 89.2 (0.8 short); with --bn-mode train (each batch's own statistics, the
+  // running ones updated and written, as PyTorch's model.train()) 89.8 at seed 0, and 89.6 / 89.5 at seeds 1 / 2
+  // (measured by hand; dense 90.0). One standard deviation of top-1 on 1,000 images is ~0.95 points, and on all
+  // 10,000 Fashion-MNIST test images the same runs stay 1.0–1.2 points under dense: see the README.
+  test('90% unstructured (global magnitude) then 1 epoch of distillation with --bn-mode train, no labels: within 0.5 points of dense, masks kept', async () => {
     const pruned = path.join(dir, 'p90.onnx');
     const out = path.join(dir, 'p90-ft.onnx');
     expect(mc(['prune', CNN, '--sparsity', '0.9', '--scope', 'global', '-o', pruned], dir).code).toBe(0);
     const before = sha(pruned);
-    const r = mc(['finetune', pruned, '--data', data.x, '--teacher', CNN, '--lr', 'find', '-o', out, '--json'], dir);
+    const r = mc(['finetune', pruned, '--data', data.x, '--teacher', CNN, '--lr', 'find', '--bn-mode', 'train', '-o', out, '--json'], dir);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const prunedAcc = await top1(pruned);
@@ -84,10 +84,13 @@ maybe('mc finetune recovers pruned accuracy (fixture CNN, onnxruntime on the eva
     // Metadata: the settings and the teacher's sha256.
     const meta = JSON.parse(decodeOnnx(fs.readFileSync(out)).metadataProps.find((p) => p.key === 'mc.finetune')!.value);
     expect(meta.teacher.sha256).toBe(sha(CNN));
-    expect(meta.settings).toMatchObject({ loss: 'kd', temperature: 2, epochs: 1, batchSize: 32, lr: 'find', schedule: 'cosine', seed: 0 });
-    // Closer to dense than to the pruned model: most of the loss is recovered.
-    expect(dense - tuned).toBeLessThan(tuned - prunedAcc);
-    if (tuned < dense - 0.5) console.warn(`KNOWN GAP (issue 13): fine-tuned ${tuned}% is ${(dense - tuned).toFixed(1)} points under dense ${dense}%; the target is 0.5`);
+    expect(meta.settings).toMatchObject({ loss: 'kd', temperature: 2, epochs: 1, batchSize: 32, lr: 'find', schedule: 'cosine', seed: 0, bnMode: 'train' });
+    // --bn-mode train wrote new running statistics (and left the stored ones of the input alone).
+    const stats = (f: string) => decodeOnnx(fs.readFileSync(f)).graph.initializers.filter((v) => /running_(mean|var)/.test(v.name)).map((v) => Array.from(v.const!.toFloat32()));
+    const [before3, after3] = [stats(pruned), stats(out)];
+    expect(after3).toHaveLength(6);
+    after3.forEach((a, i) => expect(a).not.toEqual(before3[i]));
+    expect(tuned).toBeGreaterThanOrEqual(dense - 0.5);
   });
 
   test('50% channel pruning (saliency) then fine-tuned: within 1.5 points of dense', async () => {
@@ -106,16 +109,14 @@ maybe('mc finetune recovers pruned accuracy (fixture CNN, onnxruntime on the eva
     expect(tuned).toBeGreaterThanOrEqual(dense - 1.5);
   });
 
-  // The same target on the tfjs layers model (stock tfjs trains it): 89.6 at seed 0 with the earlier wasm kernels,
-  // 89.1 with the current ones (same loss and learning rate: float32 summation order), 88.4–88.6 at seeds 1 and 2
-  // with either. The 0.5-point target sits inside the eval set's noise, so, as above, the figure is printed with a
-  // KNOWN GAP line and the test asserts what the run must do.
-  test('tfjs layers-model: 90% unstructured then distillation on stock tfjs; the output loads in stock tfjs and recovers most of the loss (target: within 0.5 points of dense)', async () => {
+  // The same target on the tfjs layers model (stock tfjs trains it, with training: true under --bn-mode train):
+  // 90.0 at seed 0, 89.7 / 89.4 at seeds 1 / 2 (measured by hand); 89.1 at seed 0 with the statistics frozen.
+  test('tfjs layers-model: 90% unstructured then distillation on stock tfjs with --bn-mode train; the output loads in stock tfjs, within 0.5 points of dense', async () => {
     const layers = path.join(FIX, 'cnn-layers');
     const pruned = path.join(dir, 'l90');
     const out = path.join(dir, 'l90-ft');
     expect(mc(['prune', layers, '--sparsity', '0.9', '--scope', 'global', '-o', pruned], dir).code).toBe(0);
-    const r = mc(['finetune', pruned, '--data', data.x, '--teacher', layers, '--lr', 'find', '-o', out], dir);
+    const r = mc(['finetune', pruned, '--data', data.x, '--teacher', layers, '--lr', 'find', '--bn-mode', 'train', '-o', out], dir);
     expect(r.code).toBe(0);
     const { x: evalX, y: evalY } = evalSet();
     const acc = async (d: string) => {
@@ -132,8 +133,21 @@ maybe('mc finetune recovers pruned accuracy (fixture CNN, onnxruntime on the eva
     const prunedL = await acc(pruned);
     const tuned = await acc(out);
     console.log(`cnn-layers 90% unstructured: dense ${denseL}%, pruned ${prunedL}%, fine-tuned ${tuned}% (stock tfjs)\n${r.stdout}`);
-    expect(denseL - tuned).toBeLessThan(tuned - prunedL);
-    if (tuned < denseL - 0.5) console.warn(`KNOWN GAP (issue 13): tfjs layers model fine-tuned ${tuned}% is ${(denseL - tuned).toFixed(1)} points under dense ${denseL}%; the target is 0.5`);
+    expect(r.stdout).toMatch(/3 BatchNormalization layer\(s\) normalize each batch with its own statistics/);
+    // The moving statistics were written (the manifest's moving_mean/moving_variance changed).
+    const stats = (d: string) => {
+      const m = JSON.parse(fs.readFileSync(path.join(d, 'model.json'), 'utf8')) as { weightsManifest: { weights: { name: string }[] }[] };
+      const names = m.weightsManifest.flatMap((g) => g.weights.map((w) => w.name)).filter((n) => /moving_(mean|variance)/.test(n));
+      return names;
+    };
+    expect(stats(out)).toHaveLength(6);
+    const lmP = await tf.loadLayersModel(tfjsFileHandler(pruned));
+    const lmT = await tf.loadLayersModel(tfjsFileHandler(out));
+    const moving = (lm: tf.LayersModel) => lm.layers.filter((l) => l.getClassName() === 'BatchNormalization').map((l) => Array.from(l.getWeights()[2].dataSync()));
+    moving(lmT).forEach((a, i) => expect(a).not.toEqual(moving(lmP)[i]));
+    lmP.dispose();
+    lmT.dispose();
+    expect(tuned).toBeGreaterThanOrEqual(denseL - 0.5);
   });
 
   test('the same seed gives byte-identical output; another seed differs', () => {

@@ -8,7 +8,7 @@ test('defaults', () => {
   expect(o.settings).toEqual({
     loss: 'kd', temperature: 2, alpha: 0.5, epochs: 1, batchSize: 32, samples: undefined,
     optimizer: { kind: 'adam', momentum: 0.9, weightDecay: 0 }, lr: 0.001, schedule: 'cosine', warmup: 0.05,
-    earlyStop: undefined, seed: 0, bnRecalibrate: false,
+    earlyStop: undefined, seed: 0, bnRecalibrate: false, bnMode: 'frozen',
   });
   expect(o.teacher).toBeUndefined();
 });
@@ -18,6 +18,7 @@ test.each([
   [{ lr: '3e-4', schedule: 'onecycle', optimizer: 'adamw', weightDecay: '0.01' }, { lr: 3e-4, schedule: 'onecycle', optimizer: { kind: 'adamw', momentum: 0.9, weightDecay: 0.01 } }],
   [{ loss: 'kd+ce', temperature: '4', alpha: '0.7' }, { loss: 'kd+ce', temperature: 4, alpha: 0.7 }],
   [{ epochs: '3', batchSize: '64', earlyStop: '2', seed: '9', bnRecalibrate: true }, { epochs: 3, batchSize: 64, earlyStop: 2, seed: 9, bnRecalibrate: true }],
+  [{ bnMode: 'train' }, { bnMode: 'train' }],
 ])('%j', (flags, want) => {
   expect(parseFinetuneFlags('m.onnx', { ...base, ...flags }).settings).toMatchObject(want);
 });
@@ -31,6 +32,7 @@ test.each([
   [{ warmup: '1' }, /--warmup must be in \[0, 1\)/],
   [{ temperature: '0' }, /--temperature must be positive/],
   [{ epochs: '0' }, /--epochs/],
+  [{ bnMode: 'batch' }, /--bn-mode/],
 ])('refuses %j', (flags, message) => {
   expect(() => parseFinetuneFlags('m.onnx', { ...base, ...flags })).toThrow(message);
 });

@@ -112,4 +112,14 @@ maybe('tfjs graph model: fine-tuning on stock tfjs (fixture CNN graph model)', (
     expect(a.equals(b)).toBe(true);
     expect(a.equals(c)).toBe(false);
   });
+
+  test('--bn-mode train is refused on a graph model, in one line, and nothing is written', () => {
+    const data = split.writeTrainSplit(path.join(dir, 'bn'), 64);
+    const out = path.join(dir, 'bn-out');
+    const r = mc(['finetune', GRAPH, '--data', data.x, '--bn-mode', 'train', '-o', out], dir);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/--bn-mode train.*ONNX and tfjs layers models.*--bn-mode frozen/);
+    expect(fs.existsSync(out)).toBe(false);
+  });
 });

@@ -137,6 +137,16 @@ describe('mc prune --schedule polynomial: flags → the plan, and the recipe it 
     expect(Object.keys((recipeDocument(parsePruneFlags('m.onnx', { sparsity: '0.5' }).plan).steps as Record<string, Record<string, unknown>>[])[0].prune)).not.toContain('schedule');
   });
 
+  test('--bn-mode train reaches the gradual settings and survives the recipe round trip; frozen writes no key', () => {
+    const o = parse({ bnMode: 'train' });
+    const step = o.plan.steps[0];
+    expect(step.kind === 'prune' && step.gradual?.settings.bnMode).toBe('train');
+    const doc = recipeDocument(o.plan);
+    expect((doc.steps as Record<string, Record<string, unknown>>[])[0].prune['bn-mode']).toBe('train');
+    expect(parseRecipe(JSON.stringify(doc), 'r.json', '.').steps).toEqual(o.plan.steps);
+    expect((recipeDocument(parse({}).plan).steps as Record<string, Record<string, unknown>>[])[0].prune['bn-mode']).toBeUndefined();
+  });
+
   test.each([
     [{ schedule: undefined, frequency: '10' }, '--frequency is a gradual pruning setting: it needs --schedule polynomial'],
     [{ data: undefined }, '--schedule polynomial fine-tunes between prunes: it needs --data (training inputs; not the eval set)'],
@@ -145,6 +155,8 @@ describe('mc prune --schedule polynomial: flags → the plan, and the recipe it 
     [{ loss: 'ce' }, '--loss ce needs --labels'],
     [{ initialSparsity: '0.95' }, '--prune-to (0.9) must be above --initial-sparsity (0.95)'],
     [{ schedule: 'linear' }, "--schedule must be one of one-shot, polynomial, got 'linear'"],
+    [{ bnMode: 'batch' }, "--bn-mode must be one of frozen, train, got 'batch'"],
+    [{ schedule: undefined, bnMode: 'train' }, '--bn-mode is a gradual pruning setting: it needs --schedule polynomial'],
   ])('%j is refused', (extra, message) => {
     expect(() => parse(extra)).toThrow(message);
   });
@@ -180,7 +192,7 @@ test('lr find with gradual pruning runs the range test at the final sparsity', a
         r.value.dispose();
         return { loss: l, grads: [r.grads[W.name]] };
       },
-      writeBack: () => {}, dispose: () => {},
+      writeBack: () => {}, dispose: () => {}, saveState: () => () => {}, batchStatsNodes: 0,
     };
     const seen: number[] = [];
     try {

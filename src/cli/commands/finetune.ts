@@ -7,7 +7,7 @@ import { defineCommand } from '../command';
 import type { CliContext } from '../context';
 import { UsageError } from '../../errors';
 import { finetuneFile, type FinetuneFileOptions, type FinetuneFileResult } from '../../pipeline/finetune';
-import { LOSSES, OPTIMIZERS, renderCurve, SCHEDULES } from '../../train';
+import { BN_MODES, LOSSES, OPTIMIZERS, renderCurve, SCHEDULES } from '../../train';
 import { commaList, finiteNumber, oneOf, optionalString, stringList, wholeNumber } from '../flags';
 import { resolveQuantizeOptions, type QuantizeOptions } from '../../passes';
 import type { QatSettings } from '../../train/fake-quant';
@@ -41,6 +41,7 @@ export const finetuneCommand = defineCommand<FinetuneCliOptions>({
     .option('--val-labels <y>', 'validation class ids')
     .option('--early-stop <n>', 'stop after n epochs without a better validation accuracy')
     .option('--seed <n>', 'shuffle seed', '0')
+    .option('--bn-mode <m>', 'ONNX BatchNormalization while training: frozen (the stored statistics) or train (each batch\'s own statistics; the running ones updated with the node\'s momentum and written, as PyTorch\'s model.train())', 'frozen')
     .option('--bn-recalibrate', 'ONNX: re-estimate BatchNormalization statistics on --data before training (adaptive BN), then keep them frozen (default: keep the stored ones)')
     .option('--prune-to <s>', 'gradual magnitude pruning while training (Zhu & Gupta 2017, tfmot PolynomialDecay): final sparsity of the layer weights, global with the one-shot pass\'s 5% per-layer floor (mc prune --schedule polynomial is the full form)')
     .option('--initial-sparsity <s>', 'gradual pruning: starting sparsity', '0')
@@ -121,6 +122,7 @@ export function parseFinetuneFlags(input: string, f: Readonly<Record<string, unk
       earlyStop: f.earlyStop !== undefined ? wholeNumber(f.earlyStop, '--early-stop', 1) : undefined,
       seed: wholeNumber(f.seed ?? '0', '--seed'),
       bnRecalibrate: f.bnRecalibrate === true,
+      bnMode: oneOf(f.bnMode ?? 'frozen', BN_MODES, '--bn-mode'),
       prune: f.pruneTo === undefined ? undefined : {
         final: fraction(f.pruneTo, '--prune-to'),
         initial: fraction(f.initialSparsity ?? '0', '--initial-sparsity'),

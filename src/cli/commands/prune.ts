@@ -7,7 +7,7 @@ import { defineCommand } from '../command';
 import type { CliContext } from '../context';
 import { UsageError } from '../../errors';
 import type { EvalReport } from '../../eval';
-import type { FitResult } from '../../train';
+import { BN_MODES, type FitResult } from '../../train';
 import { defaultRounds, PRUNE_DEFAULTS, validatePruneOptions, type Criterion, type Pattern, type PruneOptions, type Scope } from '../../passes/prune';
 import { pruneTag, type PruneFileOptions, type PruneFileResult } from '../../pipeline/prune';
 import { defaultOutputPath } from '../../pipeline/output';
@@ -72,6 +72,7 @@ export const pruneCommand = defineCommand<PruneCliOptions>({
       .option('--lr <lr>', '--schedule polynomial: learning rate (Adam, cosine schedule with 5% warmup), or "find" (default 1e-3)')
       .option('--loss <l>', '--schedule polynomial: kd (default, no labels), ce or kd+ce (with --labels)')
       .option('--seed <n>', '--schedule polynomial: shuffle seed (default 0)')
+      .option('--bn-mode <m>', '--schedule polynomial: BatchNormalization while fine-tuning, frozen (default) or train (as mc finetune --bn-mode)')
       .option('--force', 'allow the output to replace the input')
       .option('--allow-partial', 'write the output even when it pruned less than 90% of the requested fraction (default: exit 2 and write nothing)')
       .option('--json', 'print the report as JSON on stdout')
@@ -167,6 +168,7 @@ function parseGradual(prune: PruneOptions, f: Readonly<Record<string, unknown>>,
     seed: f.seed === undefined ? undefined : wholeNumber(f.seed, '--seed'),
     samples: f.samples === undefined ? undefined : wholeNumber(f.samples, '--samples', 1),
     batchSize: f.batchSize === undefined ? undefined : wholeNumber(f.batchSize, '--batch-size', 1),
+    bnMode: f.bnMode === undefined ? undefined : oneOf(f.bnMode, BN_MODES, '--bn-mode'),
   }, { data, labels: optionalString(f.labels), exclude: stringList(f.exclude) });
   return { settings, teacher: optionalString(f.teacher) };
 }

@@ -3,7 +3,7 @@ import { UnsupportedError } from '../../errors';
 import type { Model, Node, Value } from '../../ir';
 import { irToTf } from './convert';
 import { defaultOnnxOps, opLimits } from './ops';
-import type { OpContext, OpTable, T, TF } from './types';
+import type { BatchStatsHook, OpContext, OpTable, T, TF } from './types';
 
 export interface RunOptions {
   /** Tensors to use instead of a constant's data (the weights being differentiated). */
@@ -17,6 +17,12 @@ export interface RunOptions {
    * computed: static QAT's fake quantization of the tensors a QuantizeLinear will take (train/fake-quant-static.ts).
    */
   activations?: ReadonlyMap<Value, (t: T) => T>;
+  /**
+   * Training with batch statistics: every inference-form BatchNormalization normalizes with the
+   * batch's own mean and variance (gradients flow through them) and hands them to this hook,
+   * which keeps the running statistics (train/batchnorm-train.ts). Absent: the stored statistics.
+   */
+  batchStats?: BatchStatsHook;
 }
 
 export interface LossAndGrads {
@@ -49,10 +55,10 @@ export class Executor {
    * differentiates at its current weights without touching the IR. `outputs`: what
    * `loss` receives instead of the graph outputs (RunOptions.outputs).
    */
-  lossAndGrads(feeds: Readonly<Record<string, T>>, weights: readonly Value[], loss: (outputs: T[]) => Scalar, at?: readonly T[], outputs?: readonly Value[]): LossAndGrads {
+  lossAndGrads(feeds: Readonly<Record<string, T>>, weights: readonly Value[], loss: (outputs: T[]) => Scalar, at?: readonly T[], outputs?: readonly Value[], batchStats?: BatchStatsHook): LossAndGrads {
     const f = (...ws: T[]): Scalar => {
       const overrides = new Map<Value, T>(weights.map((w, i) => [w, ws[i]]));
-      return loss(this.forward(feeds, { overrides, outputs }));
+      return loss(this.forward(feeds, { overrides, outputs, batchStats }));
     };
     const { value, grads } = this.tf.valueAndGrads(f)(at ? [...at] : weights.map((w) => this.constant(w)));
     const l = value.dataSync()[0];
@@ -110,7 +116,7 @@ export class Executor {
       throw new Error(`value '${v.name}' is read before it is computed`);
     };
     for (const node of g.nodes) {
-      const ctx: OpContext = { tf: this.tf, node, opset: this.model.opsetVersion(node.domain) ?? 1 };
+      const ctx: OpContext = { tf: this.tf, node, opset: this.model.opsetVersion(node.domain) ?? 1, batchStats: opts.batchStats };
       const out = this.ops[node.opType](ctx, node.inputs.map(read));
       const outs = Array.isArray(out) ? out : [out];
       node.outputs.forEach((v, i) => {

@@ -11,6 +11,18 @@ export interface OpContext {
   readonly node: Node;
   /** Opset version of the node's domain (attribute vs input forms differ across opsets). */
   readonly opset: number;
+  /**
+   * Set while training with batch statistics (RunOptions.batchStats): an inference-form
+   * BatchNormalization normalizes with its batch's mean and variance and reports them here.
+   */
+  readonly batchStats?: BatchStatsHook;
+}
+
+/** Training with batch statistics: which BatchNormalization nodes take them, and where their batch mean and (population) variance go. */
+export interface BatchStatsHook {
+  has(node: Node): boolean;
+  /** The batch's per-channel mean and variance (tensors of the forward pass: read, do not keep), and the values per channel. */
+  update(node: Node, mean: T, variance: T, count: number): void;
 }
 
 /** An ONNX op on tfjs tensors. Omitted optional inputs arrive as null. */
