@@ -38,10 +38,8 @@ export class RunningBatchNorm implements BatchStatsHook {
     return this.mean.has(node);
   }
 
-  update(node: Node, mean: T, variance: T): void {
+  update(node: Node, bm: Float32Array, bv: Float32Array): void {
     const m = node.attrFloat('momentum', 0.9);
-    const bm = mean.dataSync();
-    const bv = variance.dataSync();
     const rm = this.mean.get(node)!;
     const rv = this.variance.get(node)!;
     for (let c = 0; c < rm.length; c++) {

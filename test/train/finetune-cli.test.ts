@@ -55,9 +55,10 @@ maybe('mc finetune recovers pruned accuracy (fixture CNN, onnxruntime on the eva
 
   // Issue 13's target: top-1 within 0.5 points of dense. With the stored BatchNormalization statistics frozen
   // (the default) this run reaches 89.2 (0.8 short); with --bn-mode train (each batch's own statistics, the
-  // running ones updated and written, as PyTorch's model.train()) 89.8 at seed 0, and 89.6 / 89.5 at seeds 1 / 2
-  // (measured by hand; dense 90.0). One standard deviation of top-1 on 1,000 images is ~0.95 points, and on all
-  // 10,000 Fashion-MNIST test images the same runs stay 1.0–1.2 points under dense: see the README.
+  // running ones updated and written, as PyTorch's model.train()) 89.5 at seed 0 — on the target, no margin —
+  // and 89.6 / 89.6 at seeds 1 / 2 (by hand; dense 90.0). One standard deviation of top-1 on 1,000 images is
+  // ~0.95 points, and on all 10,000 Fashion-MNIST test images the same runs stay 1.1–1.3 points under dense:
+  // see the README. The output is deterministic (wasm), so this asserts the issue's target as measured.
   test('90% unstructured (global magnitude) then 1 epoch of distillation with --bn-mode train, no labels: within 0.5 points of dense, masks kept', async () => {
     const pruned = path.join(dir, 'p90.onnx');
     const out = path.join(dir, 'p90-ft.onnx');

@@ -12,12 +12,47 @@ export function BatchNormalization(tf: TF, X: T, scale: T, B: T, mean: T, varian
 /**
  * BatchNormalization with the batch's own statistics (training; PyTorch's model.train()):
  * mean and population variance per channel over every axis but 1, which the gradient
- * flows through. Returns them with the output, for the running statistics.
+ * flows through. Returns their values with the output, for the running statistics.
+ *
+ * Written as one custom gradient over X viewed as [N, C, rest], so every per-channel sum
+ * reduces the innermost axis and then the small [N, C] one: tfjs's generic path (moments and
+ * the broadcast gradients) transposes the whole activation to reduce axes 0, 2, 3, which made
+ * a training step of the fixture CNN 24% slower. With x̂ = (x − μ)/σ, m values per channel:
+ *   dL/dx = γ/(σ m) · (m·dy − Σdy − x̂·Σ(dy·x̂)),  dL/dγ = Σ(dy·x̂),  dL/dβ = Σdy.
  */
-export function BatchNormalizationBatchStats(tf: TF, X: T, scale: T, B: T, { epsilon = 1e-5 }): { y: T; mean: T; variance: T; count: number } {
-  const axes = [...Array(X.rank).keys()].filter((a) => a !== 1);
-  const { mean, variance } = tf.moments(X, axes);
-  return { y: BatchNormalization(tf, X, scale, B, mean, variance, { epsilon }), mean, variance, count: X.size / (X.shape[1] ?? 1) };
+export function BatchNormalizationBatchStats(tf: TF, X: T, scale: T, B: T, { epsilon = 1e-5 }): { y: T; mean: Float32Array; variance: Float32Array; count: number } {
+  const n = X.shape[0] ?? 1;
+  const c = X.shape[1] ?? 1;
+  const rest = X.size / (n * c);
+  const count = n * rest;
+  const perChannel = (t: T): T => tf.sum(tf.sum(t, 2), 0);
+  const col = (t: T): T => tf.reshape(t, [1, c, 1]);
+  let stats: { mean: Float32Array; variance: Float32Array } | undefined;
+  const f = tf.customGrad(((x: T, gamma: T, beta: T, save: (ts: T[]) => void) => {
+    const x3 = tf.reshape(x, [n, c, rest]);
+    const mean = tf.div(perChannel(x3), count);
+    const centered = tf.sub(x3, col(mean));
+    const variance = tf.div(perChannel(tf.square(centered)), count);
+    const inv = tf.rsqrt(tf.add(variance, epsilon));
+    const xhat = tf.mul(centered, col(inv));
+    // Read here: customGrad disposes what its forward made but the value.
+    stats = { mean: Float32Array.from(mean.dataSync()), variance: Float32Array.from(variance.dataSync()) };
+    save([xhat, inv, gamma]);
+    return {
+      value: tf.reshape(tf.add(tf.mul(xhat, col(gamma)), col(beta)), x.shape),
+      gradFunc: (dy: T, saved: T[]) => {
+        const [xh, iv, g] = saved;
+        const dy3 = tf.reshape(dy, [n, c, rest]);
+        const sumDy = perChannel(dy3);
+        const sumDyXhat = perChannel(tf.mul(dy3, xh));
+        const k = col(tf.div(tf.mul(g, iv), count));
+        const dx = tf.mul(k, tf.sub(tf.sub(tf.mul(dy3, count), col(sumDy)), tf.mul(xh, col(sumDyXhat))));
+        return [tf.reshape(dx, x.shape), sumDyXhat, sumDy];
+      },
+    };
+  }) as unknown as Parameters<TF['customGrad']>[0]);
+  const y = (f as unknown as (a: T, b: T, d: T) => T)(X, scale, B);
+  return { y, mean: stats!.mean, variance: stats!.variance, count };
 }
 
 /**

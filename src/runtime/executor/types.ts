@@ -21,8 +21,8 @@ export interface OpContext {
 /** Training with batch statistics: which BatchNormalization nodes take them, and where their batch mean and (population) variance go. */
 export interface BatchStatsHook {
   has(node: Node): boolean;
-  /** The batch's per-channel mean and variance (tensors of the forward pass: read, do not keep), and the values per channel. */
-  update(node: Node, mean: T, variance: T, count: number): void;
+  /** The batch's per-channel mean and (population) variance, and the values per channel. */
+  update(node: Node, mean: Float32Array, variance: Float32Array, count: number): void;
 }
 
 /** An ONNX op on tfjs tensors. Omitted optional inputs arrive as null. */
