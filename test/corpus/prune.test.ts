@@ -30,6 +30,7 @@ import { tfjsFileHandler } from '../../src/formats/tfjs/file-io';
 import { initTfjs } from '../../src/runtime/tfjs-backend';
 import { ROOT, runMc } from '../helpers/cli-run';
 import { corpusGate, ORACLE_PYTHON, requirePython } from '../helpers/require-dep';
+import { runOnce } from '../helpers/onnx-ort';
 
 const listing = JSON.parse(execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'corpus.js'), 'list', '--json'], { encoding: 'utf8' })) as
   { dir: string; models: { name: string; path: string; present: boolean }[] };
@@ -42,20 +43,15 @@ interface Row { depth: number; op: string; shape: number[]; zeros: number; size:
 const oracle = (file: string): Row[] => JSON.parse(execFileSync(ORACLE_PYTHON, [path.join(__dirname, 'prune_zeros.py'), file], { encoding: 'utf8' })) as Row[];
 
 async function speech(file: string, sr: number): Promise<Float32Array> {
-  const s = await ort.InferenceSession.create(file, { intraOpNumThreads: 1, logSeverityLevel: 3 });
-  try {
-    const n = sr === 16000 ? 512 : 256;
-    let r = 7;
-    const x = Float32Array.from({ length: 4 * n }, () => { r = (r * 16807) % 2147483647; return (r / 2147483647 - 0.5) * 0.2; });
-    const out = await s.run({
-      input: new ort.Tensor('float32', x, [4, n]),
-      state: new ort.Tensor('float32', new Float32Array(2 * 4 * 128), [2, 4, 128]),
-      sr: new ort.Tensor('int64', BigInt64Array.from([BigInt(sr)]), []),
-    });
-    return out.output.data as Float32Array;
-  } finally {
-    await s.release();
-  }
+  const n = sr === 16000 ? 512 : 256;
+  let r = 7;
+  const x = Float32Array.from({ length: 4 * n }, () => { r = (r * 16807) % 2147483647; return (r / 2147483647 - 0.5) * 0.2; });
+  const out = await runOnce(file, {
+    input: new ort.Tensor('float32', x, [4, n]),
+    state: new ort.Tensor('float32', new Float32Array(2 * 4 * 128), [2, 4, 128]),
+    sr: new ort.Tensor('int64', BigInt64Array.from([BigInt(sr)]), []),
+  });
+  return out.output.data as Float32Array;
 }
 
 gate.describe('mc prune reaches the layers inside If branches (Silero VAD v5, corpus)', () => {

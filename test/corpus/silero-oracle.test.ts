@@ -17,6 +17,7 @@ import { ROOT, runMc } from '../helpers/cli-run';
 import { synthesizeInputs } from './inputs';
 import { sqnr } from '../quantize/helpers';
 import { corpusGate } from '../helpers/require-dep';
+import { runOnce } from '../helpers/onnx-ort';
 
 const listing = JSON.parse(execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'corpus.js'), 'list', '--json'], { encoding: 'utf8' })) as
   { dir: string; models: { name: string; path: string; present: boolean }[] };
@@ -24,13 +25,8 @@ const silero = listing.models.find((m) => m.name === 'silero-vad-v5')!;
 const corpus = corpusGate();
 
 async function run(file: string, feeds: Record<string, ort.Tensor>): Promise<Record<string, Float32Array>> {
-  const s = await ort.InferenceSession.create(file, { intraOpNumThreads: 1, logSeverityLevel: 3 });
-  try {
-    const out = await s.run(feeds);
-    return Object.fromEntries(s.outputNames.map((n) => [n, out[n].data as Float32Array]));
-  } finally {
-    await s.release();
-  }
+  const out = await runOnce(file, feeds);
+  return Object.fromEntries(Object.entries(out).map(([n, t]) => [n, t.data as Float32Array]));
 }
 
 corpus.describe('Silero VAD v5 int8 LSTM weights against numpy', () => {
