@@ -18,9 +18,10 @@ export interface RunOptions {
    */
   activations?: ReadonlyMap<Value, (t: T) => T>;
   /**
-   * Training with batch statistics: every inference-form BatchNormalization normalizes with the
-   * batch's own mean and variance (gradients flow through them) and hands them to this hook,
-   * which keeps the running statistics (train/batchnorm-train.ts). Absent: the stored statistics.
+   * Training with batch statistics: each inference-form BatchNormalization the hook `has` normalizes
+   * with the batch's own mean and variance (gradients flow through them) and hands them to the hook,
+   * which keeps the running statistics (train/batchnorm-train.ts). Others, and every node when this
+   * is absent, use the stored statistics.
    */
   batchStats?: BatchStatsHook;
 }
