@@ -1,6 +1,6 @@
 import type { Model, Node, Value } from '../ir';
 import type { BatchStatsHook, T, TF } from '../runtime/executor';
-import { bnStatsOwned } from './batchnorm';
+import { bnStatsOwned, setFloat } from './batchnorm';
 
 /** How BatchNormalization behaves while training (--bn-mode). */
 export const BN_MODES = ['frozen', 'train'] as const;
@@ -75,8 +75,7 @@ export class RunningBatchNorm implements BatchStatsHook {
     for (const n of this.nodes) {
       for (const [i, s] of [[3, this.mean], [4, this.variance]] as const) {
         const v = n.inputs[i]!;
-        const data = Float32Array.from(s.get(n)!);
-        v.const!.setData('float32', [...v.const!.shape], { kind: 'bytes', bytes: new Uint8Array(data.buffer) });
+        setFloat(v.const!, Float32Array.from(s.get(n)!));
         out.push(v);
       }
     }

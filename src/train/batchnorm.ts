@@ -63,7 +63,8 @@ export function recalibrateBatchNorm(tf: TF, model: Model, data: TrainingSet, ba
   return done;
 }
 
-function setFloat(t: Tensor, data: Float32Array): void {
+/** Replaces a float32 constant's data (same shape). */
+export function setFloat(t: Tensor, data: Float32Array): void {
   t.setData('float32', [...t.shape], { kind: 'bytes', bytes: new Uint8Array(data.buffer) });
 }
 

@@ -316,6 +316,8 @@ class LayersTrainable extends StockTfjsTrainable {
   readonly unreached: readonly Value[] = [];
   /** --bn-mode train: BatchNormalization moving statistics (IR value, layer variable). */
   private readonly stats: { v: Value; w: tfjs.LayerVariable }[] = [];
+  /** --bn-mode train: BatchNormalization layers whose moving statistics are trained. */
+  private readonly bnLayers: number = 0;
 
   constructor(tf: TF, model: Model, private readonly lm: tfjs.LayersModel, private readonly batchStats = false) {
     super(tf);
@@ -337,16 +339,18 @@ class LayersTrainable extends StockTfjsTrainable {
     if (batchStats) {
       for (const layer of lm.layers) {
         if (layer.getClassName() !== 'BatchNormalization') continue;
+        const before = this.stats.length;
         for (const w of layer.nonTrainableWeights) {
           const v = byName.get(w.originalName);
           if (v) this.stats.push({ v, w });
         }
+        if (this.stats.length > before) this.bnLayers++;
       }
     }
   }
 
   override get batchStatsNodes(): number {
-    return new Set(this.stats.map((s) => s.v.name.replace(/\/[^/]*$/, ''))).size;
+    return this.bnLayers;
   }
 
   override saveState(): () => void {
